@@ -1,0 +1,3 @@
+import type { Command } from 'commander';
+/** Registers `sim`. (Being written.) */
+export function registerSimCommand(_program: Command): void {}

@@ -1,0 +1,85 @@
+/**
+ * Crash-safe file writes: write a temp file in the same folder, fsync it,
+ * rename it over the target, fsync the folder. A crash at any point leaves
+ * either the old file or the new one, never a half-written one.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, fchmodSync, fsyncSync, linkSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { open, rename, unlink, link } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+/** Options of {@link writeFileAtomic}. */
+export interface AtomicWriteOptions {
+  /** File mode, e.g. 0o600 for private keys. @defaultValue 0o644 */
+  mode?: number;
+  /** Fail with EEXIST instead of replacing an existing file. @defaultValue false */
+  exclusive?: boolean;
+}
+
+function tempPath(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Atomically replaces (or, with `exclusive`, creates) `path` with `data`. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
+  const tmp = tempPath(path);
+  const handle = await open(tmp, 'wx', options.mode ?? 0o644);
+  try {
+    await handle.writeFile(data);
+    await handle.chmod(options.mode ?? 0o644); // the umask may have narrowed or widened it
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    if (options.exclusive) {
+      await link(tmp, path); // fails with EEXIST, never replaces
+      await unlink(tmp);
+    } else {
+      await rename(tmp, path);
+    }
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  await fsyncDir(dirname(path));
+}
+
+/** Synchronous {@link writeFileAtomic}, for small state files written on a hot path's edge. */
+export function writeFileAtomicSync(path: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): void {
+  const tmp = tempPath(path);
+  const fd = openSync(tmp, 'wx', options.mode ?? 0o644);
+  try {
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fchmodSync(fd, options.mode ?? 0o644);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    if (options.exclusive) {
+      linkSync(tmp, path);
+      unlinkSync(tmp);
+    } else {
+      renameSync(tmp, path);
+    }
+  } catch (err) {
+    try { unlinkSync(tmp); } catch { /* already gone */ }
+    throw err;
+  }
+  const dirFd = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * The `fleethub` executable: wires each area's commands into one commander
+ * program. Nothing imports this file.
+ */
+import { Command, CommanderError } from 'commander';
+import { EXIT } from './errors.js';
+import { registerPkiCommands } from './pki/commands/index.js';
+import { registerTokenCommands } from './hub/console/token-command.js';
+import { registerServeCommand } from './serve-command.js';
+import { registerSimCommand } from '../firmware-sim/sim-command.js';
+
+/** Builds the program; exported for tests that want to inspect the help. */
+export function buildProgram(): Command {
+  const program = new Command('fleethub')
+    .description('IoT telemetry hub for ESP32 fleets: mutual-TLS WebSockets, durable store, bridges, live dashboards')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  registerPkiCommands(program);
+  registerTokenCommands(program);
+  registerServeCommand(program);
+  registerSimCommand(program);
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version "fail" with exit code 0.
+      process.exitCode = err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+      return;
+    }
+    throw err;
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,3 @@
+import type { Command } from 'commander';
+/** Registers `token create`. (Being written.) */
+export function registerTokenCommands(_program: Command): void {}

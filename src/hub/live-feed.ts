@@ -1,0 +1,23 @@
+/**
+ * What the console (dashboards) sees of the hub: committed readings, presence
+ * and rejections as they happen, plus the current state to start from.
+ */
+import type { StoredReading } from './store/types.js';
+
+/** One live event. Readings appear only after the fsync that commits them. */
+export type FeedEvent =
+  | { readonly type: 'reading'; readonly reading: StoredReading }
+  | { readonly type: 'presence'; readonly device: string; readonly online: boolean; readonly at: number }
+  | { readonly type: 'rejected'; readonly device: string; readonly code: string; readonly at: number };
+
+/** The hub's live state, as the console reads it. */
+export interface LiveFeed {
+  /** Ids of the devices connected now. */
+  onlineDevices(): Iterable<string>;
+  /** Every device known to the store (stored at least one reading). */
+  knownDevices(): Iterable<string>;
+  /** The newest stored reading of a device. */
+  latest(device: string): StoredReading | undefined;
+  /** Subscribes to live events; returns the unsubscribe function. */
+  subscribe(listener: (event: FeedEvent) => void): () => void;
+}

@@ -1,0 +1,88 @@
+/**
+ * The store's contract: what the hub writes, and what readers (bridges,
+ * dashboards) read. The append-only log in `log-store.ts` implements it.
+ */
+
+/** A telemetry value as the device protocol allows (SPEC: Device protocol). */
+export type TelemetryValue = number | boolean | string;
+
+/** A reading's fields, name → value. */
+export type TelemetryData = Readonly<Record<string, TelemetryValue>>;
+
+/** One accepted reading, about to be stored. */
+export interface Reading {
+  readonly device: string;
+  readonly seq: number;
+  /** ms since epoch: the device's `ts`, or the hub's receive time when it sent none. */
+  readonly ts: number;
+  readonly data: TelemetryData;
+}
+
+/** A reading as stored, with its place in the log. */
+export interface StoredReading extends Reading {
+  /** Position in the log: dense, starting at 0, increasing by one per stored reading. */
+  readonly position: number;
+}
+
+/** What became of one reading handed to {@link Store.append}. */
+export type AppendOutcome = 'stored' | 'duplicate';
+
+/** A page of committed readings. */
+export interface ReadResult {
+  readonly readings: readonly StoredReading[];
+  /** The position to read from next. */
+  readonly next: number;
+  /** Readings between `from` and the first one returned that retention deleted. */
+  readonly skipped: number;
+}
+
+/** Read access to committed readings; all a bridge may see of the store. */
+export interface StoreReader {
+  /** Position of the oldest retained reading. */
+  firstPosition(): number;
+  /** One past the newest committed reading. */
+  nextPosition(): number;
+  /** Up to `max` committed readings from `from` (clamped to {@link firstPosition}). Never blocks writers. */
+  read(from: number, max: number): Promise<ReadResult>;
+  /** Resolves once a reading at `position` or later is committed, or when `signal` aborts or the store closes. */
+  waitFor(position: number, signal?: AbortSignal): Promise<void>;
+  /** The persisted position of the named reader (0 for a new one). */
+  cursor(name: string): Promise<number>;
+  /** Persists the named reader's position (atomic: a crash keeps the old or the new one). */
+  saveCursor(name: string, position: number): Promise<void>;
+}
+
+/** The durable store the hub writes to. */
+export interface Store extends StoreReader {
+  /**
+   * Stores readings. Resolves after the fsync that covers all of them (SPEC:
+   * ack means durable). A (device, seq) already stored or in flight is a
+   * `duplicate`, not stored twice, and resolves once the original is durable.
+   */
+  append(readings: readonly Reading[]): Promise<AppendOutcome[]>;
+  /** Highest seq stored for the device, or null (SPEC: hello.lastSeq). */
+  lastSeq(device: string): number | null;
+  /** Readings stored for the device on the UTC day of `now` (for msgsPerDay; survives restarts). */
+  countToday(device: string, now?: number): number;
+  /** The device's newest stored reading, if any (survives restarts). */
+  latest(device: string): StoredReading | undefined;
+  /** Every device with a stored reading. */
+  devices(): Iterable<string>;
+  /** Called with each group of readings right after the fsync that commits them. Returns an unsubscribe function. */
+  onCommit(listener: (readings: readonly StoredReading[]) => void): () => void;
+  /** Figures for /metrics. */
+  stats(): StoreStats;
+  /** Flushes pending appends and closes files. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Store figures for /metrics. */
+export interface StoreStats {
+  readonly bytes: number;
+  readonly segments: number;
+  readonly readings: number;
+  readonly fsyncs: number;
+  /** Sum of fsync durations in seconds, and the count above, make an average. */
+  readonly fsyncSeconds: number;
+  readonly lastFsyncMs: number;
+}
