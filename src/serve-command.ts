@@ -1,3 +1,153 @@
+/**
+ * `fleethub serve`: reads the config, makes sure there is a PKI to serve
+ * with, runs the hub and the bridge, and shuts both down cleanly on SIGTERM
+ * or SIGINT (devices get 1001, the store is flushed, the process exits 0).
+ */
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-/** Registers `serve`. (Being written.) */
-export function registerServeCommand(_program: Command): void {}
+import { action } from './command-action.js';
+import { FleethubError } from './errors.js';
+import { createLogger, type Logger, type LogLevel } from './log.js';
+import { resolveHubConfig, type HubConfig } from './hub/config.js';
+import { createHub, type Hub } from './hub/hub.js';
+import { createBridge, resolveSinkConfigs, type Bridge } from './bridge/index.js';
+import { ensureDevelopmentPki, pkiPaths } from './pki/index.js';
+
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+/** Reads and parses a JSON config file; any failure is one FH_ERR_CONFIG line. */
+async function readConfigFile(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new FleethubError('FH_ERR_CONFIG', `config: cannot read ${path}`, { cause: err });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new FleethubError('FH_ERR_CONFIG', `config: ${path} is not valid JSON (${(err as Error).message})`, { cause: err });
+  }
+}
+
+/**
+ * Makes sure the PKI folder can serve. The default folder gets a development
+ * CA and a localhost server certificate on first run (said plainly in the
+ * log); a folder named in the config must have been provisioned by its owner.
+ */
+async function preparePki(config: HubConfig, pkiFromConfig: boolean, log: Logger): Promise<void> {
+  const paths = pkiPaths(config.pkiDir);
+  if (!pkiFromConfig) {
+    const { created } = await ensureDevelopmentPki(config.pkiDir);
+    if (created) {
+      log.log('warn', 'pki.created', {
+        dir: config.pkiDir,
+        note: 'made a DEVELOPMENT CA and a server certificate for localhost, 127.0.0.1 and ::1; for production run `fleethub ca init` and `fleethub ca server-cert --host <name>`',
+      });
+    }
+  }
+  if (!existsSync(paths.caCert)) {
+    throw new FleethubError('FH_ERR_CA_MISSING', `no CA in ${config.pkiDir}: run \`fleethub ca init --pki ${config.pkiDir}\``);
+  }
+  if (!existsSync(paths.serverCert) || !existsSync(paths.serverKey)) {
+    throw new FleethubError('FH_ERR_CA_MISSING', `no server certificate in ${config.pkiDir}: run \`fleethub ca server-cert --pki ${config.pkiDir} --host <name>\``);
+  }
+}
+
+function displayHost(host: string): string {
+  return host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+}
+
+/** Runs the hub until SIGTERM/SIGINT. */
+async function serve(options: { config?: string }): Promise<void> {
+  const level = (process.env.FLEETHUB_LOG_LEVEL ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(level)) {
+    throw new FleethubError('FH_ERR_CONFIG', `FLEETHUB_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
+  }
+  const log = createLogger(level);
+  const raw = options.config === undefined ? {} : await readConfigFile(options.config);
+  const baseDir = options.config === undefined ? process.cwd() : dirname(resolve(options.config));
+  const { hub: config, sinks } = resolveHubConfig(raw, { baseDir, envPki: process.env.FLEETHUB_PKI });
+  const sinkConfigs = resolveSinkConfigs(sinks);
+  const pkiFromConfig = typeof raw === 'object' && raw !== null && 'pkiDir' in raw;
+  await preparePki(config, pkiFromConfig, log);
+
+  const hub: Hub = createHub(config, { log });
+  let bridge: Bridge | undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = (signal: string): Promise<void> => {
+    stopping ??= (async () => {
+      log.log('info', 'hub.stopping', { signal });
+      await bridge?.close();
+      await hub.close();
+      log.log('info', 'hub.stopped');
+    })();
+    return stopping;
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    stop(signal).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.log('error', 'hub.stop_failed', { error: err instanceof Error ? err.message : String(err) });
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+
+  try {
+    const ports = await hub.listen();
+    bridge = createBridge({ store: hub.store, sinks: sinkConfigs, log });
+    hub.metrics.collect(() => bridge?.metrics() ?? '');
+    bridge.start();
+    const deviceUrl = `wss://${displayHost(config.device.host)}:${ports.devicePort}/v1/device`;
+    const consoleUrl = `https://${displayHost(config.console.host)}:${ports.consolePort}/`;
+    log.log('info', 'hub.ready', {
+      device: deviceUrl,
+      console: consoleUrl,
+      pki: config.pkiDir,
+      data: config.dataDir,
+      sinks: sinkConfigs.length,
+    });
+    process.stderr.write(
+      [
+        '',
+        `  devices connect to   ${deviceUrl}`,
+        `  dashboard            ${consoleUrl}`,
+        `  add a device         npx fleethub device add esp32-01 --pki ${config.pkiDir}`,
+        `  dashboard token      npx fleethub token create --devices '*' --pki ${config.pkiDir}`,
+        `  simulate a fleet     npx fleethub sim --devices 10 --provision --pki ${config.pkiDir} --url wss://localhost:${ports.devicePort}/v1/device`,
+        '',
+        '',
+      ].join('\n'),
+    );
+  } catch (err) {
+    process.removeListener('SIGTERM', onSignal);
+    process.removeListener('SIGINT', onSignal);
+    await stop('startup-failure').catch(() => {});
+    throw err;
+  }
+}
+
+/** Registers `fleethub serve`. */
+export function registerServeCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('run the hub: device listener (mutual TLS), console (dashboards, /healthz, /metrics), store and sinks')
+    .option('--config <file>', 'JSON config file (see the README); without it the hub runs on embedded defaults')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ fleethub serve                           # ./certs (made on first run), ./data, ports 8443 and 8444
+  $ fleethub serve --config fleethub.json    # {"device":{"port":9443},"limits":{"msgsPerSec":5}}
+
+Environment:
+  FLEETHUB_PKI         default PKI folder when the config names none (default ./certs)
+  FLEETHUB_LOG_LEVEL   debug, info (default), warn or error`,
+    )
+    .action(action(serve));
+}

@@ -5,6 +5,8 @@
  *
  * The README's configuration reference says what each limit protects against.
  */
+import { isAbsolute, resolve as resolvePath } from 'node:path';
+import { FleethubError } from '../errors.js';
 
 /** Per-device limits, as sent in `hello.limits` (SPEC: Device protocol). */
 export interface DeviceLimits {
@@ -128,3 +130,173 @@ export interface HubConfig {
 
 export const DEFAULT_PKI_DIR = './certs';
 export const DEFAULT_DATA_DIR = './data';
+
+// ---------------------------------------------------------------------------
+// The resolver.
+
+
+/** Where relative paths and defaults come from when resolving. */
+export interface ResolveContext {
+  /** Relative `pkiDir`/`dataDir` written in a config file are taken from the file's folder. */
+  readonly baseDir: string;
+  /** The `FLEETHUB_PKI` environment value, if any: the default pkiDir (relative to the working directory). */
+  readonly envPki?: string | undefined;
+}
+
+const TOP_KEYS = ['device', 'console', 'pkiDir', 'dataDir', 'limits', 'plans', 'store', 'sinks'] as const;
+
+/** Upper bound of maxPayloadBytes: a device frame never needs more, and ws's own default (100 MiB) is a memory hazard. */
+export const MAX_PAYLOAD_BYTES_CEILING = 1024 * 1024;
+
+function fail(key: string, rule: string, got: unknown): never {
+  const shown = typeof got === 'string' ? JSON.stringify(got) : Array.isArray(got) ? 'an array' : got === null ? 'null' : typeof got === 'object' ? 'an object' : String(got);
+  throw new FleethubError('FH_ERR_CONFIG', `config: ${key} ${rule}, got ${shown}`);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Reads an optional object section and refuses keys it does not know. */
+function section(raw: Record<string, unknown>, key: string, path: string, known: readonly string[]): Record<string, unknown> {
+  const value = raw[key];
+  if (value === undefined) return {};
+  if (!isPlainObject(value)) fail(path, 'must be an object', value);
+  for (const k of Object.keys(value)) {
+    if (!known.includes(k)) throw new FleethubError('FH_ERR_CONFIG', `config: unknown key ${path}.${k} (known: ${known.join(', ')})`);
+  }
+  return value;
+}
+
+function integer(obj: Record<string, unknown>, key: string, path: string, fallback: number, min: number, max: number): number {
+  const value = obj[key];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const rule = min === 1 && max === Number.MAX_SAFE_INTEGER ? 'must be a positive integer'
+      : min === 0 && max === Number.MAX_SAFE_INTEGER ? 'must be an integer ≥ 0'
+      : `must be an integer from ${min} to ${max}`;
+    fail(path === '' ? key : `${path}.${key}`, rule, value);
+  }
+  return value;
+}
+
+function text(obj: Record<string, unknown>, key: string, path: string, fallback: string): string {
+  const value = obj[key];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || value.trim() === '') fail(path === '' ? key : `${path}.${key}`, 'must be a non-empty string', value);
+  return value;
+}
+
+const LIMIT_KEYS = ['maxPayloadBytes', 'msgsPerSec', 'burst', 'msgsPerDay', 'maxFields'] as const;
+const MAX = Number.MAX_SAFE_INTEGER;
+
+function limitsFrom(obj: Record<string, unknown>, path: string, base: DeviceLimits): DeviceLimits {
+  const limits: DeviceLimits = {
+    maxPayloadBytes: integer(obj, 'maxPayloadBytes', path, base.maxPayloadBytes, 256, MAX_PAYLOAD_BYTES_CEILING),
+    msgsPerSec: integer(obj, 'msgsPerSec', path, base.msgsPerSec, 1, 100_000),
+    burst: integer(obj, 'burst', path, base.burst, 1, 1_000_000),
+    msgsPerDay: integer(obj, 'msgsPerDay', path, base.msgsPerDay, 1, MAX),
+    maxFields: integer(obj, 'maxFields', path, base.maxFields, 1, 1_000),
+  };
+  return Object.freeze(limits);
+}
+
+function origins(value: unknown): readonly string[] | null {
+  if (value === undefined || value === null) return null;
+  if (!Array.isArray(value)) fail('console.origins', 'must be an array of origins like "https://dash.example.com"', value);
+  return Object.freeze(value.map((entry, i) => {
+    if (typeof entry !== 'string') fail(`console.origins[${i}]`, 'must be a string', entry);
+    let url: URL;
+    try {
+      url = new URL(entry);
+    } catch {
+      fail(`console.origins[${i}]`, 'must be an origin like "https://dash.example.com"', entry);
+    }
+    if (url.origin === 'null' || url.origin !== entry.replace(/\/$/, '')) {
+      fail(`console.origins[${i}]`, 'must be an origin (scheme://host[:port], no path)', entry);
+    }
+    return url.origin;
+  }));
+}
+
+/** A path from the config file is relative to the file's folder; a default is relative to the working directory. */
+function dir(obj: Record<string, unknown>, key: string, fallback: string, ctx: ResolveContext): string {
+  if (obj[key] === undefined) return resolvePath(fallback);
+  const value = text(obj, key, '', fallback).trim();
+  return isAbsolute(value) ? value : resolvePath(ctx.baseDir, value);
+}
+
+/**
+ * Resolves a parsed config file (or `{}` for the embedded defaults) into a
+ * complete, frozen {@link HubConfig}. The `sinks` key is returned untouched
+ * for the bridge's own resolver. Throws FH_ERR_CONFIG naming the key.
+ */
+export function resolveHubConfig(raw: unknown, ctx: ResolveContext): { hub: HubConfig; sinks: unknown } {
+  if (!isPlainObject(raw)) fail('(top level)', 'must be a JSON object', raw);
+  for (const key of Object.keys(raw)) {
+    if (!(TOP_KEYS as readonly string[]).includes(key)) {
+      throw new FleethubError('FH_ERR_CONFIG', `config: unknown key ${key} (known: ${TOP_KEYS.join(', ')})`);
+    }
+  }
+
+  const d = section(raw, 'device', 'device', ['host', 'port', 'maxConnections', 'maxConnectionsPerIp', 'newConnectionsPerIpPerSec', 'handshakeTimeoutMs', 'pingIntervalMs', 'maxInvalidInRow', 'maxRefusedInRow', 'crlCheckMs']);
+  const device: DeviceListenerConfig = Object.freeze({
+    host: text(d, 'host', 'device', DEFAULT_DEVICE_HOST),
+    port: integer(d, 'port', 'device', DEFAULT_DEVICE_PORT, 0, 65_535),
+    maxConnections: integer(d, 'maxConnections', 'device', DEFAULT_MAX_CONNECTIONS, 1, MAX),
+    maxConnectionsPerIp: integer(d, 'maxConnectionsPerIp', 'device', DEFAULT_MAX_CONNECTIONS_PER_IP, 1, MAX),
+    newConnectionsPerIpPerSec: integer(d, 'newConnectionsPerIpPerSec', 'device', DEFAULT_NEW_CONNECTIONS_PER_IP_PER_SEC, 1, MAX),
+    handshakeTimeoutMs: integer(d, 'handshakeTimeoutMs', 'device', DEFAULT_HANDSHAKE_TIMEOUT_MS, 100, 600_000),
+    pingIntervalMs: integer(d, 'pingIntervalMs', 'device', DEFAULT_PING_INTERVAL_MS, 100, 3_600_000),
+    maxInvalidInRow: integer(d, 'maxInvalidInRow', 'device', DEFAULT_MAX_INVALID_IN_ROW, 1, 10_000),
+    maxRefusedInRow: integer(d, 'maxRefusedInRow', 'device', DEFAULT_MAX_REFUSED_IN_ROW, 1, 1_000_000),
+    crlCheckMs: integer(d, 'crlCheckMs', 'device', DEFAULT_CRL_CHECK_MS, 50, 5_000),
+  });
+
+  const c = section(raw, 'console', 'console', ['host', 'port', 'origins', 'authTimeoutMs', 'maxBufferedMessages', 'maxBufferedBytes', 'stalledCloseMs', 'maxConnectionsPerToken', 'maxConnections', 'maxClientMessagesPerSec', 'maxClientPayloadBytes', 'maxSubscriptions']);
+  const consoleConfig: ConsoleListenerConfig = Object.freeze({
+    host: text(c, 'host', 'console', DEFAULT_CONSOLE_HOST),
+    port: integer(c, 'port', 'console', DEFAULT_CONSOLE_PORT, 0, 65_535),
+    origins: origins(c.origins),
+    authTimeoutMs: integer(c, 'authTimeoutMs', 'console', DEFAULT_AUTH_TIMEOUT_MS, 100, 60_000),
+    maxBufferedMessages: integer(c, 'maxBufferedMessages', 'console', DEFAULT_MAX_BUFFERED_MESSAGES, 1, 1_000_000),
+    maxBufferedBytes: integer(c, 'maxBufferedBytes', 'console', DEFAULT_MAX_BUFFERED_BYTES, 1024, 1024 * 1024 * 1024),
+    stalledCloseMs: integer(c, 'stalledCloseMs', 'console', DEFAULT_STALLED_CLOSE_MS, 100, 3_600_000),
+    maxConnectionsPerToken: integer(c, 'maxConnectionsPerToken', 'console', DEFAULT_MAX_CONNECTIONS_PER_TOKEN, 1, 100_000),
+    maxConnections: integer(c, 'maxConnections', 'console', DEFAULT_MAX_DASHBOARD_CONNECTIONS, 1, 100_000),
+    maxClientMessagesPerSec: integer(c, 'maxClientMessagesPerSec', 'console', DEFAULT_MAX_CLIENT_MESSAGES_PER_SEC, 1, 10_000),
+    maxClientPayloadBytes: integer(c, 'maxClientPayloadBytes', 'console', DEFAULT_MAX_CLIENT_PAYLOAD_BYTES, 256, MAX_PAYLOAD_BYTES_CEILING),
+    maxSubscriptions: integer(c, 'maxSubscriptions', 'console', DEFAULT_MAX_SUBSCRIPTIONS, 1, 10_000),
+  });
+
+  const limits = limitsFrom(section(raw, 'limits', 'limits', LIMIT_KEYS), 'limits', DEFAULT_LIMITS);
+
+  const plans: Record<string, DeviceLimits> = {};
+  if (raw.plans !== undefined) {
+    if (!isPlainObject(raw.plans)) fail('plans', 'must be an object of plan name → limits', raw.plans);
+    for (const name of Object.keys(raw.plans)) {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) fail(`plans.${name}`, 'must be named with 1–64 of A-Z a-z 0-9 . _ -', name);
+      plans[name] = limitsFrom(section(raw.plans, name, `plans.${name}`, LIMIT_KEYS), `plans.${name}`, limits);
+    }
+  }
+
+  const s = section(raw, 'store', 'store', ['segmentBytes', 'retentionBytes', 'retentionHours']);
+  const store: StoreConfig = Object.freeze({
+    segmentBytes: integer(s, 'segmentBytes', 'store', DEFAULT_SEGMENT_BYTES, 4096, 4 * 1024 * 1024 * 1024),
+    retentionBytes: integer(s, 'retentionBytes', 'store', DEFAULT_RETENTION_BYTES, 0, MAX),
+    retentionHours: integer(s, 'retentionHours', 'store', DEFAULT_RETENTION_HOURS, 0, 100 * 365 * 24),
+  });
+
+  if (raw.sinks !== undefined && !Array.isArray(raw.sinks)) fail('sinks', 'must be an array', raw.sinks);
+
+  const hub: HubConfig = Object.freeze({
+    device,
+    console: consoleConfig,
+    pkiDir: dir(raw, 'pkiDir', ctx.envPki ?? DEFAULT_PKI_DIR, ctx),
+    dataDir: dir(raw, 'dataDir', DEFAULT_DATA_DIR, ctx),
+    limits,
+    plans: Object.freeze(plans),
+    store,
+  });
+  return { hub, sinks: raw.sinks ?? [] };
+}

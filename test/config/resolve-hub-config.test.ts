@@ -1,0 +1,93 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolve } from 'node:path';
+import {
+  DEFAULT_LIMITS,
+  DEFAULT_DEVICE_PORT,
+  DEFAULT_CONSOLE_PORT,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  resolveHubConfig,
+} from '../../src/hub/config.js';
+import { FleethubError } from '../../src/errors.js';
+
+const ctx = { baseDir: '/etc/fleethub' };
+
+function configError(raw: unknown): string {
+  try {
+    resolveHubConfig(raw, ctx);
+  } catch (err) {
+    assert.ok(err instanceof FleethubError, `expected a FleethubError, got ${String(err)}`);
+    assert.equal(err.code, 'FH_ERR_CONFIG');
+    assert.equal(err.exitCode, 7);
+    assert.ok(!err.message.includes('\n'), 'one line');
+    return err.message;
+  }
+  assert.fail('expected the config to be refused');
+}
+
+test('an empty config is the embedded defaults, frozen', () => {
+  const { hub, sinks } = resolveHubConfig({}, { baseDir: '/somewhere' });
+  assert.equal(hub.device.port, DEFAULT_DEVICE_PORT);
+  assert.equal(hub.device.host, '0.0.0.0');
+  assert.equal(hub.console.port, DEFAULT_CONSOLE_PORT);
+  assert.equal(hub.console.origins, null);
+  assert.deepEqual(hub.limits, DEFAULT_LIMITS);
+  assert.equal(hub.device.handshakeTimeoutMs, DEFAULT_HANDSHAKE_TIMEOUT_MS);
+  // Defaults are relative to the working directory, not to the config's folder.
+  assert.equal(hub.pkiDir, resolve('certs'));
+  assert.equal(hub.dataDir, resolve('data'));
+  assert.deepEqual(sinks, []);
+  assert.ok(Object.isFrozen(hub) && Object.isFrozen(hub.device) && Object.isFrozen(hub.limits));
+});
+
+test('paths written in a config file are relative to its folder; FLEETHUB_PKI is the default pkiDir', () => {
+  const { hub } = resolveHubConfig({ pkiDir: 'pki', dataDir: '/var/lib/fleethub' }, ctx);
+  assert.equal(hub.pkiDir, '/etc/fleethub/pki');
+  assert.equal(hub.dataDir, '/var/lib/fleethub');
+  const fromEnv = resolveHubConfig({}, { baseDir: '/etc/fleethub', envPki: '/srv/pki' });
+  assert.equal(fromEnv.hub.pkiDir, '/srv/pki');
+});
+
+test('limits override the defaults and plans override the limits', () => {
+  const { hub } = resolveHubConfig(
+    { limits: { msgsPerSec: 5, burst: 10 }, plans: { premium: { msgsPerSec: 50 }, tiny: { maxFields: 2 } } },
+    ctx,
+  );
+  assert.equal(hub.limits.msgsPerSec, 5);
+  assert.equal(hub.limits.burst, 10);
+  assert.equal(hub.limits.maxPayloadBytes, DEFAULT_LIMITS.maxPayloadBytes);
+  assert.deepEqual(hub.plans.premium, { ...hub.limits, msgsPerSec: 50 });
+  assert.deepEqual(hub.plans.tiny, { ...hub.limits, maxFields: 2 });
+});
+
+test('port 0 is allowed (the hub picks a free port)', () => {
+  const { hub } = resolveHubConfig({ device: { port: 0, host: '127.0.0.1' }, console: { port: 0 } }, ctx);
+  assert.equal(hub.device.port, 0);
+  assert.equal(hub.console.port, 0);
+});
+
+test('console.origins are normalised origins', () => {
+  const { hub } = resolveHubConfig({ console: { origins: ['https://dash.example.com', 'http://localhost:3000/'] } }, ctx);
+  assert.deepEqual(hub.console.origins, ['https://dash.example.com', 'http://localhost:3000']);
+});
+
+test('every bad value stops start-up with one line naming the key', () => {
+  assert.equal(configError({ limits: { msgsPerSec: -5 } }), 'config: limits.msgsPerSec must be an integer from 1 to 100000, got -5');
+  assert.match(configError({ limits: { maxPayloadBytes: 200 * 1024 * 1024 } }), /^config: limits\.maxPayloadBytes must be an integer from 256 to 1048576/);
+  assert.match(configError({ device: { port: 70000 } }), /^config: device\.port /);
+  assert.match(configError({ device: { port: '8443' } }), /^config: device\.port .*got "8443"$/);
+  assert.match(configError({ console: { origins: 'https://x' } }), /^config: console\.origins must be an array/);
+  assert.match(configError({ console: { origins: ['https://x.example/path'] } }), /^config: console\.origins\[0\] must be an origin/);
+  assert.match(configError({ plans: { premium: { burst: 0 } } }), /^config: plans\.premium\.burst /);
+  assert.match(configError({ plans: { 'bad name': {} } }), /^config: plans\.bad name /);
+  assert.match(configError({ store: { segmentBytes: 10 } }), /^config: store\.segmentBytes /);
+  assert.match(configError({ pkiDir: '' }), /^config: pkiDir must be a non-empty string/);
+  assert.match(configError({ sinks: {} }), /^config: sinks must be an array/);
+  assert.match(configError([]), /^config: \(top level\) must be a JSON object/);
+});
+
+test('an unknown key stops start-up, naming it', () => {
+  assert.match(configError({ devices: {} }), /^config: unknown key devices /);
+  assert.match(configError({ device: { prot: 1 } }), /^config: unknown key device\.prot /);
+  assert.match(configError({ limits: { msgPerSec: 1 } }), /^config: unknown key limits\.msgPerSec /);
+});
