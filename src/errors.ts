@@ -35,6 +35,10 @@ export const CLOSE = {
   REVOKED: 4001,
   REPLACED: 4002,
   RATE_LIMITED: 4029,
+  /** Console: a dashboard read nothing for `stalledCloseMs`. */
+  DASHBOARD_STALLED: 4008,
+  /** Console: the token already has `maxConnectionsPerToken` dashboards open. */
+  TOO_MANY_DASHBOARDS: 4409,
   UNAUTHORIZED: 4401,
 } as const;
 
@@ -62,6 +66,7 @@ export const ERRORS = {
   FH_ERR_ALREADY_REVOKED: { message: 'device already revoked', exitCode: EXIT.CONFLICT },
   FH_ERR_CSR_INVALID: { message: 'invalid certificate signing request', exitCode: EXIT.INVALID_INPUT },
   FH_ERR_PKI_IO: { message: 'cannot read or write the PKI folder', exitCode: EXIT.FILESYSTEM },
+  FH_ERR_PKI_BUSY: { message: 'another fleethub command is changing the PKI folder', exitCode: EXIT.CONFLICT },
   FH_ERR_TOKEN_INVALID: { message: 'invalid token', exitCode: EXIT.INVALID_INPUT, closeCode: CLOSE.UNAUTHORIZED },
   FH_ERR_TOKEN_EXPIRED: { message: 'token expired', exitCode: EXIT.INVALID_INPUT, closeCode: CLOSE.UNAUTHORIZED },
 
@@ -83,6 +88,10 @@ export const ERRORS = {
   FH_ERR_NOT_FOUND: { message: 'not found', exitCode: EXIT.NOT_FOUND, httpStatus: 404 },
   FH_ERR_ORIGIN_FORBIDDEN: { message: 'origin not allowed', exitCode: EXIT.USAGE, httpStatus: 403 },
   FH_ERR_FORBIDDEN: { message: 'forbidden', exitCode: EXIT.USAGE },
+  // Console (dashboards)
+  FH_ERR_DASHBOARD_STALLED: { message: 'dashboard read nothing for too long', exitCode: EXIT.NETWORK, closeCode: CLOSE.DASHBOARD_STALLED },
+  FH_ERR_TOO_MANY_DASHBOARDS: { message: 'too many dashboard connections', exitCode: EXIT.NETWORK, closeCode: CLOSE.TOO_MANY_DASHBOARDS, httpStatus: 503 },
+  FH_ERR_TOO_MANY_SUBSCRIPTIONS: { message: 'too many subscriptions', exitCode: EXIT.USAGE },
 
   // Simulator
   FH_ERR_LOST_MESSAGES: { message: 'messages were lost', exitCode: EXIT.LOST_MESSAGES },

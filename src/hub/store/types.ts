@@ -48,7 +48,10 @@ export interface StoreReader {
   waitFor(position: number, signal?: AbortSignal): Promise<void>;
   /** The persisted position of the named reader (0 for a new one). */
   cursor(name: string): Promise<number>;
-  /** Persists the named reader's position (atomic: a crash keeps the old or the new one). */
+  /**
+   * Persists the named reader's position (atomic: a crash keeps the old or the new one).
+   * A saved cursor holds back retention until it passes the readings (see {@link StoreStats.retentionBlockedBytes}).
+   */
   saveCursor(name: string, position: number): Promise<void>;
 }
 
@@ -70,6 +73,8 @@ export interface Store extends StoreReader {
   devices(): Iterable<string>;
   /** Called with each group of readings right after the fsync that commits them. Returns an unsubscribe function. */
   onCommit(listener: (readings: readonly StoredReading[]) => void): () => void;
+  /** Forgets a saved cursor (a sink removed from the config), so it no longer holds back retention. */
+  deleteCursor(name: string): Promise<void>;
   /** Figures for /metrics. */
   stats(): StoreStats;
   /** Flushes pending appends and closes files. Idempotent. */
@@ -85,4 +90,22 @@ export interface StoreStats {
   /** Sum of fsync durations in seconds, and the count above, make an average. */
   readonly fsyncSeconds: number;
   readonly lastFsyncMs: number;
+  /** Position of the oldest retained reading. */
+  readonly firstPosition: number;
+  /** One past the newest committed reading. */
+  readonly nextPosition: number;
+  /** Devices with a stored reading. */
+  readonly devices: number;
+  /** Readings committed since open. */
+  readonly appended: number;
+  /** Repeats acked without storing, since open (stale ones included). */
+  readonly duplicates: number;
+  /** Repeats older than the dedupe window (treated as duplicates), since open. */
+  readonly staleDuplicates: number;
+  /** Checkpoints written since open. */
+  readonly checkpoints: number;
+  /** Segments deleted by retention since open. */
+  readonly deletedSegments: number;
+  /** Bytes retention would delete but keeps because a saved cursor has not passed them (0: not blocked). */
+  readonly retentionBlockedBytes: number;
 }

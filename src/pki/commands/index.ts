@@ -1,3 +1,25 @@
+/**
+ * The `ca` and `device` commands (SPEC: One executable), one file per
+ * subcommand. Each is a thin shell over `src/pki`.
+ */
 import type { Command } from 'commander';
-/** Registers `ca` and `device` commands. (Being written.) */
-export function registerPkiCommands(_program: Command): void {}
+import { registerCaCrlCommand } from './ca-crl-command.js';
+import { registerCaInitCommand } from './ca-init-command.js';
+import { registerCaServerCertCommand } from './ca-server-cert-command.js';
+import { registerDeviceAddCommand } from './device-add-command.js';
+import { registerDeviceExportCommand } from './device-export-command.js';
+import { registerDeviceListCommand } from './device-list-command.js';
+import { registerDeviceRevokeCommand } from './device-revoke-command.js';
+
+/** Registers `ca init|server-cert|crl` and `device add|list|revoke|export` on `program`. */
+export function registerPkiCommands(program: Command): void {
+  const ca = program.command('ca').description('the certificate authority: create it, issue the hub\'s server certificate, write the CRL');
+  registerCaInitCommand(ca);
+  registerCaServerCertCommand(ca);
+  registerCaCrlCommand(ca);
+  const device = program.command('device').description('device certificates: add, list, revoke, export');
+  registerDeviceAddCommand(device);
+  registerDeviceListCommand(device);
+  registerDeviceRevokeCommand(device);
+  registerDeviceExportCommand(device);
+}

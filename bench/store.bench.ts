@@ -1,0 +1,155 @@
+/**
+ * The durable store's benchmark (`npm run bench -- store`):
+ *
+ * - group commit: appends/s, ack latency and fsync latency (p50/p99) with 1,
+ *   100 and 1,000 concurrent appenders of single readings, and the CPU time
+ *   per reading;
+ * - open time with 1,000 devices × 1,000 readings: after a clean close
+ *   (checkpoint), and with no checkpoint at all (full replay, the worst case).
+ *
+ * Writes bench/results/store.json. Runs in a temp folder on the machine's
+ * disk; fsync cost depends on that disk, so quote the figures with it.
+ */
+import { mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { DEFAULT_RETENTION_BYTES, DEFAULT_RETENTION_HOURS, DEFAULT_SEGMENT_BYTES, type StoreConfig } from '../src/hub/config.js';
+import { openStore } from '../src/hub/store/log-store.js';
+import type { Reading } from '../src/hub/store/types.js';
+
+const CONFIG: StoreConfig = { segmentBytes: DEFAULT_SEGMENT_BYTES, retentionBytes: DEFAULT_RETENTION_BYTES, retentionHours: DEFAULT_RETENTION_HOURS };
+const RUN_MS = Number(process.env.STORE_BENCH_MS ?? 4000);
+const OPEN_DEVICES = 1000;
+const OPEN_READINGS_PER_DEVICE = 1000;
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+function sample(device: string, seq: number): Reading {
+  // A typical ESP32 reading: a few numeric fields.
+  return { device, seq, ts: Date.now(), data: { temp: 21.5 + (seq % 7) / 10, hum: 40 + (seq % 13), rssi: -60 - (seq % 20), vbat: 3.71 } };
+}
+
+interface AppendResult {
+  readonly appenders: number;
+  readonly appendsPerSec: number;
+  readonly readingsPerFsync: number;
+  readonly ackP50Ms: number;
+  readonly ackP99Ms: number;
+  readonly fsyncP50Ms: number;
+  readonly fsyncP99Ms: number;
+  readonly cpuUsPerReading: number;
+}
+
+async function appendScenario(root: string, appenders: number): Promise<AppendResult> {
+  const dir = join(root, `append-${appenders}`);
+  const store = await openStore(dir, CONFIG);
+  const fsyncMs: number[] = [];
+  store.onCommit(() => fsyncMs.push(store.stats().lastFsyncMs));
+  const ackMs: number[] = [];
+  let appended = 0;
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  const deadline = started + RUN_MS;
+  await Promise.all(
+    Array.from({ length: appenders }, async (_, i) => {
+      const device = `bench-${i}`;
+      // Bounded by the deadline.
+      for (let seq = 1; performance.now() < deadline; seq += 1) {
+        const t0 = performance.now();
+        await store.append([sample(device, seq)]);
+        ackMs.push(performance.now() - t0);
+        appended += 1;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  const used = process.cpuUsage(cpu);
+  const fsyncs = store.stats().fsyncs;
+  await store.close();
+  await rm(dir, { recursive: true, force: true });
+  ackMs.sort((a, b) => a - b);
+  fsyncMs.sort((a, b) => a - b);
+  return {
+    appenders,
+    appendsPerSec: Math.round(appended / elapsed),
+    readingsPerFsync: Number((appended / Math.max(1, fsyncs)).toFixed(1)),
+    ackP50Ms: Number(percentile(ackMs, 50).toFixed(2)),
+    ackP99Ms: Number(percentile(ackMs, 99).toFixed(2)),
+    fsyncP50Ms: Number(percentile(fsyncMs, 50).toFixed(2)),
+    fsyncP99Ms: Number(percentile(fsyncMs, 99).toFixed(2)),
+    cpuUsPerReading: Number(((used.user + used.system) / appended).toFixed(1)),
+  };
+}
+
+interface OpenResult {
+  readonly readings: number;
+  readonly devices: number;
+  readonly logMiB: number;
+  readonly fillSeconds: number;
+  readonly openWithCheckpointMs: number;
+  readonly openFullReplayMs: number;
+  readonly heapMiBAfterOpen: number;
+}
+
+async function timedOpen(dir: string): Promise<{ ms: number; heapMiB: number }> {
+  globalThis.gc?.();
+  const heapBefore = process.memoryUsage().heapUsed;
+  const t0 = performance.now();
+  const store = await openStore(dir, CONFIG);
+  const ms = performance.now() - t0;
+  const heapMiB = (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20;
+  if (store.stats().devices !== OPEN_DEVICES) throw new Error(`expected ${OPEN_DEVICES} devices, got ${store.stats().devices}`);
+  await store.close();
+  return { ms, heapMiB };
+}
+
+async function openScenario(root: string): Promise<OpenResult> {
+  const dir = join(root, 'open');
+  const store = await openStore(dir, CONFIG);
+  const t0 = performance.now();
+  // Batches of one reading per device, as a busy fleet would deliver them.
+  for (let seq = 1; seq <= OPEN_READINGS_PER_DEVICE; seq += 1) {
+    const batch: Reading[] = [];
+    for (let d = 0; d < OPEN_DEVICES; d += 1) batch.push(sample(`dev-${String(d).padStart(4, '0')}`, seq));
+    await store.append(batch);
+  }
+  const fillSeconds = (performance.now() - t0) / 1000;
+  const { bytes, readings } = store.stats();
+  await store.close();
+  const clean = await timedOpen(dir);
+  await unlink(join(dir, 'checkpoint.json'));
+  const replay = await timedOpen(dir);
+  await rm(dir, { recursive: true, force: true });
+  return {
+    readings,
+    devices: OPEN_DEVICES,
+    logMiB: Number((bytes / 2 ** 20).toFixed(1)),
+    fillSeconds: Number(fillSeconds.toFixed(1)),
+    openWithCheckpointMs: Math.round(clean.ms),
+    openFullReplayMs: Math.round(replay.ms),
+    heapMiBAfterOpen: Number(clean.heapMiB.toFixed(1)),
+  };
+}
+
+const root = await mkdtemp(join(tmpdir(), 'fleethub-store-bench-'));
+try {
+  const append: AppendResult[] = [];
+  for (const appenders of [1, 100, 1000]) append.push(await appendScenario(root, appenders));
+  console.log(`store: group commit, single-reading appends, ${RUN_MS / 1000} s each (${cpus().length} cores, Node ${process.version})`);
+  console.table(append);
+  const open = await openScenario(root);
+  console.log(`store: open time, ${OPEN_DEVICES} devices × ${OPEN_READINGS_PER_DEVICE} readings`);
+  console.table([open]);
+  const resultsDir = resolve(import.meta.dirname, 'results');
+  await mkdir(resultsDir, { recursive: true });
+  await writeFile(
+    join(resultsDir, 'store.json'),
+    `${JSON.stringify({ machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version }, runMs: RUN_MS, append, open }, null, 2)}\n`,
+  );
+} finally {
+  await rm(root, { recursive: true, force: true });
+}

@@ -1,0 +1,180 @@
+/**
+ * The simulator's options: the input type (what `fleethub sim` flags or a
+ * library caller give), the `DEFAULT_*` constants, and the one resolver
+ * that checks them once and returns a complete, frozen object.
+ */
+import { join } from 'node:path';
+import { FleethubError } from '../src/errors.js';
+import { DEFAULT_OUTBOX_CAPACITY } from './outbox.js';
+
+/** The behaviours of SPEC "Simulator" `--behavior`. */
+export const BEHAVIORS = ['normal', 'flood', 'oversize', 'garbage', 'slowloris', 'badcert', 'reconnect-storm'] as const;
+/** One of {@link BEHAVIORS}. */
+export type BehaviorName = (typeof BEHAVIORS)[number];
+
+/** TLS version a simulated device speaks. */
+export type TlsVersion = '1.2' | '1.3';
+
+/** Options as given; numbers may come as strings from the command line. */
+export interface SimOptionsInput {
+  /** @defaultValue {@link DEFAULT_SIM_URL} */
+  url?: string;
+  /** PKI folder holding `ca.crt` and `devices/<id>.crt|key`. @defaultValue env FLEETHUB_PKI, else `./certs` */
+  pkiDir?: string;
+  /** CA certificate the hub's server certificate must chain to. @defaultValue `<pkiDir>/ca.crt` */
+  caFile?: string;
+  /** @defaultValue {@link DEFAULT_SIM_DEVICES} */
+  devices?: number | string;
+  /** Device ids are `<prefix>0001` … (as `fleethub device add --count N --prefix P` names them). @defaultValue {@link DEFAULT_SIM_PREFIX} */
+  prefix?: string;
+  /** Readings per second per device. @defaultValue {@link DEFAULT_SIM_RATE} */
+  rate?: number | string;
+  /** Sending phase in seconds (`30`, `30s`, `2m`, `500ms`). @defaultValue {@link DEFAULT_SIM_DURATION_MS} */
+  duration?: number | string;
+  /** Pad each telemetry frame to at least this many bytes; 0 sends the bare reading. @defaultValue 0 */
+  payloadBytes?: number | string;
+  /** @defaultValue `normal` */
+  behavior?: string;
+  /** Issue missing device certificates first. @defaultValue false */
+  provision?: boolean;
+  /** Write the JSON report here. */
+  reportFile?: string;
+  /** Write the HTML report here. */
+  reportHtmlFile?: string;
+  /** @defaultValue `1.2` (what ESP32 mbedTLS builds negotiate by default) */
+  tls?: string;
+  /** After the sending phase, how long to wait for outstanding acks (seconds, or `10s`). @defaultValue {@link DEFAULT_SIM_DRAIN_TIMEOUT_MS} */
+  drainTimeout?: number | string;
+  /** New connections started per second while the fleet comes up. @defaultValue {@link DEFAULT_SIM_CONNECT_RATE} */
+  connectRate?: number | string;
+  /** Unacked readings one device keeps. @defaultValue {@link DEFAULT_OUTBOX_CAPACITY} */
+  outbox?: number | string;
+  /** `reconnect-storm`: how often every device drops at once (seconds, or `5s`). @defaultValue {@link DEFAULT_SIM_STORM_EVERY_MS} */
+  stormEvery?: number | string;
+  /** Seed of the sensor models and jitter-free parts, for reproducible readings. @defaultValue 1 */
+  seed?: number | string;
+  /** Show the live progress line on stderr. @defaultValue true */
+  progress?: boolean;
+  /** Source addresses to spread connections over (e.g. `127.0.0.1,127.0.0.2`), past one IP's limits. @defaultValue none (the OS picks) */
+  localAddresses?: string | readonly string[];
+}
+
+/** The resolved options. */
+export interface SimOptions {
+  readonly url: string;
+  readonly pkiDir: string;
+  readonly caFile: string;
+  readonly devices: number;
+  readonly prefix: string;
+  readonly rate: number;
+  readonly durationMs: number;
+  readonly payloadBytes: number;
+  readonly behavior: BehaviorName;
+  readonly provision: boolean;
+  readonly reportFile: string | null;
+  readonly reportHtmlFile: string | null;
+  readonly tls: TlsVersion;
+  readonly drainTimeoutMs: number;
+  readonly connectRate: number;
+  readonly outbox: number;
+  readonly stormEveryMs: number;
+  readonly seed: number;
+  readonly progress: boolean;
+  readonly localAddresses: readonly string[];
+}
+
+export const DEFAULT_SIM_URL = 'wss://localhost:8443/v1/device';
+export const DEFAULT_SIM_PKI_DIR = './certs';
+export const DEFAULT_SIM_DEVICES = 10;
+export const DEFAULT_SIM_PREFIX = 'sim';
+export const DEFAULT_SIM_RATE = 1;
+export const DEFAULT_SIM_DURATION_MS = 30_000;
+export const DEFAULT_SIM_DRAIN_TIMEOUT_MS = 10_000;
+/** Half the hub's default 200 new connections per second per IP, so a fleet comes up without being refused. */
+export const DEFAULT_SIM_CONNECT_RATE = 100;
+export const DEFAULT_SIM_STORM_EVERY_MS = 5_000;
+/** Largest fleet one process runs (each device holds a socket: see the README on `ulimit -n`). */
+export const MAX_SIM_DEVICES = 50_000;
+/** Largest per-device rate; beyond it use `flood`. */
+export const MAX_SIM_RATE = 1_000;
+/** Largest padding: the hub's default maxPayloadBytes is 16 KiB; beyond 64 KiB is not telemetry. */
+export const MAX_SIM_PAYLOAD_BYTES = 64 * 1024;
+
+function bad(flag: string, what: string, got: unknown): FleethubError {
+  return new FleethubError('FH_ERR_INVALID_ARGUMENT', `sim: --${flag} must be ${what}, got ${JSON.stringify(got)}`);
+}
+
+function number(flag: string, value: number | string | undefined, fallback: number, min: number, max: number, integer: boolean): number {
+  if (value === undefined) return fallback;
+  const n = typeof value === 'number' ? value : value.trim() === '' ? Number.NaN : Number(value);
+  const what = `${integer ? 'an integer' : 'a number'} from ${min} to ${max}`;
+  if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) throw bad(flag, what, value);
+  return n;
+}
+
+/** Parses `30` (seconds), `30s`, `2m`, `500ms` or `1h` into ms. */
+export function parseDurationMs(flag: string, value: number | string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value) || value < 0) throw bad(flag, 'a duration such as 30, 30s, 2m or 500ms', value);
+    return Math.round(value * 1000);
+  }
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
+  if (!match) throw bad(flag, 'a duration such as 30, 30s, 2m or 500ms', value);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 's'] ?? 1000;
+  return Math.round(Number(match[1]) * unit);
+}
+
+/** Checks the input once and returns the complete options. */
+export function resolveSimOptions(input: SimOptionsInput = {}, env: NodeJS.ProcessEnv = process.env): SimOptions {
+  const url = input.url ?? DEFAULT_SIM_URL;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw bad('url', 'a wss:// URL', url);
+  }
+  if (parsed.protocol !== 'wss:') throw bad('url', 'a wss:// URL (devices always use TLS)', url);
+  const behavior = input.behavior ?? 'normal';
+  if (!(BEHAVIORS as readonly string[]).includes(behavior)) throw bad('behavior', `one of ${BEHAVIORS.join(', ')}`, behavior);
+  const tls = input.tls ?? '1.2';
+  if (tls !== '1.2' && tls !== '1.3') throw bad('tls', '1.2 or 1.3', tls);
+  const prefix = input.prefix ?? DEFAULT_SIM_PREFIX;
+  // SPEC: device ids are 1-64 of A-Z a-z 0-9 . _ -, first a letter or digit; the index adds 4+ digits.
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,55}$/.test(prefix)) throw bad('prefix', 'a device id prefix (letters, digits, . _ -, first a letter or digit, at most 56)', prefix);
+  const pkiDir = input.pkiDir ?? env.FLEETHUB_PKI ?? DEFAULT_SIM_PKI_DIR;
+  const addresses = typeof input.localAddresses === 'string' ? input.localAddresses.split(',') : (input.localAddresses ?? []);
+  const localAddresses = addresses.map((a) => a.trim()).filter((a) => a.length > 0);
+  for (const address of localAddresses) {
+    if (!/^[0-9.]+$|^[0-9a-fA-F:]+$/.test(address)) throw bad('local-addresses', 'a comma-separated list of IP addresses', address);
+  }
+  const stormEveryMs = parseDurationMs('storm-every', input.stormEvery, DEFAULT_SIM_STORM_EVERY_MS);
+  if (stormEveryMs < 100) throw bad('storm-every', 'at least 100ms', input.stormEvery);
+  return Object.freeze({
+    url,
+    pkiDir,
+    caFile: input.caFile ?? join(pkiDir, 'ca.crt'),
+    devices: number('devices', input.devices, DEFAULT_SIM_DEVICES, 1, MAX_SIM_DEVICES, true),
+    prefix,
+    rate: number('rate', input.rate, DEFAULT_SIM_RATE, 0.001, MAX_SIM_RATE, false),
+    durationMs: parseDurationMs('duration', input.duration, DEFAULT_SIM_DURATION_MS),
+    payloadBytes: number('payload-bytes', input.payloadBytes, 0, 0, MAX_SIM_PAYLOAD_BYTES, true),
+    behavior: behavior as BehaviorName,
+    provision: input.provision ?? false,
+    reportFile: input.reportFile ?? null,
+    reportHtmlFile: input.reportHtmlFile ?? null,
+    tls,
+    drainTimeoutMs: parseDurationMs('drain-timeout', input.drainTimeout, DEFAULT_SIM_DRAIN_TIMEOUT_MS),
+    connectRate: number('connect-rate', input.connectRate, DEFAULT_SIM_CONNECT_RATE, 1, 100_000, false),
+    outbox: number('outbox', input.outbox, DEFAULT_OUTBOX_CAPACITY, 1, 4096, true),
+    stormEveryMs,
+    seed: number('seed', input.seed, 1, 0, 2 ** 32 - 1, true),
+    progress: input.progress ?? true,
+    localAddresses: Object.freeze(localAddresses),
+  });
+}
+
+/** The id of the device at `index` (0-based): `<prefix>0001`, as `device add --count N --prefix P` names it. */
+export function deviceId(prefix: string, index: number, count: number): string {
+  return `${prefix}${String(index + 1).padStart(Math.max(4, String(count).length), '0')}`;
+}

@@ -1,0 +1,86 @@
+/**
+ * One whole `fleethub sim` run, without commander: resolve the options,
+ * provision, load (or, for `badcert`, make) credentials, run the fleet,
+ * print the table, write the JSON and HTML reports, and decide the exit.
+ * Tests and the benchmark call it directly.
+ */
+import { FleethubError } from '../src/errors.js';
+import { writeFileAtomic } from '../src/atomic-file.js';
+import type { BackoffOptions } from '../src/backoff.js';
+import { SILENT_LOGGER, type Logger } from '../src/log.js';
+import { fleetIds, loadCaCert, loadFleetCredentials, makeBadCredentials, provisionFleet } from './device-credentials.js';
+import { runFleet } from './fleet.js';
+import { renderReportHtml } from './report-html.js';
+import { formatReportTable, normalRunFailure, type SimReport } from './report.js';
+import { resolveSimOptions, type SimOptions, type SimOptionsInput } from './sim-options.js';
+
+/** Where a run writes, and knobs tests shorten. */
+export interface SimRunIo {
+  /** The report table and verdict. @defaultValue process.stdout */
+  readonly out?: NodeJS.WritableStream;
+  /** Progress line and notes. @defaultValue process.stderr */
+  readonly err?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** @defaultValue {@link SILENT_LOGGER} */
+  readonly logger?: Logger;
+  /** Reconnect backoff of every device. @defaultValue src/backoff.ts defaults */
+  readonly backoff?: BackoffOptions;
+  readonly helloTimeoutMs?: number;
+  /** Aborting ends the sending phase early (Ctrl-C). */
+  readonly signal?: AbortSignal;
+}
+
+/** The result of {@link runSim}: the report and, when the run failed its check, why. */
+export interface SimRunResult {
+  readonly options: SimOptions;
+  readonly report: SimReport;
+  /** For `normal` and `reconnect-storm`: lost messages, dropped readings or devices that never connected; else null. */
+  readonly failure: string | null;
+}
+
+/** Behaviours whose run must end with nothing lost (the exit status checks it). */
+const CHECKED = new Set(['normal', 'reconnect-storm']);
+
+/** Runs the simulator end to end. Throws FleethubError for bad options or a missing PKI; never for a failed check. */
+export async function runSim(input: SimOptionsInput, io: SimRunIo = {}): Promise<SimRunResult> {
+  const options = resolveSimOptions(input);
+  const out = io.out ?? process.stdout;
+  const err = io.err ?? process.stderr;
+  const ids = fleetIds(options.prefix, options.devices);
+  const ca = await loadCaCert(options.caFile);
+  let credentials;
+  if (options.behavior === 'badcert') {
+    const bad = await makeBadCredentials(options.pkiDir, ids, options.provision);
+    credentials = bad.credentials;
+    err.write(`sim: badcert devices use ${[...new Set(bad.kinds)].join(', ')} certificates\n`);
+  } else {
+    if (options.provision) {
+      const t = performance.now();
+      const issued = await provisionFleet(options.pkiDir, options.prefix, options.devices);
+      if (issued > 0) err.write(`sim: provisioned ${issued} device certificates in ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
+    }
+    credentials = await loadFleetCredentials(options.pkiDir, ids);
+  }
+  const report = await runFleet({
+    options,
+    ca,
+    credentials,
+    logger: io.logger ?? SILENT_LOGGER,
+    progressStream: err,
+    ...(io.backoff === undefined ? {} : { backoff: io.backoff }),
+    ...(io.helloTimeoutMs === undefined ? {} : { helloTimeoutMs: io.helloTimeoutMs }),
+    ...(io.signal === undefined ? {} : { signal: io.signal }),
+  });
+  const failure = CHECKED.has(options.behavior) ? normalRunFailure(report) : null;
+  const verdict = CHECKED.has(options.behavior) ? (failure === null ? 'PASS: zero lost' : `FAIL: ${failure}`) : null;
+  out.write(`${formatReportTable(report)}\n${verdict === null ? '' : `${verdict}\n`}`);
+  if (options.reportFile !== null) await writeFileAtomic(options.reportFile, `${JSON.stringify(report, null, 2)}\n`);
+  if (options.reportHtmlFile !== null) await writeFileAtomic(options.reportHtmlFile, renderReportHtml(report, verdict));
+  return { options, report, failure };
+}
+
+/** {@link runSim}, then FH_ERR_LOST_MESSAGES (exit 9) when the check failed: the CLI's action. */
+export async function runSimOrFail(input: SimOptionsInput, io: SimRunIo = {}): Promise<SimReport> {
+  const result = await runSim(input, io);
+  if (result.failure !== null) throw new FleethubError('FH_ERR_LOST_MESSAGES', `sim: ${result.failure}`);
+  return result.report;
+}

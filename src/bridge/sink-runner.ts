@@ -1,0 +1,242 @@
+/**
+ * One runner per sink: read a batch at the sink's persisted position, deliver
+ * it, persist the new position, repeat; when caught up, wait for the next
+ * commit. A failed delivery is retried with capped exponential backoff and
+ * full jitter, forever (SPEC: every stored message reaches every sink at least
+ * once); the runner never touches the write path, so a dead sink slows neither
+ * devices nor the other sinks.
+ */
+import { Backoff } from '../backoff.js';
+import type { Logger } from '../log.js';
+import type { StoreReader, StoredReading } from '../hub/store/types.js';
+import type { RunnerSettings } from './sink-config.js';
+import { sleep, type Sink } from './sink.js';
+
+/** How long to wait before reading again after a wake-up that brought nothing (a closing store). */
+const IDLE_RECHECK_MS = 1_000;
+
+/** The cursor name a sink's position is saved under. */
+export function cursorName(sinkName: string): string {
+  return `sink:${sinkName}`;
+}
+
+/** A runner's figures, read by `/metrics`. */
+export interface SinkRunnerStats {
+  readonly name: string;
+  /** `up`: the last delivery (or none yet) succeeded; `retrying`: it failed and is being retried. */
+  readonly state: 'up' | 'retrying';
+  /** Readings the sink accepted. */
+  readonly delivered: number;
+  /** Failed delivery attempts. */
+  readonly failures: number;
+  /** Readings retention deleted before this sink delivered them. */
+  readonly skipped: number;
+  /** Readings the sink dropped on purpose: refused for good by the destination. */
+  readonly rejected: number;
+  /** Readings the sink dropped on purpose: no mapping for the device (ThingSpeak). */
+  readonly unmapped: number;
+  /** Committed readings not delivered yet. */
+  readonly lagMessages: number;
+  /** Age of the oldest undelivered reading that the runner holds, in seconds (0 when caught up). */
+  readonly lagSeconds: number;
+  /** The next position to deliver. */
+  readonly position: number;
+}
+
+/** Options of {@link SinkRunner}. */
+export interface SinkRunnerOptions {
+  readonly sink: Sink;
+  readonly store: StoreReader;
+  readonly settings: RunnerSettings;
+  readonly log: Logger;
+  /** Clock for the lag in seconds. @defaultValue Date.now */
+  readonly now?: () => number;
+}
+
+/** Drives one sink from the store. */
+export class SinkRunner {
+  readonly #sink: Sink;
+  readonly #store: StoreReader;
+  readonly #settings: RunnerSettings;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #backoff: Backoff;
+  readonly #abort = new AbortController();
+  #loop: Promise<void> | null = null;
+  #closing: Promise<void> | null = null;
+  #position: number | null = null;
+  #saved: number | null = null;
+  #oldestPendingTs: number | null = null;
+  #state: 'up' | 'retrying' = 'up';
+  #delivered = 0;
+  #failures = 0;
+  #skipped = 0;
+  #rejected = 0;
+  #unmapped = 0;
+
+  constructor(options: SinkRunnerOptions) {
+    this.#sink = options.sink;
+    this.#store = options.store;
+    this.#settings = options.settings;
+    this.#log = options.log;
+    this.#now = options.now ?? Date.now;
+    this.#backoff = new Backoff({ initialMs: options.settings.backoffInitialMs, maxMs: options.settings.backoffMaxMs });
+  }
+
+  /** The sink's name. */
+  get name(): string {
+    return this.#sink.name;
+  }
+
+  /** Starts reading from the saved position. Calling it twice is a no-op. */
+  start(): void {
+    if (this.#loop !== null || this.#closing !== null) return;
+    this.#loop = this.#run().catch((err: unknown) => {
+      // Only a bug gets here: every expected failure is retried inside #run.
+      this.#log.log('error', 'sink.crashed', { sink: this.name, error: errorText(err) });
+    });
+  }
+
+  /** Current figures. */
+  stats(): SinkRunnerStats {
+    const position = this.#position ?? 0;
+    const caughtUp = this.#oldestPendingTs === null;
+    return {
+      name: this.name,
+      state: this.#state,
+      delivered: this.#delivered,
+      failures: this.#failures,
+      skipped: this.#skipped,
+      rejected: this.#rejected,
+      unmapped: this.#unmapped,
+      lagMessages: this.#position === null ? 0 : Math.max(0, this.#store.nextPosition() - position),
+      lagSeconds: caughtUp ? 0 : Math.max(0, (this.#now() - (this.#oldestPendingTs ?? 0)) / 1000),
+      position,
+    };
+  }
+
+  /**
+   * Stops after the in-flight delivery (a sink waiting for a connection or a
+   * rate-limit interval gives up at once), saves the position, closes the
+   * sink. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#abort.abort(new Error(`sink ${this.name} closing`));
+      await this.#loop;
+      await this.#save();
+      await this.#sink.close();
+    })();
+    return this.#closing;
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#abort.signal;
+    const saved = await this.#retry('cursor', () => this.#store.cursor(cursorName(this.name)));
+    if (saved === undefined) return;
+    let position = saved;
+    this.#position = position;
+    this.#saved = position;
+    let caughtUp = false;
+    while (!signal.aborted) {
+      if (caughtUp && this.#settings.flushIntervalMs > 0 && this.#store.nextPosition() - position < this.#settings.batchSize) {
+        // Linger a little after a quiet spell so that a trickle becomes batches, not one write per reading.
+        if (!(await this.#pause(this.#settings.flushIntervalMs))) return;
+      }
+      const result = await this.#retry('read', () => this.#store.read(position, this.#settings.batchSize));
+      if (result === undefined) return;
+      if (result.skipped > 0) {
+        this.#skipped += result.skipped;
+        // Retention deleted readings this sink had not delivered: loud, never silent (issue 4).
+        this.#log.log('error', 'sink.readings_lost_to_retention', { sink: this.name, count: result.skipped, from: position });
+      }
+      if (result.readings.length === 0) {
+        position = result.next;
+        this.#position = position;
+        await this.#save();
+        caughtUp = true;
+        await this.#store.waitFor(position, signal).catch(() => undefined);
+        // waitFor also returns when the store closes: do not spin on a store that will never grow.
+        if (this.#store.nextPosition() <= position && !(await this.#pause(IDLE_RECHECK_MS))) return;
+        continue;
+      }
+      caughtUp = false;
+      if (!(await this.#deliver(result.readings))) return;
+      position = result.next;
+      this.#position = position;
+      await this.#save();
+    }
+  }
+
+  /** Delivers one batch, retrying until it succeeds; false when closed first. */
+  async #deliver(batch: readonly StoredReading[]): Promise<boolean> {
+    const signal = this.#abort.signal;
+    this.#oldestPendingTs = batch[0]?.ts ?? null;
+    for (;;) {
+      try {
+        await this.#sink.deliver(batch, signal);
+        break;
+      } catch (err: unknown) {
+        if (signal.aborted) return false;
+        this.#failures += 1;
+        const delay = this.#backoff.next();
+        if (this.#state === 'up') this.#log.log('warn', 'sink.down', { sink: this.name, error: errorText(err) });
+        this.#state = 'retrying';
+        this.#log.log('debug', 'sink.retry', { sink: this.name, attempt: this.#backoff.attempt, delayMs: delay, error: errorText(err) });
+        if (!(await this.#pause(delay))) return false;
+      }
+    }
+    if (this.#state === 'retrying') this.#log.log('info', 'sink.up', { sink: this.name, failures: this.#backoff.attempt });
+    this.#state = 'up';
+    this.#backoff.reset();
+    this.#delivered += batch.length;
+    this.#oldestPendingTs = null;
+    const drops = this.#sink.takeDrops?.();
+    if (drops !== undefined) {
+      this.#rejected += drops.rejected;
+      this.#unmapped += drops.unmapped;
+    }
+    return true;
+  }
+
+  /** Runs a store call, retrying with backoff on failure (a store being closed, a read error); undefined when closed. */
+  async #retry<T>(what: string, call: () => Promise<T>): Promise<T | undefined> {
+    for (;;) {
+      if (this.#abort.signal.aborted) return undefined;
+      try {
+        return await call();
+      } catch (err: unknown) {
+        if (this.#abort.signal.aborted) return undefined;
+        this.#log.log('warn', 'sink.store_error', { sink: this.name, op: what, error: errorText(err) });
+        if (!(await this.#pause(this.#backoff.next()))) return undefined;
+      }
+    }
+  }
+
+  /** Sleeps unless closed; false when closed. */
+  async #pause(ms: number): Promise<boolean> {
+    try {
+      await sleep(ms, this.#abort.signal);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async #save(): Promise<void> {
+    const position = this.#position;
+    if (position === null || position === this.#saved) return;
+    try {
+      await this.#store.saveCursor(cursorName(this.name), position);
+      this.#saved = position;
+    } catch (err: unknown) {
+      // The in-memory position stays right; a crash before the next save only means repeats.
+      this.#log.log('warn', 'sink.cursor_save_failed', { sink: this.name, position, error: errorText(err) });
+    }
+  }
+}
+
+/** One line for a log field: the message, without a stack. */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,86 @@
+/**
+ * The dashboard wire format (SPEC: Dashboard protocol), pure: parsing what a
+ * dashboard sends, and encoding what the hub sends. Text frames, one JSON
+ * object each.
+ *
+ * Dashboard → hub: `{"auth":token}` (first, once), `{"subscribe":glob}`,
+ * `{"unsubscribe":glob}`.
+ *
+ * Hub → dashboard: `{"authed":{"devices","expiresAt"}}`, `{"subscribed":glob}`,
+ * `{"unsubscribed":glob}`, readings `{"device","seq","ts","data"}`,
+ * `{"presence":{"device","online"}}`, `{"rejected":{"device","code","at"}}`
+ * (a device message the hub refused: the dashboard's "limit breaches"),
+ * `{"dropped":N}`, and `{"error":code}` with the codes of {@link DashboardErrorCode}.
+ */
+import type { StoredReading } from '../store/types.js';
+import { isValidGlob } from './device-glob.js';
+
+/** A well-formed message from a dashboard. */
+export type DashboardRequest =
+  | { readonly type: 'auth'; readonly token: string }
+  | { readonly type: 'subscribe'; readonly glob: string }
+  | { readonly type: 'unsubscribe'; readonly glob: string };
+
+/** `error` values the hub sends a dashboard. */
+export type DashboardErrorCode =
+  | 'invalid_json'
+  | 'invalid_message'
+  | 'forbidden'
+  | 'rate_limited'
+  | 'too_many_subscriptions';
+
+/** What {@link parseDashboardMessage} found. */
+export type ParsedDashboardMessage = DashboardRequest | { readonly type: 'invalid'; readonly error: 'invalid_json' | 'invalid_message' };
+
+/**
+ * Parses one text frame. A frame must be a JSON object with exactly one of
+ * the keys `auth`, `subscribe`, `unsubscribe`; globs must be valid device
+ * globs (device-glob.ts).
+ */
+export function parseDashboardMessage(text: string): ParsedDashboardMessage {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { type: 'invalid', error: 'invalid_json' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { type: 'invalid', error: 'invalid_json' };
+  const keys = Object.keys(value);
+  if (keys.length !== 1) return { type: 'invalid', error: 'invalid_message' };
+  const record = value as Record<string, unknown>;
+  if ('auth' in record) {
+    return typeof record.auth === 'string' ? { type: 'auth', token: record.auth } : { type: 'invalid', error: 'invalid_message' };
+  }
+  if ('subscribe' in record) {
+    return isValidGlob(record.subscribe) ? { type: 'subscribe', glob: record.subscribe } : { type: 'invalid', error: 'invalid_message' };
+  }
+  if ('unsubscribe' in record) {
+    return isValidGlob(record.unsubscribe) ? { type: 'unsubscribe', glob: record.unsubscribe } : { type: 'invalid', error: 'invalid_message' };
+  }
+  return { type: 'invalid', error: 'invalid_message' };
+}
+
+/** `{"device","seq","ts","data"}`: a newly stored reading (SPEC). The store position stays internal. */
+export function encodeReading(reading: StoredReading): string {
+  return JSON.stringify({ device: reading.device, seq: reading.seq, ts: reading.ts, data: reading.data });
+}
+
+/** `{"presence":{"device","online"}}` (SPEC). */
+export function encodePresence(device: string, online: boolean): string {
+  return JSON.stringify({ presence: { device, online } });
+}
+
+/** `{"rejected":{"device","code","at"}}`: a refused device message (invalid, rate limited, over quota...). */
+export function encodeRejected(device: string, code: string, at: number): string {
+  return JSON.stringify({ rejected: { device, code, at } });
+}
+
+/** `{"authed":{"devices","expiresAt"}}` (SPEC). */
+export function encodeAuthed(devices: string, expiresAt: number): string {
+  return JSON.stringify({ authed: { devices, expiresAt } });
+}
+
+/** `{"error":code}`. */
+export function encodeError(code: DashboardErrorCode): string {
+  return JSON.stringify({ error: code });
+}

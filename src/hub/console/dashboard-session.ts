@@ -1,0 +1,352 @@
+/**
+ * One dashboard connection on `/v1/stream` (SPEC: Dashboard protocol): first
+ * message authentication, subscriptions within the token's scope, the
+ * subscribe snapshot, live fan-out through a bounded outbox, and every
+ * per-connection limit.
+ *
+ * Close codes: 4401 no/bad/expired/revoked token or no auth in time; 4409
+ * too many dashboards on this token; 4029 kept sending past the message rate;
+ * 1008 too many invalid messages in a row; 1009 frame over
+ * `maxClientPayloadBytes` (ws itself); 4008 read nothing for `stalledCloseMs`;
+ * 1001 hub shutting down.
+ */
+import type { RawData, WebSocket } from 'ws';
+import { CLOSE, isFleethubError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { ConsoleListenerConfig } from '../config.js';
+import type { FeedEvent, LiveFeed } from '../live-feed.js';
+import { TokenBucket } from '../token-bucket.js';
+import { verifyToken, type TokenClaims } from './dashboard-token.js';
+import type { DashboardMetrics } from './dashboard-metrics.js';
+import { DashboardOutbox } from './dashboard-outbox.js';
+import { encodeAuthed, encodeError, encodePresence, encodeReading, parseDashboardMessage, type DashboardErrorCode } from './dashboard-protocol.js';
+import { globMatches, globWithin } from './device-glob.js';
+import type { TokenKeyFile } from './token-key-file.js';
+
+/** Invalid or forbidden messages in a row before closing with 1008 (as on the device side). */
+export const DEFAULT_DASHBOARD_MAX_INVALID_IN_ROW = 10;
+/** Rate-limited messages in a row before closing with 4029. */
+export const DEFAULT_DASHBOARD_MAX_REFUSED_IN_ROW = 10;
+/** How often an idle dashboard is pinged; one that misses a whole interval without a pong is dropped. */
+export const DEFAULT_DASHBOARD_PING_MS = 30_000;
+/** How often a backed-up connection checks for a stalled reader. */
+const BACKPRESSURE_POLL_MS = 250;
+/** Time a closing connection gets for the close handshake before the socket is destroyed. */
+const CLOSE_GRACE_MS = 1_000;
+/** Longest setTimeout delay Node accepts (about 24.8 days); longer expiries re-arm. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Cached match results per connection before the cache is cleared. */
+const MAX_MATCH_CACHE = 50_000;
+
+/** What a session needs from its listener. */
+export interface SessionHost {
+  readonly config: ConsoleListenerConfig;
+  readonly feed: LiveFeed;
+  readonly keyFile: TokenKeyFile;
+  readonly log: Logger;
+  readonly metrics: DashboardMetrics;
+  /** Claims one connection slot for a token id; false when it has `maxConnectionsPerToken` already. */
+  acquireToken(id: string): boolean;
+  releaseToken(id: string): void;
+  /** The session's socket closed; forget it. */
+  ended(session: DashboardSession): void;
+}
+
+/** One authenticated-or-not dashboard WebSocket. */
+export class DashboardSession {
+  readonly #ws: WebSocket;
+  readonly #host: SessionHost;
+  readonly #remote: string;
+  readonly #outbox: DashboardOutbox;
+  readonly #bucket: TokenBucket;
+  readonly #subscriptions = new Set<string>();
+  readonly #matchCache = new Map<string, boolean>();
+  #token = '';
+  #claims: TokenClaims | null = null;
+  #invalidInRow = 0;
+  #refusedInRow = 0;
+  #closing = false;
+  #ended = false;
+  #alive = true;
+  #authTimer: NodeJS.Timeout | undefined;
+  #expiryTimer: NodeJS.Timeout | undefined;
+  #pollTimer: NodeJS.Timeout | undefined;
+  #pingTimer: NodeJS.Timeout | undefined;
+  #killTimer: NodeJS.Timeout | undefined;
+  #lastProgressAt = 0;
+  /** A frame reached the kernel: the peer is reading (or the socket has room), so send more. */
+  readonly #onWritten = (err?: Error): void => {
+    if (err) return;
+    this.#lastProgressAt = Date.now();
+    if (this.#pollTimer !== undefined) this.#flush();
+  };
+
+  constructor(ws: WebSocket, host: SessionHost, remote: string) {
+    this.#ws = ws;
+    this.#host = host;
+    this.#remote = remote;
+    const { config, metrics } = host;
+    this.#outbox = new DashboardOutbox({
+      maxMessages: config.maxBufferedMessages,
+      maxBytes: config.maxBufferedBytes,
+      send: (text) => {
+        ws.send(text, this.#onWritten);
+        metrics.sent.inc();
+      },
+      bufferedAmount: () => ws.bufferedAmount,
+      onDrop: (n) => metrics.dropped.inc({}, n),
+    });
+    this.#bucket = new TokenBucket({ ratePerSec: config.maxClientMessagesPerSec, burst: config.maxClientMessagesPerSec });
+    metrics.connections.inc();
+    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    ws.on('pong', () => {
+      this.#alive = true;
+    });
+    ws.on('error', () => {}); // always followed by 'close'
+    ws.on('close', () => this.#end());
+    // SPEC: the first message, within 5 s, is {"auth":..}; nothing about devices before it.
+    this.#authTimer = setTimeout(() => this.close(CLOSE.UNAUTHORIZED, 'auth timeout', 'auth_timeout'), config.authTimeoutMs);
+    this.#pingTimer = setInterval(() => this.#ping(), DEFAULT_DASHBOARD_PING_MS);
+  }
+
+  /** True once `{"auth":..}` succeeded. */
+  get authenticated(): boolean {
+    return this.#claims !== null;
+  }
+
+  /** Number of active subscriptions. */
+  get subscriptionCount(): number {
+    return this.#subscriptions.size;
+  }
+
+  /** Passes one live event on when it concerns a subscribed device. `encoded` is shared by all sessions. */
+  deliver(event: FeedEvent, encoded: string): void {
+    if (this.#claims === null || this.#closing) return;
+    const device = event.type === 'reading' ? event.reading.device : event.device;
+    if (this.#matches(device)) this.#enqueue(encoded);
+  }
+
+  /** Re-checks the token after `token.key` changed; closes with 4401 when it no longer verifies. */
+  reverify(): void {
+    if (this.#claims === null || this.#closing) return;
+    try {
+      verifyToken(this.#host.keyFile.key(), this.#token);
+    } catch {
+      this.close(CLOSE.UNAUTHORIZED, 'token revoked', 'token_revoked');
+    }
+  }
+
+  /** Starts the close handshake; the socket is destroyed if the peer does not answer in time. */
+  close(code: number, reason: string, metricReason: string): void {
+    if (this.#closing || this.#ended) return;
+    this.#closing = true;
+    this.#host.metrics.closed.inc({ reason: metricReason });
+    this.#host.log.log('info', 'dashboard.close', { ip: this.#remote, code, reason, token: this.#claims?.id });
+    this.#outbox.clear();
+    this.#stopPolling();
+    this.#ws.close(code, reason);
+    this.#killTimer = setTimeout(() => this.#ws.terminate(), CLOSE_GRACE_MS);
+  }
+
+  #onMessage(data: RawData, isBinary: boolean): void {
+    if (this.#closing) return;
+    const text = isBinary ? null : data.toString();
+    if (this.#claims === null) {
+      this.#authenticate(text);
+      return;
+    }
+    if (this.#bucket.take() > 0) {
+      if (++this.#refusedInRow >= DEFAULT_DASHBOARD_MAX_REFUSED_IN_ROW) {
+        this.close(CLOSE.RATE_LIMITED, 'message rate exceeded', 'rate_limited');
+      } else {
+        this.#error('rate_limited');
+      }
+      return;
+    }
+    this.#refusedInRow = 0;
+    const message = text === null ? ({ type: 'invalid', error: 'invalid_message' } as const) : parseDashboardMessage(text);
+    switch (message.type) {
+      case 'invalid':
+        this.#strike(message.error);
+        return;
+      case 'auth':
+        this.#strike('invalid_message'); // already authenticated
+        return;
+      case 'subscribe':
+        this.#subscribe(message.glob);
+        return;
+      case 'unsubscribe':
+        this.#unsubscribe(message.glob);
+        return;
+    }
+  }
+
+  #authenticate(text: string | null): void {
+    const message = text === null ? null : parseDashboardMessage(text);
+    if (message?.type !== 'auth') {
+      this.close(CLOSE.UNAUTHORIZED, 'first message must be {"auth":token}', 'auth_missing');
+      return;
+    }
+    let claims: TokenClaims;
+    try {
+      claims = verifyToken(this.#host.keyFile.key(), message.token);
+    } catch (err) {
+      const expired = isFleethubError(err, 'FH_ERR_TOKEN_EXPIRED');
+      this.close(CLOSE.UNAUTHORIZED, expired ? 'token expired' : 'invalid token', expired ? 'token_expired' : 'token_invalid');
+      return;
+    }
+    clearTimeout(this.#authTimer);
+    if (!this.#host.acquireToken(claims.id)) {
+      this.close(CLOSE.TOO_MANY_DASHBOARDS, 'too many dashboards for this token', 'token_connections');
+      return;
+    }
+    this.#token = message.token;
+    this.#claims = claims;
+    this.#armExpiry();
+    this.#host.log.log('info', 'dashboard.authed', { ip: this.#remote, token: claims.id, devices: claims.devices });
+    this.#enqueue(encodeAuthed(claims.devices, claims.expiresAt));
+  }
+
+  #subscribe(glob: string): void {
+    const claims = this.#claims as TokenClaims;
+    if (!globWithin(glob, claims.devices)) {
+      this.#strike('forbidden');
+      return;
+    }
+    if (!this.#subscriptions.has(glob)) {
+      if (this.#subscriptions.size >= this.#host.config.maxSubscriptions) {
+        this.#strike('too_many_subscriptions');
+        return;
+      }
+      this.#subscriptions.add(glob);
+      this.#matchCache.clear();
+      this.#host.metrics.subscriptions.inc();
+    }
+    this.#invalidInRow = 0;
+    this.#enqueue(JSON.stringify({ subscribed: glob }));
+    this.#snapshot(glob);
+  }
+
+  /** SPEC: after `subscribed`, the current presence and the latest reading of each matching device. */
+  #snapshot(glob: string): void {
+    const { feed } = this.#host;
+    const online = new Set(feed.onlineDevices());
+    const devices = new Set<string>();
+    for (const id of online) if (globMatches(glob, id)) devices.add(id);
+    for (const id of feed.knownDevices()) if (globMatches(glob, id)) devices.add(id);
+    // Forced past the message bound when there is room now, so a page starts complete.
+    const force = this.#outbox.hasRoom;
+    for (const id of [...devices].sort()) {
+      this.#outbox.push(encodePresence(id, online.has(id)), force);
+      const latest = feed.latest(id);
+      if (latest) this.#outbox.push(encodeReading(latest), force);
+    }
+    this.#flush();
+  }
+
+  #unsubscribe(glob: string): void {
+    if (this.#subscriptions.delete(glob)) {
+      this.#matchCache.clear();
+      this.#host.metrics.subscriptions.dec();
+    }
+    this.#invalidInRow = 0;
+    this.#enqueue(JSON.stringify({ unsubscribed: glob }));
+  }
+
+  #strike(error: DashboardErrorCode): void {
+    if (++this.#invalidInRow >= DEFAULT_DASHBOARD_MAX_INVALID_IN_ROW) {
+      this.close(CLOSE.POLICY, 'too many invalid messages', 'invalid_messages');
+      return;
+    }
+    this.#error(error);
+  }
+
+  #error(code: DashboardErrorCode): void {
+    this.#enqueue(encodeError(code));
+  }
+
+  #matches(device: string): boolean {
+    let hit = this.#matchCache.get(device);
+    if (hit === undefined) {
+      hit = false;
+      for (const glob of this.#subscriptions) {
+        if (globMatches(glob, device)) {
+          hit = true;
+          break;
+        }
+      }
+      if (this.#matchCache.size >= MAX_MATCH_CACHE) this.#matchCache.clear();
+      this.#matchCache.set(device, hit);
+    }
+    return hit;
+  }
+
+  #enqueue(text: string): void {
+    this.#outbox.push(text);
+    if (this.#pollTimer === undefined) this.#flush();
+  }
+
+  #flush(): void {
+    if (this.#closing) return;
+    if (this.#outbox.flush()) {
+      this.#stopPolling();
+      return;
+    }
+    if (this.#pollTimer === undefined) {
+      // Backed up: write callbacks (#onWritten) send more as the socket drains; the
+      // poll only watches for a peer that reads nothing at all.
+      this.#lastProgressAt = Date.now();
+      this.#pollTimer = setInterval(() => this.#poll(), Math.min(BACKPRESSURE_POLL_MS, this.#host.config.stalledCloseMs));
+    }
+  }
+
+  #poll(): void {
+    if (Date.now() - this.#lastProgressAt >= this.#host.config.stalledCloseMs) {
+      this.close(CLOSE.DASHBOARD_STALLED, 'dashboard read nothing', 'stalled');
+      return;
+    }
+    this.#flush();
+  }
+
+  #stopPolling(): void {
+    clearInterval(this.#pollTimer);
+    this.#pollTimer = undefined;
+  }
+
+  #armExpiry(): void {
+    const claims = this.#claims;
+    if (claims === null) return;
+    const remaining = claims.expiresAt - Date.now();
+    this.#expiryTimer = setTimeout(() => {
+      if (Date.now() >= claims.expiresAt) this.close(CLOSE.UNAUTHORIZED, 'token expired', 'token_expired');
+      else this.#armExpiry();
+    }, Math.min(Math.max(remaining, 0), MAX_TIMER_MS));
+  }
+
+  #ping(): void {
+    if (!this.#alive) {
+      this.#ws.terminate();
+      return;
+    }
+    this.#alive = false;
+    this.#ws.ping();
+  }
+
+  #end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#closing = true;
+    clearTimeout(this.#authTimer);
+    clearTimeout(this.#expiryTimer);
+    clearTimeout(this.#killTimer);
+    clearInterval(this.#pingTimer);
+    this.#stopPolling();
+    this.#outbox.clear();
+    const { metrics } = this.#host;
+    metrics.connections.dec();
+    metrics.subscriptions.dec({}, this.#subscriptions.size);
+    this.#subscriptions.clear();
+    if (this.#claims !== null) this.#host.releaseToken(this.#claims.id);
+    this.#host.ended(this);
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * Dashboard tokens (SPEC: `fleethub token create`, Dashboard protocol).
+ *
+ * A token is `fh1.<claims>.<mac>`: the version, the base64url JSON claims
+ * `{"id","dev","iat","exp"}` (id, device glob, issued-at and expiry in ms
+ * since epoch), and the base64url HMAC-SHA256 of `fh1.<claims>` under the
+ * 32-byte `token.key`. URL-safe, about 130 characters, no padding. The MAC is
+ * checked in constant time before the claims are even parsed, so a forged
+ * token learns nothing from the hub. Tokens are bearer credentials sent as the
+ * first WebSocket message, never as cookies (no ambient authority a foreign
+ * page could ride on) and never in URLs (which end up in logs and history).
+ *
+ * Pure functions only; the key file lives in `token-key-file.ts`.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { FleethubError } from '../../errors.js';
+import { isValidGlob } from './device-glob.js';
+
+/** The token format version, its first dot-separated part. */
+export const TOKEN_VERSION = 'fh1';
+/** Bytes of the HMAC key in `token.key`. */
+export const TOKEN_KEY_BYTES = 32;
+/** Longest token string accepted; longer input is refused before any crypto. */
+export const MAX_TOKEN_LENGTH = 1024;
+/** `--ttl` when none is given: an hour, so a leaked token is soon useless. @defaultValue 1 h */
+export const DEFAULT_TOKEN_TTL_MS = 60 * 60 * 1000;
+/** Longest `--ttl` accepted: 30 days, long enough for a wall display, short enough that forgotten tokens die. */
+export const MAX_TOKEN_TTL_MS = 30 * 24 * 60 * 60 * 1000;
+
+/** What a verified token says. */
+export interface TokenClaims {
+  /** Random id, for logs and the per-token connection limit. */
+  readonly id: string;
+  /** The device glob the token may see. */
+  readonly devices: string;
+  /** ms since epoch. */
+  readonly issuedAt: number;
+  /** ms since epoch; the token (and any dashboard using it) ends here. */
+  readonly expiresAt: number;
+}
+
+const TTL_UNITS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Parses a `--ttl` such as `90s`, `30m`, `1h` or `7d` into milliseconds.
+ * Throws FH_ERR_INVALID_ARGUMENT for anything else, for zero, and past
+ * {@link MAX_TOKEN_TTL_MS}.
+ */
+export function parseTtl(text: string): number {
+  const match = /^(\d{1,6})([smhd])$/.exec(text.trim());
+  const unit = match ? TTL_UNITS[match[2] ?? ''] : undefined;
+  if (!match || unit === undefined) {
+    throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `--ttl must be a number and a unit (s, m, h, d), e.g. 30m, 1h, 7d; got ${JSON.stringify(text)}`);
+  }
+  const ms = Number(match[1]) * unit;
+  if (ms <= 0) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `--ttl must be positive, got ${text}`);
+  if (ms > MAX_TOKEN_TTL_MS) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `--ttl must be at most 30d, got ${text}`);
+  return ms;
+}
+
+/** What {@link signToken} needs. */
+export interface TokenRequest {
+  /** Device glob the token may see. */
+  readonly devices: string;
+  /** Lifetime in ms, at most {@link MAX_TOKEN_TTL_MS}. @defaultValue {@link DEFAULT_TOKEN_TTL_MS} */
+  readonly ttlMs?: number;
+  /** Clock, for tests. @defaultValue Date.now() */
+  readonly now?: number;
+}
+
+function mac(key: Uint8Array, signed: string): Buffer {
+  return createHmac('sha256', key).update(signed).digest();
+}
+
+/** Signs a new token. Throws FH_ERR_INVALID_ARGUMENT for a bad glob or lifetime. */
+export function signToken(key: Uint8Array, request: TokenRequest): { token: string; claims: TokenClaims } {
+  if (!isValidGlob(request.devices)) {
+    throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `--devices must be a glob of A-Z a-z 0-9 . _ - * ? (at most 128 characters), got ${JSON.stringify(request.devices)}`);
+  }
+  const ttlMs = request.ttlMs ?? DEFAULT_TOKEN_TTL_MS;
+  if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0 || ttlMs > MAX_TOKEN_TTL_MS) {
+    throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `token lifetime must be between 1 ms and 30 days, got ${ttlMs} ms`);
+  }
+  const now = request.now ?? Date.now();
+  const claims: TokenClaims = { id: randomBytes(9).toString('base64url'), devices: request.devices, issuedAt: now, expiresAt: now + ttlMs };
+  const body = Buffer.from(JSON.stringify({ id: claims.id, dev: claims.devices, iat: claims.issuedAt, exp: claims.expiresAt })).toString('base64url');
+  const signed = `${TOKEN_VERSION}.${body}`;
+  return { token: `${signed}.${mac(key, signed).toString('base64url')}`, claims };
+}
+
+const invalid = (): FleethubError => new FleethubError('FH_ERR_TOKEN_INVALID');
+
+/**
+ * Checks a token's version, MAC (constant time) and claims, then its expiry.
+ * Throws FH_ERR_TOKEN_INVALID (malformed, tampered, other key) or
+ * FH_ERR_TOKEN_EXPIRED; both close a dashboard with 4401.
+ */
+export function verifyToken(key: Uint8Array, token: unknown, now: number = Date.now()): TokenClaims {
+  if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) throw invalid();
+  const parts = token.split('.');
+  if (parts.length !== 3 || parts[0] !== TOKEN_VERSION) throw invalid();
+  const [, body = '', sig = ''] = parts;
+  if (!/^[A-Za-z0-9_-]+$/.test(body) || !/^[A-Za-z0-9_-]+$/.test(sig)) throw invalid();
+  const expected = mac(key, `${TOKEN_VERSION}.${body}`);
+  const given = Buffer.from(sig, 'base64url');
+  // Lengths are public (always 32 for a real token); the bytes are compared in constant time.
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid();
+  // Only the canonical encoding: base64url decoding ignores stray low bits, which would make one MAC spell many tokens.
+  if (given.toString('base64url') !== sig) throw invalid();
+  let raw: unknown;
+  try {
+    raw = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
+  } catch {
+    throw invalid();
+  }
+  if (typeof raw !== 'object' || raw === null) throw invalid();
+  const { id, dev, iat, exp } = raw as Record<string, unknown>;
+  if (typeof id !== 'string' || !isValidGlob(dev) || !Number.isSafeInteger(iat) || !Number.isSafeInteger(exp)) throw invalid();
+  if ((exp as number) <= now) throw new FleethubError('FH_ERR_TOKEN_EXPIRED');
+  return { id, devices: dev, issuedAt: iat as number, expiresAt: exp as number };
+}

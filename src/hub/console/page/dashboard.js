@@ -1,0 +1,171 @@
+// The live dashboard: login, the stream, and one render pass per animation
+// frame. Device data is untrusted and only ever reaches the page as text.
+import { DeviceView } from './device-view.js';
+import { FleetModel } from './fleet-model.js';
+import { FleetTable } from './fleet-table.js';
+import { formatCount, formatExpiry } from './format.js';
+import { StreamClient } from './stream-client.js';
+
+const TOKEN_KEY = 'fleethub.token';
+const $ = (id) => document.getElementById(id);
+
+const model = new FleetModel();
+let client = null;
+let expiresAt = 0;
+let frame = 0;
+let lastFullRender = 0;
+let toastTimer = 0;
+
+const table = new FleetTable($('fleet-body'), $('fleet-empty'), selectDevice);
+const deviceView = new DeviceView({
+  title: $('device-title'), state: $('device-state'), hint: $('device-hint'), facts: $('device-facts'),
+  seen: $('device-seen'), seq: $('device-seq'), rate: $('device-rate'), charts: $('charts'),
+  fields: $('device-fields'), fieldsBody: $('device-fields-body'),
+});
+
+function selectDevice(id) {
+  table.select(id);
+  deviceView.show(id);
+  schedule();
+}
+
+function setStatus(state, text) {
+  $('status').dataset.state = state;
+  $('status-text').textContent = text;
+}
+
+function toast(text) {
+  const el = $('toast');
+  el.textContent = text;
+  el.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (el.hidden = true), 4000);
+}
+
+function schedule() {
+  if (frame === 0) frame = requestAnimationFrame(render);
+}
+
+/** One pass: the rows that changed, the clocks once a second, the chart, the counters. */
+function render() {
+  frame = 0;
+  const now = Date.now();
+  const full = now - lastFullRender >= 1000;
+  if (full) lastFullRender = now;
+  table.render(model, now, full);
+  deviceView.render(model, now);
+  if (full || model.dirty.size > 0) {
+    $('stat-online').textContent = formatCount(model.onlineCount());
+    $('stat-total').textContent = `/ ${formatCount(model.devices.size)}`;
+    $('stat-rate').textContent = formatCount(model.fleetRate(now));
+    $('stat-rejected').textContent = formatCount(model.rejectedTotal);
+    $('stat-dropped').textContent = formatCount(model.dropped);
+    $('expiry').textContent = expiresAt ? formatExpiry(expiresAt, now) : '';
+  }
+  if (model.rejectionsChanged) renderRejections();
+  model.dirty.clear();
+  model.added = false;
+}
+
+function renderRejections() {
+  model.rejectionsChanged = false;
+  const items = model.rejections.slice(0, 50).map((r) => {
+    const li = document.createElement('li');
+    const time = document.createElement('time');
+    time.textContent = new Date(r.at).toLocaleTimeString();
+    const device = document.createElement('button');
+    device.type = 'button';
+    device.className = 'link';
+    device.textContent = r.device;
+    device.addEventListener('click', () => selectDevice(r.device));
+    const code = document.createElement('span');
+    code.className = 'code';
+    code.textContent = r.code;
+    li.append(time, device, code);
+    return li;
+  });
+  $('rejections').replaceChildren(...items);
+  $('rejections-empty').hidden = items.length > 0;
+}
+
+function onMessage(m) {
+  if (m.authed) {
+    expiresAt = m.authed.expiresAt;
+    $('scope').textContent = m.authed.devices;
+  } else if (m.presence) {
+    model.presence(m.presence.device, m.presence.online);
+  } else if (typeof m.device === 'string') {
+    model.reading(m);
+  } else if (m.rejected) {
+    model.rejected(m.rejected);
+  } else if (typeof m.dropped === 'number') {
+    model.dropped += m.dropped;
+    toast(`${m.dropped} messages skipped: this page could not keep up`);
+  } else if (m.error) {
+    toast(`Hub says: ${m.error}`);
+  }
+  schedule();
+}
+
+function showLogin(error) {
+  $('app').hidden = true;
+  $('stats').hidden = true;
+  $('session').hidden = true;
+  $('login').hidden = false;
+  $('login-error').textContent = error ?? '';
+  setStatus('idle', 'Not connected');
+  $('token').focus();
+}
+
+function connect(token) {
+  $('login').hidden = true;
+  $('app').hidden = false;
+  $('stats').hidden = false;
+  $('session').hidden = false;
+  model.clear();
+  table.clear();
+  deviceView.show(null);
+  client = new StreamClient(token, {
+    message: onMessage,
+    state(state, detail) {
+      if (state === 'live') setStatus('live', 'Live');
+      else if (state === 'connecting') setStatus('connecting', 'Connecting…');
+      else setStatus('reconnecting', detail ?? 'Reconnecting…');
+    },
+    unauthorized(reason) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      client = null;
+      showLogin(`The hub refused this token (${reason}). Create a new one with fleethub token create.`);
+    },
+  });
+  client.start();
+  schedule();
+}
+
+$('login-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const token = $('token').value.trim();
+  if (!/^fh1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token)) {
+    $('login-error').textContent = 'That does not look like a fleethub token (fh1.…).';
+    return;
+  }
+  $('token').value = '';
+  sessionStorage.setItem(TOKEN_KEY, token);
+  connect(token);
+});
+
+$('sign-out').addEventListener('click', () => {
+  client?.stop();
+  client = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  showLogin();
+});
+
+$('filter').addEventListener('input', (event) => table.setFilter(event.target.value));
+
+// Clocks ("last seen", msgs/s, charts scrolling) move even when no message arrives.
+setInterval(schedule, 1000);
+
+const saved = sessionStorage.getItem(TOKEN_KEY);
+if (saved) connect(saved);
+else showLogin();

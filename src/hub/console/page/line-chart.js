@@ -1,0 +1,119 @@
+// A small canvas line chart for one numeric field over a time window: our
+// own drawing code, no library (the page fetches nothing from outside).
+
+const PAD = { left: 46, right: 12, top: 10, bottom: 20 };
+
+function niceNumber(value) {
+  const abs = Math.abs(value);
+  if (abs !== 0 && (abs >= 1e6 || abs < 1e-3)) return value.toExponential(1);
+  return abs >= 100 ? value.toFixed(0) : abs >= 10 ? value.toFixed(1) : value.toFixed(2);
+}
+
+/**
+ * Draws `points` (arrays of times and values, oldest first) into `canvas`.
+ * @param {HTMLCanvasElement} canvas
+ * @param {{ t: number[], v: number[] }} points
+ * @param {{ now: number, windowMs: number, color: string }} options
+ */
+export function drawLineChart(canvas, points, options) {
+  const dpr = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth;
+  const height = canvas.clientHeight;
+  if (width === 0 || height === 0) return;
+  if (canvas.width !== Math.round(width * dpr) || canvas.height !== Math.round(height * dpr)) {
+    canvas.width = Math.round(width * dpr);
+    canvas.height = Math.round(height * dpr);
+  }
+  const ctx = canvas.getContext('2d');
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+
+  const { now, windowMs, color } = options;
+  const start = now - windowMs;
+  const plotW = width - PAD.left - PAD.right;
+  const plotH = height - PAD.top - PAD.bottom;
+  let first = 0;
+  while (first < points.t.length && points.t[first] < start) first++;
+  // Keep one point left of the window so the line enters from the edge.
+  if (first > 0) first--;
+
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = first; i < points.v.length; i++) {
+    min = Math.min(min, points.v[i]);
+    max = Math.max(max, points.v[i]);
+  }
+  if (!Number.isFinite(min)) {
+    min = 0;
+    max = 1;
+  }
+  if (max - min < 1e-9) {
+    const pad = Math.abs(max) * 0.05 || 1;
+    min -= pad;
+    max += pad;
+  } else {
+    const pad = (max - min) * 0.08;
+    min -= pad;
+    max += pad;
+  }
+  const x = (t) => PAD.left + ((t - start) / windowMs) * plotW;
+  const y = (v) => PAD.top + (1 - (v - min) / (max - min)) * plotH;
+
+  // Grid and axes.
+  ctx.font = '11px system-ui, sans-serif';
+  ctx.fillStyle = '#7d8aa6';
+  ctx.strokeStyle = 'rgba(148, 163, 184, 0.12)';
+  ctx.lineWidth = 1;
+  ctx.textAlign = 'right';
+  ctx.textBaseline = 'middle';
+  for (let i = 0; i <= 3; i++) {
+    const value = min + ((max - min) * i) / 3;
+    const yy = Math.round(y(value)) + 0.5;
+    ctx.beginPath();
+    ctx.moveTo(PAD.left, yy);
+    ctx.lineTo(width - PAD.right, yy);
+    ctx.stroke();
+    ctx.fillText(niceNumber(value), PAD.left - 6, yy);
+  }
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'top';
+  const minutes = Math.round(windowMs / 60000);
+  for (let m = minutes; m >= 0; m--) {
+    const xx = x(now - m * 60000);
+    ctx.fillText(m === 0 ? 'now' : `-${m}m`, Math.min(Math.max(xx, PAD.left + 10), width - PAD.right - 10), height - PAD.bottom + 5);
+  }
+
+  if (points.t.length - first === 0) return;
+  ctx.save();
+  ctx.beginPath();
+  ctx.rect(PAD.left, PAD.top, plotW, plotH);
+  ctx.clip();
+  // Area under the line.
+  const gradient = ctx.createLinearGradient(0, PAD.top, 0, PAD.top + plotH);
+  gradient.addColorStop(0, `${color}55`);
+  gradient.addColorStop(1, `${color}00`);
+  ctx.beginPath();
+  ctx.moveTo(x(points.t[first]), PAD.top + plotH);
+  for (let i = first; i < points.t.length; i++) ctx.lineTo(x(points.t[i]), y(points.v[i]));
+  ctx.lineTo(x(points.t[points.t.length - 1]), PAD.top + plotH);
+  ctx.closePath();
+  ctx.fillStyle = gradient;
+  ctx.fill();
+  // The line.
+  ctx.beginPath();
+  for (let i = first; i < points.t.length; i++) {
+    if (i === first) ctx.moveTo(x(points.t[i]), y(points.v[i]));
+    else ctx.lineTo(x(points.t[i]), y(points.v[i]));
+  }
+  ctx.strokeStyle = color;
+  ctx.lineWidth = 2;
+  ctx.lineJoin = 'round';
+  ctx.stroke();
+  ctx.restore();
+  // The newest point.
+  const last = points.t.length - 1;
+  ctx.beginPath();
+  ctx.arc(x(points.t[last]), y(points.v[last]), 3.5, 0, Math.PI * 2);
+  ctx.fillStyle = color;
+  ctx.fill();
+}

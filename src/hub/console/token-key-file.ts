@@ -1,0 +1,99 @@
+/**
+ * `token.key` in the PKI folder: the 32-byte HMAC key that signs dashboard
+ * tokens (SPEC: certs/ layout). Whoever uses it first (the CLI's
+ * `token create` or the hub) creates it, 0600, with an exclusive atomic write,
+ * so two creators racing end up with one key: the loser reads the winner's.
+ *
+ * Rotation: replacing or deleting the file revokes every token signed with
+ * the old key. {@link TokenKeyFile} notices by comparing the file's identity
+ * (inode, size, mtime) on each use and on the listener's short poll, so a
+ * running hub needs no restart.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomicSync } from '../../atomic-file.js';
+import { FleethubError } from '../../errors.js';
+import { TOKEN_KEY_BYTES } from './dashboard-token.js';
+
+/** File name of the token key inside the PKI folder. */
+export const TOKEN_KEY_FILE = 'token.key';
+
+function errno(err: unknown): string | undefined {
+  return err instanceof Error && 'code' in err ? String((err as NodeJS.ErrnoException).code) : undefined;
+}
+
+function identity(path: string): string | null {
+  try {
+    const st = statSync(path);
+    return `${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch (err) {
+    if (errno(err) === 'ENOENT') return null;
+    throw new FleethubError('FH_ERR_PKI_IO', `cannot read ${TOKEN_KEY_FILE}: ${errno(err) ?? 'error'}`, { cause: err });
+  }
+}
+
+function readKey(path: string): Buffer {
+  let key: Buffer;
+  try {
+    key = readFileSync(path);
+  } catch (err) {
+    throw new FleethubError('FH_ERR_PKI_IO', `cannot read ${path}: ${errno(err) ?? 'error'}`, { cause: err });
+  }
+  if (key.length < TOKEN_KEY_BYTES) {
+    throw new FleethubError('FH_ERR_PKI_IO', `${path} must hold ${TOKEN_KEY_BYTES} random bytes, found ${key.length}; delete it to make a new key (this revokes every token)`);
+  }
+  return key;
+}
+
+/** Reads `token.key`, creating it (32 random bytes, 0600, atomic, exclusive) when missing. */
+export function loadOrCreateTokenKey(pkiDir: string): Buffer {
+  const path = join(pkiDir, TOKEN_KEY_FILE);
+  if (identity(path) === null) {
+    try {
+      writeFileAtomicSync(path, randomBytes(TOKEN_KEY_BYTES), { mode: 0o600, exclusive: true });
+    } catch (err) {
+      const code = errno(err);
+      // EEXIST: another process created it first; use theirs.
+      if (code === 'ENOENT') throw new FleethubError('FH_ERR_PKI_IO', `no PKI folder at ${pkiDir} (run \`fleethub ca init\` or \`fleethub serve\` first, or pass --pki)`, { cause: err });
+      if (code !== 'EEXIST') throw new FleethubError('FH_ERR_PKI_IO', `cannot create ${path}: ${code ?? 'error'}`, { cause: err });
+    }
+  }
+  return readKey(path);
+}
+
+/** The token key of a running hub, reloaded when the file changes. */
+export class TokenKeyFile {
+  readonly #path: string;
+  readonly #pkiDir: string;
+  #key: Buffer;
+  #identity: string | null;
+
+  /** Loads (or creates) the key in `pkiDir`. */
+  constructor(pkiDir: string) {
+    this.#pkiDir = pkiDir;
+    this.#path = join(pkiDir, TOKEN_KEY_FILE);
+    this.#key = loadOrCreateTokenKey(pkiDir);
+    this.#identity = identity(this.#path);
+  }
+
+  /** The current key, after checking whether the file was replaced. */
+  key(): Buffer {
+    this.refresh();
+    return this.#key;
+  }
+
+  /**
+   * Reloads the key if the file changed (or makes a new one if it was
+   * deleted). Returns true when the key is now different.
+   */
+  refresh(): boolean {
+    const now = identity(this.#path);
+    if (now !== null && now === this.#identity) return false;
+    const key = loadOrCreateTokenKey(this.#pkiDir);
+    this.#identity = identity(this.#path);
+    const changed = !key.equals(this.#key);
+    this.#key = key;
+    return changed;
+  }
+}

@@ -1,0 +1,371 @@
+/**
+ * The device listener (SPEC: Two listeners, device): raw TCP accept and the
+ * connection gates before any TLS work, mutual TLS against the CA and the
+ * CRL, the HTTP upgrade of `GET /v1/device` only, identity from the
+ * certificate CN, one connection per device, heartbeats, and revocation
+ * without restart.
+ *
+ *   net.Server ──gate──▶ https.Server (TLS + HTTP parser) ──upgrade──▶ ws ──▶ DeviceSession
+ *
+ * The `net.Server` hands each admitted socket to an https server that never
+ * listens itself (`emit('connection')`), so a refused connection costs one
+ * accept and one close, and no handshake.
+ */
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { CLOSE, FleethubError, type WireErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import { isValidDeviceId, pkiPaths } from '../pki/index.js';
+import type { HubConfig } from './config.js';
+import { ConnectionGate } from './connection-gate.js';
+import { limitsForPlan } from './device-limits.js';
+import type { DeviceRegistry } from './device-registry.js';
+import { DeviceSession, type SessionObserver, type SessionSummary } from './device-session.js';
+import {
+  crlExpired, crlStateOf, deviceSecureContextOptions, loadDeviceTlsMaterial, NO_CRL, readCrlFile,
+  type CrlState, type DeviceTlsMaterial,
+} from './device-tls.js';
+import { FilePoller } from './file-poller.js';
+import type { HubFeed } from './hub-feed.js';
+import { handshakeFailureReason, type HubMetrics } from './hub-metrics.js';
+import { plansFromInventory, readInventoryText } from './device-plans.js';
+import type { Store } from './store/types.js';
+
+/** The upgrade path (SPEC: `wss://host:8443/v1/device`). */
+export const DEVICE_PATH = '/v1/device';
+
+/** What the device listener works with. */
+export interface DeviceListenerOptions {
+  readonly config: HubConfig;
+  readonly store: Store;
+  readonly registry: DeviceRegistry;
+  readonly feed: HubFeed;
+  readonly metrics: HubMetrics;
+  readonly log: Logger;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function refuseHttp(socket: Duplex, status: 403 | 404): void {
+  const text = status === 404 ? 'Not Found' : 'Forbidden';
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
+}
+
+/** Accepts devices on `config.device.host:port`. */
+export class DeviceListener {
+  readonly #options: DeviceListenerOptions;
+  readonly #config: HubConfig['device'];
+  readonly #log: Logger;
+  readonly #gate: ConnectionGate;
+  readonly #net: NetServer;
+  #https: HttpsServer | null = null;
+  #material: DeviceTlsMaterial | null = null;
+  #crl: CrlState = NO_CRL;
+  #crlWasExpired = false;
+  #plans = new Map<string, string>();
+  #poller: FilePoller | null = null;
+  #sweep: NodeJS.Timeout | null = null;
+  /** ws servers by maxPayload, so each device plan gets its own frame limit (SPEC: 1009). */
+  readonly #wss = new Map<number, WebSocketServer>();
+  /** Sockets between accept and a finished upgrade, with their handshake timers. */
+  readonly #handshaking = new Map<string, { socket: Socket; timer: NodeJS.Timeout }>();
+  readonly #sockets = new Set<Socket>();
+  readonly #observer: SessionObserver;
+  #closing: Promise<void> | null = null;
+
+  constructor(options: DeviceListenerOptions) {
+    this.#options = options;
+    this.#config = options.config.device;
+    this.#log = options.log;
+    this.#gate = new ConnectionGate(this.#config);
+    this.#net = createNetServer({ pauseOnConnect: false, noDelay: true }, (socket) => this.#onConnection(socket));
+    const { metrics, feed, registry } = options;
+    this.#observer = {
+      frame: (bytes) => metrics.bytes.inc({}, bytes),
+      accepted: (count) => metrics.accepted.inc({}, count),
+      nacked: (device: string, code: WireErrorCode) => {
+        metrics.nack(code);
+        feed.rejected(device, code);
+      },
+      closed: (session: DeviceSession, code: number, summary: SessionSummary) => {
+        metrics.closes.inc({ code: String(code) });
+        if (registry.release(session)) feed.presence(session.device, false);
+        metrics.connections.set(registry.size);
+        const nacked = Object.entries(summary.nacked).map(([k, v]) => `${k}:${v}`).join(',');
+        this.#log.log('info', 'device.disconnect', { id: session.device, code, accepted: summary.accepted, nacked: nacked || undefined });
+      },
+    };
+  }
+
+  /** Devices connected now. */
+  get registry(): DeviceRegistry {
+    return this.#options.registry;
+  }
+
+  /** Loads the PKI, starts watching the CRL and the inventory, and listens. Resolves with the bound port. */
+  async listen(): Promise<number> {
+    const { pkiDir } = this.#options.config;
+    const paths = pkiPaths(pkiDir);
+    this.#material = await loadDeviceTlsMaterial(pkiDir);
+    const crlPem = await readCrlFile(pkiDir);
+    this.#applyCrl(crlPem, false);
+    const inventory = await readInventoryText(paths.inventory);
+    this.#plans = plansFromInventory(inventory);
+    const now = Date.now();
+    this.#crlWasExpired = crlExpired(this.#crl, now);
+    this.#https = createHttpsServer({
+      ...deviceSecureContextOptions(this.#material, this.#crl, now),
+      requestCert: true,
+      rejectUnauthorized: true,
+    });
+    this.#https.on('secureConnection', (socket: TLSSocket) => this.#onSecure(socket));
+    this.#https.on('tlsClientError', (err: Error) => {
+      const reason = handshakeFailureReason(err);
+      this.#options.metrics.handshakeFailures.inc({ reason });
+      this.#log.log('debug', 'device.tls_refused', { reason, error: err.message });
+    });
+    this.#https.on('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res));
+    this.#https.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
+
+    this.#poller = new FilePoller(
+      [
+        { path: paths.crl, onChange: (content) => this.#applyCrl(content, true) },
+        { path: paths.inventory, onChange: (content) => (this.#plans = plansFromInventory(content)) },
+      ],
+      this.#config.crlCheckMs,
+      () => this.#checkCrlExpiry(),
+    );
+    await this.#poller.prime(new Map([[paths.crl, crlPem], [paths.inventory, inventory]]));
+    this.#poller.start();
+    this.#sweep = setInterval(() => {
+      for (const session of this.registry.sessions()) session.heartbeat();
+    }, this.#config.pingIntervalMs);
+    this.#sweep.unref();
+
+    await new Promise<void>((resolve, reject) => {
+      this.#net.once('error', (err: NodeJS.ErrnoException) =>
+        reject(new FleethubError('FH_ERR_LISTEN', `device listener: cannot listen on ${this.#config.host}:${this.#config.port} (${err.code ?? err.message})`, { cause: err })));
+      this.#net.listen(this.#config.port, this.#config.host, () => resolve());
+    });
+    const address = this.#net.address();
+    return typeof address === 'object' && address !== null ? address.port : this.#config.port;
+  }
+
+  /** Checks `crl.pem` and the inventory now instead of at the next poll. */
+  async poll(): Promise<void> {
+    await this.#poller?.poll();
+  }
+
+  /**
+   * Stops accepting, closes every device with 1001 after acking what the store
+   * already has, and drops sockets still in their handshake. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const netClosed = new Promise<void>((resolve) => this.#net.close(() => resolve()));
+    if (this.#sweep !== null) clearInterval(this.#sweep);
+    await this.#poller?.close();
+    for (const { socket, timer } of this.#handshaking.values()) {
+      clearTimeout(timer);
+      socket.destroy();
+    }
+    this.#handshaking.clear();
+    await Promise.all([...this.registry.sessions()].map((s) => s.close(CLOSE.GOING_AWAY, true)));
+    for (const socket of this.#sockets) socket.destroy();
+    for (const wss of this.#wss.values()) wss.close();
+    if (this.#net.listening) await netClosed;
+  }
+
+  #onConnection(socket: Socket): void {
+    const ip = socket.remoteAddress ?? 'unknown';
+    if (this.#closing !== null) {
+      socket.destroy();
+      return;
+    }
+    const refused = this.#gate.admit(ip);
+    if (refused !== null) {
+      // Before any TLS work: the cheapest possible refusal.
+      this.#options.metrics.refused.inc({ reason: refused });
+      socket.destroy();
+      return;
+    }
+    const key = `${ip}|${socket.remotePort ?? 0}`;
+    this.#sockets.add(socket);
+    this.#options.metrics.sockets.set(this.#gate.open);
+    const timer = setTimeout(() => {
+      // Handshake and upgrade must finish in time, so a slow or silent client cannot hold a socket.
+      this.#handshaking.delete(key);
+      this.#options.metrics.upgradesRefused.inc({ reason: 'timeout' });
+      socket.destroy();
+    }, this.#config.handshakeTimeoutMs);
+    this.#handshaking.set(key, { socket, timer });
+    socket.once('close', () => {
+      this.#gate.release(ip);
+      this.#sockets.delete(socket);
+      this.#options.metrics.sockets.set(this.#gate.open);
+      const pending = this.#handshaking.get(key);
+      if (pending?.socket === socket) {
+        clearTimeout(pending.timer);
+        this.#handshaking.delete(key);
+      }
+    });
+    socket.on('error', () => {
+      // Resets from peers are routine; 'close' does the bookkeeping.
+    });
+    this.#https?.emit('connection', socket);
+  }
+
+  /** After the handshake, before any HTTP: a revoked serial stops here, also when OpenSSL did not check (resumed session, expired CRL). */
+  #onSecure(socket: TLSSocket): void {
+    const resumed = socket.isSessionReused();
+    const serial = socket.getPeerCertificate().serialNumber;
+    if (serial !== undefined && this.#crl.serials.has(serial)) {
+      // OpenSSL already refuses a revoked certificate in a full handshake; this catches resumed sessions and an expired CRL.
+      this.#options.metrics.handshakeFailures.inc({ reason: resumed ? 'revoked_resumed' : 'revoked' });
+      socket.destroy();
+      return;
+    }
+    this.#options.metrics.handshakes.inc({ result: resumed ? 'resumed' : 'full' });
+  }
+
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    // SPEC: only the WebSocket upgrade of GET /v1/device; anything else 404.
+    this.#options.metrics.upgradesRefused.inc({ reason: 'not_found' });
+    res.writeHead(404, { Connection: 'close', 'Content-Length': '0' });
+    res.end(() => req.socket.destroy());
+  }
+
+  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const tlsSocket = socket as TLSSocket;
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method !== 'GET' || path !== DEVICE_PATH || this.#closing !== null) {
+      this.#options.metrics.upgradesRefused.inc({ reason: 'not_found' });
+      refuseHttp(socket, 404);
+      return;
+    }
+    const cert = tlsSocket.getPeerCertificate();
+    const cn: unknown = cert.subject?.CN;
+    if (!tlsSocket.authorized || typeof cn !== 'string' || !isValidDeviceId(cn)) {
+      this.#options.metrics.upgradesRefused.inc({ reason: 'invalid_id' });
+      refuseHttp(socket, 403);
+      return;
+    }
+    // A resumed TLS session skipped certificate verification: check the CRL again here.
+    if (this.#crl.serials.has(cert.serialNumber)) {
+      this.#options.metrics.upgradesRefused.inc({ reason: 'revoked' });
+      refuseHttp(socket, 403);
+      return;
+    }
+    const key = `${tlsSocket.remoteAddress ?? 'unknown'}|${tlsSocket.remotePort ?? 0}`;
+    const pending = this.#handshaking.get(key);
+    if (pending !== undefined) {
+      clearTimeout(pending.timer);
+      this.#handshaking.delete(key);
+    }
+    const plan = this.#plans.get(cn);
+    const { limits, known } = limitsForPlan(this.#options.config, plan);
+    if (!known) this.#log.log('warn', 'device.unknown_plan', { id: cn, plan });
+    this.#wssFor(limits.maxPayloadBytes).handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      if (this.#closing !== null) {
+        ws.close(CLOSE.GOING_AWAY);
+        return;
+      }
+      const session = new DeviceSession({
+        ws,
+        device: cn,
+        serial: cert.serialNumber,
+        limits,
+        store: this.#options.store,
+        maxInvalidInRow: this.#config.maxInvalidInRow,
+        maxRefusedInRow: this.#config.maxRefusedInRow,
+        observer: this.#observer,
+      });
+      const previous = this.registry.claim(session);
+      // SPEC: one live connection per device; the older one is closed with 4002.
+      if (previous !== undefined) void previous.close(CLOSE.REPLACED);
+      else this.#options.feed.presence(cn, true);
+      this.#options.metrics.connections.set(this.registry.size);
+      this.#log.log('info', 'device.connect', {
+        id: cn,
+        ip: tlsSocket.remoteAddress,
+        tls: tlsSocket.getProtocol() ?? undefined,
+        resumed: tlsSocket.isSessionReused(),
+        plan,
+        replaced: previous !== undefined || undefined,
+      });
+    });
+  }
+
+  #wssFor(maxPayload: number): WebSocketServer {
+    let wss = this.#wss.get(maxPayload);
+    if (wss === undefined) {
+      // Never ws's 100 MiB default: the plan's maxPayloadBytes (SPEC: 1009). Devices are not
+      // browsers, so no Origin check; subprotocols such as Arduino's `arduino` are accepted.
+      wss = new WebSocketServer({ noServer: true, maxPayload, clientTracking: false, perMessageDeflate: false });
+      this.#wss.set(maxPayload, wss);
+    }
+    return wss;
+  }
+
+  /** Loads new CRL content into the TLS context and closes live connections of revoked serials (SPEC: 4001 within 5 s). */
+  #applyCrl(content: string | null, reload: boolean): void {
+    let next: CrlState;
+    try {
+      next = crlStateOf(content);
+    } catch (err) {
+      // A half-written or corrupt CRL must not unrevoke anyone: keep the last good one.
+      this.#log.log('error', 'crl.invalid', { error: errorText(err) });
+      return;
+    }
+    if (content === null && this.#crl.pem !== null) {
+      this.#log.log('warn', 'crl.missing', { kept: 'previous' });
+      return;
+    }
+    this.#crl = next;
+    const now = Date.now();
+    this.#crlWasExpired = crlExpired(next, now);
+    this.#options.metrics.crlRevoked.set(next.serials.size);
+    this.#options.metrics.crlExpired.set(this.#crlWasExpired ? 1 : 0);
+    if (this.#crlWasExpired) this.#log.log('warn', 'crl.expired', { nextUpdate: next.nextUpdate?.toISOString(), policy: 'enforced by the hub; run `fleethub ca crl`' });
+    if (!reload) return;
+    this.#options.metrics.crlReloads.inc();
+    this.#setContext();
+    let closed = 0;
+    for (const session of this.registry.sessions()) {
+      if (next.serials.has(session.serial)) {
+        closed += 1;
+        this.#log.log('info', 'device.revoked', { id: session.device, serial: session.serial });
+        void session.close(CLOSE.REVOKED);
+      }
+    }
+    this.#log.log('info', 'crl.reloaded', { revoked: next.serials.size, closed });
+  }
+
+  /** Time passes without the file changing: the CRL may expire while loaded (see device-tls.ts). */
+  #checkCrlExpiry(): void {
+    const expired = crlExpired(this.#crl, Date.now());
+    if (expired === this.#crlWasExpired) return;
+    this.#crlWasExpired = expired;
+    this.#options.metrics.crlExpired.set(expired ? 1 : 0);
+    if (expired) this.#log.log('warn', 'crl.expired', { nextUpdate: this.#crl.nextUpdate?.toISOString(), policy: 'enforced by the hub; run `fleethub ca crl`' });
+    this.#setContext();
+  }
+
+  #setContext(): void {
+    if (this.#https === null || this.#material === null) return;
+    // Keep the session-ticket keys, so a reload does not force every device into a full handshake.
+    const ticketKeys = this.#https.getTicketKeys();
+    this.#https.setSecureContext(deviceSecureContextOptions(this.#material, this.#crl, Date.now()));
+    this.#https.setTicketKeys(ticketKeys);
+  }
+}

@@ -1,0 +1,267 @@
+/**
+ * One device connection after the upgrade: hello, then each frame through the
+ * parser and the limits into the store, cumulative acks once the store has
+ * made them durable, nacks, and the close codes (SPEC: Device protocol).
+ */
+import type { WebSocket, RawData } from 'ws';
+import { CLOSE, type WireErrorCode } from '../errors.js';
+import type { DeviceLimits } from './config.js';
+import { quotaAllows } from './device-limits.js';
+import { ackMessage, helloMessage, nackMessage, parseFrame } from './protocol.js';
+import type { Reading, Store } from './store/types.js';
+import { TokenBucket } from './token-bucket.js';
+
+/** RFC 6455 §7.4.1: the server hit an unexpected condition (the store failed). */
+const CLOSE_INTERNAL = 1011;
+/** How long a closing session waits for the peer's close frame before dropping the socket. */
+const CLOSE_GRACE_MS = 2_000;
+
+/** What a session reports to the hub (metrics, feed, logs); all optional work, no I/O expected. */
+export interface SessionObserver {
+  /** A frame arrived. */
+  frame(bytes: number): void;
+  /** Readings accepted and handed to the store. */
+  accepted(count: number): void;
+  /** A message was nacked with `code`. */
+  nacked(device: string, code: WireErrorCode): void;
+  /** The session ended; `code` is the close code received or sent. */
+  closed(session: DeviceSession, code: number, summary: SessionSummary): void;
+}
+
+/** Counts of one session, logged once when it ends (limit breaches summarised, not one line per message). */
+export interface SessionSummary {
+  accepted: number;
+  nacked: Partial<Record<WireErrorCode, number>>;
+}
+
+/** Everything one session needs. */
+export interface DeviceSessionOptions {
+  readonly ws: WebSocket;
+  readonly device: string;
+  /** Certificate serial (uppercase hex), to match the CRL. */
+  readonly serial: string;
+  readonly limits: DeviceLimits;
+  readonly store: Store;
+  /** Invalid messages in a row before 1008. */
+  readonly maxInvalidInRow: number;
+  /** Refused messages in a row before 4029. */
+  readonly maxRefusedInRow: number;
+  readonly observer: SessionObserver;
+  /** ms wall clock for `ts` and the UTC day. @defaultValue `Date.now` */
+  readonly now?: () => number;
+}
+
+/** One live device connection. */
+export class DeviceSession {
+  readonly device: string;
+  readonly serial: string;
+  readonly limits: DeviceLimits;
+  readonly #ws: WebSocket;
+  readonly #store: Store;
+  readonly #options: DeviceSessionOptions;
+  readonly #bucket: TokenBucket;
+  readonly #now: () => number;
+  /** Accepted seqs whose append has not resolved yet (seq → how many times). */
+  readonly #pending = new Map<number, number>();
+  /** Durable seqs that no ack has covered yet. */
+  #unacked: number[] = [];
+  readonly #appends = new Set<Promise<void>>();
+  #inFlight = 0;
+  #invalidInRow = 0;
+  #refusedInRow = 0;
+  #ackScheduled = false;
+  #alive = true;
+  #closing = false;
+  #closed = false;
+  #closeCode = 1006;
+  readonly #summary: SessionSummary = { accepted: 0, nacked: {} };
+  readonly #done: Promise<void>;
+
+  constructor(options: DeviceSessionOptions) {
+    this.#options = options;
+    this.device = options.device;
+    this.serial = options.serial;
+    this.limits = options.limits;
+    this.#ws = options.ws;
+    this.#store = options.store;
+    this.#now = options.now ?? Date.now;
+    this.#bucket = new TokenBucket({ ratePerSec: options.limits.msgsPerSec, burst: options.limits.burst });
+    this.#done = new Promise((resolve) => {
+      this.#ws.once('close', (code: number) => {
+        this.#closed = true;
+        this.#closeCode = this.#closing ? this.#closeCode : code;
+        this.#options.observer.closed(this, this.#closeCode, this.#summary);
+        resolve();
+      });
+    });
+    this.#ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    this.#ws.on('pong', () => {
+      this.#alive = true;
+    });
+    // ws emits 'error' for a frame over maxPayload (then closes with 1009) and
+    // for protocol errors; the 'close' handler does the bookkeeping.
+    this.#ws.on('error', (err: Error & { code?: string }) => {
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' && !this.#closing) {
+        // ws has already sent close 1009 (SPEC: frame over maxPayloadBytes).
+        this.#closing = true;
+        this.#closeCode = CLOSE.TOO_BIG;
+      }
+    });
+    this.#send(helloMessage(this.device, this.#store.lastSeq(this.device), this.limits));
+  }
+
+  /** Resolves when the connection has closed. */
+  get done(): Promise<void> {
+    return this.#done;
+  }
+
+  /** Heartbeat sweep (RFC 6455 §5.5.2): drops a connection that sent nothing since the last sweep, else pings it. */
+  heartbeat(): void {
+    if (this.#closed) return;
+    if (!this.#alive) {
+      this.#ws.terminate();
+      return;
+    }
+    this.#alive = false;
+    this.#ws.ping();
+  }
+
+  /**
+   * Closes with `code`. With `drain`, first waits for readings already handed
+   * to the store and acks them (used at shutdown, 1001). Resolves once closed.
+   */
+  async close(code: number, drain = false): Promise<void> {
+    if (this.#closing || this.#closed) return this.#done;
+    this.#closing = true;
+    this.#closeCode = code;
+    if (drain) {
+      await Promise.allSettled([...this.#appends]);
+      this.#flushAcks();
+    }
+    this.#ws.close(code);
+    const timer = setTimeout(() => this.#ws.terminate(), CLOSE_GRACE_MS);
+    await this.#done;
+    clearTimeout(timer);
+  }
+
+  #onMessage(data: RawData, isBinary: boolean): void {
+    if (this.#closing) return;
+    this.#alive = true;
+    const bytes = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
+    this.#options.observer.frame(bytes);
+    if (isBinary) {
+      // SPEC: text frames, one JSON object each.
+      this.#invalid(null, 'invalid_json');
+      return;
+    }
+    const now = this.#now();
+    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
+    const items = parseFrame(text, { maxFields: this.limits.maxFields, now });
+    const readings: Reading[] = [];
+    for (const item of items) {
+      if (this.#closing) return;
+      if (!item.ok) {
+        this.#invalid(item.seq, item.error);
+        continue;
+      }
+      this.#invalidInRow = 0;
+      const { seq, ts, data: fields } = item.message;
+      const retryAfterMs = this.#bucket.take();
+      if (retryAfterMs > 0) {
+        this.#refuse(seq, 'rate_limited', retryAfterMs);
+        continue;
+      }
+      if (!quotaAllows(this.#store.countToday(this.device, now), this.#inFlight + readings.length, this.limits.msgsPerDay)) {
+        this.#refuse(seq, 'quota_exceeded');
+        continue;
+      }
+      this.#refusedInRow = 0;
+      readings.push({ device: this.device, seq, ts, data: fields });
+    }
+    if (readings.length > 0 && !this.#closing) this.#append(readings);
+  }
+
+  #append(readings: Reading[]): void {
+    this.#summary.accepted += readings.length;
+    this.#options.observer.accepted(readings.length);
+    this.#inFlight += readings.length;
+    for (const { seq } of readings) this.#pending.set(seq, (this.#pending.get(seq) ?? 0) + 1);
+    const settle = (): void => {
+      this.#inFlight -= readings.length;
+      for (const { seq } of readings) {
+        const left = (this.#pending.get(seq) ?? 1) - 1;
+        if (left > 0) this.#pending.set(seq, left);
+        else this.#pending.delete(seq);
+      }
+    };
+    const append = this.#store.append(readings).then(
+      () => {
+        settle();
+        // SPEC: a repeat ('duplicate') is acked again, the store resolves it once the original is durable.
+        for (const { seq } of readings) this.#unacked.push(seq);
+        this.#scheduleAck();
+      },
+      () => {
+        settle();
+        // Never ack what may not be durable: the device keeps it and resends after reconnecting.
+        void this.close(CLOSE_INTERNAL);
+      },
+    );
+    this.#appends.add(append);
+    void append.finally(() => this.#appends.delete(append));
+  }
+
+  /** Coalesces the acks of appends that resolve together into one `{"ack":N}`. */
+  #scheduleAck(): void {
+    if (this.#ackScheduled) return;
+    this.#ackScheduled = true;
+    setImmediate(() => {
+      this.#ackScheduled = false;
+      this.#flushAcks();
+    });
+  }
+
+  /**
+   * SPEC: `{"ack":N}` covers every message of this connection with seq ≤ N
+   * that was not nacked, so N stays below the lowest seq still on its way to
+   * the store.
+   */
+  #flushAcks(): void {
+    if (this.#unacked.length === 0 || this.#closed) return;
+    let minPending = Infinity;
+    for (const seq of this.#pending.keys()) if (seq < minPending) minPending = seq;
+    let ack = 0;
+    const keep: number[] = [];
+    for (const seq of this.#unacked) {
+      if (seq < minPending) {
+        if (seq > ack) ack = seq;
+      } else keep.push(seq);
+    }
+    this.#unacked = keep;
+    if (ack > 0) this.#send(ackMessage(ack));
+  }
+
+  #invalid(seq: number | null, code: 'invalid_json' | 'invalid_message'): void {
+    this.#nack(seq, code);
+    this.#invalidInRow += 1;
+    // SPEC: too many invalid messages → 1008.
+    if (this.#invalidInRow >= this.#options.maxInvalidInRow) void this.close(CLOSE.POLICY);
+  }
+
+  #refuse(seq: number, code: 'rate_limited' | 'quota_exceeded', retryAfterMs?: number): void {
+    this.#nack(seq, code, retryAfterMs);
+    this.#refusedInRow += 1;
+    // SPEC: kept sending while rate-limited or over quota → 4029.
+    if (this.#refusedInRow >= this.#options.maxRefusedInRow) void this.close(CLOSE.RATE_LIMITED);
+  }
+
+  #nack(seq: number | null, code: WireErrorCode, retryAfterMs?: number): void {
+    this.#summary.nacked[code] = (this.#summary.nacked[code] ?? 0) + 1;
+    this.#options.observer.nacked(this.device, code);
+    this.#send(nackMessage(seq, code, retryAfterMs));
+  }
+
+  #send(text: string): void {
+    if (this.#ws.readyState === this.#ws.OPEN) this.#ws.send(text);
+  }
+}

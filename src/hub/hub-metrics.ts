@@ -1,0 +1,79 @@
+/**
+ * The hub's Prometheus metrics (served on the console's `/metrics`). Labels
+ * are bounded sets only (reason, code, result): never a device id.
+ */
+import type { WireErrorCode } from '../errors.js';
+import type { Counter, Gauge, MetricsRegistry } from '../metrics.js';
+import type { StoreStats } from './store/types.js';
+
+/** Why a TLS handshake failed, as a bounded label set. */
+export type HandshakeFailure = 'no_certificate' | 'unknown_ca' | 'expired' | 'revoked' | 'revoked_resumed' | 'bad_certificate' | 'protocol' | 'timeout' | 'other';
+
+/** Maps an OpenSSL / Node TLS error to a {@link HandshakeFailure}. */
+export function handshakeFailureReason(err: Error & { code?: string }): HandshakeFailure {
+  const text = `${err.code ?? ''} ${err.message}`;
+  if (/PEER_DID_NOT_RETURN_A_CERTIFICATE|CERTIFICATE_REQUIRED|no certificate/i.test(text)) return 'no_certificate';
+  if (/revoked/i.test(text)) return 'revoked';
+  if (/expired/i.test(text)) return 'expired';
+  if (/unknown ca|unable to get (local )?issuer|self.signed|UNABLE_TO_VERIFY|certificate verify failed/i.test(text)) return 'unknown_ca';
+  if (/unsupported certificate purpose|bad certificate|certificate/i.test(text)) return 'bad_certificate';
+  if (/ECONNRESET|timed? ?out/i.test(text)) return 'timeout';
+  if (/ssl|tls|protocol|cipher|version/i.test(text)) return 'protocol';
+  return 'other';
+}
+
+/** The device side's metrics, registered once on the hub's registry. */
+export class HubMetrics {
+  readonly sockets: Gauge;
+  readonly connections: Gauge;
+  readonly refused: Counter;
+  readonly handshakes: Counter;
+  readonly handshakeFailures: Counter;
+  readonly upgradesRefused: Counter;
+  readonly accepted: Counter;
+  readonly nacked: Counter;
+  readonly bytes: Counter;
+  readonly closes: Counter;
+  readonly crlExpired: Gauge;
+  readonly crlRevoked: Gauge;
+  readonly crlReloads: Counter;
+
+  constructor(registry: MetricsRegistry, storeStats: () => StoreStats) {
+    this.sockets = registry.gauge('fleethub_device_sockets', 'Open TCP sockets on the device listener');
+    this.connections = registry.gauge('fleethub_device_connections', 'Connected devices (open device WebSockets)');
+    this.refused = registry.counter('fleethub_device_connections_refused_total', 'TCP connections refused before TLS, by reason');
+    this.handshakes = registry.counter('fleethub_tls_handshakes_total', 'Completed device TLS handshakes, by result (full or resumed)');
+    this.handshakeFailures = registry.counter('fleethub_tls_handshake_failures_total', 'Failed device TLS handshakes, by reason');
+    this.upgradesRefused = registry.counter('fleethub_device_upgrades_refused_total', 'Device HTTP requests refused after TLS, by reason');
+    this.accepted = registry.counter('fleethub_messages_accepted_total', 'Telemetry messages accepted and handed to the store');
+    this.nacked = registry.counter('fleethub_messages_nacked_total', 'Telemetry messages nacked, by code');
+    this.bytes = registry.counter('fleethub_device_received_bytes_total', 'WebSocket payload bytes received from devices');
+    this.closes = registry.counter('fleethub_device_closes_total', 'Device connections closed, by close code');
+    this.crlExpired = registry.gauge('fleethub_crl_expired', '1 while the loaded CRL is past its nextUpdate (revocation then enforced by the hub, not OpenSSL)');
+    this.crlRevoked = registry.gauge('fleethub_crl_revoked_serials', 'Serials in the loaded CRL');
+    this.crlReloads = registry.counter('fleethub_crl_reloads_total', 'Times crl.pem was reloaded after a change');
+    registry.collect(() => {
+      const s = storeStats();
+      return [
+        '# HELP fleethub_store_bytes Bytes in the store\'s segment files\n# TYPE fleethub_store_bytes gauge',
+        `fleethub_store_bytes ${s.bytes}`,
+        '# HELP fleethub_store_segments Segment files\n# TYPE fleethub_store_segments gauge',
+        `fleethub_store_segments ${s.segments}`,
+        '# HELP fleethub_store_readings Readings retained\n# TYPE fleethub_store_readings gauge',
+        `fleethub_store_readings ${s.readings}`,
+        '# HELP fleethub_store_fsyncs_total Group-commit fsyncs\n# TYPE fleethub_store_fsyncs_total counter',
+        `fleethub_store_fsyncs_total ${s.fsyncs}`,
+        '# HELP fleethub_store_fsync_seconds_total Time spent in group-commit fsyncs\n# TYPE fleethub_store_fsync_seconds_total counter',
+        `fleethub_store_fsync_seconds_total ${s.fsyncSeconds}`,
+        '# HELP fleethub_store_last_fsync_ms Duration of the latest fsync\n# TYPE fleethub_store_last_fsync_ms gauge',
+        `fleethub_store_last_fsync_ms ${s.lastFsyncMs}`,
+        '',
+      ].join('\n');
+    });
+  }
+
+  /** Counts one nack. */
+  nack(code: WireErrorCode): void {
+    this.nacked.inc({ code });
+  }
+}

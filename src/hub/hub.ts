@@ -1,0 +1,135 @@
+/**
+ * The hub: the device listener, the store, the live feed, the metrics and
+ * the console listener, with one lifecycle (`createHub` → `listen()` →
+ * `close()`). `fleethub serve` and the tests create it the same way.
+ */
+import { SILENT_LOGGER, type Logger } from '../log.js';
+import { MetricsRegistry } from '../metrics.js';
+import type { HubConfig } from './config.js';
+import { DeviceListener } from './device-listener.js';
+import { DeviceRegistry } from './device-registry.js';
+import { HubFeed } from './hub-feed.js';
+import { HubMetrics } from './hub-metrics.js';
+import type { LiveFeed } from './live-feed.js';
+import { openStore } from './store/log-store.js';
+import type { Store } from './store/types.js';
+
+/** Options of {@link createHub}. */
+export interface HubOptions {
+  /** Where events go. @defaultValue {@link SILENT_LOGGER} */
+  readonly log?: Logger;
+}
+
+/** Ports the listeners got (useful with port 0). */
+export interface HubPorts {
+  readonly devicePort: number;
+  readonly consolePort: number;
+}
+
+/** A running (or ready to run) hub. */
+export interface Hub {
+  /** Opens the store, starts both listeners; resolves with their ports. */
+  listen(): Promise<HubPorts>;
+  /**
+   * Stops accepting, closes devices with 1001 (after acking what is already
+   * durable), closes the console, flushes and closes the store. Idempotent;
+   * leaves no timer or socket behind.
+   */
+  close(): Promise<void>;
+  /** The durable store (available after {@link listen} resolved). */
+  readonly store: Store;
+  /** What dashboards see: presence, latest readings, live events. */
+  readonly feed: LiveFeed;
+  /** Prometheus metrics (`/metrics` on the console). */
+  readonly metrics: MetricsRegistry;
+  /** Ids of the devices connected now. */
+  onlineDevices(): string[];
+  /** Re-reads `crl.pem` and the inventory now instead of at the next poll. */
+  checkRevocation(): Promise<void>;
+}
+
+class FleethubHub implements Hub {
+  readonly metrics = new MetricsRegistry();
+  readonly #config: HubConfig;
+  readonly #log: Logger;
+  readonly #registry = new DeviceRegistry();
+  #store: Store | null = null;
+  #feed: HubFeed | null = null;
+  #listener: DeviceListener | null = null;
+  #hubMetrics: HubMetrics | null = null;
+  #listening: Promise<HubPorts> | null = null;
+  #closing: Promise<void> | null = null;
+
+  constructor(config: HubConfig, options: HubOptions) {
+    this.#config = config;
+    this.#log = options.log ?? SILENT_LOGGER;
+  }
+
+  get store(): Store {
+    if (this.#store === null) throw new Error('hub.store is available after listen()');
+    return this.#store;
+  }
+
+  get feed(): LiveFeed {
+    if (this.#feed === null) throw new Error('hub.feed is available after listen()');
+    return this.#feed;
+  }
+
+  onlineDevices(): string[] {
+    return [...this.#registry.devices()];
+  }
+
+  async checkRevocation(): Promise<void> {
+    await this.#listener?.poll();
+  }
+
+  listen(): Promise<HubPorts> {
+    this.#listening ??= this.#listen();
+    return this.#listening;
+  }
+
+  async #listen(): Promise<HubPorts> {
+    const store = await openStore(this.#config.dataDir, this.#config.store, { log: this.#log });
+    this.#store = store;
+    this.#feed = new HubFeed(store, this.#registry, this.#log);
+    this.#hubMetrics ??= new HubMetrics(this.metrics, () => store.stats());
+    this.#listener = new DeviceListener({
+      config: this.#config,
+      store,
+      registry: this.#registry,
+      feed: this.#feed,
+      metrics: this.#hubMetrics,
+      log: this.#log,
+    });
+    try {
+      const devicePort = await this.#listener.listen();
+      this.#log.log('info', 'hub.listening', { device: `${this.#config.device.host}:${devicePort}`, dataDir: this.#config.dataDir, pkiDir: this.#config.pkiDir });
+      return { devicePort, consolePort: 0 };
+    } catch (err) {
+      // Undo what this listen() opened; close() stays callable and idempotent.
+      await this.#listener.close();
+      this.#feed.close();
+      await store.close();
+      throw err;
+    }
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    // Let a listen() in progress finish first, so nothing it opens outlives close().
+    await this.#listening?.catch(() => undefined);
+    await this.#listener?.close();
+    this.#feed?.close();
+    await this.#store?.close();
+    this.#log.log('info', 'hub.closed');
+  }
+}
+
+/** Creates a hub; nothing is opened before {@link Hub.listen}. */
+export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
+  return new FleethubHub(config, options);
+}

@@ -1,0 +1,141 @@
+/**
+ * The device protocol's pure core (SPEC: Device protocol): parsing and
+ * validating one text frame from a device, and building the hub's messages.
+ * No I/O here; device-session.ts feeds it frames and sends what it builds.
+ *
+ * Decisions the SPEC leaves open, documented in the README's `hub` section:
+ * - Unknown keys (top level, inside a telemetry object or a batch frame) make
+ *   the message `invalid_message`: a typo such as `"tS"` would otherwise be
+ *   silently dropped and the reading stored with the wrong time.
+ * - `ts` must be an integer between {@link MIN_TS} (2020-01-01T00:00:00Z) and
+ *   receive time + {@link MAX_TS_SKEW_MS}. An ESP32 that has not synced its
+ *   clock yet (SNTP) reports 1970: it should leave `ts` out, and the hub
+ *   stamps the reading with its receive time.
+ * - In a batch, each element is judged on its own: the valid ones are
+ *   accepted and the bad ones nacked with their seq (or null), so one bad
+ *   reading never costs a device its whole batch.
+ */
+import type { WireErrorCode } from '../errors.js';
+import type { DeviceLimits } from './config.js';
+import type { TelemetryData, TelemetryValue } from './store/types.js';
+
+/** Field names (SPEC: `[A-Za-z_][A-Za-z0-9_]{0,63}`). */
+export const FIELD_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+/** Longest string value, in characters (SPEC). */
+export const MAX_STRING_VALUE_LENGTH = 256;
+/** Most telemetry messages in one `{"batch":[..]}` (SPEC). */
+export const MAX_BATCH_SIZE = 100;
+/** Earliest accepted `ts`: 2020-01-01T00:00:00Z. Earlier means an unsynced clock. */
+export const MIN_TS = Date.UTC(2020, 0, 1);
+/** How far in the future of the hub's clock a `ts` may lie: 10 minutes of clock skew. */
+export const MAX_TS_SKEW_MS = 10 * 60 * 1000;
+
+/** One valid telemetry message from a frame. */
+export interface TelemetryMessage {
+  readonly seq: number;
+  /** The device's `ts`, or the receive time when it sent none. */
+  readonly ts: number;
+  readonly data: TelemetryData;
+}
+
+/** One message of a frame that failed validation; `seq` is what to nack. */
+export interface InvalidMessage {
+  readonly seq: number | null;
+  readonly error: Extract<WireErrorCode, 'invalid_json' | 'invalid_message'>;
+  /** Why, for logs (never sent to the device). */
+  readonly reason: string;
+}
+
+/** A parsed frame: each message either valid or invalid, in frame order. */
+export type FrameItem = { readonly ok: true; readonly message: TelemetryMessage } | ({ readonly ok: false } & InvalidMessage);
+
+/** What {@link parseFrame} checks against. */
+export interface ParseContext {
+  /** Fields per reading (the device's `limits.maxFields`). */
+  readonly maxFields: number;
+  /** Receive time, ms since epoch: the default `ts` and the reference of the future bound. */
+  readonly now: number;
+}
+
+function invalid(seq: number | null, reason: string): FrameItem {
+  return { ok: false, seq, error: 'invalid_message', reason };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function validSeq(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 1;
+}
+
+function validValue(value: unknown): value is TelemetryValue {
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (typeof value === 'boolean') return true;
+  return typeof value === 'string' && value.length <= MAX_STRING_VALUE_LENGTH;
+}
+
+/** Validates one `{seq, ts?, data}` object (SPEC: Telemetry). */
+export function parseTelemetry(value: unknown, context: ParseContext): FrameItem {
+  if (!isPlainObject(value)) return invalid(null, 'not an object');
+  const seq = validSeq(value.seq) ? value.seq : null;
+  if (seq === null) return invalid(null, 'seq must be a safe integer >= 1');
+  for (const key of Object.keys(value)) {
+    if (key !== 'seq' && key !== 'ts' && key !== 'data') return invalid(seq, `unknown key ${key}`);
+  }
+  let ts = context.now;
+  if (value.ts !== undefined) {
+    const raw = value.ts;
+    if (typeof raw !== 'number' || !Number.isSafeInteger(raw)) return invalid(seq, 'ts must be an integer');
+    if (raw < MIN_TS || raw > context.now + MAX_TS_SKEW_MS) return invalid(seq, 'ts out of range');
+    ts = raw;
+  }
+  const data = value.data;
+  if (!isPlainObject(data)) return invalid(seq, 'data must be an object');
+  let fields = 0;
+  for (const [name, field] of Object.entries(data)) {
+    fields += 1;
+    if (fields > context.maxFields) return invalid(seq, 'too many fields');
+    if (!FIELD_NAME_PATTERN.test(name)) return invalid(seq, 'bad field name');
+    if (!validValue(field)) return invalid(seq, `bad value for ${name}`);
+  }
+  if (fields === 0) return invalid(seq, 'data is empty');
+  return { ok: true, message: { seq, ts, data: data as TelemetryData } };
+}
+
+/**
+ * Parses one text frame: a telemetry object or `{"batch":[...]}`. Returns
+ * one item per message; a frame that is not JSON, or not an object, is one
+ * invalid item with seq null.
+ */
+export function parseFrame(text: string, context: ParseContext): FrameItem[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return [{ ok: false, seq: null, error: 'invalid_json', reason: 'not JSON' }];
+  }
+  if (!isPlainObject(value)) return [{ ok: false, seq: null, error: 'invalid_json', reason: 'not a JSON object' }];
+  if (!('batch' in value)) return [parseTelemetry(value, context)];
+  const batch = value.batch;
+  if (Object.keys(value).length !== 1) return [invalid(null, 'batch frame with other keys')];
+  if (!Array.isArray(batch) || batch.length === 0) return [invalid(null, 'batch must be a non-empty array')];
+  if (batch.length > MAX_BATCH_SIZE) return [invalid(null, `batch over ${MAX_BATCH_SIZE}`)];
+  return batch.map((item) => parseTelemetry(item, context));
+}
+
+/** `{"hello":..}`, the hub's first message (SPEC: On connect). */
+export function helloMessage(device: string, lastSeq: number | null, limits: DeviceLimits): string {
+  const { maxPayloadBytes, msgsPerSec, burst, msgsPerDay, maxFields } = limits;
+  return JSON.stringify({ hello: { device, lastSeq, limits: { maxPayloadBytes, msgsPerSec, burst, msgsPerDay, maxFields } } });
+}
+
+/** `{"ack":N}`: every message of this connection with seq ≤ N not nacked is durable (SPEC: Acks). */
+export function ackMessage(seq: number): string {
+  return `{"ack":${seq}}`;
+}
+
+/** `{"nack":seq|null,"error":code,"retryAfterMs"?:n}` (SPEC: Refusals). */
+export function nackMessage(seq: number | null, error: WireErrorCode, retryAfterMs?: number): string {
+  return JSON.stringify(retryAfterMs === undefined ? { nack: seq, error } : { nack: seq, error, retryAfterMs });
+}

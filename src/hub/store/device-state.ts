@@ -1,0 +1,90 @@
+/**
+ * What the store remembers about each device, rebuilt from the log at open
+ * (or restored from the checkpoint): stored seqs, readings per UTC day, the
+ * newest reading. Pure, no I/O.
+ */
+import { SeqWindow, type SeqWindowJson } from './seq-window.js';
+import type { StoredReading, TelemetryData } from './types.js';
+
+const DAY_MS = 86_400_000;
+
+/** The UTC day number of a time in ms since epoch (SPEC: msgsPerDay resets at UTC midnight). */
+export function utcDay(ms: number): number {
+  return Math.floor(ms / DAY_MS);
+}
+
+/** One device's state. */
+export class DeviceState {
+  readonly window: SeqWindow;
+  /** UTC day of {@link dayCount}. */
+  day = -1;
+  /** Readings stored on {@link day}, by the hub's clock. */
+  dayCount = 0;
+  latest: StoredReading | undefined = undefined;
+
+  constructor(window = new SeqWindow()) {
+    this.window = window;
+  }
+
+  /** Applies one committed reading, stored at `hubTime`. */
+  apply(reading: StoredReading, hubTime: number): void {
+    this.applySeq(reading.seq, hubTime);
+    // Readings arrive in log order, so the newest is the one with the highest position.
+    if (this.latest === undefined || reading.position > this.latest.position) this.latest = reading;
+  }
+
+  /** Applies a committed reading's seq and day count only (recovery sets {@link latest} once at the end). */
+  applySeq(seq: number, hubTime: number): void {
+    this.window.add(seq);
+    const day = utcDay(hubTime);
+    if (day === this.day) this.dayCount += 1;
+    else if (day > this.day) {
+      this.day = day;
+      this.dayCount = 1;
+    }
+  }
+
+  /** Readings stored on the UTC day of `now`. */
+  countOn(now: number): number {
+    return utcDay(now) === this.day ? this.dayCount : 0;
+  }
+}
+
+/** A device's persisted form (one entry of the checkpoint file). */
+export interface DeviceStateJson {
+  readonly id: string;
+  readonly w: SeqWindowJson;
+  readonly d: number;
+  readonly c: number;
+  /** The latest reading: position, seq, ts, data. */
+  readonly x: { readonly p: number; readonly s: number; readonly t: number; readonly v: TelemetryData } | null;
+}
+
+/** Serialises one device for the checkpoint. */
+export function deviceStateToJson(id: string, state: DeviceState): DeviceStateJson {
+  const l = state.latest;
+  return {
+    id,
+    w: state.window.toJSON(),
+    d: state.day,
+    c: state.dayCount,
+    x: l === undefined ? null : { p: l.position, s: l.seq, t: l.ts, v: l.data },
+  };
+}
+
+/** Restores one device from the checkpoint; throws on a malformed entry. */
+export function deviceStateFromJson(json: DeviceStateJson): [string, DeviceState] {
+  if (typeof json.id !== 'string' || typeof json.w !== 'object' || json.w === null) throw new Error('bad device entry');
+  if (!Number.isSafeInteger(json.d) || !Number.isSafeInteger(json.c)) throw new Error(`bad day count for ${json.id}`);
+  const state = new DeviceState(SeqWindow.fromJSON(json.w));
+  state.day = json.d;
+  state.dayCount = json.c;
+  if (json.x !== null) {
+    const { p, s, t, v } = json.x;
+    if (!Number.isSafeInteger(p) || !Number.isSafeInteger(s) || typeof t !== 'number' || typeof v !== 'object' || v === null) {
+      throw new Error(`bad latest reading for ${json.id}`);
+    }
+    state.latest = { device: json.id, seq: s, ts: t, data: v, position: p };
+  }
+  return [json.id, state];
+}

@@ -1,0 +1,562 @@
+/**
+ * The durable store: an append-only log of segment files with group commit.
+ *
+ * Appends are framed (length + CRC, see record-codec.ts) and queued; one
+ * writer loop takes everything queued, writes it with one `write` and one
+ * `fdatasync`, and only then resolves the appends it covers (SPEC: an ack
+ * means durable). Appends that arrive while an fsync is in flight share the
+ * next one, so the cost per reading falls as load rises.
+ *
+ * Per-device state (lastSeq, dedupe window, readings per UTC day, newest
+ * reading) changes only when a group is committed, so a checkpoint of it
+ * never claims a reading that a crash could take back.
+ */
+import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import { FleethubError, isFleethubError } from '../../errors.js';
+import { SILENT_LOGGER, type Logger } from '../../log.js';
+import type { StoreConfig } from '../config.js';
+import { writeCheckpoint } from './checkpoint-file.js';
+import { CursorFile } from './cursor-file.js';
+import { DeviceState } from './device-state.js';
+import { lockDir } from './dir-lock.js';
+import { encodeRecord } from './record-codec.js';
+import { createSegmentFile, recoverLog, syncDir } from './recovery.js';
+import { decideRetention } from './retention-policy.js';
+import type { Segment } from './segment.js';
+import type { AppendOutcome, ReadResult, Reading, Store, StoredReading, StoreStats } from './types.js';
+
+/** Log bytes written between two checkpoints; bounds the replay at open. @defaultValue 16 MiB */
+export const DEFAULT_CHECKPOINT_BYTES = 16 * 1024 * 1024;
+/** How often age retention is checked (size retention also runs whenever a segment fills). @defaultValue 60 s */
+export const DEFAULT_RETENTION_CHECK_MS = 60_000;
+/** Bytes one {@link Store.read} call reads (more only for a single larger reading). @defaultValue 1 MiB */
+export const DEFAULT_READ_MAX_BYTES = 1024 * 1024;
+/** Readings one {@link Store.read} call returns at most, whatever `max` asks. */
+export const MAX_READ_READINGS = 10_000;
+/** While retention stays blocked by a cursor, the warning is repeated this often. */
+const BLOCKED_WARN_EVERY_MS = 10 * 60_000;
+
+/** Options of {@link openStore} besides the config. */
+export interface StoreOptions {
+  /** @defaultValue SILENT_LOGGER */
+  readonly log?: Logger;
+  /** The hub's clock (ms since epoch): day counts and age retention. @defaultValue Date.now */
+  readonly now?: () => number;
+  /** @defaultValue {@link DEFAULT_CHECKPOINT_BYTES} */
+  readonly checkpointBytes?: number;
+  /** @defaultValue {@link DEFAULT_RETENTION_CHECK_MS} */
+  readonly retentionCheckMs?: number;
+  /** @defaultValue {@link DEFAULT_READ_MAX_BYTES} */
+  readonly readMaxBytes?: number;
+}
+
+interface Pending {
+  readonly reading: StoredReading;
+  readonly hubTime: number;
+  readonly frame: Buffer;
+}
+
+interface AckWaiter {
+  readonly target: number;
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
+}
+
+interface ReadWaiter {
+  readonly position: number;
+  done: () => void;
+}
+
+function positiveInteger(key: string, value: number, allowZero: boolean): void {
+  if (!Number.isSafeInteger(value) || value < (allowZero ? 0 : 1)) {
+    throw new FleethubError('FH_ERR_CONFIG', `config: ${key} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${value}`);
+  }
+}
+
+/**
+ * Opens (creating it 0700 if needed) the store in `dir`, recovering from a
+ * crash if there was one. Throws FH_ERR_STORE_IO when the folder cannot be
+ * used, FH_ERR_CONFIG on a bad config value.
+ */
+export async function openStore(dir: string, config: StoreConfig, options: StoreOptions = {}): Promise<Store> {
+  positiveInteger('store.segmentBytes', config.segmentBytes, false);
+  positiveInteger('store.retentionBytes', config.retentionBytes, true);
+  if (!Number.isFinite(config.retentionHours) || config.retentionHours < 0) {
+    throw new FleethubError('FH_ERR_CONFIG', `config: store.retentionHours must be a non-negative number, got ${config.retentionHours}`);
+  }
+  const log = options.log ?? SILENT_LOGGER;
+  const started = performance.now();
+  let release: (() => Promise<void>) | undefined;
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    release = await lockDir(dir);
+    const recovered = await recoverLog(dir, log);
+    const cursors = await CursorFile.load(dir);
+    const active = recovered.segments[recovered.segments.length - 1] as Segment;
+    const handle = await open(active.path, 'r+');
+    const store = new LogStore({
+      dir, config, log, release, cursors, handle,
+      segments: recovered.segments,
+      devices: recovered.devices,
+      checkpointPosition: recovered.checkpointPosition,
+      now: options.now ?? Date.now,
+      checkpointBytes: options.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES,
+      retentionCheckMs: options.retentionCheckMs ?? DEFAULT_RETENTION_CHECK_MS,
+      readMaxBytes: options.readMaxBytes ?? DEFAULT_READ_MAX_BYTES,
+    });
+    log.log('info', 'store.open', {
+      dir,
+      segments: recovered.segments.length,
+      first: store.firstPosition(),
+      next: store.nextPosition(),
+      devices: recovered.devices.size,
+      checkpoint: recovered.usedCheckpoint,
+      replayed: recovered.replayed,
+      truncatedBytes: recovered.truncatedBytes,
+      ms: Math.round(performance.now() - started),
+    });
+    return store;
+  } catch (err) {
+    await release?.();
+    if (isFleethubError(err)) throw err;
+    throw new FleethubError('FH_ERR_STORE_IO', `store: cannot open ${dir}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
+
+interface LogStoreInit {
+  readonly dir: string;
+  readonly config: StoreConfig;
+  readonly log: Logger;
+  readonly release: () => Promise<void>;
+  readonly cursors: CursorFile;
+  readonly handle: FileHandle;
+  readonly segments: Segment[];
+  readonly devices: Map<string, DeviceState>;
+  readonly checkpointPosition: number;
+  readonly now: () => number;
+  readonly checkpointBytes: number;
+  readonly retentionCheckMs: number;
+  readonly readMaxBytes: number;
+}
+
+class LogStore implements Store {
+  readonly #init: LogStoreInit;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #segments: Segment[];
+  readonly #devices: Map<string, DeviceState>;
+  readonly #cursors: CursorFile;
+  #handle: FileHandle;
+  /** Readings of each device accepted but not yet committed: seq → position. */
+  readonly #inflight = new Map<string, Map<number, number>>();
+  #pending: Pending[] = [];
+  #acceptedEnd: number;
+  #committedEnd: number;
+  readonly #ackWaiters: AckWaiter[] = [];
+  readonly #readWaiters = new Set<ReadWaiter>();
+  readonly #listeners = new Set<(readings: readonly StoredReading[]) => void>();
+  #flushing = false;
+  #idleWaiters: (() => void)[] = [];
+  #maintenance: Promise<void> = Promise.resolve();
+  #maintenanceQueued = false;
+  #checkpointPosition: number;
+  #bytesSinceCheckpoint = 0;
+  readonly #timer: NodeJS.Timeout;
+  #closed = false;
+  #closing: Promise<void> | null = null;
+  #failed: FleethubError | null = null;
+  #blockedSince: number | null = null;
+  #blockedWarnedAt = 0;
+  readonly #stats = {
+    fsyncs: 0, fsyncSeconds: 0, lastFsyncMs: 0, appended: 0, duplicates: 0, staleDuplicates: 0,
+    checkpoints: 0, deletedSegments: 0, retentionBlockedBytes: 0,
+  };
+
+  constructor(init: LogStoreInit) {
+    this.#init = init;
+    this.#log = init.log;
+    this.#now = init.now;
+    this.#segments = init.segments;
+    this.#devices = init.devices;
+    this.#cursors = init.cursors;
+    this.#handle = init.handle;
+    this.#checkpointPosition = init.checkpointPosition;
+    this.#committedEnd = this.#active.end;
+    this.#acceptedEnd = this.#committedEnd;
+    this.#timer = setInterval(() => this.#scheduleMaintenance(), init.retentionCheckMs);
+    this.#timer.unref();
+    this.#scheduleMaintenance(); // apply retention to what recovery found
+  }
+
+  get #active(): Segment {
+    return this.#segments[this.#segments.length - 1] as Segment;
+  }
+
+  append(readings: readonly Reading[]): Promise<AppendOutcome[]> {
+    if (this.#failed !== null) return Promise.reject(this.#failed);
+    if (this.#closed) return Promise.reject(new FleethubError('FH_ERR_STORE_IO', 'store: closed'));
+    for (const reading of readings) {
+      const problem = readingProblem(reading);
+      if (problem !== null) return Promise.reject(new FleethubError('FH_ERR_INVALID_ARGUMENT', `store: ${problem}`));
+    }
+    const hubTime = this.#now();
+    const outcomes: AppendOutcome[] = [];
+    let target = 0;
+    for (const { device, seq, ts, data } of readings) {
+      const status = this.#devices.get(device)?.window.check(seq) ?? 'new';
+      let inflight = this.#inflight.get(device);
+      const pendingAt = inflight?.get(seq);
+      if (status !== 'new' || pendingAt !== undefined) {
+        // SPEC: a repeat is acked again, not stored twice; in flight, it resolves when the original is durable.
+        outcomes.push('duplicate');
+        this.#stats.duplicates += 1;
+        if (status === 'stale') this.#stats.staleDuplicates += 1;
+        if (pendingAt !== undefined) target = Math.max(target, pendingAt + 1);
+        continue;
+      }
+      const position = this.#acceptedEnd;
+      this.#acceptedEnd += 1;
+      const reading: StoredReading = { device, seq, ts, data, position };
+      this.#pending.push({ reading, hubTime, frame: encodeRecord(device, seq, ts, hubTime, data) });
+      if (inflight === undefined) {
+        inflight = new Map();
+        this.#inflight.set(device, inflight);
+      }
+      inflight.set(seq, position);
+      outcomes.push('stored');
+      target = position + 1;
+    }
+    if (this.#pending.length > 0) this.#kick();
+    if (target <= this.#committedEnd) return Promise.resolve(outcomes);
+    return new Promise((resolve, reject) => {
+      this.#ackWaiters.push({ target, resolve: () => resolve(outcomes), reject });
+    });
+  }
+
+  lastSeq(device: string): number | null {
+    return this.#devices.get(device)?.window.lastSeq ?? null;
+  }
+
+  countToday(device: string, now: number = this.#now()): number {
+    return this.#devices.get(device)?.countOn(now) ?? 0;
+  }
+
+  latest(device: string): StoredReading | undefined {
+    return this.#devices.get(device)?.latest;
+  }
+
+  devices(): Iterable<string> {
+    return this.#devices.keys();
+  }
+
+  onCommit(listener: (readings: readonly StoredReading[]) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  firstPosition(): number {
+    return (this.#segments[0] as Segment).base;
+  }
+
+  nextPosition(): number {
+    return this.#committedEnd;
+  }
+
+  async read(from: number, max: number): Promise<ReadResult> {
+    if (!Number.isSafeInteger(from) || from < 0 || !Number.isSafeInteger(max) || max < 0) {
+      throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `store: read(from, max) needs non-negative integers, got ${from}, ${max}`);
+    }
+    const limit = Math.min(max, MAX_READ_READINGS);
+    // Bounded: a retry happens only when retention deleted the segment being read, which moves firstPosition on.
+    for (let attempt = 0; ; attempt += 1) {
+      const start = Math.max(from, this.firstPosition());
+      const skipped = start - from;
+      if (start >= this.#committedEnd || limit === 0) return { readings: [], next: start, skipped };
+      const segment = this.#segmentOf(start);
+      try {
+        const readings = await segment.read(start, limit, this.#init.readMaxBytes);
+        return { readings, next: start + readings.length, skipped };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw err;
+      }
+    }
+  }
+
+  waitFor(position: number, signal?: AbortSignal): Promise<void> {
+    if (position < this.#committedEnd || this.#closed || signal?.aborted === true) return Promise.resolve();
+    return new Promise((resolve) => {
+      const onAbort = (): void => {
+        this.#readWaiters.delete(waiter);
+        resolve();
+      };
+      const waiter: ReadWaiter = {
+        position,
+        done: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+      };
+      this.#readWaiters.add(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  async cursor(name: string): Promise<number> {
+    return this.#cursors.get(name) ?? 0;
+  }
+
+  async saveCursor(name: string, position: number): Promise<void> {
+    await this.#cursors.set(name, position);
+  }
+
+  async deleteCursor(name: string): Promise<void> {
+    await this.#cursors.delete(name);
+  }
+
+  stats(): StoreStats {
+    let bytes = 0;
+    for (const segment of this.#segments) bytes += segment.bytes;
+    const s = this.#stats;
+    return {
+      bytes,
+      segments: this.#segments.length,
+      readings: this.#committedEnd - this.firstPosition(),
+      fsyncs: s.fsyncs,
+      fsyncSeconds: s.fsyncSeconds,
+      lastFsyncMs: s.lastFsyncMs,
+      firstPosition: this.firstPosition(),
+      nextPosition: this.#committedEnd,
+      devices: this.#devices.size,
+      appended: s.appended,
+      duplicates: s.duplicates,
+      staleDuplicates: s.staleDuplicates,
+      checkpoints: s.checkpoints,
+      deletedSegments: s.deletedSegments,
+      retentionBlockedBytes: s.retentionBlockedBytes,
+    };
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    await this.#whenIdle();
+    await this.#maintenance;
+    if (this.#failed === null) await this.#checkpoint().catch((err: unknown) => this.#logFailure('store.checkpoint_failed', err));
+    await this.#cursors.settled();
+    await this.#handle.close().catch(() => {});
+    for (const waiter of this.#readWaiters) waiter.done();
+    this.#readWaiters.clear();
+    await this.#init.release();
+    this.#log.log('info', 'store.closed', { next: this.#committedEnd });
+  }
+
+  #kick(): void {
+    if (this.#flushing) return;
+    this.#flushing = true;
+    // setImmediate, not a microtask: appends from the same I/O round join this group.
+    setImmediate(() => void this.#flushLoop());
+  }
+
+  async #flushLoop(): Promise<void> {
+    try {
+      // Bounded by the appends queued; each pass commits everything queued so far.
+      while (this.#pending.length > 0 && this.#failed === null) await this.#commitGroup();
+    } catch (err) {
+      this.#fail(err);
+    } finally {
+      this.#flushing = false;
+      const idle = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const resolve of idle) resolve();
+    }
+  }
+
+  #whenIdle(): Promise<void> {
+    if (!this.#flushing) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  async #commitGroup(): Promise<void> {
+    const group = this.#pending;
+    this.#pending = [];
+    if (this.#active.bytes >= this.#init.config.segmentBytes && this.#active.count > 0) await this.#roll();
+    const segment = this.#active;
+    const data = group.length === 1 ? (group[0] as Pending).frame : Buffer.concat(group.map((p) => p.frame));
+    let written = 0;
+    // Bounded: each pass writes at least one byte or throws.
+    while (written < data.length) {
+      const { bytesWritten } = await this.#handle.write(data, written, data.length - written, segment.bytes + written);
+      written += bytesWritten;
+    }
+    const started = performance.now();
+    await this.#handle.datasync(); // SPEC: ack means durable
+    const ms = performance.now() - started;
+    this.#stats.fsyncs += 1;
+    this.#stats.fsyncSeconds += ms / 1000;
+    this.#stats.lastFsyncMs = ms;
+    this.#stats.appended += group.length;
+
+    const committed: StoredReading[] = [];
+    let offset = segment.bytes;
+    for (const { reading, hubTime, frame } of group) {
+      segment.noteCommitted(offset, frame.length);
+      offset += frame.length;
+      let state = this.#devices.get(reading.device);
+      if (state === undefined) {
+        state = new DeviceState();
+        this.#devices.set(reading.device, state);
+      }
+      state.apply(reading, hubTime);
+      const inflight = this.#inflight.get(reading.device);
+      if (inflight !== undefined) {
+        inflight.delete(reading.seq);
+        if (inflight.size === 0) this.#inflight.delete(reading.device);
+      }
+      committed.push(reading);
+    }
+    this.#committedEnd = segment.end;
+    this.#bytesSinceCheckpoint += data.length;
+
+    let kept = 0;
+    for (const waiter of this.#ackWaiters) {
+      if (waiter.target <= this.#committedEnd) waiter.resolve();
+      else this.#ackWaiters[kept++] = waiter;
+    }
+    this.#ackWaiters.length = kept;
+    Object.freeze(committed);
+    for (const listener of this.#listeners) {
+      try {
+        listener(committed);
+      } catch (err) {
+        this.#logFailure('store.listener_failed', err); // a listener's bug must not break the store
+      }
+    }
+    for (const waiter of this.#readWaiters) {
+      if (waiter.position < this.#committedEnd) {
+        this.#readWaiters.delete(waiter);
+        waiter.done();
+      }
+    }
+    if (this.#bytesSinceCheckpoint >= this.#init.checkpointBytes) this.#scheduleMaintenance();
+  }
+
+  async #roll(): Promise<void> {
+    const sealed = this.#active;
+    const segment = await createSegmentFile(this.#init.dir, sealed.end, this.#now());
+    const handle = await open(segment.path, 'r+');
+    await this.#handle.close();
+    this.#handle = handle;
+    sealed.sealedAt = this.#now();
+    this.#segments.push(segment);
+    this.#scheduleMaintenance();
+  }
+
+  #fail(err: unknown): void {
+    const reason = err instanceof Error ? err.message : String(err);
+    // After a failed write or fsync the page cache cannot be trusted (fsync
+    // semantics on Linux): refuse further appends rather than ack on a guess.
+    this.#failed = new FleethubError('FH_ERR_STORE_IO', `store: write failed: ${reason}`, { cause: err });
+    this.#log.log('error', 'store.failed', { reason });
+    for (const waiter of this.#ackWaiters) waiter.reject(this.#failed);
+    this.#ackWaiters.length = 0;
+    this.#pending = [];
+  }
+
+  #scheduleMaintenance(): void {
+    if (this.#maintenanceQueued) return;
+    this.#maintenanceQueued = true;
+    this.#maintenance = this.#maintenance.then(async () => {
+      this.#maintenanceQueued = false;
+      if (this.#failed !== null) return;
+      try {
+        await this.#checkpoint();
+        await this.#retain();
+      } catch (err) {
+        this.#logFailure('store.maintenance_failed', err);
+      }
+    });
+  }
+
+  async #checkpoint(): Promise<void> {
+    const position = this.#committedEnd;
+    if (position === this.#checkpointPosition) return;
+    // writeCheckpoint serialises synchronously before its first await, so the
+    // snapshot is exactly the state after `position`, between two commits.
+    const bytes = this.#bytesSinceCheckpoint;
+    const active = this.#active;
+    await writeCheckpoint(this.#init.dir, { position, segmentBase: active.base, offset: active.bytes }, this.#devices);
+    this.#checkpointPosition = position;
+    this.#bytesSinceCheckpoint = Math.max(0, this.#bytesSinceCheckpoint - bytes);
+    this.#stats.checkpoints += 1;
+  }
+
+  async #retain(): Promise<void> {
+    const { retentionBytes, retentionHours } = this.#init.config;
+    let totalBytes = 0;
+    for (const segment of this.#segments) totalBytes += segment.bytes;
+    const now = this.#now();
+    const decision = decideRetention({
+      sealed: this.#segments.slice(0, -1),
+      totalBytes, retentionBytes, retentionHours, now,
+      cursors: this.#cursors.entries(),
+      checkpointPosition: this.#checkpointPosition,
+    });
+    this.#stats.retentionBlockedBytes = decision.blockedBytes;
+    if (decision.blockedBytes > 0) {
+      this.#blockedSince ??= now;
+      if (now - this.#blockedWarnedAt >= BLOCKED_WARN_EVERY_MS) {
+        this.#blockedWarnedAt = now;
+        this.#log.log('warn', 'store.retention_blocked', {
+          cursor: decision.blockedBy, position: decision.blockedAt, bytes: decision.blockedBytes,
+          hint: 'a reader is behind; the store keeps its readings (delete its cursor to release them)',
+        });
+      }
+    } else if (this.#blockedSince !== null) {
+      this.#blockedSince = null;
+      this.#blockedWarnedAt = 0;
+      this.#log.log('info', 'store.retention_unblocked', {});
+    }
+    if (decision.deleteCount === 0) return;
+    const doomed = this.#segments.splice(0, decision.deleteCount);
+    for (const segment of doomed) {
+      await unlink(segment.path).catch((err: unknown) => {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      });
+      this.#stats.deletedSegments += 1;
+    }
+    await syncDir(this.#init.dir);
+    this.#log.log('info', 'store.retention', { deleted: doomed.length, first: this.firstPosition(), bytes: totalBytes });
+  }
+
+  #segmentOf(position: number): Segment {
+    let lo = 0;
+    let hi = this.#segments.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if ((this.#segments[mid] as Segment).base <= position) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.#segments[lo] as Segment;
+  }
+
+  #logFailure(event: string, err: unknown): void {
+    this.#log.log('error', event, { reason: err instanceof Error ? err.message : String(err) });
+  }
+}
+
+/** Why a reading cannot be stored, or null. The hub validates per SPEC first; this guards the file format. */
+function readingProblem(reading: Reading): string | null {
+  if (typeof reading.device !== 'string' || reading.device.length === 0 || Buffer.byteLength(reading.device) > 255) {
+    return 'device must be a string of 1 to 255 bytes';
+  }
+  if (!Number.isSafeInteger(reading.seq) || reading.seq < 1) return `seq must be a safe integer >= 1, got ${reading.seq}`;
+  if (typeof reading.ts !== 'number' || !Number.isFinite(reading.ts)) return `ts must be a finite number, got ${reading.ts}`;
+  if (typeof reading.data !== 'object' || reading.data === null) return 'data must be an object';
+  return null;
+}

@@ -1,0 +1,154 @@
+/**
+ * The CA itself: creating it (`ca init`), loading it to sign, and issuing the
+ * hub's TLS server certificate (`ca server-cert`).
+ */
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { isIP } from 'node:net';
+import { FleethubError } from '../errors.js';
+import { issueCertificate, issuerFrom, type Issuer } from './certificate.js';
+import { generateKeys, privateKeyPem, resolveKeySpec, type KeyType } from './keys.js';
+import { pkiPaths } from './paths.js';
+import { ensurePrivateDir, exists, KEY_MODE, PUBLIC_MODE, readText, withPkiLock, writeFilesAtomic } from './pki-files.js';
+import { writeCrlUnlocked } from './revocation.js';
+import { DEFAULT_CA_DAYS, DEFAULT_SERVER_DAYS, resolveDays, validityFor } from './validity.js';
+
+/** The CA's subject CN when `--name` is not given. @defaultValue 'fleethub CA' */
+export const DEFAULT_CA_NAME = 'fleethub CA';
+
+/** A loaded CA, ready to sign. */
+export interface LoadedCa {
+  readonly certPem: string;
+  readonly cert: X509Certificate;
+  readonly key: KeyObject;
+  readonly issuer: Issuer;
+}
+
+/** Summary of a certificate written by {@link initCa} or {@link issueServerCert}. */
+export interface IssuedFile {
+  readonly certPath: string;
+  readonly keyPath: string;
+  readonly serial: string;
+  readonly keyType: KeyType;
+  /** ISO 8601. */
+  readonly notAfter: string;
+}
+
+/** Options of {@link initCa}. */
+export interface InitCaOptions {
+  /** Subject CN. @defaultValue {@link DEFAULT_CA_NAME} */
+  name?: string;
+  /** Lifetime in days. @defaultValue {@link DEFAULT_CA_DAYS} */
+  days?: number;
+  /** @defaultValue 'ec' */
+  keyType?: KeyType;
+  /** RSA only: 2048 or 3072. @defaultValue 2048 */
+  keyBits?: number;
+  /** Replace an existing CA (every certificate it issued stops working). @defaultValue false */
+  force?: boolean;
+}
+
+/** Loads `ca.crt` and `ca.key`; FH_ERR_CA_MISSING when there is no CA. */
+export async function loadCa(dir: string): Promise<LoadedCa> {
+  const paths = pkiPaths(dir);
+  if (!(await exists(paths.caCert)) || !(await exists(paths.caKey))) {
+    throw new FleethubError('FH_ERR_CA_MISSING', `no CA in ${paths.dir}: run "fleethub ca init --pki ${paths.dir}" first`);
+  }
+  const certPem = await readText(paths.caCert);
+  const keyPem = await readText(paths.caKey);
+  try {
+    const cert = new X509Certificate(certPem);
+    const key = createPrivateKey(keyPem);
+    if (!cert.checkPrivateKey(key)) throw new Error('ca.key does not match ca.crt');
+    return { certPem, cert, key, issuer: issuerFrom(certPem, key) };
+  } catch (err) {
+    throw new FleethubError('FH_ERR_PKI_IO', `cannot load the CA in ${paths.dir}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Creates the CA key (0600) and self-signed certificate, and an empty CRL
+ * signed by it. FH_ERR_CA_EXISTS when a CA is there and `force` is not set.
+ */
+export async function initCa(dir: string, opts: InitCaOptions = {}): Promise<IssuedFile> {
+  const spec = resolveKeySpec(opts.keyType, opts.keyBits);
+  const days = resolveDays(opts.days, DEFAULT_CA_DAYS);
+  const name = opts.name ?? DEFAULT_CA_NAME;
+  if (name.length === 0 || name.length > 64) {
+    throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `--name must have 1 to 64 characters (RFC 5280 ub-common-name), got ${name.length}`);
+  }
+  const paths = pkiPaths(dir);
+  await ensurePrivateDir(paths.dir);
+  return withPkiLock(paths.dir, async () => {
+    if (!opts.force && ((await exists(paths.caCert)) || (await exists(paths.caKey)))) {
+      throw new FleethubError('FH_ERR_CA_EXISTS', `a CA already exists in ${paths.dir} (--force replaces it and invalidates every certificate it issued)`);
+    }
+    const keys = await generateKeys(spec);
+    const cert = issueCertificate({
+      profile: 'ca', commonName: name, publicKey: keys.publicKey, selfKey: keys.privateKey, validity: validityFor(days, new Date()),
+    });
+    // Key first: a crash in between leaves a key without a certificate, which `ca init` reports and --force repairs.
+    await writeFilesAtomic([
+      { path: paths.caKey, data: privateKeyPem(keys.privateKey), mode: KEY_MODE },
+      { path: paths.caCert, data: cert.pem, mode: PUBLIC_MODE },
+    ]);
+    // A CRL from another CA would make the hub's TLS refuse every device: re-sign it now.
+    await writeCrlUnlocked(paths.dir);
+    return { certPath: paths.caCert, keyPath: paths.caKey, serial: cert.serial, keyType: spec.type, notAfter: cert.notAfter.toISOString() };
+  });
+}
+
+/** RFC 1123 host names (and a leading `*.` wildcard label), at most 253 characters. */
+const HOST_PATTERN = /^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** Checks `--host` and `--ip` values; at least one name is required. */
+export function validateServerNames(hosts: readonly string[], ips: readonly string[]): void {
+  if (hosts.length === 0) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', 'at least one --host is required (devices connect by DNS name)');
+  for (const h of hosts) {
+    if (isIP(h)) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `--host ${h} is an IP address: pass it with --ip`);
+    if (h.length > 253 || !HOST_PATTERN.test(h)) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `--host ${JSON.stringify(h)} is not a valid DNS name`);
+  }
+  for (const ip of ips) {
+    if (!isIP(ip)) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `--ip ${JSON.stringify(ip)} is not an IPv4 or IPv6 address`);
+  }
+}
+
+/** Options of {@link issueServerCert}. */
+export interface ServerCertOptions {
+  /** DNS names (subjectAltName dNSName); the first is also the CN. */
+  hosts: string[];
+  /** IP addresses (subjectAltName iPAddress; ESP32's mbedTLS ignores these). @defaultValue [] */
+  ips?: string[];
+  /** @defaultValue {@link DEFAULT_SERVER_DAYS} */
+  days?: number;
+  /** @defaultValue 'ec' */
+  keyType?: KeyType;
+  /** @defaultValue 2048 */
+  keyBits?: number;
+  /** Replace an existing server certificate. @defaultValue false */
+  force?: boolean;
+}
+
+/** Issues `server.crt`/`server.key` (serverAuth only, the SANs given). */
+export async function issueServerCert(dir: string, opts: ServerCertOptions): Promise<IssuedFile> {
+  const spec = resolveKeySpec(opts.keyType, opts.keyBits);
+  const days = resolveDays(opts.days, DEFAULT_SERVER_DAYS);
+  const ips = opts.ips ?? [];
+  validateServerNames(opts.hosts, ips);
+  const paths = pkiPaths(dir);
+  const ca = await loadCa(paths.dir);
+  return withPkiLock(paths.dir, async () => {
+    if (!opts.force && ((await exists(paths.serverCert)) || (await exists(paths.serverKey)))) {
+      throw new FleethubError('FH_ERR_FILE_EXISTS', `${paths.serverCert} exists (use --force to replace it)`);
+    }
+    const keys = await generateKeys(spec);
+    const cert = issueCertificate({
+      profile: 'server', commonName: opts.hosts[0] as string, hosts: opts.hosts, ips, publicKey: keys.publicKey,
+      issuer: ca.issuer, validity: validityFor(days, new Date(), ca.issuer.notAfter),
+    });
+    await writeFilesAtomic([
+      { path: paths.serverKey, data: privateKeyPem(keys.privateKey), mode: KEY_MODE },
+      { path: paths.serverCert, data: cert.pem, mode: PUBLIC_MODE },
+    ]);
+    return { certPath: paths.serverCert, keyPath: paths.serverKey, serial: cert.serial, keyType: spec.type, notAfter: cert.notAfter.toISOString() };
+  });
+}

@@ -1,0 +1,49 @@
+/**
+ * Options shared by the `ca` and `device` commands, parsed inside the action
+ * so every bad value becomes one FleethubError line with a documented exit
+ * code (SPEC: "one clear line on stderr").
+ */
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { FleethubError } from '../../errors.js';
+
+/** The PKI folder when neither `--pki` nor FLEETHUB_PKI is given (SPEC). @defaultValue './certs' */
+export const DEFAULT_PKI_DIR = './certs';
+
+/** Adds `--pki <dir>`. */
+export function pkiOption(cmd: Command): Command {
+  return cmd.option('--pki <dir>', `PKI folder (env FLEETHUB_PKI, default ${DEFAULT_PKI_DIR})`);
+}
+
+/** `--pki`, else FLEETHUB_PKI, else ./certs, as an absolute path. */
+export function resolvePkiDir(pki: string | undefined): string {
+  const dir = pki ?? process.env.FLEETHUB_PKI ?? DEFAULT_PKI_DIR;
+  if (dir.length === 0) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', '--pki must not be empty');
+  return resolve(dir);
+}
+
+/** Parses a whole-number option (`--days`, `--count`, `--key-bits`); undefined stays undefined. */
+export function parseWhole(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^-?\d+$/.test(value.trim())) {
+    throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `${flag} must be a whole number, got ${JSON.stringify(value)}`);
+  }
+  return Number.parseInt(value, 10);
+}
+
+/** `--key-type` and `--key-bits` help lines. */
+export function keyOptions(cmd: Command): Command {
+  return cmd
+    .option('--key-type <type>', 'ec (ECDSA P-256, default) or rsa')
+    .option('--key-bits <bits>', 'RSA modulus: 2048 (default) or 3072');
+}
+
+/** Adds an "Examples:" block to `--help`. */
+export function examples(cmd: Command, lines: string[]): Command {
+  return cmd.addHelpText('after', `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
+}
+
+/** Formats an ISO date for people: `2036-11-20`. */
+export function day(iso: string): string {
+  return iso.slice(0, 10);
+}

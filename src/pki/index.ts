@@ -1,0 +1,26 @@
+/**
+ * fleethub's PKI library: the CA, device certificates, CSRs, the CRL, the
+ * inventory and the ESP32 export. The hub, the simulator and the console
+ * import from here only; everything else in `src/pki` is internal.
+ */
+export type { KeyType, KeySpec } from './keys.js';
+export { DEFAULT_KEY_TYPE, DEFAULT_RSA_BITS, KEY_TYPES } from './keys.js';
+export { DEVICE_ID_PATTERN, isValidDeviceId, assertDeviceId } from './device-id.js';
+export { pkiPaths, type PkiPaths } from './paths.js';
+export {
+  DEFAULT_CA_DAYS, DEFAULT_SERVER_DAYS, DEFAULT_DEVICE_DAYS, DEFAULT_CRL_DAYS, BACKDATE_MS,
+} from './validity.js';
+export {
+  initCa, issueServerCert, loadCa, DEFAULT_CA_NAME,
+  type InitCaOptions, type ServerCertOptions, type IssuedFile, type LoadedCa,
+} from './ca.js';
+export { addDevice, deviceIdFromCsr, type AddDeviceOptions } from './devices.js';
+export { addDevices, MAX_BATCH_COUNT, type AddDevicesOptions } from './batch-issue.js';
+export { revokeDevice, writeCrl, type RevokeOptions, type WriteCrlOptions } from './revocation.js';
+export {
+  revokedSerials, parseCrl, REVOCATION_REASONS, DEFAULT_REVOCATION_REASON,
+  type RevocationReason, type CrlInfo,
+} from './crl.js';
+export { readInventory, type DeviceRecord, type DeviceStatus } from './inventory.js';
+export { ensureDevelopmentPki } from './development-pki.js';
+export { exportEsp32Header, esp32Symbol, type Esp32HeaderInput } from './esp32-header.js';

@@ -1,0 +1,88 @@
+/**
+ * The device inventory: one JSON file (`inventory.json`) holding the current
+ * certificate of every device and the history of replaced ones (which the CRL
+ * still lists). Written atomically; `status` is computed on read, so an
+ * expired device shows as expired without anyone rewriting the file.
+ */
+import { FleethubError } from '../errors.js';
+import type { RevocationReason } from './crl.js';
+import type { KeyType } from './keys.js';
+import { exists, readText, writeOneAtomic, PUBLIC_MODE } from './pki-files.js';
+import { pkiPaths } from './paths.js';
+
+/** A device's state: revoked wins over expired; expired is computed from notAfter. */
+export type DeviceStatus = 'active' | 'revoked' | 'expired';
+
+/** One issued device certificate, as stored. */
+export interface StoredDevice {
+  readonly id: string;
+  /** Uppercase hex, equal to Node's `X509Certificate.serialNumber`. */
+  readonly serial: string;
+  readonly keyType: KeyType;
+  /** ISO 8601. */
+  readonly notBefore: string;
+  /** ISO 8601. */
+  readonly notAfter: string;
+  readonly plan: string | null;
+  /** ISO 8601 when revoked, else null. */
+  readonly revokedAt: string | null;
+  readonly reason: RevocationReason | null;
+  /** False when issued from a CSR: the private key never left the device, so there is no key file. */
+  readonly hasKey: boolean;
+}
+
+/** A device as {@link readInventory} returns it: the stored fields and its status now. */
+export interface DeviceRecord extends StoredDevice {
+  readonly status: DeviceStatus;
+}
+
+/** The inventory file's content. */
+export interface InventoryFile {
+  readonly version: 1;
+  /** The current certificate of each device, in issue order. */
+  devices: StoredDevice[];
+  /** Certificates replaced by a later `device add` of the same id (revoked ones stay on the CRL). */
+  history: StoredDevice[];
+}
+
+/** Status of a stored device at `now`. */
+export function statusOf(d: StoredDevice, now = new Date()): DeviceStatus {
+  if (d.revokedAt !== null) return 'revoked';
+  return Date.parse(d.notAfter) <= now.getTime() ? 'expired' : 'active';
+}
+
+/** Adds the computed status. */
+export function toRecord(d: StoredDevice, now = new Date()): DeviceRecord {
+  return { ...d, status: statusOf(d, now) };
+}
+
+/** Loads the inventory file of `dir`; a missing file is an empty inventory. */
+export async function loadInventory(dir: string): Promise<InventoryFile> {
+  const path = pkiPaths(dir).inventory;
+  if (!(await exists(path))) return { version: 1, devices: [], history: [] };
+  const text = await readText(path);
+  try {
+    const parsed = JSON.parse(text) as Partial<InventoryFile>;
+    if (parsed.version !== 1 || !Array.isArray(parsed.devices) || !Array.isArray(parsed.history)) throw new Error('unexpected shape');
+    return { version: 1, devices: parsed.devices, history: parsed.history };
+  } catch (err) {
+    throw new FleethubError('FH_ERR_PKI_IO', `cannot read ${path}: not a fleethub inventory (${(err as Error).message})`, { cause: err });
+  }
+}
+
+/** Atomically replaces the inventory file. */
+export async function saveInventory(dir: string, inventory: InventoryFile): Promise<void> {
+  // One record per line: diffable, and still a single JSON document.
+  const lines = (list: StoredDevice[]): string => list.map((d) => `    ${JSON.stringify(d)}`).join(',\n');
+  const text = `{\n  "version": 1,\n  "devices": [\n${lines(inventory.devices)}\n  ],\n  "history": [\n${lines(inventory.history)}\n  ]\n}\n`;
+  await writeOneAtomic(pkiPaths(dir).inventory, text, PUBLIC_MODE);
+}
+
+/**
+ * The current certificate of every device (one record per id, issue order),
+ * with its status now. Replaced certificates are not listed (they stay on the CRL).
+ */
+export async function readInventory(dir: string): Promise<DeviceRecord[]> {
+  const now = new Date();
+  return (await loadInventory(dir)).devices.map((d) => toRecord(d, now));
+}

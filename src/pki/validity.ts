@@ -1,0 +1,61 @@
+/**
+ * Certificate lifetimes. Each default is justified in the README's PKI section.
+ */
+import { FleethubError } from '../errors.js';
+
+const DAY_MS = 86_400_000;
+
+/** CA lifetime: ~10 years, the service life of a deployed sensor fleet. @defaultValue 3650 */
+export const DEFAULT_CA_DAYS = 3650;
+
+/**
+ * Server certificate lifetime: 397 days, the CA/Browser Forum maximum, so the
+ * same certificate also works for browsers opening the console. @defaultValue 397
+ */
+export const DEFAULT_SERVER_DAYS = 397;
+
+/**
+ * Device certificate lifetime: 10 years. ESP32 devices in the field usually
+ * cannot renew, so the certificate lives as long as the hardware; it is
+ * revoked (CRL), not left to expire, when a device is lost. It is never
+ * allowed to outlive the CA that signs it (clamped to the CA's notAfter).
+ * @defaultValue 3650
+ */
+export const DEFAULT_DEVICE_DAYS = 3650;
+
+/**
+ * CRL lifetime (nextUpdate − thisUpdate). The hub loads `crl.pem` into its TLS
+ * context, and OpenSSL refuses every client once the CRL's nextUpdate has
+ * passed, so this is long; every revoke and `ca crl` re-signs it.
+ * @defaultValue 365
+ */
+export const DEFAULT_CRL_DAYS = 365;
+
+/** notBefore is set this far back so devices and hubs with slightly wrong clocks accept a new certificate. */
+export const BACKDATE_MS = 60 * 60 * 1000;
+
+/** Largest `--days` accepted (~100 years): anything larger is a typo. */
+export const MAX_DAYS = 36_500;
+
+/** Validates `--days`: a whole number from 1 to {@link MAX_DAYS}. */
+export function resolveDays(days: number | undefined, fallback: number, key = '--days'): number {
+  if (days === undefined) return fallback;
+  if (!Number.isInteger(days) || days < 1 || days > MAX_DAYS) {
+    throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `${key} must be a whole number from 1 to ${MAX_DAYS}, got ${days}`);
+  }
+  return days;
+}
+
+/** A certificate's validity window. */
+export interface Validity {
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+/** [now − backdate, now + days], with notAfter clamped to `limit` (the issuer's notAfter). */
+export function validityFor(days: number, now: Date, limit?: Date): Validity {
+  const notBefore = new Date(now.getTime() - BACKDATE_MS);
+  let notAfter = new Date(now.getTime() + days * DAY_MS);
+  if (limit && notAfter > limit) notAfter = limit;
+  return { notBefore, notAfter };
+}

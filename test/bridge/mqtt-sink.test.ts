@@ -1,0 +1,136 @@
+/**
+ * The `mqtt` sink against a real Mosquitto: the contract suite over plain
+ * mqtt://, then mutual TLS with `require_certificate`, the payload and topic,
+ * and a broker outage mid-stream.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import mqtt, { type MqttClient } from 'mqtt';
+import { MqttSink } from '../../src/bridge/mqtt-sink.js';
+import { resolveSinkConfigs, type MqttSinkConfig } from '../../src/bridge/sink-config.js';
+import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
+import type { Arrival, SinkFixture } from './sink-contract.js';
+import { runSinkContract } from './sink-contract.js';
+
+/** A resolved mqtt sink config for a test. */
+export function mqttConfig(fields: Record<string, unknown>): MqttSinkConfig {
+  const [config] = resolveSinkConfigs([{ type: 'mqtt', name: 'test', connectTimeoutMs: 2_000, ackTimeoutMs: 5_000, ...fields }]);
+  assert.ok(config !== undefined && config.type === 'mqtt');
+  return config;
+}
+
+/** Received messages, kept by topic. */
+export interface Subscriber {
+  readonly messages: Array<{ topic: string; payload: string }>;
+  close(): Promise<void>;
+}
+
+/**
+ * A subscriber with a persistent session (clean: false, QoS 1), so that what
+ * is published while it reconnects after a broker restart still reaches it.
+ */
+export async function subscribe(url: string, topic: string, options: mqtt.IClientOptions = {}): Promise<Subscriber> {
+  const client: MqttClient = await mqtt.connectAsync(url, {
+    clientId: `sub-${Math.random().toString(16).slice(2, 10)}`,
+    clean: false,
+    reconnectPeriod: 200,
+    connectTimeout: 5_000,
+    ...options,
+  });
+  client.on('error', () => undefined);
+  const messages: Array<{ topic: string; payload: string }> = [];
+  client.on('message', (t, payload) => messages.push({ topic: t, payload: payload.toString() }));
+  await client.subscribeAsync(topic, { qos: 1 });
+  return { messages, close: () => client.endAsync(true) };
+}
+
+/** Device and seq of each JSON payload received. */
+export function arrivalsOf(subscriber: Subscriber, devicePrefix: string): Arrival[] {
+  return subscriber.messages
+    .map((m) => JSON.parse(m.payload) as Arrival)
+    .filter((a) => a.device.startsWith(`${devicePrefix}-`));
+}
+
+runSinkContract('mqtt', async (): Promise<SinkFixture> => {
+  const broker = await startMosquitto();
+  const subscriber = await subscribe(broker.url, 'fleethub/+/telemetry');
+  return {
+    create: async (tag) => new MqttSink(mqttConfig({ name: `c-${tag}`, url: broker.url })),
+    arrivals: async (tag) => arrivalsOf(subscriber, tag),
+    breakDestination: () => broker.pause(),
+    restore: () => broker.start(),
+    async close() {
+      await subscriber.close();
+      await broker.stop();
+    },
+  };
+});
+
+describe('mqtt sink', () => {
+  let broker: Mosquitto;
+  before(async () => {
+    broker = await startMosquitto({ websockets: true });
+  });
+  after(async () => {
+    await broker.stop();
+  });
+
+  it('publishes the reading as {device,seq,ts,data} to the topic template, with retain', async () => {
+    const subscriber = await subscribe(broker.url, 'plants/#');
+    const sink = new MqttSink(mqttConfig({ url: broker.url, topic: 'plants/{device}/t', qos: 2, retain: true }));
+    try {
+      const reading = { device: 'p1', seq: 7, ts: 1_700_000_000_123, position: 0, data: { temp: 21.5, n: 3, ok: true, s: 'x' } };
+      await sink.deliver([reading], new AbortController().signal);
+      await waitFor(() => subscriber.messages.length >= 1);
+      assert.equal(subscriber.messages[0]?.topic, 'plants/p1/t');
+      assert.deepEqual(JSON.parse(subscriber.messages[0]?.payload ?? ''), { device: 'p1', seq: 7, ts: 1_700_000_000_123, data: { temp: 21.5, n: 3, ok: true, s: 'x' } });
+      // Retained: a late subscriber gets it too.
+      const late = await subscribe(broker.url, 'plants/p1/t');
+      await waitFor(() => late.messages.length >= 1);
+      await late.close();
+    } finally {
+      await sink.close();
+      await subscriber.close();
+    }
+  });
+
+  it('publishes over ws://', async () => {
+    const subscriber = await subscribe(broker.url, 'fleethub/ws1/telemetry');
+    const sink = new MqttSink(mqttConfig({ url: `ws://127.0.0.1:${broker.wsPort ?? 0}` }));
+    try {
+      await sink.deliver([{ device: 'ws1', seq: 1, ts: 1, position: 0, data: { a: 1 } }], new AbortController().signal);
+      await waitFor(() => subscriber.messages.length >= 1);
+    } finally {
+      await sink.close();
+      await subscriber.close();
+    }
+  });
+
+  it('fails (does not buffer) when the broker is unreachable, within the connect timeout', async () => {
+    const sink = new MqttSink(mqttConfig({ url: 'mqtt://127.0.0.1:1', connectTimeoutMs: 500 }));
+    await assert.rejects(sink.deliver([{ device: 'x', seq: 1, ts: 1, position: 0, data: {} }], new AbortController().signal));
+    await sink.close();
+  });
+
+  it('a close while waiting for the broker ends the delivery at once', async () => {
+    await broker.pause();
+    try {
+      const sink = new MqttSink(mqttConfig({ url: broker.url, connectTimeoutMs: 60_000 }));
+      const abort = new AbortController();
+      const delivery = sink.deliver([{ device: 'x', seq: 1, ts: 1, position: 0, data: {} }], abort.signal);
+      abort.abort(new Error('closing'));
+      await assert.rejects(delivery);
+      await sink.close();
+    } finally {
+      await broker.start();
+    }
+  });
+});
+
+async function waitFor(check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * A console listener on 127.0.0.1:0 with a {@link TestFeed}, a temp PKI
+ * folder and a real `ws` client over TLS that trusts the test CA.
+ */
+import { request as httpsRequest } from 'node:https';
+import WebSocket from 'ws';
+import {
+  DEFAULT_AUTH_TIMEOUT_MS, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_BUFFERED_MESSAGES, DEFAULT_MAX_CLIENT_MESSAGES_PER_SEC,
+  DEFAULT_MAX_CLIENT_PAYLOAD_BYTES, DEFAULT_MAX_CONNECTIONS_PER_TOKEN, DEFAULT_MAX_DASHBOARD_CONNECTIONS, DEFAULT_MAX_SUBSCRIPTIONS,
+  DEFAULT_STALLED_CLOSE_MS, type ConsoleListenerConfig,
+} from '../../src/hub/config.js';
+import { createConsoleListener } from '../../src/hub/console/console-listener.js';
+import { signToken } from '../../src/hub/console/dashboard-token.js';
+import { loadOrCreateTokenKey } from '../../src/hub/console/token-key-file.js';
+import { createMemoryLogger } from '../../src/log.js';
+import { MetricsRegistry } from '../../src/metrics.js';
+import { TestFeed } from '../helpers/feed.js';
+import { makeTestPki } from '../helpers/pki.js';
+
+/** A message the client received, parsed. */
+export type Json = Record<string, unknown>;
+
+/** A dashboard client with a queue of received messages. */
+export interface TestClient {
+  readonly ws: WebSocket;
+  /** Resolves with the next message matching `match` (earlier non-matching ones are skipped). */
+  next(match?: (m: Json) => boolean, timeoutMs?: number): Promise<Json>;
+  /** Every message received so far and not yet taken by `next`. */
+  readonly pending: Json[];
+  send(value: unknown): void;
+  /** Resolves with the close code once the connection is closed. */
+  readonly closed: Promise<{ code: number; reason: string }>;
+}
+
+/** A running console for one test. */
+export interface ConsoleFixture {
+  readonly feed: TestFeed;
+  readonly metrics: MetricsRegistry;
+  readonly pkiDir: string;
+  readonly ca: string;
+  readonly port: number;
+  readonly streamUrl: string;
+  readonly baseUrl: string;
+  readonly log: ReturnType<typeof createMemoryLogger>;
+  token(devices: string, ttlMs?: number, now?: number): string;
+  connect(options?: { origin?: string; headers?: Record<string, string> }): Promise<TestClient>;
+  /** Opens a socket and authenticates it with a token for `devices`. */
+  authed(devices: string): Promise<TestClient>;
+  /** Closes the listener only (dashboards see the hub shut down). */
+  closeListener(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const BASE_CONFIG: ConsoleListenerConfig = {
+  host: '127.0.0.1',
+  port: 0,
+  origins: null,
+  authTimeoutMs: DEFAULT_AUTH_TIMEOUT_MS,
+  maxBufferedMessages: DEFAULT_MAX_BUFFERED_MESSAGES,
+  maxBufferedBytes: DEFAULT_MAX_BUFFERED_BYTES,
+  stalledCloseMs: DEFAULT_STALLED_CLOSE_MS,
+  maxConnectionsPerToken: DEFAULT_MAX_CONNECTIONS_PER_TOKEN,
+  maxConnections: DEFAULT_MAX_DASHBOARD_CONNECTIONS,
+  maxClientMessagesPerSec: DEFAULT_MAX_CLIENT_MESSAGES_PER_SEC,
+  maxClientPayloadBytes: DEFAULT_MAX_CLIENT_PAYLOAD_BYTES,
+  maxSubscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
+};
+
+/** Connects a dashboard client to `url`. Rejects on an HTTP refusal (its status in the message). */
+export function connectClient(url: string, ca: string, options: { origin?: string; headers?: Record<string, string> } = {}): Promise<TestClient> {
+  const ws = new WebSocket(url, { ca, origin: options.origin, headers: options.headers });
+  const pending: Json[] = [];
+  const waiters: { match: (m: Json) => boolean; resolve: (m: Json) => void }[] = [];
+  ws.on('message', (data) => {
+    const message = JSON.parse(data.toString()) as Json;
+    const i = waiters.findIndex((w) => w.match(message));
+    if (i >= 0) {
+      const [waiter] = waiters.splice(i, 1);
+      waiter?.resolve(message);
+    } else {
+      pending.push(message);
+    }
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+  });
+  const client: TestClient = {
+    ws,
+    pending,
+    closed,
+    send: (value) => ws.send(typeof value === 'string' ? value : JSON.stringify(value)),
+    next(match = () => true, timeoutMs = 5_000) {
+      const i = pending.findIndex(match);
+      if (i >= 0) return Promise.resolve(pending.splice(i, 1)[0] as Json);
+      return new Promise<Json>((resolve, reject) => {
+        const waiter = {
+          match,
+          resolve: (m: Json) => {
+            clearTimeout(timer);
+            resolve(m);
+          },
+        };
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          reject(new Error(`no matching message within ${timeoutMs} ms; pending: ${JSON.stringify(pending).slice(0, 500)}`));
+        }, timeoutMs);
+        waiters.push(waiter);
+      });
+    },
+  };
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(client));
+    ws.once('unexpected-response', (_req, res) => {
+      reject(new Error(`HTTP ${res.statusCode}`));
+      res.resume();
+      ws.terminate();
+    });
+    ws.once('error', reject);
+  });
+}
+
+/** Starts a console listener with `overrides` on top of the defaults. */
+export async function startConsole(overrides: Partial<ConsoleListenerConfig> = {}): Promise<ConsoleFixture> {
+  const pki = await makeTestPki();
+  const pkiDir = pki.dir;
+  const tls = pki.server;
+  const feed = new TestFeed();
+  const metrics = new MetricsRegistry();
+  const log = createMemoryLogger();
+  const listener = createConsoleListener({
+    config: { ...BASE_CONFIG, ...overrides },
+    tls,
+    pkiDir,
+    feed,
+    metrics,
+    health: () => ({ status: 'ok', devicesOnline: [...feed.onlineDevices()].length }),
+    log,
+  });
+  const port = await listener.listen();
+  const streamUrl = `wss://127.0.0.1:${port}/v1/stream`;
+  const clients: TestClient[] = [];
+  const fixture: ConsoleFixture = {
+    feed,
+    metrics,
+    pkiDir,
+    ca: pki.ca,
+    port,
+    streamUrl,
+    baseUrl: `https://127.0.0.1:${port}`,
+    log,
+    token: (devices, ttlMs, now) => signToken(loadOrCreateTokenKey(pkiDir), { devices, ttlMs, now }).token,
+    async connect(options) {
+      const client = await connectClient(streamUrl, pki.ca, options);
+      clients.push(client);
+      return client;
+    },
+    async authed(devices) {
+      const client = await fixture.connect();
+      client.send({ auth: fixture.token(devices) });
+      await client.next((m) => 'authed' in m);
+      return client;
+    },
+    closeListener: () => listener.close(),
+    async stop() {
+      for (const client of clients) client.ws.terminate();
+      await listener.close();
+      await pki.cleanup();
+    },
+  };
+  return fixture;
+}
+
+/** A GET over HTTPS trusting `ca`: status, headers and body. */
+export function httpsGet(url: string, ca: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { ca }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Retries `check` every 20 ms until it stops throwing, for at most `timeoutMs` (a generous wait, not a timing assertion). */
+export async function eventually(check: () => void, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      check();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * An in-process {@link LiveFeed}: tests put readings, presence and
+ * rejections in, and the console listener sees them exactly as it sees the
+ * hub's. This is fleethub's own interface, implemented plainly, not a mock of
+ * a library.
+ */
+import type { FeedEvent, LiveFeed } from '../../src/hub/live-feed.js';
+import type { StoredReading, TelemetryData } from '../../src/hub/store/types.js';
+
+/** A LiveFeed driven by the test. */
+export class TestFeed implements LiveFeed {
+  readonly #online = new Set<string>();
+  readonly #latest = new Map<string, StoredReading>();
+  readonly #seq = new Map<string, number>();
+  readonly #listeners = new Set<(event: FeedEvent) => void>();
+  #position = 0;
+
+  onlineDevices(): Iterable<string> {
+    return this.#online;
+  }
+
+  knownDevices(): Iterable<string> {
+    return this.#latest.keys();
+  }
+
+  latest(device: string): StoredReading | undefined {
+    return this.#latest.get(device);
+  }
+
+  subscribe(listener: (event: FeedEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Listeners subscribed now (the console subscribes on listen, leaves on close). */
+  get listenerCount(): number {
+    return this.#listeners.size;
+  }
+
+  /** A device connects or disconnects. */
+  presence(device: string, online: boolean): void {
+    if (online) this.#online.add(device);
+    else this.#online.delete(device);
+    this.#emit({ type: 'presence', device, online, at: Date.now() });
+  }
+
+  /** A reading is committed; seq counts up per device unless given. */
+  reading(device: string, data: TelemetryData, seq?: number, ts = Date.now()): StoredReading {
+    const next = seq ?? (this.#seq.get(device) ?? 0) + 1;
+    this.#seq.set(device, next);
+    const reading: StoredReading = { device, seq: next, ts, data, position: this.#position++ };
+    this.#latest.set(device, reading);
+    this.#emit({ type: 'reading', reading });
+    return reading;
+  }
+
+  /** The hub refused a device message. */
+  rejected(device: string, code: string): void {
+    this.#emit({ type: 'rejected', device, code, at: Date.now() });
+  }
+
+  #emit(event: FeedEvent): void {
+    for (const listener of this.#listeners) listener(event);
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * An in-memory StoreReader for bridge tests: append readings, read them from
+ * any position, wait for commits, keep cursors. `failReads` and `retain`
+ * simulate a store error and retention deleting old readings.
+ */
+import type { Reading, ReadResult, StoreReader, StoredReading } from '../../src/hub/store/types.js';
+
+export class MemoryStoreReader implements StoreReader {
+  readonly #readings: StoredReading[] = [];
+  readonly #cursors = new Map<string, number>();
+  readonly #waiters = new Set<() => void>();
+  #first = 0;
+  /** Positions saved, in order, per cursor (tests inspect them). */
+  readonly saves: Array<{ name: string; position: number }> = [];
+
+  append(readings: readonly Reading[]): StoredReading[] {
+    const stored = readings.map((r, i) => ({ ...r, position: this.nextPosition() + i }));
+    this.#readings.push(...stored);
+    for (const wake of [...this.#waiters]) wake();
+    return stored;
+  }
+
+  /** Deletes every reading before `position` (retention). */
+  retain(position: number): void {
+    const drop = Math.max(0, Math.min(position, this.nextPosition()) - this.#first);
+    this.#readings.splice(0, drop);
+    this.#first += drop;
+  }
+
+  firstPosition(): number {
+    return this.#first;
+  }
+
+  nextPosition(): number {
+    return this.#first + this.#readings.length;
+  }
+
+  async read(from: number, max: number): Promise<ReadResult> {
+    const start = Math.max(from, this.#first);
+    const skipped = start - from;
+    const readings = this.#readings.slice(start - this.#first, start - this.#first + max);
+    return { readings, next: start + readings.length, skipped };
+  }
+
+  waitFor(position: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.#waiters.delete(check);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const check = (): void => {
+        if (this.nextPosition() > position) done();
+      };
+      if (signal?.aborted || this.nextPosition() > position) {
+        resolve();
+        return;
+      }
+      this.#waiters.add(check);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  async cursor(name: string): Promise<number> {
+    return this.#cursors.get(name) ?? 0;
+  }
+
+  async saveCursor(name: string, position: number): Promise<void> {
+    this.#cursors.set(name, position);
+    this.saves.push({ name, position });
+  }
+}

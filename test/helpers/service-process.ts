@@ -1,0 +1,112 @@
+/**
+ * Runs a real server binary (Mosquitto, influxd) for a test: free loopback
+ * ports, start, wait until it answers, stop, restart on the same ports.
+ * A missing binary is an error, never a skip.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import net from 'node:net';
+
+/** A free TCP port on 127.0.0.1 (the OS picks it; it is released for the service to take). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** Throws a clear error when the binary is missing. */
+export function requireBinary(path: string, packageName: string): void {
+  try {
+    accessSync(path, constants.X_OK);
+  } catch {
+    throw new Error(`${path} not found: install Debian's ${packageName} package (the bridge tests need the real server)`);
+  }
+}
+
+/** Resolves once `ready()` resolves true, polling every 100 ms for up to `timeoutMs`. */
+export async function waitUntil(what: string, ready: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await ready().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what} did not become ready within ${timeoutMs} ms`);
+}
+
+/** True when a TCP connection to the port opens. */
+export function portAccepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** A child process that can be stopped and started again with the same arguments. */
+export class ServiceProcess {
+  readonly #command: string;
+  readonly #args: readonly string[];
+  readonly #label: string;
+  #child: ChildProcess | null = null;
+  #output = '';
+
+  constructor(label: string, command: string, args: readonly string[]) {
+    this.#label = label;
+    this.#command = command;
+    this.#args = args;
+  }
+
+  /** The last few KB of the process's output (for failure messages). */
+  get output(): string {
+    return this.#output;
+  }
+
+  /** Starts it and waits for `ready`; on failure, stops it and throws with its output. */
+  async start(ready: () => Promise<boolean>): Promise<void> {
+    const child = spawn(this.#command, this.#args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.#child = child;
+    const keep = (chunk: Buffer): void => {
+      this.#output = (this.#output + chunk.toString()).slice(-8192);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    let exited = false;
+    child.once('exit', () => {
+      exited = true;
+    });
+    try {
+      await waitUntil(this.#label, async () => {
+        if (exited) throw new Error('exited');
+        return ready();
+      });
+      if (exited) throw new Error('exited');
+    } catch (err: unknown) {
+      await this.stop();
+      throw new Error(`${this.#label} failed to start: ${err instanceof Error ? err.message : String(err)}\n${this.#output}`);
+    }
+  }
+
+  /** Stops it (SIGTERM, then SIGKILL after 5 s) and waits for the exit. Idempotent. */
+  async stop(): Promise<void> {
+    const child = this.#child;
+    this.#child = null;
+    if (child === null || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      const kill = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      child.once('exit', () => {
+        clearTimeout(kill);
+        resolve();
+      });
+      child.kill('SIGTERM');
+    });
+  }
+}

@@ -1,0 +1,157 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:https';
+import { startHub, type TestHub } from '../helpers/hub.js';
+import { connectDevice, DeviceClient, tryConnectDevice, type DeviceClientOptions } from '../helpers/device-client.js';
+import { makeTestPki, type DeviceCredentials } from '../helpers/pki.js';
+
+let th: TestHub;
+let good: DeviceCredentials;
+
+before(async () => {
+  th = await startHub();
+  good = await th.pki.addDevice('tls-good');
+});
+after(async () => {
+  await th.stop();
+});
+
+/** The value of one metric line, e.g. `fleethub_tls_handshakes_total{result="full"}`. */
+function metric(hub: TestHub, line: string): number {
+  const found = th.hub.metrics.render().split('\n').find((l) => l.startsWith(`${line} `)) ?? hub.hub.metrics.render().split('\n').find((l) => l.startsWith(`${line} `));
+  return found === undefined ? 0 : Number(found.slice(line.length + 1));
+}
+
+function options(c: DeviceCredentials | undefined, extra: Partial<DeviceClientOptions> = {}): DeviceClientOptions {
+  return { url: th.deviceUrl, ca: th.pki.ca, ...(c === undefined ? {} : { cert: c.cert, key: c.key }), ...extra };
+}
+
+function httpsGet(path: string, method = 'GET'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port: th.devicePort, path, method, ca: th.pki.ca, cert: good.cert, key: good.key, servername: 'localhost', agent: false },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('every refused certificate kind fails in the TLS handshake and never reaches HTTP', async () => {
+  const revoked = await th.pki.addDevice('tls-revoked');
+  await th.pki.revoke('tls-revoked');
+  await th.hub.checkRevocation();
+  const kinds: Array<[string, DeviceCredentials | undefined]> = [
+    ['none', undefined],
+    ['other CA', await th.pki.otherCaDevice('tls-good')],
+    ['expired', await th.pki.expiredDevice('tls-expired')],
+    ['revoked', revoked],
+    ['serverAuth only', th.pki.serverCertAsClient()],
+  ];
+  const upgradesBefore = th.hub.metrics.render().match(/^fleethub_device_upgrades_refused_total.*$/gm) ?? [];
+  for (const tls of ['TLSv1.2', 'TLSv1.3'] as const) {
+    for (const [kind, creds] of kinds) {
+      const result = await tryConnectDevice(options(creds, { minVersion: tls, maxVersion: tls }));
+      assert.ok(!(result instanceof DeviceClient), `${kind} over ${tls} must be refused`);
+      assert.equal(result.status, undefined, `${kind} over ${tls} got an HTTP answer`);
+    }
+  }
+  const upgradesAfter = th.hub.metrics.render().match(/^fleethub_device_upgrades_refused_total.*$/gm) ?? [];
+  assert.deepEqual(upgradesAfter, upgradesBefore, 'no refused certificate reached the HTTP upgrade');
+  console.log(th.hub.metrics.render());
+  assert.ok(metric(th, 'fleethub_tls_handshake_failures_total{reason="revoked"}') >= 2);
+  assert.equal(th.hub.onlineDevices().length, 0);
+});
+
+test('only GET /v1/device upgrades: anything else is 404', async () => {
+  assert.equal(await httpsGet('/'), 404);
+  assert.equal(await httpsGet('/v1/device'), 404, 'no upgrade header');
+  assert.equal(await httpsGet('/v1/device', 'POST'), 404);
+  const wrongPath = await tryConnectDevice(options(good, { url: th.deviceUrl.replace('/v1/device', '/v1/other') }));
+  assert.ok(!(wrongPath instanceof DeviceClient));
+  assert.equal(wrongPath.status, 404);
+});
+
+test('TLS 1.2 with ECDHE-ECDSA-AES128-GCM-SHA256 only (as an ESP32 offers), and TLS 1.3', async () => {
+  const esp32 = await connectDevice(options(good, { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }));
+  try {
+    assert.equal(esp32.socket.getProtocol(), 'TLSv1.2');
+    assert.equal(esp32.socket.getCipher().standardName, 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256');
+    esp32.sendSeqs([1]);
+    await esp32.waitForAck(1);
+  } finally {
+    await esp32.close();
+  }
+  const modern = await connectDevice(options(good, { minVersion: 'TLSv1.3' }));
+  try {
+    assert.equal(modern.socket.getProtocol(), 'TLSv1.3');
+    assert.equal((await modern.hello()).device, 'tls-good');
+  } finally {
+    await modern.close();
+  }
+  const old = await tryConnectDevice(options(good, { maxVersion: 'TLSv1.1', minVersion: 'TLSv1' }));
+  assert.ok(!(old instanceof DeviceClient), 'TLS 1.1 is refused');
+});
+
+test('TLS session resumption keeps the device identity (TLS 1.2 and 1.3)', async () => {
+  for (const tls of ['TLSv1.2', 'TLSv1.3'] as const) {
+    const first = await connectDevice(options(good, { minVersion: tls, maxVersion: tls }));
+    await first.hello();
+    const session = first.session;
+    await first.close();
+    assert.ok(session, `${tls}: the hub issued a session`);
+    const resumed = await connectDevice(options(good, { minVersion: tls, maxVersion: tls, session }));
+    try {
+      assert.equal(resumed.socket.isSessionReused(), true, `${tls}: resumed`);
+      assert.equal((await resumed.hello()).device, 'tls-good');
+    } finally {
+      await resumed.close();
+    }
+  }
+});
+
+test('a revoked device cannot come back through a resumed TLS session', async () => {
+  const device = await th.pki.addDevice('tls-resume-revoked');
+  for (const tls of ['TLSv1.2', 'TLSv1.3'] as const) {
+    const first = await connectDevice(options(device, { minVersion: tls, maxVersion: tls }));
+    await first.hello();
+    assert.ok(first.session);
+    await first.close();
+  }
+  const sessions = new Map<string, Buffer>();
+  for (const tls of ['TLSv1.2', 'TLSv1.3'] as const) {
+    const c = await connectDevice(options(device, { minVersion: tls, maxVersion: tls }));
+    await c.hello();
+    sessions.set(tls, c.session!);
+    await c.close();
+  }
+  await th.pki.revoke('tls-resume-revoked');
+  await th.hub.checkRevocation();
+  const before = metric(th, 'fleethub_tls_handshake_failures_total{reason="revoked_resumed"}');
+  for (const [tls, session] of sessions) {
+    const result = await tryConnectDevice(options(device, { minVersion: tls as 'TLSv1.2', maxVersion: tls as 'TLSv1.2', session }));
+    assert.ok(!(result instanceof DeviceClient), `${tls}: refused`);
+  }
+  assert.equal(metric(th, 'fleethub_tls_handshake_failures_total{reason="revoked_resumed"}'), before + 2, 'both came through resumption and were stopped by the hub');
+});
+
+test('ECDHE-RSA-AES128-GCM-SHA256 over TLS 1.2 against an RSA server key', async () => {
+  const rsaPki = await makeTestPki({ keyType: 'rsa' });
+  const rsa = await startHub({}, rsaPki);
+  try {
+    const device = await rsaPki.addDevice('tls-rsa');
+    const client = await connectDevice({ url: rsa.deviceUrl, ca: rsaPki.ca, cert: device.cert, key: device.key, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-GCM-SHA256' });
+    try {
+      assert.equal(client.socket.getCipher().standardName, 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256');
+      assert.equal((await client.hello()).device, 'tls-rsa');
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await rsa.stop();
+    await rsaPki.cleanup();
+  }
+});

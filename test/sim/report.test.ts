@@ -1,0 +1,81 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FleetStats } from '../../firmware-sim/fleet-stats.js';
+import { buildReport, formatReportTable, normalRunFailure } from '../../firmware-sim/report.js';
+import { renderReportHtml, escapeHtml } from '../../firmware-sim/report-html.js';
+
+const RUN = {
+  behavior: 'normal', url: 'wss://localhost:8443/v1/device', devices: 3, ratePerDevice: 1, payloadBytes: 0,
+  tls: '1.2', elapsedMs: 10_000, sendingMs: 8_000, startedAt: '2026-11-22T12:00:00.000Z',
+};
+
+function sampleStats(): FleetStats {
+  const stats = new FleetStats(0);
+  stats.everConnected = 2;
+  stats.connectAttempts = 4;
+  for (let i = 0; i < 100; i++) {
+    stats.countSend(i * 50, false);
+    stats.countAck(i * 50 + 5, 1 + (i % 10));
+  }
+  stats.countSend(100, true);
+  stats.countNack('rate_limited');
+  stats.countNack('rate_limited');
+  stats.countClose('4029');
+  stats.handshake.record(12);
+  stats.handshake.record(30);
+  return stats;
+}
+
+test('the report carries every SPEC figure, consistent with the counts', () => {
+  const report = buildReport(sampleStats(), { lost: 0, unsent: 0, dropped: 0, connectedAtEnd: 2 }, RUN);
+  assert.equal(report.devices.connected, 2);
+  assert.equal(report.devices.neverConnected, 1);
+  assert.equal(report.messages.sent, 100);
+  assert.equal(report.messages.resent, 1);
+  assert.equal(report.messages.acked, 100);
+  assert.deepEqual(report.messages.nacked, { rate_limited: 2 });
+  assert.deepEqual(report.closes, { '4029': 1 });
+  assert.equal(report.ackLatencyMs.max, 10);
+  assert.ok(report.ackLatencyMs.p50 >= 5 && report.ackLatencyMs.p50 <= 6);
+  assert.ok(report.handshakeMs.p99 === 30);
+  assert.equal(report.throughput.ackedPerSec, 10);
+  assert.equal(report.charts.throughput.reduce((n, p) => n + p.acked, 0), 100);
+  // JSON round trip: what --report writes.
+  assert.deepEqual(JSON.parse(JSON.stringify(report)), report);
+});
+
+test('a normal run fails on lost messages, dropped readings or devices that never connected', () => {
+  const stats = sampleStats();
+  const ok = buildReport(stats, { lost: 0, unsent: 0, dropped: 0, connectedAtEnd: 3 }, { ...RUN, devices: 2 });
+  assert.equal(normalRunFailure(ok), null);
+  const lost = buildReport(stats, { lost: 4, unsent: 0, dropped: 1, connectedAtEnd: 3 }, RUN);
+  assert.equal(normalRunFailure(lost), '4 messages lost, 1 readings dropped by full outboxes, 1 devices never connected');
+});
+
+test('the table shows each figure on its own line', () => {
+  const text = formatReportTable(buildReport(sampleStats(), { lost: 0, unsent: 0, dropped: 0, connectedAtEnd: 2 }, RUN));
+  for (const label of ['devices connected', 'handshake p50 / p99', 'messages sent', 'acked', 'nacked', 'lost', 'ack latency p50 / p99 / max', 'throughput', 'closes']) {
+    assert.match(text, new RegExp(`^${label.replace(/[/]/g, '\\/')}\\s`, 'm'), label);
+  }
+  assert.match(text, /rate_limited ×2/);
+  assert.match(text, /4029 ×1/);
+});
+
+test('the HTML page is self-contained, with both charts as inline SVG', () => {
+  const html = renderReportHtml(buildReport(sampleStats(), { lost: 0, unsent: 0, dropped: 0, connectedAtEnd: 2 }, { ...RUN, url: 'wss://x/<script>' }), 'PASS: zero lost');
+  assert.match(html, /^<!doctype html>/);
+  assert.equal((html.match(/<svg /g) ?? []).length, 2);
+  assert.doesNotMatch(html, /<script/i, 'no scripts, and the url is escaped');
+  assert.doesNotMatch(html, /(src|href)=["']?https?:/i, 'no external resources');
+  assert.match(html, /&lt;script&gt;/);
+  assert.match(html, /<rect /, 'histogram bars');
+  assert.match(html, /<path d="M/, 'throughput line');
+  assert.equal(escapeHtml(`<a href="x">'&'</a>`), '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+});
+
+test('an empty run still renders', () => {
+  const report = buildReport(new FleetStats(0), { lost: 0, unsent: 0, dropped: 0, connectedAtEnd: 0 }, RUN);
+  assert.equal(report.ackLatencyMs.p99, 0);
+  assert.match(renderReportHtml(report), /No acked messages/);
+  assert.match(formatReportTable(report), /nacked\s+none/);
+});

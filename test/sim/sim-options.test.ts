@@ -1,0 +1,54 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isFleethubError } from '../../src/errors.js';
+import { deviceId, parseDurationMs, resolveSimOptions, DEFAULT_SIM_DEVICES, DEFAULT_SIM_URL } from '../../firmware-sim/sim-options.js';
+import { batchIds } from '../../src/pki/batch-issue.js';
+
+test('defaults resolve to a complete, frozen object', () => {
+  const o = resolveSimOptions({}, {});
+  assert.equal(o.url, DEFAULT_SIM_URL);
+  assert.equal(o.devices, DEFAULT_SIM_DEVICES);
+  assert.equal(o.pkiDir, './certs');
+  assert.match(o.caFile, /certs[/\\]ca\.crt$/);
+  assert.equal(o.behavior, 'normal');
+  assert.equal(o.tls, '1.2');
+  assert.equal(o.durationMs, 30_000);
+  assert.ok(Object.isFrozen(o));
+  assert.equal(resolveSimOptions({}, { FLEETHUB_PKI: '/x/pki' }).pkiDir, '/x/pki');
+});
+
+test('command-line strings are parsed', () => {
+  const o = resolveSimOptions({ devices: '250', rate: '0.5', duration: '2m', drainTimeout: '500ms', payloadBytes: '512', tls: '1.3', behavior: 'flood', localAddresses: '127.0.0.2, 127.0.0.3' }, {});
+  assert.deepEqual(
+    [o.devices, o.rate, o.durationMs, o.drainTimeoutMs, o.payloadBytes, o.tls, o.behavior, o.localAddresses],
+    [250, 0.5, 120_000, 500, 512, '1.3', 'flood', ['127.0.0.2', '127.0.0.3']],
+  );
+  assert.equal(parseDurationMs('d', '30', 0), 30_000);
+  assert.equal(parseDurationMs('d', 1.5, 0), 1500);
+});
+
+test('a bad flag fails with one line naming it', () => {
+  const cases: Array<[Record<string, unknown>, RegExp]> = [
+    [{ devices: '0' }, /--devices must be an integer from 1/],
+    [{ devices: 'ten' }, /--devices/],
+    [{ rate: '-1' }, /--rate/],
+    [{ duration: 'soon' }, /--duration must be a duration/],
+    [{ behavior: 'chaos' }, /--behavior must be one of normal, flood/],
+    [{ tls: '1.1' }, /--tls must be 1.2 or 1.3/],
+    [{ url: 'ws://localhost:8443/v1/device' }, /--url must be a wss:\/\/ URL/],
+    [{ prefix: '-bad' }, /--prefix/],
+    [{ outbox: '5000' }, /--outbox/],
+    [{ localAddresses: 'host.example' }, /--local-addresses/],
+  ];
+  for (const [input, message] of cases) {
+    assert.throws(() => resolveSimOptions(input, {}), (err: unknown) => isFleethubError(err, 'FH_ERR_INVALID_ARGUMENT') && message.test(err.message) && !err.message.includes('\n'));
+  }
+});
+
+test('device ids match the ones `device add --count N --prefix P` issues', () => {
+  for (const count of [1, 50, 9999, 12_000]) {
+    const ids = batchIds('sim', count);
+    assert.equal(deviceId('sim', 0, count), ids[0]);
+    assert.equal(deviceId('sim', count - 1, count), ids[count - 1]);
+  }
+});

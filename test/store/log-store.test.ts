@@ -1,0 +1,176 @@
+/**
+ * The store as the hub uses it: appends acked after the fsync, positions,
+ * dedupe, per-device state across restarts, listeners, lifecycle.
+ */
+import assert from 'node:assert/strict';
+import { stat } from 'node:fs/promises';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { isFleethubError } from '../../src/errors.js';
+import { createMemoryLogger } from '../../src/log.js';
+import { openStore } from '../../src/hub/store/log-store.js';
+import { DEDUPE_WINDOW } from '../../src/hub/store/seq-window.js';
+import type { Store, StoredReading } from '../../src/hub/store/types.js';
+import { readAll, reading, SMALL_CONFIG, tempStoreDir } from './store-fixtures.js';
+
+describe('log store', () => {
+  let tmp: Awaited<ReturnType<typeof tempStoreDir>>;
+  let stores: Store[];
+  const open = async (options = {}): Promise<Store> => {
+    const store = await openStore(tmp.dir, SMALL_CONFIG, options);
+    stores.push(store);
+    return store;
+  };
+
+  beforeEach(async () => {
+    tmp = await tempStoreDir();
+    stores = [];
+  });
+  afterEach(async () => {
+    for (const store of stores) await store.close();
+    await tmp.remove();
+  });
+
+  it('creates its folder 0700 and acks appends with dense positions from 0', async () => {
+    const store = await open();
+    assert.equal((await stat(tmp.dir)).mode & 0o777, 0o700);
+    assert.deepEqual(await store.append([reading('a', 1), reading('b', 1)]), ['stored', 'stored']);
+    assert.deepEqual(await store.append([reading('a', 2)]), ['stored']);
+    assert.equal(store.nextPosition(), 3);
+    const all = await readAll(store);
+    assert.deepEqual(all.map((r) => [r.position, r.device, r.seq]), [[0, 'a', 1], [1, 'b', 1], [2, 'a', 2]]);
+    assert.deepEqual(all[0]?.data, reading('a', 1).data);
+  });
+
+  it('shares one fsync among appends that arrive together (group commit)', async () => {
+    const store = await open();
+    const outcomes = await Promise.all(Array.from({ length: 200 }, (_, i) => store.append([reading(`d${i % 20}`, Math.floor(i / 20) + 1)])));
+    assert.ok(outcomes.every((o) => o[0] === 'stored'));
+    const { fsyncs, readings } = store.stats();
+    assert.equal(readings, 200);
+    assert.ok(fsyncs < 20, `200 concurrent appends took ${fsyncs} fsyncs`);
+  });
+
+  it('resolves an append only once its readings are committed and visible to readers', async () => {
+    const store = await open();
+    const seen: number[] = [];
+    store.onCommit((group) => seen.push(...group.map((r) => r.position)));
+    const pending = store.append([reading('a', 1)]);
+    assert.equal(store.nextPosition(), 0, 'nothing is visible before the fsync');
+    await pending;
+    assert.equal(store.nextPosition(), 1);
+    assert.deepEqual(seen, [0]);
+  });
+
+  it('stores a repeat once and acks it again: in the window, in flight, in one batch', async () => {
+    const store = await open();
+    const [first, inflight] = await Promise.all([store.append([reading('a', 1), reading('a', 1)]), store.append([reading('a', 1)])]);
+    assert.deepEqual(first, ['stored', 'duplicate']);
+    assert.deepEqual(inflight, ['duplicate']);
+    assert.deepEqual(await store.append([reading('a', 1), reading('a', 2)]), ['duplicate', 'stored']);
+    assert.equal(store.nextPosition(), 2);
+    assert.equal(store.stats().duplicates, 3);
+  });
+
+  it('an in-flight repeat resolves only after the original is durable', async () => {
+    const store = await open();
+    const order: string[] = [];
+    const original = store.append([reading('a', 7)]).then(() => order.push('original'));
+    const repeat = store.append([reading('a', 7)]).then((o) => {
+      order.push('repeat');
+      assert.equal(store.nextPosition(), 1, 'the original is committed when the repeat resolves');
+      return o;
+    });
+    await Promise.all([original, repeat]);
+    assert.deepEqual(await repeat, ['duplicate']);
+  });
+
+  it('treats a seq older than the dedupe window as a repeat (never stored twice)', async () => {
+    const store = await open();
+    await store.append([reading('a', 1)]);
+    await store.append([reading('a', DEDUPE_WINDOW + 10)]);
+    assert.deepEqual(await store.append([reading('a', 1)]), ['duplicate']);
+    assert.deepEqual(await store.append([reading('a', 5)]), ['duplicate']); // below the window, never stored: the documented policy
+    assert.deepEqual(await store.append([reading('a', DEDUPE_WINDOW + 9)]), ['stored']); // inside the window, new
+    assert.equal(store.stats().staleDuplicates, 2);
+  });
+
+  it('keeps lastSeq, the dedupe window, countToday and latest across a restart', async () => {
+    let now = Date.UTC(2026, 10, 22, 23, 0);
+    let store = await open({ now: () => now });
+    await store.append([reading('a', 1), reading('a', 2), reading('a', 5), reading('b', 3)]);
+    assert.equal(store.countToday('a'), 3);
+    await store.close();
+
+    store = await open({ now: () => now });
+    assert.equal(store.lastSeq('a'), 5);
+    assert.equal(store.lastSeq('b'), 3);
+    assert.equal(store.lastSeq('nobody'), null);
+    assert.equal(store.countToday('a'), 3);
+    assert.deepEqual([...store.devices()].sort(), ['a', 'b']);
+    assert.equal(store.latest('a')?.seq, 5);
+    assert.equal(store.latest('a')?.position, 2);
+    assert.deepEqual(await store.append([reading('a', 2), reading('a', 4), reading('a', 5)]), ['duplicate', 'stored', 'duplicate']);
+    now += 2 * 3_600_000; // past UTC midnight
+    assert.equal(store.countToday('a'), 0, 'the day count resets at UTC midnight');
+    await store.append([reading('a', 6)]);
+    assert.equal(store.countToday('a'), 1);
+    assert.equal(store.countToday('a', now - 2 * 3_600_000), 0, 'only one day is kept: the current one');
+  });
+
+  it('rebuilds the same state without a checkpoint (replaying the log)', async () => {
+    let store = await open();
+    await store.append([reading('a', 1), reading('a', 3), reading('b', 9)]);
+    await store.close();
+    const { unlink } = await import('node:fs/promises');
+    await unlink(`${tmp.dir}/checkpoint.json`);
+    store = await open();
+    assert.equal(store.lastSeq('a'), 3);
+    assert.deepEqual(await store.append([reading('a', 2), reading('a', 3)]), ['stored', 'duplicate']);
+  });
+
+  it('keeps committing when an onCommit listener throws, and unsubscribes', async () => {
+    const log = createMemoryLogger();
+    const store = await open({ log });
+    const seen: StoredReading[] = [];
+    const off = store.onCommit(() => {
+      throw new Error('listener bug');
+    });
+    const offSeen = store.onCommit((group) => seen.push(...group));
+    await store.append([reading('a', 1)]);
+    off();
+    offSeen();
+    await store.append([reading('a', 2)]);
+    assert.equal(seen.length, 1);
+    assert.ok(log.lines.some((l) => l.includes('store.listener_failed')));
+  });
+
+  it('refuses readings the file format cannot hold', async () => {
+    const store = await open();
+    for (const bad of [{ ...reading('a', 1), seq: 0 }, { ...reading('a', 1), seq: 1.5 }, { ...reading('', 1) }, { ...reading('a', 1), ts: Number.NaN }]) {
+      await assert.rejects(store.append([bad]), (err) => isFleethubError(err, 'FH_ERR_INVALID_ARGUMENT'));
+    }
+    assert.equal(store.nextPosition(), 0);
+  });
+
+  it('close flushes pending appends, is idempotent, and refuses appends afterwards', async () => {
+    const store = await open();
+    const pending = store.append([reading('a', 1)]);
+    await Promise.all([store.close(), store.close()]);
+    assert.deepEqual(await pending, ['stored']);
+    await store.close();
+    await assert.rejects(store.append([reading('a', 2)]), (err) => isFleethubError(err, 'FH_ERR_STORE_IO'));
+    const again = await open();
+    assert.equal(again.lastSeq('a'), 1);
+  });
+
+  it('refuses a second store on the same folder while the first is open', async () => {
+    await open();
+    await assert.rejects(openStore(tmp.dir, SMALL_CONFIG), (err) => isFleethubError(err, 'FH_ERR_STORE_IO'));
+  });
+
+  it('rejects a bad config value naming the key', async () => {
+    await assert.rejects(openStore(tmp.dir, { ...SMALL_CONFIG, segmentBytes: 0 }), (err) => {
+      return isFleethubError(err, 'FH_ERR_CONFIG') && err.message.includes('store.segmentBytes');
+    });
+  });
+});
