@@ -31,6 +31,8 @@ export interface BehaviorProfile {
   readonly badCertificate: boolean;
   /** The fleet drops every connection at once every `stormEvery`. */
   readonly storm: boolean;
+  /** After the sending phase, wait for outstanding acks; only meaningful for a fleet that is meant to lose nothing. */
+  readonly drain: boolean;
 }
 
 const NORMAL: BehaviorProfile = {
@@ -41,16 +43,17 @@ const NORMAL: BehaviorProfile = {
   retryRefused: true,
   badCertificate: false,
   storm: false,
+  drain: true,
 };
 
 /** Every behaviour's profile. */
 export const BEHAVIOR_PROFILES: Readonly<Record<BehaviorName, BehaviorProfile>> = {
   normal: NORMAL,
-  flood: { ...NORMAL, name: 'flood', obeyLimits: false, retryRefused: false },
-  oversize: { ...NORMAL, name: 'oversize', junk: 'oversize' },
-  garbage: { ...NORMAL, name: 'garbage', junk: 'garbage' },
-  slowloris: { ...NORMAL, name: 'slowloris', transport: 'slowloris' },
-  badcert: { ...NORMAL, name: 'badcert', badCertificate: true },
+  flood: { ...NORMAL, name: 'flood', obeyLimits: false, retryRefused: false, drain: false },
+  oversize: { ...NORMAL, name: 'oversize', junk: 'oversize', drain: false },
+  garbage: { ...NORMAL, name: 'garbage', junk: 'garbage', drain: false },
+  slowloris: { ...NORMAL, name: 'slowloris', transport: 'slowloris', drain: false },
+  badcert: { ...NORMAL, name: 'badcert', badCertificate: true, drain: false },
   'reconnect-storm': { ...NORMAL, name: 'reconnect-storm', storm: true },
 };
 

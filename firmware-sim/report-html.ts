@@ -40,8 +40,8 @@ function yAxis(max: number, innerH: number): string {
   return out;
 }
 
-/** Bar chart of the ack-latency histogram (log-spaced buckets, one bar each). */
-export function latencyChartSvg(buckets: readonly HistogramBucket[]): string {
+/** Bar chart of the ack-latency histogram (log-spaced buckets, one bar each), with p50 and p99 marked. */
+export function latencyChartSvg(buckets: readonly HistogramBucket[], marks: Readonly<Record<string, number>> = {}): string {
   const innerW = WIDTH - PAD.left - PAD.right;
   const innerH = HEIGHT - PAD.top - PAD.bottom;
   if (buckets.length === 0) return `<p class="empty">No acked messages.</p>`;
@@ -56,7 +56,16 @@ export function latencyChartSvg(buckets: readonly HistogramBucket[]): string {
     bars += `<rect x="${x.toFixed(1)}" y="${(PAD.top + innerH - h).toFixed(1)}" width="${Math.max(1, barW - 1).toFixed(1)}" height="${h.toFixed(1)}"><title>${fmtMs(b.fromMs)}–${fmtMs(b.toMs)}: ${b.count}</title></rect>`;
     if (i % labelEvery === 0) labels += `<text x="${x.toFixed(1)}" y="${HEIGHT - PAD.bottom + 16}">${fmtMs(b.fromMs)}</text>`;
   });
-  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-label="ack latency distribution">${yAxis(max, innerH)}${bars}${labels}<text x="${WIDTH / 2}" y="${HEIGHT - 6}" text-anchor="middle">ack latency (log scale)</text></svg>`;
+  let markers = '';
+  for (const [name, value] of Object.entries(marks)) {
+    const i = buckets.findIndex((b) => value <= b.toMs);
+    if (i < 0) continue;
+    const x = PAD.left + (i + 0.5) * barW;
+    // Labels near the right edge sit left of their line, so they stay inside the chart.
+    const right = x > WIDTH * 0.75;
+    markers += `<line x1="${x.toFixed(1)}" x2="${x.toFixed(1)}" y1="${PAD.top}" y2="${PAD.top + innerH}" class="mark"/><text x="${(x + (right ? -4 : 4)).toFixed(1)}" y="${PAD.top + 10}" text-anchor="${right ? 'end' : 'start'}" class="mark-label">${escapeHtml(name)} ${fmtMs(value)}</text>`;
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-label="ack latency distribution">${yAxis(max, innerH)}${bars}${markers}${labels}<text x="${WIDTH / 2}" y="${HEIGHT - 6}" text-anchor="middle">ack latency (log scale); bars: messages</text></svg>`;
 }
 
 /** Line chart of messages sent and acked per second over the run. */
@@ -84,7 +93,7 @@ h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
 pre{background:#f4f6f8;padding:1rem;overflow-x:auto;border-radius:6px}
 svg{width:100%;height:auto;font-size:11px;fill:#55606e}
 svg rect{fill:#2f7dd1}svg .grid{stroke:#e3e7ec}
-svg path{fill:none;stroke-width:2}svg .sent{stroke:#9aa5b1}svg .acked{stroke:#2f7dd1}
+svg path{fill:none;stroke-width:2}svg .mark{stroke:#b42318;stroke-dasharray:4 3}svg .mark-label{fill:#b42318;font-weight:600}svg .sent{stroke:#9aa5b1}svg .acked{stroke:#2f7dd1}
 .sent-label{fill:#9aa5b1}.acked-label{fill:#2f7dd1}
 .pass{color:#17803d}.fail{color:#b42318}`;
 
@@ -102,7 +111,7 @@ ${verdictHtml}
 <h2>Summary</h2>
 <pre>${escapeHtml(formatReportTable(report))}</pre>
 <h2>Ack latency distribution</h2>
-${latencyChartSvg(report.charts.ackLatency)}
+${latencyChartSvg(report.charts.ackLatency, { p50: report.ackLatencyMs.p50, p99: report.ackLatencyMs.p99 })}
 <h2>Throughput over time</h2>
 ${throughputChartSvg(report.charts.throughput)}
 </body></html>

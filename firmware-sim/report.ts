@@ -28,7 +28,7 @@ export interface ReportRunInfo {
   readonly ratePerDevice: number;
   readonly payloadBytes: number;
   readonly tls: string;
-  /** Wall time of the run in ms, sending and drain. */
+  /** Wall time of the run in ms: sending and drain (closing the connections afterwards not included). */
   readonly elapsedMs: number;
   /** Of which: the sending phase. */
   readonly sendingMs: number;
@@ -166,7 +166,8 @@ export function formatReportTable(report: SimReport): string {
     ['throughput', `${report.throughput.ackedPerSec} acked msg/s`],
     ['closes', codes(report.closes)],
   ];
-  if (m.junk > 0) rows.splice(7, 0, ['misbehaving frames', String(m.junk)]);
+  if (report.reconnectMs.count > 0) rows.splice(6, 0, ['reconnect p50 / p99', `${ms(report.reconnectMs.p50)} / ${ms(report.reconnectMs.p99)} (drop to next hello)`]);
+  if (m.junk > 0) rows.splice(rows.findIndex(([k]) => k === 'acked'), 0, ['misbehaving frames', String(m.junk)]);
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
 }

@@ -5,6 +5,9 @@
  * callers pass the time.
  */
 
+/** Share of hello.limits.msgsPerSec a device uses, leaving a margin for clock skew between the two buckets. */
+export const SEND_SHARE = 0.9;
+
 /** Paces one device's sends. */
 export class SendPacer {
   #ratePerMs: number;
@@ -19,7 +22,7 @@ export class SendPacer {
    * two buckets never tips it over.
    */
   constructor(msgsPerSec: number, burst: number, now: number) {
-    this.#ratePerMs = Math.max(0.001, msgsPerSec * 0.9) / 1000;
+    this.#ratePerMs = Math.max(0.001, msgsPerSec * SEND_SHARE) / 1000;
     this.#burst = Math.max(1, burst - 1);
     this.#tokens = this.#burst;
     this.#updatedAt = now;

@@ -7,7 +7,6 @@
  * Everything it observes goes into the shared {@link FleetStats}.
  */
 import tls from 'node:tls';
-import { isIP } from 'node:net';
 import WebSocket from 'ws';
 import { Backoff, type BackoffOptions } from '../src/backoff.js';
 import type { Logger } from '../src/log.js';
@@ -15,9 +14,10 @@ import { FLOOD_BATCH, FLOOD_TICK_MS, OVERSIZE_AFTER_GOOD, garbageFrame, oversize
 import type { FleetStats } from './fleet-stats.js';
 import { parseHubMessage, type HelloLimits } from './hub-messages.js';
 import { Outbox } from './outbox.js';
-import { SendPacer } from './send-pacer.js';
+import { SEND_SHARE, SendPacer } from './send-pacer.js';
 import { SensorModel, buildTelemetryFrame, seededRandom, type Random, type SensorReading } from './sensor-model.js';
 import { classifyConnectError } from './connect-errors.js';
+import { openSlowloris } from './slowloris-connection.js';
 import type { TlsVersion } from './sim-options.js';
 
 /** A device's identity: SPEC: the id is the certificate's subject CN. */
@@ -67,8 +67,8 @@ export const ESP32_TLS12_CIPHERS = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES1
 const PUMP_BUDGET = 256;
 /** Socket send buffer a device fills before waiting, like a small lwIP window. */
 const MAX_BUFFERED_BYTES = 64 * 1024;
-/** Slowloris writes one more header line this often, never the blank line that ends them. */
-const SLOWLORIS_TRICKLE_MS = 1_000;
+/** Time the hub gets to answer our close frame before the socket is cut. */
+const CLOSE_WAIT_MS = 2_000;
 /** Readings a device generates per tick at most, whatever the rate (the outbox bounds it anyway). */
 const MAX_READINGS_PER_TICK = 1_000;
 
@@ -83,6 +83,7 @@ export class SimDevice {
   readonly #random: Random;
   readonly #backoff: Backoff;
   #ws: WebSocket | null = null;
+  #secureContext: tls.SecureContext | undefined;
   #raw: tls.TLSSocket | null = null;
   #limits: HelloLimits | null = null;
   #pacer: SendPacer | null = null;
@@ -100,6 +101,7 @@ export class SimDevice {
   #sentThisConnection = 0;
   /** Set by {@link dropConnection}: the next close is ours, not the hub's. */
   #dropping = false;
+  #closeTimer: NodeJS.Timeout | null = null;
   #closed: Promise<void> | null = null;
   #resolveClosed: (() => void) | null = null;
 
@@ -119,9 +121,12 @@ export class SimDevice {
     return this.#ready;
   }
 
-  /** True when nothing is left to deliver: the outbox is empty. */
+  /**
+   * True when nothing is left to deliver: the outbox is empty and the device
+   * has connected at least once (one still on its first handshake is not done).
+   */
   get drained(): boolean {
-    return this.#outbox.size === 0;
+    return this.#outbox.size === 0 && this.#everReady;
   }
 
   /** Starts connecting (and, after the first hello, generating readings). */
@@ -171,13 +176,15 @@ export class SimDevice {
     else if (ws.readyState === WebSocket.OPEN) {
       ws.close(1000);
       // A hub that never answers the close frame must not hold the run.
-      setTimeout(() => ws.terminate(), 2_000).unref();
+      this.#closeTimer = setTimeout(() => ws.terminate(), CLOSE_WAIT_MS);
     } else ws.terminate();
     return this.#closed;
   }
 
   #finishClose(): void {
     if (this.#stopped && this.#ws === null && this.#raw === null && this.#resolveClosed !== null) {
+      if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
+      this.#closeTimer = null;
       this.#resolveClosed();
       this.#resolveClosed = null;
     }
@@ -193,15 +200,25 @@ export class SimDevice {
     }
   }
 
+  /**
+   * The device's TLS settings. The key, certificate and CA are parsed once
+   * into a SecureContext and reused for every reconnect: a storm of 1,000
+   * reconnects then costs handshakes, not PEM parsing.
+   */
   #tlsOptions(): tls.ConnectionOptions {
     const version = this.#o.tls ?? '1.2';
-    return {
+    this.#secureContext ??= tls.createSecureContext({
       ca: this.#o.ca,
       cert: this.#o.credentials.cert,
       key: this.#o.credentials.key,
       minVersion: 'TLSv1.2',
       maxVersion: version === '1.2' ? 'TLSv1.2' : 'TLSv1.3',
       ...(version === '1.2' ? { ciphers: ESP32_TLS12_CIPHERS } : {}),
+    });
+    return {
+      secureContext: this.#secureContext,
+      minVersion: 'TLSv1.2',
+      maxVersion: version === '1.2' ? 'TLSv1.2' : 'TLSv1.3',
       ...(this.#o.localAddress === undefined ? {} : { localAddress: this.#o.localAddress }),
     };
   }
@@ -266,10 +283,13 @@ export class SimDevice {
       const dropped = this.#dropping;
       this.#dropping = false;
       if (!opened) {
-        const reason = classifyConnectError(lastError);
-        tlsFailure = reason !== 'connect_error';
-        this.#stats.countClose(reason);
-        this.#o.logger.log('debug', 'sim.device.refused', { device: this.id, reason });
+        // A connect we cut short ourselves at the end of the run is not a refusal.
+        if (!this.#stopped) {
+          const reason = classifyConnectError(lastError);
+          tlsFailure = reason !== 'connect_error';
+          this.#stats.countClose(reason);
+          this.#o.logger.log('debug', 'sim.device.refused', { device: this.id, reason });
+        }
       } else if (!selfClosed && !dropped && !this.#stopped) {
         // 1005/1006: the socket ended without a close frame (RFC 6455 §7.1.5).
         this.#stats.countClose(code === 1006 || code === 1005 ? 'dropped' : String(code));
@@ -281,42 +301,14 @@ export class SimDevice {
   }
 
   #connectSlowloris(): void {
-    const url = new URL(this.#o.url);
-    const startedAt = performance.now();
-    const socket = tls.connect({
-      ...this.#tlsOptions(),
-      host: url.hostname,
-      port: Number(url.port || 443),
-      ...(isIP(url.hostname) === 0 ? { servername: url.hostname } : {}),
-    });
-    this.#raw = socket;
-    let secured = false;
-    let lastError: unknown = null;
-    let trickle: NodeJS.Timeout | null = null;
-    socket.on('secureConnect', () => {
-      secured = true;
-      this.#stats.handshake.record(performance.now() - startedAt);
-      // Start the upgrade request and never finish it (no blank line).
-      socket.write(`GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\n`);
-      let n = 0;
-      trickle = setInterval(() => {
-        n += 1;
-        socket.write(`X-Slow-${n}: ${n}\r\n`);
-      }, SLOWLORIS_TRICKLE_MS);
-    });
-    socket.on('data', () => {
-      // A 408 or 400 from the hub: it is answering the half request; the close follows.
-    });
-    socket.on('error', (err) => {
-      lastError = err;
-    });
-    socket.on('close', () => {
-      if (trickle !== null) clearInterval(trickle);
-      this.#raw = null;
-      if (!this.#stopped) {
-        this.#stats.countClose(secured ? 'handshake_timeout' : classifyConnectError(lastError));
-        this.#scheduleReconnect(!secured);
-      } else this.#finishClose();
+    this.#raw = openSlowloris(this.#o.url, this.#tlsOptions(), {
+      onSecured: (ms) => this.#stats.handshake.record(ms),
+      onClosed: (reason, tlsFailure) => {
+        this.#raw = null;
+        if (this.#stopped) return this.#finishClose();
+        this.#stats.countClose(reason);
+        this.#scheduleReconnect(tlsFailure);
+      },
     });
   }
 
@@ -331,6 +323,11 @@ export class SimDevice {
     const now = performance.now();
     this.#limits = limits;
     this.#pacer = new SendPacer(limits.msgsPerSec, limits.burst, now);
+    if (this.#profile.obeyLimits && this.#profile.junk === 'none' && this.#o.rate > limits.msgsPerSec * SEND_SHARE && !this.#stats.rateAboveLimit) {
+      // Readings would pile up in the outbox and be dropped: say so once, not per device.
+      this.#stats.rateAboveLimit = true;
+      this.#o.logger.log('warn', 'sim.rate_above_limit', { rate: this.#o.rate, msgsPerSec: limits.msgsPerSec, note: 'readings will queue and be dropped' });
+    }
     this.#outbox.beginConnection(lastSeq);
     this.#ready = true;
     this.#junkSent = 0;
@@ -364,7 +361,7 @@ export class SimDevice {
       this.#credit += ((now - this.#genAt) * this.#o.rate) / 1000;
       due = Math.min(MAX_READINGS_PER_TICK, Math.floor(this.#credit));
       this.#credit -= due;
-    } else due = FLOOD_BATCH;
+    } else due = this.#ready ? FLOOD_BATCH : 0; // a flood only makes sense on an open connection
     this.#genAt = now;
     if (this.#profile.junk === 'garbage') {
       for (let i = 0; i < due; i++) this.#sendJunk();

@@ -118,7 +118,9 @@ export class MqttPublisher {
   }
 
   #publish(client: MqttClient, messages: readonly MqttMessage[], signal: AbortSignal): Promise<void> {
-    return settle(client, signal, this.#config.ackTimeoutMs, `waiting for ${messages.length} acknowledgements`, (done, fail) => {
+    // Once published, the acks are awaited even when the runner is closing (bounded by ackTimeoutMs):
+    // closing then saves the position past this batch instead of repeating it after the restart.
+    return settle(client, null, this.#config.ackTimeoutMs, `waiting for ${messages.length} acknowledgements`, (done, fail) => {
       let pending = messages.length;
       if (pending === 0) done();
       client.once('close', () => fail(new Error('broker connection lost before every message was acknowledged')));
@@ -137,8 +139,7 @@ export class MqttPublisher {
 
   #drop(client: MqttClient): void {
     if (this.#client === client) this.#client = null;
-    client.removeAllListeners();
-    client.on('error', () => undefined);
+    // Never removeAllListeners(): MQTT.js clears its own timers in its 'close' listener.
     client.end(true);
   }
 }
@@ -149,7 +150,7 @@ export class MqttPublisher {
  */
 function settle(
   client: MqttClient,
-  signal: AbortSignal,
+  signal: AbortSignal | null,
   timeoutMs: number,
   what: string,
   start: (done: () => void, fail: (err: Error) => void) => void,
@@ -162,7 +163,7 @@ function settle(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
+      signal?.removeEventListener('abort', onAbort);
       // Remove only the listeners `start` added.
       events.forEach((event, i) => {
         for (const listener of client.listeners(event).slice(before[i])) client.removeListener(event, listener as () => void);
@@ -170,13 +171,13 @@ function settle(
       if (err === undefined) resolve();
       else reject(err);
     };
-    const onAbort = (): void => finish(abortError(signal));
+    const onAbort = (): void => finish(abortError(signal ?? undefined));
     const timer = setTimeout(() => finish(new Error(`timed out after ${timeoutMs} ms ${what}`)), timeoutMs);
-    if (signal.aborted) {
+    if (signal?.aborted === true) {
       onAbort();
       return;
     }
-    signal.addEventListener('abort', onAbort, { once: true });
+    signal?.addEventListener('abort', onAbort, { once: true });
     start(() => finish(), (err) => finish(err));
   });
 }

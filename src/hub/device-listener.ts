@@ -15,7 +15,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CLOSE, FleethubError, type WireErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -114,6 +114,13 @@ export class DeviceListener {
     const paths = pkiPaths(pkiDir);
     this.#material = await loadDeviceTlsMaterial(pkiDir);
     const crlPem = await readCrlFile(pkiDir);
+    try {
+      // At start a malformed CRL stops the hub: running without it would unrevoke everyone.
+      crlStateOf(crlPem);
+    } catch (err) {
+      throw new FleethubError('FH_ERR_CONFIG', `pki: ${paths.crl} is not a valid CRL; rewrite it with \`fleethub ca crl\``, { cause: err });
+    }
+    if (crlPem === null) this.#log.log('warn', 'crl.missing', { path: paths.crl, effect: 'no certificate is revoked until it exists' });
     this.#applyCrl(crlPem, false);
     const inventory = await readInventoryText(paths.inventory);
     this.#plans = plansFromInventory(inventory);
@@ -125,10 +132,11 @@ export class DeviceListener {
       rejectUnauthorized: true,
     });
     this.#https.on('secureConnection', (socket: TLSSocket) => this.#onSecure(socket));
-    this.#https.on('tlsClientError', (err: Error) => {
-      const reason = handshakeFailureReason(err);
+    this.#https.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+      const verifyError = socket.authorizationError;
+      const reason = handshakeFailureReason(err, verifyError);
       this.#options.metrics.handshakeFailures.inc({ reason });
-      this.#log.log('debug', 'device.tls_refused', { reason, error: err.message });
+      this.#log.log('debug', 'device.tls_refused', { reason, error: verifyError === undefined ? err.message : String(verifyError) });
     });
     this.#https.on('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res));
     this.#https.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
@@ -228,8 +236,9 @@ export class DeviceListener {
   /** After the handshake, before any HTTP: a revoked serial stops here, also when OpenSSL did not check (resumed session, expired CRL). */
   #onSecure(socket: TLSSocket): void {
     const resumed = socket.isSessionReused();
-    const serial = socket.getPeerCertificate().serialNumber;
-    if (serial !== undefined && this.#crl.serials.has(serial)) {
+    // null once the peer has gone (getPeerCertificate on a destroyed socket).
+    const serial = (socket.getPeerCertificate() as PeerCertificate | null)?.serialNumber;
+    if (serial === undefined || this.#crl.serials.has(serial)) {
       // OpenSSL already refuses a revoked certificate in a full handshake; this catches resumed sessions and an expired CRL.
       this.#options.metrics.handshakeFailures.inc({ reason: resumed ? 'revoked_resumed' : 'revoked' });
       socket.destroy();
@@ -253,7 +262,11 @@ export class DeviceListener {
       refuseHttp(socket, 404);
       return;
     }
-    const cert = tlsSocket.getPeerCertificate();
+    const cert = tlsSocket.getPeerCertificate() as PeerCertificate | null;
+    if (cert === null || tlsSocket.destroyed) {
+      socket.destroy();
+      return;
+    }
     const cn: unknown = cert.subject?.CN;
     if (!tlsSocket.authorized || typeof cn !== 'string' || !isValidDeviceId(cn)) {
       this.#options.metrics.upgradesRefused.inc({ reason: 'invalid_id' });

@@ -71,6 +71,7 @@ export class DeviceSession {
   #refusedInRow = 0;
   #ackScheduled = false;
   #alive = true;
+  #sentFrames = false;
   #closing = false;
   #closed = false;
   #closeCode = 1006;
@@ -115,7 +116,11 @@ export class DeviceSession {
     return this.#done;
   }
 
-  /** Heartbeat sweep (RFC 6455 §5.5.2): drops a connection that sent nothing since the last sweep, else pings it. */
+  /**
+   * Heartbeat sweep (RFC 6455 §5.5.2): drops a connection that sent nothing
+   * (no frame, no pong) since the last sweep; pings one that was idle, so a
+   * device busy sending is never pinged at all.
+   */
   heartbeat(): void {
     if (this.#closed) return;
     if (!this.#alive) {
@@ -123,7 +128,8 @@ export class DeviceSession {
       return;
     }
     this.#alive = false;
-    this.#ws.ping();
+    if (!this.#sentFrames) this.#ws.ping();
+    this.#sentFrames = false;
   }
 
   /**
@@ -147,6 +153,7 @@ export class DeviceSession {
   #onMessage(data: RawData, isBinary: boolean): void {
     if (this.#closing) return;
     this.#alive = true;
+    this.#sentFrames = true;
     const bytes = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
     this.#options.observer.frame(bytes);
     if (isBinary) {

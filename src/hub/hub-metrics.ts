@@ -9,15 +9,36 @@ import type { StoreStats } from './store/types.js';
 /** Why a TLS handshake failed, as a bounded label set. */
 export type HandshakeFailure = 'no_certificate' | 'unknown_ca' | 'expired' | 'revoked' | 'revoked_resumed' | 'bad_certificate' | 'protocol' | 'timeout' | 'other';
 
-/** Maps an OpenSSL / Node TLS error to a {@link HandshakeFailure}. */
-export function handshakeFailureReason(err: Error & { code?: string }): HandshakeFailure {
+/**
+ * Maps a refused handshake to a {@link HandshakeFailure}. Node verifies the
+ * client certificate right after OpenSSL's handshake and, with
+ * `rejectUnauthorized`, destroys the socket with the verify error in
+ * `authorizationError` (the error itself then only says "socket hang up").
+ */
+export function handshakeFailureReason(err: Error & { code?: string }, authorizationError?: string | Error | null): HandshakeFailure {
+  const verify = authorizationError instanceof Error ? authorizationError.message : (authorizationError ?? '');
+  switch (verify) {
+    case 'CERT_REVOKED':
+      return 'revoked';
+    case 'CERT_HAS_EXPIRED':
+    case 'CERT_NOT_YET_VALID':
+      return 'expired';
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'CERT_SIGNATURE_FAILURE':
+      return 'unknown_ca';
+    case '':
+      break;
+    default:
+      // INVALID_PURPOSE (no clientAuth), UNABLE_TO_GET_CRL, CRL_HAS_EXPIRED ...
+      return 'bad_certificate';
+  }
   const text = `${err.code ?? ''} ${err.message}`;
   if (/PEER_DID_NOT_RETURN_A_CERTIFICATE|CERTIFICATE_REQUIRED|no certificate/i.test(text)) return 'no_certificate';
-  if (/revoked/i.test(text)) return 'revoked';
-  if (/expired/i.test(text)) return 'expired';
-  if (/unknown ca|unable to get (local )?issuer|self.signed|UNABLE_TO_VERIFY|certificate verify failed/i.test(text)) return 'unknown_ca';
-  if (/unsupported certificate purpose|bad certificate|certificate/i.test(text)) return 'bad_certificate';
-  if (/ECONNRESET|timed? ?out/i.test(text)) return 'timeout';
+  if (/ECONNRESET|socket hang up|timed? ?out/i.test(text)) return 'timeout';
   if (/ssl|tls|protocol|cipher|version/i.test(text)) return 'protocol';
   return 'other';
 }

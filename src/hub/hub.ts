@@ -6,7 +6,9 @@
 import { SILENT_LOGGER, type Logger } from '../log.js';
 import { MetricsRegistry } from '../metrics.js';
 import type { HubConfig } from './config.js';
+import { createConsoleListener, type ConsoleListener } from './console/console-listener.js';
 import { DeviceListener } from './device-listener.js';
+import { loadDeviceTlsMaterial } from './device-tls.js';
 import { DeviceRegistry } from './device-registry.js';
 import { HubFeed } from './hub-feed.js';
 import { HubMetrics } from './hub-metrics.js';
@@ -56,6 +58,7 @@ class FleethubHub implements Hub {
   #store: Store | null = null;
   #feed: HubFeed | null = null;
   #listener: DeviceListener | null = null;
+  #console: ConsoleListener | null = null;
   #hubMetrics: HubMetrics | null = null;
   #listening: Promise<HubPorts> | null = null;
   #closing: Promise<void> | null = null;
@@ -102,16 +105,42 @@ class FleethubHub implements Hub {
       log: this.#log,
     });
     try {
+      const material = await loadDeviceTlsMaterial(this.#config.pkiDir);
+      this.#console = createConsoleListener({
+        config: this.#config.console,
+        tls: { cert: material.cert, key: material.key },
+        pkiDir: this.#config.pkiDir,
+        feed: this.#feed,
+        metrics: this.metrics,
+        health: () => this.#health(),
+        log: this.#log,
+      });
       const devicePort = await this.#listener.listen();
-      this.#log.log('info', 'hub.listening', { device: `${this.#config.device.host}:${devicePort}`, dataDir: this.#config.dataDir, pkiDir: this.#config.pkiDir });
-      return { devicePort, consolePort: 0 };
+      const consolePort = await this.#console.listen();
+      this.#log.log('info', 'hub.listening', {
+        device: `${this.#config.device.host}:${devicePort}`,
+        console: `${this.#config.console.host}:${consolePort}`,
+        dataDir: this.#config.dataDir,
+        pkiDir: this.#config.pkiDir,
+      });
+      return { devicePort, consolePort };
     } catch (err) {
       // Undo what this listen() opened; close() stays callable and idempotent.
       await this.#listener.close();
+      await this.#console?.close();
       this.#feed.close();
       await store.close();
       throw err;
     }
+  }
+
+  #health(): Record<string, unknown> {
+    const stats = this.#store?.stats();
+    return {
+      status: this.#closing === null ? 'ok' : 'closing',
+      devicesOnline: this.#registry.size,
+      store: stats === undefined ? null : { bytes: stats.bytes, segments: stats.segments, readings: stats.readings, lastFsyncMs: stats.lastFsyncMs },
+    };
   }
 
   close(): Promise<void> {
@@ -123,6 +152,7 @@ class FleethubHub implements Hub {
     // Let a listen() in progress finish first, so nothing it opens outlives close().
     await this.#listening?.catch(() => undefined);
     await this.#listener?.close();
+    await this.#console?.close();
     this.#feed?.close();
     await this.#store?.close();
     this.#log.log('info', 'hub.closed');

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, chmod, link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { access, chmod, link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FleethubError } from '../errors.js';
@@ -48,11 +48,33 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * `mkdir -p` with mode 0700, one level at a time. Node 20's own
+ * `mkdir(..., { recursive: true })` spins forever on some pseudo filesystems
+ * (`/proc/x` never stops returning ENOENT), so this walks the path itself,
+ * bounded by its depth. Returns true when `dir` was created.
+ */
+export async function makeDirs(dir: string): Promise<boolean> {
+  try {
+    await mkdir(dir, { mode: DIR_MODE });
+    return true;
+  } catch (err) {
+    if (errnoOf(err) === 'EEXIST') {
+      if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
+      return false;
+    }
+    const parent = dirname(dir);
+    if (errnoOf(err) !== 'ENOENT' || parent === dir) throw err;
+    await makeDirs(parent);
+    await mkdir(dir, { mode: DIR_MODE });
+    return true;
+  }
+}
+
 /** Creates `dir` (and parents) with mode 0700 if missing, and checks it is writable. */
 export async function ensurePrivateDir(dir: string): Promise<void> {
   try {
-    const created = await mkdir(dir, { recursive: true, mode: DIR_MODE });
-    if (created !== undefined) await chmod(dir, DIR_MODE); // the umask may have widened or narrowed it
+    if (await makeDirs(dir)) await chmod(dir, DIR_MODE); // the umask may have narrowed it
     await access(dir, constants.W_OK | constants.X_OK);
   } catch (err) {
     throw pkiIoError('write to folder', dir, err);

@@ -21,7 +21,7 @@ function sample(i: number, ts: number): Record<string, number | string | boolean
   return {
     temp: Math.round((21 + 3 * Math.sin(t + i) + Math.random() * 0.3) * 100) / 100,
     humidity: Math.round((55 + 10 * Math.cos(t / 2 + i) + Math.random()) * 10) / 10,
-    battery: Math.round((3.9 - (i % 5) * 0.05 - t * 0.0001) * 1000) / 1000,
+    battery: Math.round((3.9 - (i % 5) * 0.05 - (t % 60) * 0.002) * 1000) / 1000,
     rssi: -60 - (i % 7) * 3 - Math.round(Math.random() * 3),
     door: i % 4 === 0 ? 'open' : 'closed',
     fan: i % 3 === 0,
@@ -77,25 +77,28 @@ describe('web dashboard', () => {
     await w.page.fill('#token', `${c.token('*')}x`.replace(/\.[^.]+$/, '.AAAA'));
     await w.page.click('button[type=submit]');
     await w.page.waitForSelector('#login:not([hidden]) #login-error:text("refused")', { timeout: 15_000 });
-    assert.equal(await w.page.evaluate(() => sessionStorage.getItem('fleethub.token')), null);
+    assert.equal(await w.page.evaluate('sessionStorage.getItem("fleethub.token")'), null);
     await w.page.close();
   });
 
   it('shows devices going online, their live values and a moving chart; hostile strings stay text', async () => {
-    for (let i = 1; i <= 12; i++) {
-      const id = `greenhouse-${String(i).padStart(2, '0')}`;
-      if (i !== 3 && i !== 11) c.feed.presence(id, true);
-      history(c, id, i);
-    }
+    const ids = Array.from({ length: 12 }, (_, i) => `greenhouse-${String(i + 1).padStart(2, '0')}`);
+    ids.forEach((id, i) => {
+      if (i !== 2 && i !== 10) c.feed.presence(id, true);
+    });
     c.feed.reading('intruder', { label: XSS, temp: 1 });
-    c.feed.rejected('greenhouse-07', 'rate_limited');
-    c.feed.rejected('greenhouse-11', 'invalid_message');
 
     const w = await browser.page();
     const token = c.token('*');
     await login(w, c, token);
     assert.ok(!w.page.url().includes(token.slice(4, 20)), 'the token never appears in the URL');
     await w.page.waitForSelector('tr[data-id="greenhouse-12"]');
+    ids.forEach((id, i) => history(c, id, i));
+
+    // Rejections are live events: they show up as they happen.
+    c.feed.rejected('greenhouse-07', 'rate_limited');
+    c.feed.rejected('greenhouse-11', 'invalid_message');
+    c.feed.rejected('greenhouse-07', 'quota_exceeded');
 
     // A device goes online: its dot turns green.
     c.feed.presence('greenhouse-03', true);
@@ -108,7 +111,7 @@ describe('web dashboard', () => {
     // Pick a device: charts appear and move as readings arrive.
     await w.page.click('tr[data-id="greenhouse-05"]');
     await w.page.waitForSelector('.chart canvas');
-    const before = await w.page.evaluate(() => document.querySelector('canvas')?.toDataURL());
+    const before = await w.page.evaluate<string>('document.querySelector("canvas").toDataURL()');
     let latest = 0;
     for (let k = 0; k < 5; k++) {
       latest = 30 + k;
@@ -117,7 +120,7 @@ describe('web dashboard', () => {
     }
     await w.page.waitForSelector(`.chart:has(.field:text("temp")) .latest:text("${latest}")`);
     await eventually(async () => {
-      const now = await w.page.evaluate(() => document.querySelector('canvas')?.toDataURL());
+      const now = await w.page.evaluate<string>('document.querySelector("canvas").toDataURL()');
       assert.notEqual(now, before);
     });
     await w.page.waitForSelector('#device-fields-body td:text("open"), #device-fields-body td:text("closed")');
@@ -198,7 +201,7 @@ describe('web dashboard: cross-site WebSocket hijacking', () => {
   it('a page from another origin cannot open the stream (403 before any WebSocket)', async () => {
     const w = await browser.page();
     await w.page.goto(`http://127.0.0.1:${(attacker.address() as AddressInfo).port}/`);
-    const result = await w.page.evaluate(() => (window as unknown as { result: Promise<string> }).result);
+    const result = await w.page.evaluate<string>('window.result');
     assert.match(result, /^closed/);
     assert.match(c.metrics.render(), /fleethub_dashboard_refused_total\{reason="origin"\} 1/);
     await w.page.close();

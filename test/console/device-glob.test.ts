@@ -66,6 +66,19 @@ describe('globWithin', () => {
   for (const [inner, outer] of within) it(`${inner} lies within ${outer}`, () => assert.equal(globWithin(inner, outer), true));
   for (const [inner, outer] of outside) it(`${inner} does not lie within ${outer}`, () => assert.equal(globWithin(inner, outer), false));
 
+  it('never says yes wrongly: checked against every short id for random globs', () => {
+    // Soundness by brute force: when globWithin(a, b) holds, every id of length <= 5 over {x, y} matched by a is matched by b.
+    const ids: string[] = [''];
+    for (let len = 1; len <= 5; len++) for (const prefix of ids.filter((id) => id.length === len - 1)) ids.push(`${prefix}x`, `${prefix}y`);
+    const randomGlob = (): string => Array.from({ length: 1 + Math.floor(Math.random() * 4) }, () => 'xy*?'[Math.floor(Math.random() * 4)]).join('');
+    for (let n = 0; n < 2_000; n++) {
+      const a = randomGlob();
+      const b = randomGlob();
+      if (!globWithin(a, b)) continue;
+      for (const id of ids) if (globMatches(a, id)) assert.ok(globMatches(b, id), `${a} within ${b}, but ${id} escapes`);
+    }
+  });
+
   it('is conservative: when unsure it refuses', () => {
     assert.equal(globWithin('??*', '?*?'), false); // true in fact, but not provable by the symbol match
   });

@@ -44,13 +44,14 @@ describe('fleethub token create', () => {
   });
 
   it('fails with one line and a non-zero exit on a bad --ttl, glob or PKI folder', async () => {
-    for (const args of [
+    const cases = [
       ['--devices', '*', '--ttl', '90d', '--pki', dir],
       ['--devices', 'a b', '--pki', dir],
       ['--devices', '*', '--pki', join(dir, 'missing')],
-    ]) {
-      const { code, stdout, stderr } = await fleethub(['token', 'create', ...args]);
-      assert.notEqual(code, 0, args.join(' '));
+    ];
+    const results = await Promise.all(cases.map((args) => fleethub(['token', 'create', ...args])));
+    for (const [i, { code, stdout, stderr }] of results.entries()) {
+      assert.notEqual(code, 0, cases[i]?.join(' '));
       assert.equal(stdout, '');
       assert.equal(stderr.trim().split('\n').length, 1, stderr);
       assert.doesNotMatch(stderr, /\n\s+at /);

@@ -28,6 +28,8 @@ export interface DeviceClientOptions {
   readonly origin?: string;
   /** A TLS session from an earlier connection, to resume. */
   readonly session?: Buffer;
+  /** Source address (any of 127.0.0.0/8 on Linux), to appear as another IP. */
+  readonly localAddress?: string;
   /** Give up the connection attempt after this long. @defaultValue 10000 */
   readonly timeoutMs?: number;
 }
@@ -178,6 +180,7 @@ export function tryConnectDevice(options: DeviceClientOptions): Promise<DeviceCl
       maxVersion: options.maxVersion,
       ciphers: options.ciphers,
       session: options.session,
+      localAddress: options.localAddress,
       origin: options.origin,
       servername: 'localhost',
       handshakeTimeout: options.timeoutMs ?? WAIT_MS,

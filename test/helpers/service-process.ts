@@ -70,8 +70,15 @@ export class ServiceProcess {
     return this.#output;
   }
 
-  /** Starts it and waits for `ready`; on failure, stops it and throws with its output. */
+  /** True while the process runs. */
+  get running(): boolean {
+    const child = this.#child;
+    return child !== null && child.exitCode === null && child.signalCode === null;
+  }
+
+  /** Starts it (a no-op while it runs) and waits for `ready`; on failure, stops it and throws with its output. */
   async start(ready: () => Promise<boolean>): Promise<void> {
+    if (this.running) return;
     const child = spawn(this.#command, this.#args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#child = child;
     const keep = (chunk: Buffer): void => {

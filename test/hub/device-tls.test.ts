@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:https';
-import { startHub, type TestHub } from '../helpers/hub.js';
+import { metricValue, startHub, type TestHub } from '../helpers/hub.js';
 import { connectDevice, DeviceClient, tryConnectDevice, type DeviceClientOptions } from '../helpers/device-client.js';
 import { makeTestPki, type DeviceCredentials } from '../helpers/pki.js';
 
@@ -16,10 +16,8 @@ after(async () => {
   await th.stop();
 });
 
-/** The value of one metric line, e.g. `fleethub_tls_handshakes_total{result="full"}`. */
 function metric(hub: TestHub, line: string): number {
-  const found = th.hub.metrics.render().split('\n').find((l) => l.startsWith(`${line} `)) ?? hub.hub.metrics.render().split('\n').find((l) => l.startsWith(`${line} `));
-  return found === undefined ? 0 : Number(found.slice(line.length + 1));
+  return metricValue(hub.hub, line);
 }
 
 function options(c: DeviceCredentials | undefined, extra: Partial<DeviceClientOptions> = {}): DeviceClientOptions {
@@ -61,8 +59,9 @@ test('every refused certificate kind fails in the TLS handshake and never reache
   }
   const upgradesAfter = th.hub.metrics.render().match(/^fleethub_device_upgrades_refused_total.*$/gm) ?? [];
   assert.deepEqual(upgradesAfter, upgradesBefore, 'no refused certificate reached the HTTP upgrade');
-  console.log(th.hub.metrics.render());
-  assert.ok(metric(th, 'fleethub_tls_handshake_failures_total{reason="revoked"}') >= 2);
+  for (const reason of ['no_certificate', 'unknown_ca', 'expired', 'revoked', 'bad_certificate']) {
+    assert.equal(metric(th, `fleethub_tls_handshake_failures_total{reason="${reason}"}`), 2, reason);
+  }
   assert.equal(th.hub.onlineDevices().length, 0);
 });
 

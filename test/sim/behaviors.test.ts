@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectDevice } from '../helpers/device-client.js';
 import { startHub, type HubOverrides, type TestHub } from '../helpers/hub.js';
+import { createMemoryLogger } from '../../src/log.js';
 import { runSim, type SimRunResult } from '../../firmware-sim/sim-run.js';
 import { runFleet } from '../../firmware-sim/fleet.js';
 import { fleetIds, makeBadCredentials, provisionFleet } from '../../firmware-sim/device-credentials.js';
@@ -49,7 +50,7 @@ test('normal: 50 devices, zero lost, figures consistent, JSON and HTML reports w
       const { report, failure } = await sim(hub, {
         devices: 50, rate: 2, prefix: 'n', reportFile: join(dir, 'r.json'), reportHtmlFile: join(dir, 'r.html'), payloadBytes: 200,
       });
-      assert.equal(failure, null);
+      assert.equal(failure, null, JSON.stringify({ closes: report.closes, handshake: report.handshakeMs }));
       assert.equal(report.devices.connected, 50);
       assert.equal(report.devices.neverConnected, 0);
       assert.ok(report.messages.sent >= 50, `${report.messages.sent} sent`);
@@ -166,5 +167,19 @@ test('reconnect-storm: every device comes back after each storm and nothing is l
     assert.equal(report.devices.connected, 20);
     assert.equal(report.messages.lost, 0);
     assertConsistent(report);
+  });
+});
+
+test('normal obeys hello.limits even when --rate asks for more: no nacks, the full outbox drops the oldest, and the run fails', async () => {
+  await withHub({ limits: { msgsPerSec: 2, burst: 2 } }, async (hub) => {
+    const memory = createMemoryLogger();
+    const { report, failure } = await runSim(
+      { url: hub.deviceUrl, pkiDir: hub.pki.dir, provision: true, progress: false, devices: 2, rate: 20, outbox: 5, duration: '2s', drainTimeout: '1s', prefix: 'fast' },
+      { out: QUIET, err: QUIET, backoff: FAST_BACKOFF, logger: memory },
+    );
+    assert.deepEqual(report.messages.nacked, {}, 'the device paced itself');
+    assert.ok(report.messages.dropped > 0);
+    assert.match(failure ?? '', /readings dropped by full outboxes/);
+    assert.equal(memory.lines.filter((l) => l.includes('sim.rate_above_limit')).length, 1);
   });
 });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { FleetStats } from '../../firmware-sim/fleet-stats.js';
 import { buildReport, formatReportTable, normalRunFailure } from '../../firmware-sim/report.js';
 import { renderReportHtml, escapeHtml } from '../../firmware-sim/report-html.js';
+import { ProgressLine, formatProgress } from '../../firmware-sim/progress-line.js';
 
 const RUN = {
   behavior: 'normal', url: 'wss://localhost:8443/v1/device', devices: 3, ratePerDevice: 1, payloadBytes: 0,
@@ -78,4 +79,28 @@ test('an empty run still renders', () => {
   assert.equal(report.ackLatencyMs.p99, 0);
   assert.match(renderReportHtml(report), /No acked messages/);
   assert.match(formatReportTable(report), /nacked\s+none/);
+});
+
+test('the progress line shows connected, msgs/s, acked, nacked, lost and p99', () => {
+  const line = formatProgress(sampleStats(), 3, 12_000, 42.4, 1, 'sending');
+  assert.match(line, /^sim\s+12s sending connected 0\/3  42 msg\/s  sent 100  acked 100  nacked 2  lost 1  ack p99 \d+(\.\d)? ms$/);
+});
+
+test('the progress line is rewritten in place on a terminal, and only every few seconds elsewhere', async () => {
+  const writes: string[] = [];
+  const tty = Object.assign({ write: (s: string) => writes.push(s) > 0 }, { isTTY: true }) as unknown as NodeJS.WritableStream & { isTTY: boolean };
+  const line = new ProgressLine(tty, sampleStats(), (rate) => `rate ${rate}`);
+  line.start();
+  await new Promise((r) => setTimeout(r, 1_100));
+  line.stop();
+  assert.ok(writes.length >= 2, JSON.stringify(writes));
+  assert.ok(writes.every((w) => w.startsWith('\r\x1b[2K')));
+  assert.ok(writes.at(-1)?.endsWith('\n'));
+  const logged: string[] = [];
+  const file = { write: (s: string) => logged.push(s) > 0 } as unknown as NodeJS.WritableStream;
+  const quiet = new ProgressLine(file, sampleStats(), () => 'x');
+  quiet.start();
+  await new Promise((r) => setTimeout(r, 1_100));
+  quiet.stop();
+  assert.deepEqual(logged, [], 'no line within the first seconds when not a terminal');
 });

@@ -39,6 +39,7 @@ describe('log store', () => {
     const all = await readAll(store);
     assert.deepEqual(all.map((r) => [r.position, r.device, r.seq]), [[0, 'a', 1], [1, 'b', 1], [2, 'a', 2]]);
     assert.deepEqual(all[0]?.data, reading('a', 1).data);
+    assert.equal((await stat(`${tmp.dir}/00000000000000000000.log`)).mode & 0o777, 0o600, 'segments are private');
   });
 
   it('shares one fsync among appends that arrive together (group commit)', async () => {
@@ -125,6 +126,8 @@ describe('log store', () => {
     await unlink(`${tmp.dir}/checkpoint.json`);
     store = await open();
     assert.equal(store.lastSeq('a'), 3);
+    assert.deepEqual(store.latest('a'), { ...reading('a', 3), position: 1 });
+    assert.deepEqual(store.latest('b'), { ...reading('b', 9), position: 2 });
     assert.deepEqual(await store.append([reading('a', 2), reading('a', 3)]), ['stored', 'duplicate']);
   });
 
@@ -149,7 +152,10 @@ describe('log store', () => {
     for (const bad of [{ ...reading('a', 1), seq: 0 }, { ...reading('a', 1), seq: 1.5 }, { ...reading('', 1) }, { ...reading('a', 1), ts: Number.NaN }]) {
       await assert.rejects(store.append([bad]), (err) => isFleethubError(err, 'FH_ERR_INVALID_ARGUMENT'));
     }
-    assert.equal(store.nextPosition(), 0);
+    const tooBig = reading('a', 2, { s: 'x'.repeat(5 * 1024 * 1024) });
+    await assert.rejects(store.append([reading('a', 1), tooBig]), (err) => isFleethubError(err, 'FH_ERR_INVALID_ARGUMENT'));
+    assert.deepEqual(await store.append([reading('a', 1)]), ['stored'], 'a refused batch stores nothing');
+    assert.equal(store.nextPosition(), 1);
   });
 
   it('close flushes pending appends, is idempotent, and refuses appends afterwards', async () => {
@@ -166,6 +172,15 @@ describe('log store', () => {
   it('refuses a second store on the same folder while the first is open', async () => {
     await open();
     await assert.rejects(openStore(tmp.dir, SMALL_CONFIG), (err) => isFleethubError(err, 'FH_ERR_STORE_IO'));
+  });
+
+  it('refuses a folder locked by another live process, takes over a lock whose owner is gone', async () => {
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    await mkdir(tmp.dir, { recursive: true });
+    await writeFile(`${tmp.dir}/LOCK`, `${process.ppid}\n`); // the test runner: alive
+    await assert.rejects(openStore(tmp.dir, SMALL_CONFIG), (err) => isFleethubError(err, 'FH_ERR_STORE_IO') && err.message.includes(String(process.ppid)));
+    await writeFile(`${tmp.dir}/LOCK`, `${process.ppid} 1\n`); // same pid, another start time: a recycled pid
+    await open();
   });
 
   it('rejects a bad config value naming the key', async () => {

@@ -126,9 +126,14 @@ describe('store recovery', () => {
       assert.equal(await exited, 'SIGKILL', 'the child was killed mid-stream');
       await new Promise((r) => setImmediate(r)); // let readline deliver the lines already piped
 
-      const store = await openStore(tmp.dir, SMALL_CONFIG);
+      const log = createMemoryLogger();
+      const store = await openStore(tmp.dir, SMALL_CONFIG, { log });
       try {
         const all = await readAll(store);
+        const opened = log.lines.find((l) => l.includes('store.open')) ?? '';
+        assert.match(opened, /checkpoint=true/, 'the child wrote checkpoints while running');
+        const replayed = Number(/replayed=(\d+)/.exec(opened)?.[1]);
+        assert.ok(replayed < all.length, `open replayed ${replayed} of ${all.length} readings, not the whole log`);
         const seen = new Set<string>();
         for (const r of all) {
           const key = `${r.device}/${r.seq}`;

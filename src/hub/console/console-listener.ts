@@ -181,7 +181,7 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
         ws.close(CLOSE.GOING_AWAY, 'hub shutting down');
         return;
       }
-      sessions.add(new DashboardSession(ws, host(), remote));
+      sessions.add(new DashboardSession(ws, socket, host(), remote));
     });
   }
 

@@ -38,6 +38,12 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Cached match results per connection before the cache is cleared. */
 const MAX_MATCH_CACHE = 50_000;
 
+/** The part of the socket under a WebSocket that batches writes. */
+export interface Corkable {
+  cork(): void;
+  uncork(): void;
+}
+
 /** What a session needs from its listener. */
 export interface SessionHost {
   readonly config: ConsoleListenerConfig;
@@ -55,6 +61,8 @@ export interface SessionHost {
 /** One authenticated-or-not dashboard WebSocket. */
 export class DashboardSession {
   readonly #ws: WebSocket;
+  readonly #socket: Corkable;
+  #flushScheduled: NodeJS.Immediate | undefined;
   readonly #host: SessionHost;
   readonly #remote: string;
   readonly #outbox: DashboardOutbox;
@@ -81,8 +89,13 @@ export class DashboardSession {
     if (this.#pollTimer !== undefined) this.#flush();
   };
 
-  constructor(ws: WebSocket, host: SessionHost, remote: string) {
+  /**
+   * `socket` is the TLS socket under `ws` (from the upgrade): frames queued in
+   * one tick are written corked, so a burst costs one TLS write, not one each.
+   */
+  constructor(ws: WebSocket, socket: Corkable, host: SessionHost, remote: string) {
     this.#ws = ws;
+    this.#socket = socket;
     this.#host = host;
     this.#remote = remote;
     const { config, metrics } = host;
@@ -142,6 +155,10 @@ export class DashboardSession {
     this.#closing = true;
     this.#host.metrics.closed.inc({ reason: metricReason });
     this.#host.log.log('info', 'dashboard.close', { ip: this.#remote, code, reason, token: this.#claims?.id });
+    // What is queued (the errors that led here, say) goes out first, as far as the socket has room.
+    clearImmediate(this.#flushScheduled);
+    this.#flushScheduled = undefined;
+    this.#outbox.flush();
     this.#outbox.clear();
     this.#stopPolling();
     this.#ws.close(code, reason);
@@ -241,7 +258,7 @@ export class DashboardSession {
       const latest = feed.latest(id);
       if (latest) this.#outbox.push(encodeReading(latest), force);
     }
-    this.#flush();
+    this.#scheduleFlush();
   }
 
   #unsubscribe(glob: string): void {
@@ -283,7 +300,19 @@ export class DashboardSession {
 
   #enqueue(text: string): void {
     this.#outbox.push(text);
-    if (this.#pollTimer === undefined) this.#flush();
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    // Backed up: the write callbacks flush. Otherwise one corked flush per tick.
+    if (this.#pollTimer === undefined && this.#flushScheduled === undefined) {
+      this.#flushScheduled = setImmediate(() => {
+        this.#flushScheduled = undefined;
+        this.#socket.cork();
+        this.#flush();
+        this.#socket.uncork();
+      });
+    }
   }
 
   #flush(): void {
@@ -340,6 +369,7 @@ export class DashboardSession {
     clearTimeout(this.#expiryTimer);
     clearTimeout(this.#killTimer);
     clearInterval(this.#pingTimer);
+    clearImmediate(this.#flushScheduled);
     this.#stopPolling();
     this.#outbox.clear();
     const { metrics } = this.#host;

@@ -11,45 +11,26 @@
  * reading) changes only when a group is committed, so a checkpoint of it
  * never claims a reading that a crash could take back.
  */
-import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { FleethubError, isFleethubError } from '../../errors.js';
-import { SILENT_LOGGER, type Logger } from '../../log.js';
+import type { Logger } from '../../log.js';
 import type { StoreConfig } from '../config.js';
 import { writeCheckpoint } from './checkpoint-file.js';
 import { CursorFile } from './cursor-file.js';
 import { DeviceState } from './device-state.js';
 import { lockDir } from './dir-lock.js';
 import { encodeRecord } from './record-codec.js';
-import { createSegmentFile, recoverLog, syncDir } from './recovery.js';
-import { decideRetention } from './retention-policy.js';
+import { PositionWaiters } from './position-waiters.js';
+import { createSegmentFile, recoverLog } from './recovery.js';
+import { RetentionRunner } from './retention-runner.js';
+import { MAX_READ_READINGS, resolveStoreOptions, type ResolvedStoreOptions, type StoreOptions } from './store-options.js';
 import type { Segment } from './segment.js';
 import type { AppendOutcome, ReadResult, Reading, Store, StoredReading, StoreStats } from './types.js';
 
-/** Log bytes written between two checkpoints; bounds the replay at open. @defaultValue 16 MiB */
-export const DEFAULT_CHECKPOINT_BYTES = 16 * 1024 * 1024;
-/** How often age retention is checked (size retention also runs whenever a segment fills). @defaultValue 60 s */
-export const DEFAULT_RETENTION_CHECK_MS = 60_000;
-/** Bytes one {@link Store.read} call reads (more only for a single larger reading). @defaultValue 1 MiB */
-export const DEFAULT_READ_MAX_BYTES = 1024 * 1024;
-/** Readings one {@link Store.read} call returns at most, whatever `max` asks. */
-export const MAX_READ_READINGS = 10_000;
-/** While retention stays blocked by a cursor, the warning is repeated this often. */
-const BLOCKED_WARN_EVERY_MS = 10 * 60_000;
-
-/** Options of {@link openStore} besides the config. */
-export interface StoreOptions {
-  /** @defaultValue SILENT_LOGGER */
-  readonly log?: Logger;
-  /** The hub's clock (ms since epoch): day counts and age retention. @defaultValue Date.now */
-  readonly now?: () => number;
-  /** @defaultValue {@link DEFAULT_CHECKPOINT_BYTES} */
-  readonly checkpointBytes?: number;
-  /** @defaultValue {@link DEFAULT_RETENTION_CHECK_MS} */
-  readonly retentionCheckMs?: number;
-  /** @defaultValue {@link DEFAULT_READ_MAX_BYTES} */
-  readonly readMaxBytes?: number;
-}
+export {
+  DEFAULT_CHECKPOINT_BYTES, DEFAULT_READ_MAX_BYTES, DEFAULT_RETENTION_CHECK_MS, MAX_READ_READINGS, type StoreOptions,
+} from './store-options.js';
 
 interface Pending {
   readonly reading: StoredReading;
@@ -63,29 +44,14 @@ interface AckWaiter {
   readonly reject: (err: Error) => void;
 }
 
-interface ReadWaiter {
-  readonly position: number;
-  done: () => void;
-}
-
-function positiveInteger(key: string, value: number, allowZero: boolean): void {
-  if (!Number.isSafeInteger(value) || value < (allowZero ? 0 : 1)) {
-    throw new FleethubError('FH_ERR_CONFIG', `config: ${key} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${value}`);
-  }
-}
-
 /**
  * Opens (creating it 0700 if needed) the store in `dir`, recovering from a
  * crash if there was one. Throws FH_ERR_STORE_IO when the folder cannot be
  * used, FH_ERR_CONFIG on a bad config value.
  */
 export async function openStore(dir: string, config: StoreConfig, options: StoreOptions = {}): Promise<Store> {
-  positiveInteger('store.segmentBytes', config.segmentBytes, false);
-  positiveInteger('store.retentionBytes', config.retentionBytes, true);
-  if (!Number.isFinite(config.retentionHours) || config.retentionHours < 0) {
-    throw new FleethubError('FH_ERR_CONFIG', `config: store.retentionHours must be a non-negative number, got ${config.retentionHours}`);
-  }
-  const log = options.log ?? SILENT_LOGGER;
+  const resolved = resolveStoreOptions(config, options);
+  const { log } = resolved;
   const started = performance.now();
   let release: (() => Promise<void>) | undefined;
   try {
@@ -96,14 +62,10 @@ export async function openStore(dir: string, config: StoreConfig, options: Store
     const active = recovered.segments[recovered.segments.length - 1] as Segment;
     const handle = await open(active.path, 'r+');
     const store = new LogStore({
-      dir, config, log, release, cursors, handle,
+      ...resolved, dir, config, release, cursors, handle,
       segments: recovered.segments,
       devices: recovered.devices,
       checkpointPosition: recovered.checkpointPosition,
-      now: options.now ?? Date.now,
-      checkpointBytes: options.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES,
-      retentionCheckMs: options.retentionCheckMs ?? DEFAULT_RETENTION_CHECK_MS,
-      readMaxBytes: options.readMaxBytes ?? DEFAULT_READ_MAX_BYTES,
     });
     log.log('info', 'store.open', {
       dir,
@@ -124,20 +86,15 @@ export async function openStore(dir: string, config: StoreConfig, options: Store
   }
 }
 
-interface LogStoreInit {
+interface LogStoreInit extends ResolvedStoreOptions {
   readonly dir: string;
   readonly config: StoreConfig;
-  readonly log: Logger;
   readonly release: () => Promise<void>;
   readonly cursors: CursorFile;
   readonly handle: FileHandle;
   readonly segments: Segment[];
   readonly devices: Map<string, DeviceState>;
   readonly checkpointPosition: number;
-  readonly now: () => number;
-  readonly checkpointBytes: number;
-  readonly retentionCheckMs: number;
-  readonly readMaxBytes: number;
 }
 
 class LogStore implements Store {
@@ -154,7 +111,8 @@ class LogStore implements Store {
   #acceptedEnd: number;
   #committedEnd: number;
   readonly #ackWaiters: AckWaiter[] = [];
-  readonly #readWaiters = new Set<ReadWaiter>();
+  readonly #readWaiters = new PositionWaiters();
+  readonly #retention: RetentionRunner;
   readonly #listeners = new Set<(readings: readonly StoredReading[]) => void>();
   #flushing = false;
   #idleWaiters: (() => void)[] = [];
@@ -166,8 +124,6 @@ class LogStore implements Store {
   #closed = false;
   #closing: Promise<void> | null = null;
   #failed: FleethubError | null = null;
-  #blockedSince: number | null = null;
-  #blockedWarnedAt = 0;
   readonly #stats = {
     fsyncs: 0, fsyncSeconds: 0, lastFsyncMs: 0, appended: 0, duplicates: 0, staleDuplicates: 0,
     checkpoints: 0, deletedSegments: 0, retentionBlockedBytes: 0,
@@ -182,6 +138,7 @@ class LogStore implements Store {
     this.#cursors = init.cursors;
     this.#handle = init.handle;
     this.#checkpointPosition = init.checkpointPosition;
+    this.#retention = new RetentionRunner(init.log);
     this.#committedEnd = this.#active.end;
     this.#acceptedEnd = this.#committedEnd;
     this.#timer = setInterval(() => this.#scheduleMaintenance(), init.retentionCheckMs);
@@ -196,14 +153,22 @@ class LogStore implements Store {
   append(readings: readonly Reading[]): Promise<AppendOutcome[]> {
     if (this.#failed !== null) return Promise.reject(this.#failed);
     if (this.#closed) return Promise.reject(new FleethubError('FH_ERR_STORE_IO', 'store: closed'));
+    const hubTime = this.#now();
+    // Everything that can fail happens before any state changes: a batch is taken whole or not at all.
+    const frames: Buffer[] = [];
     for (const reading of readings) {
       const problem = readingProblem(reading);
       if (problem !== null) return Promise.reject(new FleethubError('FH_ERR_INVALID_ARGUMENT', `store: ${problem}`));
+      try {
+        frames.push(encodeRecord(reading.device, reading.seq, reading.ts, hubTime, reading.data));
+      } catch (err) {
+        return Promise.reject(new FleethubError('FH_ERR_INVALID_ARGUMENT', `store: cannot encode a reading of ${reading.device}`, { cause: err }));
+      }
     }
-    const hubTime = this.#now();
     const outcomes: AppendOutcome[] = [];
     let target = 0;
-    for (const { device, seq, ts, data } of readings) {
+    for (let i = 0; i < readings.length; i += 1) {
+      const { device, seq, ts, data } = readings[i] as Reading;
       const status = this.#devices.get(device)?.window.check(seq) ?? 'new';
       let inflight = this.#inflight.get(device);
       const pendingAt = inflight?.get(seq);
@@ -218,7 +183,7 @@ class LogStore implements Store {
       const position = this.#acceptedEnd;
       this.#acceptedEnd += 1;
       const reading: StoredReading = { device, seq, ts, data, position };
-      this.#pending.push({ reading, hubTime, frame: encodeRecord(device, seq, ts, hubTime, data) });
+      this.#pending.push({ reading, hubTime, frame: frames[i] as Buffer });
       if (inflight === undefined) {
         inflight = new Map();
         this.#inflight.set(device, inflight);
@@ -285,21 +250,7 @@ class LogStore implements Store {
 
   waitFor(position: number, signal?: AbortSignal): Promise<void> {
     if (position < this.#committedEnd || this.#closed || signal?.aborted === true) return Promise.resolve();
-    return new Promise((resolve) => {
-      const onAbort = (): void => {
-        this.#readWaiters.delete(waiter);
-        resolve();
-      };
-      const waiter: ReadWaiter = {
-        position,
-        done: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        },
-      };
-      this.#readWaiters.add(waiter);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    return this.#readWaiters.wait(position, signal);
   }
 
   async cursor(name: string): Promise<number> {
@@ -350,8 +301,7 @@ class LogStore implements Store {
     if (this.#failed === null) await this.#checkpoint().catch((err: unknown) => this.#logFailure('store.checkpoint_failed', err));
     await this.#cursors.settled();
     await this.#handle.close().catch(() => {});
-    for (const waiter of this.#readWaiters) waiter.done();
-    this.#readWaiters.clear();
+    this.#readWaiters.releaseAll();
     await this.#init.release();
     this.#log.log('info', 'store.closed', { next: this.#committedEnd });
   }
@@ -437,12 +387,7 @@ class LogStore implements Store {
         this.#logFailure('store.listener_failed', err); // a listener's bug must not break the store
       }
     }
-    for (const waiter of this.#readWaiters) {
-      if (waiter.position < this.#committedEnd) {
-        this.#readWaiters.delete(waiter);
-        waiter.done();
-      }
-    }
+    this.#readWaiters.wake(this.#committedEnd);
     if (this.#bytesSinceCheckpoint >= this.#init.checkpointBytes) this.#scheduleMaintenance();
   }
 
@@ -497,41 +442,16 @@ class LogStore implements Store {
   }
 
   async #retain(): Promise<void> {
-    const { retentionBytes, retentionHours } = this.#init.config;
-    let totalBytes = 0;
-    for (const segment of this.#segments) totalBytes += segment.bytes;
-    const now = this.#now();
-    const decision = decideRetention({
-      sealed: this.#segments.slice(0, -1),
-      totalBytes, retentionBytes, retentionHours, now,
+    const outcome = await this.#retention.run({
+      dir: this.#init.dir,
+      config: this.#init.config,
+      segments: this.#segments,
       cursors: this.#cursors.entries(),
       checkpointPosition: this.#checkpointPosition,
+      now: this.#now(),
     });
-    this.#stats.retentionBlockedBytes = decision.blockedBytes;
-    if (decision.blockedBytes > 0) {
-      this.#blockedSince ??= now;
-      if (now - this.#blockedWarnedAt >= BLOCKED_WARN_EVERY_MS) {
-        this.#blockedWarnedAt = now;
-        this.#log.log('warn', 'store.retention_blocked', {
-          cursor: decision.blockedBy, position: decision.blockedAt, bytes: decision.blockedBytes,
-          hint: 'a reader is behind; the store keeps its readings (delete its cursor to release them)',
-        });
-      }
-    } else if (this.#blockedSince !== null) {
-      this.#blockedSince = null;
-      this.#blockedWarnedAt = 0;
-      this.#log.log('info', 'store.retention_unblocked', {});
-    }
-    if (decision.deleteCount === 0) return;
-    const doomed = this.#segments.splice(0, decision.deleteCount);
-    for (const segment of doomed) {
-      await unlink(segment.path).catch((err: unknown) => {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      });
-      this.#stats.deletedSegments += 1;
-    }
-    await syncDir(this.#init.dir);
-    this.#log.log('info', 'store.retention', { deleted: doomed.length, first: this.firstPosition(), bytes: totalBytes });
+    this.#stats.retentionBlockedBytes = outcome.blockedBytes;
+    this.#stats.deletedSegments += outcome.deleted;
   }
 
   #segmentOf(position: number): Segment {

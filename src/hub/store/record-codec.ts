@@ -14,7 +14,7 @@
  * the end of the file is partial, and a frame whose CRC does not match is
  * corrupt; either way nothing past it is ever decoded.
  */
-import { crc32 } from 'node:zlib';
+import { crc32Range } from './crc32.js';
 import type { StoredReading, TelemetryData } from './types.js';
 
 /** Bytes before a frame's payload: length and CRC. */
@@ -71,7 +71,7 @@ export function encodeRecord(device: string, seq: number, ts: number, hubTime: n
   at += 24;
   frame.write(json, at, 'utf8');
   frame.writeUInt32LE(payloadLength, 0);
-  frame.writeUInt32LE(crc32(frame.subarray(FRAME_HEADER_BYTES)), 4);
+  frame.writeUInt32LE(crc32Range(frame, FRAME_HEADER_BYTES, frame.length), 4);
   return frame;
 }
 
@@ -90,7 +90,7 @@ export function frameEnd(buf: Buffer, offset: number, limit: number, verify: boo
   const payloadStart = offset + FRAME_HEADER_BYTES;
   const end = payloadStart + length;
   if (end > limit) return FRAME_PARTIAL;
-  if (verify && crc32(buf.subarray(payloadStart, end)) !== buf.readUInt32LE(offset + 4)) return FRAME_BAD_CRC;
+  if (verify && crc32Range(buf, payloadStart, end) !== buf.readUInt32LE(offset + 4)) return FRAME_BAD_CRC;
   return end;
 }
 

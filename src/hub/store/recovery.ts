@@ -14,7 +14,7 @@ import { FleethubError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { readCheckpoint } from './checkpoint-file.js';
 import { DeviceState } from './device-state.js';
-import { decodeKey, decodeRecord } from './record-codec.js';
+import { decodeKey, decodeRecord, FRAME_HEADER_BYTES } from './record-codec.js';
 import { INDEX_STRIDE, parseSegmentFileName, scanSegmentFile, Segment, segmentFileName } from './segment.js';
 
 /** The state of the log after recovery. */
@@ -49,7 +49,7 @@ export async function recoverLog(dir: string, log: Logger, ignoreCheckpoint = fa
   }
 
   const segments: Segment[] = [];
-  const newest = new Map<string, { frame: Buffer; position: number }>();
+  const newest = new Map<string, FrameMark>();
   let replayed = 0;
   let truncatedBytes = 0;
   for (let i = 0; i < bases.length; i += 1) {
@@ -77,8 +77,15 @@ export async function recoverLog(dir: string, log: Logger, ignoreCheckpoint = fa
           devices.set(device, state);
         }
         state.applySeq(seq, hubTime);
-        // Keep the newest frame of each device; only those are JSON-decoded, once, at the end.
-        newest.set(device, { frame: Buffer.copyBytesFrom(buf, start, end - start), position });
+        // Remember where each device's newest frame is; only those are read and decoded, once, at the end.
+        const mark = newest.get(device);
+        if (mark === undefined) newest.set(device, { path, offset, length: end - start + FRAME_HEADER_BYTES, position });
+        else {
+          mark.path = path;
+          mark.offset = offset;
+          mark.length = end - start + FRAME_HEADER_BYTES;
+          mark.position = position;
+        }
         replayed += 1;
       }
       position += 1;
@@ -100,10 +107,7 @@ export async function recoverLog(dir: string, log: Logger, ignoreCheckpoint = fa
     segments.push(new Segment(dir, base, result.records, result.validBytes, info.mtimeMs, index));
   }
 
-  for (const [device, { frame, position }] of newest) {
-    const state = devices.get(device) as DeviceState;
-    state.latest = decodeRecord(frame, 0, frame.length, position).reading;
-  }
+  await loadLatest(newest, devices);
   const end = (segments[segments.length - 1] as Segment).end;
   if (checkpoint !== null && from > end) {
     // The checkpoint describes readings the log does not hold: trust the log.
@@ -111,6 +115,37 @@ export async function recoverLog(dir: string, log: Logger, ignoreCheckpoint = fa
     return recoverLog(dir, log, true);
   }
   return { segments, devices, checkpointPosition: checkpoint === null ? (segments[0] as Segment).base : from, usedCheckpoint: checkpoint !== null, replayed, truncatedBytes };
+}
+
+/** Where a frame is: recovery notes each device's newest one while scanning. */
+interface FrameMark {
+  path: string;
+  offset: number;
+  length: number;
+  position: number;
+}
+
+/** Reads and decodes the newest frame of each replayed device (one file open per segment). */
+async function loadLatest(newest: ReadonlyMap<string, FrameMark>, devices: ReadonlyMap<string, DeviceState>): Promise<void> {
+  const byPath = new Map<string, Array<[string, FrameMark]>>();
+  for (const entry of newest) {
+    const list = byPath.get(entry[1].path);
+    if (list === undefined) byPath.set(entry[1].path, [entry]);
+    else list.push(entry);
+  }
+  for (const [path, entries] of byPath) {
+    const handle = await open(path, 'r');
+    try {
+      for (const [device, mark] of entries) {
+        const frame = Buffer.allocUnsafe(mark.length);
+        const { bytesRead } = await handle.read(frame, 0, mark.length, mark.offset);
+        if (bytesRead !== mark.length) throw new FleethubError('FH_ERR_STORE_IO', `store: ${path} changed while opening`);
+        (devices.get(device) as DeviceState).latest = decodeRecord(frame, FRAME_HEADER_BYTES, frame.length, mark.position).reading;
+      }
+    } finally {
+      await handle.close();
+    }
+  }
 }
 
 /** Creates an empty segment file (0600) and makes its directory entry durable before anything is acked from it. */

@@ -1,5 +1,4 @@
 /** `fleethub device export`: a device's credentials as PEM files or an ESP32 C header. */
-import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { action } from '../../command-action.js';
@@ -7,7 +6,7 @@ import { FleethubError } from '../../errors.js';
 import { loadCa } from '../ca.js';
 import { readDeviceCredentials } from '../device-credentials.js';
 import { exportEsp32Header } from '../esp32-header.js';
-import { DIR_MODE, KEY_MODE, PUBLIC_MODE, pkiIoError, writeFilesAtomic, type FileWrite } from '../pki-files.js';
+import { KEY_MODE, PUBLIC_MODE, makeDirs, pkiIoError, writeFilesAtomic, type FileWrite } from '../pki-files.js';
 import { examples, pkiOption, resolvePkiDir } from './pki-options.js';
 
 interface ExportFlags { pki?: string; format?: string; out?: string; force?: boolean }
@@ -51,7 +50,7 @@ export function registerDeviceExportCommand(device: Command): void {
     }
     const outDir = resolve(flags.out);
     try {
-      await mkdir(outDir, { recursive: true, mode: DIR_MODE });
+      await makeDirs(outDir);
     } catch (err) {
       throw pkiIoError('create folder', outDir, err);
     }

@@ -8,12 +8,19 @@ const COLORS = ['#2dd4bf', '#818cf8', '#f472b6', '#fbbf24', '#38bdf8', '#a3e635'
 /** Redraw charts at least this often so they scroll with time. */
 const SCROLL_MS = 500;
 
+/** The chart's time span: the data's age rounded up to a minute, from one minute to HISTORY_MS. */
+function chartWindow(series, now) {
+  const oldest = series.t[0] ?? now;
+  return Math.min(HISTORY_MS, Math.max(60000, Math.ceil((now - oldest) / 60000) * 60000));
+}
+
 export class DeviceView {
   #el;
   #id = null;
   #charts = new Map();
   #fieldsKey = '';
   #drawnAt = 0;
+  #fresh = true;
 
   /** @param {Record<string, HTMLElement>} el */
   constructor(el) {
@@ -36,14 +43,16 @@ export class DeviceView {
     this.#el.state.hidden = id === null;
     this.#el.fields.hidden = true;
     this.#drawnAt = 0;
+    this.#fresh = true;
   }
 
   render(model, now) {
     if (this.#id === null) return;
     const device = model.devices.get(this.#id);
     if (!device) return;
-    const changed = model.dirty.has(this.#id);
+    const changed = model.dirty.has(this.#id) || this.#fresh;
     if (!changed && now - this.#drawnAt < SCROLL_MS) return;
+    this.#fresh = false;
     this.#drawnAt = now;
     this.#el.state.textContent = device.online ? 'online' : 'offline';
     this.#el.state.className = device.online ? 'pill online' : 'pill offline';
@@ -51,13 +60,14 @@ export class DeviceView {
     this.#el.seq.textContent = device.seq ? String(device.seq) : '–';
     this.#el.rate.textContent = formatCount(model.deviceRate(device, now));
 
-    const numeric = [...device.history.keys()].sort();
+    const numeric = [...device.history.keys()]; // in the order the device sends them
     const key = numeric.join('\n');
     if (key !== this.#fieldsKey) this.#buildCharts(numeric);
     for (const [name, chart] of this.#charts) {
       const value = device.data[name];
       chart.value.textContent = value === undefined ? '–' : formatValue(value);
-      drawLineChart(chart.canvas, device.history.get(name), { now, windowMs: HISTORY_MS, color: chart.color });
+      const series = device.history.get(name);
+      drawLineChart(chart.canvas, series, { now, windowMs: chartWindow(series, now), color: chart.color });
     }
     if (changed) this.#renderFields(device.data);
   }
@@ -76,7 +86,7 @@ export class DeviceView {
       value.className = 'latest';
       caption.append(label, value);
       const canvas = document.createElement('canvas');
-      canvas.setAttribute('aria-label', `${name} over the last five minutes`);
+      canvas.setAttribute('aria-label', `${name} over the last minutes`);
       canvas.setAttribute('role', 'img');
       card.append(caption, canvas);
       const color = COLORS[i % COLORS.length];

@@ -2,6 +2,7 @@
 // own drawing code, no library (the page fetches nothing from outside).
 
 const PAD = { left: 46, right: 12, top: 10, bottom: 20 };
+const TICK_STEPS_MS = [10000, 15000, 30000, 60000];
 
 function niceNumber(value) {
   const abs = Math.abs(value);
@@ -77,10 +78,10 @@ export function drawLineChart(canvas, points, options) {
   }
   ctx.textAlign = 'center';
   ctx.textBaseline = 'top';
-  const minutes = Math.round(windowMs / 60000);
-  for (let m = minutes; m >= 0; m--) {
-    const xx = x(now - m * 60000);
-    ctx.fillText(m === 0 ? 'now' : `-${m}m`, Math.min(Math.max(xx, PAD.left + 10), width - PAD.right - 10), height - PAD.bottom + 5);
+  const step = TICK_STEPS_MS.find((ms) => windowMs / ms <= 6) ?? 60000;
+  for (let ago = Math.floor(windowMs / step) * step; ago >= 0; ago -= step) {
+    const label = ago === 0 ? 'now' : ago % 60000 === 0 ? `-${ago / 60000}m` : `-${Math.round(ago / 1000)}s`;
+    ctx.fillText(label, Math.min(Math.max(x(now - ago), PAD.left + 10), width - PAD.right - 10), height - PAD.bottom + 5);
   }
 
   if (points.t.length - first === 0) return;

@@ -1,0 +1,339 @@
+/**
+ * The hub's benchmark (issue 3), side by side in one run against a bare Node
+ * `https` + `ws` server that only parses JSON and acks (the stack's own
+ * ceiling), with the same certificates and the same client (this process).
+ * Each server runs in its own child process and reports its CPU time
+ * (`process.cpuUsage`), so the figures are server CPU per unit of work, not
+ * wall rates of two programs sharing two cores.
+ *
+ *   npm run bench -- hub
+ *   FLEETHUB_BENCH_DEVICES=1000 FLEETHUB_BENCH_IDLE=5000 npm run bench -- hub
+ *
+ * Scenarios: full mTLS handshake + upgrade (P-256 and RSA-2048 server keys,
+ * TLS 1.2 and 1.3) and resumed; windowed ingest (100 connections, up to 32
+ * unacked each); paced ingest (N devices at 10 messages/s) with ack latency;
+ * idle memory per connection.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect, type ConnectionOptions, type SecureVersion } from 'node:tls';
+import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
+import { addDevices, initCa, issueServerCert, pkiPaths, type KeyType } from '../src/pki/index.js';
+import { createHub } from '../src/hub/hub.js';
+import { testHubConfig } from '../test/helpers/hub.js';
+
+type ServerKind = 'hub' | 'bare';
+interface Usage { cpuMs: number; systemMs: number; rss: number }
+interface Creds { id: string; cert: string; key: string }
+
+const DEVICES = Number(process.env.FLEETHUB_BENCH_DEVICES ?? 1000);
+const IDLE = Number(process.env.FLEETHUB_BENCH_IDLE ?? 5000);
+const HANDSHAKES = Number(process.env.FLEETHUB_BENCH_HANDSHAKES ?? 200);
+const PACED_SECONDS = 10;
+const WINDOWED_SECONDS = 5;
+const WINDOW = 32;
+const WINDOWED_CONNECTIONS = 100;
+/** Each ingest run starts its seqs far above the last one's, so no message is a repeat. */
+let seqBase = 1;
+
+// ---------------------------------------------------------------- server side
+
+async function runServer(kind: ServerKind, pkiDir: string, dataDir: string): Promise<void> {
+  let port: number;
+  let close: () => Promise<void>;
+  if (kind === 'hub') {
+    const config = testHubConfig(pkiDir, dataDir, {
+      device: { maxConnectionsPerIp: 100_000, newConnectionsPerIpPerSec: 100_000, maxConnections: 100_000, handshakeTimeoutMs: 60_000 },
+      // The windowed scenario sends as fast as acks allow: lift the per-device rate for it.
+      limits: { msgsPerSec: 100_000, burst: 100_000, msgsPerDay: 100_000_000 },
+    });
+    const hub = createHub(config);
+    port = (await hub.listen()).devicePort;
+    close = () => hub.close();
+  } else {
+    const paths = pkiPaths(pkiDir);
+    const [ca, cert, key] = await Promise.all([readFile(paths.caCert), readFile(paths.serverCert), readFile(paths.serverKey)]);
+    const server = createHttpsServer({ ca, cert, key, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' });
+    const wss = new WebSocketServer({ server, path: '/v1/device', maxPayload: 16 * 1024, perMessageDeflate: false });
+    wss.on('connection', (ws) => {
+      ws.on('message', (data) => {
+        const message = JSON.parse(String(data)) as { seq: number };
+        ws.send(`{"ack":${message.seq}}`);
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    port = (server.address() as { port: number }).port;
+    close = async () => {
+      for (const ws of wss.clients) ws.terminate();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    };
+  }
+  process.on('message', (message: string) => {
+    if (message === 'usage') {
+      const cpu = process.cpuUsage();
+      process.send?.({ cpuMs: (cpu.user + cpu.system) / 1000, systemMs: cpu.system / 1000, rss: process.memoryUsage().rss });
+    } else if (message === 'gc') {
+      globalThis.gc?.();
+      process.send?.('gc-done');
+    } else if (message === 'stop') {
+      // process.exit skips nothing that matters here; --cpu-prof writes its profile on exit.
+      void close().then(() => process.exit(0));
+    }
+  });
+  process.send?.({ port });
+}
+
+// ---------------------------------------------------------------- client side
+
+class ServerProcess {
+  readonly #child: ChildProcess;
+  readonly port: number;
+  private constructor(child: ChildProcess, port: number) {
+    this.#child = child;
+    this.port = port;
+  }
+  static async start(kind: ServerKind, pkiDir: string, dataDir: string): Promise<ServerProcess> {
+    // FLEETHUB_BENCH_PROFILE=dir writes a V8 CPU profile of each server (where the time goes).
+    const profile = process.env.FLEETHUB_BENCH_PROFILE;
+    const execArgv = ['--import', 'tsx', '--expose-gc', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profile, kind)}`] : [])];
+    const child = fork(new URL(import.meta.url).pathname, ['server', kind, pkiDir, dataDir], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const [message] = (await once(child, 'message')) as [{ port: number }];
+    return new ServerProcess(child, message.port);
+  }
+  async usage(): Promise<Usage> {
+    this.#child.send('usage');
+    const [message] = (await once(this.#child, 'message')) as [Usage];
+    return message;
+  }
+  async gc(): Promise<void> {
+    this.#child.send('gc');
+    await once(this.#child, 'message');
+  }
+  async stop(): Promise<void> {
+    this.#child.send('stop');
+    await once(this.#child, 'exit');
+  }
+}
+
+interface Connection { ws: WebSocket; session: () => Buffer | undefined }
+
+function connect(port: number, ca: string, creds: Creds, tls: { maxVersion?: SecureVersion; minVersion?: SecureVersion; session?: Buffer } = {}): Promise<Connection> {
+  let session: Buffer | undefined;
+  const options = {
+    ca, cert: creds.cert, key: creds.key, servername: 'localhost', perMessageDeflate: false, ...tls,
+    createConnection: (opts: ConnectionOptions) => {
+      const socket = tlsConnect(opts);
+      socket.on('session', (s: Buffer) => (session = s));
+      return socket;
+    },
+  };
+  const ws = new WebSocket(`wss://127.0.0.1:${port}/v1/device`, options as ClientOptions);
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve({ ws, session: () => session }));
+    ws.once('error', reject);
+  });
+}
+
+async function closeAll(connections: readonly Connection[]): Promise<void> {
+  await Promise.all(connections.map(async ({ ws }) => {
+    if (ws.readyState === ws.CLOSED) return;
+    const closed = once(ws, 'close');
+    ws.close();
+    await closed;
+  }));
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function handshakes(server: ServerProcess, ca: string, devices: readonly Creds[], version: SecureVersion, resumed: boolean): Promise<number> {
+  const tls = { minVersion: version, maxVersion: version };
+  let session: Buffer | undefined;
+  if (resumed) {
+    const first = await connect(server.port, ca, devices[0]!, tls);
+    await new Promise((r) => setTimeout(r, 20));
+    session = first.session();
+    await closeAll([first]);
+  }
+  const before = await server.usage();
+  for (let i = 0; i < HANDSHAKES; i += 1) {
+    const c = await connect(server.port, ca, devices[i % devices.length]!, session === undefined ? tls : { ...tls, session });
+    if (resumed && !(c.ws as unknown as { _socket: { isSessionReused(): boolean } })._socket.isSessionReused()) throw new Error('session not resumed');
+    if (resumed) session = c.session() ?? session;
+    await closeAll([c]);
+  }
+  const after = await server.usage();
+  return (after.cpuMs - before.cpuMs) / HANDSHAKES;
+}
+
+interface IngestResult { messages: number; cpuUsPerMsg: number; systemUsPerMsg: number; msgsPerSec: number; p50: number; p99: number }
+
+/** Drives `connections`; each either paced (one message every 100 ms) or windowed (32 unacked). */
+async function ingest(server: ServerProcess, connections: readonly Connection[], mode: 'paced' | 'windowed'): Promise<IngestResult> {
+  const latencies: number[] = [];
+  let acked = 0;
+  let running = true;
+  const timers: NodeJS.Timeout[] = [];
+  const payload = (seq: number): string => `{"seq":${seq},"data":{"temp":21.5,"hum":40.2,"ok":true}}`;
+  const base = seqBase;
+  seqBase += 100_000_000;
+  const states = connections.map(({ ws }, index) => {
+    const state = { next: base, acked: 0, sentAt: new Map<number, number>() };
+    state.acked = state.next - 1;
+    const send = (): void => {
+      const seq = state.next++;
+      state.sentAt.set(seq, performance.now());
+      ws.send(payload(seq));
+    };
+    ws.on('message', (data) => {
+      const message = JSON.parse(String(data)) as { ack?: number };
+      if (message.ack === undefined) return;
+      const now = performance.now();
+      for (let seq = state.acked + 1; seq <= message.ack; seq += 1) {
+        const at = state.sentAt.get(seq);
+        if (at !== undefined) {
+          latencies.push(now - at);
+          state.sentAt.delete(seq);
+          acked += 1;
+        }
+      }
+      state.acked = Math.max(state.acked, message.ack);
+      if (mode === 'windowed' && running) while (state.next - 1 - state.acked < WINDOW) send();
+    });
+    if (mode === 'paced') {
+      // Staggered, so the devices do not send in lockstep.
+      const start = setTimeout(() => {
+        if (!running) return;
+        send();
+        timers.push(setInterval(() => running && send(), 100));
+      }, (index * 100) / connections.length);
+      timers.push(start);
+    } else {
+      for (let i = 0; i < WINDOW; i += 1) send();
+    }
+    return state;
+  });
+  // Warm up for a second, then measure.
+  await new Promise((r) => setTimeout(r, 1000));
+  latencies.length = 0;
+  const ackedAtStart = acked;
+  const before = await server.usage();
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, (mode === 'paced' ? PACED_SECONDS : WINDOWED_SECONDS) * 1000));
+  const after = await server.usage();
+  const seconds = (performance.now() - t0) / 1000;
+  const messages = acked - ackedAtStart;
+  running = false;
+  for (const t of timers) clearInterval(t);
+  // Let outstanding acks land before the next scenario.
+  await new Promise((r) => setTimeout(r, 500));
+  for (const { ws } of connections) ws.removeAllListeners('message');
+  void states;
+  latencies.sort((a, b) => a - b);
+  return {
+    messages,
+    cpuUsPerMsg: ((after.cpuMs - before.cpuMs) * 1000) / Math.max(1, messages),
+    systemUsPerMsg: ((after.systemMs - before.systemMs) * 1000) / Math.max(1, messages),
+    msgsPerSec: messages / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+async function connectMany(server: ServerProcess, ca: string, devices: readonly Creds[], concurrency = 50): Promise<Connection[]> {
+  const out: Connection[] = [];
+  for (let i = 0; i < devices.length; i += concurrency) {
+    out.push(...(await Promise.all(devices.slice(i, i + concurrency).map((d) => connect(server.port, ca, d)))));
+  }
+  return out;
+}
+
+async function makePki(root: string, keyType: KeyType, count: number): Promise<{ dir: string; ca: string; devices: Creds[] }> {
+  const dir = join(root, `pki-${keyType}`);
+  await initCa(dir, { keyType });
+  await issueServerCert(dir, { hosts: ['localhost'], ips: ['127.0.0.1'], keyType });
+  // Device keys are P-256 in both: what ESP32 firmware uses; the server key is what varies.
+  await addDevices(dir, { count, prefix: 'b', keyType: 'ec' });
+  const paths = pkiPaths(dir);
+  const digits = Math.max(4, String(count).length);
+  const devices = await Promise.all(Array.from({ length: count }, async (_, i) => {
+    const id = `b${String(i + 1).padStart(digits, '0')}`;
+    return { id, cert: await readFile(paths.deviceCert(id), 'utf8'), key: await readFile(paths.deviceKey(id), 'utf8') };
+  }));
+  return { dir, ca: await readFile(paths.caCert, 'utf8'), devices };
+}
+
+async function main(): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), 'fleethub-bench-hub-'));
+  const results: Record<string, Record<string, number>> = {};
+  const row = (name: string, values: Record<string, number>): void => {
+    results[name] = values;
+    process.stdout.write(`${name.padEnd(44)} ${Object.entries(values).map(([k, v]) => `${k}=${Number(v.toFixed(3))}`).join('  ')}\n`);
+  };
+  try {
+    const fleetSize = Math.max(DEVICES, IDLE, WINDOWED_CONNECTIONS);
+    const ec = await makePki(root, 'ec', fleetSize);
+    const rsa = await makePki(root, 'rsa', 8);
+    for (const [label, pki] of [['P-256', ec], ['RSA-2048', rsa]] as const) {
+      for (const kind of ['bare', 'hub'] as const) {
+        const server = await ServerProcess.start(kind, pki.dir, join(root, `data-hs-${label}-${kind}`));
+        for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+          row(`handshake ${label} ${version} full (${kind})`, { serverCpuMs: await handshakes(server, pki.ca, pki.devices, version, false) });
+          row(`handshake ${label} ${version} resumed (${kind})`, { serverCpuMs: await handshakes(server, pki.ca, pki.devices, version, true) });
+        }
+        await server.stop();
+      }
+    }
+    for (const kind of ['bare', 'hub'] as const) {
+      const server = await ServerProcess.start(kind, ec.dir, join(root, `data-ingest-${kind}`));
+      let connections = await connectMany(server, ec.ca, ec.devices.slice(0, WINDOWED_CONNECTIONS));
+      const windowed = await ingest(server, connections, 'windowed');
+      row(`windowed ${WINDOWED_CONNECTIONS}x${WINDOW} (${kind})`, { ...windowed });
+      await closeAll(connections);
+      connections = await connectMany(server, ec.ca, ec.devices.slice(0, DEVICES));
+      const paced = await ingest(server, connections, 'paced');
+      row(`paced ${DEVICES} devices x 10/s (${kind})`, { ...paced });
+      await closeAll(connections);
+      await server.stop();
+    }
+    for (const kind of ['bare', 'hub'] as const) {
+      const server = await ServerProcess.start(kind, ec.dir, join(root, `data-idle-${kind}`));
+      await server.gc();
+      const before = await server.usage();
+      const connections = await connectMany(server, ec.ca, ec.devices.slice(0, IDLE));
+      await new Promise((r) => setTimeout(r, 1000));
+      await server.gc();
+      const after = await server.usage();
+      row(`idle ${IDLE} connections (${kind})`, { kibPerConnection: (after.rss - before.rss) / 1024 / IDLE });
+      await closeAll(connections);
+      await server.stop();
+    }
+    const ratio = (name: string, key: string): number => (results[`${name} (hub)`]?.[key] ?? NaN) / (results[`${name} (bare)`]?.[key] ?? NaN);
+    process.stdout.write('\nratios hub / bare (the bar: handshake <= 1.1, windowed <= 1.7, paced <= 1.2, memory <= 1.2)\n');
+    const ratios: Record<string, number> = {};
+    for (const label of ['P-256', 'RSA-2048']) {
+      for (const version of ['TLSv1.2', 'TLSv1.3']) {
+        for (const how of ['full', 'resumed']) ratios[`handshake ${label} ${version} ${how}`] = ratio(`handshake ${label} ${version} ${how}`, 'serverCpuMs');
+      }
+    }
+    ratios[`windowed cpu/msg`] = ratio(`windowed ${WINDOWED_CONNECTIONS}x${WINDOW}`, 'cpuUsPerMsg');
+    ratios[`paced cpu/msg`] = ratio(`paced ${DEVICES} devices x 10/s`, 'cpuUsPerMsg');
+    ratios[`idle memory/connection`] = ratio(`idle ${IDLE} connections`, 'kibPerConnection');
+    for (const [name, value] of Object.entries(ratios)) process.stdout.write(`${name.padEnd(44)} ${value.toFixed(2)}\n`);
+    const out = join(import.meta.dirname, 'results', 'hub.json');
+    await writeFile(out, `${JSON.stringify({ node: process.version, devices: DEVICES, idle: IDLE, handshakes: HANDSHAKES, results, ratios }, null, 2)}\n`);
+    process.stdout.write(`\nwrote ${out}\n`);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === 'server') {
+  await runServer(process.argv[3] as ServerKind, process.argv[4]!, process.argv[5]!);
+} else {
+  await main();
+}

@@ -1,0 +1,60 @@
+/**
+ * The store's tuning options (besides `StoreConfig` from the hub config):
+ * input type, `DEFAULT_*` constants and one resolver, which also checks the
+ * config values the store relies on.
+ */
+import { FleethubError } from '../../errors.js';
+import { SILENT_LOGGER, type Logger } from '../../log.js';
+import type { StoreConfig } from '../config.js';
+
+/** Log bytes written between two checkpoints; bounds the replay at open. @defaultValue 16 MiB */
+export const DEFAULT_CHECKPOINT_BYTES = 16 * 1024 * 1024;
+/** How often age retention is checked (it also runs whenever a segment fills). @defaultValue 60 s */
+export const DEFAULT_RETENTION_CHECK_MS = 60_000;
+/** Bytes one `read()` call reads (more only for a single larger reading). @defaultValue 1 MiB */
+export const DEFAULT_READ_MAX_BYTES = 1024 * 1024;
+/** Readings one `read()` call returns at most, whatever `max` asks. */
+export const MAX_READ_READINGS = 10_000;
+
+/** Options of `openStore` besides the config. */
+export interface StoreOptions {
+  /** @defaultValue SILENT_LOGGER */
+  readonly log?: Logger;
+  /** The hub's clock (ms since epoch): day counts and age retention. @defaultValue Date.now */
+  readonly now?: () => number;
+  /** @defaultValue {@link DEFAULT_CHECKPOINT_BYTES} */
+  readonly checkpointBytes?: number;
+  /** @defaultValue {@link DEFAULT_RETENTION_CHECK_MS} */
+  readonly retentionCheckMs?: number;
+  /** @defaultValue {@link DEFAULT_READ_MAX_BYTES} */
+  readonly readMaxBytes?: number;
+}
+
+/** {@link StoreOptions} with every default filled in. */
+export type ResolvedStoreOptions = Required<StoreOptions>;
+
+function integer(key: string, value: number, min: number): void {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new FleethubError('FH_ERR_CONFIG', `config: ${key} must be an integer >= ${min}, got ${value}`);
+  }
+}
+
+/** Checks `config` and fills in the options' defaults. Throws FH_ERR_CONFIG naming the key. */
+export function resolveStoreOptions(config: StoreConfig, options: StoreOptions): ResolvedStoreOptions {
+  integer('store.segmentBytes', config.segmentBytes, 1);
+  integer('store.retentionBytes', config.retentionBytes, 0);
+  if (typeof config.retentionHours !== 'number' || !Number.isFinite(config.retentionHours) || config.retentionHours < 0) {
+    throw new FleethubError('FH_ERR_CONFIG', `config: store.retentionHours must be a non-negative number, got ${config.retentionHours}`);
+  }
+  const resolved: ResolvedStoreOptions = {
+    log: options.log ?? SILENT_LOGGER,
+    now: options.now ?? Date.now,
+    checkpointBytes: options.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES,
+    retentionCheckMs: options.retentionCheckMs ?? DEFAULT_RETENTION_CHECK_MS,
+    readMaxBytes: options.readMaxBytes ?? DEFAULT_READ_MAX_BYTES,
+  };
+  integer('store checkpointBytes', resolved.checkpointBytes, 1);
+  integer('store retentionCheckMs', resolved.retentionCheckMs, 1);
+  integer('store readMaxBytes', resolved.readMaxBytes, 64);
+  return Object.freeze(resolved);
+}

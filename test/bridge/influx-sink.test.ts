@@ -1,0 +1,120 @@
+/**
+ * The `influx` sink against a real InfluxDB 1.x: the contract suite, then
+ * tags, field types (an integer stays an integer), ms timestamps, escaping,
+ * a float field learned from the server, and an outage.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { InfluxSink } from '../../src/bridge/influx-sink.js';
+import { resolveSinkConfigs, type InfluxSinkConfig } from '../../src/bridge/sink-config.js';
+import { SinkRunner } from '../../src/bridge/sink-runner.js';
+import { SILENT_LOGGER } from '../../src/log.js';
+import { startInfluxd, type Influxd } from '../helpers/influxd.js';
+import { MemoryStoreReader } from '../helpers/memory-store-reader.js';
+import { runSinkContract, TEST_RUNNER_SETTINGS, type Arrival } from './sink-contract.js';
+
+function influxConfig(influxd: Influxd, fields: Record<string, unknown>): InfluxSinkConfig {
+  const [config] = resolveSinkConfigs([
+    { type: 'influx', name: 'test', host: '127.0.0.1', port: influxd.port, database: 'fleet', createDatabase: true, requestTimeoutMs: 5_000, ...fields },
+  ]);
+  assert.ok(config !== undefined && config.type === 'influx');
+  return config;
+}
+
+/** Rows of `SELECT * FROM measurement`, as objects. */
+async function rows(influxd: Influxd, database: string, q: string): Promise<Array<Record<string, unknown>>> {
+  const [result] = await influxd.query(database, q);
+  const series = result?.series?.[0];
+  if (series === undefined) return [];
+  return series.values.map((values) => Object.fromEntries(series.columns.map((c, i) => [c, values[i]])));
+}
+
+runSinkContract('influx', async () => {
+  const influxd = await startInfluxd();
+  return {
+    // Each test writes its own measurement; arrivals are its points in time order (ts grows with seq).
+    create: async (tag) => new InfluxSink(influxConfig(influxd, { name: `c-${tag}`, measurement: `m_${tag}` }), SILENT_LOGGER),
+    arrivals: async (tag): Promise<Arrival[]> => {
+      const found = await rows(influxd, 'fleet', `SELECT "count", "device" FROM "m_${tag}"`).catch(() => []);
+      // One point per (device, ts): seq i has ts base + i*1000 + d, and count = i - 1 within one `readings()` call.
+      return found.map((row) => ({ device: String(row.device), seq: Math.floor(((row.time as number) - 1_700_000_000_000) / 1000) }));
+    },
+    breakDestination: () => influxd.pause(),
+    restore: () => influxd.start(),
+    close: () => influxd.stop(),
+  };
+});
+
+describe('influx sink', () => {
+  let influxd: Influxd;
+  before(async () => {
+    influxd = await startInfluxd();
+  });
+  after(async () => {
+    await influxd.stop();
+  });
+
+  it('writes the tag, the field types (integers stay integers) and ms timestamps', async () => {
+    const sink = new InfluxSink(influxConfig(influxd, { database: 'types', measurement: 'tele metry,x', tags: { site: 'lab 1' } }), SILENT_LOGGER);
+    const text = 'quote " backslash \\ comma, space = end';
+    await sink.deliver([{ device: 'd-1', seq: 1, ts: 1_700_000_000_123, position: 0, data: { n: 42, big: -9_007_199_254_740_991, f: 21.5, ok: true, s: text } }]);
+    await sink.close();
+    const keys = await rows(influxd, 'types', 'SHOW FIELD KEYS FROM "tele metry,x"');
+    assert.deepEqual(Object.fromEntries(keys.map((k) => [k.fieldKey, k.fieldType])), { big: 'integer', f: 'float', n: 'integer', ok: 'boolean', s: 'string' });
+    const [row] = await rows(influxd, 'types', 'SELECT * FROM "tele metry,x"');
+    assert.deepEqual(row, { time: 1_700_000_000_123, device: 'd-1', site: 'lab 1', n: 42, big: -9_007_199_254_740_991, f: 21.5, ok: true, s: text });
+  });
+
+  it('learns a float field from the server and resends whole values as floats', async () => {
+    const sink = new InfluxSink(influxConfig(influxd, { database: 'learn' }), SILENT_LOGGER);
+    await sink.deliver([{ device: 'd', seq: 1, ts: 1_000, position: 0, data: { temp: 21.5 } }]);
+    await sink.deliver([{ device: 'd', seq: 2, ts: 2_000, position: 1, data: { temp: 21 } }, { device: 'd', seq: 3, ts: 3_000, position: 2, data: { temp: 22 } }]);
+    assert.deepEqual(sink.takeDrops(), { rejected: 0, unmapped: 0 });
+    const found = await rows(influxd, 'learn', 'SELECT temp FROM telemetry');
+    assert.deepEqual(found.map((r) => r.temp), [21.5, 21, 22]);
+  });
+
+  it('counts a value the server can never take as rejected and moves on', async () => {
+    const sink = new InfluxSink(influxConfig(influxd, { database: 'reject' }), SILENT_LOGGER);
+    await sink.deliver([{ device: 'd', seq: 1, ts: 1_000, position: 0, data: { v: 'text' } }]);
+    await sink.deliver([{ device: 'd', seq: 2, ts: 2_000, position: 1, data: { v: 5 } }, { device: 'd', seq: 3, ts: 3_000, position: 2, data: { v: 'ok' } }]);
+    assert.deepEqual(sink.takeDrops(), { rejected: 1, unmapped: 0 });
+    assert.equal((await rows(influxd, 'reject', 'SELECT v FROM telemetry')).length, 2);
+  });
+
+  it('splits a batch into writes bounded by maxPoints and maxBytes', async () => {
+    const store = new MemoryStoreReader();
+    store.append(Array.from({ length: 250 }, (_, i) => ({ device: `d${i % 3}`, seq: i + 1, ts: 1_000 + i, data: { i, pad: 'x'.repeat(100) } })));
+    const sink = new InfluxSink(influxConfig(influxd, { database: 'chunks', maxPoints: 40, maxBytes: 2048 }), SILENT_LOGGER);
+    const runner = new SinkRunner({ sink, store, settings: { ...TEST_RUNNER_SETTINGS, batchSize: 100 }, log: SILENT_LOGGER });
+    runner.start();
+    const deadline = Date.now() + 30_000;
+    while (runner.stats().delivered < 250 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await runner.close();
+    const [count] = await rows(influxd, 'chunks', 'SELECT count(i) FROM telemetry');
+    assert.equal(count?.count, 250);
+  });
+
+  it('an outage of InfluxDB, then every point arrives', async () => {
+    const store = new MemoryStoreReader();
+    const sink = new InfluxSink(influxConfig(influxd, { database: 'outage' }), SILENT_LOGGER);
+    const runner = new SinkRunner({ sink, store, settings: TEST_RUNNER_SETTINGS, log: SILENT_LOGGER });
+    runner.start();
+    try {
+      store.append(Array.from({ length: 30 }, (_, i) => ({ device: 'd', seq: i + 1, ts: 10_000 + i, data: { i } })));
+      await influxd.pause();
+      store.append(Array.from({ length: 30 }, (_, i) => ({ device: 'd', seq: i + 31, ts: 10_030 + i, data: { i: i + 30 } })));
+      const deadline = Date.now() + 30_000;
+      while (runner.stats().failures === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(runner.stats().state, 'retrying');
+      await new Promise((r) => setTimeout(r, 1_000));
+      await influxd.start();
+      while (runner.stats().delivered < 60 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      await influxd.start();
+      await runner.close();
+    }
+    const found = await rows(influxd, 'outage', 'SELECT i FROM telemetry');
+    assert.deepEqual(found.map((r) => r.i), Array.from({ length: 60 }, (_, i) => i));
+  });
+});

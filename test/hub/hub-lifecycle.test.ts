@@ -1,0 +1,117 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
+import { metricValue, startHub, waitUntil } from '../helpers/hub.js';
+import { connectDevice } from '../helpers/device-client.js';
+import { makeTestPki } from '../helpers/pki.js';
+import type { FeedEvent } from '../../src/hub/live-feed.js';
+
+test('a newer connection of the same device replaces the older one with 4002', async () => {
+  const th = await startHub();
+  try {
+    const creds = await th.pki.addDevice('life-takeover');
+    const opts = { url: th.deviceUrl, ca: th.pki.ca, cert: creds.cert, key: creds.key };
+    const old = await connectDevice(opts);
+    await old.hello();
+    const fresh = await connectDevice(opts);
+    assert.equal(await old.waitForClose(), 4002);
+    fresh.sendSeqs([1]);
+    await fresh.waitForAck(1);
+    assert.deepEqual(th.hub.onlineDevices(), ['life-takeover']);
+    await fresh.close();
+    await waitUntil(() => th.hub.onlineDevices().length === 0, 'offline');
+  } finally {
+    await th.stop();
+  }
+});
+
+test('close(): devices get their acks, then 1001; close is idempotent; a restart keeps lastSeq and repeats are not stored twice', async () => {
+  const pki = await makeTestPki();
+  let th = await startHub({}, pki);
+  const dataDir = th.dataDir;
+  try {
+    const creds = await pki.addDevice('life-restart');
+    const opts = { url: th.deviceUrl, ca: pki.ca, cert: creds.cert, key: creds.key };
+    const client = await connectDevice(opts);
+    await client.hello();
+    client.sendSeqs([1, 2, 3, 4, 5]);
+    await client.waitForAck(5);
+    await Promise.all([th.hub.close(), th.hub.close()]);
+    assert.equal(await client.waitForClose(), 1001);
+    await th.hub.close();
+
+    th = await startHub({ dataDir }, pki);
+    const again = await connectDevice({ ...opts, url: th.deviceUrl });
+    assert.equal((await again.hello()).lastSeq, 5);
+    again.sendSeqs([4, 5, 6]);
+    await again.waitForAck(6);
+    const { readings } = await th.hub.store.read(0, 100);
+    assert.deepEqual(readings.map((r) => r.seq), [1, 2, 3, 4, 5, 6]);
+    await again.close();
+  } finally {
+    await th.stop();
+    await rm(dataDir, { recursive: true, force: true });
+    await pki.cleanup();
+  }
+});
+
+test('the live feed: presence, committed readings and rejections; /metrics carries no device id', async () => {
+  const th = await startHub({ limits: { maxFields: 2 } });
+  try {
+    const creds = await th.pki.addDevice('life-feed');
+    const events: FeedEvent[] = [];
+    const unsubscribe = th.hub.feed.subscribe((e) => events.push(e));
+    const client = await connectDevice({ url: th.deviceUrl, ca: th.pki.ca, cert: creds.cert, key: creds.key });
+    client.send({ seq: 1, data: { t: 20 } });
+    client.send({ seq: 2, data: { a: 1, b: 2, c: 3 } });
+    await client.waitForAck(1);
+    await client.waitFor((m) => m.nack === 2);
+    assert.deepEqual([...th.hub.feed.onlineDevices()], ['life-feed']);
+    assert.deepEqual([...th.hub.feed.knownDevices()], ['life-feed']);
+    assert.equal(th.hub.feed.latest('life-feed')?.seq, 1);
+    await client.close();
+    await waitUntil(() => events.some((e) => e.type === 'presence' && !e.online), 'offline event');
+    unsubscribe();
+    const seen = events.map((e) => (e.type === 'reading' ? `reading ${e.reading.device} ${e.reading.seq}` : e.type === 'presence' ? `presence ${e.device} ${e.online}` : `rejected ${e.device} ${e.code}`));
+    // The rejection is immediate; the reading appears after the fsync that commits it.
+    assert.equal(seen[0], 'presence life-feed true');
+    assert.deepEqual(seen.slice(1, 3).sort(), ['reading life-feed 1', 'rejected life-feed invalid_message']);
+    assert.equal(seen[3], 'presence life-feed false');
+    assert.equal(seen.length, 4);
+    const text = th.hub.metrics.render();
+    assert.doesNotMatch(text, /life-feed/);
+    assert.equal(metricValue(th.hub, 'fleethub_messages_accepted_total'), 1);
+    assert.equal(metricValue(th.hub, 'fleethub_messages_nacked_total{code="invalid_message"}'), 1);
+    assert.equal(metricValue(th.hub, 'fleethub_device_closes_total{code="1000"}'), 1);
+    assert.match(text, /^fleethub_store_fsyncs_total [1-9]/m);
+  } finally {
+    await th.stop();
+  }
+});
+
+test('the console listener serves /healthz and /metrics with the device figures', async () => {
+  const th = await startHub();
+  try {
+    const get = (path: string): Promise<{ status: number; body: string }> =>
+      new Promise((resolve, reject) => {
+        const req = httpsRequest(`${th.consoleUrl}${path}`, { ca: th.pki.ca, agent: false }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const health = await get('/healthz');
+    assert.equal(health.status, 200);
+    assert.equal((JSON.parse(health.body) as { devicesOnline: number }).devicesOnline, 0);
+    const metrics = await get('/metrics');
+    assert.equal(metrics.status, 200);
+    assert.match(metrics.body, /^fleethub_device_connections 0$/m);
+    assert.match(metrics.body, /^fleethub_store_bytes \d+$/m);
+  } finally {
+    await th.stop();
+  }
+});
