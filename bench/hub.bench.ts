@@ -37,6 +37,8 @@ const PACED_SECONDS = 10;
 const WINDOWED_SECONDS = 5;
 const WINDOW = 32;
 const WINDOWED_CONNECTIONS = 100;
+/** FLEETHUB_BENCH_ONLY=handshake,ingest,idle runs a subset. */
+const ONLY = new Set((process.env.FLEETHUB_BENCH_ONLY ?? 'handshake,ingest,idle').split(','));
 /** Each ingest run starts its seqs far above the last one's, so no message is a repeat. */
 let seqBase = 1;
 
@@ -56,8 +58,9 @@ async function runServer(kind: ServerKind, pkiDir: string, dataDir: string): Pro
     close = () => hub.close();
   } else {
     const paths = pkiPaths(pkiDir);
-    const [ca, cert, key] = await Promise.all([readFile(paths.caCert), readFile(paths.serverCert), readFile(paths.serverKey)]);
-    const server = createHttpsServer({ ca, cert, key, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' });
+    const [ca, cert, key, crl] = await Promise.all([readFile(paths.caCert), readFile(paths.serverCert), readFile(paths.serverKey), readFile(paths.crl)]);
+    // The same TLS job as the hub (CA and CRL checked in the handshake); nothing else.
+    const server = createHttpsServer({ ca, cert, key, crl, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' });
     const wss = new WebSocketServer({ server, path: '/v1/device', maxPayload: 16 * 1024, perMessageDeflate: false });
     wss.on('connection', (ws) => {
       ws.on('message', (data) => {
@@ -276,9 +279,9 @@ async function main(): Promise<void> {
   };
   try {
     const fleetSize = Math.max(DEVICES, IDLE, WINDOWED_CONNECTIONS);
-    const ec = await makePki(root, 'ec', fleetSize);
+    const ec = await makePki(root, 'ec', ONLY.has('ingest') || ONLY.has('idle') ? fleetSize : 16);
     const rsa = await makePki(root, 'rsa', 8);
-    for (const [label, pki] of [['P-256', ec], ['RSA-2048', rsa]] as const) {
+    for (const [label, pki] of ONLY.has('handshake') ? ([['P-256', ec], ['RSA-2048', rsa]] as const) : []) {
       for (const kind of ['bare', 'hub'] as const) {
         const server = await ServerProcess.start(kind, pki.dir, join(root, `data-hs-${label}-${kind}`));
         for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
@@ -288,7 +291,7 @@ async function main(): Promise<void> {
         await server.stop();
       }
     }
-    for (const kind of ['bare', 'hub'] as const) {
+    for (const kind of ONLY.has('ingest') ? (['bare', 'hub'] as const) : []) {
       const server = await ServerProcess.start(kind, ec.dir, join(root, `data-ingest-${kind}`));
       let connections = await connectMany(server, ec.ca, ec.devices.slice(0, WINDOWED_CONNECTIONS));
       const windowed = await ingest(server, connections, 'windowed');
@@ -300,7 +303,7 @@ async function main(): Promise<void> {
       await closeAll(connections);
       await server.stop();
     }
-    for (const kind of ['bare', 'hub'] as const) {
+    for (const kind of ONLY.has('idle') ? (['bare', 'hub'] as const) : []) {
       const server = await ServerProcess.start(kind, ec.dir, join(root, `data-idle-${kind}`));
       await server.gc();
       const before = await server.usage();

@@ -56,6 +56,8 @@ export class FleetStats {
   everConnected = 0;
   /** Hellos after the first, per device. */
   reconnects = 0;
+  /** TLS handshakes that resumed an earlier session (`--tls-resume`). */
+  resumedHandshakes = 0;
   /** Set once a device found `--rate` above what hello.limits allows (warned about once per run). */
   rateAboveLimit = false;
 

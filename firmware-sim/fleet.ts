@@ -41,6 +41,10 @@ const CLOSE_TIMEOUT_MS = 5_000;
 /** Devices started per stagger tick at most. */
 const STAGGER_TICK_MS = 10;
 
+function perSecond(count: number, ms: number): number {
+  return ms <= 0 ? 0 : Math.round((count * 10_000) / ms) / 10;
+}
+
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted === true) return resolve();
@@ -72,6 +76,7 @@ export async function runFleet(input: FleetRunInput): Promise<SimReport> {
         credentials,
         profile,
         tls: options.tls,
+        tlsResume: options.tlsResume,
         rate: options.rate,
         payloadBytes: options.payloadBytes,
         outbox: options.outbox,
@@ -94,33 +99,45 @@ export async function runFleet(input: FleetRunInput): Promise<SimReport> {
   progress?.start();
   logger.log('info', 'sim.start', { behavior: options.behavior, devices: devices.length, url: options.url });
 
-  // Staggered start: `connectRate` per second, so the hub's per-IP
-  // new-connection limit is not what the run measures.
+  // Phase 1, coming up: a staggered start at `connectRate` per second (so
+  // the hub's per-IP new-connection limit is not what the run measures),
+  // then wait for every device's first hello, at most `connectTimeout`
+  // after the last one started. Misbehaving fleets are not meant to come up.
   const rampMs = (devices.length / options.connectRate) * 1000;
-  const sendingEnds = stats.startedAt + Math.max(options.durationMs, rampMs);
   let started = 0;
   const stagger = setInterval(() => {
     const due = Math.min(devices.length, Math.floor(((performance.now() - stats.startedAt) * options.connectRate) / 1000) + 1);
     while (started < due) (devices[started++] as SimDevice).start();
-    if (started >= devices.length) {
-      clearInterval(stagger);
-      phase = 'sending';
-    }
+    if (started >= devices.length) clearInterval(stagger);
   }, STAGGER_TICK_MS);
-  const storm = profile.storm
-    ? setInterval(() => {
+  let storm: NodeJS.Timeout | null = null;
+  let sendingStartedAt = stats.startedAt;
+  let ackedAtStart = 0;
+  let sentAtStart = 0;
+  try {
+    const upBy = stats.startedAt + rampMs + (profile.drain ? options.connectTimeoutMs : 0);
+    await sleep(rampMs, input.signal);
+    while (performance.now() < upBy && stats.everConnected < devices.length && input.signal?.aborted !== true) {
+      await sleep(Math.min(DRAIN_POLL_MS, upBy - performance.now()), input.signal);
+    }
+    // Phase 2, sending: `duration` with the whole fleet up; throughput is measured over it.
+    phase = 'sending';
+    sendingStartedAt = performance.now();
+    ackedAtStart = stats.acked;
+    sentAtStart = stats.sent;
+    if (profile.storm) {
+      storm = setInterval(() => {
         logger.log('info', 'sim.storm', { connected: stats.connected });
         for (const device of devices) device.dropConnection();
-      }, options.stormEveryMs)
-    : null;
-
-  try {
-    await sleep(sendingEnds - performance.now(), input.signal);
+      }, options.stormEveryMs);
+    }
+    await sleep(options.durationMs, input.signal);
   } finally {
     clearInterval(stagger);
     if (storm !== null) clearInterval(storm);
   }
-  const sendingMs = performance.now() - stats.startedAt;
+  const sendingMs = performance.now() - sendingStartedAt;
+  const steady = { ackedPerSec: perSecond(stats.acked - ackedAtStart, sendingMs), sentPerSec: perSecond(stats.sent - sentAtStart, sendingMs) };
   for (const device of devices) device.stopSending();
 
   // SPEC: after the duration, wait for outstanding acks, up to the drain
@@ -145,6 +162,7 @@ export async function runFleet(input: FleetRunInput): Promise<SimReport> {
       unsent: ends.reduce((sum, e) => sum + e.unsent, 0),
       dropped: ends.reduce((sum, e) => sum + e.dropped, 0),
       connectedAtEnd: ends.filter((e) => e.connected).length,
+      sending: steady,
     },
     {
       behavior: options.behavior,
@@ -154,6 +172,7 @@ export async function runFleet(input: FleetRunInput): Promise<SimReport> {
       payloadBytes: options.payloadBytes,
       tls: options.tls,
       elapsedMs: Math.round(elapsedMs),
+      startupMs: Math.round(sendingStartedAt - stats.startedAt),
       sendingMs: Math.round(sendingMs),
       startedAt: startedIso,
     },

@@ -18,6 +18,8 @@ export interface FleetEndState {
   readonly dropped: number;
   /** Devices with an open connection when the run ended. */
   readonly connectedAtEnd: number;
+  /** Rates over the sending phase (the whole fleet up), per second. */
+  readonly sending: { readonly ackedPerSec: number; readonly sentPerSec: number };
 }
 
 /** What the run was asked to do. */
@@ -28,9 +30,11 @@ export interface ReportRunInfo {
   readonly ratePerDevice: number;
   readonly payloadBytes: number;
   readonly tls: string;
-  /** Wall time of the run in ms: sending and drain (closing the connections afterwards not included). */
+  /** Wall time of the run in ms: coming up, sending and drain (closing the connections afterwards not included). */
   readonly elapsedMs: number;
-  /** Of which: the sending phase. */
+  /** Of which: the staggered start until every device had its first hello (or the connect timeout). */
+  readonly startupMs: number;
+  /** Of which: the sending phase, `--duration` with the whole fleet up. */
   readonly sendingMs: number;
   /** ISO time the run started. */
   readonly startedAt: string;
@@ -47,6 +51,8 @@ export interface SimReport {
     readonly connectedAtEnd: number;
     readonly connectAttempts: number;
     readonly reconnects: number;
+    /** TLS handshakes that resumed a session (`--tls-resume`). */
+    readonly resumedHandshakes: number;
   };
   readonly handshakeMs: LatencySummary;
   readonly reconnectMs: LatencySummary;
@@ -71,9 +77,12 @@ export interface SimReport {
   };
   readonly ackLatencyMs: LatencySummary;
   readonly throughput: {
-    /** Acked messages per second over the sending phase and drain. */
+    /** Acked messages per second during the sending phase. */
     readonly ackedPerSec: number;
+    /** Messages sent per second during the sending phase. */
     readonly sentPerSec: number;
+    /** Acked messages per second over the whole run (coming up and drain included). */
+    readonly overallAckedPerSec: number;
   };
   readonly closes: Readonly<Record<string, number>>;
   readonly charts: {
@@ -102,6 +111,7 @@ export function buildReport(stats: FleetStats, end: FleetEndState, run: ReportRu
       connectedAtEnd: end.connectedAtEnd,
       connectAttempts: stats.connectAttempts,
       reconnects: stats.reconnects,
+      resumedHandshakes: stats.resumedHandshakes,
     },
     handshakeMs: stats.handshake.summary(),
     reconnectMs: stats.reconnect.summary(),
@@ -119,7 +129,7 @@ export function buildReport(stats: FleetStats, end: FleetEndState, run: ReportRu
       junk: stats.junkSent,
     },
     ackLatencyMs: stats.ackLatency.summary(),
-    throughput: { ackedPerSec: perSec(stats.acked, run.elapsedMs), sentPerSec: perSec(stats.sent, run.elapsedMs) },
+    throughput: { ...end.sending, overallAckedPerSec: perSec(stats.acked, run.elapsedMs) },
     closes: sortedRecord(stats.closes),
     charts: { ackLatency: stats.ackLatency.buckets(), handshake: stats.handshake.buckets(), throughput: stats.series.points() },
   };
@@ -152,9 +162,9 @@ export function formatReportTable(report: SimReport): string {
   const rows: Array<[string, string]> = [
     ['behavior', `${report.run.behavior} (${report.run.devices} devices, ${report.run.ratePerDevice} msg/s each, TLS ${report.run.tls})`],
     ['url', report.run.url],
-    ['duration', `${(report.run.elapsedMs / 1000).toFixed(1)} s (sending ${(report.run.sendingMs / 1000).toFixed(1)} s, then drain)`],
+    ['duration', `${(report.run.elapsedMs / 1000).toFixed(1)} s (fleet up in ${(report.run.startupMs / 1000).toFixed(1)} s, sending ${(report.run.sendingMs / 1000).toFixed(1)} s, then drain)`],
     ['devices connected', `${report.devices.connected} / ${report.devices.total} (never: ${report.devices.neverConnected}, at end: ${report.devices.connectedAtEnd})`],
-    ['connect attempts', `${report.devices.connectAttempts} (reconnects: ${report.devices.reconnects})`],
+    ['connect attempts', `${report.devices.connectAttempts} (reconnects: ${report.devices.reconnects}${report.devices.resumedHandshakes > 0 ? `, TLS sessions resumed: ${report.devices.resumedHandshakes}` : ''})`],
     ['handshake p50 / p99', `${ms(report.handshakeMs.p50)} / ${ms(report.handshakeMs.p99)}`],
     ['messages sent', `${m.sent} (resent after reconnect: ${m.resent})`],
     ['acked', String(m.acked)],
@@ -163,7 +173,7 @@ export function formatReportTable(report: SimReport): string {
     ['lost', String(m.lost)],
     ['unsent at end / dropped', `${m.unsent} / ${m.dropped}`],
     ['ack latency p50 / p99 / max', `${ms(report.ackLatencyMs.p50)} / ${ms(report.ackLatencyMs.p99)} / ${ms(report.ackLatencyMs.max)}`],
-    ['throughput', `${report.throughput.ackedPerSec} acked msg/s`],
+    ['throughput', `${report.throughput.ackedPerSec} acked msg/s while sending (${report.throughput.overallAckedPerSec} over the run)`],
     ['closes', codes(report.closes)],
   ];
   if (report.reconnectMs.count > 0) rows.splice(6, 0, ['reconnect p50 / p99', `${ms(report.reconnectMs.p50)} / ${ms(report.reconnectMs.p99)} (drop to next hello)`]);

@@ -9,6 +9,7 @@ import { DEFAULT_OUTBOX_CAPACITY } from './outbox.js';
 import {
   BEHAVIORS,
   DEFAULT_SIM_CONNECT_RATE,
+  DEFAULT_SIM_CONNECT_TIMEOUT_MS,
   DEFAULT_SIM_DEVICES,
   DEFAULT_SIM_DRAIN_TIMEOUT_MS,
   DEFAULT_SIM_DURATION_MS,
@@ -35,8 +36,10 @@ interface SimFlags {
   report?: string;
   reportHtml?: string;
   tls: string;
+  tlsResume?: boolean;
   drainTimeout: string;
   connectRate: string;
+  connectTimeout: string;
   outbox: string;
   stormEvery: string;
   seed: string;
@@ -73,15 +76,17 @@ export function registerSimCommand(program: Command): void {
     .option('--devices <n>', 'number of simulated devices', String(DEFAULT_SIM_DEVICES))
     .option('--prefix <p>', 'device ids <p>0001, <p>0002, … (as device add --count N --prefix P)', DEFAULT_SIM_PREFIX)
     .option('--rate <n>', 'readings per second per device', String(DEFAULT_SIM_RATE))
-    .option('--duration <time>', 'sending phase: seconds, or 30s, 2m, 500ms', String(DEFAULT_SIM_DURATION_MS / 1000))
+    .option('--duration <time>', 'sending phase, once the fleet is up: seconds, or 30s, 2m, 500ms', String(DEFAULT_SIM_DURATION_MS / 1000))
     .option('--payload-bytes <n>', 'pad each telemetry frame to at least n bytes (0: bare reading)', '0')
     .option('--behavior <name>', `one of ${BEHAVIORS.join(', ')}`, 'normal')
     .option('--provision', 'issue the missing device certificates in one batch first (badcert: also issue and revoke some)')
     .option('--report <file>', 'write the report as JSON')
     .option('--report-html <file>', 'write the report as an HTML page with charts')
     .option('--tls <version>', 'TLS version the devices speak: 1.2 or 1.3', '1.2')
+    .option('--tls-resume', 'resume the TLS session on reconnect (ESP-IDF esp-tls session tickets); off: a full handshake every time')
     .option('--drain-timeout <time>', 'after the sending phase, wait this long for outstanding acks', String(DEFAULT_SIM_DRAIN_TIMEOUT_MS / 1000))
     .option('--connect-rate <n>', 'new connections per second while the fleet comes up', String(DEFAULT_SIM_CONNECT_RATE))
+    .option('--connect-timeout <time>', 'after the staggered start, wait at most this long for every device to connect before sending', String(DEFAULT_SIM_CONNECT_TIMEOUT_MS / 1000))
     .option('--outbox <n>', 'unacked readings each device keeps (oldest dropped past it; at most 4096)', String(DEFAULT_OUTBOX_CAPACITY))
     .option('--storm-every <time>', 'reconnect-storm: every device drops at once this often', String(DEFAULT_SIM_STORM_EVERY_MS / 1000))
     .option('--seed <n>', 'seed of the sensor models, for reproducible readings', '1')
@@ -101,8 +106,10 @@ export function registerSimCommand(program: Command): void {
           behavior: flags.behavior,
           provision: flags.provision === true,
           tls: flags.tls,
+          tlsResume: flags.tlsResume === true,
           drainTimeout: flags.drainTimeout,
           connectRate: flags.connectRate,
+          connectTimeout: flags.connectTimeout,
           outbox: flags.outbox,
           stormEvery: flags.stormEvery,
           seed: flags.seed,

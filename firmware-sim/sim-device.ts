@@ -7,7 +7,8 @@
  * Everything it observes goes into the shared {@link FleetStats}.
  */
 import tls from 'node:tls';
-import WebSocket from 'ws';
+import WebSocket, { type ClientOptions } from 'ws';
+import { isIP } from 'node:net';
 import { Backoff, type BackoffOptions } from '../src/backoff.js';
 import type { Logger } from '../src/log.js';
 import { FLOOD_BATCH, FLOOD_TICK_MS, OVERSIZE_AFTER_GOOD, garbageFrame, oversizeFrame, type BehaviorProfile } from './behaviors.js';
@@ -57,6 +58,13 @@ export interface SimDeviceOptions {
   readonly subprotocol?: string | null;
   /** Origin header; null sends none. @defaultValue `file://` (the Arduino WebSockets library's) */
   readonly origin?: string | null;
+  /**
+   * Resume the last TLS session on reconnect (ESP-IDF's esp-tls client
+   * session tickets). Off by default: the Arduino and esp_websocket_client
+   * defaults make a full handshake every time, the hub's worst case.
+   * @defaultValue false
+   */
+  readonly tlsResume?: boolean;
 }
 
 export const DEFAULT_HELLO_TIMEOUT_MS = 10_000;
@@ -72,6 +80,15 @@ const CLOSE_WAIT_MS = 2_000;
 /** Readings a device generates per tick at most, whatever the rate (the outbox bounds it anyway). */
 const MAX_READINGS_PER_TICK = 1_000;
 
+/** What every connection of a device passes to `tls.connect` (through ws, or directly for slowloris). */
+interface DeviceTlsOptions {
+  readonly secureContext: tls.SecureContext;
+  readonly session?: Buffer;
+  readonly minVersion: tls.SecureVersion;
+  readonly maxVersion: tls.SecureVersion;
+  readonly localAddress?: string;
+}
+
 /** One simulated device. Call {@link start}, later {@link stopSending}, then {@link close}. */
 export class SimDevice {
   readonly id: string;
@@ -84,6 +101,8 @@ export class SimDevice {
   readonly #backoff: Backoff;
   #ws: WebSocket | null = null;
   #secureContext: tls.SecureContext | undefined;
+  /** The last TLS session the hub gave us, for {@link SimDeviceOptions.tlsResume}. */
+  #session: Buffer | undefined;
   #raw: tls.TLSSocket | null = null;
   #limits: HelloLimits | null = null;
   #pacer: SendPacer | null = null;
@@ -205,7 +224,7 @@ export class SimDevice {
    * into a SecureContext and reused for every reconnect: a storm of 1,000
    * reconnects then costs handshakes, not PEM parsing.
    */
-  #tlsOptions(): tls.ConnectionOptions {
+  #tlsOptions(): DeviceTlsOptions {
     const version = this.#o.tls ?? '1.2';
     this.#secureContext ??= tls.createSecureContext({
       ca: this.#o.ca,
@@ -217,6 +236,7 @@ export class SimDevice {
     });
     return {
       secureContext: this.#secureContext,
+      ...(this.#o.tlsResume === true && this.#session !== undefined ? { session: this.#session } : {}),
       minVersion: 'TLSv1.2',
       maxVersion: version === '1.2' ? 'TLSv1.2' : 'TLSv1.3',
       ...(this.#o.localAddress === undefined ? {} : { localAddress: this.#o.localAddress }),
@@ -237,6 +257,9 @@ export class SimDevice {
     const ws = new WebSocket(this.#o.url, subprotocol === null ? [] : [subprotocol], {
       ...this.#tlsOptions(),
       ...(origin === null ? {} : { origin }),
+      ...(this.#o.tlsResume === true
+        ? { createConnection: ((opts: tls.ConnectionOptions) => this.#tlsConnectKeepingSession(opts)) as unknown as ClientOptions['createConnection'] }
+        : {}),
       perMessageDeflate: false,
       handshakeTimeout: this.#o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       maxPayload: 64 * 1024,
@@ -298,6 +321,19 @@ export class SimDevice {
       if (this.#stopped) this.#finishClose();
       else this.#scheduleReconnect(tlsFailure);
     });
+  }
+
+  /** ws's own TLS connect, plus keeping the session (it arrives during or after the handshake) for the next connect. */
+  #tlsConnectKeepingSession(opts: tls.ConnectionOptions & { path?: string }): tls.TLSSocket {
+    // As ws's own tlsConnect: no path (it is the HTTP path), SNI only for a host name.
+    const socket = tls.connect({ ...opts, path: undefined, servername: opts.servername ?? (isIP(opts.host ?? '') === 0 ? opts.host : '') });
+    socket.on('session', (session: Buffer) => {
+      this.#session = session;
+    });
+    socket.once('secureConnect', () => {
+      if (socket.isSessionReused()) this.#stats.resumedHandshakes += 1;
+    });
+    return socket;
   }
 
   #connectSlowloris(): void {

@@ -29,7 +29,7 @@ export interface SimOptionsInput {
   prefix?: string;
   /** Readings per second per device. @defaultValue {@link DEFAULT_SIM_RATE} */
   rate?: number | string;
-  /** Sending phase in seconds (`30`, `30s`, `2m`, `500ms`). @defaultValue {@link DEFAULT_SIM_DURATION_MS} */
+  /** Sending phase, once the fleet is up, in seconds (`30`, `30s`, `2m`, `500ms`). @defaultValue {@link DEFAULT_SIM_DURATION_MS} */
   duration?: number | string;
   /** Pad each telemetry frame to at least this many bytes; 0 sends the bare reading. @defaultValue 0 */
   payloadBytes?: number | string;
@@ -43,10 +43,14 @@ export interface SimOptionsInput {
   reportHtmlFile?: string;
   /** @defaultValue `1.2` (what ESP32 mbedTLS builds negotiate by default) */
   tls?: string;
+  /** Resume the TLS session on reconnect, as ESP-IDF's esp-tls can; off is the hub's worst case. @defaultValue false */
+  tlsResume?: boolean;
   /** After the sending phase, how long to wait for outstanding acks (seconds, or `10s`). @defaultValue {@link DEFAULT_SIM_DRAIN_TIMEOUT_MS} */
   drainTimeout?: number | string;
   /** New connections started per second while the fleet comes up. @defaultValue {@link DEFAULT_SIM_CONNECT_RATE} */
   connectRate?: number | string;
+  /** After the staggered start, how long to wait for every device's first hello before sending anyway (seconds, or `60s`). @defaultValue {@link DEFAULT_SIM_CONNECT_TIMEOUT_MS} */
+  connectTimeout?: number | string;
   /** Unacked readings one device keeps. @defaultValue {@link DEFAULT_OUTBOX_CAPACITY} */
   outbox?: number | string;
   /** `reconnect-storm`: how often every device drops at once (seconds, or `5s`). @defaultValue {@link DEFAULT_SIM_STORM_EVERY_MS} */
@@ -74,8 +78,10 @@ export interface SimOptions {
   readonly reportFile: string | null;
   readonly reportHtmlFile: string | null;
   readonly tls: TlsVersion;
+  readonly tlsResume: boolean;
   readonly drainTimeoutMs: number;
   readonly connectRate: number;
+  readonly connectTimeoutMs: number;
   readonly outbox: number;
   readonly stormEveryMs: number;
   readonly seed: number;
@@ -93,6 +99,8 @@ export const DEFAULT_SIM_DRAIN_TIMEOUT_MS = 10_000;
 /** Half the hub's default 200 new connections per second per IP, so a fleet comes up without being refused. */
 export const DEFAULT_SIM_CONNECT_RATE = 100;
 export const DEFAULT_SIM_STORM_EVERY_MS = 5_000;
+/** A fleet slower than this to come up has a problem worth seeing in the report, not a longer wait. */
+export const DEFAULT_SIM_CONNECT_TIMEOUT_MS = 60_000;
 /** Largest fleet one process runs (each device holds a socket: see the README on `ulimit -n`). */
 export const MAX_SIM_DEVICES = 50_000;
 /** Largest per-device rate; beyond it use `flood`. */
@@ -164,8 +172,10 @@ export function resolveSimOptions(input: SimOptionsInput = {}, env: NodeJS.Proce
     reportFile: input.reportFile ?? null,
     reportHtmlFile: input.reportHtmlFile ?? null,
     tls,
+    tlsResume: input.tlsResume ?? false,
     drainTimeoutMs: parseDurationMs('drain-timeout', input.drainTimeout, DEFAULT_SIM_DRAIN_TIMEOUT_MS),
     connectRate: number('connect-rate', input.connectRate, DEFAULT_SIM_CONNECT_RATE, 1, 100_000, false),
+    connectTimeoutMs: parseDurationMs('connect-timeout', input.connectTimeout, DEFAULT_SIM_CONNECT_TIMEOUT_MS),
     outbox: number('outbox', input.outbox, DEFAULT_OUTBOX_CAPACITY, 1, 4096, true),
     stormEveryMs,
     seed: number('seed', input.seed, 1, 0, 2 ** 32 - 1, true),

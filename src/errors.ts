@@ -32,6 +32,8 @@ export const CLOSE = {
   POLICY: 1008,
   /** RFC 6455 §7.4.1: message too big (frame over maxPayloadBytes). */
   TOO_BIG: 1009,
+  /** RFC 6455 §7.4.1: internal error (the store failed; nothing unstored was acked). */
+  INTERNAL_ERROR: 1011,
   REVOKED: 4001,
   REPLACED: 4002,
   RATE_LIMITED: 4029,

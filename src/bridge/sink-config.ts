@@ -149,6 +149,8 @@ export const DEFAULT_THINGSPEAK_MQTT_URL = 'mqtts://mqtt3.thingspeak.com:8883';
 export const DEFAULT_THINGSPEAK_MIN_INTERVAL_MS = 15_000;
 /** ThingSpeak's cap on entries per bulk update (free plans). */
 export const THINGSPEAK_MAX_BULK_ENTRIES = 960;
+/** Readings per batch over ThingSpeak's MQTT transport. */
+export const DEFAULT_THINGSPEAK_MQTT_BATCH_SIZE = 8;
 
 /** Runner defaults shared by all sink types unless a type overrides them. */
 export const DEFAULT_FLUSH_INTERVAL_MS = 0;
@@ -303,7 +305,8 @@ function thingSpeak(r: ConfigReader): Omit<ThingSpeakSinkConfig, 'type' | 'name'
   }
   channelsReader.done();
   return {
-    ...runner(r, THINGSPEAK_MAX_BULK_ENTRIES, DEFAULT_FLUSH_INTERVAL_MS),
+    // Over MQTT each reading is its own update, one per interval: small batches keep the position moving.
+    ...runner(r, transport === 'http' ? THINGSPEAK_MAX_BULK_ENTRIES : DEFAULT_THINGSPEAK_MQTT_BATCH_SIZE, DEFAULT_FLUSH_INTERVAL_MS),
     ...connection,
     transport,
     minIntervalMs: r.int('minIntervalMs', 0, MAX_MS, DEFAULT_THINGSPEAK_MIN_INTERVAL_MS),

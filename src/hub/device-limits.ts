@@ -12,14 +12,11 @@ export function limitsForPlan(config: Pick<HubConfig, 'limits' | 'plans'>, plan:
   return limits === undefined ? { limits: config.limits, known: false } : { limits, known: true };
 }
 
-/** Start of the UTC day holding `now` (SPEC: msgsPerDay resets at UTC midnight). */
-export function utcDayStart(now: number): number {
-  return now - (((now % 86_400_000) + 86_400_000) % 86_400_000);
-}
-
 /**
  * Whether one more reading fits the daily quota: `storedToday` readings are
- * already stored today and `inFlight` more are on their way to the store.
+ * already stored on this UTC day (the store counts them, so the quota
+ * survives restarts and resets at 00:00 UTC) and `inFlight` more are on their
+ * way to the store.
  */
 export function quotaAllows(storedToday: number, inFlight: number, msgsPerDay: number): boolean {
   return storedToday + inFlight < msgsPerDay;

@@ -15,7 +15,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { PeerCertificate, TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CLOSE, FleethubError, type WireErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -57,6 +57,27 @@ function refuseHttp(socket: Duplex, status: 403 | 404): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
 }
 
+/** Who is at the other end of a TLS socket. */
+interface Peer {
+  /** The subject CN, or null when there is none or more than one. */
+  readonly cn: string | null;
+  /** Uppercase hex, as the CRL's serials. */
+  readonly serial: string;
+}
+
+/**
+ * The peer certificate's CN and serial. `getPeerX509Certificate` parses
+ * lazily, which costs less per connection than the legacy
+ * `getPeerCertificate` object (fingerprints, public key). Null once the peer
+ * has gone.
+ */
+function peerOf(socket: TLSSocket): Peer | null {
+  const cert = socket.getPeerX509Certificate();
+  if (cert === undefined) return null;
+  const cns = cert.subject.split('\n').filter((line) => line.startsWith('CN='));
+  return { cn: cns.length === 1 ? cns[0]!.slice(3) : null, serial: cert.serialNumber.toUpperCase() };
+}
+
 /** Accepts devices on `config.device.host:port`. */
 export class DeviceListener {
   readonly #options: DeviceListenerOptions;
@@ -76,6 +97,7 @@ export class DeviceListener {
   /** Sockets between accept and a finished upgrade, with their handshake timers. */
   readonly #handshaking = new Map<string, { socket: Socket; timer: NodeJS.Timeout }>();
   readonly #sockets = new Set<Socket>();
+  readonly #peers = new WeakMap<TLSSocket, Peer>();
   readonly #observer: SessionObserver;
   #closing: Promise<void> | null = null;
 
@@ -87,8 +109,8 @@ export class DeviceListener {
     this.#net = createNetServer({ pauseOnConnect: false, noDelay: true }, (socket) => this.#onConnection(socket));
     const { metrics, feed, registry } = options;
     this.#observer = {
-      frame: (bytes) => metrics.bytes.inc({}, bytes),
-      accepted: (count) => metrics.accepted.inc({}, count),
+      frame: (bytes) => metrics.frame(bytes),
+      accepted: (count) => metrics.accept(count),
       nacked: (device: string, code: WireErrorCode) => {
         metrics.nack(code);
         feed.rejected(device, code);
@@ -180,6 +202,7 @@ export class DeviceListener {
   }
 
   async #close(): Promise<void> {
+    const wasListening = this.#net.listening;
     const netClosed = new Promise<void>((resolve) => this.#net.close(() => resolve()));
     if (this.#sweep !== null) clearInterval(this.#sweep);
     await this.#poller?.close();
@@ -191,7 +214,7 @@ export class DeviceListener {
     await Promise.all([...this.registry.sessions()].map((s) => s.close(CLOSE.GOING_AWAY, true)));
     for (const socket of this.#sockets) socket.destroy();
     for (const wss of this.#wss.values()) wss.close();
-    if (this.#net.listening) await netClosed;
+    if (wasListening) await netClosed;
   }
 
   #onConnection(socket: Socket): void {
@@ -236,14 +259,15 @@ export class DeviceListener {
   /** After the handshake, before any HTTP: a revoked serial stops here, also when OpenSSL did not check (resumed session, expired CRL). */
   #onSecure(socket: TLSSocket): void {
     const resumed = socket.isSessionReused();
-    // null once the peer has gone (getPeerCertificate on a destroyed socket).
-    const serial = (socket.getPeerCertificate() as PeerCertificate | null)?.serialNumber;
-    if (serial === undefined || this.#crl.serials.has(serial)) {
+    const peer = peerOf(socket);
+    if (peer === null || this.#crl.serials.has(peer.serial)) {
       // OpenSSL already refuses a revoked certificate in a full handshake; this catches resumed sessions and an expired CRL.
       this.#options.metrics.handshakeFailures.inc({ reason: resumed ? 'revoked_resumed' : 'revoked' });
       socket.destroy();
       return;
     }
+    // Kept for the upgrade, which needs the same identity.
+    this.#peers.set(socket, peer);
     this.#options.metrics.handshakes.inc({ result: resumed ? 'resumed' : 'full' });
   }
 
@@ -262,19 +286,19 @@ export class DeviceListener {
       refuseHttp(socket, 404);
       return;
     }
-    const cert = tlsSocket.getPeerCertificate() as PeerCertificate | null;
-    if (cert === null || tlsSocket.destroyed) {
+    const peer = this.#peers.get(tlsSocket) ?? peerOf(tlsSocket);
+    if (peer === null || tlsSocket.destroyed) {
       socket.destroy();
       return;
     }
-    const cn: unknown = cert.subject?.CN;
-    if (!tlsSocket.authorized || typeof cn !== 'string' || !isValidDeviceId(cn)) {
+    const cn = peer.cn;
+    if (!tlsSocket.authorized || cn === null || !isValidDeviceId(cn)) {
       this.#options.metrics.upgradesRefused.inc({ reason: 'invalid_id' });
       refuseHttp(socket, 403);
       return;
     }
     // A resumed TLS session skipped certificate verification: check the CRL again here.
-    if (this.#crl.serials.has(cert.serialNumber)) {
+    if (this.#crl.serials.has(peer.serial)) {
       this.#options.metrics.upgradesRefused.inc({ reason: 'revoked' });
       refuseHttp(socket, 403);
       return;
@@ -296,7 +320,7 @@ export class DeviceListener {
       const session = new DeviceSession({
         ws,
         device: cn,
-        serial: cert.serialNumber,
+        serial: peer.serial,
         limits,
         store: this.#options.store,
         maxInvalidInRow: this.#config.maxInvalidInRow,

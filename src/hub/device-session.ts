@@ -11,8 +11,6 @@ import { ackMessage, helloMessage, nackMessage, parseFrame } from './protocol.js
 import type { Reading, Store } from './store/types.js';
 import { TokenBucket } from './token-bucket.js';
 
-/** RFC 6455 §7.4.1: the server hit an unexpected condition (the store failed). */
-const CLOSE_INTERNAL = 1011;
 /** How long a closing session waits for the peer's close frame before dropping the socket. */
 const CLOSE_GRACE_MS = 2_000;
 
@@ -65,7 +63,9 @@ export class DeviceSession {
   readonly #pending = new Map<number, number>();
   /** Durable seqs that no ack has covered yet. */
   #unacked: number[] = [];
-  readonly #appends = new Set<Promise<void>>();
+  /** Appends handed to the store and not settled yet. */
+  #appending = 0;
+  #drained: (() => void) | null = null;
   #inFlight = 0;
   #invalidInRow = 0;
   #refusedInRow = 0;
@@ -141,7 +141,7 @@ export class DeviceSession {
     this.#closing = true;
     this.#closeCode = code;
     if (drain) {
-      await Promise.allSettled([...this.#appends]);
+      await this.#drain();
       this.#flushAcks();
     }
     this.#ws.close(code);
@@ -162,7 +162,8 @@ export class DeviceSession {
       return;
     }
     const now = this.#now();
-    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
+    // ws hands over a Buffer (binaryType 'nodebuffer'); decode it without copying.
+    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
     const items = parseFrame(text, { maxFields: this.limits.maxFields, now });
     const readings: Reading[] = [];
     for (const item of items) {
@@ -192,30 +193,42 @@ export class DeviceSession {
     this.#summary.accepted += readings.length;
     this.#options.observer.accepted(readings.length);
     this.#inFlight += readings.length;
+    this.#appending += 1;
     for (const { seq } of readings) this.#pending.set(seq, (this.#pending.get(seq) ?? 0) + 1);
-    const settle = (): void => {
-      this.#inFlight -= readings.length;
-      for (const { seq } of readings) {
-        const left = (this.#pending.get(seq) ?? 1) - 1;
-        if (left > 0) this.#pending.set(seq, left);
-        else this.#pending.delete(seq);
-      }
-    };
-    const append = this.#store.append(readings).then(
-      () => {
-        settle();
-        // SPEC: a repeat ('duplicate') is acked again, the store resolves it once the original is durable.
-        for (const { seq } of readings) this.#unacked.push(seq);
-        this.#scheduleAck();
-      },
-      () => {
-        settle();
-        // Never ack what may not be durable: the device keeps it and resends after reconnecting.
-        void this.close(CLOSE_INTERNAL);
-      },
+    this.#store.append(readings).then(
+      () => this.#appended(readings, true),
+      () => this.#appended(readings, false),
     );
-    this.#appends.add(append);
-    void append.finally(() => this.#appends.delete(append));
+  }
+
+  #appended(readings: readonly Reading[], durable: boolean): void {
+    this.#inFlight -= readings.length;
+    for (const { seq } of readings) {
+      const left = (this.#pending.get(seq) ?? 1) - 1;
+      if (left > 0) this.#pending.set(seq, left);
+      else this.#pending.delete(seq);
+    }
+    if (durable) {
+      // SPEC: a repeat ('duplicate') is acked again; the store resolves it once the original is durable.
+      for (const { seq } of readings) this.#unacked.push(seq);
+      this.#scheduleAck();
+    } else {
+      // Never ack what may not be durable: the device keeps it and resends after reconnecting.
+      void this.close(CLOSE.INTERNAL_ERROR);
+    }
+    this.#appending -= 1;
+    if (this.#appending === 0 && this.#drained !== null) this.#drained();
+  }
+
+  /** Resolves when every append handed to the store has settled. */
+  #drain(): Promise<void> {
+    if (this.#appending === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#drained = () => {
+        this.#drained = null;
+        resolve();
+      };
+    });
   }
 
   /** Coalesces the acks of appends that resolve together into one `{"ack":N}`. */

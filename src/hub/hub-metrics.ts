@@ -51,9 +51,10 @@ export class HubMetrics {
   readonly handshakes: Counter;
   readonly handshakeFailures: Counter;
   readonly upgradesRefused: Counter;
-  readonly accepted: Counter;
-  readonly nacked: Counter;
-  readonly bytes: Counter;
+  /** Per-message counters are plain numbers (rendered at scrape time): no label lookup on the hot path. */
+  #accepted = 0;
+  #bytes = 0;
+  readonly #nacked: Record<WireErrorCode, number> = { invalid_json: 0, invalid_message: 0, rate_limited: 0, quota_exceeded: 0 };
   readonly closes: Counter;
   readonly crlExpired: Gauge;
   readonly crlRevoked: Gauge;
@@ -66,9 +67,14 @@ export class HubMetrics {
     this.handshakes = registry.counter('fleethub_tls_handshakes_total', 'Completed device TLS handshakes, by result (full or resumed)');
     this.handshakeFailures = registry.counter('fleethub_tls_handshake_failures_total', 'Failed device TLS handshakes, by reason');
     this.upgradesRefused = registry.counter('fleethub_device_upgrades_refused_total', 'Device HTTP requests refused after TLS, by reason');
-    this.accepted = registry.counter('fleethub_messages_accepted_total', 'Telemetry messages accepted and handed to the store');
-    this.nacked = registry.counter('fleethub_messages_nacked_total', 'Telemetry messages nacked, by code');
-    this.bytes = registry.counter('fleethub_device_received_bytes_total', 'WebSocket payload bytes received from devices');
+    registry.collect(() => {
+      let text = '# HELP fleethub_messages_accepted_total Telemetry messages accepted and handed to the store\n# TYPE fleethub_messages_accepted_total counter\n';
+      text += `fleethub_messages_accepted_total ${this.#accepted}\n`;
+      text += '# HELP fleethub_messages_nacked_total Telemetry messages nacked, by code\n# TYPE fleethub_messages_nacked_total counter\n';
+      for (const [code, count] of Object.entries(this.#nacked)) text += `fleethub_messages_nacked_total{code="${code}"} ${count}\n`;
+      text += '# HELP fleethub_device_received_bytes_total WebSocket payload bytes received from devices\n# TYPE fleethub_device_received_bytes_total counter\n';
+      return `${text}fleethub_device_received_bytes_total ${this.#bytes}\n`;
+    });
     this.closes = registry.counter('fleethub_device_closes_total', 'Device connections closed, by close code');
     this.crlExpired = registry.gauge('fleethub_crl_expired', '1 while the loaded CRL is past its nextUpdate (revocation then enforced by the hub, not OpenSSL)');
     this.crlRevoked = registry.gauge('fleethub_crl_revoked_serials', 'Serials in the loaded CRL');
@@ -93,8 +99,18 @@ export class HubMetrics {
     });
   }
 
+  /** Counts one frame of `bytes` payload bytes. */
+  frame(bytes: number): void {
+    this.#bytes += bytes;
+  }
+
+  /** Counts accepted messages. */
+  accept(count: number): void {
+    this.#accepted += count;
+  }
+
   /** Counts one nack. */
   nack(code: WireErrorCode): void {
-    this.nacked.inc({ code });
+    this.#nacked[code] += 1;
   }
 }

@@ -40,7 +40,7 @@ export function readings(devices: readonly string[], count: number, firstSeq = 1
   const out: Reading[] = [];
   for (let i = 0; i < count; i += 1) {
     for (const [d, device] of devices.entries()) {
-      out.push({ device, seq: firstSeq + i, ts: 1_700_000_000_000 + (firstSeq + i) * 1000 + d, data: { temp: 20 + i / 4, count: i, ok: i % 2 === 0, label: `r${i}` } });
+      out.push({ device, seq: firstSeq + i, ts: 1_700_000_000_000 + (firstSeq + i) * 1000 + d, data: { temp: 20.5 + i, count: i, ok: i % 2 === 0, label: `r${i}` } });
     }
   }
   return out;

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { signToken } from '../../src/hub/console/dashboard-token.js';
 import { loadOrCreateTokenKey } from '../../src/hub/console/token-key-file.js';
+import { runCli } from '../helpers/cli.js';
 import { connectDevice, type DeviceClient } from '../helpers/device-client.js';
 import { startHub, type TestHub } from '../helpers/hub.js';
 import { eventually } from '../console/console-fixture.js';
@@ -70,6 +71,30 @@ describe('web dashboard against a real hub', () => {
 
     assert.equal(await w.page.locator('img[src="x"]').count(), 0);
     assert.deepEqual(w.dialogs, []);
+    assert.deepEqual(w.errors, []);
+    await w.page.close();
+  });
+
+  it('shows the simulated fleet of `fleethub sim` live', async () => {
+    const token = signToken(loadOrCreateTokenKey(hub.pki.dir), { devices: 'greenhouse-*', ttlMs: 3_600_000 }).token;
+    const w = await browser.page();
+    await w.page.goto(`${hub.consoleUrl}/`);
+    await w.page.fill('#token', token);
+    await w.page.click('button[type=submit]');
+    await w.page.waitForSelector('#status[data-state="live"]', { timeout: 15_000 });
+
+    const sim = runCli([
+      'sim', '--url', hub.deviceUrl.replace('127.0.0.1', 'localhost'), '--pki', hub.pki.dir, '--provision', '--devices', '12',
+      '--prefix', 'greenhouse-', '--rate', '2', '--duration', '12s', '--drain-timeout', '5s',
+    ]);
+    await eventually(async () => assert.equal(await w.page.textContent('#stat-online'), '12'), 60_000);
+    await w.page.click('tr[data-id="greenhouse-0003"]');
+    await w.page.waitForSelector('.chart canvas');
+    await w.page.waitForTimeout(8_000);
+    await screenshot(w.page, 'dashboard-simulated-fleet');
+    const result = await sim;
+    assert.equal(result.code, 0, result.stderr);
+    await eventually(async () => assert.equal(await w.page.textContent('#stat-online'), '0'), 30_000);
     assert.deepEqual(w.errors, []);
     await w.page.close();
   });

@@ -185,11 +185,11 @@ export function httpsGet(url: string, ca: string): Promise<{ status: number; hea
 }
 
 /** Retries `check` every 20 ms until it stops throwing, for at most `timeoutMs` (a generous wait, not a timing assertion). */
-export async function eventually(check: () => void, timeoutMs = 5_000): Promise<void> {
+export async function eventually(check: () => void | Promise<void>, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      check();
+      await check();
       return;
     } catch (err) {
       if (Date.now() > deadline) throw err;

@@ -183,3 +183,13 @@ test('normal obeys hello.limits even when --rate asks for more: no nacks, the fu
     assert.equal(memory.lines.filter((l) => l.includes('sim.rate_above_limit')).length, 1);
   });
 });
+
+test('reconnect-storm with --tls-resume: reconnects resume the TLS session and still lose nothing', async () => {
+  await withHub({}, async (hub) => {
+    const { report, failure } = await sim(hub, { devices: 5, rate: 4, prefix: 'resume', behavior: 'reconnect-storm', stormEvery: '1s', duration: '2500ms', tlsResume: true });
+    assert.equal(failure, null);
+    assert.ok(report.devices.reconnects >= 5);
+    assert.ok(report.devices.resumedHandshakes >= 5, `${report.devices.resumedHandshakes} resumed`);
+    assert.equal(report.messages.lost, 0);
+  });
+});

@@ -5,9 +5,10 @@ import { buildReport, formatReportTable, normalRunFailure } from '../../firmware
 import { renderReportHtml, escapeHtml } from '../../firmware-sim/report-html.js';
 import { ProgressLine, formatProgress } from '../../firmware-sim/progress-line.js';
 
+const SENDING = { ackedPerSec: 12.5, sentPerSec: 12.5 };
 const RUN = {
   behavior: 'normal', url: 'wss://localhost:8443/v1/device', devices: 3, ratePerDevice: 1, payloadBytes: 0,
-  tls: '1.2', elapsedMs: 10_000, sendingMs: 8_000, startedAt: '2026-11-22T12:00:00.000Z',
+  tls: '1.2', elapsedMs: 10_000, startupMs: 1_000, sendingMs: 8_000, startedAt: '2026-11-22T12:00:00.000Z',
 };
 
 function sampleStats(): FleetStats {
@@ -28,7 +29,7 @@ function sampleStats(): FleetStats {
 }
 
 test('the report carries every SPEC figure, consistent with the counts', () => {
-  const report = buildReport(sampleStats(), { lost: 0, unsent: 0, dropped: 0, connectedAtEnd: 2 }, RUN);
+  const report = buildReport(sampleStats(), { lost: 0, unsent: 0, dropped: 0, connectedAtEnd: 2, sending: SENDING }, RUN);
   assert.equal(report.devices.connected, 2);
   assert.equal(report.devices.neverConnected, 1);
   assert.equal(report.messages.sent, 100);
@@ -39,7 +40,8 @@ test('the report carries every SPEC figure, consistent with the counts', () => {
   assert.equal(report.ackLatencyMs.max, 10);
   assert.ok(report.ackLatencyMs.p50 >= 5 && report.ackLatencyMs.p50 <= 6);
   assert.ok(report.handshakeMs.p99 === 30);
-  assert.equal(report.throughput.ackedPerSec, 10);
+  assert.equal(report.throughput.ackedPerSec, 12.5);
+  assert.equal(report.throughput.overallAckedPerSec, 10);
   assert.equal(report.charts.throughput.reduce((n, p) => n + p.acked, 0), 100);
   // JSON round trip: what --report writes.
   assert.deepEqual(JSON.parse(JSON.stringify(report)), report);
@@ -47,14 +49,14 @@ test('the report carries every SPEC figure, consistent with the counts', () => {
 
 test('a normal run fails on lost messages, dropped readings or devices that never connected', () => {
   const stats = sampleStats();
-  const ok = buildReport(stats, { lost: 0, unsent: 0, dropped: 0, connectedAtEnd: 3 }, { ...RUN, devices: 2 });
+  const ok = buildReport(stats, { lost: 0, unsent: 0, dropped: 0, connectedAtEnd: 3, sending: SENDING }, { ...RUN, devices: 2 });
   assert.equal(normalRunFailure(ok), null);
-  const lost = buildReport(stats, { lost: 4, unsent: 0, dropped: 1, connectedAtEnd: 3 }, RUN);
+  const lost = buildReport(stats, { lost: 4, unsent: 0, dropped: 1, connectedAtEnd: 3, sending: SENDING }, RUN);
   assert.equal(normalRunFailure(lost), '4 messages lost, 1 readings dropped by full outboxes, 1 devices never connected');
 });
 
 test('the table shows each figure on its own line', () => {
-  const text = formatReportTable(buildReport(sampleStats(), { lost: 0, unsent: 0, dropped: 0, connectedAtEnd: 2 }, RUN));
+  const text = formatReportTable(buildReport(sampleStats(), { lost: 0, unsent: 0, dropped: 0, connectedAtEnd: 2, sending: SENDING }, RUN));
   for (const label of ['devices connected', 'handshake p50 / p99', 'messages sent', 'acked', 'nacked', 'lost', 'ack latency p50 / p99 / max', 'throughput', 'closes']) {
     assert.match(text, new RegExp(`^${label.replace(/[/]/g, '\\/')}\\s`, 'm'), label);
   }
@@ -63,7 +65,7 @@ test('the table shows each figure on its own line', () => {
 });
 
 test('the HTML page is self-contained, with both charts as inline SVG', () => {
-  const html = renderReportHtml(buildReport(sampleStats(), { lost: 0, unsent: 0, dropped: 0, connectedAtEnd: 2 }, { ...RUN, url: 'wss://x/<script>' }), 'PASS: zero lost');
+  const html = renderReportHtml(buildReport(sampleStats(), { lost: 0, unsent: 0, dropped: 0, connectedAtEnd: 2, sending: SENDING }, { ...RUN, url: 'wss://x/<script>' }), 'PASS: zero lost');
   assert.match(html, /^<!doctype html>/);
   assert.equal((html.match(/<svg /g) ?? []).length, 2);
   assert.doesNotMatch(html, /<script/i, 'no scripts, and the url is escaped');
@@ -75,7 +77,7 @@ test('the HTML page is self-contained, with both charts as inline SVG', () => {
 });
 
 test('an empty run still renders', () => {
-  const report = buildReport(new FleetStats(0), { lost: 0, unsent: 0, dropped: 0, connectedAtEnd: 0 }, RUN);
+  const report = buildReport(new FleetStats(0), { lost: 0, unsent: 0, dropped: 0, connectedAtEnd: 0, sending: SENDING }, RUN);
   assert.equal(report.ackLatencyMs.p99, 0);
   assert.match(renderReportHtml(report), /No acked messages/);
   assert.match(formatReportTable(report), /nacked\s+none/);

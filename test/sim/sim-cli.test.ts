@@ -65,7 +65,7 @@ test('a normal run exits 0 with the report; a hub nobody answers exits 9', async
     assert.match(ok.stderr, /provisioned 5 device certificates/);
     const port = await freePort();
     const down = await fleethub([
-      'sim', '--url', `wss://127.0.0.1:${port}/v1/device`, '--pki', hub.pki.dir, '--devices', '2', '--duration', '1', '--drain-timeout', '0',
+      'sim', '--url', `wss://127.0.0.1:${port}/v1/device`, '--pki', hub.pki.dir, '--devices', '2', '--duration', '1', '--drain-timeout', '0', '--connect-timeout', '1',
     ]);
     assert.equal(down.code, EXIT.LOST_MESSAGES, down.stderr);
     assert.match(down.stdout, /connect_error/);

@@ -26,6 +26,8 @@ import { TokenKeyFile } from './token-key-file.js';
 
 /** How often `token.key` is checked for rotation, so revoked tokens stop streaming within seconds. */
 export const DEFAULT_TOKEN_KEY_CHECK_MS = 2_000;
+/** A TLS handshake on the console must finish within this time (Node's default is 120 s: too long for idle sockets). */
+export const CONSOLE_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** The stream's path (SPEC). */
 export const STREAM_PATH = '/v1/stream';
 
@@ -81,10 +83,13 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxClientPayloadBytes, perMessageDeflate: false });
 
-  const host = (): SessionHost => ({
+  // One host object for every session; the key file exists from listen() on, before any upgrade.
+  const host: SessionHost = {
     config,
     feed,
-    keyFile: keyFile as TokenKeyFile,
+    get keyFile() {
+      return keyFile as TokenKeyFile;
+    },
     log,
     metrics,
     acquireToken(id) {
@@ -102,7 +107,7 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
       sessions.delete(session);
       if (sessions.size === 0) onEmpty?.();
     },
-  });
+  };
 
   function fanOut(event: FeedEvent): void {
     if (sessions.size === 0) return;
@@ -181,7 +186,7 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
         ws.close(CLOSE.GOING_AWAY, 'hub shutting down');
         return;
       }
-      sessions.add(new DashboardSession(ws, socket, host(), remote));
+      sessions.add(new DashboardSession(ws, socket, host, remote));
     });
   }
 
@@ -200,7 +205,7 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
     async listen() {
       if (server !== null) throw new FleethubError('FH_ERR_LISTEN', 'console listener already started');
       keyFile = new TokenKeyFile(options.pkiDir);
-      const srv = createServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }, onRequest);
+      const srv = createServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2', handshakeTimeout: CONSOLE_HANDSHAKE_TIMEOUT_MS }, onRequest);
       srv.headersTimeout = 10_000;
       srv.requestTimeout = 30_000;
       srv.on('upgrade', onUpgrade);

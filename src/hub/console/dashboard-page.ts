@@ -62,7 +62,7 @@ export function securityHeaders(host: string | undefined): Record<string, string
       "default-src 'self'",
       "script-src 'self'",
       "style-src 'self'",
-      "img-src 'self' data:",
+      "img-src 'self'",
       `connect-src 'self'${wss}`,
       "object-src 'none'",
       "base-uri 'none'",

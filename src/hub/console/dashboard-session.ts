@@ -62,7 +62,6 @@ export interface SessionHost {
 export class DashboardSession {
   readonly #ws: WebSocket;
   readonly #socket: Corkable;
-  #flushScheduled: NodeJS.Immediate | undefined;
   readonly #host: SessionHost;
   readonly #remote: string;
   readonly #outbox: DashboardOutbox;
@@ -81,6 +80,7 @@ export class DashboardSession {
   #pollTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
   #killTimer: NodeJS.Timeout | undefined;
+  #flushScheduled: NodeJS.Immediate | undefined;
   #lastProgressAt = 0;
   /** A frame reached the kernel: the peer is reading (or the socket has room), so send more. */
   readonly #onWritten = (err?: Error): void => {

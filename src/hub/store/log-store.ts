@@ -265,6 +265,10 @@ class LogStore implements Store {
     await this.#cursors.delete(name);
   }
 
+  cursorNames(): string[] {
+    return [...this.#cursors.entries()].map(([name]) => name);
+  }
+
   stats(): StoreStats {
     let bytes = 0;
     for (const segment of this.#segments) bytes += segment.bytes;

@@ -75,6 +75,8 @@ export interface Store extends StoreReader {
   onCommit(listener: (readings: readonly StoredReading[]) => void): () => void;
   /** Forgets a saved cursor (a sink removed from the config), so it no longer holds back retention. */
   deleteCursor(name: string): Promise<void>;
+  /** Names of every saved cursor. */
+  cursorNames(): string[];
   /** Figures for /metrics. */
   stats(): StoreStats;
   /** Flushes pending appends and closes files. Idempotent. */

@@ -61,6 +61,7 @@ function render() {
     $('stat-rejected').textContent = formatCount(model.rejectedTotal);
     $('stat-dropped').textContent = formatCount(model.dropped);
     $('expiry').textContent = expiresAt ? formatExpiry(expiresAt, now) : '';
+    $('expiry').classList.toggle('soon', expiresAt > 0 && expiresAt - now < 5 * 60 * 1000);
   }
   if (model.rejectionsChanged) renderRejections();
   model.dirty.clear();
@@ -162,6 +163,17 @@ $('sign-out').addEventListener('click', () => {
 });
 
 $('filter').addEventListener('input', (event) => table.setFilter(event.target.value));
+
+// "/" jumps to the filter, Escape leaves it.
+document.addEventListener('keydown', (event) => {
+  const filter = $('filter');
+  if (event.key === '/' && document.activeElement !== filter && !$('app').hidden && !(event.target instanceof HTMLInputElement)) {
+    event.preventDefault();
+    filter.focus();
+  } else if (event.key === 'Escape' && document.activeElement === filter) {
+    filter.blur();
+  }
+});
 
 // Clocks ("last seen", msgs/s, charts scrolling) move even when no message arrives.
 setInterval(schedule, 1000);

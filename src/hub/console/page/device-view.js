@@ -57,6 +57,7 @@ export class DeviceView {
     this.#el.state.textContent = device.online ? 'online' : 'offline';
     this.#el.state.className = device.online ? 'pill online' : 'pill offline';
     this.#el.seen.textContent = formatAgo(device.lastSeen, now);
+    this.#el.seen.title = device.lastSeen ? new Date(device.lastSeen).toLocaleString() : '';
     this.#el.seq.textContent = device.seq ? String(device.seq) : '–';
     this.#el.rate.textContent = formatCount(model.deviceRate(device, now));
 
@@ -94,6 +95,12 @@ export class DeviceView {
       this.#charts.set(name, { canvas, value, color });
       return card;
     });
+    if (cards.length === 0) {
+      const note = document.createElement('p');
+      note.className = 'hint';
+      note.textContent = 'No numeric fields yet: charts appear with the first number this device sends.';
+      cards.push(note);
+    }
     this.#el.charts.replaceChildren(...cards);
   }
 

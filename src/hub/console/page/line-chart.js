@@ -4,10 +4,12 @@
 const PAD = { left: 46, right: 12, top: 10, bottom: 20 };
 const TICK_STEPS_MS = [10000, 15000, 30000, 60000];
 
-function niceNumber(value) {
+/** An axis label with just enough decimals to tell neighbouring grid lines (`step` apart) from each other. */
+function axisLabel(value, step) {
   const abs = Math.abs(value);
-  if (abs !== 0 && (abs >= 1e6 || abs < 1e-3)) return value.toExponential(1);
-  return abs >= 100 ? value.toFixed(0) : abs >= 10 ? value.toFixed(1) : value.toFixed(2);
+  if (abs >= 1e6 || (abs !== 0 && abs < 1e-4)) return value.toExponential(1);
+  const decimals = Math.min(6, Math.max(0, Math.ceil(-Math.log10(step))));
+  return value.toFixed(decimals);
 }
 
 /**
@@ -74,7 +76,7 @@ export function drawLineChart(canvas, points, options) {
     ctx.moveTo(PAD.left, yy);
     ctx.lineTo(width - PAD.right, yy);
     ctx.stroke();
-    ctx.fillText(niceNumber(value), PAD.left - 6, yy);
+    ctx.fillText(axisLabel(value, (max - min) / 3), PAD.left - 6, yy);
   }
   ctx.textAlign = 'center';
   ctx.textBaseline = 'top';

@@ -1,0 +1,63 @@
+/**
+ * Readings → ThingSpeak channel updates (pure): the bulk JSON entry
+ * (`{"created_at", "field1", ...}`, ThingSpeak "Bulk-Write JSON Data") and
+ * the MQTT publish payload (`field1=..&created_at=..`, ThingSpeak "Publish to
+ * a Channel Field Feed").
+ */
+import type { StoredReading, TelemetryValue } from '../hub/store/types.js';
+import type { ThingSpeakChannel } from './sink-config.js';
+
+/** One update of a channel: ThingSpeak keys → values as text. */
+export type ThingSpeakUpdate = Readonly<Record<string, string>>;
+
+/** ThingSpeak stores every value as text, at most 255 characters. */
+function text(value: TelemetryValue): string {
+  return String(value).slice(0, 255);
+}
+
+/**
+ * The update for one reading on its channel, or null when none of its fields
+ * is mapped (ThingSpeak answers `0` to an update without any field).
+ */
+export function toUpdate(reading: StoredReading, channel: ThingSpeakChannel): ThingSpeakUpdate | null {
+  const update: Record<string, string> = {};
+  for (const [name, slot] of Object.entries(channel.fields)) {
+    const value = reading.data[name];
+    if (value !== undefined) update[slot] = text(value);
+  }
+  for (const key of ['status', 'latitude', 'longitude', 'elevation'] as const) {
+    const name = channel[key];
+    const value = name === null ? undefined : reading.data[name];
+    if (value !== undefined) update[key] = text(value);
+  }
+  if (Object.keys(update).length === 0) return null;
+  // The reading's own time, so a backlog keeps its timeline (ISO 8601 is accepted by ThingSpeak).
+  return { created_at: new Date(reading.ts).toISOString(), ...update };
+}
+
+/** The bulk update request body. */
+export function bulkBody(writeKey: string, updates: readonly ThingSpeakUpdate[]): string {
+  return JSON.stringify({ write_api_key: writeKey, updates });
+}
+
+/** The MQTT publish payload: the update as `key=value&...`, URL-encoded. */
+export function mqttPayload(update: ThingSpeakUpdate): string {
+  return new URLSearchParams(Object.entries(update)).toString();
+}
+
+/**
+ * True when a bulk update answer means ThingSpeak took the entries: a 2xx
+ * status whose body is not `0` or `-1` (ThingSpeak's "not written") and not
+ * `{"success":false}`. Anything else is a failure that the runner retries.
+ */
+export function isAccepted(status: number, body: string): boolean {
+  if (status < 200 || status >= 300) return false;
+  const trimmed = body.trim();
+  if (trimmed === '0' || trimmed === '-1') return false;
+  try {
+    const parsed: unknown = JSON.parse(trimmed);
+    return !(typeof parsed === 'object' && parsed !== null && (parsed as { success?: unknown }).success === false);
+  } catch {
+    return trimmed.length > 0;
+  }
+}

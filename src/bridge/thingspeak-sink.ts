@@ -1,0 +1,135 @@
+/**
+ * The `thingspeak` sink (SPEC: Sinks): each device's readings go to its
+ * channel, with the channel's field map. HTTP transport: bulk JSON updates of
+ * at most 960 entries, spaced by the channel's minimum interval so that
+ * nothing is lost to the rate limit; a `0`, 429 or 5xx answer is a failure
+ * that the runner retries. MQTT transport: one QoS 0 publish per reading to
+ * `channels/<id>/publish`, the only QoS ThingSpeak's broker offers, so that
+ * mode is at most once. Readings of devices without a channel are skipped
+ * and counted as `unmapped`.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { StoredReading } from '../hub/store/types.js';
+import { MqttPublisher, readTlsFiles } from './mqtt-publisher.js';
+import type { ThingSpeakChannel, ThingSpeakSinkConfig } from './sink-config.js';
+import { sleep, type Sink, type SinkDrops } from './sink.js';
+import { bulkBody, isAccepted, mqttPayload, toUpdate, type ThingSpeakUpdate } from './thingspeak-entry.js';
+
+/** The updates of one channel within a batch, with the position of each. */
+interface ChannelWork {
+  readonly channel: ThingSpeakChannel;
+  readonly items: Array<{ position: number; update: ThingSpeakUpdate }>;
+}
+
+/** Writes readings to ThingSpeak channels. */
+export class ThingSpeakSink implements Sink {
+  readonly name: string;
+  readonly #config: ThingSpeakSinkConfig;
+  readonly #publisher: MqttPublisher | null;
+  readonly #ca: Buffer | undefined;
+  /** When each channel may be updated next (ms since epoch). */
+  readonly #nextAllowed = new Map<number, number>();
+  /**
+   * Highest position each channel has accepted: a batch delivered again
+   * after a failure skips what already went through, so ThingSpeak (which
+   * keeps duplicates) gets no repeats within one run of the hub.
+   */
+  readonly #acceptedThrough = new Map<number, number>();
+  #unmapped = 0;
+
+  constructor(config: ThingSpeakSinkConfig) {
+    this.name = config.name;
+    this.#config = config;
+    this.#publisher = config.transport === 'mqtt' ? new MqttPublisher(config, config.name, config.path) : null;
+    this.#ca = config.transport === 'http' ? readTlsFiles(config, config.path).ca : undefined;
+  }
+
+  async deliver(batch: readonly StoredReading[], signal: AbortSignal): Promise<void> {
+    const work = new Map<number, ChannelWork>();
+    for (const reading of batch) {
+      const channel = this.#config.channels[reading.device];
+      const update = channel === undefined ? null : toUpdate(reading, channel);
+      if (channel === undefined || update === null) {
+        this.#unmapped += 1;
+        continue;
+      }
+      if (reading.position <= (this.#acceptedThrough.get(channel.channelId) ?? -1)) continue;
+      const entry = work.get(channel.channelId) ?? { channel, items: [] };
+      entry.items.push({ position: reading.position, update });
+      work.set(channel.channelId, entry);
+    }
+    // Channels are independent: one waiting out its interval does not hold up the others.
+    const results = await Promise.allSettled([...work.values()].map((w) => this.#deliverChannel(w, signal)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+  }
+
+  takeDrops(): SinkDrops {
+    const drops = { rejected: 0, unmapped: this.#unmapped };
+    this.#unmapped = 0;
+    return drops;
+  }
+
+  async close(): Promise<void> {
+    await this.#publisher?.close();
+  }
+
+  async #deliverChannel(work: ChannelWork, signal: AbortSignal): Promise<void> {
+    const { channelId } = work.channel;
+    const size = this.#publisher === null ? this.#config.maxEntries : 1;
+    for (let i = 0; i < work.items.length; i += size) {
+      const chunk = work.items.slice(i, i + size);
+      const wait = (this.#nextAllowed.get(channelId) ?? 0) - Date.now();
+      if (wait > 0) await sleep(wait, signal);
+      try {
+        if (this.#publisher === null) await this.#postBulk(work.channel, chunk.map((c) => c.update));
+        else await this.#publish(work.channel, chunk.map((c) => c.update), signal);
+      } finally {
+        // A refused call counts against the interval too (ThingSpeak's limit is per request).
+        this.#nextAllowed.set(channelId, Date.now() + this.#config.minIntervalMs);
+      }
+      this.#acceptedThrough.set(channelId, chunk.at(-1)?.position ?? -1);
+    }
+  }
+
+  #publish(channel: ThingSpeakChannel, updates: readonly ThingSpeakUpdate[], signal: AbortSignal): Promise<void> {
+    const publisher = this.#publisher;
+    if (publisher === null) throw new Error('no MQTT transport');
+    const messages = updates.map((u) => ({ topic: `channels/${channel.channelId}/publish`, payload: mqttPayload(u), qos: 0 as const, retain: false }));
+    return publisher.publishAll(messages, signal);
+  }
+
+  #postBulk(channel: ThingSpeakChannel, updates: readonly ThingSpeakUpdate[]): Promise<void> {
+    const url = new URL(`${this.#config.url}/channels/${channel.channelId}/bulk_update.json`);
+    const body = bulkBody(channel.writeKey, updates);
+    const transport = url.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = transport.request(
+        url,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          ca: this.#ca,
+          timeout: this.#config.requestTimeoutMs,
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            if (text.length < 4096) text += chunk;
+          });
+          res.on('end', () => {
+            const status = res.statusCode ?? 0;
+            if (isAccepted(status, text)) resolve();
+            else reject(new Error(`ThingSpeak channel ${channel.channelId} refused ${updates.length} entries: ${status} ${text.slice(0, 200)}`));
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`ThingSpeak did not answer within ${this.#config.requestTimeoutMs} ms`)));
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * `/v1/stream` on a real hub: a real device over mutual TLS, its readings,
+ * repeats, refusals and presence as a dashboard sees them.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { signToken } from '../../src/hub/console/dashboard-token.js';
+import { loadOrCreateTokenKey } from '../../src/hub/console/token-key-file.js';
+import { connectDevice, type DeviceClient } from '../helpers/device-client.js';
+import { startHub, type TestHub } from '../helpers/hub.js';
+import { connectClient, type Json, type TestClient } from './console-fixture.js';
+
+describe('dashboard stream on a real hub', () => {
+  let hub: TestHub;
+  let dashboard: TestClient | undefined;
+  let device: DeviceClient | undefined;
+  before(async () => {
+    hub = await startHub();
+  });
+  after(async () => {
+    dashboard?.ws.terminate();
+    await device?.close();
+    await hub.stop();
+  });
+
+  it('streams presence, each stored reading once (a repeat is not sent twice) and refusals', async () => {
+    const creds = await hub.pki.addDevice('pump-7');
+    const token = signToken(loadOrCreateTokenKey(hub.pki.dir), { devices: 'pump-*' }).token;
+    dashboard = await connectClient(`${hub.consoleUrl.replace('https:', 'wss:')}/v1/stream`, hub.pki.ca);
+    dashboard.send({ auth: token });
+    const { authed } = (await dashboard.next()) as { authed: Json };
+    assert.equal(authed.devices, 'pump-*');
+    dashboard.send({ subscribe: 'pump-*' });
+    assert.deepEqual(await dashboard.next(), { subscribed: 'pump-*' });
+
+    device = await connectDevice({ url: hub.deviceUrl, ca: hub.pki.ca, cert: creds.cert, key: creds.key });
+    await device.hello();
+    assert.deepEqual(await dashboard.next(), { presence: { device: 'pump-7', online: true } });
+
+    device.ws.send(JSON.stringify({ seq: 1, ts: 1_700_000_000_000, data: { rpm: 1200 } }));
+    await device.waitForAck(1);
+    device.ws.send(JSON.stringify({ seq: 1, ts: 1_700_000_000_000, data: { rpm: 1200 } })); // a repeat: acked again, not stored twice
+    device.ws.send(JSON.stringify({ seq: 2, ts: 1_700_000_001_000, data: { rpm: 1250 } }));
+    await device.waitForAck(2);
+    device.ws.send(JSON.stringify({ seq: 3, data: { 'bad name': 1 } }));
+    assert.deepEqual(await dashboard.next(), { device: 'pump-7', seq: 1, ts: 1_700_000_000_000, data: { rpm: 1200 } });
+    assert.deepEqual(await dashboard.next(), { device: 'pump-7', seq: 2, ts: 1_700_000_001_000, data: { rpm: 1250 } });
+    const rejected = (await dashboard.next()).rejected as Json;
+    assert.deepEqual({ ...rejected, at: 0 }, { device: 'pump-7', code: 'invalid_message', at: 0 });
+
+    await device.close();
+    device = undefined;
+    assert.deepEqual(await dashboard.next(), { presence: { device: 'pump-7', online: false } });
+
+    // A new dashboard gets the latest stored reading in its snapshot.
+    const late = await connectClient(`${hub.consoleUrl.replace('https:', 'wss:')}/v1/stream`, hub.pki.ca);
+    try {
+      late.send({ auth: token });
+      await late.next((m) => 'authed' in m);
+      late.send({ subscribe: 'pump-7' });
+      assert.deepEqual(await late.next(), { subscribed: 'pump-7' });
+      assert.deepEqual(await late.next(), { presence: { device: 'pump-7', online: false } });
+      assert.deepEqual(await late.next(), { device: 'pump-7', seq: 2, ts: 1_700_000_001_000, data: { rpm: 1250 } });
+    } finally {
+      late.ws.terminate();
+    }
+  });
+});
