@@ -18,7 +18,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { initCa, issueServerCert } from '../src/pki/index.js';
 import { provisionFleet } from '../firmware-sim/device-credentials.js';
@@ -56,6 +56,8 @@ async function withRssPeak<T>(pid: number, work: Promise<T>): Promise<{ result: 
 }
 
 async function main(): Promise<void> {
+  // The machine may be shared: the load average says how much of it the run had.
+  const loadBefore = loadavg()[0] ?? 0;
   const dir = await mkdtemp(join(tmpdir(), 'fleethub-fleet-bench-'));
   const pkiDir = join(dir, 'certs');
   let hub: ChildProcess | null = null;
@@ -110,7 +112,10 @@ async function main(): Promise<void> {
     const st = storm.result;
     const rs = resumed.result;
     const results = {
-      machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+      machine: {
+        cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version,
+        loadAverageBefore: Math.round(loadBefore * 10) / 10, loadAverageAfter: Math.round((loadavg()[0] ?? 0) * 10) / 10,
+      },
       provision: { devices: DEVICES, ms: Math.round(provisionMs) },
       steady: {
         devices: DEVICES, connected: s.devices.connected, startupMs: s.run.startupMs, ackedPerSec: s.throughput.ackedPerSec, acked: s.messages.acked, lost: s.messages.lost,
@@ -128,7 +133,7 @@ async function main(): Promise<void> {
     };
     await writeFile(join(ROOT, 'bench/results/fleet.json'), `${JSON.stringify(results, null, 2)}\n`);
     const rows: Array<[string, string]> = [
-      ['machine', `${results.machine.cpus} cores (${results.machine.model}), Node ${results.machine.node}`],
+      ['machine', `${results.machine.cpus} cores (${results.machine.model}), Node ${results.machine.node}, load average ${results.machine.loadAverageBefore} → ${results.machine.loadAverageAfter}`],
       ['provision', `${DEVICES} device certificates in ${(provisionMs / 1000).toFixed(1)} s`],
       ['steady: connected', `${s.devices.connected} / ${DEVICES} in ${(s.run.startupMs / 1000).toFixed(1)} s, lost ${s.messages.lost}`],
       ['steady: throughput', `${s.throughput.ackedPerSec} acked msg/s`],

@@ -27,7 +27,7 @@ import { createHub } from '../src/hub/hub.js';
 import { testHubConfig } from '../test/helpers/hub.js';
 
 type ServerKind = 'hub' | 'bare';
-interface Usage { cpuMs: number; systemMs: number; rss: number }
+interface Usage { cpuMs: number; systemMs: number; rss: number; fsyncs: number; fsyncMs: number }
 interface Creds { id: string; cert: string; key: string }
 
 const DEVICES = Number(process.env.FLEETHUB_BENCH_DEVICES ?? 1000);
@@ -47,6 +47,7 @@ let seqBase = 1;
 async function runServer(kind: ServerKind, pkiDir: string, dataDir: string): Promise<void> {
   let port: number;
   let close: () => Promise<void>;
+  let fsyncs = (): { fsyncs: number; fsyncMs: number } => ({ fsyncs: 0, fsyncMs: 0 });
   if (kind === 'hub') {
     const config = testHubConfig(pkiDir, dataDir, {
       device: { maxConnectionsPerIp: 100_000, newConnectionsPerIpPerSec: 100_000, maxConnections: 100_000, handshakeTimeoutMs: 60_000 },
@@ -56,6 +57,10 @@ async function runServer(kind: ServerKind, pkiDir: string, dataDir: string): Pro
     const hub = createHub(config);
     port = (await hub.listen()).devicePort;
     close = () => hub.close();
+    fsyncs = () => {
+      const stats = hub.store.stats();
+      return { fsyncs: stats.fsyncs, fsyncMs: stats.fsyncSeconds * 1000 };
+    };
   } else {
     const paths = pkiPaths(pkiDir);
     const [ca, cert, key, crl] = await Promise.all([readFile(paths.caCert), readFile(paths.serverCert), readFile(paths.serverKey), readFile(paths.crl)]);
@@ -80,7 +85,7 @@ async function runServer(kind: ServerKind, pkiDir: string, dataDir: string): Pro
   process.on('message', (message: string) => {
     if (message === 'usage') {
       const cpu = process.cpuUsage();
-      process.send?.({ cpuMs: (cpu.user + cpu.system) / 1000, systemMs: cpu.system / 1000, rss: process.memoryUsage().rss });
+      process.send?.({ cpuMs: (cpu.user + cpu.system) / 1000, systemMs: cpu.system / 1000, rss: process.memoryUsage().rss, ...fsyncs() });
     } else if (message === 'gc') {
       globalThis.gc?.();
       process.send?.('gc-done');
@@ -176,7 +181,7 @@ async function handshakes(server: ServerProcess, ca: string, devices: readonly C
   return (after.cpuMs - before.cpuMs) / HANDSHAKES;
 }
 
-interface IngestResult { messages: number; cpuUsPerMsg: number; systemUsPerMsg: number; msgsPerSec: number; p50: number; p99: number }
+interface IngestResult { messages: number; cpuUsPerMsg: number; systemUsPerMsg: number; msgsPerSec: number; p50: number; p99: number; fsyncsPerSec: number; fsyncAvgMs: number }
 
 /** Drives `connections`; each either paced (one message every 100 ms) or windowed (32 unacked). */
 async function ingest(server: ServerProcess, connections: readonly Connection[], mode: 'paced' | 'windowed'): Promise<IngestResult> {
@@ -244,7 +249,12 @@ async function ingest(server: ServerProcess, connections: readonly Connection[],
     messages,
     cpuUsPerMsg: ((after.cpuMs - before.cpuMs) * 1000) / Math.max(1, messages),
     systemUsPerMsg: ((after.systemMs - before.systemMs) * 1000) / Math.max(1, messages),
-    msgsPerSec: messages / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+    msgsPerSec: messages / seconds,
+    fsyncsPerSec: (after.fsyncs - before.fsyncs) / seconds,
+    fsyncAvgMs: (after.fsyncMs - before.fsyncMs) / Math.max(1, after.fsyncs - before.fsyncs),
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+  };
 }
 
 async function connectMany(server: ServerProcess, ca: string, devices: readonly Creds[], concurrency = 50): Promise<Connection[]> {

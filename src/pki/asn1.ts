@@ -139,6 +139,18 @@ export function extension(id: string, critical: boolean, value: Asn1): Asn1 {
   return seq(items);
 }
 
+/** A DER SEQUENCE around already-encoded parts (no parse and re-encode of large inner values). */
+export function derSequence(parts: readonly Buffer[]): Buffer {
+  const body = Buffer.concat(parts);
+  const n = body.length;
+  let header: Buffer;
+  if (n < 0x80) header = Buffer.from([0x30, n]);
+  else if (n < 0x100) header = Buffer.from([0x30, 0x81, n]);
+  else if (n < 0x10000) header = Buffer.from([0x30, 0x82, n >> 8, n & 0xff]);
+  else header = Buffer.from([0x30, 0x83, n >> 16, (n >> 8) & 0xff, n & 0xff]);
+  return Buffer.concat([header, body]);
+}
+
 /** The raw DER of an already-encoded structure, as a node (so it is copied byte for byte). */
 export function raw(der: Uint8Array): Asn1 {
   return fromDer(der);

@@ -8,8 +8,9 @@ import { createHash, randomBytes, sign, X509Certificate, type KeyObject } from '
 import { isIP } from 'node:net';
 import {
   OID, bitString, context, extension, name, namedBits, nullValue, oid, octets, seq, smallInt, time, toDer,
-  unsignedInt, bool, raw, type Asn1,
+  unsignedInt, bool, raw, derSequence, type Asn1,
 } from './asn1.js';
+import { spkiDer } from './key-encoding.js';
 import { children, content, derToPem, expectTlv, TAG, whole } from './der-reader.js';
 import { keyTypeOf } from './keys.js';
 import type { Validity } from './validity.js';
@@ -79,12 +80,12 @@ export function signStructure(tbs: Asn1, key: KeyObject): Buffer {
   const tbsDer = toDer(tbs);
   // Node returns DER-encoded ECDSA signatures (Ecdsa-Sig-Value), what X.509 wants (RFC 5480 §2.2 / RFC 3279 §2.2.3).
   const signature = sign('sha256', tbsDer, key);
-  return toDer(seq([raw(tbsDer), signatureAlgorithm(key), bitString(signature)]));
+  return derSequence([tbsDer, toDer(signatureAlgorithm(key)), toDer(bitString(signature))]);
 }
 
 /** The subjectPublicKey BIT STRING's bytes of an SPKI, hashed with SHA-1 for key identifiers (RFC 5280 §4.2.1.2 method 1). */
 export function keyIdentifier(publicKey: KeyObject): Buffer {
-  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  const spki = spkiDer(publicKey);
   const outer = expectTlv(spki, 0, TAG.SEQUENCE);
   const bits = children(spki, outer)[1];
   if (!bits) throw new Error('SPKI without a subjectPublicKey');
@@ -147,7 +148,7 @@ export function issueCertificate(req: CertificateRequest): IssuedCertificate {
   const serialBytes = randomSerial();
   const subject = name(req.commonName, req.organization);
   const issuerName = req.issuer ? raw(req.issuer.subjectDer) : subject;
-  const spki = req.publicKey.export({ type: 'spki', format: 'der' });
+  const spki = spkiDer(req.publicKey);
   const tbs = seq([
     context(0, [smallInt(2)]), // version v3 (RFC 5280 §4.1.2.1)
     unsignedInt(serialBytes),

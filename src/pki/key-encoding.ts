@@ -18,8 +18,16 @@ const P256_PKCS8_PUBLIC = Buffer.from('a144034200', 'hex');
 
 const spkiCache = new WeakMap<KeyObject, Buffer>();
 
-function isP256(key: KeyObject): boolean {
-  return key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1';
+const p256Cache = new WeakMap<KeyObject, boolean>();
+
+/** True for a P-256 key. Cached: `asymmetricKeyDetails` asks OpenSSL on every read. */
+export function isP256(key: KeyObject): boolean {
+  let yes = p256Cache.get(key);
+  if (yes === undefined) {
+    yes = key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1';
+    p256Cache.set(key, yes);
+  }
+  return yes;
 }
 
 function coordinate(b64url: string | undefined): Buffer {

@@ -6,6 +6,7 @@
 import { generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { FleethubError } from '../errors.js';
+import { isP256, pkcs8Pem } from './key-encoding.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -68,12 +69,12 @@ export async function generateKeys(spec: KeySpec): Promise<KeyPair> {
 
 /** PKCS#8 PEM of a private key (what both mbedTLS and OpenSSL read). */
 export function privateKeyPem(key: KeyObject): string {
-  return key.export({ type: 'pkcs8', format: 'pem' }).toString();
+  return pkcs8Pem(key);
 }
 
 /** The {@link KeyType} of a key, or undefined for a type fleethub does not issue for. */
 export function keyTypeOf(key: KeyObject): KeyType | undefined {
   if (key.asymmetricKeyType === 'rsa') return 'rsa';
-  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ec';
+  if (isP256(key)) return 'ec';
   return undefined;
 }

@@ -11,6 +11,11 @@ import type { Reading } from '../../src/hub/store/types.js';
 import type { RunnerSettings } from '../../src/bridge/sink-config.js';
 import { SinkRunner } from '../../src/bridge/sink-runner.js';
 import type { Sink } from '../../src/bridge/sink.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openStore } from '../../src/hub/store/log-store.js';
+import type { Store } from '../../src/hub/store/types.js';
 import { MemoryStoreReader } from '../helpers/memory-store-reader.js';
 
 /** What a destination received: device and seq of each reading, in arrival order. */
@@ -81,6 +86,18 @@ export function distinct(arrivals: readonly Arrival[]): number {
   return new Set(arrivals.map((a) => `${a.device}/${a.seq}`)).size;
 }
 
+/** Runs `fn` with a real log store in a temp dir, then closes and deletes it. */
+export async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'fleethub-contract-'));
+  const store = await openStore(dir, { segmentBytes: 1024 * 1024, retentionBytes: 0, retentionHours: 0 }, { log: SILENT_LOGGER });
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** Runs the contract against the fixture made by `setup`. */
 export function runSinkContract(label: string, setup: () => Promise<SinkFixture>, settings: RunnerSettings = TEST_RUNNER_SETTINGS): void {
   describe(`sink contract: ${label}`, () => {
@@ -95,21 +112,22 @@ export function runSinkContract(label: string, setup: () => Promise<SinkFixture>
     it('delivers every reading, in order per device', async () => {
       const tag = 'order';
       const devices = [`${tag}-a`, `${tag}-b`, `${tag}-c`];
-      const store = new MemoryStoreReader();
-      store.append(readings(devices, 20));
-      const runner = new SinkRunner({ sink: await fixture.create(tag), store, settings, log: SILENT_LOGGER });
-      runner.start();
-      try {
-        const got = await waitForArrivals(fixture, tag, (a) => distinct(a) >= 60);
-        assertInOrderPerDevice(got, new Map(devices.map((d) => [d, [1, 20] as const])));
-        store.append(readings(devices, 5, 21));
-        const more = await waitForArrivals(fixture, tag, (a) => distinct(a) >= 75);
-        assertInOrderPerDevice(more, new Map(devices.map((d) => [d, [1, 25] as const])));
-      } finally {
-        await runner.close();
-      }
-      assert.equal(runner.stats().delivered, 75);
-      assert.equal(runner.stats().lagMessages, 0);
+      await withStore(async (store) => {
+        await store.append(readings(devices, 20));
+        const runner = new SinkRunner({ sink: await fixture.create(tag), store, settings, log: SILENT_LOGGER });
+        runner.start();
+        try {
+          const got = await waitForArrivals(fixture, tag, (a) => distinct(a) >= 60);
+          assertInOrderPerDevice(got, new Map(devices.map((d) => [d, [1, 20] as const])));
+          await store.append(readings(devices, 5, 21));
+          const more = await waitForArrivals(fixture, tag, (a) => distinct(a) >= 75);
+          assertInOrderPerDevice(more, new Map(devices.map((d) => [d, [1, 25] as const])));
+        } finally {
+          await runner.close();
+        }
+        assert.equal(runner.stats().delivered, 75);
+        assert.equal(runner.stats().lagMessages, 0);
+      });
     });
 
     it('fails a delivery while the destination is down, then delivers the same batch again', async () => {
@@ -133,51 +151,52 @@ export function runSinkContract(label: string, setup: () => Promise<SinkFixture>
     it('a runner retries through an outage and loses nothing', async () => {
       const tag = 'outage';
       const devices = [`${tag}-a`, `${tag}-b`];
-      const store = new MemoryStoreReader();
-      store.append(readings(devices, 10));
-      const runner = new SinkRunner({ sink: await fixture.create(tag), store, settings, log: SILENT_LOGGER });
-      runner.start();
-      try {
-        await waitForArrivals(fixture, tag, (a) => distinct(a) >= 20);
-        await fixture.breakDestination();
-        store.append(readings(devices, 10, 11));
-        // Wait until the runner has seen a failure while the destination is down.
-        const deadline = Date.now() + 30_000;
-        while (runner.stats().failures === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-        assert.equal(runner.stats().state, 'retrying');
-        assert.ok(runner.stats().lagMessages > 0);
-        await fixture.restore();
-        const got = await waitForArrivals(fixture, tag, (a) => distinct(a) >= 40);
-        assertInOrderPerDevice(got, new Map(devices.map((d) => [d, [1, 20] as const])));
-      } finally {
-        await fixture.restore();
-        await runner.close();
-      }
-      assert.equal(runner.stats().state, 'up');
+      await withStore(async (store) => {
+        await store.append(readings(devices, 10));
+        const runner = new SinkRunner({ sink: await fixture.create(tag), store, settings, log: SILENT_LOGGER });
+        runner.start();
+        try {
+          await waitForArrivals(fixture, tag, (a) => distinct(a) >= 20);
+          await fixture.breakDestination();
+          await store.append(readings(devices, 10, 11));
+          // Wait until the runner has seen a failure while the destination is down.
+          const deadline = Date.now() + 30_000;
+          while (runner.stats().failures === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+          assert.equal(runner.stats().state, 'retrying');
+          assert.ok(runner.stats().lagMessages > 0);
+          await fixture.restore();
+          const got = await waitForArrivals(fixture, tag, (a) => distinct(a) >= 40);
+          assertInOrderPerDevice(got, new Map(devices.map((d) => [d, [1, 20] as const])));
+        } finally {
+          await fixture.restore();
+          await runner.close();
+        }
+        assert.equal(runner.stats().state, 'up');
+      });
     });
 
     it('a new runner resumes from the saved position (a hub restart)', async () => {
       const tag = 'resume';
       const device = `${tag}-a`;
-      const store = new MemoryStoreReader();
-      store.append(readings([device], 10));
-      const first = new SinkRunner({ sink: await fixture.create(tag), store, settings, log: SILENT_LOGGER });
-      first.start();
-      await waitForArrivals(fixture, tag, (a) => distinct(a) >= 10);
-      await first.close();
-      const savedAt = first.stats().position;
-      assert.equal(savedAt, 10);
-      store.append(readings([device], 10, 11));
-      const second = new SinkRunner({ sink: await fixture.create(tag), store, settings, log: SILENT_LOGGER });
-      second.start();
-      try {
-        const got = await waitForArrivals(fixture, tag, (a) => distinct(a) >= 20);
-        assertInOrderPerDevice(got, new Map([[device, [1, 20] as const]]));
-      } finally {
-        await second.close();
-      }
-      // Resumed, not replayed: the second runner delivered only what came after the saved position.
-      assert.equal(second.stats().delivered, 10);
+      await withStore(async (store) => {
+        await store.append(readings([device], 10));
+        const first = new SinkRunner({ sink: await fixture.create(tag), store, settings, log: SILENT_LOGGER });
+        first.start();
+        await waitForArrivals(fixture, tag, (a) => distinct(a) >= 10);
+        await first.close();
+        assert.equal(first.stats().position, 10);
+        await store.append(readings([device], 10, 11));
+        const second = new SinkRunner({ sink: await fixture.create(tag), store, settings, log: SILENT_LOGGER });
+        second.start();
+        try {
+          const got = await waitForArrivals(fixture, tag, (a) => distinct(a) >= 20);
+          assertInOrderPerDevice(got, new Map([[device, [1, 20] as const]]));
+        } finally {
+          await second.close();
+        }
+        // Resumed, not replayed: the second runner delivered only what came after the saved position.
+        assert.equal(second.stats().delivered, 10);
+      });
     });
 
     it('close is idempotent, for the sink and the runner', async () => {

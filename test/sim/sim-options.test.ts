@@ -24,6 +24,8 @@ test('command-line strings are parsed', () => {
     [250, 0.5, 120_000, 500, 512, '1.3', 'flood', ['127.0.0.2', '127.0.0.3']],
   );
   assert.equal(parseDurationMs('d', '30', 0), 30_000);
+  const more = resolveSimOptions({ connectTimeout: '90s', tlsResume: true, stormEvery: '2', outbox: '16', seed: '42' }, {});
+  assert.deepEqual([more.connectTimeoutMs, more.tlsResume, more.stormEveryMs, more.outbox, more.seed], [90_000, true, 2_000, 16, 42]);
   assert.equal(parseDurationMs('d', 1.5, 0), 1500);
 });
 
@@ -39,6 +41,8 @@ test('a bad flag fails with one line naming it', () => {
     [{ prefix: '-bad' }, /--prefix/],
     [{ outbox: '5000' }, /--outbox/],
     [{ localAddresses: 'host.example' }, /--local-addresses/],
+    [{ connectTimeout: '-1' }, /--connect-timeout/],
+    [{ stormEvery: '10ms' }, /--storm-every must be at least 100ms/],
   ];
   for (const [input, message] of cases) {
     assert.throws(() => resolveSimOptions(input, {}), (err: unknown) => isFleethubError(err, 'FH_ERR_INVALID_ARGUMENT') && message.test(err.message) && !err.message.includes('\n'));
