@@ -5,7 +5,7 @@
  * - steady: 1,000 devices at 1 msg/s each: throughput, ack latency
  *   p50/p99, handshake p50/p99, hub memory (RSS);
  * - ramp to saturation: 200 devices, the per-device rate doubled each step
- *   until acked throughput stops growing or ack p99 passes 1 s;
+ *   until the acked throughput falls below 90 % of the offered load;
  * - reconnect storm: 1,000 devices all dropped at once, twice: time from
  *   the drop to the next hello (p50/p99), handshake p50/p99, hub memory;
  *   then again with TLS session resumption (`--tls-resume`).
@@ -91,24 +91,23 @@ async function main(): Promise<void> {
     const steady = await withRssPeak(pid, sim({ devices: DEVICES, rate: 1, duration: `${STEADY_S}s`, connectRate: 200 }));
 
     const ramp: Array<{ ratePerDevice: number; offered: number; ackedPerSec: number; ackP50: number; ackP99: number; lost: number }> = [];
-    let best = 0;
     for (const rate of RAMP_RATES) {
       process.stderr.write(`fleet bench: ramp, ${RAMP_DEVICES} devices × ${rate} msg/s\n`);
       const r = await sim({ devices: RAMP_DEVICES, rate, duration: `${RAMP_STEP_S}s`, outbox: 4096 });
       const ackedPerSec = Math.round(r.throughput.ackedPerSec);
       ramp.push({ ratePerDevice: rate, offered: rate * RAMP_DEVICES, ackedPerSec, ackP50: r.ackLatencyMs.p50, ackP99: r.ackLatencyMs.p99, lost: r.messages.lost });
-      if (ackedPerSec < best * 1.1 || r.ackLatencyMs.p99 > 1_000) break;
-      best = Math.max(best, ackedPerSec);
+      // Saturated: the hub no longer keeps up with what is offered.
+      if (ackedPerSec < 0.9 * rate * RAMP_DEVICES) break;
     }
 
     process.stderr.write(`fleet bench: reconnect storm, ${DEVICES} devices dropped at once every 8 s\n`);
     t = performance.now();
-    const storm = await withRssPeak(pid, sim({ devices: DEVICES, rate: 1, duration: '18s', behavior: 'reconnect-storm', stormEvery: '8s' }));
+    const storm = await withRssPeak(pid, sim({ devices: DEVICES, rate: 1, duration: '18s', behavior: 'reconnect-storm', stormEvery: '8s', drainTimeout: '60s' }));
     const stormMs = performance.now() - t;
 
     const s = steady.result;
     process.stderr.write(`fleet bench: reconnect storm with TLS session resumption\n`);
-    const resumed = await withRssPeak(pid, sim({ devices: DEVICES, rate: 1, duration: '18s', behavior: 'reconnect-storm', stormEvery: '8s', tlsResume: true }));
+    const resumed = await withRssPeak(pid, sim({ devices: DEVICES, rate: 1, duration: '18s', behavior: 'reconnect-storm', stormEvery: '8s', tlsResume: true, drainTimeout: '60s' }));
     const st = storm.result;
     const rs = resumed.result;
     const results = {

@@ -115,13 +115,20 @@ class ServerProcess {
     return new ServerProcess(child, message.port);
   }
   async usage(): Promise<Usage> {
-    this.#child.send('usage');
-    const [message] = (await once(this.#child, 'message')) as [Usage];
-    return message;
+    return (await this.#ask('usage')) as Usage;
   }
   async gc(): Promise<void> {
-    this.#child.send('gc');
-    await once(this.#child, 'message');
+    await this.#ask('gc');
+  }
+  /** One request, one answer; fails (instead of hanging the run) when the server died. */
+  async #ask(request: string): Promise<unknown> {
+    if (this.#child.exitCode !== null) throw new Error(`server exited with ${this.#child.exitCode}`);
+    this.#child.send(request);
+    const exited = once(this.#child, 'exit').then(([code]) => {
+      throw new Error(`server exited with ${String(code)}`);
+    });
+    const [message] = (await Promise.race([once(this.#child, 'message'), exited])) as [unknown];
+    return message;
   }
   async stop(): Promise<void> {
     this.#child.send('stop');

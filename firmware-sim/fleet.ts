@@ -89,7 +89,7 @@ export async function runFleet(input: FleetRunInput): Promise<SimReport> {
       }),
   );
   let phase = 'ramp';
-  const lostSoFar = (): number => devices.reduce((sum, d) => sum + d.endState().dropped, 0);
+  const lostSoFar = (): number => devices.reduce((sum, d) => sum + d.dropped, 0);
   const progress =
     options.progress
       ? new ProgressLine(input.progressStream ?? process.stderr, stats, (rate) =>
@@ -147,7 +147,7 @@ export async function runFleet(input: FleetRunInput): Promise<SimReport> {
   while (performance.now() < drainEnds && !devices.every((d) => d.drained)) await sleep(Math.min(DRAIN_POLL_MS, drainEnds - performance.now()));
 
   phase = 'closing';
-  // Throughput is over sending and drain; closing the sockets is not the hub's work.
+  // The run's wall time ends here: closing the sockets is not the hub's work.
   const elapsedMs = performance.now() - stats.startedAt;
   const ends = devices.map((d) => d.endState());
   progress?.stop();

@@ -109,6 +109,7 @@ export class SimDevice {
   #ready = false;
   #everReady = false;
   #lostAt: number | null = null;
+  #started = false;
   #stopped = false;
   #generating = true;
   #genTimer: NodeJS.Timeout | null = null;
@@ -142,15 +143,23 @@ export class SimDevice {
 
   /**
    * True when nothing is left to deliver: the outbox is empty and the device
-   * has connected at least once (one still on its first handshake is not done).
+   * has connected at least once (one still on its first handshake is not
+   * done; one never started, after Ctrl-C in the ramp, is).
    */
   get drained(): boolean {
-    return this.#outbox.size === 0 && this.#everReady;
+    return this.#outbox.size === 0 && (this.#everReady || !this.#started);
+  }
+
+  /** Readings dropped by the full outbox so far (cheap: the progress line reads it every second). */
+  get dropped(): number {
+    return this.#outbox.dropped;
   }
 
   /** Starts connecting (and, after the first hello, generating readings). */
   start(): void {
-    if (!this.#stopped && this.#ws === null && this.#raw === null && this.#retryTimer === null) this.#connect();
+    if (this.#started || this.#stopped) return;
+    this.#started = true;
+    this.#connect();
   }
 
   /** Ends the sending phase: no new readings; the outbox still drains. */

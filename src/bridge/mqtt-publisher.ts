@@ -81,7 +81,7 @@ export class MqttPublisher {
     if (this.#closed) throw new Error('publisher closed');
     const client = await this.#connect(signal);
     try {
-      await this.#publish(client, messages, signal);
+      await this.#publish(client, messages);
     } catch (err: unknown) {
       this.#drop(client);
       throw err;
@@ -114,28 +114,43 @@ export class MqttPublisher {
       this.#drop(client);
       throw err;
     }
+    // MQTT.js leaves Nagle's algorithm on; with the broker's delayed ACKs each batch would stall ~40 ms.
+    (client.stream as { setNoDelay?: (noDelay: boolean) => void }).setNoDelay?.(true);
     return client;
   }
 
-  #publish(client: MqttClient, messages: readonly MqttMessage[], signal: AbortSignal): Promise<void> {
+  #publish(client: MqttClient, messages: readonly MqttMessage[]): Promise<void> {
     // Once published, the acks are awaited even when the runner is closing (bounded by ackTimeoutMs):
     // closing then saves the position past this batch instead of repeating it after the restart.
     return settle(client, null, this.#config.ackTimeoutMs, `waiting for ${messages.length} acknowledgements`, (done, fail) => {
-      let pending = messages.length;
-      if (pending === 0) done();
+      let sent = 0;
+      let acked = 0;
+      let failed = false;
+      // At most maxInflight unacknowledged publishes: brokers cap them (AWS IoT Core: 100) and may disconnect beyond.
+      const send = (): void => {
+        while (!failed && sent < messages.length && sent - acked < this.#config.maxInflight) {
+          const message = messages[sent] as MqttMessage;
+          sent += 1;
+          client.publish(message.topic, message.payload, { qos: message.qos, retain: message.retain }, (err) => {
+            if (err) {
+              failed = true;
+              fail(err);
+              return;
+            }
+            acked += 1;
+            if (acked === messages.length) done();
+            // Refill at once: the publish also carries our TCP ACK, so a broker with Nagle on
+            // (Mosquitto's default) sends its next PUBACKs without waiting for our delayed ACK.
+            else send();
+          });
+        }
+      };
+      if (messages.length === 0) done();
       client.once('close', () => fail(new Error('broker connection lost before every message was acknowledged')));
-      for (const message of messages) {
-        client.publish(message.topic, message.payload, { qos: message.qos, retain: message.retain }, (err) => {
-          if (err) {
-            fail(err);
-            return;
-          }
-          pending -= 1;
-          if (pending === 0) done();
-        });
-      }
+      send();
     });
   }
+
 
   #drop(client: MqttClient): void {
     if (this.#client === client) this.#client = null;

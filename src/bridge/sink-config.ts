@@ -55,6 +55,8 @@ export interface MqttConnectionConfig extends TlsFiles {
   readonly ackTimeoutMs: number;
   /** MQTT keepalive in seconds. */
   readonly keepaliveSec: number;
+  /** Publishes awaiting their PUBACK/PUBCOMP at once (brokers cap this; AWS IoT Core at 100). */
+  readonly maxInflight: number;
 }
 
 /** A resolved `mqtt` sink. */
@@ -129,10 +131,11 @@ export type SinkConfig = MqttSinkConfig | InfluxSinkConfig | ThingSpeakSinkConfi
 
 export const DEFAULT_MQTT_TOPIC = 'fleethub/{device}/telemetry';
 export const DEFAULT_MQTT_QOS = 1;
-export const DEFAULT_MQTT_BATCH_SIZE = 500;
+export const DEFAULT_MQTT_BATCH_SIZE = 1_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_ACK_TIMEOUT_MS = 30_000;
 export const DEFAULT_KEEPALIVE_SEC = 30;
+export const DEFAULT_MAX_INFLIGHT = 100;
 
 export const DEFAULT_INFLUX_PORT = 8086;
 export const DEFAULT_INFLUX_MEASUREMENT = 'telemetry';
@@ -238,6 +241,7 @@ function mqttConnection(r: ConfigReader, defaultUrl: string | null): MqttConnect
     connectTimeoutMs: r.int('connectTimeoutMs', 100, MAX_MS, DEFAULT_CONNECT_TIMEOUT_MS),
     ackTimeoutMs: r.int('ackTimeoutMs', 100, MAX_MS, DEFAULT_ACK_TIMEOUT_MS),
     keepaliveSec: r.int('keepaliveSec', 0, 65_535, DEFAULT_KEEPALIVE_SEC),
+    maxInflight: r.int('maxInflight', 1, 65_535, DEFAULT_MAX_INFLIGHT),
   };
   if ((connection.cert === null) !== (connection.key === null)) {
     throw configError(r.at(connection.cert === null ? 'cert' : 'key'), 'set together with ' + (connection.cert === null ? 'key' : 'cert'), undefined);
@@ -294,7 +298,7 @@ function thingSpeak(r: ConfigReader): Omit<ThingSpeakSinkConfig, 'type' | 'name'
     const url = r.string('url', DEFAULT_THINGSPEAK_URL);
     if (!/^https?:\/\/[^/]+/.test(url)) throw configError(r.at('url'), 'an http:// or https:// URL', url);
     // The HTTP transport has no broker; these stay unused.
-    connection = { url: url.replace(/\/+$/, ''), username: null, password: null, clientId: null, ca: r.string('ca', null), cert: null, key: null, connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS, ackTimeoutMs: DEFAULT_ACK_TIMEOUT_MS, keepaliveSec: DEFAULT_KEEPALIVE_SEC };
+    connection = { url: url.replace(/\/+$/, ''), username: null, password: null, clientId: null, ca: r.string('ca', null), cert: null, key: null, connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS, ackTimeoutMs: DEFAULT_ACK_TIMEOUT_MS, keepaliveSec: DEFAULT_KEEPALIVE_SEC, maxInflight: DEFAULT_MAX_INFLIGHT };
   } else {
     connection = mqttConnection(r, DEFAULT_THINGSPEAK_MQTT_URL);
   }

@@ -91,8 +91,8 @@ export function deviceSecureContextOptions(material: DeviceTlsMaterial, crl: Crl
     key: material.key,
     minVersion: 'TLSv1.2',
     ciphers: DEVICE_CIPHERS,
-    // P-256 first: what ESP32 offers and what the default CA uses.
-    ecdhCurve: 'P-256:X25519:P-384',
+    // Key-exchange groups: OpenSSL's default list (X25519, P-256, P-384 ...),
+    // which covers what ESP32's mbedTLS offers (P-256, Curve25519).
   };
   if (crl.pem !== null && !crlExpired(crl, now)) options.crl = crl.pem;
   return options;

@@ -127,6 +127,12 @@ async function fsyncDir(dir: string): Promise<void> {
  * A crash leaves each target either old or new, never half-written.
  */
 export async function writeFilesAtomic(files: readonly FileWrite[], opts: { exclusive?: boolean } = {}): Promise<void> {
+  if (opts.exclusive) {
+    // Checked up front too, so a refusal leaves none of the files behind (the link below still guards races).
+    for (const f of files) {
+      if (await exists(f.path)) throw new FleethubError('FH_ERR_FILE_EXISTS', `${f.path} exists (use --force to replace it)`);
+    }
+  }
   const temps = files.map((f) => join(dirname(f.path), `.${basename(f.path)}.${randomBytes(6).toString('hex')}.tmp`));
   const written: string[] = [];
   try {
