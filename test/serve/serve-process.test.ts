@@ -185,5 +185,5 @@ test('a port already in use is one line and exit 8', async (t) => {
   const config = await writeConfig(dir, { ...LOOPBACK_CONFIG, device: { host: '127.0.0.1', port } });
   const result = await runCli(['serve', '--config', config], { cwd: dir, ...FAILS_FAST });
   assert.equal(result.code, 8, result.stderr);
-  assert.match(result.stderr, new RegExp(`fleethub: cannot listen on 127\\.0\\.0\\.1:${port}`));
+  assert.match(result.stderr, new RegExp(`\\nfleethub: device listener: cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\)\\n$`));
 });
