@@ -12,11 +12,13 @@
  * Scenarios: full mTLS handshake + upgrade (P-256 and RSA-2048 server keys,
  * TLS 1.2 and 1.3) and resumed; windowed ingest (100 connections, up to 32
  * unacked each); paced ingest (N devices at 10 messages/s) with ack latency;
- * idle memory per connection.
+ * idle memory per connection; and, when Debian's Mosquitto is installed, the
+ * same ingest as MQTT QoS 1 publishes to it with `require_certificate`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +27,8 @@ import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
 import { addDevices, initCa, issueServerCert, pkiPaths, type KeyType } from '../src/pki/index.js';
 import { createHub } from '../src/hub/hub.js';
 import { testHubConfig } from '../test/helpers/hub.js';
+import { startMosquitto } from '../test/helpers/mosquitto.js';
+import { connect as mqttConnect, type MqttClient } from 'mqtt';
 
 type ServerKind = 'hub' | 'bare';
 interface Usage { cpuMs: number; systemMs: number; rss: number; fsyncs: number; fsyncMs: number }
@@ -37,8 +41,8 @@ const PACED_SECONDS = 10;
 const WINDOWED_SECONDS = 5;
 const WINDOW = 32;
 const WINDOWED_CONNECTIONS = 100;
-/** FLEETHUB_BENCH_ONLY=handshake,ingest,idle runs a subset. */
-const ONLY = new Set((process.env.FLEETHUB_BENCH_ONLY ?? 'handshake,ingest,idle').split(','));
+/** FLEETHUB_BENCH_ONLY=handshake,ingest,idle,mosquitto runs a subset. */
+const ONLY = new Set((process.env.FLEETHUB_BENCH_ONLY ?? 'handshake,ingest,idle,mosquitto').split(','));
 /** Each ingest run starts its seqs far above the last one's, so no message is a repeat. */
 let seqBase = 1;
 
@@ -287,6 +291,90 @@ async function makePki(root: string, keyType: KeyType, count: number): Promise<{
   return { dir, ca: await readFile(paths.caCert, 'utf8'), devices };
 }
 
+// ---------------------------------------------------------------- Mosquitto
+
+/** The Mosquitto process serving `port`: the one whose config (from its command line) listens there. */
+async function mosquittoPid(port: number): Promise<number> {
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    if (cmdline[0] !== '/usr/sbin/mosquitto' || cmdline[1] !== '-c' || cmdline[2] === undefined) continue;
+    const conf = await readFile(cmdline[2], 'utf8').catch(() => '');
+    if (conf.includes(`listener ${port} `)) return Number(entry);
+  }
+  throw new Error(`no mosquitto process for port ${port}`);
+}
+
+/** CPU ms of a process from /proc/<pid>/stat (utime + stime, in clock ticks of 10 ms). */
+async function processCpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** Paced and windowed QoS 1 publishing to Mosquitto with `require_certificate`: the same work, what users would pick instead. */
+async function mosquittoIngest(pkiDir: string, devices: readonly Creds[], row: (name: string, values: Record<string, number>) => void): Promise<void> {
+  const paths = pkiPaths(pkiDir);
+  const broker = await startMosquitto({ tls: { ca: paths.caCert, cert: paths.serverCert, key: paths.serverKey, requireCertificate: true } });
+  const pid = await mosquittoPid(broker.port);
+  const ca = await readFile(paths.caCert, 'utf8');
+  const clients: MqttClient[] = [];
+  try {
+    const connectOne = (d: Creds): Promise<MqttClient> => new Promise((resolve, reject) => {
+      const client = mqttConnect(broker.url, { ca, cert: d.cert, key: d.key, servername: 'localhost', clientId: d.id, reconnectPeriod: 0, protocolVersion: 4 });
+      client.once('connect', () => resolve(client));
+      client.once('error', reject);
+    });
+    for (let i = 0; i < devices.length; i += 50) clients.push(...(await Promise.all(devices.slice(i, i + 50).map(connectOne))));
+    for (const mode of ['windowed', 'paced'] as const) {
+      const active = mode === 'windowed' ? clients.slice(0, WINDOWED_CONNECTIONS) : clients;
+      const latencies: number[] = [];
+      let acked = 0;
+      let running = true;
+      const timers: NodeJS.Timeout[] = [];
+      let seq = 0;
+      const publish = (client: MqttClient, again: boolean): void => {
+        const at = performance.now();
+        seq += 1;
+        client.publish(`fleethub/${client.options.clientId}/telemetry`, `{"seq":${seq},"data":{"temp":21.5,"hum":40.2,"ok":true}}`, { qos: 1 }, (err) => {
+          if (err) return;
+          latencies.push(performance.now() - at);
+          acked += 1;
+          if (again && running) publish(client, true);
+        });
+      };
+      active.forEach((client, index) => {
+        if (mode === 'windowed') for (let i = 0; i < WINDOW; i += 1) publish(client, true);
+        else timers.push(setTimeout(() => running && timers.push(setInterval(() => running && publish(client, false), 100)), (index * 100) / active.length));
+      });
+      await new Promise((r) => setTimeout(r, 1000));
+      latencies.length = 0;
+      const ackedAtStart = acked;
+      const cpuBefore = await processCpuMs(pid);
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, (mode === 'paced' ? PACED_SECONDS : WINDOWED_SECONDS) * 1000));
+      const cpuAfter = await processCpuMs(pid);
+      const seconds = (performance.now() - t0) / 1000;
+      const messages = acked - ackedAtStart;
+      running = false;
+      for (const t of timers) clearInterval(t);
+      await new Promise((r) => setTimeout(r, 500));
+      latencies.sort((a, b) => a - b);
+      const name = mode === 'windowed' ? `windowed ${WINDOWED_CONNECTIONS}x${WINDOW} (mosquitto)` : `paced ${devices.length} devices x 10/s (mosquitto)`;
+      row(name, {
+        messages,
+        cpuUsPerMsg: ((cpuAfter - cpuBefore) * 1000) / Math.max(1, messages),
+        msgsPerSec: messages / seconds,
+        p50: percentile(latencies, 50),
+        p99: percentile(latencies, 99),
+      });
+    }
+  } finally {
+    await Promise.all(clients.map((c) => new Promise<void>((resolve) => c.end(true, {}, () => resolve()))));
+    await broker.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), 'fleethub-bench-hub-'));
   const results: Record<string, Record<string, number>> = {};
@@ -296,7 +384,7 @@ async function main(): Promise<void> {
   };
   try {
     const fleetSize = Math.max(DEVICES, IDLE, WINDOWED_CONNECTIONS);
-    const ec = await makePki(root, 'ec', ONLY.has('ingest') || ONLY.has('idle') ? fleetSize : 16);
+    const ec = await makePki(root, 'ec', ONLY.has('ingest') || ONLY.has('idle') || ONLY.has('mosquitto') ? fleetSize : 16);
     const rsa = await makePki(root, 'rsa', 8);
     for (const [label, pki] of ONLY.has('handshake') ? ([['P-256', ec], ['RSA-2048', rsa]] as const) : []) {
       for (const kind of ['bare', 'hub'] as const) {
@@ -332,6 +420,7 @@ async function main(): Promise<void> {
       await closeAll(connections);
       await server.stop();
     }
+    if (ONLY.has('mosquitto') && existsSync('/usr/sbin/mosquitto')) await mosquittoIngest(ec.dir, ec.devices.slice(0, DEVICES), row);
     const ratio = (name: string, key: string): number => (results[`${name} (hub)`]?.[key] ?? NaN) / (results[`${name} (bare)`]?.[key] ?? NaN);
     process.stdout.write('\nratios hub / bare (the bar: handshake <= 1.1, windowed <= 1.7, paced <= 1.2, memory <= 1.2)\n');
     const ratios: Record<string, number> = {};

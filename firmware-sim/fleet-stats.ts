@@ -50,6 +50,10 @@ export class FleetStats {
   junkSent = 0;
   /** Connection attempts started. */
   connectAttempts = 0;
+  /** Connection attempts under way (TCP, TLS or upgrade not finished yet). */
+  pendingConnects = 0;
+  /** The most connection attempts under way at once. */
+  peakPendingConnects = 0;
   /** Devices whose WebSocket is open and hello received. */
   connected = 0;
   /** Devices that got a hello at least once. */

@@ -100,14 +100,18 @@ export async function runFleet(input: FleetRunInput): Promise<SimReport> {
   logger.log('info', 'sim.start', { behavior: options.behavior, devices: devices.length, url: options.url });
 
   // Phase 1, coming up: a staggered start at `connectRate` per second (so
-  // the hub's per-IP new-connection limit is not what the run measures),
+  // the hub's per-IP new-connection limit is not what the run measures)
+  // with at most `maxPending` handshakes under way,
   // then wait for every device's first hello, at most `connectTimeout`
   // after the last one started. Misbehaving fleets are not meant to come up.
   const rampMs = (devices.length / options.connectRate) * 1000;
   let started = 0;
   const stagger = setInterval(() => {
     const due = Math.min(devices.length, Math.floor(((performance.now() - stats.startedAt) * options.connectRate) / 1000) + 1);
-    while (started < due) (devices[started++] as SimDevice).start();
+    // Admission control: past `maxPending` unfinished handshakes, wait. An
+    // overloaded hub (or simulator) otherwise lets every handshake time out
+    // and the retries make it worse.
+    while (started < due && stats.pendingConnects < options.maxPending) (devices[started++] as SimDevice).start();
     if (started >= devices.length) clearInterval(stagger);
   }, STAGGER_TICK_MS);
   let storm: NodeJS.Timeout | null = null;

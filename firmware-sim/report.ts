@@ -53,6 +53,8 @@ export interface SimReport {
     readonly reconnects: number;
     /** TLS handshakes that resumed a session (`--tls-resume`). */
     readonly resumedHandshakes: number;
+    /** The most connection attempts under way at once (bounded by `--max-pending` during the start). */
+    readonly peakPendingConnects: number;
   };
   readonly handshakeMs: LatencySummary;
   readonly reconnectMs: LatencySummary;
@@ -112,6 +114,7 @@ export function buildReport(stats: FleetStats, end: FleetEndState, run: ReportRu
       connectAttempts: stats.connectAttempts,
       reconnects: stats.reconnects,
       resumedHandshakes: stats.resumedHandshakes,
+      peakPendingConnects: stats.peakPendingConnects,
     },
     handshakeMs: stats.handshake.summary(),
     reconnectMs: stats.reconnect.summary(),

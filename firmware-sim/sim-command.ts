@@ -10,6 +10,7 @@ import {
   BEHAVIORS,
   DEFAULT_SIM_CONNECT_RATE,
   DEFAULT_SIM_CONNECT_TIMEOUT_MS,
+  DEFAULT_SIM_MAX_PENDING,
   DEFAULT_SIM_DEVICES,
   DEFAULT_SIM_DRAIN_TIMEOUT_MS,
   DEFAULT_SIM_DURATION_MS,
@@ -40,6 +41,7 @@ interface SimFlags {
   drainTimeout: string;
   connectRate: string;
   connectTimeout: string;
+  maxPending: string;
   outbox: string;
   stormEvery: string;
   seed: string;
@@ -87,6 +89,7 @@ export function registerSimCommand(program: Command): void {
     .option('--drain-timeout <time>', 'after the sending phase, wait this long for outstanding acks', String(DEFAULT_SIM_DRAIN_TIMEOUT_MS / 1000))
     .option('--connect-rate <n>', 'new connections per second while the fleet comes up', String(DEFAULT_SIM_CONNECT_RATE))
     .option('--connect-timeout <time>', 'after the staggered start, wait at most this long for every device to connect before sending', String(DEFAULT_SIM_CONNECT_TIMEOUT_MS / 1000))
+    .option('--max-pending <n>', 'while the fleet starts, connection attempts under way at once at most', String(DEFAULT_SIM_MAX_PENDING))
     .option('--outbox <n>', 'unacked readings each device keeps (oldest dropped past it; at most 4096)', String(DEFAULT_OUTBOX_CAPACITY))
     .option('--storm-every <time>', 'reconnect-storm: every device drops at once this often', String(DEFAULT_SIM_STORM_EVERY_MS / 1000))
     .option('--seed <n>', 'seed of the sensor models, for reproducible readings', '1')
@@ -110,6 +113,7 @@ export function registerSimCommand(program: Command): void {
           drainTimeout: flags.drainTimeout,
           connectRate: flags.connectRate,
           connectTimeout: flags.connectTimeout,
+          maxPending: flags.maxPending,
           outbox: flags.outbox,
           stormEvery: flags.stormEvery,
           seed: flags.seed,

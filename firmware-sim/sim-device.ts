@@ -260,11 +260,21 @@ export class SimDevice {
       this.#connectSlowloris();
       return;
     }
+    // The TLS context is built (once) before the clock starts: the handshake
+    // figure is the wire's and the hub's time, not our PEM parsing.
+    const tlsOptions = this.#tlsOptions();
     const startedAt = performance.now();
     const subprotocol = this.#o.subprotocol === undefined ? 'arduino' : this.#o.subprotocol;
     const origin = this.#o.origin === undefined ? 'file://' : this.#o.origin;
+    this.#stats.pendingConnects += 1;
+    this.#stats.peakPendingConnects = Math.max(this.#stats.peakPendingConnects, this.#stats.pendingConnects);
+    let pending = true;
+    const settle = (): void => {
+      if (pending) this.#stats.pendingConnects -= 1;
+      pending = false;
+    };
     const ws = new WebSocket(this.#o.url, subprotocol === null ? [] : [subprotocol], {
-      ...this.#tlsOptions(),
+      ...tlsOptions,
       ...(origin === null ? {} : { origin }),
       ...(this.#o.tlsResume === true
         ? { createConnection: ((opts: tls.ConnectionOptions) => this.#tlsConnectKeepingSession(opts)) as unknown as ClientOptions['createConnection'] }
@@ -280,6 +290,7 @@ export class SimDevice {
     let helloTimer: NodeJS.Timeout | null = null;
 
     ws.on('open', () => {
+      settle();
       opened = true;
       this.#stats.handshake.record(performance.now() - startedAt);
       helloTimer = setTimeout(() => {
@@ -302,6 +313,7 @@ export class SimDevice {
       lastError = err;
     });
     ws.on('close', (code) => {
+      settle();
       if (helloTimer !== null) clearTimeout(helloTimer);
       this.#ws = null;
       this.#clearTimer('pump');

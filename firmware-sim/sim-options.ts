@@ -49,6 +49,8 @@ export interface SimOptionsInput {
   drainTimeout?: number | string;
   /** New connections started per second while the fleet comes up. @defaultValue {@link DEFAULT_SIM_CONNECT_RATE} */
   connectRate?: number | string;
+  /** While the fleet starts, connection attempts under way at once at most. @defaultValue {@link DEFAULT_SIM_MAX_PENDING} */
+  maxPending?: number | string;
   /** After the staggered start, how long to wait for every device's first hello before sending anyway (seconds, or `60s`). @defaultValue {@link DEFAULT_SIM_CONNECT_TIMEOUT_MS} */
   connectTimeout?: number | string;
   /** Unacked readings one device keeps. @defaultValue {@link DEFAULT_OUTBOX_CAPACITY} */
@@ -82,6 +84,7 @@ export interface SimOptions {
   readonly drainTimeoutMs: number;
   readonly connectRate: number;
   readonly connectTimeoutMs: number;
+  readonly maxPending: number;
   readonly outbox: number;
   readonly stormEveryMs: number;
   readonly seed: number;
@@ -99,6 +102,8 @@ export const DEFAULT_SIM_DRAIN_TIMEOUT_MS = 10_000;
 /** Half the hub's default 200 new connections per second per IP, so a fleet comes up without being refused. */
 export const DEFAULT_SIM_CONNECT_RATE = 100;
 export const DEFAULT_SIM_STORM_EVERY_MS = 5_000;
+/** Enough for any healthy hub at the default connect rate; it only bites when handshakes back up. */
+export const DEFAULT_SIM_MAX_PENDING = 100;
 /** A fleet slower than this to come up has a problem worth seeing in the report, not a longer wait. */
 export const DEFAULT_SIM_CONNECT_TIMEOUT_MS = 60_000;
 /** Largest fleet one process runs (each device holds a socket: see the README on `ulimit -n`). */
@@ -176,6 +181,7 @@ export function resolveSimOptions(input: SimOptionsInput = {}, env: NodeJS.Proce
     drainTimeoutMs: parseDurationMs('drain-timeout', input.drainTimeout, DEFAULT_SIM_DRAIN_TIMEOUT_MS),
     connectRate: number('connect-rate', input.connectRate, DEFAULT_SIM_CONNECT_RATE, 1, 100_000, false),
     connectTimeoutMs: parseDurationMs('connect-timeout', input.connectTimeout, DEFAULT_SIM_CONNECT_TIMEOUT_MS),
+    maxPending: number('max-pending', input.maxPending, DEFAULT_SIM_MAX_PENDING, 1, 100_000, true),
     outbox: number('outbox', input.outbox, DEFAULT_OUTBOX_CAPACITY, 1, 4096, true),
     stormEveryMs,
     seed: number('seed', input.seed, 1, 0, 2 ** 32 - 1, true),

@@ -54,7 +54,6 @@ export class ConfigReader {
   string(key: string, fallback?: string | null): string | null {
     const value = this.raw(key);
     if (value === undefined && fallback !== undefined) return fallback;
-    // eslint-disable-next-line no-control-regex
     if (typeof value !== 'string' || value.length === 0 || /[\u0000-\u001f]/.test(value)) {
       throw configError(this.at(key), 'a non-empty string', value);
     }

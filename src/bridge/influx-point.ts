@@ -42,7 +42,21 @@ export function escapeMeasurement(name: string): string {
   return escape.measurement(name);
 }
 
-/** One reading as a point with a ms timestamp, and its approximate size on the wire. */
+/**
+ * The point's time in microseconds: the reading's ms `ts` plus `seq mod 1000`
+ * µs. InfluxDB keeps one point per series and timestamp, so two readings of a
+ * device stamped in the same millisecond (a batch sent without `ts`) would
+ * otherwise overwrite each other. Queried at ms precision the time is the
+ * reading's own; a repeat of the same reading still lands on the same point.
+ */
+export function pointTime(reading: Pick<StoredReading, 'ts' | 'seq'>): number {
+  return reading.ts * 1000 + (reading.seq % 1000);
+}
+
+/** Precision of {@link pointTime} for the write. */
+export const POINT_PRECISION = 'u';
+
+/** One reading as a point, and its approximate size on the wire. */
 export function toPoint(reading: StoredReading, shape: PointShape): { point: IPoint; bytes: number } {
   const fields: Record<string, LineValue> = {};
   // measurement + ",device=" + id + " " + timestamp + newline, then each field.
@@ -54,7 +68,7 @@ export function toPoint(reading: StoredReading, shape: PointShape): { point: IPo
     bytes += name.length + token.length + 2;
   }
   return {
-    point: { measurement: shape.measurement, tags: { ...shape.tags, device: reading.device }, fields, timestamp: reading.ts },
+    point: { measurement: shape.measurement, tags: { ...shape.tags, device: reading.device }, fields, timestamp: pointTime(reading) },
     bytes,
   };
 }

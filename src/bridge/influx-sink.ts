@@ -1,7 +1,8 @@
 /**
  * The `influx` sink (SPEC: Sinks): InfluxDB 1.x points through the `influx`
  * package, measurement `telemetry` by default, tag `device` plus static tags,
- * the reading's data as fields (integers stay integers), ms timestamps, in
+ * the reading's data as fields (integers stay integers), the reading's ms
+ * timestamp (plus `seq mod 1000` µs so that same-ms readings stay apart), in
  * writes bounded by points and bytes.
  *
  * Field types: InfluxDB fixes a field's type at its first write. A device
@@ -16,7 +17,7 @@ import { InfluxDB, type IPoolOptions } from 'influx';
 import { FleethubError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { StoredReading } from '../hub/store/types.js';
-import { chunkPoints, escapeMeasurement, parsePartialWrite, toPoint, type PointShape } from './influx-point.js';
+import { chunkPoints, escapeMeasurement, parsePartialWrite, POINT_PRECISION, toPoint, type PointShape } from './influx-point.js';
 import type { InfluxSinkConfig } from './sink-config.js';
 import type { Sink, SinkDrops } from './sink.js';
 
@@ -102,7 +103,7 @@ export class InfluxSink implements Sink {
   async #write(points: Parameters<InfluxDB['writePoints']>[0]): Promise<ReturnType<typeof parsePartialWrite>> {
     const { database, retentionPolicy } = this.#config;
     try {
-      await this.#client.writePoints(points, { database, precision: 'ms', retentionPolicy: retentionPolicy ?? undefined });
+      await this.#client.writePoints(points, { database, precision: POINT_PRECISION, retentionPolicy: retentionPolicy ?? undefined });
       return null;
     } catch (err: unknown) {
       const message = err instanceof Error ? err.message : String(err);

@@ -68,11 +68,6 @@ export class MqttPublisher {
     };
   }
 
-  /** True while a connection is open. */
-  get connected(): boolean {
-    return this.#client?.connected === true;
-  }
-
   /**
    * Publishes the messages in order and resolves once the broker acknowledged
    * all of them. On failure the connection is dropped and the promise rejects.

@@ -3,6 +3,7 @@
  * shapes, the `DEFAULT_*` constants and the one resolver that validates it at
  * start-up. Every error names its key; unknown keys are refused.
  */
+import { resolve } from 'node:path';
 import { DEFAULT_BACKOFF_INITIAL_MS, DEFAULT_BACKOFF_MAX_MS } from '../backoff.js';
 import { ConfigReader, configError } from './config-reader.js';
 
@@ -12,13 +13,13 @@ export type SinkType = (typeof SINK_TYPES)[number];
 
 /** How a runner reads, batches and retries; every sink type has these keys. */
 export interface RunnerSettings {
-  /** Readings read from the store and handed to the sink at once. */
+  /** Readings read from the store and handed to the sink at once. @defaultValue mqtt {@link DEFAULT_MQTT_BATCH_SIZE}, influx {@link DEFAULT_INFLUX_BATCH_SIZE}, thingspeak {@link THINGSPEAK_MAX_BULK_ENTRIES} */
   readonly batchSize: number;
-  /** When caught up, how long to wait for more readings before delivering a small batch (0: at once). */
+  /** When caught up, how long to wait for more readings before delivering a small batch (0: at once). @defaultValue influx {@link DEFAULT_INFLUX_FLUSH_INTERVAL_MS}, others 0 */
   readonly flushIntervalMs: number;
-  /** First retry ceiling after a failed delivery (full jitter below it). */
+  /** First retry ceiling after a failed delivery (full jitter below it). @defaultValue {@link DEFAULT_SINK_BACKOFF_INITIAL_MS} */
   readonly backoffInitialMs: number;
-  /** Largest retry ceiling: a dead destination is retried at least this often. */
+  /** Largest retry ceiling: a dead destination is retried at least this often. @defaultValue {@link DEFAULT_SINK_BACKOFF_MAX_MS} */
   readonly backoffMaxMs: number;
 }
 
@@ -49,22 +50,24 @@ export interface MqttConnectionConfig extends TlsFiles {
   readonly password: string | null;
   /** Client id (null: `fleethub-<sink name>-<random>`). */
   readonly clientId: string | null;
-  /** Time to open the connection before the delivery fails and is retried. */
+  /** Time to open the connection before the delivery fails and is retried. @defaultValue {@link DEFAULT_CONNECT_TIMEOUT_MS} */
   readonly connectTimeoutMs: number;
-  /** Time for every publish of a batch to be acknowledged before the delivery fails. */
+  /** Time for every publish of a batch to be acknowledged before the delivery fails. @defaultValue {@link DEFAULT_ACK_TIMEOUT_MS} */
   readonly ackTimeoutMs: number;
-  /** MQTT keepalive in seconds. */
+  /** MQTT keepalive in seconds. @defaultValue {@link DEFAULT_KEEPALIVE_SEC} */
   readonly keepaliveSec: number;
-  /** Publishes awaiting their PUBACK/PUBCOMP at once (brokers cap this; AWS IoT Core at 100). */
+  /** Publishes awaiting their PUBACK/PUBCOMP at once (brokers cap this; AWS IoT Core at 100). @defaultValue {@link DEFAULT_MAX_INFLIGHT} */
   readonly maxInflight: number;
 }
 
 /** A resolved `mqtt` sink. */
 export interface MqttSinkConfig extends SinkConfigBase, MqttConnectionConfig {
   readonly type: 'mqtt';
-  /** Topic template; `{device}` is replaced by the device id. */
+  /** Topic template; `{device}` is replaced by the device id. @defaultValue {@link DEFAULT_MQTT_TOPIC} */
   readonly topic: string;
+  /** @defaultValue {@link DEFAULT_MQTT_QOS} */
   readonly qos: 0 | 1 | 2;
+  /** @defaultValue false */
   readonly retain: boolean;
 }
 
@@ -81,16 +84,17 @@ export interface InfluxSinkConfig extends SinkConfigBase {
   readonly password: string | null;
   /** CA certificate path for https with a private CA (null: the system's roots). */
   readonly ca: string | null;
+  /** @defaultValue {@link DEFAULT_INFLUX_MEASUREMENT} */
   readonly measurement: string;
   /** Static tags added to every point, besides `device`. */
   readonly tags: Readonly<Record<string, string>>;
   /** Fields always written as floats, even when a reading's value is whole (see the README). */
   readonly floatFields: readonly string[];
-  /** `CREATE DATABASE` before the first write (a no-op when it exists). */
+  /** `CREATE DATABASE` before the first write (a no-op when it exists). @defaultValue false */
   readonly createDatabase: boolean;
-  /** Points per HTTP write. */
+  /** Points per HTTP write. @defaultValue {@link DEFAULT_INFLUX_MAX_POINTS} */
   readonly maxPoints: number;
-  /** Bytes of line protocol per HTTP write. */
+  /** Bytes of line protocol per HTTP write. @defaultValue {@link DEFAULT_INFLUX_MAX_BYTES} */
   readonly maxBytes: number;
   readonly requestTimeoutMs: number;
 }
@@ -117,9 +121,9 @@ export interface ThingSpeakSinkConfig extends SinkConfigBase, MqttConnectionConf
   readonly type: 'thingspeak';
   /** `http`: bulk JSON updates (at least once); `mqtt`: publishes at QoS 0 (at most once). */
   readonly transport: 'http' | 'mqtt';
-  /** Minimum time between two updates of one channel (ThingSpeak: 15 s on free plans). */
+  /** Minimum time between two updates of one channel (ThingSpeak: 15 s on free plans). @defaultValue {@link DEFAULT_THINGSPEAK_MIN_INTERVAL_MS} */
   readonly minIntervalMs: number;
-  /** Entries per bulk update (ThingSpeak: at most 960). */
+  /** Entries per bulk update (ThingSpeak: at most 960). @defaultValue {@link THINGSPEAK_MAX_BULK_ENTRIES} */
   readonly maxEntries: number;
   readonly requestTimeoutMs: number;
   /** Device id → channel. Readings of other devices are skipped. */
@@ -166,21 +170,33 @@ const MAX_MS = 24 * 3600 * 1000;
 /**
  * Validates the raw `sinks` value of the config file (absent: no sinks).
  * Throws FH_ERR_CONFIG naming the key, e.g.
- * `config: sinks[1].qos must be 0, 1 or 2, got 3`.
+ * `config: sinks[1].qos must be 0, 1 or 2, got 3`. Relative `ca`, `cert`
+ * and `key` paths are resolved against `baseDir` (the config file's folder)
+ * when given, else against the working directory.
  */
-export function resolveSinkConfigs(raw: unknown): readonly SinkConfig[] {
+export function resolveSinkConfigs(raw: unknown, options: { readonly baseDir?: string } = {}): readonly SinkConfig[] {
   if (raw === undefined) return Object.freeze([]);
   if (!Array.isArray(raw)) throw configError('sinks', 'an array', raw);
   const names = new Set<string>();
   const sinks = raw.map((entry: unknown, i) => {
     const reader = new ConfigReader(entry, `sinks[${i}]`);
-    const sink = resolveOne(reader);
+    const sink = resolveFiles(resolveOne(reader), options.baseDir);
     if (names.has(sink.name)) throw configError(reader.at('name'), 'unique among the sinks', sink.name);
     names.add(sink.name);
     reader.done();
     return Object.freeze(sink);
   });
   return Object.freeze(sinks);
+}
+
+function resolveFiles<T extends SinkConfig>(sink: T, baseDir: string | undefined): T {
+  if (baseDir === undefined) return sink;
+  const out: Record<string, unknown> = { ...sink };
+  for (const key of ['ca', 'cert', 'key'] as const) {
+    const file = out[key];
+    if (typeof file === 'string') out[key] = resolve(baseDir, file);
+  }
+  return out as T;
 }
 
 function resolveOne(r: ConfigReader): SinkConfig {

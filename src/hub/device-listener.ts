@@ -183,6 +183,8 @@ export class DeviceListener {
         reject(new FleethubError('FH_ERR_LISTEN', `device listener: cannot listen on ${this.#config.host}:${this.#config.port} (${err.code ?? err.message})`, { cause: err })));
       this.#net.listen(this.#config.port, this.#config.host, () => resolve());
     });
+    // After start, accept errors (EMFILE when out of file descriptors) are logged, never fatal.
+    this.#net.on('error', (err: NodeJS.ErrnoException) => this.#log.log('error', 'device.accept_failed', { error: err.code ?? err.message }));
     const address = this.#net.address();
     return typeof address === 'object' && address !== null ? address.port : this.#config.port;
   }

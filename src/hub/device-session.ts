@@ -6,6 +6,7 @@
 import type { WebSocket, RawData } from 'ws';
 import { CLOSE, type WireErrorCode } from '../errors.js';
 import type { DeviceLimits } from './config.js';
+import { AckTracker } from './ack-tracker.js';
 import { quotaAllows } from './device-limits.js';
 import { ackMessage, helloMessage, nackMessage, parseFrame } from './protocol.js';
 import type { Reading, Store } from './store/types.js';
@@ -59,10 +60,7 @@ export class DeviceSession {
   readonly #options: DeviceSessionOptions;
   readonly #bucket: TokenBucket;
   readonly #now: () => number;
-  /** Accepted seqs whose append has not resolved yet (seq → how many times). */
-  readonly #pending = new Map<number, number>();
-  /** Durable seqs that no ack has covered yet. */
-  #unacked: number[] = [];
+  readonly #acks = new AckTracker();
   /** Appends handed to the store and not settled yet. */
   #appending = 0;
   #drained: (() => void) | null = null;
@@ -194,7 +192,7 @@ export class DeviceSession {
     this.#options.observer.accepted(readings.length);
     this.#inFlight += readings.length;
     this.#appending += 1;
-    for (const { seq } of readings) this.#pending.set(seq, (this.#pending.get(seq) ?? 0) + 1);
+    for (const { seq } of readings) this.#acks.accepted(seq);
     this.#store.append(readings).then(
       () => this.#appended(readings, true),
       () => this.#appended(readings, false),
@@ -203,19 +201,11 @@ export class DeviceSession {
 
   #appended(readings: readonly Reading[], durable: boolean): void {
     this.#inFlight -= readings.length;
-    for (const { seq } of readings) {
-      const left = (this.#pending.get(seq) ?? 1) - 1;
-      if (left > 0) this.#pending.set(seq, left);
-      else this.#pending.delete(seq);
-    }
-    if (durable) {
-      // SPEC: a repeat ('duplicate') is acked again; the store resolves it once the original is durable.
-      for (const { seq } of readings) this.#unacked.push(seq);
-      this.#scheduleAck();
-    } else {
-      // Never ack what may not be durable: the device keeps it and resends after reconnecting.
-      void this.close(CLOSE.INTERNAL_ERROR);
-    }
+    // SPEC: a repeat ('duplicate') is acked again; the store resolves it once the original is durable.
+    for (const { seq } of readings) this.#acks.settled(seq, durable);
+    if (durable) this.#scheduleAck();
+    // Never ack what may not be durable: the device keeps it and resends after reconnecting.
+    else void this.close(CLOSE.INTERNAL_ERROR);
     this.#appending -= 1;
     if (this.#appending === 0 && this.#drained !== null) this.#drained();
   }
@@ -241,24 +231,11 @@ export class DeviceSession {
     });
   }
 
-  /**
-   * SPEC: `{"ack":N}` covers every message of this connection with seq ≤ N
-   * that was not nacked, so N stays below the lowest seq still on its way to
-   * the store.
-   */
+  /** Sends the ack the tracker allows now, if any (SPEC: Acks). */
   #flushAcks(): void {
-    if (this.#unacked.length === 0 || this.#closed) return;
-    let minPending = Infinity;
-    for (const seq of this.#pending.keys()) if (seq < minPending) minPending = seq;
-    let ack = 0;
-    const keep: number[] = [];
-    for (const seq of this.#unacked) {
-      if (seq < minPending) {
-        if (seq > ack) ack = seq;
-      } else keep.push(seq);
-    }
-    this.#unacked = keep;
-    if (ack > 0) this.#send(ackMessage(ack));
+    if (this.#closed) return;
+    const ack = this.#acks.take();
+    if (ack !== null) this.#send(ackMessage(ack));
   }
 
   #invalid(seq: number | null, code: 'invalid_json' | 'invalid_message'): void {

@@ -11,6 +11,8 @@ import { SinkRunner } from '../../src/bridge/sink-runner.js';
 import { SILENT_LOGGER } from '../../src/log.js';
 import { startInfluxd, type Influxd } from '../helpers/influxd.js';
 import { MemoryStoreReader } from '../helpers/memory-store-reader.js';
+import { makeTestPki } from '../helpers/pki.js';
+import { pkiPaths } from '../../src/pki/index.js';
 import { runSinkContract, TEST_RUNNER_SETTINGS, type Arrival } from './sink-contract.js';
 
 function influxConfig(influxd: Influxd, fields: Record<string, unknown>): InfluxSinkConfig {
@@ -65,6 +67,15 @@ describe('influx sink', () => {
     assert.deepEqual(row, { time: 1_700_000_000_123, device: 'd-1', site: 'lab 1', n: 42, big: -9_007_199_254_740_991, f: 21.5, ok: true, s: text });
   });
 
+  it('keeps readings of one device stamped in the same millisecond apart, and a repeat on its own point', async () => {
+    const sink = new InfluxSink(influxConfig(influxd, { database: 'samems' }), SILENT_LOGGER);
+    const batch = [1, 2, 3].map((seq) => ({ device: 'd', seq, ts: 5_000, position: seq - 1, data: { seq } }));
+    await sink.deliver(batch);
+    await sink.deliver(batch);
+    const found = await rows(influxd, 'samems', 'SELECT seq FROM telemetry');
+    assert.deepEqual(found.map((r) => [r.time, r.seq]), [[5_000, 1], [5_000, 2], [5_000, 3]]);
+  });
+
   it('learns a float field from the server and resends whole values as floats', async () => {
     const sink = new InfluxSink(influxConfig(influxd, { database: 'learn' }), SILENT_LOGGER);
     await sink.deliver([{ device: 'd', seq: 1, ts: 1_000, position: 0, data: { temp: 21.5 } }]);
@@ -116,5 +127,23 @@ describe('influx sink', () => {
     }
     const found = await rows(influxd, 'outage', 'SELECT i FROM telemetry');
     assert.deepEqual(found.map((r) => r.i), Array.from({ length: 60 }, (_, i) => i));
+  });
+});
+
+describe('influx sink over https', () => {
+  it('writes to an InfluxDB served with a certificate from a private CA (ca option)', async () => {
+    const pki = await makeTestPki();
+    const paths = pkiPaths(pki.dir);
+    const secure = await startInfluxd({ tls: { cert: paths.serverCert, key: paths.serverKey, ca: paths.caCert } });
+    try {
+      const sink = new InfluxSink(influxConfig(secure, { host: 'localhost', protocol: 'https', ca: paths.caCert, database: 'tls' }), SILENT_LOGGER);
+      await sink.deliver([{ device: 'd', seq: 1, ts: 1_000, position: 0, data: { v: 1 } }]);
+      const untrusted = new InfluxSink(influxConfig(secure, { host: 'localhost', protocol: 'https', database: 'tls' }), SILENT_LOGGER);
+      await assert.rejects(untrusted.deliver([{ device: 'd', seq: 2, ts: 2_000, position: 1, data: { v: 2 } }]));
+      assert.equal((await rows(secure, 'tls', 'SELECT v FROM telemetry')).length, 1);
+    } finally {
+      await secure.stop();
+      await pki.cleanup();
+    }
   });
 });

@@ -66,6 +66,22 @@ describe('mqtt sink', () => {
     }
   });
 
+  it('logs in with username and password; wrong ones fail the delivery', async () => {
+    const secured = await startMosquitto({ users: { bridge: 's3cret' } });
+    const subscriber = await subscribe(secured.url, 'fleethub/#', { username: 'bridge', password: 's3cret' });
+    const good = new MqttSink(mqttConfig({ url: secured.url, username: 'bridge', password: 's3cret' }));
+    const bad = new MqttSink(mqttConfig({ url: secured.url, username: 'bridge', password: 'wrong' }));
+    const reading = { device: 'auth1', seq: 1, ts: 1, position: 0, data: { a: 1 } };
+    try {
+      await assert.rejects(bad.deliver([reading], new AbortController().signal));
+      await good.deliver([reading], new AbortController().signal);
+      await waitFor(() => subscriber.messages.length >= 1);
+    } finally {
+      await Promise.all([good.close(), bad.close(), subscriber.close()]);
+      await secured.stop();
+    }
+  });
+
   it('fails (does not buffer) when the broker is unreachable, within the connect timeout', async () => {
     const sink = new MqttSink(mqttConfig({ url: 'mqtt://127.0.0.1:1', connectTimeoutMs: 500 }));
     await assert.rejects(sink.deliver([{ device: 'x', seq: 1, ts: 1, position: 0, data: {} }], new AbortController().signal));

@@ -60,6 +60,12 @@ describe('resolveSinkConfigs', () => {
     refuses([{ type: 'mqtt', name: 'bad name', url: 'mqtt://h' }], 'config: sinks[0].name must be 1 to 64 of A-Z a-z 0-9 . _ - starting with a letter or digit, got "bad name"');
   });
 
+  it('resolves relative TLS file paths against the config file folder', () => {
+    const [sink] = resolveSinkConfigs([{ type: 'mqtt', name: 'a', url: 'mqtts://h', ca: 'certs/ca.pem', cert: '/abs/c.pem', key: 'k.pem' }], { baseDir: '/etc/fleethub' });
+    assert.ok(sink?.type === 'mqtt');
+    assert.deepEqual([sink.ca, sink.cert, sink.key], ['/etc/fleethub/certs/ca.pem', '/abs/c.pem', '/etc/fleethub/k.pem']);
+  });
+
   it('a missing TLS file is a config error naming the key, when the bridge is built', async () => {
     const { createBridge } = await import('../../src/bridge/index.js');
     const { MemoryStoreReader } = await import('../helpers/memory-store-reader.js');

@@ -136,6 +136,21 @@ describe('sink runner', () => {
     assert.equal(dead.batches.length, 0);
   });
 
+  it('when caught up, lingers flushIntervalMs so that a trickle becomes one batch', async () => {
+    const store = new MemoryStoreReader();
+    const sink = new RecordingSink('linger');
+    const runner = new SinkRunner({ sink, store, settings: { ...TEST_RUNNER_SETTINGS, batchSize: 100, flushIntervalMs: 2_000 }, log: SILENT_LOGGER });
+    runner.start();
+    // Let it find the store empty and wait for the first commit.
+    await new Promise((r) => setTimeout(r, 200));
+    store.append(readings(['l'], 1));
+    await new Promise((r) => setTimeout(r, 100));
+    store.append(readings(['l'], 4, 2));
+    await until(() => runner.stats().delivered === 5);
+    await runner.close();
+    assert.deepEqual(sink.batches.map((b) => b.length), [5]);
+  });
+
   it('close while retrying returns promptly and keeps the undelivered position', async () => {
     const store = new MemoryStoreReader();
     const sink = new RecordingSink('stuck');

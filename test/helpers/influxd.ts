@@ -4,7 +4,9 @@
  * bind-address) on a free loopback port; reporting disabled. Ready when
  * `/ping` answers 204.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, requireBinary, ServiceProcess } from './service-process.js';
@@ -14,7 +16,7 @@ const INFLUXD = '/usr/bin/influxd';
 /** A running influxd. */
 export interface Influxd {
   readonly port: number;
-  /** http://127.0.0.1:port */
+  /** http://127.0.0.1:port, or https://localhost:port with TLS */
   readonly url: string;
   /** Runs an InfluxQL query; the JSON `results`. */
   query(database: string, q: string): Promise<InfluxResult[]>;
@@ -32,8 +34,28 @@ export interface InfluxResult {
   readonly error?: string;
 }
 
+/** Options of {@link startInfluxd}. */
+export interface InfluxdOptions {
+  /** Serve HTTPS with this certificate and key (PEM file paths); `ca` (a path) is trusted by {@link Influxd.query}. */
+  readonly tls?: { readonly cert: string; readonly key: string; readonly ca: string };
+}
+
+/** GET `url`, trusting `ca` for https; status and body. */
+async function get(url: string, ca: Buffer | undefined): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const transport = url.startsWith('https:') ? https : http;
+    transport
+      .get(url, { ca }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
+  });
+}
+
 /** Starts influxd; throws a clear error when it is not installed. */
-export async function startInfluxd(): Promise<Influxd> {
+export async function startInfluxd(options: InfluxdOptions = {}): Promise<Influxd> {
   requireBinary(INFLUXD, 'influxdb');
   const dir = await mkdtemp(join(tmpdir(), 'fleethub-influxd-'));
   const port = await freePort();
@@ -58,14 +80,15 @@ bind-address = "127.0.0.1:${rpcPort}"
 [http]
   bind-address = "127.0.0.1:${port}"
   log-enabled = false
-[logging]
+${options.tls === undefined ? '' : `  https-enabled = true\n  https-certificate = "${options.tls.cert}"\n  https-private-key = "${options.tls.key}"\n`}[logging]
   level = "warn"
 `;
   const confPath = join(dir, 'influxdb.conf');
   await writeFile(confPath, conf);
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.tls === undefined ? 'http' : 'https'}://${options.tls === undefined ? '127.0.0.1' : 'localhost'}:${port}`;
+  const ca = options.tls === undefined ? undefined : await readFile(options.tls.ca);
   const process = new ServiceProcess('influxd', INFLUXD, ['run', '-config', confPath]);
-  const ready = async (): Promise<boolean> => (await fetch(`${url}/ping`)).status === 204;
+  const ready = async (): Promise<boolean> => (await get(`${url}/ping`, ca)).status === 204;
   try {
     await process.start(ready);
   } catch (err: unknown) {
@@ -77,9 +100,9 @@ bind-address = "127.0.0.1:${rpcPort}"
     port,
     url,
     async query(database, q) {
-      const response = await fetch(`${url}/query?${new URLSearchParams({ db: database, q, epoch: 'ms' })}`);
-      const body = (await response.json()) as { results?: InfluxResult[]; error?: string };
-      if (!response.ok || body.results === undefined) throw new Error(`influx query failed: ${response.status} ${body.error ?? ''}`);
+      const response = await get(`${url}/query?${new URLSearchParams({ db: database, q, epoch: 'ms' })}`, ca);
+      const body = JSON.parse(response.body) as { results?: InfluxResult[]; error?: string };
+      if (response.status !== 200 || body.results === undefined) throw new Error(`influx query failed: ${response.status} ${body.error ?? ''}`);
       return body.results;
     },
     async stop() {

@@ -4,6 +4,9 @@ import { request } from 'node:https';
 import { metricValue, startHub, type TestHub } from '../helpers/hub.js';
 import { connectDevice, DeviceClient, tryConnectDevice, type DeviceClientOptions } from '../helpers/device-client.js';
 import { makeTestPki, type DeviceCredentials } from '../helpers/pki.js';
+import { loadCa } from '../../src/pki/index.js';
+import { issueCertificate } from '../../src/pki/certificate.js';
+import { generateKeys, privateKeyPem, resolveKeySpec } from '../../src/pki/keys.js';
 
 let th: TestHub;
 let good: DeviceCredentials;
@@ -153,4 +156,18 @@ test('ECDHE-RSA-AES128-GCM-SHA256 over TLS 1.2 against an RSA server key', async
     await rsa.stop();
     await rsaPki.cleanup();
   }
+});
+
+test('a certificate from the CA whose CN is not a valid device id is refused at the upgrade (403)', async () => {
+  const { issuer } = await loadCa(th.pki.dir);
+  const keys = await generateKeys(resolveKeySpec('ec'));
+  const now = Date.now();
+  const cert = issueCertificate({
+    profile: 'device', commonName: '-not a valid id', publicKey: keys.publicKey, issuer,
+    validity: { notBefore: new Date(now - 3_600_000), notAfter: new Date(now + 86_400_000) },
+  });
+  const result = await tryConnectDevice(options({ id: 'x', cert: cert.pem, key: privateKeyPem(keys.privateKey) }));
+  assert.ok(!(result instanceof DeviceClient));
+  assert.equal(result.status, 403);
+  assert.equal(metric(th, 'fleethub_device_upgrades_refused_total{reason="invalid_id"}'), 1);
 });

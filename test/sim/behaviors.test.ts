@@ -193,3 +193,12 @@ test('reconnect-storm with --tls-resume: reconnects resume the TLS session and s
     assert.equal(report.messages.lost, 0);
   });
 });
+
+test('--max-pending bounds the handshakes under way while the fleet starts', async () => {
+  await withHub({}, async (hub) => {
+    const { report, failure } = await sim(hub, { devices: 6, rate: 2, prefix: 'gate', maxPending: 1, connectRate: 1000, duration: '1s' });
+    assert.equal(failure, null);
+    assert.equal(report.devices.connected, 6);
+    assert.equal(report.devices.peakPendingConnects, 1);
+  });
+});

@@ -1,0 +1,56 @@
+/**
+ * Which cumulative ack a connection may send (pure). SPEC: `{"ack":N}` says
+ * every message of this connection with seq ≤ N that was not nacked is
+ * durably stored. Appends can settle out of seq order (a device resending an
+ * old seq after a newer one), so N must stay below the lowest seq still on
+ * its way to the store.
+ */
+
+/** Tracks accepted seqs from hand-off to the store until an ack covers them. */
+export class AckTracker {
+  /** Accepted seqs whose append has not settled (seq → how many times). */
+  readonly #pending = new Map<number, number>();
+  /** Durable seqs that no ack has covered yet. */
+  #durable: number[] = [];
+  /** Lowest seq whose append failed: no ack of this connection may cover it (it was not nacked, and is not stored). */
+  #lowestFailed = Infinity;
+
+  /** Accepted seqs handed to the store and not settled yet. */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  /** `seq` was handed to the store. */
+  accepted(seq: number): void {
+    this.#pending.set(seq, (this.#pending.get(seq) ?? 0) + 1);
+  }
+
+  /** The append of `seq` settled; `durable` when the store committed it (or it was a repeat of a stored one). */
+  settled(seq: number, durable: boolean): void {
+    const left = (this.#pending.get(seq) ?? 1) - 1;
+    if (left > 0) this.#pending.set(seq, left);
+    else this.#pending.delete(seq);
+    if (durable) this.#durable.push(seq);
+    else if (seq < this.#lowestFailed) this.#lowestFailed = seq;
+  }
+
+  /**
+   * The ack to send now, or null: the highest durable seq below every pending
+   * one and every failed one. The seqs it covers are forgotten, so each is acked once (several at
+   * once: acks are coalesced).
+   */
+  take(): number | null {
+    if (this.#durable.length === 0) return null;
+    let minPending = this.#lowestFailed;
+    for (const seq of this.#pending.keys()) if (seq < minPending) minPending = seq;
+    let ack = 0;
+    const keep: number[] = [];
+    for (const seq of this.#durable) {
+      if (seq < minPending) {
+        if (seq > ack) ack = seq;
+      } else keep.push(seq);
+    }
+    this.#durable = keep;
+    return ack > 0 ? ack : null;
+  }
+}
