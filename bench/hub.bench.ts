@@ -27,6 +27,7 @@ import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
 import { addDevices, initCa, issueServerCert, pkiPaths, type KeyType } from '../src/pki/index.js';
 import { createHub } from '../src/hub/hub.js';
 import { testHubConfig } from '../test/helpers/hub.js';
+import { DEFAULT_CRL_CHECK_MS } from '../src/hub/config.js';
 import { startMosquitto } from '../test/helpers/mosquitto.js';
 import { connect as mqttConnect, type MqttClient } from 'mqtt';
 
@@ -54,7 +55,7 @@ async function runServer(kind: ServerKind, pkiDir: string, dataDir: string): Pro
   let fsyncs = (): { fsyncs: number; fsyncMs: number } => ({ fsyncs: 0, fsyncMs: 0 });
   if (kind === 'hub') {
     const config = testHubConfig(pkiDir, dataDir, {
-      device: { maxConnectionsPerIp: 100_000, newConnectionsPerIpPerSec: 100_000, maxConnections: 100_000, handshakeTimeoutMs: 60_000 },
+      device: { maxConnectionsPerIp: 100_000, newConnectionsPerIpPerSec: 100_000, maxConnections: 100_000, handshakeTimeoutMs: 60_000, crlCheckMs: DEFAULT_CRL_CHECK_MS },
       // The windowed scenario sends as fast as acks allow: lift the per-device rate for it.
       limits: { msgsPerSec: 100_000, burst: 100_000, msgsPerDay: 100_000_000 },
     });

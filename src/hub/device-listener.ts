@@ -15,7 +15,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CLOSE, FleethubError, type WireErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -66,16 +66,16 @@ interface Peer {
 }
 
 /**
- * The peer certificate's CN and serial. `getPeerX509Certificate` parses
- * lazily, which costs less per connection than the legacy
- * `getPeerCertificate` object (fingerprints, public key). Null once the peer
- * has gone.
+ * The peer certificate's CN and serial; null once the peer has gone. Called
+ * once per connection (the result is kept for the upgrade): building the
+ * certificate object is a visible part of the per-connection cost, and the
+ * legacy `getPeerCertificate` measured cheaper than `getPeerX509Certificate`.
  */
 function peerOf(socket: TLSSocket): Peer | null {
-  const cert = socket.getPeerX509Certificate();
-  if (cert === undefined) return null;
-  const cns = cert.subject.split('\n').filter((line) => line.startsWith('CN='));
-  return { cn: cns.length === 1 ? cns[0]!.slice(3) : null, serial: cert.serialNumber.toUpperCase() };
+  const cert = socket.getPeerCertificate() as PeerCertificate | null;
+  if (cert === null || cert.serialNumber === undefined) return null;
+  const cn: unknown = cert.subject?.CN;
+  return { cn: typeof cn === 'string' ? cn : null, serial: cert.serialNumber.toUpperCase() };
 }
 
 /** Accepts devices on `config.device.host:port`. */
@@ -106,7 +106,8 @@ export class DeviceListener {
     this.#config = options.config.device;
     this.#log = options.log;
     this.#gate = new ConnectionGate(this.#config);
-    this.#net = createNetServer({ pauseOnConnect: false, noDelay: true }, (socket) => this.#onConnection(socket));
+    // allowHalfOpen as Node's own http.Server: the HTTP layer decides when to end the socket.
+    this.#net = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#onConnection(socket));
     const { metrics, feed, registry } = options;
     this.#observer = {
       frame: (bytes) => metrics.frame(bytes),

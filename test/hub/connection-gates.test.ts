@@ -45,7 +45,7 @@ test('per-IP and global connection caps refuse before any TLS work', async () =>
   }
 });
 
-test('new connections per IP per second are capped; silent sockets hit the handshake timeout', async () => {
+test('new connections per IP per second are capped; silent sockets hit the handshake timeout, connected devices do not', async () => {
   const th = await startHub({ device: { newConnectionsPerIpPerSec: 3, handshakeTimeoutMs: 300 } });
   const sockets: Socket[] = [];
   try {
@@ -55,6 +55,13 @@ test('new connections per IP per second are capped; silent sockets hit the hands
     assert.equal(metric(th, 'fleethub_device_connections_refused_total{reason="new_connections_per_ip"}'), 1);
     assert.equal(metric(th, 'fleethub_device_upgrades_refused_total{reason="timeout"}'), 3);
     await waitUntil(() => metric(th, 'fleethub_device_sockets') === 0, 'every socket is released');
+    // The timer stops at the upgrade: a connected device outlives handshakeTimeoutMs.
+    const creds = await th.pki.addDevice('gate-slow-ok');
+    const client = await connectDevice({ url: th.deviceUrl, ca: th.pki.ca, cert: creds.cert, key: creds.key, localAddress: '127.0.0.6' });
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    client.sendSeqs([1]);
+    await client.waitForAck(1);
+    await client.close();
   } finally {
     for (const s of sockets) s.destroy();
     await th.stop();
