@@ -12,7 +12,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { initCa } from '../src/pki/index.js';
@@ -31,6 +31,8 @@ interface Row {
   readonly signS: number | null;
   readonly writeS: number | null;
   readonly inventoryS: number | null;
+  /** CPU seconds this process (and its thread pool) used: what an idle 2-core machine would need, spread over the cores. */
+  readonly cpuS: number | null;
 }
 
 const s = (ms: number): number => Math.round(ms) / 1000;
@@ -39,14 +41,17 @@ async function library(work: string, name: string, keyType: 'ec' | 'rsa', count:
   const dir = join(work, name);
   await initCa(dir, { keyType });
   const started = performance.now();
+  const cpu = process.cpuUsage();
   const { records, timings } = await addDevicesTimed(dir, { count, prefix: 'P', keyType });
   const total = performance.now() - started;
+  const used = process.cpuUsage(cpu);
   if (records.length !== count) throw new Error(`issued ${records.length}, wanted ${count}`);
   const t: BatchTimings = timings;
   return {
     scenario: `library addDevices ${keyType === 'ec' ? 'P-256' : 'RSA-2048'}`, devices: count, totalS: s(total),
     perDeviceMs: Math.round((total / count) * 1000) / 1000,
     keygenS: s(t.keygenMs), signS: s(t.signMs), writeS: s(t.writeMs), inventoryS: s(t.inventoryMs),
+    cpuS: s((used.user + used.system) / 1000),
   };
 }
 
@@ -61,7 +66,7 @@ function cli(work: string, count: number): Row {
   if (run.status !== 0) throw new Error(run.stderr);
   return {
     scenario: 'CLI device add --count (P-256)', devices: count, totalS: s(total), perDeviceMs: Math.round((total / count) * 1000) / 1000,
-    keygenS: null, signS: null, writeS: null, inventoryS: null,
+    keygenS: null, signS: null, writeS: null, inventoryS: null, cpuS: null,
   };
 }
 
@@ -72,7 +77,7 @@ try {
   rows.push(await library(work, 'ec', 'ec', EC_COUNT));
   rows.push(await library(work, 'rsa', 'rsa', RSA_COUNT));
   console.table(rows);
-  const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', node: process.version, uvThreadpool: process.env.UV_THREADPOOL_SIZE ?? '4 (default)' };
+  const machine = { loadAverage1m: Math.round(loadavg()[0] ?? 0), cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', node: process.version, uvThreadpool: process.env.UV_THREADPOOL_SIZE ?? '4 (default)' };
   console.log(machine);
   const bar = { ecUnder15s: (rows[0]?.totalS ?? Infinity) < 15, rsaUnder120s: (rows[2]?.totalS ?? Infinity) < 120 };
   console.log('bar:', bar);

@@ -7,8 +7,8 @@
  * Everything it observes goes into the shared {@link FleetStats}.
  */
 import tls from 'node:tls';
-import WebSocket, { type ClientOptions } from 'ws';
 import { isIP } from 'node:net';
+import WebSocket, { type ClientOptions } from 'ws';
 import { Backoff, type BackoffOptions } from '../src/backoff.js';
 import type { Logger } from '../src/log.js';
 import { FLOOD_BATCH, FLOOD_TICK_MS, OVERSIZE_AFTER_GOOD, garbageFrame, oversizeFrame, type BehaviorProfile } from './behaviors.js';
