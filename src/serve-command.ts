@@ -12,7 +12,8 @@ import { FleethubError } from './errors.js';
 import { createLogger, type Logger, type LogLevel } from './log.js';
 import { resolveHubConfig, type HubConfig } from './hub/config.js';
 import { createHub, type Hub } from './hub/hub.js';
-import { createBridge, resolveSinkConfigs, type Bridge } from './bridge/index.js';
+import { createBridge, cursorName, resolveSinkConfigs, type Bridge, type SinkConfig } from './bridge/index.js';
+import type { Store } from './hub/store/types.js';
 import { ensureDevelopmentPki, pkiPaths } from './pki/index.js';
 
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -56,6 +57,21 @@ async function preparePki(config: HubConfig, pkiFromConfig: boolean, log: Logger
   }
 }
 
+/**
+ * A sink removed from the config would otherwise keep its cursor, and the
+ * store would keep every reading it never delivered, forever. Adding the sink
+ * back later replays the retained history: duplicates, never loss.
+ */
+async function releaseRetiredSinkCursors(store: Store, sinks: readonly SinkConfig[], log: Logger): Promise<void> {
+  const configured = new Set(sinks.map((sink) => cursorName(sink.name)));
+  for (const name of store.cursorNames()) {
+    if (name.startsWith(cursorName('')) && !configured.has(name)) {
+      await store.deleteCursor(name);
+      log.log('warn', 'sink.cursor_released', { cursor: name, note: 'this sink is no longer configured; retention no longer waits for it' });
+    }
+  }
+}
+
 function displayHost(host: string): string {
   return host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
 }
@@ -70,7 +86,7 @@ async function serve(options: { config?: string }): Promise<void> {
   const raw = options.config === undefined ? {} : await readConfigFile(options.config);
   const baseDir = options.config === undefined ? process.cwd() : dirname(resolve(options.config));
   const { hub: config, sinks } = resolveHubConfig(raw, { baseDir, envPki: process.env.FLEETHUB_PKI });
-  const sinkConfigs = resolveSinkConfigs(sinks);
+  const sinkConfigs = resolveSinkConfigs(sinks, { baseDir });
   const pkiFromConfig = typeof raw === 'object' && raw !== null && 'pkiDir' in raw;
   await preparePki(config, pkiFromConfig, log);
 
@@ -100,6 +116,7 @@ async function serve(options: { config?: string }): Promise<void> {
 
   try {
     const ports = await hub.listen();
+    await releaseRetiredSinkCursors(hub.store, sinkConfigs, log);
     bridge = createBridge({ store: hub.store, sinks: sinkConfigs, log });
     hub.metrics.collect(() => bridge?.metrics() ?? '');
     bridge.start();

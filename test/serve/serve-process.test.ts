@@ -187,3 +187,26 @@ test('a port already in use is one line and exit 8', async (t) => {
   assert.equal(result.code, 8, result.stderr);
   assert.match(result.stderr, new RegExp(`\\nfleethub: device listener: cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\)\\n$`));
 });
+
+test('a sink removed from the config no longer holds back retention: its cursor is released at start', async (t) => {
+  const dir = await workDir(t);
+  const storeConfig = { segmentBytes: DEFAULT_SEGMENT_BYTES, retentionBytes: DEFAULT_RETENTION_BYTES, retentionHours: DEFAULT_RETENTION_HOURS };
+  const before = await openStore(join(dir, 'data'), storeConfig);
+  await before.saveCursor('sink:retired', 0);
+  await before.saveCursor('dashboard-history', 0); // not a sink's: left alone
+  await before.close();
+
+  const serve = startServe(['--config', await writeConfig(dir, LOOPBACK_CONFIG)], { cwd: dir, env: ENV });
+  t.after(() => reap(serve));
+  await serve.ready;
+  serve.child.kill('SIGTERM');
+  assert.equal((await serve.exited).code, 0);
+  assert.match(serve.log(), /warn sink\.cursor_released cursor=sink:retired /);
+
+  const after = await openStore(join(dir, 'data'), storeConfig);
+  try {
+    assert.deepEqual(after.cursorNames(), ['dashboard-history']);
+  } finally {
+    await after.close();
+  }
+});
