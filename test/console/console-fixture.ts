@@ -4,11 +4,8 @@
  */
 import { request as httpsRequest } from 'node:https';
 import WebSocket from 'ws';
-import {
-  DEFAULT_AUTH_TIMEOUT_MS, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_BUFFERED_MESSAGES, DEFAULT_MAX_CLIENT_MESSAGES_PER_SEC,
-  DEFAULT_MAX_CLIENT_PAYLOAD_BYTES, DEFAULT_MAX_CONNECTIONS_PER_TOKEN, DEFAULT_MAX_DASHBOARD_CONNECTIONS, DEFAULT_MAX_SUBSCRIPTIONS,
-  DEFAULT_STALLED_CLOSE_MS, type ConsoleListenerConfig,
-} from '../../src/hub/config.js';
+import { tmpdir } from 'node:os';
+import { resolveHubConfig, type ConsoleListenerConfig } from '../../src/hub/config.js';
 import { createConsoleListener } from '../../src/hub/console/console-listener.js';
 import { signToken } from '../../src/hub/console/dashboard-token.js';
 import { loadOrCreateTokenKey } from '../../src/hub/console/token-key-file.js';
@@ -51,20 +48,8 @@ export interface ConsoleFixture {
   stop(): Promise<void>;
 }
 
-const BASE_CONFIG: ConsoleListenerConfig = {
-  host: '127.0.0.1',
-  port: 0,
-  origins: null,
-  authTimeoutMs: DEFAULT_AUTH_TIMEOUT_MS,
-  maxBufferedMessages: DEFAULT_MAX_BUFFERED_MESSAGES,
-  maxBufferedBytes: DEFAULT_MAX_BUFFERED_BYTES,
-  stalledCloseMs: DEFAULT_STALLED_CLOSE_MS,
-  maxConnectionsPerToken: DEFAULT_MAX_CONNECTIONS_PER_TOKEN,
-  maxConnections: DEFAULT_MAX_DASHBOARD_CONNECTIONS,
-  maxClientMessagesPerSec: DEFAULT_MAX_CLIENT_MESSAGES_PER_SEC,
-  maxClientPayloadBytes: DEFAULT_MAX_CLIENT_PAYLOAD_BYTES,
-  maxSubscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
-};
+/** The console config a user gets by default, on 127.0.0.1 port 0. */
+const BASE_CONFIG: ConsoleListenerConfig = resolveHubConfig({ console: { host: '127.0.0.1', port: 0 } }, { baseDir: tmpdir() }).hub.console;
 
 /** Connects a dashboard client to `url`. Rejects on an HTTP refusal (its status in the message). */
 export function connectClient(url: string, ca: string, options: { origin?: string; headers?: Record<string, string> } = {}): Promise<TestClient> {

@@ -7,11 +7,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  DEFAULT_AUTH_TIMEOUT_MS, DEFAULT_CRL_CHECK_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LIMITS, DEFAULT_MAX_BUFFERED_BYTES,
-  DEFAULT_MAX_BUFFERED_MESSAGES, DEFAULT_MAX_CLIENT_MESSAGES_PER_SEC, DEFAULT_MAX_CLIENT_PAYLOAD_BYTES, DEFAULT_MAX_CONNECTIONS,
-  DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_CONNECTIONS_PER_TOKEN, DEFAULT_MAX_DASHBOARD_CONNECTIONS, DEFAULT_MAX_INVALID_IN_ROW,
-  DEFAULT_MAX_REFUSED_IN_ROW, DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_NEW_CONNECTIONS_PER_IP_PER_SEC, DEFAULT_PING_INTERVAL_MS,
-  DEFAULT_RETENTION_BYTES, DEFAULT_RETENTION_HOURS, DEFAULT_SEGMENT_BYTES, DEFAULT_STALLED_CLOSE_MS,
+  DEFAULT_CRL_CHECK_MS,
+  resolveHubConfig,
   type ConsoleListenerConfig, type DeviceLimits, type DeviceListenerConfig, type HubConfig, type StoreConfig,
 } from '../../src/hub/config.js';
 import { createHub, type Hub } from '../../src/hub/hub.js';
@@ -46,51 +43,25 @@ export interface TestHub {
   stop(): Promise<void>;
 }
 
-/** The config a test hub runs with: defaults, 127.0.0.1, port 0, short CRL polling. */
+/**
+ * The config a test hub runs with: what the real resolver makes of the
+ * test's overrides (so tests run on the defaults a user gets), on 127.0.0.1
+ * port 0, with a short CRL poll.
+ */
 export function testHubConfig(pkiDir: string, dataDir: string, overrides: HubOverrides = {}): HubConfig {
-  const limits: DeviceLimits = { ...DEFAULT_LIMITS, ...overrides.limits };
-  const plans: Record<string, DeviceLimits> = {};
-  for (const [name, plan] of Object.entries(overrides.plans ?? {})) plans[name] = { ...limits, ...plan };
-  return {
-    device: {
-      host: '127.0.0.1',
-      port: 0,
-      maxConnections: DEFAULT_MAX_CONNECTIONS,
-      maxConnectionsPerIp: DEFAULT_MAX_CONNECTIONS_PER_IP,
-      newConnectionsPerIpPerSec: DEFAULT_NEW_CONNECTIONS_PER_IP_PER_SEC,
-      handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
-      pingIntervalMs: DEFAULT_PING_INTERVAL_MS,
-      maxInvalidInRow: DEFAULT_MAX_INVALID_IN_ROW,
-      maxRefusedInRow: DEFAULT_MAX_REFUSED_IN_ROW,
-      crlCheckMs: Math.min(DEFAULT_CRL_CHECK_MS, 250),
-      ...overrides.device,
+  const { hub } = resolveHubConfig(
+    {
+      device: { host: '127.0.0.1', port: 0, crlCheckMs: Math.min(DEFAULT_CRL_CHECK_MS, 250), ...overrides.device },
+      console: { host: '127.0.0.1', port: 0, ...overrides.console },
+      limits: overrides.limits ?? {},
+      plans: overrides.plans ?? {},
+      store: overrides.store ?? {},
+      pkiDir,
+      dataDir,
     },
-    console: {
-      host: '127.0.0.1',
-      port: 0,
-      origins: null,
-      authTimeoutMs: DEFAULT_AUTH_TIMEOUT_MS,
-      maxBufferedMessages: DEFAULT_MAX_BUFFERED_MESSAGES,
-      maxBufferedBytes: DEFAULT_MAX_BUFFERED_BYTES,
-      stalledCloseMs: DEFAULT_STALLED_CLOSE_MS,
-      maxConnectionsPerToken: DEFAULT_MAX_CONNECTIONS_PER_TOKEN,
-      maxConnections: DEFAULT_MAX_DASHBOARD_CONNECTIONS,
-      maxClientMessagesPerSec: DEFAULT_MAX_CLIENT_MESSAGES_PER_SEC,
-      maxClientPayloadBytes: DEFAULT_MAX_CLIENT_PAYLOAD_BYTES,
-      maxSubscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
-      ...overrides.console,
-    },
-    pkiDir,
-    dataDir,
-    limits,
-    plans,
-    store: {
-      segmentBytes: DEFAULT_SEGMENT_BYTES,
-      retentionBytes: DEFAULT_RETENTION_BYTES,
-      retentionHours: DEFAULT_RETENTION_HOURS,
-      ...overrides.store,
-    },
-  };
+    { baseDir: dataDir },
+  );
+  return hub;
 }
 
 /** Starts a hub on 127.0.0.1 port 0 with a temp data dir (and a temp PKI unless `pki` is given). */
