@@ -20,6 +20,7 @@ import type { Reading, Store } from '../src/hub/store/types.js';
 import { SILENT_LOGGER } from '../src/log.js';
 import { startInfluxd } from '../test/helpers/influxd.js';
 import { startMosquitto } from '../test/helpers/mosquitto.js';
+import { REPO_ROOT } from '../test/helpers/paths.js';
 
 const READINGS = Number(process.env.BRIDGE_BENCH_READINGS ?? 100_000);
 const DEVICES = 100;
@@ -123,7 +124,7 @@ async function main(): Promise<void> {
   console.log('| --- | ---: | ---: |');
   for (const l of liveRuns) console.log(`| ${l.rate} readings/s for ${l.seconds} s | ${l.maxLag} | ${l.drainSeconds} |`);
   const machine = { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, loadBefore };
-  await writeFile(resolve(import.meta.dirname, 'results', 'bridge.json'), `${JSON.stringify({ machine, readings: READINGS, devices: DEVICES, rows, live: liveRuns }, null, 2)}\n`);
+  await writeFile(resolve(REPO_ROOT, 'bench', 'results', 'bridge.json'), `${JSON.stringify({ machine, readings: READINGS, devices: DEVICES, rows, live: liveRuns }, null, 2)}\n`);
 }
 
 await main();

@@ -26,8 +26,9 @@ import { runSim } from '../firmware-sim/sim-run.js';
 import type { SimReport } from '../firmware-sim/report.js';
 import type { SimOptionsInput } from '../firmware-sim/sim-options.js';
 import { freePort, portAccepts, waitUntil } from '../test/helpers/service-process.js';
+import { COMPILED_CLI, REPO_ROOT } from '../test/helpers/paths.js';
 
-const ROOT = resolve(import.meta.dirname, '..');
+const ROOT = REPO_ROOT;
 const DEVICES = Number(process.env.FLEET_BENCH_DEVICES ?? 1000);
 const STEADY_S = Number(process.env.FLEET_BENCH_SECONDS ?? 20);
 const RAMP_DEVICES = Math.min(200, DEVICES);
@@ -77,7 +78,7 @@ async function main(): Promise<void> {
       limits: { msgsPerSec: 1_000, burst: 2_000, msgsPerDay: 100_000_000 },
     };
     await writeFile(join(dir, 'hub.json'), JSON.stringify(config));
-    hub = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--config', join(dir, 'hub.json')], {
+    hub = spawn(process.execPath, [COMPILED_CLI, 'serve', '--config', join(dir, 'hub.json')], {
       cwd: ROOT, stdio: 'ignore', env: { ...process.env, FLEETHUB_LOG_LEVEL: 'warn' },
     });
     await waitUntil('fleethub serve', () => portAccepts(port), 60_000);

@@ -30,6 +30,7 @@ import { testHubConfig } from '../test/helpers/hub.js';
 import { DEFAULT_CRL_CHECK_MS } from '../src/hub/config.js';
 import { startMosquitto } from '../test/helpers/mosquitto.js';
 import { connect as mqttConnect, type MqttClient } from 'mqtt';
+import { REPO_ROOT } from '../test/helpers/paths.js';
 
 type ServerKind = 'hub' | 'bare';
 interface Usage { cpuMs: number; systemMs: number; rss: number; fsyncs: number; fsyncMs: number }
@@ -114,7 +115,7 @@ class ServerProcess {
   static async start(kind: ServerKind, pkiDir: string, dataDir: string): Promise<ServerProcess> {
     // FLEETHUB_BENCH_PROFILE=dir writes a V8 CPU profile of each server (where the time goes).
     const profile = process.env.FLEETHUB_BENCH_PROFILE;
-    const execArgv = ['--import', 'tsx', '--expose-gc', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profile, kind)}`] : [])];
+    const execArgv = ['--expose-gc', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profile, kind)}`] : [])];
     const child = fork(new URL(import.meta.url).pathname, ['server', kind, pkiDir, dataDir], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const [message] = (await once(child, 'message')) as [{ port: number }];
     return new ServerProcess(child, message.port);
@@ -434,7 +435,7 @@ async function main(): Promise<void> {
     ratios[`paced cpu/msg`] = ratio(`paced ${DEVICES} devices x 10/s`, 'cpuUsPerMsg');
     ratios[`idle memory/connection`] = ratio(`idle ${IDLE} connections`, 'kibPerConnection');
     for (const [name, value] of Object.entries(ratios)) process.stdout.write(`${name.padEnd(44)} ${value.toFixed(2)}\n`);
-    const out = join(import.meta.dirname, 'results', 'hub.json');
+    const out = join(REPO_ROOT, 'bench', 'results', 'hub.json');
     await writeFile(out, `${JSON.stringify({ node: process.version, devices: DEVICES, idle: IDLE, handshakes: HANDSHAKES, results, ratios }, null, 2)}\n`);
     process.stdout.write(`\nwrote ${out}\n`);
   } finally {

@@ -2,7 +2,7 @@
  * Provisioning at fleet scale (`npm run bench -- pki`), issue 2's bar:
  *
  * - `fleethub device add --count 10000` (P-256), end to end through the real
- *   CLI (node + tsx start-up included): under 15 s on 2 cores;
+ *   CLI (node start-up included): under 15 s on 2 cores;
  * - the same 10,000 P-256 and 1,000 RSA-2048 devices through the library,
  *   with the time split between key generation, signing and file writes
  *   (RSA keys on libuv's thread pool): RSA under 2 minutes.
@@ -17,10 +17,11 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { initCa } from '../src/pki/index.js';
 import { addDevicesTimed, type BatchTimings } from '../src/pki/batch-issue.js';
+import { COMPILED_CLI, REPO_ROOT } from '../test/helpers/paths.js';
 
 const EC_COUNT = Number(process.env.PKI_BENCH_EC ?? 10_000);
 const RSA_COUNT = Number(process.env.PKI_BENCH_RSA ?? 1_000);
-const root = resolve(import.meta.dirname, '..');
+const root = REPO_ROOT;
 
 interface Row {
   readonly scenario: string;
@@ -57,7 +58,7 @@ async function library(work: string, name: string, keyType: 'ec' | 'rsa', count:
 
 function cli(work: string, count: number): Row {
   const dir = join(work, 'cli');
-  const tsx = ['--import', 'tsx', join(root, 'src/cli.ts')];
+  const tsx = [COMPILED_CLI];
   const init = spawnSync(process.execPath, [...tsx, 'ca', 'init', '--pki', dir], { cwd: root, encoding: 'utf8' });
   if (init.status !== 0) throw new Error(init.stderr);
   const started = performance.now();

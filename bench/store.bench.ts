@@ -19,6 +19,7 @@ import { runInNewContext } from 'node:vm';
 import { DEFAULT_RETENTION_BYTES, DEFAULT_RETENTION_HOURS, DEFAULT_SEGMENT_BYTES, type StoreConfig } from '../src/hub/config.js';
 import { openStore } from '../src/hub/store/log-store.js';
 import type { Reading } from '../src/hub/store/types.js';
+import { REPO_ROOT } from '../test/helpers/paths.js';
 
 const CONFIG: StoreConfig = { segmentBytes: DEFAULT_SEGMENT_BYTES, retentionBytes: DEFAULT_RETENTION_BYTES, retentionHours: DEFAULT_RETENTION_HOURS };
 const RUN_MS = Number(process.env.STORE_BENCH_MS ?? 4000);
@@ -151,7 +152,7 @@ try {
   const open = await openScenario(root);
   console.log(`store: open time, ${OPEN_DEVICES} devices × ${OPEN_READINGS_PER_DEVICE} readings`);
   console.table([open]);
-  const resultsDir = resolve(import.meta.dirname, 'results');
+  const resultsDir = resolve(REPO_ROOT, 'bench', 'results');
   await mkdir(resultsDir, { recursive: true });
   await writeFile(
     join(resultsDir, 'store.json'),

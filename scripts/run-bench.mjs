@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs the benchmarks one after another (they share two cores, so never in
-// parallel). Each bench/*.bench.ts prints its own table and writes JSON to
-// bench/results/<name>.json; the README quotes those figures.
+// parallel), compiled like the product runs. Each bench/*.bench.ts prints its
+// own table and writes JSON to bench/results/<name>.json; the README quotes
+// those figures.
 //
 //   npm run bench                  every bench/*.bench.ts
 //   npm run bench -- pki hub       only bench/pki.bench.ts and bench/hub.bench.ts
@@ -20,10 +21,14 @@ if (files.length === 0) {
   process.stderr.write(`run-bench: no benchmark matches ${wanted.join(' ') || '(any)'}; have: ${all.join(', ')}\n`);
   process.exit(1);
 }
+const compile = spawnSync(process.execPath, [join(root, 'scripts/compile.mjs'), '--all'], { cwd: root, stdio: 'inherit' });
+if (compile.status !== 0) process.exit(compile.status ?? 1);
+
 let failed = 0;
 for (const file of files) {
   process.stdout.write(`\n=== ${file} ===\n`);
-  const run = spawnSync(process.execPath, ['--import', 'tsx', join(benchDir, file)], { cwd: root, stdio: 'inherit' });
+  const compiled = join(root, 'dist/bench', file.replace(/\.ts$/, '.js'));
+  const run = spawnSync(process.execPath, ['--enable-source-maps', compiled], { cwd: root, stdio: 'inherit' });
   if (run.status !== 0) failed += 1;
 }
 process.exit(failed > 0 ? 1 : 0);

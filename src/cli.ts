@@ -37,4 +37,10 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+// `fleethub device list | head` closes our stdout early: that is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 await main(process.argv);

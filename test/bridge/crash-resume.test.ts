@@ -19,14 +19,14 @@ import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { arrivalsOf, subscribe, type Subscriber } from './mqtt-subscriber.js';
 import { assertInOrderPerDevice, readings } from './sink-contract.js';
 
-const CHILD = join(import.meta.dirname, 'fixtures', 'bridge-process.ts');
+const CHILD = join(import.meta.dirname, 'fixtures', 'bridge-process.js'); // compiled beside this file
 const DEVICES = ['crash-a', 'crash-b', 'crash-c'];
 const PER_DEVICE = 1000;
 const TOTAL = DEVICES.length * PER_DEVICE;
 
 /** Starts the child; resolves with it once `until` holds for the stats it prints. */
 function runBridge(dir: string, sinks: unknown, until: (stats: SinkRunnerStats[]) => boolean): Promise<{ child: ChildProcess; stats: SinkRunnerStats[] }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dir, JSON.stringify(sinks)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--enable-source-maps', CHILD, dir, JSON.stringify(sinks)], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');

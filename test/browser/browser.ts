@@ -6,9 +6,10 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { REPO_ROOT } from '../helpers/paths.js';
 
 /** Where the dashboard screenshots go (gitignored; the README links here). */
-export const SCREENSHOT_DIR = resolve(import.meta.dirname, '../../test-output/screenshots');
+export const SCREENSHOT_DIR = resolve(REPO_ROOT, 'test-output/screenshots');
 
 const ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',

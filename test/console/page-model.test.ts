@@ -4,6 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { REPO_ROOT } from '../helpers/paths.js';
 
 interface FormatModule {
   formatAgo(ts: number, now: number): string;
@@ -25,8 +28,8 @@ interface FleetModel {
 }
 
 // Loaded at run time: they are browser modules, outside the TypeScript build.
-const format = (await import(new URL('../../src/hub/console/page/format.js', import.meta.url).href)) as FormatModule;
-const { FleetModel } = (await import(new URL('../../src/hub/console/page/fleet-model.js', import.meta.url).href)) as { FleetModel: new () => FleetModel };
+const format = (await import(pathToFileURL(join(REPO_ROOT, 'src/hub/console/page/format.js')).href)) as FormatModule;
+const { FleetModel } = (await import(pathToFileURL(join(REPO_ROOT, 'src/hub/console/page/fleet-model.js')).href)) as { FleetModel: new () => FleetModel };
 
 describe('page: formatting', () => {
   it('keeps hostile strings as their characters, shortened', () => {

@@ -1,16 +1,12 @@
 /**
- * Runs the real `fleethub` CLI (src/cli.ts through tsx) as a child process,
- * from any working directory, as a user would.
+ * Runs the real `fleethub` CLI (compiled, as `npm test` builds it) as a child
+ * process, from any working directory, as a user would.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { COMPILED_CLI } from './paths.js';
 
-/** Node arguments that run the CLI from source. */
-export const CLI_ARGS: readonly string[] = [
-  '--import',
-  import.meta.resolve('tsx'),
-  fileURLToPath(new URL('../../src/cli.ts', import.meta.url)),
-];
+/** Node arguments that run the CLI. */
+export const CLI_ARGS: readonly string[] = ['--enable-source-maps', COMPILED_CLI];
 
 /** What a finished command left behind. */
 export interface CliResult {

@@ -9,13 +9,15 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startHub } from '../helpers/hub.js';
+import { CLI_ARGS } from '../helpers/cli.js';
+import { REPO_ROOT } from '../helpers/paths.js';
 import { makeTestPki } from '../helpers/pki.js';
 import { freePort, portAccepts, waitUntil } from '../helpers/service-process.js';
 import { runSim } from '../../firmware-sim/sim-run.js';
 import { EXIT } from '../../src/errors.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const CLI = ['--import', 'tsx', join(ROOT, 'src/cli.ts')];
+const ROOT = REPO_ROOT;
+const CLI = CLI_ARGS;
 const QUIET = { write: () => true } as unknown as NodeJS.WritableStream;
 
 function fleethub(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {

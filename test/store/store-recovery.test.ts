@@ -16,7 +16,7 @@ import { encodeRecord } from '../../src/hub/store/record-codec.js';
 import type { Store } from '../../src/hub/store/types.js';
 import { readAll, reading, SMALL_CONFIG, tempStoreDir } from './store-fixtures.js';
 
-const FIXTURE = join(import.meta.dirname, 'fixtures', 'append-loop.ts');
+const FIXTURE = join(import.meta.dirname, 'fixtures', 'append-loop.js'); // compiled beside this file
 
 describe('store recovery', () => {
   let tmp: Awaited<ReturnType<typeof tempStoreDir>>;
@@ -105,7 +105,7 @@ describe('store recovery', () => {
   it('after kill -9 mid-stream, every acked reading is stored exactly once and lastSeq is right', async () => {
     for (let round = 0; round < 2; round += 1) {
       const acked = new Map<string, Set<number>>();
-      const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, tmp.dir, '60'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, ['--enable-source-maps', FIXTURE, tmp.dir, '60'], { stdio: ['ignore', 'pipe', 'inherit'] });
       const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
       let count = 0;
       const lines = createInterface({ input: child.stdout });

@@ -2,9 +2,9 @@
  * The web dashboard's static files (`page/`: plain HTML, CSS and browser JS,
  * no build step) and the security headers they are served with.
  *
- * tsc does not copy non-TS files into `dist/`, so the folder is looked up
- * next to this module first (running from `src/` with tsx) and then in the
- * package's `src/hub/console/page/` (running the compiled `dist/`).
+ * The build (`scripts/compile.mjs`) copies `page/` next to the compiled
+ * module; the package's own `src/hub/console/page/` is the fallback for a
+ * `dist/` built by a bare `tsc`.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
@@ -23,7 +23,7 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.svg': 'image/svg+xml',
 };
 
-/** Where the page files are, from `src/` or from `dist/`. */
+/** Where the page files are: beside this module, else in the package's source. */
 export function pageFolder(): string {
   const candidates = [new URL('./page/', import.meta.url), new URL('../../../../src/hub/console/page/', import.meta.url)];
   for (const candidate of candidates) {
