@@ -19,7 +19,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { initCa, issueServerCert } from '../src/pki/index.js';
 import { provisionFleet } from '../firmware-sim/device-credentials.js';
 import { runSim } from '../firmware-sim/sim-run.js';

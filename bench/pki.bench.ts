@@ -13,7 +13,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { initCa } from '../src/pki/index.js';
 import { addDevicesTimed, type BatchTimings } from '../src/pki/batch-issue.js';

@@ -9,8 +9,7 @@
 import tls from 'node:tls';
 import { isIP } from 'node:net';
 import WebSocket, { type ClientOptions } from 'ws';
-import { Backoff, type BackoffOptions } from '../src/backoff.js';
-import type { Logger } from '../src/log.js';
+import { Backoff } from '../src/backoff.js';
 import { FLOOD_BATCH, FLOOD_TICK_MS, OVERSIZE_AFTER_GOOD, garbageFrame, oversizeFrame, type BehaviorProfile } from './behaviors.js';
 import type { FleetStats } from './fleet-stats.js';
 import { parseHubMessage, type HelloLimits } from './hub-messages.js';
@@ -19,58 +18,16 @@ import { SEND_SHARE, SendPacer } from './send-pacer.js';
 import { SensorModel, buildTelemetryFrame, seededRandom, type Random, type SensorReading } from './sensor-model.js';
 import { classifyConnectError } from './connect-errors.js';
 import { openSlowloris } from './slowloris-connection.js';
-import type { TlsVersion } from './sim-options.js';
 
-/** A device's identity: SPEC: the id is the certificate's subject CN. */
-export interface DeviceCredentials {
-  readonly id: string;
-  readonly cert: string | Buffer;
-  readonly key: string | Buffer;
-}
+export {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_HELLO_TIMEOUT_MS,
+  ESP32_TLS12_CIPHERS,
+  type DeviceCredentials,
+  type SimDeviceOptions,
+} from './sim-device-options.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HELLO_TIMEOUT_MS, ESP32_TLS12_CIPHERS, type SimDeviceOptions } from './sim-device-options.js';
 
-/** Options of {@link SimDevice}. */
-export interface SimDeviceOptions {
-  readonly url: string;
-  /** CA the hub's server certificate must chain to. */
-  readonly ca: string | Buffer;
-  readonly credentials: DeviceCredentials;
-  readonly profile: BehaviorProfile;
-  /** @defaultValue `1.2` */
-  readonly tls?: TlsVersion;
-  /** Readings per second. */
-  readonly rate: number;
-  /** Pad frames to at least this many bytes. @defaultValue 0 */
-  readonly payloadBytes?: number;
-  /** Outbox capacity. @defaultValue {@link DEFAULT_OUTBOX_CAPACITY} */
-  readonly outbox?: number;
-  readonly seed: number;
-  readonly stats: FleetStats;
-  readonly logger: Logger;
-  /** Source address of the device's sockets. @defaultValue the OS's choice */
-  readonly localAddress?: string;
-  /** Reconnect backoff. @defaultValue src/backoff.ts defaults (500 ms doubling to 30 s) */
-  readonly backoff?: BackoffOptions;
-  /** Time to wait for the hub's hello after the upgrade. @defaultValue {@link DEFAULT_HELLO_TIMEOUT_MS} */
-  readonly helloTimeoutMs?: number;
-  /** Time for TCP + TLS + upgrade. @defaultValue {@link DEFAULT_CONNECT_TIMEOUT_MS} */
-  readonly connectTimeoutMs?: number;
-  /** WebSocket subprotocol; null sends none. @defaultValue `arduino` (the Arduino WebSockets library's) */
-  readonly subprotocol?: string | null;
-  /** Origin header; null sends none. @defaultValue `file://` (the Arduino WebSockets library's) */
-  readonly origin?: string | null;
-  /**
-   * Resume the last TLS session on reconnect (ESP-IDF's esp-tls client
-   * session tickets). Off by default: the Arduino and esp_websocket_client
-   * defaults make a full handshake every time, the hub's worst case.
-   * @defaultValue false
-   */
-  readonly tlsResume?: boolean;
-}
-
-export const DEFAULT_HELLO_TIMEOUT_MS = 10_000;
-export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
-/** SPEC: the suites ESP32 mbedTLS offers for TLS 1.2 (ECDSA P-256 or RSA server key). */
-export const ESP32_TLS12_CIPHERS = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256';
 /** Frames written per pump before yielding to the event loop. */
 const PUMP_BUDGET = 256;
 /** Socket send buffer a device fills before waiting, like a small lwIP window. */

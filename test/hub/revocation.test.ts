@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { startHub, type TestHub } from '../helpers/hub.js';
+import { startHub } from '../helpers/hub.js';
 import { connectDevice, DeviceClient, tryConnectDevice } from '../helpers/device-client.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { loadCa, parseCrl, pkiPaths } from '../../src/pki/index.js';

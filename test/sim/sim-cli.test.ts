@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { startHub } from '../helpers/hub.js';
 import { CLI_ARGS } from '../helpers/cli.js';
 import { REPO_ROOT } from '../helpers/paths.js';
