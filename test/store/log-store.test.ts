@@ -4,42 +4,29 @@
  */
 import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { isFleethubError } from '../../src/errors.js';
 import { createMemoryLogger } from '../../src/log.js';
-import { openStore } from '../../src/hub/store/log-store.js';
+import { openStore, type StoreOptions } from '../../src/hub/store/log-store.js';
 import { DEDUPE_WINDOW } from '../../src/hub/store/seq-window.js';
 import type { Store, StoredReading } from '../../src/hub/store/types.js';
-import { readAll, reading, SMALL_CONFIG, tempStoreDir } from './store-fixtures.js';
+import { readAll, reading, SMALL_CONFIG, storePerTest } from './store-fixtures.js';
 
 describe('log store', () => {
-  let tmp: Awaited<ReturnType<typeof tempStoreDir>>;
-  let stores: Store[];
-  const open = async (options = {}): Promise<Store> => {
-    const store = await openStore(tmp.dir, SMALL_CONFIG, options);
-    stores.push(store);
-    return store;
-  };
+  const fixture = storePerTest();
+  const open = (options: StoreOptions = {}): Promise<Store> => fixture.open(SMALL_CONFIG, options);
 
-  beforeEach(async () => {
-    tmp = await tempStoreDir();
-    stores = [];
-  });
-  afterEach(async () => {
-    for (const store of stores) await store.close();
-    await tmp.remove();
-  });
 
   it('creates its folder 0700 and acks appends with dense positions from 0', async () => {
     const store = await open();
-    assert.equal((await stat(tmp.dir)).mode & 0o777, 0o700);
+    assert.equal((await stat(fixture.tmp.dir)).mode & 0o777, 0o700);
     assert.deepEqual(await store.append([reading('a', 1), reading('b', 1)]), ['stored', 'stored']);
     assert.deepEqual(await store.append([reading('a', 2)]), ['stored']);
     assert.equal(store.nextPosition(), 3);
     const all = await readAll(store);
     assert.deepEqual(all.map((r) => [r.position, r.device, r.seq]), [[0, 'a', 1], [1, 'b', 1], [2, 'a', 2]]);
     assert.deepEqual(all[0]?.data, reading('a', 1).data);
-    assert.equal((await stat(`${tmp.dir}/00000000000000000000.log`)).mode & 0o777, 0o600, 'segments are private');
+    assert.equal((await stat(`${fixture.tmp.dir}/00000000000000000000.log`)).mode & 0o777, 0o600, 'segments are private');
   });
 
   it('shares one fsync among appends that arrive together (group commit)', async () => {
@@ -123,7 +110,7 @@ describe('log store', () => {
     await store.append([reading('a', 1), reading('a', 3), reading('b', 9)]);
     await store.close();
     const { unlink } = await import('node:fs/promises');
-    await unlink(`${tmp.dir}/checkpoint.json`);
+    await unlink(`${fixture.tmp.dir}/checkpoint.json`);
     store = await open();
     assert.equal(store.lastSeq('a'), 3);
     assert.deepEqual(store.latest('a'), { ...reading('a', 3), position: 1 });
@@ -171,20 +158,20 @@ describe('log store', () => {
 
   it('refuses a second store on the same folder while the first is open', async () => {
     await open();
-    await assert.rejects(openStore(tmp.dir, SMALL_CONFIG), (err) => isFleethubError(err, 'FH_ERR_STORE_IO'));
+    await assert.rejects(openStore(fixture.tmp.dir, SMALL_CONFIG), (err) => isFleethubError(err, 'FH_ERR_STORE_IO'));
   });
 
   it('refuses a folder locked by another live process, takes over a lock whose owner is gone', async () => {
     const { mkdir, writeFile } = await import('node:fs/promises');
-    await mkdir(tmp.dir, { recursive: true });
-    await writeFile(`${tmp.dir}/LOCK`, `${process.ppid}\n`); // the test runner: alive
-    await assert.rejects(openStore(tmp.dir, SMALL_CONFIG), (err) => isFleethubError(err, 'FH_ERR_STORE_IO') && err.message.includes(String(process.ppid)));
-    await writeFile(`${tmp.dir}/LOCK`, `${process.ppid} 1\n`); // same pid, another start time: a recycled pid
+    await mkdir(fixture.tmp.dir, { recursive: true });
+    await writeFile(`${fixture.tmp.dir}/LOCK`, `${process.ppid}\n`); // the test runner: alive
+    await assert.rejects(openStore(fixture.tmp.dir, SMALL_CONFIG), (err) => isFleethubError(err, 'FH_ERR_STORE_IO') && err.message.includes(String(process.ppid)));
+    await writeFile(`${fixture.tmp.dir}/LOCK`, `${process.ppid} 1\n`); // same pid, another start time: a recycled pid
     await open();
   });
 
   it('rejects a bad config value naming the key', async () => {
-    await assert.rejects(openStore(tmp.dir, { ...SMALL_CONFIG, segmentBytes: 0 }), (err) => {
+    await assert.rejects(openStore(fixture.tmp.dir, { ...SMALL_CONFIG, segmentBytes: 0 }), (err) => {
       return isFleethubError(err, 'FH_ERR_CONFIG') && err.message.includes('store.segmentBytes');
     });
   });

@@ -2,19 +2,69 @@
  * Helpers for the store tests: a temp folder per test, readings to append,
  * tiny store configs so that rolling and retention happen with a few KiB.
  */
+import { afterEach, beforeEach } from 'node:test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StoreConfig } from '../../src/hub/config.js';
-import type { Reading, StoreReader, StoredReading } from '../../src/hub/store/types.js';
+import { openStore, type StoreOptions } from '../../src/hub/store/log-store.js';
+import type { Reading, Store, StoreReader, StoredReading } from '../../src/hub/store/types.js';
 
 /** No retention, 1 MiB segments. */
 export const SMALL_CONFIG: StoreConfig = Object.freeze({ segmentBytes: 1024 * 1024, retentionBytes: 0, retentionHours: 0 });
 
+/** A temp folder and the store folder inside it. */
+export interface TempStoreDir {
+  readonly root: string;
+  /** The store folder (not created yet). */
+  readonly dir: string;
+  remove(): Promise<void>;
+}
+
 /** A temp folder; `dir` is the store folder inside it (not created yet). Call `remove()` when done. */
-export async function tempStoreDir(): Promise<{ root: string; dir: string; remove: () => Promise<void> }> {
+export async function tempStoreDir(): Promise<TempStoreDir> {
   const root = await mkdtemp(join(tmpdir(), 'fleethub-store-'));
   return { root, dir: join(root, 'data'), remove: () => rm(root, { recursive: true, force: true }) };
+}
+
+/** What {@link storePerTest} gives a test. */
+export interface StorePerTest {
+  /** This test's temp folder. */
+  readonly tmp: TempStoreDir;
+  /** Opens a store in it; closed after the test. */
+  open(config?: StoreConfig, options?: StoreOptions): Promise<Store>;
+}
+
+/**
+ * A fresh temp store folder for each test of the enclosing `describe`, and
+ * every store opened through it closed after the test, so no test leaves a
+ * file handle or timer behind.
+ */
+export function storePerTest(): StorePerTest {
+  let current: TempStoreDir | undefined;
+  let stores: Store[] = [];
+  beforeEach(async () => {
+    current = await tempStoreDir();
+    stores = [];
+  });
+  afterEach(async () => {
+    for (const store of stores) await store.close();
+    await current?.remove();
+  });
+  const tmp = (): TempStoreDir => {
+    if (current === undefined) throw new Error('storePerTest() is for use inside a test');
+    return current;
+  };
+  return {
+    get tmp() {
+      return tmp();
+    },
+    async open(config = SMALL_CONFIG, options = {}) {
+      const store = await openStore(tmp().dir, config, options);
+      stores.push(store);
+      return store;
+    },
+  };
 }
 
 /** A reading of `device` with `seq`. */

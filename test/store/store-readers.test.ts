@@ -5,29 +5,17 @@
 import assert from 'node:assert/strict';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { isFleethubError } from '../../src/errors.js';
-import { openStore } from '../../src/hub/store/log-store.js';
+import type { StoreOptions } from '../../src/hub/store/log-store.js';
+import type { StoreConfig } from '../../src/hub/config.js';
 import type { Store } from '../../src/hub/store/types.js';
-import { readAll, reading, SMALL_CONFIG, tempStoreDir } from './store-fixtures.js';
+import { readAll, reading, SMALL_CONFIG, storePerTest } from './store-fixtures.js';
 
 describe('store readers', () => {
-  let tmp: Awaited<ReturnType<typeof tempStoreDir>>;
-  let stores: Store[];
-  const open = async (config = SMALL_CONFIG, options = {}): Promise<Store> => {
-    const store = await openStore(tmp.dir, config, options);
-    stores.push(store);
-    return store;
-  };
+  const fixture = storePerTest();
+  const open = (config: StoreConfig = SMALL_CONFIG, options: StoreOptions = {}): Promise<Store> => fixture.open(config, options);
 
-  beforeEach(async () => {
-    tmp = await tempStoreDir();
-    stores = [];
-  });
-  afterEach(async () => {
-    for (const store of stores) await store.close();
-    await tmp.remove();
-  });
 
   it('reads from any position, across segments, in pages bounded by count and bytes', async () => {
     // 2 KiB segments and 1 KiB reads: many segments, many index strides.
@@ -97,10 +85,10 @@ describe('store readers', () => {
     store = await open();
     assert.equal(await store.cursor('mqtt'), 7);
     assert.equal(await store.cursor('influx'), 2);
-    assert.equal((await stat(join(tmp.dir, 'cursors.json'))).mode & 0o777, 0o600);
+    assert.equal((await stat(join(fixture.tmp.dir, 'cursors.json'))).mode & 0o777, 0o600);
     await store.deleteCursor('influx');
     assert.equal(await store.cursor('influx'), 0);
-    assert.doesNotMatch(await readFile(join(tmp.dir, 'cursors.json'), 'utf8'), /influx/);
+    assert.doesNotMatch(await readFile(join(fixture.tmp.dir, 'cursors.json'), 'utf8'), /influx/);
     await assert.rejects(store.saveCursor('mqtt', -1), (err) => isFleethubError(err, 'FH_ERR_INVALID_ARGUMENT'));
   });
 

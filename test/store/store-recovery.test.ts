@@ -8,34 +8,22 @@ import { spawn } from 'node:child_process';
 import { appendFile, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { isFleethubError } from '../../src/errors.js';
 import { createMemoryLogger } from '../../src/log.js';
-import { openStore } from '../../src/hub/store/log-store.js';
+import { openStore, type StoreOptions } from '../../src/hub/store/log-store.js';
 import { encodeRecord } from '../../src/hub/store/record-codec.js';
+import type { StoreConfig } from '../../src/hub/config.js';
 import type { Store } from '../../src/hub/store/types.js';
-import { readAll, reading, SMALL_CONFIG, tempStoreDir } from './store-fixtures.js';
+import { readAll, reading, SMALL_CONFIG, storePerTest } from './store-fixtures.js';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'append-loop.js'); // compiled beside this file
 
 describe('store recovery', () => {
-  let tmp: Awaited<ReturnType<typeof tempStoreDir>>;
-  let stores: Store[];
-  const open = async (config = SMALL_CONFIG, options = {}): Promise<Store> => {
-    const store = await openStore(tmp.dir, config, options);
-    stores.push(store);
-    return store;
-  };
-  const lastSegment = async (): Promise<string> => join(tmp.dir, (await readdir(tmp.dir)).filter((f) => f.endsWith('.log')).sort().at(-1) ?? '');
+  const fixture = storePerTest();
+  const open = (config: StoreConfig = SMALL_CONFIG, options: StoreOptions = {}): Promise<Store> => fixture.open(config, options);
+  const lastSegment = async (): Promise<string> => join(fixture.tmp.dir, (await readdir(fixture.tmp.dir)).filter((f) => f.endsWith('.log')).sort().at(-1) ?? '');
 
-  beforeEach(async () => {
-    tmp = await tempStoreDir();
-    stores = [];
-  });
-  afterEach(async () => {
-    for (const store of stores) await store.close();
-    await tmp.remove();
-  });
 
   const tails: Array<[string, () => Buffer]> = [
     ['half a record', () => encodeRecord('x', 99, 1, 1, { big: 'y'.repeat(100) }).subarray(0, 60)],
@@ -54,7 +42,7 @@ describe('store recovery', () => {
         let store = await open();
         for (let i = 1; i <= 50; i += 1) await store.append([reading(`d${i % 2}`, i)]);
         await store.close();
-        if (!withCheckpoint) await unlink(join(tmp.dir, 'checkpoint.json'));
+        if (!withCheckpoint) await unlink(join(fixture.tmp.dir, 'checkpoint.json'));
         const file = await lastSegment();
         const goodSize = (await stat(file)).size;
         await appendFile(file, tail());
@@ -77,14 +65,14 @@ describe('store recovery', () => {
     let store = await open({ ...SMALL_CONFIG, segmentBytes: 512 });
     for (let i = 1; i <= 40; i += 1) await store.append([reading('a', i)]);
     await store.close();
-    await unlink(join(tmp.dir, 'checkpoint.json')); // force a scan of every segment
-    const files = (await readdir(tmp.dir)).filter((f) => f.endsWith('.log')).sort();
+    await unlink(join(fixture.tmp.dir, 'checkpoint.json')); // force a scan of every segment
+    const files = (await readdir(fixture.tmp.dir)).filter((f) => f.endsWith('.log')).sort();
     assert.ok(files.length >= 3);
-    const victim = join(tmp.dir, files[1] ?? '');
+    const victim = join(fixture.tmp.dir, files[1] ?? '');
     const bytes = await readFile(victim);
     bytes[20] = (bytes[20] ?? 0) ^ 0xff;
     await writeFile(victim, bytes);
-    await assert.rejects(openStore(tmp.dir, SMALL_CONFIG), (err) => isFleethubError(err, 'FH_ERR_STORE_IO') && err.message.includes(files[1] ?? '?'));
+    await assert.rejects(openStore(fixture.tmp.dir, SMALL_CONFIG), (err) => isFleethubError(err, 'FH_ERR_STORE_IO') && err.message.includes(files[1] ?? '?'));
     bytes[20] = (bytes[20] ?? 0) ^ 0xff;
     await writeFile(victim, bytes); // the operator restores the file
     store = await open(); // and the failed open left the folder unlocked
@@ -95,7 +83,7 @@ describe('store recovery', () => {
     let store = await open();
     await store.append([reading('a', 1), reading('a', 2)]);
     await store.close();
-    await writeFile(join(tmp.dir, 'checkpoint.json'), '{"version":1,"position":');
+    await writeFile(join(fixture.tmp.dir, 'checkpoint.json'), '{"version":1,"position":');
     const log = createMemoryLogger();
     store = await open(SMALL_CONFIG, { log });
     assert.equal(store.lastSeq('a'), 2);
@@ -105,7 +93,7 @@ describe('store recovery', () => {
   it('after kill -9 mid-stream, every acked reading is stored exactly once and lastSeq is right', async () => {
     for (let round = 0; round < 2; round += 1) {
       const acked = new Map<string, Set<number>>();
-      const child = spawn(process.execPath, ['--enable-source-maps', FIXTURE, tmp.dir, '60'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, ['--enable-source-maps', FIXTURE, fixture.tmp.dir, '60'], { stdio: ['ignore', 'pipe', 'inherit'] });
       const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
       let count = 0;
       const lines = createInterface({ input: child.stdout });
@@ -127,7 +115,7 @@ describe('store recovery', () => {
       await new Promise((r) => setImmediate(r)); // let readline deliver the lines already piped
 
       const log = createMemoryLogger();
-      const store = await openStore(tmp.dir, SMALL_CONFIG, { log });
+      const store = await openStore(fixture.tmp.dir, SMALL_CONFIG, { log });
       try {
         const all = await readAll(store);
         const opened = log.lines.find((l) => l.includes('store.open')) ?? '';

@@ -4,12 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { createMemoryLogger } from '../../src/log.js';
-import { openStore, type StoreOptions } from '../../src/hub/store/log-store.js';
+import type { StoreOptions } from '../../src/hub/store/log-store.js';
 import type { Store } from '../../src/hub/store/types.js';
 import type { StoreConfig } from '../../src/hub/config.js';
-import { readAll, reading, tempStoreDir } from './store-fixtures.js';
+import { readAll, reading, SMALL_CONFIG, storePerTest } from './store-fixtures.js';
 
 const TINY: StoreConfig = { segmentBytes: 1024, retentionBytes: 4096, retentionHours: 0 };
 
@@ -20,26 +20,12 @@ async function eventually(check: () => boolean, what: string): Promise<void> {
 }
 
 describe('store retention', () => {
-  let tmp: Awaited<ReturnType<typeof tempStoreDir>>;
-  let stores: Store[];
-  const open = async (config: StoreConfig, options: StoreOptions = {}): Promise<Store> => {
-    const store = await openStore(tmp.dir, config, options);
-    stores.push(store);
-    return store;
-  };
+  const fixture = storePerTest();
+  const open = (config: StoreConfig = SMALL_CONFIG, options: StoreOptions = {}): Promise<Store> => fixture.open(config, options);
   const fill = async (store: Store, device: string, count: number): Promise<void> => {
     for (let i = 1; i <= count; i += 1) await store.append([reading(device, i, { pad: 'p'.repeat(40) })]);
   };
-  const segmentFiles = async (): Promise<string[]> => (await readdir(tmp.dir)).filter((f) => f.endsWith('.log')).sort();
-
-  beforeEach(async () => {
-    tmp = await tempStoreDir();
-    stores = [];
-  });
-  afterEach(async () => {
-    for (const store of stores) await store.close();
-    await tmp.remove();
-  });
+  const segmentFiles = async (): Promise<string[]> => (await readdir(fixture.tmp.dir)).filter((f) => f.endsWith('.log')).sort();
 
   it('deletes the oldest whole segments past retentionBytes and reads report what was skipped', async () => {
     const store = await open(TINY);
@@ -51,8 +37,10 @@ describe('store retention', () => {
     assert.equal(stats.nextPosition, 200);
     assert.equal((await segmentFiles()).length, stats.segments);
     const page = await store.read(0, 5);
-    assert.equal(page.skipped, stats.firstPosition);
-    assert.equal(page.readings[0]?.position, stats.firstPosition);
+    // Retention may still be deleting in the background after the snapshot
+    // above: whatever it deleted by the time of the read, the read says so.
+    assert.ok(page.skipped >= stats.firstPosition);
+    assert.equal(page.readings[0]?.position, page.skipped);
     // lastSeq and dedupe do not depend on deleted segments.
     assert.equal(store.lastSeq('a'), 200);
     assert.deepEqual(await store.append([reading('a', 150)]), ['duplicate']);
