@@ -1,10 +1,11 @@
 /**
  * Fast DER encodings of P-256 keys. OpenSSL 3's generic encoders (behind
  * `KeyObject.export({ type: 'spki' | 'pkcs8' })`) cost ~0.2-0.8 ms per call,
- * more than signing a certificate; the JWK export is ~0.02 ms. A P-256 SPKI
- * and PKCS#8 are fixed templates around the point and the scalar, so they
- * are assembled here, byte-identical to OpenSSL's output (a test checks).
- * RSA keys use the export: their cost hides behind RSA key generation.
+ * more than signing a certificate. A P-256 SPKI and PKCS#8 are fixed
+ * templates around the point and the scalar, so for keys we generate they
+ * are assembled from the coordinates key generation returns, byte-identical
+ * to OpenSSL's output (a test checks). Other keys (RSA, keys read from CSRs
+ * or files) use the export.
  */
 import type { KeyObject } from 'node:crypto';
 import { derToPem } from './der-reader.js';
@@ -36,19 +37,39 @@ function coordinate(b64url: string | undefined): Buffer {
   return Buffer.concat([Buffer.alloc(32 - bytes.length), bytes]);
 }
 
-/** The uncompressed point 04 || x || y of a P-256 key (public or private). */
-function p256Point(key: KeyObject): Buffer {
-  const jwk = key.export({ format: 'jwk' });
-  return Buffer.concat([Buffer.from([4]), coordinate(jwk.x), coordinate(jwk.y)]);
+/** The coordinates of a P-256 key as key generation returned them (JWK). */
+export interface P256Jwk {
+  readonly x?: string | undefined;
+  readonly y?: string | undefined;
+  readonly d?: string | undefined;
+}
+
+const pemCache = new WeakMap<KeyObject, string>();
+
+/**
+ * Records the encodings of a freshly generated P-256 pair, assembled from
+ * the JWK that key generation returned, so that {@link spkiDer} and
+ * {@link pkcs8Pem} never call `KeyObject.export` for it.
+ *
+ * Why not export the JWK from the KeyObject: on Node 20, exporting a
+ * generated EC key as JWK holds the key's mutex while allocating, and a GC
+ * at that moment finalizes the key-generation job, whose destructor takes
+ * the same mutex: the process deadlocks (seen under gdb, intermittently,
+ * during batches and tests).
+ */
+export function rememberP256(publicKey: KeyObject, privateKey: KeyObject, jwk: P256Jwk): void {
+  const point = Buffer.concat([Buffer.from([4]), coordinate(jwk.x), coordinate(jwk.y)]);
+  spkiCache.set(publicKey, Buffer.concat([P256_SPKI_PREFIX, point]));
+  pemCache.set(privateKey, derToPem(Buffer.concat([P256_PKCS8_PREFIX, coordinate(jwk.d), P256_PKCS8_PUBLIC, point]), 'PRIVATE KEY'));
+  p256Cache.set(publicKey, true);
+  p256Cache.set(privateKey, true);
 }
 
 /** SubjectPublicKeyInfo DER of a public key (cached per KeyObject). */
 export function spkiDer(publicKey: KeyObject): Buffer {
   let der = spkiCache.get(publicKey);
   if (!der) {
-    der = isP256(publicKey)
-      ? Buffer.concat([P256_SPKI_PREFIX, p256Point(publicKey)])
-      : publicKey.export({ type: 'spki', format: 'der' });
+    der = publicKey.export({ type: 'spki', format: 'der' });
     spkiCache.set(publicKey, der);
   }
   return der;
@@ -56,11 +77,5 @@ export function spkiDer(publicKey: KeyObject): Buffer {
 
 /** PKCS#8 PEM ("PRIVATE KEY") of a private key, as OpenSSL writes it. */
 export function pkcs8Pem(privateKey: KeyObject): string {
-  if (!isP256(privateKey)) return privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const jwk = privateKey.export({ format: 'jwk' });
-  const der = Buffer.concat([
-    P256_PKCS8_PREFIX, coordinate(jwk.d), P256_PKCS8_PUBLIC,
-    Buffer.from([4]), coordinate(jwk.x), coordinate(jwk.y),
-  ]);
-  return derToPem(der, 'PRIVATE KEY');
+  return pemCache.get(privateKey) ?? privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 }

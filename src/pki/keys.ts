@@ -3,10 +3,10 @@
  * an RSA-2048 key ~200 ms, so RSA keys are made asynchronously on libuv's
  * thread pool where several generate side by side on all cores.
  */
-import { generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPair, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { FleethubError } from '../errors.js';
-import { isP256, pkcs8Pem } from './key-encoding.js';
+import { isP256, pkcs8Pem, rememberP256, type P256Jwk } from './key-encoding.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -61,9 +61,27 @@ export function resolveKeySpec(type: string | undefined, bits?: number): KeySpec
   return { type: 'rsa', bits: b };
 }
 
+/**
+ * A P-256 pair. Key generation itself returns the coordinates (JWK), from
+ * which the KeyObjects and the DER encodings are made: a generated EC
+ * KeyObject is never exported as JWK (that can deadlock Node 20, see
+ * {@link rememberP256}).
+ */
+function generateP256(): KeyPair {
+  // @types/node has no overload for JWK output of key generation; Node 20 supports it.
+  const jwk = (generateKeyPairSync as unknown as (type: 'ec', options: object) => { publicKey: JsonWebKey; privateKey: JsonWebKey & P256Jwk })(
+    'ec',
+    { namedCurve: 'P-256', publicKeyEncoding: { format: 'jwk' }, privateKeyEncoding: { format: 'jwk' } },
+  );
+  const publicKey = createPublicKey({ key: jwk.publicKey, format: 'jwk' });
+  const privateKey = createPrivateKey({ key: jwk.privateKey, format: 'jwk' });
+  rememberP256(publicKey, privateKey, jwk.privateKey);
+  return { publicKey, privateKey };
+}
+
 /** Generates a key pair. RSA runs on the thread pool; P-256 is fast enough to make inline. */
 export async function generateKeys(spec: KeySpec): Promise<KeyPair> {
-  if (spec.type === 'ec') return generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  if (spec.type === 'ec') return generateP256();
   return generateKeyPairAsync('rsa', { modulusLength: spec.bits, publicExponent: 0x10001 });
 }
 
