@@ -20,7 +20,8 @@ function tempPath(path: string): string {
   return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
-async function fsyncDir(dir: string): Promise<void> {
+/** Fsyncs a folder, so that a rename or a new name in it is durable. */
+export async function fsyncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
   try {
     await handle.sync();

@@ -8,6 +8,7 @@ import { constants } from 'node:fs';
 import { access, chmod, link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fsyncDir } from '../atomic-file.js';
 import { FleethubError } from '../errors.js';
 
 /** Mode of private keys. */
@@ -106,15 +107,6 @@ async function runBounded<T>(items: readonly T[], limit: number, fn: (item: T) =
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /**

@@ -4,12 +4,12 @@
  * bind-address) on a free loopback port; reporting disabled. Ready when
  * `/ping` answers 204.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, requireBinary, ServiceProcess } from './service-process.js';
+import { freePort, requireBinary, ServiceProcess, startService } from './service-process.js';
 
 const INFLUXD = '/usr/bin/influxd';
 
@@ -89,14 +89,9 @@ ${options.tls === undefined ? '' : `  https-enabled = true\n  https-certificate 
   const ca = options.tls === undefined ? undefined : await readFile(options.tls.ca);
   const process = new ServiceProcess('influxd', INFLUXD, ['run', '-config', confPath]);
   const ready = async (): Promise<boolean> => (await get(`${url}/ping`, ca)).status === 204;
-  try {
-    await process.start(ready);
-  } catch (err: unknown) {
-    await rm(dir, { recursive: true, force: true });
-    throw err;
-  }
-  let stopped = false;
+  const controls = await startService(process, dir, ready);
   return {
+    ...controls,
     port,
     url,
     async query(database, q) {
@@ -104,18 +99,6 @@ ${options.tls === undefined ? '' : `  https-enabled = true\n  https-certificate 
       const body = JSON.parse(response.body) as { results?: InfluxResult[]; error?: string };
       if (response.status !== 200 || body.results === undefined) throw new Error(`influx query failed: ${response.status} ${body.error ?? ''}`);
       return body.results;
-    },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await process.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-    pause: () => process.stop(),
-    start: () => process.start(ready),
-    async restart() {
-      await process.stop();
-      await process.start(ready);
     },
   };
 }

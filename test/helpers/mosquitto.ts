@@ -5,10 +5,10 @@
  * dir, so that a test subscriber with a persistent session gets what was
  * published while it was reconnecting after {@link Mosquitto.restart}.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, portAccepts, requireBinary, ServiceProcess } from './service-process.js';
+import { freePort, portAccepts, requireBinary, ServiceProcess, startService } from './service-process.js';
 
 const MOSQUITTO = '/usr/sbin/mosquitto';
 
@@ -80,29 +80,12 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   await writeFile(confPath, `${lines.join('\n')}\n`);
   const process = new ServiceProcess('mosquitto', MOSQUITTO, ['-c', confPath]);
   const ready = async (): Promise<boolean> => (await portAccepts(port)) && (wsPort === undefined || (await portAccepts(wsPort)));
-  try {
-    await process.start(ready);
-  } catch (err: unknown) {
-    await rm(dir, { recursive: true, force: true });
-    throw err;
-  }
-  let stopped = false;
+  const controls = await startService(process, dir, ready);
   return {
+    ...controls,
     port,
     wsPort,
     url: `${options.tls === undefined ? 'mqtt' : 'mqtts'}://127.0.0.1:${port}`,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await process.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-    pause: () => process.stop(),
-    start: () => process.start(ready),
-    async restart() {
-      await process.stop();
-      await process.start(ready);
-    },
   };
 }
 

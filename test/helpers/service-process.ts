@@ -4,6 +4,7 @@
  * A missing binary is an error, never a skip.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import { accessSync, constants } from 'node:fs';
 import net from 'node:net';
 
@@ -116,4 +117,43 @@ export class ServiceProcess {
       child.kill('SIGTERM');
     });
   }
+}
+
+/** How a test drives a started service: stop for good, pause and start again (an outage), restart. */
+export interface ServiceControls {
+  /** Stops it and deletes its temp folder. Idempotent. */
+  stop(): Promise<void>;
+  /** Stops it, keeping its data: an outage. */
+  pause(): Promise<void>;
+  /** Starts it again after {@link pause}. */
+  start(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+/**
+ * Starts `process` in its temp folder `dir` and returns its controls; if it
+ * does not come up, the folder is deleted and the error thrown.
+ */
+export async function startService(process: ServiceProcess, dir: string, ready: () => Promise<boolean>): Promise<ServiceControls> {
+  try {
+    await process.start(ready);
+  } catch (err: unknown) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  let stopped = false;
+  return {
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await process.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+    pause: () => process.stop(),
+    start: () => process.start(ready),
+    async restart() {
+      await process.stop();
+      await process.start(ready);
+    },
+  };
 }
