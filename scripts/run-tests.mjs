@@ -14,6 +14,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+import { ensureTestServices } from './test-services.mjs';
 
 const root = resolve(import.meta.dirname, '..');
 
@@ -36,6 +37,7 @@ if (sources.length === 0) {
   process.exit(1);
 }
 
+ensureTestServices();
 const compile = spawnSync(process.execPath, [join(root, 'scripts/compile.mjs'), '--all'], { cwd: root, stdio: 'inherit' });
 if (compile.status !== 0) process.exit(compile.status ?? 1);
 
