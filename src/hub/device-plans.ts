@@ -5,6 +5,7 @@
  * while the hub runs gets it on its next connection.
  */
 import { readFile } from 'node:fs/promises';
+import { parseInventory, type InventoryFile } from '../pki/index.js';
 
 /** The inventory file's text, or null when there is none yet. */
 export async function readInventoryText(path: string): Promise<string | null> {
@@ -19,16 +20,14 @@ export async function readInventoryText(path: string): Promise<string | null> {
 export function plansFromInventory(text: string | null): Map<string, string> {
   const plans = new Map<string, string>();
   if (text === null) return plans;
-  // The fields read here of `inventory.json` (src/pki/inventory.ts, version 1).
-  let parsed: { devices?: Array<{ id?: unknown; plan?: unknown } | null> };
+  let inventory: InventoryFile;
   try {
-    parsed = JSON.parse(text) as typeof parsed;
+    inventory = parseInventory(text, 'inventory.json');
   } catch {
     return plans;
   }
-  if (!Array.isArray(parsed.devices)) return plans;
-  for (const device of parsed.devices) {
-    if (typeof device?.id === 'string' && typeof device.plan === 'string') plans.set(device.id, device.plan);
+  for (const device of inventory.devices) {
+    if (typeof device.plan === 'string') plans.set(device.id, device.plan);
   }
   return plans;
 }

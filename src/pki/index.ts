@@ -21,6 +21,6 @@ export {
   revokedSerials, parseCrl, REVOCATION_REASONS, DEFAULT_REVOCATION_REASON,
   type RevocationReason, type CrlInfo,
 } from './crl.js';
-export { readInventory, type DeviceRecord, type DeviceStatus } from './inventory.js';
+export { readInventory, parseInventory, type DeviceRecord, type DeviceStatus, type InventoryFile } from './inventory.js';
 export { ensureDevelopmentPki } from './development-pki.js';
 export { exportEsp32Header, esp32Symbol, type Esp32HeaderInput } from './esp32-header.js';

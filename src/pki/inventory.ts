@@ -56,11 +56,8 @@ export function toRecord(d: StoredDevice, now = new Date()): DeviceRecord {
   return { ...d, status: statusOf(d, now) };
 }
 
-/** Loads the inventory file of `dir`; a missing file is an empty inventory. */
-export async function loadInventory(dir: string): Promise<InventoryFile> {
-  const path = pkiPaths(dir).inventory;
-  if (!(await exists(path))) return { version: 1, devices: [], history: [] };
-  const text = await readText(path);
+/** Pure: parses the text of `inventory.json`; throws FH_ERR_PKI_IO naming `path` when it is not one. */
+export function parseInventory(text: string, path: string): InventoryFile {
   try {
     const parsed = JSON.parse(text) as Partial<InventoryFile>;
     if (parsed.version !== 1 || !Array.isArray(parsed.devices) || !Array.isArray(parsed.history)) throw new Error('unexpected shape');
@@ -68,6 +65,13 @@ export async function loadInventory(dir: string): Promise<InventoryFile> {
   } catch (err) {
     throw new FleethubError('FH_ERR_PKI_IO', `cannot read ${path}: not a fleethub inventory (${(err as Error).message})`, { cause: err });
   }
+}
+
+/** Loads the inventory file of `dir`; a missing file is an empty inventory. */
+export async function loadInventory(dir: string): Promise<InventoryFile> {
+  const path = pkiPaths(dir).inventory;
+  if (!(await exists(path))) return { version: 1, devices: [], history: [] };
+  return parseInventory(await readText(path), path);
 }
 
 /** Atomically replaces the inventory file. */
