@@ -21,6 +21,7 @@ import { SILENT_LOGGER } from '../src/log.js';
 import { startInfluxd } from '../test/helpers/influxd.js';
 import { startMosquitto } from '../test/helpers/mosquitto.js';
 import { REPO_ROOT } from '../test/helpers/paths.js';
+import { DEFAULT_STORE_CONFIG } from '../src/hub/config.js';
 
 const READINGS = Number(process.env.BRIDGE_BENCH_READINGS ?? 100_000);
 const DEVICES = 100;
@@ -34,7 +35,7 @@ interface Row {
 
 /** A store holding READINGS readings of DEVICES devices, four fields each. */
 async function fillStore(dir: string): Promise<Store> {
-  const store = await openStore(dir, { segmentBytes: 64 * 1024 * 1024, retentionBytes: 0, retentionHours: 0 }, { log: SILENT_LOGGER });
+  const store = await openStore(dir, { ...DEFAULT_STORE_CONFIG, segmentBytes: 64 * 1024 * 1024, retentionBytes: 0, retentionHours: 0 }, { log: SILENT_LOGGER });
   const start = Date.now() - READINGS;
   for (let i = 0; i < READINGS; i += 1000) {
     const batch: Reading[] = [];

@@ -18,8 +18,9 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpsServer } from 'node:https';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions, type SecureVersion } from 'node:tls';
@@ -88,15 +89,24 @@ async function runServer(kind: ServerKind, pkiDir: string, dataDir: string): Pro
       await new Promise<void>((resolve) => server.close(() => resolve()));
     };
   }
+  const profiler = new Session();
+  profiler.connect();
   process.on('message', (message: string) => {
-    if (message === 'usage') {
+    if (message === 'profile-start') {
+      void profiler.post('Profiler.enable').then(() => profiler.post('Profiler.start')).then(() => process.send?.('profiling'));
+    } else if (message.startsWith('profile-stop ')) {
+      // The profile of exactly the measured window, for "where the time goes".
+      const file = message.slice('profile-stop '.length);
+      void profiler.post('Profiler.stop')
+        .then(({ profile }) => writeFile(file, JSON.stringify(profile)))
+        .then(() => process.send?.('profiled'));
+    } else if (message === 'usage') {
       const cpu = process.cpuUsage();
       process.send?.({ cpuMs: (cpu.user + cpu.system) / 1000, systemMs: cpu.system / 1000, rss: process.memoryUsage().rss, ...fsyncs() });
     } else if (message === 'gc') {
       globalThis.gc?.();
       process.send?.('gc-done');
     } else if (message === 'stop') {
-      // process.exit skips nothing that matters here; --cpu-prof writes its profile on exit.
       void close().then(() => process.exit(0));
     }
   });
@@ -108,17 +118,29 @@ async function runServer(kind: ServerKind, pkiDir: string, dataDir: string): Pro
 class ServerProcess {
   readonly #child: ChildProcess;
   readonly port: number;
-  private constructor(child: ChildProcess, port: number) {
+  readonly kind: ServerKind;
+  private constructor(child: ChildProcess, port: number, kind: ServerKind) {
     this.#child = child;
     this.port = port;
+    this.kind = kind;
   }
   static async start(kind: ServerKind, pkiDir: string, dataDir: string): Promise<ServerProcess> {
-    // FLEETHUB_BENCH_PROFILE=dir writes a V8 CPU profile of each server (where the time goes).
-    const profile = process.env.FLEETHUB_BENCH_PROFILE;
-    const execArgv = ['--expose-gc', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profile, kind)}`] : [])];
-    const child = fork(new URL(import.meta.url).pathname, ['server', kind, pkiDir, dataDir], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(new URL(import.meta.url).pathname, ['server', kind, pkiDir, dataDir], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const [message] = (await once(child, 'message')) as [{ port: number }];
-    return new ServerProcess(child, message.port);
+    return new ServerProcess(child, message.port, kind);
+  }
+  /**
+   * FLEETHUB_BENCH_PROFILE=dir: a V8 CPU profile of this server over each
+   * measured ingest window, written to `dir/<kind>-<scenario>.cpuprofile`.
+   */
+  async profile<T>(scenario: string, work: () => Promise<T>): Promise<T> {
+    const dir = process.env.FLEETHUB_BENCH_PROFILE;
+    if (dir === undefined) return work();
+    await mkdir(dir, { recursive: true });
+    await this.#ask('profile-start');
+    const result = await work();
+    await this.#ask(`profile-stop ${join(dir, `${this.kind}-${scenario}.cpuprofile`)}`);
+    return result;
   }
   async usage(): Promise<Usage> {
     return (await this.#ask('usage')) as Usage;
@@ -245,10 +267,12 @@ async function ingest(server: ServerProcess, connections: readonly Connection[],
   await new Promise((r) => setTimeout(r, 1000));
   latencies.length = 0;
   const ackedAtStart = acked;
-  const before = await server.usage();
-  const t0 = performance.now();
-  await new Promise((r) => setTimeout(r, (mode === 'paced' ? PACED_SECONDS : WINDOWED_SECONDS) * 1000));
-  const after = await server.usage();
+  const { before, after, t0 } = await server.profile(mode, async () => {
+    const usageBefore = await server.usage();
+    const started = performance.now();
+    await new Promise((r) => setTimeout(r, (mode === 'paced' ? PACED_SECONDS : WINDOWED_SECONDS) * 1000));
+    return { before: usageBefore, after: await server.usage(), t0: started };
+  });
   const seconds = (performance.now() - t0) / 1000;
   const messages = acked - ackedAtStart;
   running = false;

@@ -16,12 +16,12 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { DEFAULT_RETENTION_BYTES, DEFAULT_RETENTION_HOURS, DEFAULT_SEGMENT_BYTES, type StoreConfig } from '../src/hub/config.js';
+import { DEFAULT_STORE_CONFIG, type StoreConfig } from '../src/hub/config.js';
 import { openStore } from '../src/hub/store/log-store.js';
 import type { Reading } from '../src/hub/store/types.js';
 import { REPO_ROOT } from '../test/helpers/paths.js';
 
-const CONFIG: StoreConfig = { segmentBytes: DEFAULT_SEGMENT_BYTES, retentionBytes: DEFAULT_RETENTION_BYTES, retentionHours: DEFAULT_RETENTION_HOURS };
+const CONFIG: StoreConfig = DEFAULT_STORE_CONFIG;
 const RUN_MS = Number(process.env.STORE_BENCH_MS ?? 4000);
 const OPEN_DEVICES = 1000;
 const OPEN_READINGS_PER_DEVICE = 1000;

@@ -11,7 +11,7 @@ export class AckTracker {
   /** Accepted seqs whose append has not settled (seq → how many times). */
   readonly #pending = new Map<number, number>();
   /** Durable seqs that no ack has covered yet. */
-  #durable: number[] = [];
+  readonly #durable: number[] = [];
   /** Lowest seq whose append failed: no ack of this connection may cover it (it was not nacked, and is not stored). */
   #lowestFailed = Infinity;
 
@@ -44,13 +44,14 @@ export class AckTracker {
     let minPending = this.#lowestFailed;
     for (const seq of this.#pending.keys()) if (seq < minPending) minPending = seq;
     let ack = 0;
-    const keep: number[] = [];
+    let kept = 0;
+    // In place: the durable seqs not covered move to the front (no array per ack).
     for (const seq of this.#durable) {
       if (seq < minPending) {
         if (seq > ack) ack = seq;
-      } else keep.push(seq);
+      } else this.#durable[kept++] = seq;
     }
-    this.#durable = keep;
+    this.#durable.length = kept;
     return ack > 0 ? ack : null;
   }
 }

@@ -110,11 +110,28 @@ export interface StoreConfig {
   readonly retentionBytes: number;
   /** Segments whose newest reading is older than this are deleted (0: no age bound). */
   readonly retentionHours: number;
+  /**
+   * Group commits start at most this often, in ms. A reading that finds the
+   * store idle for longer is synced at once; under load, readings gather for
+   * up to this long and share one `fdatasync` (0: a commit starts as soon as
+   * the previous one ends).
+   */
+  readonly commitIntervalMs: number;
 }
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_RETENTION_BYTES = 10 * 1024 * 1024 * 1024;
 export const DEFAULT_RETENTION_HOURS = 7 * 24;
+export const DEFAULT_COMMIT_INTERVAL_MS = 10;
+/** Longest `store.commitIntervalMs`: an ack should never wait a second for its group. */
+export const MAX_COMMIT_INTERVAL_MS = 1000;
+/** The store section with every default, for code that opens a store without a hub config. */
+export const DEFAULT_STORE_CONFIG: StoreConfig = Object.freeze({
+  segmentBytes: DEFAULT_SEGMENT_BYTES,
+  retentionBytes: DEFAULT_RETENTION_BYTES,
+  retentionHours: DEFAULT_RETENTION_HOURS,
+  commitIntervalMs: DEFAULT_COMMIT_INTERVAL_MS,
+});
 
 /** Everything `fleethub serve` runs with, fully resolved. */
 export interface HubConfig {
@@ -280,11 +297,12 @@ export function resolveHubConfig(raw: unknown, ctx: ResolveContext): { hub: HubC
     }
   }
 
-  const s = section(raw, 'store', 'store', ['segmentBytes', 'retentionBytes', 'retentionHours']);
+  const s = section(raw, 'store', 'store', ['segmentBytes', 'retentionBytes', 'retentionHours', 'commitIntervalMs']);
   const store: StoreConfig = Object.freeze({
     segmentBytes: integer(s, 'segmentBytes', 'store', DEFAULT_SEGMENT_BYTES, 4096, 4 * 1024 * 1024 * 1024),
     retentionBytes: integer(s, 'retentionBytes', 'store', DEFAULT_RETENTION_BYTES, 0, MAX),
     retentionHours: integer(s, 'retentionHours', 'store', DEFAULT_RETENTION_HOURS, 0, 100 * 365 * 24),
+    commitIntervalMs: integer(s, 'commitIntervalMs', 'store', DEFAULT_COMMIT_INTERVAL_MS, 0, MAX_COMMIT_INTERVAL_MS),
   });
 
   if (raw.sinks !== undefined && !Array.isArray(raw.sinks)) fail('sinks', 'must be an array', raw.sinks);

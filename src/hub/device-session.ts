@@ -132,7 +132,9 @@ export class DeviceSession {
 
   /**
    * Closes with `code`. With `drain`, first waits for readings already handed
-   * to the store and acks them (used at shutdown, 1001). Resolves once closed.
+   * to the store and acks them (shutdown 1001, and the policy closes 1008 and
+   * 4029: what was stored is acked, so the device never resends it). Frames
+   * arriving meanwhile are ignored. Resolves once closed.
    */
   async close(code: number, drain = false): Promise<void> {
     if (this.#closing || this.#closed) return this.#done;
@@ -241,15 +243,15 @@ export class DeviceSession {
   #invalid(seq: number | null, code: 'invalid_json' | 'invalid_message'): void {
     this.#nack(seq, code);
     this.#invalidInRow += 1;
-    // SPEC: too many invalid messages → 1008.
-    if (this.#invalidInRow >= this.#options.maxInvalidInRow) void this.close(CLOSE.POLICY);
+    // SPEC: too many invalid messages → 1008 (after acking what was already stored, so the device need not resend it).
+    if (this.#invalidInRow >= this.#options.maxInvalidInRow) void this.close(CLOSE.POLICY, true);
   }
 
   #refuse(seq: number, code: 'rate_limited' | 'quota_exceeded', retryAfterMs?: number): void {
     this.#nack(seq, code, retryAfterMs);
     this.#refusedInRow += 1;
-    // SPEC: kept sending while rate-limited or over quota → 4029.
-    if (this.#refusedInRow >= this.#options.maxRefusedInRow) void this.close(CLOSE.RATE_LIMITED);
+    // SPEC: kept sending while rate-limited or over quota → 4029 (after acking what was already stored).
+    if (this.#refusedInRow >= this.#options.maxRefusedInRow) void this.close(CLOSE.RATE_LIMITED, true);
   }
 
   #nack(seq: number | null, code: WireErrorCode, retryAfterMs?: number): void {

@@ -18,6 +18,7 @@ import { startInfluxd, type Influxd } from '../helpers/influxd.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { arrivalsOf, subscribe, type Subscriber } from './mqtt-subscriber.js';
 import { assertInOrderPerDevice, readings } from './sink-contract.js';
+import { DEFAULT_STORE_CONFIG } from '../../src/hub/config.js';
 
 const CHILD = join(import.meta.dirname, 'fixtures', 'bridge-process.js'); // compiled beside this file
 const DEVICES = ['crash-a', 'crash-b', 'crash-c'];
@@ -72,7 +73,7 @@ describe('hub killed with SIGKILL while the sinks are behind', () => {
   });
 
   it('after the restart every reading reaches both sinks', async () => {
-    const store = await openStore(dir, { segmentBytes: 256 * 1024, retentionBytes: 0, retentionHours: 0 }, { log: SILENT_LOGGER });
+    const store = await openStore(dir, { ...DEFAULT_STORE_CONFIG, segmentBytes: 256 * 1024, retentionBytes: 0, retentionHours: 0 }, { log: SILENT_LOGGER });
     await store.append(readings(DEVICES, PER_DEVICE));
     await store.close();
     const sinks = [

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { openStore } from '../../src/hub/store/log-store.js';
 import type { Store } from '../../src/hub/store/types.js';
 import { MemoryStoreReader } from '../helpers/memory-store-reader.js';
+import { DEFAULT_STORE_CONFIG } from '../../src/hub/config.js';
 
 /** What a destination received: device and seq of each reading, in arrival order. */
 export interface Arrival {
@@ -89,7 +90,7 @@ export function distinct(arrivals: readonly Arrival[]): number {
 /** Runs `fn` with a real log store in a temp dir, then closes and deletes it. */
 export async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'fleethub-contract-'));
-  const store = await openStore(dir, { segmentBytes: 1024 * 1024, retentionBytes: 0, retentionHours: 0 }, { log: SILENT_LOGGER });
+  const store = await openStore(dir, { ...DEFAULT_STORE_CONFIG, segmentBytes: 1024 * 1024, retentionBytes: 0, retentionHours: 0 }, { log: SILENT_LOGGER });
   try {
     return await fn(store);
   } finally {

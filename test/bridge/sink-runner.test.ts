@@ -17,6 +17,7 @@ import type { StoredReading } from '../../src/hub/store/types.js';
 import { createMemoryLogger, SILENT_LOGGER } from '../../src/log.js';
 import { MemoryStoreReader } from '../helpers/memory-store-reader.js';
 import { readings, TEST_RUNNER_SETTINGS } from './sink-contract.js';
+import { DEFAULT_STORE_CONFIG } from '../../src/hub/config.js';
 
 /** A sink that records batches and fails while `failing` is set. */
 class RecordingSink implements Sink {
@@ -47,7 +48,7 @@ async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
 describe('sink runner', () => {
   it('persists its position in the real store and resumes there after a restart', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'fleethub-runner-'));
-    const config = { segmentBytes: 64 * 1024, retentionBytes: 0, retentionHours: 0 };
+    const config = { ...DEFAULT_STORE_CONFIG, segmentBytes: 64 * 1024, retentionBytes: 0, retentionHours: 0 };
     try {
       let store = await openStore(dir, config, { log: SILENT_LOGGER });
       await store.append(readings(['s-a', 's-b'], 50));

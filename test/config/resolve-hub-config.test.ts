@@ -81,6 +81,7 @@ test('every bad value stops start-up with one line naming the key', () => {
   assert.match(configError({ plans: { premium: { burst: 0 } } }), /^config: plans\.premium\.burst /);
   assert.match(configError({ plans: { 'bad name': {} } }), /^config: plans\.bad name /);
   assert.match(configError({ store: { segmentBytes: 10 } }), /^config: store\.segmentBytes /);
+  assert.equal(configError({ store: { commitIntervalMs: 1001 } }), 'config: store.commitIntervalMs must be an integer from 0 to 1000, got 1001');
   assert.match(configError({ pkiDir: '' }), /^config: pkiDir must be a non-empty string/);
   assert.match(configError({ sinks: {} }), /^config: sinks must be an array/);
   assert.match(configError([]), /^config: \(top level\) must be a JSON object/);

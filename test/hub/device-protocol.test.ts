@@ -99,6 +99,7 @@ test('ten invalid messages in a row close with 1008', async () => {
   for (let i = 0; i < 10; i += 1) client.send('garbage');
   assert.equal(await client.waitForClose(), 1008);
   assert.equal(client.messages.filter((m) => m.error === 'invalid_json').length, 19);
+  assert.ok(client.messages.some((m) => m.ack === 1), 'the valid message is acked before the close');
 });
 
 test('over msgsPerSec + burst: nack rate_limited with retryAfterMs', async () => {
@@ -120,12 +121,14 @@ test('over msgsPerSec + burst: nack rate_limited with retryAfterMs', async () =>
   }
 });
 
-test('sending on while rate-limited closes with 4029', async () => {
+test('sending on while rate-limited closes with 4029, after acking what was stored', async () => {
   const client = await connect('proto-flood');
   await client.hello();
   client.sendSeqs(Array.from({ length: 12 }, (_, i) => i + 1));
   assert.equal(await client.waitForClose(), 4029);
   assert.equal(client.messages.filter((m) => m.error === 'rate_limited').length, 5);
+  // burst 2: seqs 1 and 2 were stored; the device learns it before the close, so it never resends them.
+  assert.equal(Math.max(...client.messages.map((m) => m.ack ?? 0)), 2);
 });
 
 test('over msgsPerDay: nack quota_exceeded, and the count survives a reconnect', async () => {

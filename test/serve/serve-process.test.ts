@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { runCli, startServe, type ServeProcess } from '../helpers/cli.js';
 import { connectDevice, type DeviceClient } from '../helpers/device-client.js';
 import { openStore } from '../../src/hub/store/log-store.js';
-import { DEFAULT_RETENTION_BYTES, DEFAULT_RETENTION_HOURS, DEFAULT_SEGMENT_BYTES } from '../../src/hub/config.js';
+import { DEFAULT_STORE_CONFIG } from '../../src/hub/config.js';
 
 const LOOPBACK_CONFIG = { device: { host: '127.0.0.1', port: 0 }, console: { host: '127.0.0.1', port: 0 } };
 const ENV = { FLEETHUB_PKI: undefined, FLEETHUB_LOG_LEVEL: 'info' };
@@ -124,11 +124,7 @@ test('kill -9 mid-stream, restart: every acked reading is stored exactly once an
   serve.child.kill('SIGTERM');
   assert.equal((await serve.exited).code, 0);
 
-  const store = await openStore(join(dir, 'data'), {
-    segmentBytes: DEFAULT_SEGMENT_BYTES,
-    retentionBytes: DEFAULT_RETENTION_BYTES,
-    retentionHours: DEFAULT_RETENTION_HOURS,
-  });
+  const store = await openStore(join(dir, 'data'), DEFAULT_STORE_CONFIG);
   try {
     const seen = new Map<number, number>();
     for (let from = 0; from < store.nextPosition(); ) {
@@ -190,7 +186,7 @@ test('a port already in use is one line and exit 8', async (t) => {
 
 test('a sink removed from the config no longer holds back retention: its cursor is released at start', async (t) => {
   const dir = await workDir(t);
-  const storeConfig = { segmentBytes: DEFAULT_SEGMENT_BYTES, retentionBytes: DEFAULT_RETENTION_BYTES, retentionHours: DEFAULT_RETENTION_HOURS };
+  const storeConfig = DEFAULT_STORE_CONFIG;
   const before = await openStore(join(dir, 'data'), storeConfig);
   await before.saveCursor('sink:retired', 0);
   await before.saveCursor('dashboard-history', 0); // not a sink's: left alone

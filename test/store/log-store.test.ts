@@ -38,6 +38,33 @@ describe('log store', () => {
     assert.ok(fsyncs < 20, `200 concurrent appends took ${fsyncs} fsyncs`);
   });
 
+  it('commits at most once per commitIntervalMs: readings arriving meanwhile share the next fsync', async () => {
+    const store = await fixture.open({ ...SMALL_CONFIG, commitIntervalMs: 1000 });
+    await store.append([reading('a', 1)]); // an idle store commits at once
+    assert.equal(store.stats().fsyncs, 1);
+    // Three appends in three separate turns of the event loop, well inside the interval.
+    const later: Promise<unknown>[] = [];
+    for (let seq = 2; seq <= 4; seq += 1) {
+      later.push(store.append([reading('a', seq)]));
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(store.nextPosition(), 1, 'nothing more is committed before the interval is up');
+    await Promise.all(later);
+    assert.equal(store.stats().fsyncs, 2, 'the three shared one fsync');
+    assert.equal(store.nextPosition(), 4);
+  });
+
+  it('after an idle spell longer than commitIntervalMs, an append is committed without waiting', async () => {
+    const store = await fixture.open({ ...SMALL_CONFIG, commitIntervalMs: 1000 });
+    await store.append([reading('a', 1)]);
+    await new Promise((r) => setTimeout(r, 1100));
+    const waited = await Promise.race([
+      store.append([reading('a', 2)]).then(() => false),
+      new Promise<boolean>((r) => setTimeout(() => r(true), 900)),
+    ]);
+    assert.equal(waited, false, 'the append after the idle spell did not wait for another interval');
+  });
+
   it('resolves an append only once its readings are committed and visible to readers', async () => {
     const store = await open();
     const seen: number[] = [];

@@ -9,9 +9,10 @@ import { createMemoryLogger } from '../../src/log.js';
 import type { StoreOptions } from '../../src/hub/store/log-store.js';
 import type { Store } from '../../src/hub/store/types.js';
 import type { StoreConfig } from '../../src/hub/config.js';
+import { DEFAULT_STORE_CONFIG } from '../../src/hub/config.js';
 import { readAll, reading, SMALL_CONFIG, storePerTest } from './store-fixtures.js';
 
-const TINY: StoreConfig = { segmentBytes: 1024, retentionBytes: 4096, retentionHours: 0 };
+const TINY: StoreConfig = { ...DEFAULT_STORE_CONFIG, segmentBytes: 1024, retentionBytes: 4096, retentionHours: 0 };
 
 /** Waits (generously, polling) until `check` holds. */
 async function eventually(check: () => boolean, what: string): Promise<void> {

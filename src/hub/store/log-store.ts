@@ -20,7 +20,7 @@ import { writeCheckpoint } from './checkpoint-file.js';
 import { CursorFile } from './cursor-file.js';
 import { DeviceState } from './device-state.js';
 import { lockDir } from './dir-lock.js';
-import { encodeRecord } from './record-codec.js';
+import { recordBytes, writeRecord } from './record-codec.js';
 import { PositionWaiters } from './position-waiters.js';
 import { createSegmentFile, recoverLog } from './recovery.js';
 import { RetentionRunner } from './retention-runner.js';
@@ -35,7 +35,10 @@ export {
 interface Pending {
   readonly reading: StoredReading;
   readonly hubTime: number;
-  readonly frame: Buffer;
+  /** `JSON.stringify(reading.data)`. */
+  readonly json: string;
+  /** Bytes of its frame. */
+  readonly bytes: number;
 }
 
 interface AckWaiter {
@@ -105,7 +108,7 @@ class LogStore implements Store {
   readonly #devices: Map<string, DeviceState>;
   readonly #cursors: CursorFile;
   #handle: FileHandle;
-  /** Readings of each device accepted but not yet committed: seq → position. */
+  /** Readings of each device accepted but not yet committed: seq → position (a map per device seen since open). */
   readonly #inflight = new Map<string, Map<number, number>>();
   #pending: Pending[] = [];
   #acceptedEnd: number;
@@ -115,6 +118,8 @@ class LogStore implements Store {
   readonly #retention: RetentionRunner;
   readonly #listeners = new Set<(readings: readonly StoredReading[]) => void>();
   #flushing = false;
+  /** performance.now() when the last group commit started. */
+  #lastCommitAt = -Infinity;
   #idleWaiters: (() => void)[] = [];
   #maintenance: Promise<void> = Promise.resolve();
   #maintenanceQueued = false;
@@ -155,12 +160,15 @@ class LogStore implements Store {
     if (this.#closed) return Promise.reject(new FleethubError('FH_ERR_STORE_IO', 'store: closed'));
     const hubTime = this.#now();
     // Everything that can fail happens before any state changes: a batch is taken whole or not at all.
-    const frames: Buffer[] = [];
+    const jsons: string[] = [];
+    const sizes: number[] = [];
     for (const reading of readings) {
       const problem = readingProblem(reading);
       if (problem !== null) return Promise.reject(new FleethubError('FH_ERR_INVALID_ARGUMENT', `store: ${problem}`));
       try {
-        frames.push(encodeRecord(reading.device, reading.seq, reading.ts, hubTime, reading.data));
+        const json = JSON.stringify(reading.data);
+        sizes.push(recordBytes(Buffer.byteLength(reading.device), Buffer.byteLength(json)));
+        jsons.push(json);
       } catch (err) {
         return Promise.reject(new FleethubError('FH_ERR_INVALID_ARGUMENT', `store: cannot encode a reading of ${reading.device}`, { cause: err }));
       }
@@ -183,7 +191,7 @@ class LogStore implements Store {
       const position = this.#acceptedEnd;
       this.#acceptedEnd += 1;
       const reading: StoredReading = { device, seq, ts, data, position };
-      this.#pending.push({ reading, hubTime, frame: frames[i] as Buffer });
+      this.#pending.push({ reading, hubTime, json: jsons[i] as string, bytes: sizes[i] as number });
       if (inflight === undefined) {
         inflight = new Map();
         this.#inflight.set(device, inflight);
@@ -320,7 +328,14 @@ class LogStore implements Store {
   async #flushLoop(): Promise<void> {
     try {
       // Bounded by the appends queued; each pass commits everything queued so far.
-      while (this.#pending.length > 0 && this.#failed === null) await this.#commitGroup();
+      while (this.#pending.length > 0 && this.#failed === null) {
+        // At most one commit per commitIntervalMs: under load, readings gather
+        // and share one fdatasync; after an idle spell the wait is zero.
+        const wait = this.#lastCommitAt + this.#init.config.commitIntervalMs - performance.now();
+        if (wait >= 1 && !this.#closed) await new Promise((resolve) => setTimeout(resolve, wait));
+        this.#lastCommitAt = performance.now();
+        await this.#commitGroup();
+      }
     } catch (err) {
       this.#fail(err);
     } finally {
@@ -341,7 +356,11 @@ class LogStore implements Store {
     this.#pending = [];
     if (this.#active.bytes >= this.#init.config.segmentBytes && this.#active.count > 0) await this.#roll();
     const segment = this.#active;
-    const data = group.length === 1 ? (group[0] as Pending).frame : Buffer.concat(group.map((p) => p.frame));
+    let total = 0;
+    for (const pending of group) total += pending.bytes;
+    const data = Buffer.allocUnsafe(total);
+    let end = 0;
+    for (const { reading, hubTime, json } of group) end = writeRecord(data, end, reading.device, reading.seq, reading.ts, hubTime, json);
     let written = 0;
     // Bounded: each pass writes at least one byte or throws.
     while (written < data.length) {
@@ -358,20 +377,17 @@ class LogStore implements Store {
 
     const committed: StoredReading[] = [];
     let offset = segment.bytes;
-    for (const { reading, hubTime, frame } of group) {
-      segment.noteCommitted(offset, frame.length);
-      offset += frame.length;
+    for (const { reading, hubTime, bytes } of group) {
+      segment.noteCommitted(offset, bytes);
+      offset += bytes;
       let state = this.#devices.get(reading.device);
       if (state === undefined) {
         state = new DeviceState();
         this.#devices.set(reading.device, state);
       }
       state.apply(reading, hubTime);
-      const inflight = this.#inflight.get(reading.device);
-      if (inflight !== undefined) {
-        inflight.delete(reading.seq);
-        if (inflight.size === 0) this.#inflight.delete(reading.device);
-      }
+      // The device's (now maybe empty) map stays: one per device, not one per reading.
+      this.#inflight.get(reading.device)?.delete(reading.seq);
       committed.push(reading);
     }
     this.#committedEnd = segment.end;

@@ -52,26 +52,46 @@ export function frameProblem(code: number): string {
   return 'CRC mismatch';
 }
 
-/** Encodes one reading as a complete frame. Throws RangeError on a device id over 255 bytes. */
+/**
+ * Bytes of the frame of a reading whose device id and data JSON take
+ * `deviceBytes` and `jsonBytes` in UTF-8. Throws RangeError on a device id
+ * that is empty or over 255 bytes, or a frame over {@link MAX_RECORD_BYTES}.
+ */
+export function recordBytes(deviceBytes: number, jsonBytes: number): number {
+  if (deviceBytes === 0 || deviceBytes > 255) throw new RangeError(`device id must be 1 to 255 bytes, got ${deviceBytes}`);
+  const payloadLength = FIXED_PAYLOAD_BYTES + deviceBytes + jsonBytes;
+  if (payloadLength > MAX_RECORD_BYTES) throw new RangeError(`reading of ${payloadLength} bytes is over ${MAX_RECORD_BYTES}`);
+  return FRAME_HEADER_BYTES + payloadLength;
+}
+
+/**
+ * Writes one reading's frame into `buf` at `offset`, where {@link recordBytes}
+ * bytes must be free; `json` is `JSON.stringify(data)`. Returns the offset
+ * just past the frame. (The store writes a whole group commit into one
+ * buffer this way: no buffer per reading.)
+ */
+export function writeRecord(buf: Buffer, offset: number, device: string, seq: number, ts: number, hubTime: number, json: string): number {
+  const deviceBytes = Buffer.byteLength(device);
+  const end = offset + recordBytes(deviceBytes, Buffer.byteLength(json));
+  let at = offset + FRAME_HEADER_BYTES;
+  buf[at] = VERSION;
+  buf[at + 1] = deviceBytes;
+  at += 2;
+  at += buf.write(device, at, deviceBytes, 'utf8');
+  buf.writeDoubleLE(seq, at);
+  buf.writeDoubleLE(ts, at + 8);
+  buf.writeDoubleLE(hubTime, at + 16);
+  buf.write(json, at + 24, end - at - 24, 'utf8');
+  buf.writeUInt32LE(end - offset - FRAME_HEADER_BYTES, offset);
+  buf.writeUInt32LE(crc32Range(buf, offset + FRAME_HEADER_BYTES, end), offset + 4);
+  return end;
+}
+
+/** Encodes one reading as a complete frame of its own. Throws RangeError like {@link recordBytes}. */
 export function encodeRecord(device: string, seq: number, ts: number, hubTime: number, data: TelemetryData): Buffer {
   const json = JSON.stringify(data);
-  const deviceBytes = Buffer.byteLength(device);
-  if (deviceBytes === 0 || deviceBytes > 255) throw new RangeError(`device id must be 1 to 255 bytes, got ${deviceBytes}`);
-  const payloadLength = FIXED_PAYLOAD_BYTES + deviceBytes + Buffer.byteLength(json);
-  if (payloadLength > MAX_RECORD_BYTES) throw new RangeError(`reading of ${payloadLength} bytes is over ${MAX_RECORD_BYTES}`);
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadLength);
-  let at = FRAME_HEADER_BYTES;
-  frame.writeUInt8(VERSION, at);
-  frame.writeUInt8(deviceBytes, at + 1);
-  at += 2;
-  at += frame.write(device, at, 'utf8');
-  frame.writeDoubleLE(seq, at);
-  frame.writeDoubleLE(ts, at + 8);
-  frame.writeDoubleLE(hubTime, at + 16);
-  at += 24;
-  frame.write(json, at, 'utf8');
-  frame.writeUInt32LE(payloadLength, 0);
-  frame.writeUInt32LE(crc32Range(frame, FRAME_HEADER_BYTES, frame.length), 4);
+  const frame = Buffer.allocUnsafe(recordBytes(Buffer.byteLength(device), Buffer.byteLength(json)));
+  writeRecord(frame, 0, device, seq, ts, hubTime, json);
   return frame;
 }
 

@@ -43,6 +43,7 @@ function integer(key: string, value: number, min: number): void {
 export function resolveStoreOptions(config: StoreConfig, options: StoreOptions): ResolvedStoreOptions {
   integer('store.segmentBytes', config.segmentBytes, 1);
   integer('store.retentionBytes', config.retentionBytes, 0);
+  integer('store.commitIntervalMs', config.commitIntervalMs, 0);
   if (typeof config.retentionHours !== 'number' || !Number.isFinite(config.retentionHours) || config.retentionHours < 0) {
     throw new FleethubError('FH_ERR_CONFIG', `config: store.retentionHours must be a non-negative number, got ${config.retentionHours}`);
   }
