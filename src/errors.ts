@@ -1,62 +1,130 @@
 /**
- * The one registry of fleethub's error codes.
+ * Error and outcome codes, in three groups that never mix:
  *
- * Each code says what the public sees (a message without paths or stacks) and
- * where the failure leaves the process: a CLI exit code, a WebSocket close
- * code, an HTTP status, or a wire error code in a device `nack`. Tests assert
- * the code, never the wording. The internal cause travels in `cause`.
+ * - {@link ERRORS}: the errors fleethub raises inside its own process
+ *   ({@link FleethubError}): bad input to a command, a bad config, a PKI or
+ *   store folder that cannot be used, a port that cannot be bound. Each has a
+ *   public message and the CLI exit code ({@link EXIT}) it ends a command
+ *   with. Tests assert the code, never the wording; the internal cause
+ *   travels in `cause`, so no path or stack reaches a user.
+ * - {@link CLOSE}: WebSocket close codes the hub sends a device or a
+ *   dashboard (SPEC: close codes, Dashboard protocol).
+ * - {@link WIRE_ERROR_CODES}: the `error` of a device `nack` (SPEC: Device
+ *   protocol).
+ *
+ * Close and nack codes are protocol outcomes told to a peer, not errors of
+ * the process: the sessions send them directly and nothing throws them. The
+ * README documents all three tables; test/docs/readme-contract.test.ts keeps
+ * it in step with this file.
  */
 
-/** Wire error codes a device may receive in `{"nack":..,"error":..}` (SPEC: Device protocol). */
-export type WireErrorCode = 'invalid_json' | 'invalid_message' | 'rate_limited' | 'quota_exceeded';
+/**
+ * Wire error codes a device may receive in `{"nack":..,"error":..}`
+ * (SPEC: Device protocol), as a runtime list the type derives from, so code
+ * and tests can enumerate them.
+ */
+export const WIRE_ERROR_CODES = [
+  'invalid_json', // not a JSON object, or a binary frame; `nack` is null
+  'invalid_message', // a JSON object that does not follow the protocol; rejected for good
+  'rate_limited', // over `msgsPerSec`/`burst`; comes with `retryAfterMs`
+  'quota_exceeded', // over `msgsPerDay`, until 00:00 UTC
+] as const;
 
-/** CLI exit codes, documented in the README. */
+/** One of {@link WIRE_ERROR_CODES}. */
+export type WireErrorCode = (typeof WIRE_ERROR_CODES)[number];
+
+/** CLI exit codes, documented in the README ("Errors and exit codes"). */
 export const EXIT = {
+  /** Success; also `serve` stopped by a signal, and `--help`. */
   OK: 0,
+  /** An unexpected failure (not a {@link FleethubError}): a bug. */
   INTERNAL: 1,
+  /** Bad command line: unknown command or option, bad option value. */
   USAGE: 2,
+  /** No CA, no server certificate, or no such device. */
   NOT_FOUND: 3,
+  /** The command would replace or repeat something, or the PKI folder is locked. */
   CONFLICT: 4,
+  /** Invalid device id, CSR or token. */
   INVALID_INPUT: 5,
+  /** The PKI folder or the store's data folder cannot be used. */
   FILESYSTEM: 6,
+  /** Bad config file. */
   CONFIG: 7,
+  /** A listener cannot bind its port. */
   NETWORK: 8,
+  /** `fleethub sim`: a message was lost. */
   LOST_MESSAGES: 9,
 } as const;
 
-/** WebSocket close codes the hub sends (SPEC: close codes). */
+/**
+ * WebSocket close codes the hub sends. SPEC fixes 1001, 1008, 1009, 4001,
+ * 4002 and 4029 (devices) and 4401 (dashboards); 1011 (RFC 6455 §7.4.1),
+ * 4008 and 4409 are the hub's own, documented in the README.
+ */
 export const CLOSE = {
-  /** RFC 6455 §7.4.1: going away (hub shutting down). */
+  /**
+   * RFC 6455 §7.4.1 going away: the hub is shutting down. Devices get it
+   * after the readings already taken are stored and acked; dashboards, and
+   * an upgrade that completes during shutdown, get it at once.
+   */
   GOING_AWAY: 1001,
-  /** RFC 6455 §7.4.1: policy violation (too many invalid messages). */
+  /**
+   * RFC 6455 §7.4.1 policy violation: a device sent `maxInvalidInRow`
+   * invalid messages in a row (each nacked `invalid_json`/`invalid_message`),
+   * or a dashboard sent too many invalid or forbidden requests in a row.
+   * A device's readings already stored are acked first.
+   */
   POLICY: 1008,
-  /** RFC 6455 §7.4.1: message too big (frame over maxPayloadBytes). */
+  /**
+   * RFC 6455 §7.4.1 message too big: a frame over the device's
+   * `maxPayloadBytes` or the console's `maxClientPayloadBytes`. `ws` sends it
+   * itself (its `maxPayload`); the hub records the close under this code.
+   */
   TOO_BIG: 1009,
-  /** RFC 6455 §7.4.1: internal error (the store failed; nothing unstored was acked). */
+  /**
+   * RFC 6455 §7.4.1 internal error: the store failed to make a device's
+   * readings durable. Nothing unstored was acked; the device resends them
+   * after reconnecting.
+   */
   INTERNAL_ERROR: 1011,
+  /** A connected device's certificate is on the CRL just loaded (SPEC: within 5 s of `device revoke`). */
   REVOKED: 4001,
+  /** The device connected again: the older connection is closed, the newer one kept. */
   REPLACED: 4002,
+  /**
+   * A device kept sending through `maxRefusedInRow` nacks in a row
+   * (`rate_limited` or `quota_exceeded`), or a dashboard kept sending past
+   * `maxClientMessagesPerSec`. A device's readings already stored are acked
+   * first.
+   */
   RATE_LIMITED: 4029,
-  /** Console: a dashboard read nothing for `stalledCloseMs`. */
+  /** Console: a dashboard read nothing for `stalledCloseMs` while the hub had data for it. */
   DASHBOARD_STALLED: 4008,
   /** Console: the token already has `maxConnectionsPerToken` dashboards open. */
   TOO_MANY_DASHBOARDS: 4409,
+  /**
+   * Console: no `{"auth":..}` within `authTimeoutMs`, a first message that
+   * is not auth, a bad or expired token, a token that expired while
+   * connected, or one that no longer verifies after `token.key` changed.
+   */
   UNAUTHORIZED: 4401,
 } as const;
 
 interface ErrorSpec {
+  /** Public text: safe to print, names no internal path or stack. */
   readonly message: string;
+  /** The exit code a CLI command ends with when this error reaches it. */
   readonly exitCode: number;
-  readonly closeCode?: number;
-  readonly httpStatus?: number;
-  readonly wire?: WireErrorCode;
 }
 
-/** Every error code fleethub produces. */
+/**
+ * Every error fleethub raises in-process, each with its CLI exit code. An
+ * error that is not one of these ends a command with {@link EXIT.INTERNAL};
+ * a bad command line that commander itself rejects ends with
+ * {@link EXIT.USAGE}.
+ */
 export const ERRORS = {
-  FH_ERR_INTERNAL: { message: 'internal error', exitCode: EXIT.INTERNAL, httpStatus: 500 },
-  FH_ERR_USAGE: { message: 'invalid usage', exitCode: EXIT.USAGE },
-
   // PKI and CLI
   FH_ERR_INVALID_ID: { message: 'invalid device id', exitCode: EXIT.INVALID_INPUT },
   FH_ERR_INVALID_ARGUMENT: { message: 'invalid argument', exitCode: EXIT.USAGE },
@@ -69,31 +137,15 @@ export const ERRORS = {
   FH_ERR_CSR_INVALID: { message: 'invalid certificate signing request', exitCode: EXIT.INVALID_INPUT },
   FH_ERR_PKI_IO: { message: 'cannot read or write the PKI folder', exitCode: EXIT.FILESYSTEM },
   FH_ERR_PKI_BUSY: { message: 'another fleethub command is changing the PKI folder', exitCode: EXIT.CONFLICT },
-  FH_ERR_TOKEN_INVALID: { message: 'invalid token', exitCode: EXIT.INVALID_INPUT, closeCode: CLOSE.UNAUTHORIZED },
-  FH_ERR_TOKEN_EXPIRED: { message: 'token expired', exitCode: EXIT.INVALID_INPUT, closeCode: CLOSE.UNAUTHORIZED },
+
+  // Dashboard tokens: verifyToken throws these; a dashboard session turns them into close 4401.
+  FH_ERR_TOKEN_INVALID: { message: 'invalid token', exitCode: EXIT.INVALID_INPUT },
+  FH_ERR_TOKEN_EXPIRED: { message: 'token expired', exitCode: EXIT.INVALID_INPUT },
 
   // Configuration and start-up
   FH_ERR_CONFIG: { message: 'invalid configuration', exitCode: EXIT.CONFIG },
   FH_ERR_LISTEN: { message: 'cannot listen', exitCode: EXIT.NETWORK },
   FH_ERR_STORE_IO: { message: 'store unavailable', exitCode: EXIT.FILESYSTEM },
-
-  // Device protocol (SPEC: Device protocol)
-  FH_ERR_INVALID_JSON: { message: 'frame is not a JSON object', exitCode: EXIT.INVALID_INPUT, wire: 'invalid_json' },
-  FH_ERR_INVALID_MESSAGE: { message: 'message does not follow the protocol', exitCode: EXIT.INVALID_INPUT, wire: 'invalid_message' },
-  FH_ERR_RATE_LIMITED: { message: 'rate limited', exitCode: EXIT.INVALID_INPUT, wire: 'rate_limited', closeCode: CLOSE.RATE_LIMITED },
-  FH_ERR_QUOTA_EXCEEDED: { message: 'daily quota exceeded', exitCode: EXIT.INVALID_INPUT, wire: 'quota_exceeded', closeCode: CLOSE.RATE_LIMITED },
-  FH_ERR_TOO_MANY_INVALID: { message: 'too many invalid messages', exitCode: EXIT.INVALID_INPUT, closeCode: CLOSE.POLICY },
-  FH_ERR_PAYLOAD_TOO_BIG: { message: 'frame over maxPayloadBytes', exitCode: EXIT.INVALID_INPUT, closeCode: CLOSE.TOO_BIG },
-  FH_ERR_REVOKED: { message: 'certificate revoked', exitCode: EXIT.INVALID_INPUT, closeCode: CLOSE.REVOKED, httpStatus: 403 },
-  FH_ERR_REPLACED: { message: 'replaced by a newer connection', exitCode: EXIT.CONFLICT, closeCode: CLOSE.REPLACED },
-  FH_ERR_SHUTTING_DOWN: { message: 'hub shutting down', exitCode: EXIT.OK, closeCode: CLOSE.GOING_AWAY },
-  FH_ERR_NOT_FOUND: { message: 'not found', exitCode: EXIT.NOT_FOUND, httpStatus: 404 },
-  FH_ERR_ORIGIN_FORBIDDEN: { message: 'origin not allowed', exitCode: EXIT.USAGE, httpStatus: 403 },
-  FH_ERR_FORBIDDEN: { message: 'forbidden', exitCode: EXIT.USAGE },
-  // Console (dashboards)
-  FH_ERR_DASHBOARD_STALLED: { message: 'dashboard read nothing for too long', exitCode: EXIT.NETWORK, closeCode: CLOSE.DASHBOARD_STALLED },
-  FH_ERR_TOO_MANY_DASHBOARDS: { message: 'too many dashboard connections', exitCode: EXIT.NETWORK, closeCode: CLOSE.TOO_MANY_DASHBOARDS, httpStatus: 503 },
-  FH_ERR_TOO_MANY_SUBSCRIPTIONS: { message: 'too many subscriptions', exitCode: EXIT.USAGE },
 
   // Simulator
   FH_ERR_LOST_MESSAGES: { message: 'messages were lost', exitCode: EXIT.LOST_MESSAGES },
@@ -104,7 +156,7 @@ export type ErrorCode = keyof typeof ERRORS;
 
 /**
  * An expected failure with a registered code. `message` is safe to show a
- * user or a peer; anything internal goes in `cause`.
+ * user; anything internal goes in `cause`.
  */
 export class FleethubError extends Error {
   readonly code: ErrorCode;

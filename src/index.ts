@@ -64,6 +64,6 @@ export {
 } from './pki/index.js';
 
 // Shared
-export { FleethubError, ERRORS, EXIT, CLOSE, type ErrorCode, type WireErrorCode } from './errors.js';
+export { FleethubError, ERRORS, EXIT, CLOSE, WIRE_ERROR_CODES, type ErrorCode, type WireErrorCode } from './errors.js';
 export { createLogger, SILENT_LOGGER, type Logger, type LogLevel } from './log.js';
 export { MetricsRegistry } from './metrics.js';

@@ -1,0 +1,119 @@
+/**
+ * The README's code tables are the user's reference: a device author reads
+ * the close and nack codes there, a script author the exit codes. Each table
+ * must list exactly the codes the hub and the CLI use (src/errors.ts), so a
+ * code added to the code without a line in the README fails here.
+ *
+ * Tables are found by their header's first cell: `close code` (one table per
+ * listener), `nack code`, and `exit`.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CLOSE, ERRORS, EXIT, WIRE_ERROR_CODES, type ErrorCode } from '../../src/errors.js';
+import { REPO_ROOT } from '../helpers/paths.js';
+
+interface Table {
+  /** 1-based line of the header row, for messages. */
+  readonly line: number;
+  readonly header: readonly string[];
+  readonly rows: readonly (readonly string[])[];
+}
+
+/** Splits a table row into trimmed cells; `\|` inside a cell is not a separator. */
+function cells(row: string): string[] {
+  return row
+    .trim()
+    .replace(/^\|/, '')
+    .replace(/(?<!\\)\|$/, '')
+    .split(/(?<!\\)\|/)
+    .map((c) => c.trim());
+}
+
+/** Every pipe table in a Markdown text: a header row, a `---` row, then body rows. */
+function tables(markdown: string): Table[] {
+  const lines = markdown.split('\n');
+  const found: Table[] = [];
+  for (let i = 0; i + 1 < lines.length; i++) {
+    const header = lines[i] as string;
+    const rule = lines[i + 1] as string;
+    if (!header.trimStart().startsWith('|') || !/^\s*\|(\s*:?-+:?\s*\|)+\s*$/.test(rule)) continue;
+    const rows: string[][] = [];
+    let j = i + 2;
+    for (; j < lines.length && (lines[j] as string).trimStart().startsWith('|'); j++) rows.push(cells(lines[j] as string));
+    found.push({ line: i + 1, header: cells(header).map((c) => c.toLowerCase()), rows });
+    i = j - 1;
+  }
+  return found;
+}
+
+/** A cell without its Markdown code quotes. */
+const bare = (cell: string): string => cell.replace(/^`(.*)`$/, '$1');
+
+const README_TABLES = tables(readFileSync(join(REPO_ROOT, 'README.md'), 'utf8'));
+
+function tablesNamed(first: string): Table[] {
+  return README_TABLES.filter((t) => t.header[0] === first);
+}
+
+function onlyTableNamed(first: string): Table {
+  const found = tablesNamed(first);
+  assert.equal(found.length, 1, `README: expected one table whose header starts with "${first}", found ${found.length}`);
+  return found[0] as Table;
+}
+
+/** Sorted, with duplicates reported: a code listed twice in one table is a mistake too. */
+function listed<T>(values: readonly T[], what: string): T[] {
+  const seen = new Set<T>();
+  for (const v of values) {
+    assert.ok(!seen.has(v), `${what}: ${String(v)} is listed twice`);
+    seen.add(v);
+  }
+  return [...seen].sort();
+}
+
+test('the README close-code tables list exactly the codes in CLOSE', () => {
+  const found = tablesNamed('close code');
+  assert.ok(found.length > 0, 'README: no table whose header starts with "close code"');
+  const documented = new Set<number>();
+  for (const table of found) {
+    const codes = table.rows.map((row) => {
+      const cell = bare(row[0] ?? '');
+      assert.match(cell, /^\d{4}$/, `README line ${table.line}: "${cell}" in a close-code table is not a close code`);
+      return Number(cell);
+    });
+    for (const code of listed(codes, `README close-code table at line ${table.line}`)) documented.add(code);
+  }
+  const inCode = listed(Object.values(CLOSE), 'CLOSE (two members share a value)');
+  assert.deepEqual([...documented].sort(), inCode, 'close codes documented in the README vs CLOSE in src/errors.ts');
+});
+
+test('the README nack-code table lists exactly WIRE_ERROR_CODES', () => {
+  const table = onlyTableNamed('nack code');
+  const documented = listed(table.rows.map((row) => bare(row[0] ?? '')), `README nack-code table at line ${table.line}`);
+  assert.deepEqual(documented, [...WIRE_ERROR_CODES].sort(), 'nack codes documented in the README vs WIRE_ERROR_CODES in src/errors.ts');
+});
+
+test('the README exit-code table lists every EXIT value and every error code under its exit code', () => {
+  const table = onlyTableNamed('exit');
+  assert.equal(table.header[1], 'code', `README line ${table.line}: the exit-code table's second column holds the FH_ERR_* codes`);
+  const exits: number[] = [];
+  const codes: string[] = [];
+  for (const row of table.rows) {
+    const exit = row[0] ?? '';
+    assert.match(exit, /^\d+$/, `README line ${table.line}: "${exit}" is not an exit code`);
+    exits.push(Number(exit));
+    for (const code of (row[1] ?? '').match(/FH_ERR_[A-Z0-9_]+/g) ?? []) {
+      assert.ok(Object.hasOwn(ERRORS, code), `README: ${code} is not in ERRORS (src/errors.ts)`);
+      assert.equal(ERRORS[code as ErrorCode].exitCode, Number(exit), `README lists ${code} under exit ${exit}`);
+      codes.push(code);
+    }
+  }
+  assert.deepEqual(
+    listed(exits, 'README exit-code table').sort((a, b) => a - b),
+    listed(Object.values(EXIT), 'EXIT (two members share a value)').sort((a, b) => a - b),
+    'exit codes documented in the README vs EXIT in src/errors.ts',
+  );
+  assert.deepEqual(listed(codes, 'README exit-code table'), Object.keys(ERRORS).sort(), 'error codes documented in the README vs ERRORS in src/errors.ts');
+});
