@@ -3,6 +3,7 @@
  * library caller give), the `DEFAULT_*` constants, and the one resolver
  * that checks them once and returns a complete, frozen object.
  */
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { FleethubError } from '../src/errors.js';
 import { DEFAULT_OUTBOX_CAPACITY } from './outbox.js';
@@ -156,11 +157,7 @@ export function resolveSimOptions(input: SimOptionsInput = {}, env: NodeJS.Proce
   // SPEC: device ids are 1-64 of A-Z a-z 0-9 . _ -, first a letter or digit; the index adds 4+ digits.
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,55}$/.test(prefix)) throw bad('prefix', 'a device id prefix (letters, digits, . _ -, first a letter or digit, at most 56)', prefix);
   const pkiDir = input.pkiDir ?? env.FLEETHUB_PKI ?? DEFAULT_SIM_PKI_DIR;
-  const addresses = typeof input.localAddresses === 'string' ? input.localAddresses.split(',') : (input.localAddresses ?? []);
-  const localAddresses = addresses.map((a) => a.trim()).filter((a) => a.length > 0);
-  for (const address of localAddresses) {
-    if (!/^[0-9.]+$|^[0-9a-fA-F:]+$/.test(address)) throw bad('local-addresses', 'a comma-separated list of IP addresses', address);
-  }
+  const localAddresses = resolveLocalAddresses(input.localAddresses, parsed.hostname);
   const stormEveryMs = parseDurationMs('storm-every', input.stormEvery, DEFAULT_SIM_STORM_EVERY_MS);
   if (stormEveryMs < 100) throw bad('storm-every', 'at least 100ms', input.stormEvery);
   return Object.freeze({
@@ -188,6 +185,27 @@ export function resolveSimOptions(input: SimOptionsInput = {}, env: NodeJS.Proce
     progress: input.progress ?? true,
     localAddresses: Object.freeze(localAddresses),
   });
+}
+
+/**
+ * `--local-addresses`: IP literals only (Node would throw on anything else
+ * in the middle of a connect), at least one when the flag is given, and of
+ * the hub's address family when the URL names the hub by address (a socket
+ * bound to an IPv6 address cannot reach an IPv4 one). Whether each address
+ * belongs to this machine is checked when the run starts (local-addresses.ts).
+ */
+function resolveLocalAddresses(input: string | readonly string[] | undefined, urlHost: string): string[] {
+  if (input === undefined || (typeof input !== 'string' && input.length === 0)) return [];
+  const list = (typeof input === 'string' ? input.split(',') : input).map((a) => a.trim()).filter((a) => a.length > 0);
+  const what = 'a comma-separated list of IP addresses, e.g. 127.0.0.2,127.0.0.3';
+  if (list.length === 0) throw bad('local-addresses', what, typeof input === 'string' ? input : input.join(','));
+  const hubFamily = isIP(urlHost.replace(/^\[|\]$/g, ''));
+  for (const address of list) {
+    const family = isIP(address);
+    if (family === 0) throw bad('local-addresses', what, address);
+    if (hubFamily !== 0 && family !== hubFamily) throw bad('local-addresses', `IPv${hubFamily} addresses, as the hub's address in --url is`, address);
+  }
+  return list;
 }
 
 /** The id of the device at `index` (0-based): `<prefix>0001`, as `device add --count N --prefix P` names it. */

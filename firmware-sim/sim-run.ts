@@ -10,6 +10,7 @@ import type { BackoffOptions } from '../src/backoff.js';
 import { SILENT_LOGGER, type Logger } from '../src/log.js';
 import { fleetIds, loadCaCert, loadFleetCredentials, makeBadCredentials, provisionFleet } from './device-credentials.js';
 import { runFleet } from './fleet.js';
+import { checkLocalAddresses } from './local-addresses.js';
 import { renderReportHtml } from './report-html.js';
 import { formatReportTable, normalRunFailure, type SimReport } from './report.js';
 import { resolveSimOptions, type SimOptions, type SimOptionsInput } from './sim-options.js';
@@ -45,6 +46,8 @@ export async function runSim(input: SimOptionsInput, io: SimRunIo = {}): Promise
   const options = resolveSimOptions(input);
   const out = io.out ?? process.stdout;
   const err = io.err ?? process.stderr;
+  // Before anything is provisioned: a bad address changes nothing on disk.
+  await checkLocalAddresses(options.localAddresses);
   const ids = fleetIds(options.prefix, options.devices);
   const ca = await loadCaCert(options.caFile);
   let credentials;

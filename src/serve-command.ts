@@ -41,7 +41,13 @@ async function readConfigFile(path: string): Promise<unknown> {
 async function preparePki(config: HubConfig, pkiFromConfig: boolean, log: Logger): Promise<void> {
   const paths = pkiPaths(config.pkiDir);
   if (!pkiFromConfig) {
-    const { created } = await ensureDevelopmentPki(config.pkiDir);
+    const { created, replaced } = await ensureDevelopmentPki(config.pkiDir);
+    if (replaced !== null) {
+      log.log('warn', 'pki.replaced', {
+        dir: replaced,
+        note: 'files of a previous PKI without a CA were moved here; every device needs a new certificate',
+      });
+    }
     if (created) {
       log.log('warn', 'pki.created', {
         dir: config.pkiDir,

@@ -26,7 +26,7 @@ import { limitsForPlan } from './device-limits.js';
 import type { DeviceRegistry } from './device-registry.js';
 import { DeviceSession, type SessionObserver, type SessionSummary } from './device-session.js';
 import {
-  crlExpired, crlStateOf, deviceSecureContextOptions, loadDeviceTlsMaterial, NO_CRL, readCrlFile,
+  crlDaysLeftIfExpiring, crlExpired, crlStateOf, deviceSecureContextOptions, loadDeviceTlsMaterial, NO_CRL, readCrlFile,
   type CrlState, type DeviceTlsMaterial,
 } from './device-tls.js';
 import { FilePoller } from './file-poller.js';
@@ -89,6 +89,8 @@ export class DeviceListener {
   #material: DeviceTlsMaterial | null = null;
   #crl: CrlState = NO_CRL;
   #crlWasExpired = false;
+  /** `crl.expiring` was logged for the CRL loaded now (once per load). */
+  #crlExpiryWarned = false;
   #plans = new Map<string, string>();
   #poller: FilePoller | null = null;
   #sweep: NodeJS.Timeout | null = null;
@@ -138,10 +140,10 @@ export class DeviceListener {
     this.#material = await loadDeviceTlsMaterial(pkiDir);
     const crlPem = await readCrlFile(pkiDir);
     try {
-      // At start a malformed CRL stops the hub: running without it would unrevoke everyone.
-      crlStateOf(crlPem);
+      // At start a malformed CRL (or another CA's) stops the hub: running without it would unrevoke everyone.
+      crlStateOf(crlPem, this.#material.ca);
     } catch (err) {
-      throw new FleethubError('FH_ERR_CONFIG', `pki: ${paths.crl} is not a valid CRL; rewrite it with \`fleethub ca crl\``, { cause: err });
+      throw new FleethubError('FH_ERR_CONFIG', `pki: ${paths.crl} is not a valid CRL of ${paths.caCert}; rewrite it with \`fleethub ca crl\``, { cause: err });
     }
     if (crlPem === null) this.#log.log('warn', 'crl.missing', { path: paths.crl, effect: 'no certificate is revoked until it exists' });
     this.#applyCrl(crlPem, false);
@@ -361,7 +363,7 @@ export class DeviceListener {
   #applyCrl(content: string | null, reload: boolean): void {
     let next: CrlState;
     try {
-      next = crlStateOf(content);
+      next = crlStateOf(content, this.#material?.ca);
     } catch (err) {
       // A half-written or corrupt CRL must not unrevoke anyone: keep the last good one.
       this.#log.log('error', 'crl.invalid', { error: errorText(err) });
@@ -374,9 +376,12 @@ export class DeviceListener {
     this.#crl = next;
     const now = Date.now();
     this.#crlWasExpired = crlExpired(next, now);
+    this.#crlExpiryWarned = false;
     this.#options.metrics.crlRevoked.set(next.serials.size);
     this.#options.metrics.crlExpired.set(this.#crlWasExpired ? 1 : 0);
+    this.#options.metrics.crlNextUpdate.set(next.nextUpdate === null ? 0 : next.nextUpdate.getTime() / 1000);
     if (this.#crlWasExpired) this.#log.log('warn', 'crl.expired', { nextUpdate: next.nextUpdate?.toISOString(), policy: 'enforced by the hub; run `fleethub ca crl`' });
+    this.#warnIfCrlExpiring(now);
     if (!reload) return;
     this.#options.metrics.crlReloads.inc();
     this.#setContext();
@@ -393,12 +398,31 @@ export class DeviceListener {
 
   /** Time passes without the file changing: the CRL may expire while loaded (see device-tls.ts). */
   #checkCrlExpiry(): void {
-    const expired = crlExpired(this.#crl, Date.now());
+    const now = Date.now();
+    this.#warnIfCrlExpiring(now);
+    const expired = crlExpired(this.#crl, now);
     if (expired === this.#crlWasExpired) return;
     this.#crlWasExpired = expired;
     this.#options.metrics.crlExpired.set(expired ? 1 : 0);
     if (expired) this.#log.log('warn', 'crl.expired', { nextUpdate: this.#crl.nextUpdate?.toISOString(), policy: 'enforced by the hub; run `fleethub ca crl`' });
     this.#setContext();
+  }
+
+  /**
+   * Warns once per loaded CRL when its nextUpdate is less than
+   * CRL_EXPIRY_WARNING_DAYS away (at load, or later as time passes), so the
+   * fix comes before the expired-CRL policy has to step in.
+   */
+  #warnIfCrlExpiring(now: number): void {
+    if (this.#crlExpiryWarned) return;
+    const daysLeft = crlDaysLeftIfExpiring(this.#crl, now);
+    if (daysLeft === null) return;
+    this.#crlExpiryWarned = true;
+    this.#log.log('warn', 'crl.expiring', {
+      nextUpdate: this.#crl.nextUpdate?.toISOString(),
+      daysLeft,
+      fix: `run \`fleethub ca crl\` to re-sign it; the hub loads the new one within ${this.#config.crlCheckMs} ms`,
+    });
   }
 
   #setContext(): void {

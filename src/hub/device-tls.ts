@@ -11,11 +11,16 @@
  * enforcing its serials itself right after the handshake (before any HTTP)
  * and at the upgrade, logs a warning on every reload and sets the
  * `fleethub_crl_expired` gauge until a fresh CRL is written.
+ *
+ * So that it rarely comes to that, the hub warns ahead of time: a loaded CRL
+ * whose nextUpdate is less than {@link CRL_EXPIRY_WARNING_DAYS} away is
+ * logged once per load (`crl.expiring`), and the gauge
+ * `fleethub_crl_next_update_timestamp_seconds` always shows its nextUpdate.
  */
 import { readFile } from 'node:fs/promises';
 import type { SecureContextOptions } from 'node:tls';
 import { FleethubError } from '../errors.js';
-import { parseCrl, pkiPaths } from '../pki/index.js';
+import { crlSignedBy, parseCrl, pkiPaths } from '../pki/index.js';
 
 /**
  * TLS 1.3 suites, then the TLS 1.2 AEAD suites an ESP32 offers (mbedTLS:
@@ -33,6 +38,16 @@ export const DEVICE_CIPHERS = [
   'ECDHE-ECDSA-CHACHA20-POLY1305',
   'ECDHE-RSA-CHACHA20-POLY1305',
 ].join(':');
+
+/**
+ * Days before a CRL's nextUpdate from which the hub logs `crl.expiring`: a
+ * month leaves time to notice the warning and run `fleethub ca crl` (the
+ * default CRL lifetime is 365 days, so a CRL re-signed by any revoke or by a
+ * monthly cron job never gets here). @defaultValue 30
+ */
+export const CRL_EXPIRY_WARNING_DAYS = 30;
+
+const DAY_MS = 86_400_000;
 
 /** The PEM files the device listener serves with. */
 export interface DeviceTlsMaterial {
@@ -52,16 +67,36 @@ export interface CrlState {
 /** No CRL at all: nothing revoked. */
 export const NO_CRL: CrlState = Object.freeze({ pem: null, serials: new Set<string>(), nextUpdate: null });
 
-/** Parses `crl.pem` content (null: no file). Throws FH_ERR_INVALID_ARGUMENT when malformed. */
-export function crlStateOf(pem: string | null): CrlState {
+/**
+ * Parses `crl.pem` content (null: no file). Throws FH_ERR_INVALID_ARGUMENT
+ * when malformed or, given the CA, not signed by it: a CRL of another CA
+ * (a `ca init --force` while the hub runs) would make OpenSSL refuse every
+ * device and drop the loaded CA's revocations, so it is refused like a
+ * corrupt one and the last good list stays until a restart loads the new PKI.
+ */
+export function crlStateOf(pem: string | null, caPem?: string): CrlState {
   if (pem === null) return NO_CRL;
   const info = parseCrl(pem);
+  if (caPem !== undefined && !crlSignedBy(pem, caPem)) {
+    throw new FleethubError('FH_ERR_INVALID_ARGUMENT', 'crl: not signed by the CA the hub loaded at start (ca.crt replaced? restart the hub)');
+  }
   return { pem, serials: info.serials, nextUpdate: info.nextUpdate };
 }
 
 /** True when the CRL is past its nextUpdate at `now` (RFC 5280 §5.1.2.5). */
 export function crlExpired(crl: CrlState, now: number): boolean {
   return crl.nextUpdate !== null && crl.nextUpdate.getTime() < now;
+}
+
+/**
+ * Whole days left until the CRL's nextUpdate when that is less than
+ * {@link CRL_EXPIRY_WARNING_DAYS} away and not yet past; null otherwise
+ * (no CRL, no nextUpdate, plenty of time, or already expired).
+ */
+export function crlDaysLeftIfExpiring(crl: CrlState, now: number): number | null {
+  if (crl.nextUpdate === null || crlExpired(crl, now)) return null;
+  const left = crl.nextUpdate.getTime() - now;
+  return left < CRL_EXPIRY_WARNING_DAYS * DAY_MS ? Math.floor(left / DAY_MS) : null;
 }
 
 /** Reads the CA, server certificate and key from the PKI folder. */

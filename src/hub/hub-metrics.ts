@@ -57,6 +57,8 @@ export class HubMetrics {
   readonly #nacked: Record<WireErrorCode, number> = { invalid_json: 0, invalid_message: 0, rate_limited: 0, quota_exceeded: 0 };
   readonly closes: Counter;
   readonly crlExpired: Gauge;
+  /** nextUpdate of the loaded CRL in Unix seconds, so users can alert ahead of its expiry (0: no CRL, or none given). */
+  readonly crlNextUpdate: Gauge;
   readonly crlRevoked: Gauge;
   readonly crlReloads: Counter;
 
@@ -77,6 +79,7 @@ export class HubMetrics {
     });
     this.closes = registry.counter('fleethub_device_closes_total', 'Device connections closed, by close code');
     this.crlExpired = registry.gauge('fleethub_crl_expired', '1 while the loaded CRL is past its nextUpdate (revocation then enforced by the hub, not OpenSSL)');
+    this.crlNextUpdate = registry.gauge('fleethub_crl_next_update_timestamp_seconds', 'nextUpdate of the loaded CRL as a Unix timestamp in seconds (0: no CRL loaded)');
     this.crlRevoked = registry.gauge('fleethub_crl_revoked_serials', 'Serials in the loaded CRL');
     this.crlReloads = registry.counter('fleethub_crl_reloads_total', 'Times crl.pem was reloaded after a change');
     registry.collect(() => {

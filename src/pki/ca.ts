@@ -8,6 +8,7 @@ import { FleethubError } from '../errors.js';
 import { issueCertificate, issuerFrom, type Issuer } from './certificate.js';
 import { generateKeys, privateKeyPem, resolveKeySpec, type KeyType } from './keys.js';
 import { pkiPaths } from './paths.js';
+import { archivePkiUnlocked, replacementInterrupted, type ArchivedPki } from './pki-archive.js';
 import { ensurePrivateDir, exists, KEY_MODE, PUBLIC_MODE, readText, withPkiLock, writeFilesAtomic } from './pki-files.js';
 import { writeCrlUnlocked } from './revocation.js';
 import { DEFAULT_CA_DAYS, DEFAULT_SERVER_DAYS, resolveDays, validityFor } from './validity.js';
@@ -43,14 +44,27 @@ export interface InitCaOptions {
   keyType?: KeyType;
   /** RSA only: 2048 or 3072. @defaultValue 2048 */
   keyBits?: number;
-  /** Replace an existing CA (every certificate it issued stops working). @defaultValue false */
+  /**
+   * Replace an existing CA: the old PKI (CA, server certificate, CRL,
+   * inventory, `devices/`) moves to `replaced-<time>/` and every certificate
+   * it issued stops working. @defaultValue false
+   */
   force?: boolean;
+}
+
+/** What {@link initCa} made, and where the PKI it replaced went. */
+export interface InitCaResult extends IssuedFile {
+  /** The old PKI's new folder and what moved there, or null when there was none. */
+  readonly replaced: ArchivedPki | null;
 }
 
 /** Loads `ca.crt` and `ca.key`; FH_ERR_CA_MISSING when there is no CA. */
 export async function loadCa(dir: string): Promise<LoadedCa> {
   const paths = pkiPaths(dir);
   if (!(await exists(paths.caCert)) || !(await exists(paths.caKey))) {
+    if (await replacementInterrupted(paths.dir)) {
+      throw new FleethubError('FH_ERR_CA_MISSING', `no CA in ${paths.dir}: a "ca init --force" was interrupted; run "fleethub ca init --pki ${paths.dir}" to finish it`);
+    }
     throw new FleethubError('FH_ERR_CA_MISSING', `no CA in ${paths.dir}: run "fleethub ca init --pki ${paths.dir}" first`);
   }
   const certPem = await readText(paths.caCert);
@@ -68,8 +82,10 @@ export async function loadCa(dir: string): Promise<LoadedCa> {
 /**
  * Creates the CA key (0600) and self-signed certificate, and an empty CRL
  * signed by it. FH_ERR_CA_EXISTS when a CA is there and `force` is not set.
+ * A new CA starts a new PKI: files of the previous one (with `force`, or
+ * left without a CA) move to `replaced-<time>/` first (see pki-archive.ts).
  */
-export async function initCa(dir: string, opts: InitCaOptions = {}): Promise<IssuedFile> {
+export async function initCa(dir: string, opts: InitCaOptions = {}): Promise<InitCaResult> {
   const spec = resolveKeySpec(opts.keyType, opts.keyBits);
   const days = resolveDays(opts.days, DEFAULT_CA_DAYS);
   const name = opts.name ?? DEFAULT_CA_NAME;
@@ -79,9 +95,8 @@ export async function initCa(dir: string, opts: InitCaOptions = {}): Promise<Iss
   const paths = pkiPaths(dir);
   await ensurePrivateDir(paths.dir);
   return withPkiLock(paths.dir, async () => {
-    if (!opts.force && ((await exists(paths.caCert)) || (await exists(paths.caKey)))) {
-      throw new FleethubError('FH_ERR_CA_EXISTS', `a CA already exists in ${paths.dir} (--force replaces it and invalidates every certificate it issued)`);
-    }
+    // SPEC: refuses to overwrite without --force; a new CA starts a new PKI (the old one is archived, never deleted).
+    const replaced = await archivePkiUnlocked(paths.dir, opts.force ?? false);
     const keys = await generateKeys(spec);
     const cert = issueCertificate({
       profile: 'ca', commonName: name, publicKey: keys.publicKey, selfKey: keys.privateKey, validity: validityFor(days, new Date()),
@@ -91,9 +106,11 @@ export async function initCa(dir: string, opts: InitCaOptions = {}): Promise<Iss
       { path: paths.caKey, data: privateKeyPem(keys.privateKey), mode: KEY_MODE },
       { path: paths.caCert, data: cert.pem, mode: PUBLIC_MODE },
     ]);
-    // A CRL from another CA would make the hub's TLS refuse every device: re-sign it now.
+    // The new PKI's CRL, empty and signed by the new CA (a CRL of another CA would make the hub refuse every device).
     await writeCrlUnlocked(paths.dir);
-    return { certPath: paths.caCert, keyPath: paths.caKey, serial: cert.serial, keyType: spec.type, notAfter: cert.notAfter.toISOString() };
+    return {
+      certPath: paths.caCert, keyPath: paths.caKey, serial: cert.serial, keyType: spec.type, notAfter: cert.notAfter.toISOString(), replaced,
+    };
   });
 }
 

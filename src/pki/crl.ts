@@ -3,11 +3,12 @@
  * loaded by the hub into its TLS context (Node's OpenSSL checks them in the
  * handshake) and parsed by {@link revokedSerials} to close live connections.
  */
+import { verify, X509Certificate } from 'node:crypto';
 import { FleethubError } from '../errors.js';
 import { OID, context, enumerated, extension, raw, seq, smallInt, time, unsignedInt, type Asn1 } from './asn1.js';
 import { signStructure, signatureAlgorithm, type Issuer } from './certificate.js';
 import {
-  DerError, TAG, children, content, decodeOid, decodeTime, derToPem, expectTlv, integerHex, pemToDer, readTlv,
+  DerError, TAG, children, content, decodeOid, decodeTime, derToPem, expectTlv, integerHex, pemToDer, readTlv, whole,
 } from './der-reader.js';
 
 /**
@@ -139,6 +140,41 @@ export function parseCrl(crlPem: string): CrlInfo {
   } catch (err) {
     if (err instanceof DerError) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `crl: malformed (${err.message})`, { cause: err });
     throw err;
+  }
+}
+
+/** Hashes of the CRL signature algorithms {@link crlSignedBy} accepts (what {@link buildCrl} and OpenSSL write). */
+const CRL_SIGNATURE_HASHES: Record<string, string> = {
+  [OID.ecdsaWithSha256]: 'sha256',
+  [OID.ecdsaWithSha384]: 'sha384',
+  [OID.ecdsaWithSha512]: 'sha512',
+  [OID.sha256WithRsa]: 'sha256',
+  [OID.sha384WithRsa]: 'sha384',
+  [OID.sha512WithRsa]: 'sha512',
+};
+
+/**
+ * True when the first CRL in `crlPem` carries a valid signature by the CA
+ * certificate `caCertPem` (false for another CA's CRL, a tampered one or an
+ * unreadable one). The hub uses it so that a CRL of a replaced CA
+ * (`ca init --force` while it runs) is treated like a corrupt file: loaded
+ * into the TLS context with the old CA, it would make OpenSSL refuse every
+ * device (no CRL from their issuer) and forget the old CA's revocations.
+ */
+export function crlSignedBy(crlPem: string, caCertPem: string): boolean {
+  const der = pemToDer(crlPem, 'X509 CRL');
+  if (!der) return false;
+  try {
+    const outer = expectTlv(der, 0, TAG.SEQUENCE);
+    const [tbs, algorithm, signature] = children(der, outer);
+    if (!tbs || !algorithm || !signature || tbs.tag !== TAG.SEQUENCE || signature.tag !== TAG.BIT_STRING) return false;
+    const algId = children(der, algorithm)[0];
+    const hash = algId ? CRL_SIGNATURE_HASHES[decodeOid(content(der, algId))] : undefined;
+    const sig = content(der, signature);
+    if (hash === undefined || sig[0] !== 0) return false;
+    return verify(hash, whole(der, tbs), new X509Certificate(caCertPem).publicKey, sig.subarray(1));
+  } catch {
+    return false;
   }
 }
 

@@ -14,18 +14,21 @@ export const DEVELOPMENT_IPS = ['127.0.0.1', '::1'];
  * When `ca.crt` is missing: creates a CA named "fleethub development CA", a
  * server certificate for localhost/127.0.0.1/::1 and an empty CRL. When a CA
  * exists but no server certificate, issues only the latter. Never replaces
- * anything. `created` tells the caller to say so plainly in its log.
+ * a CA. `created` tells the caller to say so plainly in its log; `replaced`
+ * is where files of a previous PKI without a CA went (see pki-archive.ts),
+ * or null.
  */
-export async function ensureDevelopmentPki(dir: string): Promise<{ created: boolean }> {
+export async function ensureDevelopmentPki(dir: string): Promise<{ created: boolean; replaced: string | null }> {
   const paths = pkiPaths(dir);
   let created = false;
+  let replaced: string | null = null;
   if (!(await exists(paths.caCert))) {
-    await initCa(paths.dir, { name: 'fleethub development CA' });
+    replaced = (await initCa(paths.dir, { name: 'fleethub development CA' })).replaced?.dir ?? null;
     created = true;
   }
   if (!(await exists(paths.serverCert))) {
     await issueServerCert(paths.dir, { hosts: DEVELOPMENT_HOSTS, ips: DEVELOPMENT_IPS });
     created = true;
   }
-  return { created };
+  return { created, replaced };
 }

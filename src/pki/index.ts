@@ -12,15 +12,16 @@ export {
 } from './validity.js';
 export {
   initCa, issueServerCert, loadCa, DEFAULT_CA_NAME,
-  type InitCaOptions, type ServerCertOptions, type IssuedFile, type LoadedCa,
+  type InitCaOptions, type InitCaResult, type ServerCertOptions, type IssuedFile, type LoadedCa,
 } from './ca.js';
 export { addDevice, deviceIdFromCsr, type AddDeviceOptions } from './devices.js';
 export { addDevices, MAX_BATCH_COUNT, type AddDevicesOptions } from './batch-issue.js';
 export { revokeDevice, writeCrl, type RevokeOptions, type WriteCrlOptions } from './revocation.js';
 export {
-  revokedSerials, parseCrl, REVOCATION_REASONS, DEFAULT_REVOCATION_REASON,
+  revokedSerials, parseCrl, crlSignedBy, REVOCATION_REASONS, DEFAULT_REVOCATION_REASON,
   type RevocationReason, type CrlInfo,
 } from './crl.js';
 export { readInventory, parseInventory, type DeviceRecord, type DeviceStatus, type InventoryFile } from './inventory.js';
+export { REPLACED_DIR_PREFIX, type ArchivedPki } from './pki-archive.js';
 export { ensureDevelopmentPki } from './development-pki.js';
 export { exportEsp32Header, esp32Symbol, type Esp32HeaderInput } from './esp32-header.js';

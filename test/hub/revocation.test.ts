@@ -7,10 +7,11 @@ import type { AddressInfo } from 'node:net';
 import { startHub } from '../helpers/hub.js';
 import { connectDevice, DeviceClient, tryConnectDevice } from '../helpers/device-client.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
-import { loadCa, parseCrl, pkiPaths } from '../../src/pki/index.js';
+import { initCa, loadCa, parseCrl, pkiPaths } from '../../src/pki/index.js';
 import { buildCrl } from '../../src/pki/crl.js';
 import { writeFileAtomic } from '../../src/atomic-file.js';
 import { DEFAULT_CRL_CHECK_MS } from '../../src/hub/config.js';
+import { createMemoryLogger } from '../../src/log.js';
 
 const DAY_MS = 86_400_000;
 let pki: TestPki;
@@ -115,6 +116,30 @@ test('a corrupt crl.pem keeps the last good list (nobody is unrevoked)', async (
     await th.hub.checkRevocation();
     const refused = await tryConnectDevice({ url: th.deviceUrl, ca: scratch.ca, cert: bad.cert, key: bad.key });
     assert.ok(!(refused instanceof DeviceClient));
+  } finally {
+    await th.stop();
+    await scratch.cleanup();
+  }
+});
+
+test('ca init --force while the hub runs: the new CA\'s CRL is refused, the hub keeps its devices and revocations until restarted', async () => {
+  const scratch = await makeTestPki();
+  const log = createMemoryLogger();
+  const th = await startHub({ log }, scratch);
+  try {
+    const good = await scratch.addDevice('rev-swap-good');
+    const bad = await scratch.addDevice('rev-swap-bad');
+    await scratch.revoke('rev-swap-bad');
+    await th.hub.checkRevocation();
+    await initCa(scratch.dir, { force: true }); // a new PKI: crl.pem is now the new CA's
+    await th.hub.checkRevocation();
+    assert.ok(log.lines.some((l) => / error crl\.invalid .*not signed by the CA the hub loaded/.test(l)), log.lines.join('\n'));
+    const client = await connectDevice({ url: th.deviceUrl, ca: scratch.ca, cert: good.cert, key: good.key });
+    client.sendSeqs([1]);
+    await client.waitForAck(1);
+    await client.close();
+    const refused = await tryConnectDevice({ url: th.deviceUrl, ca: scratch.ca, cert: bad.cert, key: bad.key });
+    assert.ok(!(refused instanceof DeviceClient), 'the old CA\'s revocation still holds');
   } finally {
     await th.stop();
     await scratch.cleanup();

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { buildCrl, parseCrl, resolveRevocationReason, revokedSerials } from '../../src/pki/crl.js';
+import { buildCrl, crlSignedBy, parseCrl, resolveRevocationReason, revokedSerials } from '../../src/pki/crl.js';
 import { issueCertificate, issuerFrom } from '../../src/pki/certificate.js';
 import { validityFor } from '../../src/pki/validity.js';
 
@@ -38,6 +38,29 @@ test('an empty CRL lists nothing; serials match X509Certificate.serialNumber', (
   assert.equal(revokedSerials(empty).size, 0);
   const listed = buildCrl(issuer, [{ serial: ca.serial, revokedAt: new Date(), reason: 'unspecified' }], { number: 2, thisUpdate: new Date(), nextUpdate: new Date(Date.now() + 86_400_000) });
   assert.ok(revokedSerials(listed).has(new X509Certificate(ca.pem).serialNumber));
+});
+
+test('crlSignedBy: true for the CA that signed it, false for another CA, a tampered or an unreadable CRL', () => {
+  const one = testIssuer();
+  const other = testIssuer(); // same subject name, another key
+  const rsaKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const rsaCa = issueCertificate({ profile: 'ca', commonName: 'crl test', publicKey: rsaKeys.publicKey, selfKey: rsaKeys.privateKey, validity: validityFor(10, new Date()) });
+  const opts = { number: 1, thisUpdate: new Date(), nextUpdate: new Date(Date.now() + 86_400_000) };
+  const pem = buildCrl(one.issuer, [{ serial: '7F', revokedAt: new Date(), reason: 'keyCompromise' }], opts);
+  assert.equal(crlSignedBy(pem, one.ca.pem), true);
+  assert.equal(crlSignedBy(pem, other.ca.pem), false);
+  const rsaPem = buildCrl(issuerFrom(rsaCa.pem, rsaKeys.privateKey), [], opts);
+  assert.equal(crlSignedBy(rsaPem, rsaCa.pem), true);
+  assert.equal(crlSignedBy(rsaPem, one.ca.pem), false);
+  // Flip one bit of the signed part (the serial 7F → 7E).
+  const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  const at = der.indexOf(Buffer.from([0x02, 0x01, 0x7f]));
+  assert.ok(at > 0);
+  der[at + 2] = 0x7e;
+  const tampered = `-----BEGIN X509 CRL-----\n${der.toString('base64')}\n-----END X509 CRL-----\n`;
+  assert.deepEqual([...parseCrl(tampered).serials], ['7E']);
+  assert.equal(crlSignedBy(tampered, one.ca.pem), false);
+  assert.equal(crlSignedBy('-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n', one.ca.pem), false);
 });
 
 test('malformed CRLs and unknown reasons are refused with a code', () => {

@@ -115,12 +115,12 @@ test('concurrent commands do not lose inventory entries (PKI lock)', async (t) =
 test('ensureDevelopmentPki: CA, localhost server certificate and CRL once, never replaced', async (t) => {
   const pki = join(await tempDir(t), 'certs');
   const paths = pkiPaths(pki);
-  assert.deepEqual(await ensureDevelopmentPki(pki), { created: true });
+  assert.deepEqual(await ensureDevelopmentPki(pki), { created: true, replaced: null });
   const ca = await readFile(paths.caCert, 'utf8');
   const server = new X509Certificate(await readFile(paths.serverCert));
   assert.equal(server.subjectAltName, 'DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1');
   assert.equal(parseCrl(await readFile(paths.crl, 'utf8')).serials.size, 0);
-  assert.deepEqual(await ensureDevelopmentPki(pki), { created: false });
+  assert.deepEqual(await ensureDevelopmentPki(pki), { created: false, replaced: null });
   assert.equal(await readFile(paths.caCert, 'utf8'), ca);
 });
 

@@ -41,6 +41,10 @@ test('a bad flag fails with one line naming it', () => {
     [{ prefix: '-bad' }, /--prefix/],
     [{ outbox: '5000' }, /--outbox/],
     [{ localAddresses: 'host.example' }, /--local-addresses/],
+    [{ localAddresses: '127.0.0.300' }, /--local-addresses must be a comma-separated list of IP addresses/],
+    [{ localAddresses: ' , ' }, /--local-addresses/],
+    [{ url: 'wss://127.0.0.1:8443/v1/device', localAddresses: '127.0.0.2,::1' }, /--local-addresses must be IPv4 addresses[^]*"::1"/],
+    [{ url: 'wss://[::1]:8443/v1/device', localAddresses: '127.0.0.2' }, /--local-addresses must be IPv6 addresses/],
     [{ connectTimeout: '-1' }, /--connect-timeout/],
     [{ stormEvery: '10ms' }, /--storm-every must be at least 100ms/],
   ];
