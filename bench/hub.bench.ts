@@ -93,7 +93,7 @@ async function runServer(kind: ServerKind, pkiDir: string, dataDir: string): Pro
   profiler.connect();
   process.on('message', (message: string) => {
     if (message === 'profile-start') {
-      void profiler.post('Profiler.enable').then(() => profiler.post('Profiler.start')).then(() => process.send?.('profiling'));
+      void profiler.post('Profiler.enable').then(() => profiler.post('Profiler.setSamplingInterval', { interval: 100 })).then(() => profiler.post('Profiler.start')).then(() => process.send?.('profiling'));
     } else if (message.startsWith('profile-stop ')) {
       // The profile of exactly the measured window, for "where the time goes".
       const file = message.slice('profile-stop '.length);
@@ -196,24 +196,45 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function handshakes(server: ServerProcess, ca: string, devices: readonly Creds[], version: SecureVersion, resumed: boolean): Promise<number> {
+/** Handshakes are measured in rounds alternating between the servers, so drifting load on the machine hits both alike. */
+const HANDSHAKE_ROUNDS = 8;
+
+/** One server's side of a handshake case: a resumable session, and the CPU time its handshakes took. */
+interface HandshakeCase { session: Buffer | undefined; cpuMs: number; count: number }
+
+/** `count` full (or resumed) mTLS handshakes + upgrades against `server`, one after another; adds their server CPU to `state`. */
+async function handshakeBatch(server: ServerProcess, ca: string, devices: readonly Creds[], version: SecureVersion, resumed: boolean, count: number, state: HandshakeCase): Promise<void> {
   const tls = { minVersion: version, maxVersion: version };
-  let session: Buffer | undefined;
-  if (resumed) {
+  if (resumed && state.session === undefined) {
     const first = await connect(server.port, ca, devices[0]!, tls);
     await new Promise((r) => setTimeout(r, 20));
-    session = first.session();
+    state.session = first.session();
     await closeAll([first]);
   }
   const before = await server.usage();
-  for (let i = 0; i < HANDSHAKES; i += 1) {
-    const c = await connect(server.port, ca, devices[i % devices.length]!, session === undefined ? tls : { ...tls, session });
+  for (let i = 0; i < count; i += 1) {
+    const session = state.session;
+    const c = await connect(server.port, ca, devices[(state.count + i) % devices.length]!, resumed && session !== undefined ? { ...tls, session } : tls);
     if (resumed && !(c.ws as unknown as { _socket: { isSessionReused(): boolean } })._socket.isSessionReused()) throw new Error('session not resumed');
-    if (resumed) session = c.session() ?? session;
+    if (resumed) state.session = c.session() ?? session;
     await closeAll([c]);
   }
   const after = await server.usage();
-  return (after.cpuMs - before.cpuMs) / HANDSHAKES;
+  state.cpuMs += after.cpuMs - before.cpuMs;
+  state.count += count;
+}
+
+/** Server CPU ms per handshake for each server, measured in alternating rounds. */
+async function handshakes(servers: readonly ServerProcess[], label: string, ca: string, devices: readonly Creds[], version: SecureVersion, resumed: boolean): Promise<number[]> {
+  const states = servers.map((): HandshakeCase => ({ session: undefined, cpuMs: 0, count: 0 }));
+  const perRound = Math.max(1, Math.ceil(HANDSHAKES / HANDSHAKE_ROUNDS));
+  for (let round = 0; round < HANDSHAKE_ROUNDS; round += 1) {
+    for (const [i, server] of servers.entries()) {
+      await server.profile(`handshake-${label}-${version}-${resumed ? 'resumed' : 'full'}-${round}`, () =>
+        handshakeBatch(server, ca, devices, version, resumed, perRound, states[i]!));
+    }
+  }
+  return states.map((state) => state.cpuMs / state.count);
 }
 
 interface IngestResult { messages: number; cpuUsPerMsg: number; systemUsPerMsg: number; msgsPerSec: number; p50: number; p99: number; fsyncsPerSec: number; fsyncAvgMs: number }
@@ -413,26 +434,30 @@ async function main(): Promise<void> {
     const ec = await makePki(root, 'ec', ONLY.has('ingest') || ONLY.has('idle') || ONLY.has('mosquitto') ? fleetSize : 16);
     const rsa = await makePki(root, 'rsa', 8);
     for (const [label, pki] of ONLY.has('handshake') ? ([['P-256', ec], ['RSA-2048', rsa]] as const) : []) {
-      for (const kind of ['bare', 'hub'] as const) {
-        const server = await ServerProcess.start(kind, pki.dir, join(root, `data-hs-${label}-${kind}`));
-        for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
-          row(`handshake ${label} ${version} full (${kind})`, { serverCpuMs: await handshakes(server, pki.ca, pki.devices, version, false) });
-          row(`handshake ${label} ${version} resumed (${kind})`, { serverCpuMs: await handshakes(server, pki.ca, pki.devices, version, true) });
+      const kinds = ['bare', 'hub'] as const;
+      const servers = await Promise.all(kinds.map((kind) => ServerProcess.start(kind, pki.dir, join(root, `data-hs-${label}-${kind}`))));
+      for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+        for (const resumed of [false, true]) {
+          const perServer = await handshakes(servers, label, pki.ca, pki.devices, version, resumed);
+          kinds.forEach((kind, i) => row(`handshake ${label} ${version} ${resumed ? 'resumed' : 'full'} (${kind})`, { serverCpuMs: perServer[i]! }));
         }
-        await server.stop();
       }
+      await Promise.all(servers.map((server) => server.stop()));
     }
-    for (const kind of ONLY.has('ingest') ? (['bare', 'hub'] as const) : []) {
-      const server = await ServerProcess.start(kind, ec.dir, join(root, `data-ingest-${kind}`));
-      let connections = await connectMany(server, ec.ca, ec.devices.slice(0, WINDOWED_CONNECTIONS));
-      const windowed = await ingest(server, connections, 'windowed');
-      row(`windowed ${WINDOWED_CONNECTIONS}x${WINDOW} (${kind})`, { ...windowed });
-      await closeAll(connections);
-      connections = await connectMany(server, ec.ca, ec.devices.slice(0, DEVICES));
-      const paced = await ingest(server, connections, 'paced');
-      row(`paced ${DEVICES} devices x 10/s (${kind})`, { ...paced });
-      await closeAll(connections);
-      await server.stop();
+    if (ONLY.has('ingest')) {
+      // Both servers up; each scenario runs on one then the other, so they see the same machine.
+      const kinds = ['bare', 'hub'] as const;
+      const servers = await Promise.all(kinds.map((kind) => ServerProcess.start(kind, ec.dir, join(root, `data-ingest-${kind}`))));
+      for (const mode of ['windowed', 'paced'] as const) {
+        for (const [i, kind] of kinds.entries()) {
+          const server = servers[i]!;
+          const connections = await connectMany(server, ec.ca, ec.devices.slice(0, mode === 'windowed' ? WINDOWED_CONNECTIONS : DEVICES));
+          const result = await ingest(server, connections, mode);
+          row(mode === 'windowed' ? `windowed ${WINDOWED_CONNECTIONS}x${WINDOW} (${kind})` : `paced ${DEVICES} devices x 10/s (${kind})`, { ...result });
+          await closeAll(connections);
+        }
+      }
+      await Promise.all(servers.map((server) => server.stop()));
     }
     for (const kind of ONLY.has('idle') ? (['bare', 'hub'] as const) : []) {
       const server = await ServerProcess.start(kind, ec.dir, join(root, `data-idle-${kind}`));

@@ -5,11 +5,17 @@
 
 type Labels = Readonly<Record<string, string>>;
 
+const NEEDS_ESCAPE = /[\\"\n]/;
+
+/** `{a="x",b="y"}` (label values escaped per the text format), or '' for no labels. Called on every count: no arrays. */
 function labelKey(labels: Labels): string {
-  const entries = Object.entries(labels);
-  if (entries.length === 0) return '';
-  const escaped = entries.map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`);
-  return `{${escaped.join(',')}}`;
+  let key = '';
+  for (const name in labels) {
+    const raw = labels[name] as string;
+    const value = NEEDS_ESCAPE.test(raw) ? raw.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : raw;
+    key += `${key === '' ? '' : ','}${name}="${value}"`;
+  }
+  return key === '' ? '' : `{${key}}`;
 }
 
 abstract class Metric {

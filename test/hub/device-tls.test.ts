@@ -5,6 +5,7 @@ import { metricValue, startHub, type TestHub } from '../helpers/hub.js';
 import { connectDevice, DeviceClient, tryConnectDevice, type DeviceClientOptions } from '../helpers/device-client.js';
 import { makeTestPki, type DeviceCredentials } from '../helpers/pki.js';
 import { loadCa } from '../../src/pki/index.js';
+import { commonNameOf } from '../../src/hub/device-listener.js';
 import { issueCertificate } from '../../src/pki/certificate.js';
 import { generateKeys, privateKeyPem, resolveKeySpec } from '../../src/pki/keys.js';
 
@@ -156,6 +157,14 @@ test('ECDHE-RSA-AES128-GCM-SHA256 over TLS 1.2 against an RSA server key', async
     await rsa.stop();
     await rsaPki.cleanup();
   }
+});
+
+test('the identity is the one CN of the subject; none or several is no identity', () => {
+  assert.equal(commonNameOf('CN=dev-1'), 'dev-1');
+  assert.equal(commonNameOf('O=fleet\nCN=dev-1'), 'dev-1');
+  assert.equal(commonNameOf('O=fleet'), null);
+  assert.equal(commonNameOf('CN=dev-1\nCN=dev-2'), null);
+  assert.equal(commonNameOf('CN=dev-1 + CN=dev-2'), 'dev-1 + CN=dev-2', 'a multi-valued RDN stays one (invalid) id');
 });
 
 test('a certificate from the CA whose CN is not a valid device id is refused at the upgrade (403)', async () => {
