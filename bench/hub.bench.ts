@@ -151,12 +151,18 @@ class ServerProcess {
   /** One request, one answer; fails (instead of hanging the run) when the server died. */
   async #ask(request: string): Promise<unknown> {
     if (this.#child.exitCode !== null) throw new Error(`server exited with ${this.#child.exitCode}`);
+    // The 'exit' listener goes away with the answer (no listener piles up over hundreds of requests).
+    const done = new AbortController();
     this.#child.send(request);
-    const exited = once(this.#child, 'exit').then(([code]) => {
+    const exited = once(this.#child, 'exit', { signal: done.signal }).then(([code]) => {
       throw new Error(`server exited with ${String(code)}`);
-    });
-    const [message] = (await Promise.race([once(this.#child, 'message'), exited])) as [unknown];
-    return message;
+    }, () => new Promise<never>(() => {}));
+    try {
+      const [message] = (await Promise.race([once(this.#child, 'message', { signal: done.signal }), exited])) as [unknown];
+      return message;
+    } finally {
+      done.abort();
+    }
   }
   async stop(): Promise<void> {
     this.#child.send('stop');
@@ -239,8 +245,31 @@ async function handshakes(servers: readonly ServerProcess[], label: string, ca: 
 
 interface IngestResult { messages: number; cpuUsPerMsg: number; systemUsPerMsg: number; msgsPerSec: number; p50: number; p99: number; fsyncsPerSec: number; fsyncAvgMs: number }
 
+/** What one measured window saw; rounds of one server add up. */
+interface IngestWindow { messages: number; seconds: number; cpuMs: number; systemMs: number; fsyncs: number; fsyncMs: number; latencies: number[] }
+
+/** Ingest is measured in rounds alternating between the servers, like the handshakes. */
+const INGEST_ROUNDS = 3;
+
+function summarise(windows: readonly IngestWindow[]): IngestResult {
+  const sum = (key: 'messages' | 'seconds' | 'cpuMs' | 'systemMs' | 'fsyncs' | 'fsyncMs'): number => windows.reduce((n, w) => n + w[key], 0);
+  const messages = Math.max(1, sum('messages'));
+  const seconds = sum('seconds');
+  const latencies = windows.flatMap((w) => w.latencies).sort((a, b) => a - b);
+  return {
+    messages: sum('messages'),
+    cpuUsPerMsg: (sum('cpuMs') * 1000) / messages,
+    systemUsPerMsg: (sum('systemMs') * 1000) / messages,
+    msgsPerSec: sum('messages') / seconds,
+    fsyncsPerSec: sum('fsyncs') / seconds,
+    fsyncAvgMs: sum('fsyncMs') / Math.max(1, sum('fsyncs')),
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+  };
+}
+
 /** Drives `connections`; each either paced (one message every 100 ms) or windowed (32 unacked). */
-async function ingest(server: ServerProcess, connections: readonly Connection[], mode: 'paced' | 'windowed'): Promise<IngestResult> {
+async function ingest(server: ServerProcess, connections: readonly Connection[], mode: 'paced' | 'windowed', round: number): Promise<IngestWindow> {
   const latencies: number[] = [];
   let acked = 0;
   let running = true;
@@ -288,7 +317,7 @@ async function ingest(server: ServerProcess, connections: readonly Connection[],
   await new Promise((r) => setTimeout(r, 1000));
   latencies.length = 0;
   const ackedAtStart = acked;
-  const { before, after, t0 } = await server.profile(mode, async () => {
+  const { before, after, t0 } = await server.profile(`${mode}-${round}`, async () => {
     const usageBefore = await server.usage();
     const started = performance.now();
     await new Promise((r) => setTimeout(r, (mode === 'paced' ? PACED_SECONDS : WINDOWED_SECONDS) * 1000));
@@ -302,16 +331,14 @@ async function ingest(server: ServerProcess, connections: readonly Connection[],
   await new Promise((r) => setTimeout(r, 500));
   for (const { ws } of connections) ws.removeAllListeners('message');
   void states;
-  latencies.sort((a, b) => a - b);
   return {
     messages,
-    cpuUsPerMsg: ((after.cpuMs - before.cpuMs) * 1000) / Math.max(1, messages),
-    systemUsPerMsg: ((after.systemMs - before.systemMs) * 1000) / Math.max(1, messages),
-    msgsPerSec: messages / seconds,
-    fsyncsPerSec: (after.fsyncs - before.fsyncs) / seconds,
-    fsyncAvgMs: (after.fsyncMs - before.fsyncMs) / Math.max(1, after.fsyncs - before.fsyncs),
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
+    seconds,
+    cpuMs: after.cpuMs - before.cpuMs,
+    systemMs: after.systemMs - before.systemMs,
+    fsyncs: after.fsyncs - before.fsyncs,
+    fsyncMs: after.fsyncMs - before.fsyncMs,
+    latencies,
   };
 }
 
@@ -445,16 +472,19 @@ async function main(): Promise<void> {
       await Promise.all(servers.map((server) => server.stop()));
     }
     if (ONLY.has('ingest')) {
-      // Both servers up; each scenario runs on one then the other, so they see the same machine.
+      // Both servers up with their fleets connected; the measured windows alternate between them, so they see the same machine.
       const kinds = ['bare', 'hub'] as const;
       const servers = await Promise.all(kinds.map((kind) => ServerProcess.start(kind, ec.dir, join(root, `data-ingest-${kind}`))));
       for (const mode of ['windowed', 'paced'] as const) {
+        const fleet = ec.devices.slice(0, mode === 'windowed' ? WINDOWED_CONNECTIONS : DEVICES);
+        const connections = await Promise.all(servers.map((server) => connectMany(server, ec.ca, fleet)));
+        const windows: IngestWindow[][] = kinds.map(() => []);
+        for (let round = 0; round < INGEST_ROUNDS; round += 1) {
+          for (const i of kinds.keys()) windows[i]!.push(await ingest(servers[i]!, connections[i]!, mode, round));
+        }
         for (const [i, kind] of kinds.entries()) {
-          const server = servers[i]!;
-          const connections = await connectMany(server, ec.ca, ec.devices.slice(0, mode === 'windowed' ? WINDOWED_CONNECTIONS : DEVICES));
-          const result = await ingest(server, connections, mode);
-          row(mode === 'windowed' ? `windowed ${WINDOWED_CONNECTIONS}x${WINDOW} (${kind})` : `paced ${DEVICES} devices x 10/s (${kind})`, { ...result });
-          await closeAll(connections);
+          row(mode === 'windowed' ? `windowed ${WINDOWED_CONNECTIONS}x${WINDOW} (${kind})` : `paced ${DEVICES} devices x 10/s (${kind})`, { ...summarise(windows[i]!) });
+          await closeAll(connections[i]!);
         }
       }
       await Promise.all(servers.map((server) => server.stop()));

@@ -8,6 +8,7 @@ import { CLOSE, type WireErrorCode } from '../errors.js';
 import type { DeviceLimits } from './config.js';
 import { AckTracker } from './ack-tracker.js';
 import { quotaAllows } from './device-limits.js';
+import { dataText } from './data-text.js';
 import { ackMessage, helloMessage, nackMessage, parseFrame } from './protocol.js';
 import type { Reading, Store } from './store/types.js';
 import { TokenBucket } from './token-bucket.js';
@@ -184,7 +185,9 @@ export class DeviceSession {
         continue;
       }
       this.#refusedInRow = 0;
-      readings.push({ device: this.device, seq, ts, data: fields });
+      // A one-message frame: the store keeps the device's own text of `data` (no second serialisation).
+      const dataJson = items.length === 1 ? dataText(text) : undefined;
+      readings.push(dataJson === undefined ? { device: this.device, seq, ts, data: fields } : { device: this.device, seq, ts, data: fields, dataJson });
     }
     if (readings.length > 0 && !this.#closing) this.#append(readings);
   }

@@ -3,7 +3,7 @@
  * dedupe, per-device state across restarts, listeners, lifecycle.
  */
 import assert from 'node:assert/strict';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { isFleethubError } from '../../src/errors.js';
 import { createMemoryLogger } from '../../src/log.js';
@@ -159,6 +159,16 @@ describe('log store', () => {
     await store.append([reading('a', 2)]);
     assert.equal(seen.length, 1);
     assert.ok(log.lines.some((l) => l.includes('store.listener_failed')));
+  });
+
+  it('stores the caller\'s own JSON text of data when given (no second serialisation)', async () => {
+    const store = await open();
+    const data = { temp: 21.5, note: 'as sent' };
+    await store.append([{ device: 'a', seq: 1, ts: 1_700_000_000_000, data, dataJson: '{ "temp" : 21.5 , "note" : "as sent" }' }]);
+    const [stored] = await readAll(store);
+    assert.deepEqual(stored?.data, data);
+    const segment = await readFile(`${fixture.tmp.dir}/00000000000000000000.log`, 'utf8');
+    assert.ok(segment.includes('{ "temp" : 21.5 , "note" : "as sent" }'), 'the text is kept byte for byte');
   });
 
   it('refuses readings the file format cannot hold', async () => {

@@ -32,13 +32,22 @@ export {
   DEFAULT_CHECKPOINT_BYTES, DEFAULT_READ_MAX_BYTES, DEFAULT_RETENTION_CHECK_MS, MAX_READ_READINGS, type StoreOptions,
 } from './store-options.js';
 
+/** A reading checked and serialised by `append`, before any state changes. */
+interface Encoded {
+  /** `JSON.stringify(reading.data)`. */
+  readonly json: string;
+  /** UTF-8 bytes of the device id and of `json`. */
+  readonly deviceBytes: number;
+  readonly jsonBytes: number;
+  /** Bytes of its frame. */
+  readonly bytes: number;
+}
+
+/** A reading waiting for the next group commit. */
 interface Pending {
   readonly reading: StoredReading;
   readonly hubTime: number;
-  /** `JSON.stringify(reading.data)`. */
-  readonly json: string;
-  /** Bytes of its frame. */
-  readonly bytes: number;
+  readonly record: Encoded;
 }
 
 interface AckWaiter {
@@ -160,15 +169,15 @@ class LogStore implements Store {
     if (this.#closed) return Promise.reject(new FleethubError('FH_ERR_STORE_IO', 'store: closed'));
     const hubTime = this.#now();
     // Everything that can fail happens before any state changes: a batch is taken whole or not at all.
-    const jsons: string[] = [];
-    const sizes: number[] = [];
+    const encoded: Encoded[] = [];
     for (const reading of readings) {
       const problem = readingProblem(reading);
       if (problem !== null) return Promise.reject(new FleethubError('FH_ERR_INVALID_ARGUMENT', `store: ${problem}`));
       try {
-        const json = JSON.stringify(reading.data);
-        sizes.push(recordBytes(Buffer.byteLength(reading.device), Buffer.byteLength(json)));
-        jsons.push(json);
+        const json = reading.dataJson ?? JSON.stringify(reading.data);
+        const deviceBytes = Buffer.byteLength(reading.device);
+        const jsonBytes = Buffer.byteLength(json);
+        encoded.push({ json, deviceBytes, jsonBytes, bytes: recordBytes(deviceBytes, jsonBytes) });
       } catch (err) {
         return Promise.reject(new FleethubError('FH_ERR_INVALID_ARGUMENT', `store: cannot encode a reading of ${reading.device}`, { cause: err }));
       }
@@ -191,7 +200,7 @@ class LogStore implements Store {
       const position = this.#acceptedEnd;
       this.#acceptedEnd += 1;
       const reading: StoredReading = { device, seq, ts, data, position };
-      this.#pending.push({ reading, hubTime, json: jsons[i] as string, bytes: sizes[i] as number });
+      this.#pending.push({ reading, hubTime, record: encoded[i] as Encoded });
       if (inflight === undefined) {
         inflight = new Map();
         this.#inflight.set(device, inflight);
@@ -357,10 +366,12 @@ class LogStore implements Store {
     if (this.#active.bytes >= this.#init.config.segmentBytes && this.#active.count > 0) await this.#roll();
     const segment = this.#active;
     let total = 0;
-    for (const pending of group) total += pending.bytes;
+    for (const pending of group) total += pending.record.bytes;
     const data = Buffer.allocUnsafe(total);
     let end = 0;
-    for (const { reading, hubTime, json } of group) end = writeRecord(data, end, reading.device, reading.seq, reading.ts, hubTime, json);
+    for (const { reading, hubTime, record } of group) {
+      end = writeRecord(data, end, reading.device, record.deviceBytes, reading.seq, reading.ts, hubTime, record.json, record.jsonBytes);
+    }
     let written = 0;
     // Bounded: each pass writes at least one byte or throws.
     while (written < data.length) {
@@ -377,9 +388,9 @@ class LogStore implements Store {
 
     const committed: StoredReading[] = [];
     let offset = segment.bytes;
-    for (const { reading, hubTime, bytes } of group) {
-      segment.noteCommitted(offset, bytes);
-      offset += bytes;
+    for (const { reading, hubTime, record } of group) {
+      segment.noteCommitted(offset, record.bytes);
+      offset += record.bytes;
       let state = this.#devices.get(reading.device);
       if (state === undefined) {
         state = new DeviceState();
@@ -492,7 +503,8 @@ class LogStore implements Store {
 
 /** Why a reading cannot be stored, or null. The hub validates per SPEC first; this guards the file format. */
 function readingProblem(reading: Reading): string | null {
-  if (typeof reading.device !== 'string' || reading.device.length === 0 || Buffer.byteLength(reading.device) > 255) {
+  // Up to 85 UTF-16 units fit 255 UTF-8 bytes whatever they are: count bytes only for longer ids.
+  if (typeof reading.device !== 'string' || reading.device.length === 0 || (reading.device.length > 85 && Buffer.byteLength(reading.device) > 255)) {
     return 'device must be a string of 1 to 255 bytes';
   }
   if (!Number.isSafeInteger(reading.seq) || reading.seq < 1) return `seq must be a safe integer >= 1, got ${reading.seq}`;

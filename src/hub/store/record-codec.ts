@@ -66,32 +66,51 @@ export function recordBytes(deviceBytes: number, jsonBytes: number): number {
 
 /**
  * Writes one reading's frame into `buf` at `offset`, where {@link recordBytes}
- * bytes must be free; `json` is `JSON.stringify(data)`. Returns the offset
- * just past the frame. (The store writes a whole group commit into one
- * buffer this way: no buffer per reading.)
+ * bytes must be free; `json` is `JSON.stringify(data)`, and `deviceBytes` and
+ * `jsonBytes` are the UTF-8 lengths of `device` and `json` (the caller has
+ * them from {@link recordBytes}). Returns the offset just past the frame.
+ * (The store writes a whole group commit into one buffer this way: no buffer
+ * per reading.)
  */
-export function writeRecord(buf: Buffer, offset: number, device: string, seq: number, ts: number, hubTime: number, json: string): number {
-  const deviceBytes = Buffer.byteLength(device);
-  const end = offset + recordBytes(deviceBytes, Buffer.byteLength(json));
-  let at = offset + FRAME_HEADER_BYTES;
-  buf[at] = VERSION;
-  buf[at + 1] = deviceBytes;
-  at += 2;
-  at += buf.write(device, at, deviceBytes, 'utf8');
+export function writeRecord(
+  buf: Buffer, offset: number, device: string, deviceBytes: number, seq: number, ts: number, hubTime: number, json: string, jsonBytes: number,
+): number {
+  const payloadStart = offset + FRAME_HEADER_BYTES;
+  const end = payloadStart + FIXED_PAYLOAD_BYTES + deviceBytes + jsonBytes;
+  buf[payloadStart] = VERSION;
+  buf[payloadStart + 1] = deviceBytes;
+  let at = payloadStart + 2;
+  writeText(buf, at, device, deviceBytes);
+  at += deviceBytes;
   buf.writeDoubleLE(seq, at);
   buf.writeDoubleLE(ts, at + 8);
   buf.writeDoubleLE(hubTime, at + 16);
-  buf.write(json, at + 24, end - at - 24, 'utf8');
-  buf.writeUInt32LE(end - offset - FRAME_HEADER_BYTES, offset);
-  buf.writeUInt32LE(crc32Range(buf, offset + FRAME_HEADER_BYTES, end), offset + 4);
+  writeText(buf, at + 24, json, jsonBytes);
+  buf.writeUInt32LE(end - payloadStart, offset);
+  buf.writeUInt32LE(crc32Range(buf, payloadStart, end), offset + 4);
   return end;
+}
+
+/** ASCII text up to this many characters is copied by a plain loop, which beats a call into native code for short strings. */
+const SHORT_ASCII = 512;
+
+/** Writes `text`, whose UTF-8 length is `bytes`, at `at`. */
+function writeText(buf: Buffer, at: number, text: string, bytes: number): void {
+  // Equal lengths mean every character is ASCII (any other takes two or more UTF-8 bytes).
+  if (bytes === text.length && bytes <= SHORT_ASCII) {
+    for (let i = 0; i < bytes; i += 1) buf[at + i] = text.charCodeAt(i);
+  } else {
+    buf.write(text, at, bytes, 'utf8');
+  }
 }
 
 /** Encodes one reading as a complete frame of its own. Throws RangeError like {@link recordBytes}. */
 export function encodeRecord(device: string, seq: number, ts: number, hubTime: number, data: TelemetryData): Buffer {
   const json = JSON.stringify(data);
-  const frame = Buffer.allocUnsafe(recordBytes(Buffer.byteLength(device), Buffer.byteLength(json)));
-  writeRecord(frame, 0, device, seq, ts, hubTime, json);
+  const deviceBytes = Buffer.byteLength(device);
+  const jsonBytes = Buffer.byteLength(json);
+  const frame = Buffer.allocUnsafe(recordBytes(deviceBytes, jsonBytes));
+  writeRecord(frame, 0, device, deviceBytes, seq, ts, hubTime, json, jsonBytes);
   return frame;
 }
 

@@ -16,6 +16,12 @@ export interface Reading {
   /** ms since epoch: the device's `ts`, or the hub's receive time when it sent none. */
   readonly ts: number;
   readonly data: TelemetryData;
+  /**
+   * The JSON text of `data` when the caller already has it (the hub passes
+   * the device's own text): stored as is instead of serialising `data`
+   * again. It must parse to `data`.
+   */
+  readonly dataJson?: string;
 }
 
 /** A reading as stored, with its place in the log. */
