@@ -125,7 +125,7 @@ class ServerProcess {
     this.kind = kind;
   }
   static async start(kind: ServerKind, pkiDir: string, dataDir: string): Promise<ServerProcess> {
-    const child = fork(new URL(import.meta.url).pathname, ['server', kind, pkiDir, dataDir], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(new URL(import.meta.url).pathname, ['server', kind, pkiDir, dataDir], { execArgv: ['--expose-gc', ...(process.env.SEMI ? [`--max-semi-space-size=${process.env.SEMI}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const [message] = (await once(child, 'message')) as [{ port: number }];
     return new ServerProcess(child, message.port, kind);
   }

@@ -13,24 +13,47 @@ export function utcDay(ms: number): number {
   return Math.floor(ms / DAY_MS);
 }
 
-/** One device's state. */
+/**
+ * One device's state. The newest reading is kept compact (its numbers, and
+ * its data as JSON text, parsed only when asked for): one string per device
+ * instead of a reading object and a data object that the garbage collector
+ * would move to the old generation at every reading of a busy fleet.
+ */
 export class DeviceState {
   readonly window: SeqWindow;
   /** UTC day of {@link dayCount}. */
   day = -1;
   /** Readings stored on {@link day}, by the hub's clock. */
   dayCount = 0;
-  latest: StoredReading | undefined = undefined;
+  #latestPosition = -1;
+  #latestSeq = 0;
+  #latestTs = 0;
+  #latestJson: string | null = null;
 
   constructor(window = new SeqWindow()) {
     this.window = window;
   }
 
-  /** Applies one committed reading, stored at `hubTime`. */
-  apply(reading: StoredReading, hubTime: number): void {
+  /** Applies one committed reading, stored at `hubTime`; `json` is its data's JSON text. */
+  apply(reading: StoredReading, hubTime: number, json: string): void {
     this.applySeq(reading.seq, hubTime);
-    // Readings arrive in log order, so the newest is the one with the highest position.
-    if (this.latest === undefined || reading.position > this.latest.position) this.latest = reading;
+    this.setLatest(reading.position, reading.seq, reading.ts, json);
+  }
+
+  /** Records the newest reading (readings arrive in log order: the highest position wins). */
+  setLatest(position: number, seq: number, ts: number, json: string): void {
+    if (position <= this.#latestPosition) return;
+    this.#latestPosition = position;
+    this.#latestSeq = seq;
+    this.#latestTs = ts;
+    this.#latestJson = json;
+  }
+
+  /** The newest stored reading of `device` (whose state this is), or undefined before its first. */
+  latest(device: string): StoredReading | undefined {
+    if (this.#latestJson === null) return undefined;
+    const data = JSON.parse(this.#latestJson) as TelemetryData;
+    return { device, seq: this.#latestSeq, ts: this.#latestTs, data, position: this.#latestPosition };
   }
 
   /** Applies a committed reading's seq and day count only (recovery sets {@link latest} once at the end). */
@@ -62,7 +85,7 @@ export interface DeviceStateJson {
 
 /** Serialises one device for the checkpoint. */
 export function deviceStateToJson(id: string, state: DeviceState): DeviceStateJson {
-  const l = state.latest;
+  const l = state.latest(id);
   return {
     id,
     w: state.window.toJSON(),
@@ -84,7 +107,7 @@ export function deviceStateFromJson(json: DeviceStateJson): [string, DeviceState
     if (!Number.isSafeInteger(p) || !Number.isSafeInteger(s) || typeof t !== 'number' || typeof v !== 'object' || v === null) {
       throw new Error(`bad latest reading for ${json.id}`);
     }
-    state.latest = { device: json.id, seq: s, ts: t, data: v, position: p };
+    state.setLatest(p, s, t, JSON.stringify(v));
   }
   return [json.id, state];
 }

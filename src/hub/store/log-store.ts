@@ -225,7 +225,7 @@ class LogStore implements Store {
   }
 
   latest(device: string): StoredReading | undefined {
-    return this.#devices.get(device)?.latest;
+    return this.#devices.get(device)?.latest(device);
   }
 
   devices(): Iterable<string> {
@@ -396,7 +396,7 @@ class LogStore implements Store {
         state = new DeviceState();
         this.#devices.set(reading.device, state);
       }
-      state.apply(reading, hubTime);
+      state.apply(reading, hubTime, record.json);
       // The device's (now maybe empty) map stays: one per device, not one per reading.
       this.#inflight.get(reading.device)?.delete(reading.seq);
       committed.push(reading);

@@ -140,7 +140,8 @@ async function loadLatest(newest: ReadonlyMap<string, FrameMark>, devices: Reado
         const frame = Buffer.allocUnsafe(mark.length);
         const { bytesRead } = await handle.read(frame, 0, mark.length, mark.offset);
         if (bytesRead !== mark.length) throw new FleethubError('FH_ERR_STORE_IO', `store: ${path} changed while opening`);
-        (devices.get(device) as DeviceState).latest = decodeRecord(frame, FRAME_HEADER_BYTES, frame.length, mark.position).reading;
+        const { reading } = decodeRecord(frame, FRAME_HEADER_BYTES, frame.length, mark.position);
+        (devices.get(device) as DeviceState).setLatest(reading.position, reading.seq, reading.ts, JSON.stringify(reading.data));
       }
     } finally {
       await handle.close();
