@@ -36,6 +36,19 @@ export const OID = {
   clientAuth: '1.3.6.1.5.5.7.3.2',
 } as const;
 
+/**
+ * Signature algorithms fleethub accepts on what it verifies itself (CSRs,
+ * CRLs), with their hash; anything else, SHA-1 and MD5 included, is refused.
+ */
+export const SIGNATURE_HASHES: Readonly<Record<string, string>> = {
+  [OID.ecdsaWithSha256]: 'sha256',
+  [OID.ecdsaWithSha384]: 'sha384',
+  [OID.ecdsaWithSha512]: 'sha512',
+  [OID.sha256WithRsa]: 'sha256',
+  [OID.sha384WithRsa]: 'sha384',
+  [OID.sha512WithRsa]: 'sha512',
+};
+
 /** Converts a Buffer to forge's binary string. */
 export function bin(buf: Uint8Array): string {
   return Buffer.from(buf).toString('binary');

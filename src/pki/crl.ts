@@ -5,7 +5,7 @@
  */
 import { verify, X509Certificate } from 'node:crypto';
 import { FleethubError } from '../errors.js';
-import { OID, context, enumerated, extension, raw, seq, smallInt, time, unsignedInt, type Asn1 } from './asn1.js';
+import { OID, SIGNATURE_HASHES, context, enumerated, extension, raw, seq, smallInt, time, unsignedInt, type Asn1 } from './asn1.js';
 import { signStructure, signatureAlgorithm, type Issuer } from './certificate.js';
 import {
   DerError, TAG, children, content, decodeOid, decodeTime, derToPem, expectTlv, integerHex, pemToDer, readTlv, whole,
@@ -143,16 +143,6 @@ export function parseCrl(crlPem: string): CrlInfo {
   }
 }
 
-/** Hashes of the CRL signature algorithms {@link crlSignedBy} accepts (what {@link buildCrl} and OpenSSL write). */
-const CRL_SIGNATURE_HASHES: Record<string, string> = {
-  [OID.ecdsaWithSha256]: 'sha256',
-  [OID.ecdsaWithSha384]: 'sha384',
-  [OID.ecdsaWithSha512]: 'sha512',
-  [OID.sha256WithRsa]: 'sha256',
-  [OID.sha384WithRsa]: 'sha384',
-  [OID.sha512WithRsa]: 'sha512',
-};
-
 /**
  * True when the first CRL in `crlPem` carries a valid signature by the CA
  * certificate `caCertPem` (false for another CA's CRL, a tampered one or an
@@ -169,7 +159,7 @@ export function crlSignedBy(crlPem: string, caCertPem: string): boolean {
     const [tbs, algorithm, signature] = children(der, outer);
     if (!tbs || !algorithm || !signature || tbs.tag !== TAG.SEQUENCE || signature.tag !== TAG.BIT_STRING) return false;
     const algId = children(der, algorithm)[0];
-    const hash = algId ? CRL_SIGNATURE_HASHES[decodeOid(content(der, algId))] : undefined;
+    const hash = algId ? SIGNATURE_HASHES[decodeOid(content(der, algId))] : undefined;
     const sig = content(der, signature);
     if (hash === undefined || sig[0] !== 0) return false;
     return verify(hash, whole(der, tbs), new X509Certificate(caCertPem).publicKey, sig.subarray(1));

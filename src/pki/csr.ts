@@ -6,7 +6,7 @@
  */
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { FleethubError } from '../errors.js';
-import { OID } from './asn1.js';
+import { OID, SIGNATURE_HASHES } from './asn1.js';
 import { DerError, TAG, children, content, decodeOid, expectTlv, pemToDer, whole } from './der-reader.js';
 import { keyTypeOf, type KeyType } from './keys.js';
 
@@ -17,16 +17,6 @@ export interface VerifiedCsr {
   readonly publicKey: KeyObject;
   readonly keyType: KeyType;
 }
-
-/** Signature algorithms accepted on a CSR, with their hash (SHA-1 and MD5 are refused). */
-const CSR_SIGNATURES: Record<string, string> = {
-  [OID.ecdsaWithSha256]: 'sha256',
-  [OID.ecdsaWithSha384]: 'sha384',
-  [OID.ecdsaWithSha512]: 'sha512',
-  [OID.sha256WithRsa]: 'sha256',
-  [OID.sha384WithRsa]: 'sha384',
-  [OID.sha512WithRsa]: 'sha512',
-};
 
 /** Largest CSR accepted: a real one is ~0.5-2 KiB; this bounds parsing work. */
 export const MAX_CSR_BYTES = 64 * 1024;
@@ -70,7 +60,7 @@ export function verifyCsr(pem: string): VerifiedCsr {
     }
     const algId = children(der, algorithm)[0];
     const alg = algId ? decodeOid(content(der, algId)) : '';
-    const hash = CSR_SIGNATURES[alg];
+    const hash = SIGNATURE_HASHES[alg];
     if (!hash) throw invalid(`unsupported signature algorithm ${alg || '(none)'}: use ECDSA or RSA with SHA-256 or stronger`);
     let publicKey: KeyObject;
     try {

@@ -7,28 +7,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { metricValue, startHub } from '../helpers/hub.js';
-import { CLI_ARGS } from '../helpers/cli.js';
+import { runCli, type CliResult } from '../helpers/cli.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { createMemoryLogger } from '../../src/log.js';
 import { EXIT } from '../../src/errors.js';
 
-function fleethub(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [...CLI_ARGS, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    // A generous bound: a hung simulator fails the test instead of the runner.
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', fail);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
+function fleethub(args: readonly string[]): Promise<CliResult> {
+  return runCli(args, { cwd: REPO_ROOT });
 }
 
 /** Source address of each device the hub logged a `device.connect` for, by device id prefix. */

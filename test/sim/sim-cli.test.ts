@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHub } from '../helpers/hub.js';
-import { CLI_ARGS } from '../helpers/cli.js';
+import { CLI_ARGS, runCli, type CliResult } from '../helpers/cli.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { makeTestPki } from '../helpers/pki.js';
 import { freePort, portAccepts, waitUntil } from '../helpers/service-process.js';
@@ -20,21 +20,8 @@ const ROOT = REPO_ROOT;
 const CLI = CLI_ARGS;
 const QUIET = { write: () => true } as unknown as NodeJS.WritableStream;
 
-function fleethub(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    // A generous bound: a hung simulator fails the test instead of the runner.
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', fail);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
+function fleethub(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<CliResult> {
+  return runCli(args, { cwd: ROOT, env });
 }
 
 test('sim --help lists every SPEC flag with its default and an example', async () => {
