@@ -46,6 +46,8 @@ const WINDOW = 32;
 const WINDOWED_CONNECTIONS = 100;
 /** FLEETHUB_BENCH_ONLY=handshake,ingest,idle,mosquitto runs a subset. */
 const ONLY = new Set((process.env.FLEETHUB_BENCH_ONLY ?? 'handshake,ingest,idle,mosquitto').split(','));
+/** FLEETHUB_BENCH_NODE_FLAGS: extra Node flags for both servers alike (e.g. `--max-semi-space-size=32`, `--perf-basic-prof`). */
+const SERVER_NODE_FLAGS = (process.env.FLEETHUB_BENCH_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
 /** Each ingest run starts its seqs far above the last one's, so no message is a repeat. */
 let seqBase = 1;
 
@@ -125,7 +127,7 @@ class ServerProcess {
     this.kind = kind;
   }
   static async start(kind: ServerKind, pkiDir: string, dataDir: string): Promise<ServerProcess> {
-    const child = fork(new URL(import.meta.url).pathname, ['server', kind, pkiDir, dataDir], { execArgv: ['--expose-gc', ...(process.env.SEMI ? [`--max-semi-space-size=${process.env.SEMI}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(new URL(import.meta.url).pathname, ['server', kind, pkiDir, dataDir], { execArgv: ['--expose-gc', ...SERVER_NODE_FLAGS], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const [message] = (await once(child, 'message')) as [{ port: number }];
     return new ServerProcess(child, message.port, kind);
   }
