@@ -19,7 +19,7 @@ import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CLOSE, FleethubError, type WireErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
-import { isValidDeviceId, pkiPaths } from '../pki/index.js';
+import { isValidDeviceId, pkiPaths, sessionPeerIdentity } from '../pki/index.js';
 import type { HubConfig } from './config.js';
 import { ConnectionGate } from './connection-gate.js';
 import { limitsForPlan } from './device-limits.js';
@@ -68,16 +68,28 @@ interface Peer {
 /**
  * The peer certificate's CN and serial; null once the peer has gone. Called
  * once per connection, right after the handshake (the result is kept for the
- * upgrade). Which API is cheaper depends on the handshake, as measured on
- * Node 20 (OpenSSL 3.0): after a resumed one `getPeerX509Certificate` costs
+ * upgrade), so every device pays for it. Measured per connection on Node 20
+ * (OpenSSL 3.0): after a resumed handshake `getPeerX509Certificate` costs
  * about 25 µs; after a full one it copies and decodes the certificate again
- * (about 300 µs), where `getPeerCertificate` costs about 125 µs.
+ * (about 300 µs), `getPeerCertificate` builds every field, fingerprints and
+ * the public key (about 125 µs), and reading the certificate out of the
+ * connection's TLS session (`getSession()`) about 50 µs. Should the session
+ * ever not hold it, `getPeerCertificate` answers.
  */
 function peerOf(socket: TLSSocket): Peer | null {
   if (socket.isSessionReused()) {
     const cert = socket.getPeerX509Certificate();
     if (cert === undefined) return null;
     return { cn: commonNameOf(cert.subject), serial: cert.serialNumber.toUpperCase() };
+  }
+  const session = socket.getSession();
+  if (session !== undefined) {
+    try {
+      const identity = sessionPeerIdentity(session);
+      if (identity !== null) return { cn: identity.commonName, serial: identity.serial };
+    } catch {
+      // Not the encoding expected: ask the certificate API.
+    }
   }
   const cert = socket.getPeerCertificate() as PeerCertificate | null;
   if (cert === null || cert.serialNumber === undefined) return null;
