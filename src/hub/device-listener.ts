@@ -351,6 +351,9 @@ export class DeviceListener {
     const plan = this.#plans.get(cn);
     const { limits, known } = limitsForPlan(this.#options.config, plan);
     if (!known) this.#log.log('warn', 'device.unknown_plan', { id: cn, plan });
+    // The 101 response and the hello leave in one TLS record and one write.
+    tlsSocket.cork();
+    process.nextTick(() => tlsSocket.uncork());
     this.#wssFor(limits.maxPayloadBytes).handleUpgrade(req, socket, head, (ws: WebSocket) => {
       if (this.#closing !== null) {
         ws.close(CLOSE.GOING_AWAY);
