@@ -22,6 +22,7 @@ import { DeviceState } from './device-state.js';
 import { lockDir } from './dir-lock.js';
 import { recordBytes, writeRecord } from './record-codec.js';
 import { PositionWaiters } from './position-waiters.js';
+import { AckWaiters, PendingGroup } from './commit-queue.js';
 import { createSegmentFile, recoverLog } from './recovery.js';
 import { RetentionRunner } from './retention-runner.js';
 import { MAX_READ_READINGS, resolveStoreOptions, type ResolvedStoreOptions, type StoreOptions } from './store-options.js';
@@ -31,30 +32,6 @@ import type { AppendOutcome, ReadResult, Reading, Store, StoredReading, StoreSta
 export {
   DEFAULT_CHECKPOINT_BYTES, DEFAULT_READ_MAX_BYTES, DEFAULT_RETENTION_CHECK_MS, MAX_READ_READINGS, type StoreOptions,
 } from './store-options.js';
-
-/** A reading checked and serialised by `append`, before any state changes. */
-interface Encoded {
-  /** `JSON.stringify(reading.data)`. */
-  readonly json: string;
-  /** UTF-8 bytes of the device id and of `json`. */
-  readonly deviceBytes: number;
-  readonly jsonBytes: number;
-  /** Bytes of its frame. */
-  readonly bytes: number;
-}
-
-/** A reading waiting for the next group commit. */
-interface Pending {
-  readonly reading: StoredReading;
-  readonly hubTime: number;
-  readonly record: Encoded;
-}
-
-interface AckWaiter {
-  readonly target: number;
-  readonly resolve: () => void;
-  readonly reject: (err: Error) => void;
-}
 
 /**
  * Opens (creating it 0700 if needed) the store in `dir`, recovering from a
@@ -119,10 +96,10 @@ class LogStore implements Store {
   #handle: FileHandle;
   /** Readings of each device accepted but not yet committed: seq → position (a map per device seen since open). */
   readonly #inflight = new Map<string, Map<number, number>>();
-  #pending: Pending[] = [];
+  #pending = new PendingGroup();
   #acceptedEnd: number;
   #committedEnd: number;
-  readonly #ackWaiters: AckWaiter[] = [];
+  readonly #ackWaiters = new AckWaiters();
   readonly #readWaiters = new PositionWaiters();
   readonly #retention: RetentionRunner;
   readonly #listeners = new Set<(readings: readonly StoredReading[]) => void>();
@@ -169,22 +146,28 @@ class LogStore implements Store {
     if (this.#closed) return Promise.reject(new FleethubError('FH_ERR_STORE_IO', 'store: closed'));
     const hubTime = this.#now();
     // Everything that can fail happens before any state changes: a batch is taken whole or not at all.
-    const encoded: Encoded[] = [];
-    for (const reading of readings) {
+    const count = readings.length;
+    const jsons: string[] = new Array<string>(count);
+    const sizes: number[] = new Array<number>(count * 3);
+    for (let i = 0; i < count; i += 1) {
+      const reading = readings[i] as Reading;
       const problem = readingProblem(reading);
       if (problem !== null) return Promise.reject(new FleethubError('FH_ERR_INVALID_ARGUMENT', `store: ${problem}`));
       try {
         const json = reading.dataJson ?? JSON.stringify(reading.data);
         const deviceBytes = Buffer.byteLength(reading.device);
         const jsonBytes = Buffer.byteLength(json);
-        encoded.push({ json, deviceBytes, jsonBytes, bytes: recordBytes(deviceBytes, jsonBytes) });
+        sizes[i * 3] = deviceBytes;
+        sizes[i * 3 + 1] = jsonBytes;
+        sizes[i * 3 + 2] = recordBytes(deviceBytes, jsonBytes);
+        jsons[i] = json;
       } catch (err) {
         return Promise.reject(new FleethubError('FH_ERR_INVALID_ARGUMENT', `store: cannot encode a reading of ${reading.device}`, { cause: err }));
       }
     }
     const outcomes: AppendOutcome[] = [];
     let target = 0;
-    for (let i = 0; i < readings.length; i += 1) {
+    for (let i = 0; i < count; i += 1) {
       const { device, seq, ts, data } = readings[i] as Reading;
       const status = this.#devices.get(device)?.window.check(seq) ?? 'new';
       let inflight = this.#inflight.get(device);
@@ -200,7 +183,7 @@ class LogStore implements Store {
       const position = this.#acceptedEnd;
       this.#acceptedEnd += 1;
       const reading: StoredReading = { device, seq, ts, data, position };
-      this.#pending.push({ reading, hubTime, record: encoded[i] as Encoded });
+      this.#pending.add(reading, hubTime, jsons[i] as string, sizes[i * 3] as number, sizes[i * 3 + 1] as number, sizes[i * 3 + 2] as number);
       if (inflight === undefined) {
         inflight = new Map();
         this.#inflight.set(device, inflight);
@@ -209,11 +192,9 @@ class LogStore implements Store {
       outcomes.push('stored');
       target = position + 1;
     }
-    if (this.#pending.length > 0) this.#kick();
+    if (this.#pending.size > 0) this.#kick();
     if (target <= this.#committedEnd) return Promise.resolve(outcomes);
-    return new Promise((resolve, reject) => {
-      this.#ackWaiters.push({ target, resolve: () => resolve(outcomes), reject });
-    });
+    return this.#ackWaiters.wait(target, outcomes);
   }
 
   lastSeq(device: string): number | null {
@@ -337,7 +318,7 @@ class LogStore implements Store {
   async #flushLoop(): Promise<void> {
     try {
       // Bounded by the appends queued; each pass commits everything queued so far.
-      while (this.#pending.length > 0 && this.#failed === null) {
+      while (this.#pending.size > 0 && this.#failed === null) {
         // At most one commit per commitIntervalMs: under load, readings gather
         // and share one fdatasync; after an idle spell the wait is zero.
         const wait = this.#lastCommitAt + this.#init.config.commitIntervalMs - performance.now();
@@ -362,15 +343,15 @@ class LogStore implements Store {
 
   async #commitGroup(): Promise<void> {
     const group = this.#pending;
-    this.#pending = [];
+    this.#pending = new PendingGroup();
     if (this.#active.bytes >= this.#init.config.segmentBytes && this.#active.count > 0) await this.#roll();
     const segment = this.#active;
-    let total = 0;
-    for (const pending of group) total += pending.record.bytes;
-    const data = Buffer.allocUnsafe(total);
+    const { readings, hubTimes, jsons, deviceBytes, jsonBytes } = group;
+    const data = Buffer.allocUnsafe(group.bytes);
     let end = 0;
-    for (const { reading, hubTime, record } of group) {
-      end = writeRecord(data, end, reading.device, record.deviceBytes, reading.seq, reading.ts, hubTime, record.json, record.jsonBytes);
+    for (let i = 0; i < readings.length; i += 1) {
+      const reading = readings[i] as StoredReading;
+      end = writeRecord(data, end, reading.device, deviceBytes[i] as number, reading.seq, reading.ts, hubTimes[i] as number, jsons[i] as string, jsonBytes[i] as number);
     }
     let written = 0;
     // Bounded: each pass writes at least one byte or throws.
@@ -384,33 +365,29 @@ class LogStore implements Store {
     this.#stats.fsyncs += 1;
     this.#stats.fsyncSeconds += ms / 1000;
     this.#stats.lastFsyncMs = ms;
-    this.#stats.appended += group.length;
+    this.#stats.appended += readings.length;
 
-    const committed: StoredReading[] = [];
     let offset = segment.bytes;
-    for (const { reading, hubTime, record } of group) {
-      segment.noteCommitted(offset, record.bytes);
-      offset += record.bytes;
+    for (let i = 0; i < readings.length; i += 1) {
+      const reading = readings[i] as StoredReading;
+      const frameBytes = group.frameBytes[i] as number;
+      segment.noteCommitted(offset, frameBytes);
+      offset += frameBytes;
       let state = this.#devices.get(reading.device);
       if (state === undefined) {
         state = new DeviceState();
         this.#devices.set(reading.device, state);
       }
-      state.apply(reading, hubTime, record.json);
+      state.apply(reading, hubTimes[i] as number, jsons[i] as string);
       // The device's (now maybe empty) map stays: one per device, not one per reading.
       this.#inflight.get(reading.device)?.delete(reading.seq);
-      committed.push(reading);
     }
     this.#committedEnd = segment.end;
     this.#bytesSinceCheckpoint += data.length;
 
-    let kept = 0;
-    for (const waiter of this.#ackWaiters) {
-      if (waiter.target <= this.#committedEnd) waiter.resolve();
-      else this.#ackWaiters[kept++] = waiter;
-    }
-    this.#ackWaiters.length = kept;
-    Object.freeze(committed);
+    this.#ackWaiters.release(this.#committedEnd);
+    // Listeners get the group's own array, frozen: no copy per commit.
+    const committed: readonly StoredReading[] = Object.freeze(readings);
     for (const listener of this.#listeners) {
       try {
         listener(committed);
@@ -439,9 +416,8 @@ class LogStore implements Store {
     // semantics on Linux): refuse further appends rather than ack on a guess.
     this.#failed = new FleethubError('FH_ERR_STORE_IO', `store: write failed: ${reason}`, { cause: err });
     this.#log.log('error', 'store.failed', { reason });
-    for (const waiter of this.#ackWaiters) waiter.reject(this.#failed);
-    this.#ackWaiters.length = 0;
-    this.#pending = [];
+    this.#ackWaiters.rejectAll(this.#failed);
+    this.#pending = new PendingGroup();
   }
 
   #scheduleMaintenance(): void {

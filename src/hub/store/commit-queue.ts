@@ -1,0 +1,86 @@
+/**
+ * What waits for the next group commit: the readings with their encoding,
+ * and the appends to resolve once it is durable. Both are kept in parallel
+ * arrays rather than an object per reading: a busy hub holds thousands of
+ * readings across each commit, and every object that lives that long is work
+ * for the garbage collector.
+ */
+import type { AppendOutcome, StoredReading } from './types.js';
+
+/** Readings accepted since the last commit started, in log order. */
+export class PendingGroup {
+  readonly readings: StoredReading[] = [];
+  /** The hub's clock when each was accepted. */
+  readonly hubTimes: number[] = [];
+  /** Each reading's data as JSON text, and the UTF-8 lengths of its device id and of that text. */
+  readonly jsons: string[] = [];
+  readonly deviceBytes: number[] = [];
+  readonly jsonBytes: number[] = [];
+  /** Bytes of each one's frame, and of all of them. */
+  readonly frameBytes: number[] = [];
+  bytes = 0;
+
+  get size(): number {
+    return this.readings.length;
+  }
+
+  add(reading: StoredReading, hubTime: number, json: string, deviceBytes: number, jsonBytes: number, frameBytes: number): void {
+    this.readings.push(reading);
+    this.hubTimes.push(hubTime);
+    this.jsons.push(json);
+    this.deviceBytes.push(deviceBytes);
+    this.jsonBytes.push(jsonBytes);
+    this.frameBytes.push(frameBytes);
+    this.bytes += frameBytes;
+  }
+}
+
+/** Appends waiting for the commit that reaches their target position. */
+export class AckWaiters {
+  #targets: number[] = [];
+  #outcomes: AppendOutcome[][] = [];
+  #resolves: ((outcomes: AppendOutcome[]) => void)[] = [];
+  #rejects: ((err: Error) => void)[] = [];
+
+  /** A promise of `outcomes`, resolved once the log is committed up to (not including) `target`. */
+  wait(target: number, outcomes: AppendOutcome[]): Promise<AppendOutcome[]> {
+    return new Promise((resolve, reject) => {
+      this.#targets.push(target);
+      this.#outcomes.push(outcomes);
+      this.#resolves.push(resolve);
+      this.#rejects.push(reject);
+    });
+  }
+
+  /** Resolves every wait whose target is at or below `committedEnd`. */
+  release(committedEnd: number): void {
+    let kept = 0;
+    const targets = this.#targets;
+    for (let i = 0; i < targets.length; i += 1) {
+      const target = targets[i] as number;
+      if (target <= committedEnd) {
+        (this.#resolves[i] as (outcomes: AppendOutcome[]) => void)(this.#outcomes[i] as AppendOutcome[]);
+      } else {
+        targets[kept] = target;
+        this.#outcomes[kept] = this.#outcomes[i] as AppendOutcome[];
+        this.#resolves[kept] = this.#resolves[i] as (outcomes: AppendOutcome[]) => void;
+        this.#rejects[kept] = this.#rejects[i] as (err: Error) => void;
+        kept += 1;
+      }
+    }
+    targets.length = kept;
+    this.#outcomes.length = kept;
+    this.#resolves.length = kept;
+    this.#rejects.length = kept;
+  }
+
+  /** Rejects every wait with `err`. */
+  rejectAll(err: Error): void {
+    const rejects = this.#rejects;
+    this.#targets = [];
+    this.#outcomes = [];
+    this.#resolves = [];
+    this.#rejects = [];
+    for (const reject of rejects) reject(err);
+  }
+}
