@@ -78,6 +78,10 @@ export interface ConsoleListenerConfig {
   readonly maxBufferedBytes: number;
   /** A dashboard that reads nothing for this long is closed. */
   readonly stalledCloseMs: number;
+  /** How often `token.key` is checked for rotation; a rotation closes every dashboard whose token no longer verifies (4401). */
+  readonly tokenKeyCheckMs: number;
+  /** How often a dashboard is pinged; one that sent no pong for a whole interval is dropped. */
+  readonly pingIntervalMs: number;
   /** Open dashboard connections per token. */
   readonly maxConnectionsPerToken: number;
   /** Open dashboard connections in all. */
@@ -96,6 +100,10 @@ export const DEFAULT_AUTH_TIMEOUT_MS = 5_000;
 export const DEFAULT_MAX_BUFFERED_MESSAGES = 1_000;
 export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
 export const DEFAULT_STALLED_CLOSE_MS = 60_000;
+/** Rotating `token.key` is the way to revoke tokens, so a rotation takes effect within seconds. */
+export const DEFAULT_TOKEN_KEY_CHECK_MS = 2_000;
+/** Finds dead dashboards (a laptop that went to sleep) within a minute, at one small frame each way per interval. */
+export const DEFAULT_DASHBOARD_PING_INTERVAL_MS = 30_000;
 export const DEFAULT_MAX_CONNECTIONS_PER_TOKEN = 20;
 export const DEFAULT_MAX_DASHBOARD_CONNECTIONS = 500;
 export const DEFAULT_MAX_CLIENT_MESSAGES_PER_SEC = 20;
@@ -270,7 +278,7 @@ export function resolveHubConfig(raw: unknown, ctx: ResolveContext): { hub: HubC
     crlCheckMs: integer(d, 'crlCheckMs', 'device', DEFAULT_CRL_CHECK_MS, 50, 5_000),
   });
 
-  const c = section(raw, 'console', 'console', ['host', 'port', 'origins', 'authTimeoutMs', 'maxBufferedMessages', 'maxBufferedBytes', 'stalledCloseMs', 'maxConnectionsPerToken', 'maxConnections', 'maxClientMessagesPerSec', 'maxClientPayloadBytes', 'maxSubscriptions']);
+  const c = section(raw, 'console', 'console', ['host', 'port', 'origins', 'authTimeoutMs', 'maxBufferedMessages', 'maxBufferedBytes', 'stalledCloseMs', 'maxConnectionsPerToken', 'maxConnections', 'maxClientMessagesPerSec', 'maxClientPayloadBytes', 'maxSubscriptions', 'tokenKeyCheckMs', 'pingIntervalMs']);
   const consoleConfig: ConsoleListenerConfig = Object.freeze({
     host: text(c, 'host', 'console', DEFAULT_CONSOLE_HOST),
     port: integer(c, 'port', 'console', DEFAULT_CONSOLE_PORT, 0, 65_535),
@@ -284,6 +292,9 @@ export function resolveHubConfig(raw: unknown, ctx: ResolveContext): { hub: HubC
     maxClientMessagesPerSec: integer(c, 'maxClientMessagesPerSec', 'console', DEFAULT_MAX_CLIENT_MESSAGES_PER_SEC, 1, 10_000),
     maxClientPayloadBytes: integer(c, 'maxClientPayloadBytes', 'console', DEFAULT_MAX_CLIENT_PAYLOAD_BYTES, 256, MAX_PAYLOAD_BYTES_CEILING),
     maxSubscriptions: integer(c, 'maxSubscriptions', 'console', DEFAULT_MAX_SUBSCRIPTIONS, 1, 10_000),
+    // A check is one stat(); past a minute, rotating the key no longer revokes promptly.
+    tokenKeyCheckMs: integer(c, 'tokenKeyCheckMs', 'console', DEFAULT_TOKEN_KEY_CHECK_MS, 50, 60_000),
+    pingIntervalMs: integer(c, 'pingIntervalMs', 'console', DEFAULT_DASHBOARD_PING_INTERVAL_MS, 100, 3_600_000),
   });
 
   const limits = limitsFrom(section(raw, 'limits', 'limits', LIMIT_KEYS), 'limits', DEFAULT_LIMITS);

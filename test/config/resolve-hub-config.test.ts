@@ -5,7 +5,9 @@ import {
   DEFAULT_LIMITS,
   DEFAULT_DEVICE_PORT,
   DEFAULT_CONSOLE_PORT,
+  DEFAULT_DASHBOARD_PING_INTERVAL_MS,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_TOKEN_KEY_CHECK_MS,
   resolveHubConfig,
 } from '../../src/hub/config.js';
 import { FleethubError } from '../../src/errors.js';
@@ -33,6 +35,8 @@ test('an empty config is the embedded defaults, frozen', () => {
   assert.equal(hub.console.origins, null);
   assert.deepEqual(hub.limits, DEFAULT_LIMITS);
   assert.equal(hub.device.handshakeTimeoutMs, DEFAULT_HANDSHAKE_TIMEOUT_MS);
+  assert.equal(hub.console.tokenKeyCheckMs, DEFAULT_TOKEN_KEY_CHECK_MS);
+  assert.equal(hub.console.pingIntervalMs, DEFAULT_DASHBOARD_PING_INTERVAL_MS);
   // Defaults are relative to the working directory, not to the config's folder.
   assert.equal(hub.pkiDir, resolve('certs'));
   assert.equal(hub.dataDir, resolve('data'));
@@ -71,6 +75,16 @@ test('console.origins are normalised origins', () => {
   assert.deepEqual(hub.console.origins, ['https://dash.example.com', 'http://localhost:3000']);
 });
 
+test('console timings are taken from the config, at their bounds too', () => {
+  const { hub } = resolveHubConfig({ console: { tokenKeyCheckMs: 500, pingIntervalMs: 10_000 } }, ctx);
+  assert.equal(hub.console.tokenKeyCheckMs, 500);
+  assert.equal(hub.console.pingIntervalMs, 10_000);
+  const low = resolveHubConfig({ console: { tokenKeyCheckMs: 50, pingIntervalMs: 100 } }, ctx).hub.console;
+  assert.deepEqual([low.tokenKeyCheckMs, low.pingIntervalMs], [50, 100]);
+  const high = resolveHubConfig({ console: { tokenKeyCheckMs: 60_000, pingIntervalMs: 3_600_000 } }, ctx).hub.console;
+  assert.deepEqual([high.tokenKeyCheckMs, high.pingIntervalMs], [60_000, 3_600_000]);
+});
+
 test('every bad value stops start-up with one line naming the key', () => {
   assert.equal(configError({ limits: { msgsPerSec: -5 } }), 'config: limits.msgsPerSec must be an integer from 1 to 100000, got -5');
   assert.match(configError({ limits: { maxPayloadBytes: 200 * 1024 * 1024 } }), /^config: limits\.maxPayloadBytes must be an integer from 256 to 1048576/);
@@ -78,6 +92,12 @@ test('every bad value stops start-up with one line naming the key', () => {
   assert.match(configError({ device: { port: '8443' } }), /^config: device\.port .*got "8443"$/);
   assert.match(configError({ console: { origins: 'https://x' } }), /^config: console\.origins must be an array/);
   assert.match(configError({ console: { origins: ['https://x.example/path'] } }), /^config: console\.origins\[0\] must be an origin/);
+  assert.equal(configError({ console: { tokenKeyCheckMs: 49 } }), 'config: console.tokenKeyCheckMs must be an integer from 50 to 60000, got 49');
+  assert.equal(configError({ console: { tokenKeyCheckMs: 60_001 } }), 'config: console.tokenKeyCheckMs must be an integer from 50 to 60000, got 60001');
+  assert.equal(configError({ console: { tokenKeyCheckMs: '2s' } }), 'config: console.tokenKeyCheckMs must be an integer from 50 to 60000, got "2s"');
+  assert.equal(configError({ console: { pingIntervalMs: 0 } }), 'config: console.pingIntervalMs must be an integer from 100 to 3600000, got 0');
+  assert.equal(configError({ console: { pingIntervalMs: 1500.5 } }), 'config: console.pingIntervalMs must be an integer from 100 to 3600000, got 1500.5');
+  assert.equal(configError({ console: { pingIntervalMs: 3_600_001 } }), 'config: console.pingIntervalMs must be an integer from 100 to 3600000, got 3600001');
   assert.match(configError({ plans: { premium: { burst: 0 } } }), /^config: plans\.premium\.burst /);
   assert.match(configError({ plans: { 'bad name': {} } }), /^config: plans\.bad name /);
   assert.match(configError({ store: { segmentBytes: 10 } }), /^config: store\.segmentBytes /);
@@ -91,4 +111,5 @@ test('an unknown key stops start-up, naming it', () => {
   assert.match(configError({ devices: {} }), /^config: unknown key devices /);
   assert.match(configError({ device: { prot: 1 } }), /^config: unknown key device\.prot /);
   assert.match(configError({ limits: { msgPerSec: 1 } }), /^config: unknown key limits\.msgPerSec /);
+  assert.match(configError({ console: { pingIntervalMS: 1000 } }), /^config: unknown key console\.pingIntervalMS \(known: .*\btokenKeyCheckMs, pingIntervalMs\b/);
 });

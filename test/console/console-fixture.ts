@@ -14,6 +14,14 @@ import { MetricsRegistry } from '../../src/metrics.js';
 import { TestFeed } from '../helpers/feed.js';
 import { makeTestPki } from '../helpers/pki.js';
 
+/** How a test dashboard client connects. */
+export interface ConnectOptions {
+  origin?: string;
+  headers?: Record<string, string>;
+  /** false: the client never answers the hub's pings (a dashboard that stopped responding). */
+  autoPong?: boolean;
+}
+
 /** A message the client received, parsed. */
 export type Json = Record<string, unknown>;
 
@@ -40,7 +48,7 @@ export interface ConsoleFixture {
   readonly baseUrl: string;
   readonly log: ReturnType<typeof createMemoryLogger>;
   token(devices: string, ttlMs?: number, now?: number): string;
-  connect(options?: { origin?: string; headers?: Record<string, string> }): Promise<TestClient>;
+  connect(options?: ConnectOptions): Promise<TestClient>;
   /** Opens a socket and authenticates it with a token for `devices`. */
   authed(devices: string): Promise<TestClient>;
   /** Closes the listener only (dashboards see the hub shut down). */
@@ -52,8 +60,8 @@ export interface ConsoleFixture {
 const BASE_CONFIG: ConsoleListenerConfig = resolveHubConfig({ console: { host: '127.0.0.1', port: 0 } }, { baseDir: tmpdir() }).hub.console;
 
 /** Connects a dashboard client to `url`. Rejects on an HTTP refusal (its status in the message). */
-export function connectClient(url: string, ca: string, options: { origin?: string; headers?: Record<string, string> } = {}): Promise<TestClient> {
-  const ws = new WebSocket(url, { ca, origin: options.origin, headers: options.headers });
+export function connectClient(url: string, ca: string, options: ConnectOptions = {}): Promise<TestClient> {
+  const ws = new WebSocket(url, { ca, origin: options.origin, headers: options.headers, autoPong: options.autoPong ?? true });
   const pending: Json[] = [];
   const waiters: { match: (m: Json) => boolean; resolve: (m: Json) => void }[] = [];
   ws.on('message', (data) => {
@@ -102,6 +110,24 @@ export function connectClient(url: string, ca: string, options: { origin?: strin
     });
     ws.once('error', reject);
   });
+}
+
+/** Resolves with the client's close code; rejects when it is still open after `timeoutMs` (a generous wait, not a timing assertion). */
+export function closeCode(client: TestClient, timeoutMs = 10_000): Promise<number> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`still open after ${timeoutMs} ms`)), timeoutMs);
+  });
+  return Promise.race([client.closed, deadline]).then(
+    ({ code }) => {
+      clearTimeout(timer);
+      return code;
+    },
+    (err: unknown) => {
+      clearTimeout(timer);
+      throw err;
+    },
+  );
 }
 
 /** Starts a console listener with `overrides` on top of the defaults. */

@@ -97,6 +97,18 @@ describe('token.key', () => {
     assert.equal(code(() => verifyToken(file.key(), token)), 'FH_ERR_TOKEN_INVALID');
   });
 
+  it('reports a rotation once, whichever read sees the new key first', async () => {
+    let rotations = 0;
+    const file = new TokenKeyFile(dir, () => rotations++);
+    const oldKey = file.key();
+    await rm(join(dir, 'token.key'));
+    const newKey = file.key(); // a dashboard's auth, not the poll, finds the new key
+    assert.notDeepEqual(newKey, oldKey);
+    assert.equal(rotations, 1);
+    assert.equal(file.refresh(), false); // the poll then has nothing new to report
+    assert.equal(rotations, 1);
+  });
+
   it('refuses a truncated key file and a missing PKI folder', async () => {
     const other = await mkdtemp(join(tmpdir(), 'fleethub-token-key-'));
     try {

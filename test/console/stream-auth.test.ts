@@ -9,7 +9,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { signToken } from '../../src/hub/console/dashboard-token.js';
-import { connectClient, startConsole, type ConsoleFixture } from './console-fixture.js';
+import { closeCode, connectClient, startConsole, type ConsoleFixture } from './console-fixture.js';
 
 describe('dashboard stream: Origin', () => {
   let c: ConsoleFixture;
@@ -121,7 +121,7 @@ describe('dashboard stream: authentication', () => {
 describe('dashboard stream: rotating token.key', () => {
   let c: ConsoleFixture;
   before(async () => {
-    c = await startConsole();
+    c = await startConsole({ tokenKeyCheckMs: 100 });
   });
   after(() => c.stop());
 
@@ -129,12 +129,50 @@ describe('dashboard stream: rotating token.key', () => {
     const client = await c.authed('*');
     const oldToken = c.token('*');
     await rm(join(c.pkiDir, 'token.key'));
-    // The hub polls the key every 2 s; generous wait.
-    assert.equal((await client.closed).code, 4401);
+    // Noticed at the next check, tokenKeyCheckMs (100 ms) away; the wait is generous.
+    assert.equal(await closeCode(client), 4401);
+    assert.equal(c.metrics.render().match(/fleethub_dashboard_closed_total\{reason="token_revoked"\} (\d+)/)?.[1], '1');
     const again = await c.connect();
     again.send({ auth: oldToken });
     assert.equal((await again.closed).code, 4401);
     const fresh = await c.authed('*'); // a token signed with the new key works
     fresh.ws.close();
+  });
+
+  it('closes live dashboards even when a new dashboard authenticates before the next check', async () => {
+    const slow = await startConsole({ tokenKeyCheckMs: 60_000 });
+    try {
+      const live = await slow.authed('*');
+      await rm(join(slow.pkiDir, 'token.key'));
+      // This auth reads the new key first; the live dashboard's old token must not survive that.
+      const fresh = await slow.authed('*');
+      assert.equal(await closeCode(live), 4401);
+      fresh.ws.close();
+    } finally {
+      await slow.stop();
+    }
+  });
+
+  it('checks token.key every tokenKeyCheckMs: the configured interval is the one used', async () => {
+    // Started first and checking rarely: its first check is a minute away.
+    const slow = await startConsole({ tokenKeyCheckMs: 60_000 });
+    const fast = await startConsole({ tokenKeyCheckMs: 100 });
+    try {
+      const slowClient = await slow.authed('*');
+      slowClient.send({ subscribe: '*' });
+      await slowClient.next((m) => 'subscribed' in m);
+      const fastClient = await fast.authed('*');
+      await rm(join(slow.pkiDir, 'token.key'));
+      await rm(join(fast.pkiDir, 'token.key'));
+      assert.equal(await closeCode(fastClient), 4401);
+      // The slow console has not checked yet, so its dashboard still streams.
+      assert.equal(slowClient.ws.readyState, slowClient.ws.OPEN);
+      slow.feed.reading('d1', { temp: 21 });
+      const reading = await slowClient.next((m) => m.device === 'd1');
+      assert.deepEqual(reading.data, { temp: 21 });
+    } finally {
+      await fast.stop();
+      await slow.stop();
+    }
   });
 });

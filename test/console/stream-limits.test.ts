@@ -1,12 +1,12 @@
 /**
  * Every dashboard limit, crossed: subscriptions, connections per token and
  * in all, frame size, message rate, invalid messages in a row, the bounded
- * buffer of a slow dashboard ({"dropped":N}), the stalled-reader close, and
- * shutdown.
+ * buffer of a slow dashboard ({"dropped":N}), the stalled-reader close, the
+ * ping that drops a dashboard which stopped answering, and shutdown.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { eventually, startConsole, type ConsoleFixture, type TestClient } from './console-fixture.js';
+import { closeCode, eventually, startConsole, type ConsoleFixture, type TestClient } from './console-fixture.js';
 
 function metric(c: ConsoleFixture, pattern: RegExp): number {
   return Number(c.metrics.render().match(pattern)?.[1] ?? 0);
@@ -151,6 +151,36 @@ describe('dashboard stream: limits', () => {
       await eventually(() => assert.equal(metric(c, /fleethub_dashboard_connections (\d+)/), 0), 10_000);
       client.ws.resume();
       await client.closed;
+    } finally {
+      await c.stop();
+    }
+  });
+
+  it('pingIntervalMs: a dashboard that stops answering pings is dropped, one that answers stays', async () => {
+    const c = await startConsole({ pingIntervalMs: 250 });
+    try {
+      const answering = await c.authed('*');
+      answering.send({ subscribe: 'd1' });
+      await answering.next((m) => m.subscribed === 'd1');
+      let answeringPings = 0;
+      answering.ws.on('ping', () => answeringPings++);
+
+      const mute = await c.connect({ autoPong: false });
+      let mutePings = 0;
+      mute.ws.on('ping', () => mutePings++);
+      mute.send({ auth: c.token('*') });
+      await mute.next((m) => 'authed' in m);
+      assert.equal(await closeCode(mute), 1006, 'dropped without a close frame');
+      assert.ok(mutePings >= 1, 'it was pinged before being dropped');
+      assert.equal(metric(c, /fleethub_dashboard_closed_total\{reason="ping_timeout"\} (\d+)/), 1);
+
+      // Several intervals on, the dashboard that answers is still connected and still streams.
+      await eventually(() => assert.ok(answeringPings >= 5, `pinged ${answeringPings} times`));
+      assert.equal(answering.ws.readyState, answering.ws.OPEN);
+      c.feed.reading('d1', { temp: 22 });
+      assert.deepEqual((await answering.next((m) => m.device === 'd1')).data, { temp: 22 });
+      assert.equal(metric(c, /fleethub_dashboard_closed_total\{reason="ping_timeout"\} (\d+)/), 1);
+      assert.equal(metric(c, /fleethub_dashboard_connections (\d+)/), 1);
     } finally {
       await c.stop();
     }

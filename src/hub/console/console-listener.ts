@@ -24,8 +24,6 @@ import { DashboardSession, type SessionHost } from './dashboard-session.js';
 import { originAllowed } from './origin-policy.js';
 import { TokenKeyFile } from './token-key-file.js';
 
-/** How often `token.key` is checked for rotation, so revoked tokens stop streaming within seconds. */
-export const DEFAULT_TOKEN_KEY_CHECK_MS = 2_000;
 /** A TLS handshake on the console must finish within this time (Node's default is 120 s: too long for idle sockets). */
 export const CONSOLE_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** The stream's path (SPEC). */
@@ -190,12 +188,15 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
     });
   }
 
+  /** Whoever noticed the new key (the poll or a dashboard's auth), every live token is checked against it. */
+  function onKeyRotated(): void {
+    log.log('warn', 'dashboard.token_key_rotated', { sessions: sessions.size });
+    for (const session of sessions) session.reverify();
+  }
+
   function checkKey(): void {
     try {
-      if (keyFile?.refresh()) {
-        log.log('warn', 'dashboard.token_key_rotated', { sessions: sessions.size });
-        for (const session of sessions) session.reverify();
-      }
+      keyFile?.refresh();
     } catch (err) {
       log.log('error', 'dashboard.token_key', { error: err instanceof Error ? err.message : String(err) });
     }
@@ -204,7 +205,7 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
   return {
     async listen() {
       if (server !== null) throw new FleethubError('FH_ERR_LISTEN', 'console listener already started');
-      keyFile = new TokenKeyFile(options.pkiDir);
+      keyFile = new TokenKeyFile(options.pkiDir, onKeyRotated);
       const srv = createServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2', handshakeTimeout: CONSOLE_HANDSHAKE_TIMEOUT_MS }, onRequest);
       srv.headersTimeout = 10_000;
       srv.requestTimeout = 30_000;
@@ -220,7 +221,7 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
         });
       });
       unsubscribeFeed = feed.subscribe(fanOut);
-      keyTimer = setInterval(checkKey, DEFAULT_TOKEN_KEY_CHECK_MS);
+      keyTimer = setInterval(checkKey, config.tokenKeyCheckMs);
       const address = srv.address();
       const port = typeof address === 'object' && address !== null ? address.port : config.port;
       log.log('info', 'console.listen', { host: config.host, port });

@@ -8,7 +8,8 @@
  * too many dashboards on this token; 4029 kept sending past the message rate;
  * 1008 too many invalid messages in a row; 1009 frame over
  * `maxClientPayloadBytes` (ws itself); 4008 read nothing for `stalledCloseMs`;
- * 1001 hub shutting down.
+ * 1001 hub shutting down. A dashboard that sent no pong for a whole
+ * `pingIntervalMs` is dropped without a close frame: it no longer answers.
  */
 import type { RawData, WebSocket } from 'ws';
 import { CLOSE, isFleethubError } from '../../errors.js';
@@ -27,8 +28,6 @@ import type { TokenKeyFile } from './token-key-file.js';
 export const DEFAULT_DASHBOARD_MAX_INVALID_IN_ROW = 10;
 /** Rate-limited messages in a row before closing with 4029. */
 export const DEFAULT_DASHBOARD_MAX_REFUSED_IN_ROW = 10;
-/** How often an idle dashboard is pinged; one that misses a whole interval without a pong is dropped. */
-export const DEFAULT_DASHBOARD_PING_MS = 30_000;
 /** How often a backed-up connection checks for a stalled reader. */
 const BACKPRESSURE_POLL_MS = 250;
 /** Time a closing connection gets for the close handshake before the socket is destroyed. */
@@ -119,7 +118,7 @@ export class DashboardSession {
     ws.on('close', () => this.#end());
     // SPEC: the first message, within 5 s, is {"auth":..}; nothing about devices before it.
     this.#authTimer = setTimeout(() => this.close(CLOSE.UNAUTHORIZED, 'auth timeout', 'auth_timeout'), config.authTimeoutMs);
-    this.#pingTimer = setInterval(() => this.#ping(), DEFAULT_DASHBOARD_PING_MS);
+    this.#pingTimer = setInterval(() => this.#ping(), config.pingIntervalMs);
   }
 
   /** True once `{"auth":..}` succeeded. */
@@ -353,7 +352,12 @@ export class DashboardSession {
   }
 
   #ping(): void {
+    if (this.#closing) return; // the close grace ends it
     if (!this.#alive) {
+      // No pong for a whole interval: a close handshake would wait on the same dead peer.
+      this.#closing = true;
+      this.#host.metrics.closed.inc({ reason: 'ping_timeout' });
+      this.#host.log.log('info', 'dashboard.close', { ip: this.#remote, reason: 'no pong', token: this.#claims?.id });
       this.#ws.terminate();
       return;
     }

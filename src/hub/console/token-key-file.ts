@@ -6,8 +6,8 @@
  *
  * Rotation: replacing or deleting the file revokes every token signed with
  * the old key. {@link TokenKeyFile} notices by comparing the file's identity
- * (inode, size, mtime) on each use and on the listener's short poll, so a
- * running hub needs no restart.
+ * (inode, size, mtime) on each use and on the listener's poll
+ * (`console.tokenKeyCheckMs`), so a running hub needs no restart.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
@@ -66,12 +66,18 @@ export function loadOrCreateTokenKey(pkiDir: string): Buffer {
 export class TokenKeyFile {
   readonly #path: string;
   readonly #pkiDir: string;
+  readonly #onRotate: () => void;
   #key: Buffer;
   #identity: string | null;
 
-  /** Loads (or creates) the key in `pkiDir`. */
-  constructor(pkiDir: string) {
+  /**
+   * Loads (or creates) the key in `pkiDir`. `onRotate` runs whenever a
+   * refresh finds a different key, whether the poll or a dashboard's auth
+   * read it first: live tokens must be checked against it either way.
+   */
+  constructor(pkiDir: string, onRotate: () => void = () => {}) {
     this.#pkiDir = pkiDir;
+    this.#onRotate = onRotate;
     this.#path = join(pkiDir, TOKEN_KEY_FILE);
     this.#key = loadOrCreateTokenKey(pkiDir);
     this.#identity = identity(this.#path);
@@ -85,7 +91,8 @@ export class TokenKeyFile {
 
   /**
    * Reloads the key if the file changed (or makes a new one if it was
-   * deleted). Returns true when the key is now different.
+   * deleted). Returns true, after calling `onRotate`, when the key is now
+   * different.
    */
   refresh(): boolean {
     const now = identity(this.#path);
@@ -94,6 +101,7 @@ export class TokenKeyFile {
     this.#identity = identity(this.#path);
     const changed = !key.equals(this.#key);
     this.#key = key;
+    if (changed) this.#onRotate();
     return changed;
   }
 }
