@@ -5,6 +5,7 @@
  * readings across each commit, and every object that lives that long is work
  * for the garbage collector.
  */
+import { recordBytes } from './record-codec.js';
 import type { AppendOutcome, StoredReading } from './types.js';
 
 /** Readings accepted since the last commit started, in log order. */
@@ -24,7 +25,9 @@ export class PendingGroup {
     return this.readings.length;
   }
 
-  add(reading: StoredReading, hubTime: number, json: string, deviceBytes: number, jsonBytes: number, frameBytes: number): void {
+  /** Queues `reading`; its sizes were checked with {@link recordBytes} when it was appended. */
+  add(reading: StoredReading, hubTime: number, json: string, deviceBytes: number, jsonBytes: number): void {
+    const frameBytes = recordBytes(deviceBytes, jsonBytes);
     this.readings.push(reading);
     this.hubTimes.push(hubTime);
     this.jsons.push(json);

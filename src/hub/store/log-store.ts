@@ -148,19 +148,18 @@ class LogStore implements Store {
     // Everything that can fail happens before any state changes: a batch is taken whole or not at all.
     const count = readings.length;
     const jsons: string[] = new Array<string>(count);
-    const sizes: number[] = new Array<number>(count * 3);
+    const deviceBytes: number[] = new Array<number>(count);
+    const jsonBytes: number[] = new Array<number>(count);
     for (let i = 0; i < count; i += 1) {
       const reading = readings[i] as Reading;
       const problem = readingProblem(reading);
       if (problem !== null) return Promise.reject(new FleethubError('FH_ERR_INVALID_ARGUMENT', `store: ${problem}`));
       try {
         const json = reading.dataJson ?? JSON.stringify(reading.data);
-        const deviceBytes = Buffer.byteLength(reading.device);
-        const jsonBytes = Buffer.byteLength(json);
-        sizes[i * 3] = deviceBytes;
-        sizes[i * 3 + 1] = jsonBytes;
-        sizes[i * 3 + 2] = recordBytes(deviceBytes, jsonBytes);
         jsons[i] = json;
+        deviceBytes[i] = Buffer.byteLength(reading.device);
+        jsonBytes[i] = Buffer.byteLength(json);
+        recordBytes(deviceBytes[i] as number, jsonBytes[i] as number); // throws on what a frame cannot hold
       } catch (err) {
         return Promise.reject(new FleethubError('FH_ERR_INVALID_ARGUMENT', `store: cannot encode a reading of ${reading.device}`, { cause: err }));
       }
@@ -183,7 +182,7 @@ class LogStore implements Store {
       const position = this.#acceptedEnd;
       this.#acceptedEnd += 1;
       const reading: StoredReading = { device, seq, ts, data, position };
-      this.#pending.add(reading, hubTime, jsons[i] as string, sizes[i * 3] as number, sizes[i * 3 + 1] as number, sizes[i * 3 + 2] as number);
+      this.#pending.add(reading, hubTime, jsons[i] as string, deviceBytes[i] as number, jsonBytes[i] as number);
       if (inflight === undefined) {
         inflight = new Map();
         this.#inflight.set(device, inflight);
