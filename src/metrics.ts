@@ -18,34 +18,46 @@ function labelKey(labels: Labels): string {
   return key === '' ? '' : `{${key}}`;
 }
 
+/** One labelled series of a metric: a number the hot path updates in place. */
+interface Series {
+  value: number;
+}
+
 abstract class Metric {
-  readonly #values = new Map<string, number>();
+  readonly #series = new Map<string, Series>();
   constructor(
     readonly name: string,
     readonly help: string,
     readonly type: 'counter' | 'gauge',
   ) {}
 
-  protected add(labels: Labels, delta: number): void {
+  /** The series for these labels, created at 0 on first use. */
+  protected series(labels: Labels): Series {
     const key = labelKey(labels);
-    this.#values.set(key, (this.#values.get(key) ?? 0) + delta);
-  }
-
-  protected put(labels: Labels, value: number): void {
-    this.#values.set(labelKey(labels), value);
+    let series = this.#series.get(key);
+    if (series === undefined) {
+      series = { value: 0 };
+      this.#series.set(key, series);
+    }
+    return series;
   }
 
   /** The current value for these labels (0 when never touched). */
   value(labels: Labels = {}): number {
-    return this.#values.get(labelKey(labels)) ?? 0;
+    return this.#series.get(labelKey(labels))?.value ?? 0;
   }
 
   render(): string {
     let text = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} ${this.type}\n`;
-    if (this.#values.size === 0 && this.type === 'gauge') text += `${this.name} 0\n`;
-    for (const [key, value] of this.#values) text += `${this.name}${key} ${value}\n`;
+    if (this.#series.size === 0 && this.type === 'gauge') text += `${this.name} 0\n`;
+    for (const [key, series] of this.#series) text += `${this.name}${key} ${series.value}\n`;
     return text;
   }
+}
+
+/** A counter's series bound to fixed labels, for paths that count on every connection. */
+export interface BoundCounter {
+  inc(delta?: number): void;
 }
 
 /** A monotonically increasing count. */
@@ -54,7 +66,16 @@ export class Counter extends Metric {
     super(name, help, 'counter');
   }
   inc(labels: Labels = {}, delta = 1): void {
-    this.add(labels, delta);
+    this.series(labels).value += delta;
+  }
+  /** The series for `labels`, resolved once: `inc()` then costs one addition. */
+  labels(labels: Labels): BoundCounter {
+    const series = this.series(labels);
+    return {
+      inc(delta = 1) {
+        series.value += delta;
+      },
+    };
   }
 }
 
@@ -64,13 +85,25 @@ export class Gauge extends Metric {
     super(name, help, 'gauge');
   }
   set(value: number, labels: Labels = {}): void {
-    this.put(labels, value);
+    this.series(labels).value = value;
   }
   inc(labels: Labels = {}, delta = 1): void {
-    this.add(labels, delta);
+    this.series(labels).value += delta;
   }
   dec(labels: Labels = {}, delta = 1): void {
-    this.add(labels, -delta);
+    this.series(labels).value -= delta;
+  }
+}
+
+/** A gauge without labels whose value is read at scrape time (nothing to update as it changes). */
+class ObservedGauge extends Metric {
+  readonly #read: () => number;
+  constructor(name: string, help: string, read: () => number) {
+    super(name, help, 'gauge');
+    this.#read = read;
+  }
+  override render(): string {
+    return `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} gauge\n${this.name} ${this.#read()}\n`;
   }
 }
 
@@ -85,6 +118,11 @@ export class MetricsRegistry {
 
   gauge(name: string, help: string): Gauge {
     return this.#register(new Gauge(name, help));
+  }
+
+  /** A gauge whose value `read` returns at scrape time. */
+  observedGauge(name: string, help: string, read: () => number): void {
+    this.#register(new ObservedGauge(name, help, read));
   }
 
   /** Adds a function that returns already-formatted metric text, read at scrape time. Returns its removal. */

@@ -57,6 +57,30 @@ function refuseHttp(socket: Duplex, status: 403 | 404): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
 }
 
+/** `/v1/device`, with or without a query string. */
+function isDevicePath(url: string | undefined): boolean {
+  return url !== undefined && url.startsWith(DEVICE_PATH) && (url.length === DEVICE_PATH.length || url[DEVICE_PATH.length] === '?');
+}
+
+/** A session's nacks by code for its disconnect line (`rate_limited:3,invalid_json:1`), or undefined when there were none. */
+function nackedText(summary: SessionSummary): string | undefined {
+  let text = '';
+  for (const code in summary.nacked) text += `${text === '' ? '' : ','}${code}:${summary.nacked[code as WireErrorCode]}`;
+  return text === '' ? undefined : text;
+}
+
+/** A connection from accept until its upgrade: its deadline, and its device once TLS has said who it is. */
+interface Handshaking {
+  readonly socket: Socket;
+  readonly timer: NodeJS.Timeout;
+  peer: Peer | null;
+}
+
+/** A connection's key in the handshaking map: the same from the raw socket and from the TLS socket over it. */
+function connectionKey(socket: Socket): string {
+  return `${socket.remoteAddress ?? 'unknown'}|${socket.remotePort ?? 0}`;
+}
+
 /** Who is at the other end of a TLS socket. */
 interface Peer {
   /** The subject CN, or null when there is none or more than one. */
@@ -76,8 +100,8 @@ interface Peer {
  * connection's TLS session (`getSession()`) about 50 µs. Should the session
  * ever not hold it, `getPeerCertificate` answers.
  */
-function peerOf(socket: TLSSocket): Peer | null {
-  if (socket.isSessionReused()) {
+function peerOf(socket: TLSSocket, resumed: boolean): Peer | null {
+  if (resumed) {
     const cert = socket.getPeerX509Certificate();
     if (cert === undefined) return null;
     return { cn: commonNameOf(cert.subject), serial: cert.serialNumber.toUpperCase() };
@@ -103,13 +127,18 @@ function peerOf(socket: TLSSocket): Peer | null {
  * id may not have is returned as is and then refused by the id check.
  */
 export function commonNameOf(subject: string): string | null {
-  let cn: string | null = null;
-  for (const line of subject.split('\n')) {
-    if (!line.startsWith('CN=')) continue;
-    if (cn !== null) return null;
-    cn = line.slice(3);
+  let start: number;
+  if (subject.startsWith('CN=')) {
+    start = 3;
+  } else {
+    const at = subject.indexOf('\nCN=');
+    if (at === -1) return null;
+    start = at + 4;
   }
-  return cn;
+  const end = subject.indexOf('\n', start);
+  if (end === -1) return subject.slice(start);
+  // A second CN line: ambiguous, so no identity.
+  return subject.includes('\nCN=', end) ? null : subject.slice(start, end);
 }
 
 /** Accepts devices on `config.device.host:port`. */
@@ -130,11 +159,9 @@ export class DeviceListener {
   #sweep: NodeJS.Timeout | null = null;
   /** ws servers by maxPayload, so each device plan gets its own frame limit (SPEC: 1009). */
   readonly #wss = new Map<number, WebSocketServer>();
-  /** Sockets between accept and a finished upgrade, with their handshake timers. */
-  readonly #handshaking = new Map<string, { socket: Socket; timer: NodeJS.Timeout }>();
+  /** Connections between accept and a finished upgrade, by {@link connectionKey}. */
+  readonly #handshaking = new Map<string, Handshaking>();
   readonly #sockets = new Set<Socket>();
-  /** Each socket's identity, read once after the handshake and used again at the upgrade. */
-  readonly #peers = new WeakMap<TLSSocket, Peer>();
   readonly #observer: SessionObserver;
   #closing: Promise<void> | null = null;
 
@@ -154,13 +181,16 @@ export class DeviceListener {
         feed.rejected(device, code);
       },
       closed: (session: DeviceSession, code: number, summary: SessionSummary) => {
-        metrics.closes.inc({ code: String(code) });
+        metrics.closed(code);
         if (registry.release(session)) feed.presence(session.device, false);
-        metrics.connections.set(registry.size);
-        const nacked = Object.entries(summary.nacked).map(([k, v]) => `${k}:${v}`).join(',');
-        this.#log.log('info', 'device.disconnect', { id: session.device, code, accepted: summary.accepted, nacked: nacked || undefined });
+        this.#log.log('info', 'device.disconnect', { id: session.device, code, accepted: summary.accepted, nacked: nackedText(summary) });
       },
     };
+  }
+
+  /** Open TCP sockets (admitted by the gate, not closed yet). */
+  get openSockets(): number {
+    return this.#gate.open;
   }
 
   /** Devices connected now. */
@@ -270,20 +300,18 @@ export class DeviceListener {
       socket.destroy();
       return;
     }
-    const key = `${ip}|${socket.remotePort ?? 0}`;
+    const key = connectionKey(socket);
     this.#sockets.add(socket);
-    this.#options.metrics.sockets.set(this.#gate.open);
     const timer = setTimeout(() => {
       // Handshake and upgrade must finish in time, so a slow or silent client cannot hold a socket.
       this.#handshaking.delete(key);
       this.#options.metrics.upgradesRefused.inc({ reason: 'timeout' });
       socket.destroy();
     }, this.#config.handshakeTimeoutMs);
-    this.#handshaking.set(key, { socket, timer });
-    socket.once('close', () => {
+    this.#handshaking.set(key, { socket, timer, peer: null });
+    socket.on('close', () => {
       this.#gate.release(ip);
       this.#sockets.delete(socket);
-      this.#options.metrics.sockets.set(this.#gate.open);
       const pending = this.#handshaking.get(key);
       if (pending?.socket === socket) {
         clearTimeout(pending.timer);
@@ -298,16 +326,23 @@ export class DeviceListener {
 
   /** After the handshake, before any HTTP: a revoked serial stops here, also when OpenSSL did not check (resumed session, expired CRL). */
   #onSecure(socket: TLSSocket): void {
+    const pending = this.#handshaking.get(connectionKey(socket));
+    if (pending === undefined) {
+      // Past its deadline already.
+      socket.destroy();
+      return;
+    }
     const resumed = socket.isSessionReused();
-    const peer = peerOf(socket);
+    const peer = peerOf(socket, resumed);
     if (peer === null || this.#crl.serials.has(peer.serial)) {
       // OpenSSL already refuses a revoked certificate in a full handshake; this catches resumed sessions and an expired CRL.
       this.#options.metrics.handshakeFailures.inc({ reason: resumed ? 'revoked_resumed' : 'revoked' });
       socket.destroy();
       return;
     }
-    this.#peers.set(socket, peer);
-    this.#options.metrics.handshakes.inc({ result: resumed ? 'resumed' : 'full' });
+    // Read once here, used again at the upgrade.
+    pending.peer = peer;
+    (resumed ? this.#options.metrics.handshakesResumed : this.#options.metrics.handshakesFull).inc();
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -319,17 +354,18 @@ export class DeviceListener {
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const tlsSocket = socket as TLSSocket;
-    const path = (req.url ?? '').split('?')[0];
-    if (req.method !== 'GET' || path !== DEVICE_PATH || this.#closing !== null) {
+    if (req.method !== 'GET' || !isDevicePath(req.url) || this.#closing !== null) {
       this.#options.metrics.upgradesRefused.inc({ reason: 'not_found' });
       refuseHttp(socket, 404);
       return;
     }
-    const peer = this.#peers.get(tlsSocket) ?? peerOf(tlsSocket);
-    if (peer === null || tlsSocket.destroyed) {
+    const key = connectionKey(tlsSocket);
+    const pending = this.#handshaking.get(key);
+    if (pending === undefined || pending.peer === null || tlsSocket.destroyed) {
       socket.destroy();
       return;
     }
+    const peer = pending.peer;
     const cn = peer.cn;
     if (!tlsSocket.authorized || cn === null || !isValidDeviceId(cn)) {
       this.#options.metrics.upgradesRefused.inc({ reason: 'invalid_id' });
@@ -342,12 +378,8 @@ export class DeviceListener {
       refuseHttp(socket, 403);
       return;
     }
-    const key = `${tlsSocket.remoteAddress ?? 'unknown'}|${tlsSocket.remotePort ?? 0}`;
-    const pending = this.#handshaking.get(key);
-    if (pending !== undefined) {
-      clearTimeout(pending.timer);
-      this.#handshaking.delete(key);
-    }
+    clearTimeout(pending.timer);
+    this.#handshaking.delete(key);
     const plan = this.#plans.get(cn);
     const { limits, known } = limitsForPlan(this.#options.config, plan);
     if (!known) this.#log.log('warn', 'device.unknown_plan', { id: cn, plan });
@@ -373,7 +405,6 @@ export class DeviceListener {
       // SPEC: one live connection per device; the older one is closed with 4002.
       if (previous !== undefined) void previous.close(CLOSE.REPLACED);
       else this.#options.feed.presence(cn, true);
-      this.#options.metrics.connections.set(this.registry.size);
       this.#log.log('info', 'device.connect', {
         id: cn,
         ip: tlsSocket.remoteAddress,

@@ -46,7 +46,7 @@ export class HubFeed implements LiveFeed {
 
   /** Publishes a device going online or offline. */
   presence(device: string, online: boolean): void {
-    this.#emit({ type: 'presence', device, online, at: Date.now() });
+    if (this.#listeners.size > 0) this.#emit({ type: 'presence', device, online, at: Date.now() });
   }
 
   /** Publishes a refused message (nack code). */

@@ -3,7 +3,7 @@
  * are bounded sets only (reason, code, result): never a device id.
  */
 import type { WireErrorCode } from '../errors.js';
-import type { Counter, Gauge, MetricsRegistry } from '../metrics.js';
+import type { BoundCounter, Counter, Gauge, MetricsRegistry } from '../metrics.js';
 import type { StoreStats } from './store/types.js';
 
 /** Why a TLS handshake failed, as a bounded label set. */
@@ -43,30 +43,42 @@ export function handshakeFailureReason(err: Error & { code?: string }, authoriza
   return 'other';
 }
 
+/** What the device-side gauges read at scrape time, so nothing is updated per connection. */
+export interface HubMetricSources {
+  readonly storeStats: () => StoreStats;
+  /** Open TCP sockets on the device listener. */
+  readonly openSockets: () => number;
+  /** Connected devices. */
+  readonly devicesOnline: () => number;
+}
+
 /** The device side's metrics, registered once on the hub's registry. */
 export class HubMetrics {
-  readonly sockets: Gauge;
-  readonly connections: Gauge;
   readonly refused: Counter;
-  readonly handshakes: Counter;
+  /** Completed handshakes by result, counted on every connection: bound once. */
+  readonly handshakesFull: BoundCounter;
+  readonly handshakesResumed: BoundCounter;
   readonly handshakeFailures: Counter;
   readonly upgradesRefused: Counter;
   /** Per-message counters are plain numbers (rendered at scrape time): no label lookup on the hot path. */
   #accepted = 0;
   #bytes = 0;
   readonly #nacked: Record<WireErrorCode, number> = { invalid_json: 0, invalid_message: 0, rate_limited: 0, quota_exceeded: 0 };
-  readonly closes: Counter;
+  readonly #closes: Counter;
+  readonly #closesByCode = new Map<number, BoundCounter>();
   readonly crlExpired: Gauge;
   /** nextUpdate of the loaded CRL in Unix seconds, so users can alert ahead of its expiry (0: no CRL, or none given). */
   readonly crlNextUpdate: Gauge;
   readonly crlRevoked: Gauge;
   readonly crlReloads: Counter;
 
-  constructor(registry: MetricsRegistry, storeStats: () => StoreStats) {
-    this.sockets = registry.gauge('fleethub_device_sockets', 'Open TCP sockets on the device listener');
-    this.connections = registry.gauge('fleethub_device_connections', 'Connected devices (open device WebSockets)');
+  constructor(registry: MetricsRegistry, sources: HubMetricSources) {
+    registry.observedGauge('fleethub_device_sockets', 'Open TCP sockets on the device listener', sources.openSockets);
+    registry.observedGauge('fleethub_device_connections', 'Connected devices (open device WebSockets)', sources.devicesOnline);
     this.refused = registry.counter('fleethub_device_connections_refused_total', 'TCP connections refused before TLS, by reason');
-    this.handshakes = registry.counter('fleethub_tls_handshakes_total', 'Completed device TLS handshakes, by result (full or resumed)');
+    const handshakes = registry.counter('fleethub_tls_handshakes_total', 'Completed device TLS handshakes, by result (full or resumed)');
+    this.handshakesFull = handshakes.labels({ result: 'full' });
+    this.handshakesResumed = handshakes.labels({ result: 'resumed' });
     this.handshakeFailures = registry.counter('fleethub_tls_handshake_failures_total', 'Failed device TLS handshakes, by reason');
     this.upgradesRefused = registry.counter('fleethub_device_upgrades_refused_total', 'Device HTTP requests refused after TLS, by reason');
     registry.collect(() => {
@@ -77,13 +89,13 @@ export class HubMetrics {
       text += '# HELP fleethub_device_received_bytes_total WebSocket payload bytes received from devices\n# TYPE fleethub_device_received_bytes_total counter\n';
       return `${text}fleethub_device_received_bytes_total ${this.#bytes}\n`;
     });
-    this.closes = registry.counter('fleethub_device_closes_total', 'Device connections closed, by close code');
+    this.#closes = registry.counter('fleethub_device_closes_total', 'Device connections closed, by close code');
     this.crlExpired = registry.gauge('fleethub_crl_expired', '1 while the loaded CRL is past its nextUpdate (revocation then enforced by the hub, not OpenSSL)');
     this.crlNextUpdate = registry.gauge('fleethub_crl_next_update_timestamp_seconds', 'nextUpdate of the loaded CRL as a Unix timestamp in seconds (0: no CRL loaded)');
     this.crlRevoked = registry.gauge('fleethub_crl_revoked_serials', 'Serials in the loaded CRL');
     this.crlReloads = registry.counter('fleethub_crl_reloads_total', 'Times crl.pem was reloaded after a change');
     registry.collect(() => {
-      const s = storeStats();
+      const s = sources.storeStats();
       return [
         '# HELP fleethub_store_bytes Bytes in the store\'s segment files\n# TYPE fleethub_store_bytes gauge',
         `fleethub_store_bytes ${s.bytes}`,
@@ -110,6 +122,16 @@ export class HubMetrics {
   /** Counts accepted messages. */
   accept(count: number): void {
     this.#accepted += count;
+  }
+
+  /** Counts a device connection closed with `code`. */
+  closed(code: number): void {
+    let counter = this.#closesByCode.get(code);
+    if (counter === undefined) {
+      counter = this.#closes.labels({ code: String(code) });
+      this.#closesByCode.set(code, counter);
+    }
+    counter.inc();
   }
 
   /** Counts one nack. */

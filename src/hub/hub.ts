@@ -95,7 +95,11 @@ class FleethubHub implements Hub {
     const store = await openStore(this.#config.dataDir, this.#config.store, { log: this.#log });
     this.#store = store;
     this.#feed = new HubFeed(store, this.#registry, this.#log);
-    this.#hubMetrics ??= new HubMetrics(this.metrics, () => store.stats());
+    this.#hubMetrics ??= new HubMetrics(this.metrics, {
+      storeStats: () => store.stats(),
+      openSockets: () => this.#listener?.openSockets ?? 0,
+      devicesOnline: () => this.#registry.size,
+    });
     this.#listener = new DeviceListener({
       config: this.#config,
       store,

@@ -125,10 +125,18 @@ export function parseFrame(text: string, context: ParseContext): FrameItem[] {
   return batch.map((item) => parseTelemetry(item, context));
 }
 
+/** The `limits` JSON of each plan's limits object, serialised once: every connection sends it. */
+const limitsJson = new WeakMap<DeviceLimits, string>();
+
 /** `{"hello":..}`, the hub's first message (SPEC: On connect). */
 export function helloMessage(device: string, lastSeq: number | null, limits: DeviceLimits): string {
-  const { maxPayloadBytes, msgsPerSec, burst, msgsPerDay, maxFields } = limits;
-  return JSON.stringify({ hello: { device, lastSeq, limits: { maxPayloadBytes, msgsPerSec, burst, msgsPerDay, maxFields } } });
+  let limitsText = limitsJson.get(limits);
+  if (limitsText === undefined) {
+    const { maxPayloadBytes, msgsPerSec, burst, msgsPerDay, maxFields } = limits;
+    limitsText = JSON.stringify({ maxPayloadBytes, msgsPerSec, burst, msgsPerDay, maxFields });
+    limitsJson.set(limits, limitsText);
+  }
+  return `{"hello":{"device":${JSON.stringify(device)},"lastSeq":${lastSeq ?? 'null'},"limits":${limitsText}}}`;
 }
 
 /** `{"ack":N}`: every message of this connection with seq ≤ N not nacked is durable (SPEC: Acks). */

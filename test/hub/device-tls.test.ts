@@ -164,6 +164,9 @@ test('the identity is the one CN of the subject; none or several is no identity'
   assert.equal(commonNameOf('O=fleet\nCN=dev-1'), 'dev-1');
   assert.equal(commonNameOf('O=fleet'), null);
   assert.equal(commonNameOf('CN=dev-1\nCN=dev-2'), null);
+  assert.equal(commonNameOf('O=fleet\nCN=dev-1\nOU=lab'), 'dev-1');
+  assert.equal(commonNameOf('O=fleet\nCN=dev-1\nOU=lab\nCN=dev-2'), null);
+  assert.equal(commonNameOf('O=fleet\nXCN=dev-1'), null, 'only a whole CN attribute counts');
   assert.equal(commonNameOf('CN=dev-1 + CN=dev-2'), 'dev-1 + CN=dev-2', 'a multi-valued RDN stays one (invalid) id');
 });
 

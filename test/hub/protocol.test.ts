@@ -81,6 +81,10 @@ test('hub messages follow the SPEC shapes', () => {
   assert.deepEqual(JSON.parse(helloMessage('d1', null, DEFAULT_LIMITS)), {
     hello: { device: 'd1', lastSeq: null, limits: { maxPayloadBytes: 16384, msgsPerSec: 10, burst: 50, msgsPerDay: 200000, maxFields: 32 } },
   });
+  // Each limits object's JSON is kept; another plan's limits give their own.
+  assert.deepEqual(JSON.parse(helloMessage('d2', 7, DEFAULT_LIMITS)).hello, { device: 'd2', lastSeq: 7, limits: JSON.parse(helloMessage('d1', null, DEFAULT_LIMITS)).hello.limits });
+  const plan = { ...DEFAULT_LIMITS, msgsPerSec: 1, burst: 2 };
+  assert.deepEqual(JSON.parse(helloMessage('d3', 9, plan)).hello, { device: 'd3', lastSeq: 9, limits: { maxPayloadBytes: 16384, msgsPerSec: 1, burst: 2, msgsPerDay: 200000, maxFields: 32 } });
   assert.deepEqual(JSON.parse(ackMessage(42)), { ack: 42 });
   assert.deepEqual(JSON.parse(nackMessage(5, 'rate_limited', 100)), { nack: 5, error: 'rate_limited', retryAfterMs: 100 });
   assert.deepEqual(JSON.parse(nackMessage(null, 'invalid_json')), { nack: null, error: 'invalid_json' });
