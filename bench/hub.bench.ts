@@ -205,16 +205,20 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 /** Handshakes are measured in rounds alternating between the servers, so drifting load on the machine hits both alike. */
-const HANDSHAKE_ROUNDS = 8;
+const HANDSHAKE_ROUNDS = 32;
 /** Handshakes per server and case before measuring. */
 const HANDSHAKE_WARMUP = 100;
 /**
- * Handshakes per server before the first case. V8 compiles a server's
- * connection path over its first few thousand connections (a bare server's
- * resumed handshake costs 1.65 ms of CPU after 300 and 1.05 ms after 3,000);
- * a long-running server has long done so, and that is what is compared.
+ * Resumed handshakes per server before the first case. V8 compiles a
+ * server's connection path over its first few thousand connections: measured
+ * in rounds of 200 from a cold start, a bare server's resumed TLS 1.2
+ * handshake costs 1.4–1.8 ms of CPU over the first 2,000 and settles near
+ * 1.0 ms after 3,000–5,000, the hub's likewise. A long-running server has long
+ * done so, and that is what is compared. The connection path is the same
+ * JavaScript for full and resumed handshakes and both TLS versions, so the
+ * cheapest handshake warms it up.
  */
-const PROCESS_WARMUP = Number(process.env.FLEETHUB_BENCH_HANDSHAKE_WARMUP ?? 2000);
+const PROCESS_WARMUP = Number(process.env.FLEETHUB_BENCH_HANDSHAKE_WARMUP ?? 5000);
 /** Warm-up handshakes go to the servers in turns of this many, so neither warms up on a cold client. */
 const WARMUP_TURN = 50;
 
@@ -244,18 +248,11 @@ async function handshakeBatch(server: ServerProcess, ca: string, devices: readon
   state.rounds.push((after.cpuMs - before.cpuMs) / count);
 }
 
-/** `perServer` handshakes to each server, in turns, over every TLS version and resumption; nothing is measured. */
-async function warmUp(servers: readonly ServerProcess[], ca: string, devices: readonly Creds[], perServer: number, versions: readonly SecureVersion[], resumption: readonly boolean[]): Promise<void> {
-  const states = new Map<string, HandshakeCase>();
-  let turn = 0;
-  for (let done = 0; done < perServer; done += WARMUP_TURN, turn += 1) {
-    const version = versions[turn % versions.length]!;
-    const resumed = resumption[Math.floor(turn / versions.length) % resumption.length]!;
-    for (const [i, server] of servers.entries()) {
-      const key = `${i} ${version} ${resumed}`;
-      if (!states.has(key)) states.set(key, { session: undefined, cpuMs: 0, count: 0, rounds: [] });
-      await handshakeBatch(server, ca, devices, version, resumed, Math.min(WARMUP_TURN, perServer - done), states.get(key)!);
-    }
+/** `perServer` resumed TLS 1.2 handshakes to each server, in turns; nothing is measured. */
+async function warmUp(servers: readonly ServerProcess[], ca: string, devices: readonly Creds[], perServer: number): Promise<void> {
+  const states = servers.map((): HandshakeCase => ({ session: undefined, cpuMs: 0, count: 0, rounds: [] }));
+  for (let done = 0; done < perServer; done += WARMUP_TURN) {
+    for (const [i, server] of servers.entries()) await handshakeBatch(server, ca, devices, 'TLSv1.2', true, Math.min(WARMUP_TURN, perServer - done), states[i]!);
   }
 }
 
@@ -496,6 +493,8 @@ async function main(): Promise<void> {
   const results: Record<string, Record<string, number>> = {};
   /** Handshake cases: the median over rounds of hub / bare, next to the ratio of the sums (one noisy round weighs less). */
   const roundRatios: Record<string, number> = {};
+  /** Handshake cases: server CPU ms per handshake in each round, for the JSON. */
+  const handshakeRounds: Record<string, { bare: number[]; hub: number[] }> = {};
   const row = (name: string, values: Record<string, number>): void => {
     results[name] = values;
     process.stdout.write(`${name.padEnd(44)} ${Object.entries(values).map(([k, v]) => `${k}=${Number(v.toFixed(3))}`).join('  ')}\n`);
@@ -508,7 +507,7 @@ async function main(): Promise<void> {
       const kinds = ['bare', 'hub'] as const;
       const servers = await Promise.all(kinds.map((kind) => ServerProcess.start(kind, pki.dir, join(root, `data-hs-${label}-${kind}`))));
       process.stdout.write(`warming up both servers with ${PROCESS_WARMUP} handshakes each (${label}) ...\n`);
-      await warmUp(servers, pki.ca, pki.devices, PROCESS_WARMUP, ['TLSv1.2', 'TLSv1.3'], [true, false]);
+      await warmUp(servers, pki.ca, pki.devices, PROCESS_WARMUP);
       for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
         for (const resumed of [false, true]) {
           const [bare, hub] = await handshakes(servers, label, pki.ca, pki.devices, version, resumed);
@@ -516,6 +515,7 @@ async function main(): Promise<void> {
           row(`${name} (bare)`, { serverCpuMs: bare!.cpuMs });
           row(`${name} (hub)`, { serverCpuMs: hub!.cpuMs });
           roundRatios[name] = median(hub!.rounds.map((ms, round) => ms / bare!.rounds[round]!));
+          handshakeRounds[name] = { bare: bare!.rounds, hub: hub!.rounds };
         }
       }
       await Promise.all(servers.map((server) => server.stop()));
@@ -567,7 +567,7 @@ async function main(): Promise<void> {
       process.stdout.write(`${name.padEnd(44)} ${value.toFixed(2)}${rounds === undefined ? '' : `  (median of ${HANDSHAKE_ROUNDS} rounds ${rounds.toFixed(2)})`}\n`);
     }
     const out = join(REPO_ROOT, 'bench', 'results', 'hub.json');
-    await writeFile(out, `${JSON.stringify({ node: process.version, devices: DEVICES, idle: IDLE, handshakes: HANDSHAKES, results, ratios, handshakeRoundRatios: roundRatios }, null, 2)}\n`);
+    await writeFile(out, `${JSON.stringify({ node: process.version, devices: DEVICES, idle: IDLE, handshakes: HANDSHAKES, results, ratios, handshakeRoundRatios: roundRatios, handshakeRounds }, null, 2)}\n`);
     process.stdout.write(`\nwrote ${out}\n`);
   } finally {
     await rm(root, { recursive: true, force: true });

@@ -57,6 +57,9 @@ function refuseHttp(socket: Duplex, status: 403 | 404): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
 }
 
+/** Resets from peers are routine; the socket's 'close' does the bookkeeping. */
+function ignoreSocketError(): void {}
+
 /** `/v1/device`, with or without a query string. */
 function isDevicePath(url: string | undefined): boolean {
   return url !== undefined && url.startsWith(DEVICE_PATH) && (url.length === DEVICE_PATH.length || url[DEVICE_PATH.length] === '?');
@@ -318,9 +321,7 @@ export class DeviceListener {
         this.#handshaking.delete(key);
       }
     });
-    socket.on('error', () => {
-      // Resets from peers are routine; 'close' does the bookkeeping.
-    });
+    socket.on('error', ignoreSocketError);
     this.#https?.emit('connection', socket);
   }
 
