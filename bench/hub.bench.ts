@@ -206,19 +206,19 @@ function percentile(sorted: readonly number[], p: number): number {
 
 /** Handshakes are measured in rounds alternating between the servers, so drifting load on the machine hits both alike. */
 const HANDSHAKE_ROUNDS = 32;
-/** Handshakes per server and case before measuring. */
-const HANDSHAKE_WARMUP = 100;
+/** Handshakes per server and case before measuring (after the process warm-up). */
+const HANDSHAKE_WARMUP = 200;
 /**
- * Resumed handshakes per server before the first case. V8 compiles a
- * server's connection path over its first few thousand connections: measured
- * in rounds of 200 from a cold start, a bare server's resumed TLS 1.2
- * handshake costs 1.4–1.8 ms of CPU over the first 2,000 and settles near
- * 1.0 ms after 3,000–5,000, the hub's likewise. A long-running server has long
- * done so, and that is what is compared. The connection path is the same
- * JavaScript for full and resumed handshakes and both TLS versions, so the
- * cheapest handshake warms it up.
+ * Handshakes per server before the first case, a quarter of them in each
+ * case. V8 compiles a server's connection path over its first few thousand
+ * connections: measured in rounds of 200 from a cold start, a bare server's
+ * resumed TLS 1.2 handshake costs 1.4–1.8 ms of CPU over the first 2,000 and
+ * settles near 1.0 ms after 3,000–5,000, the hub's likewise. A long-running
+ * server has long done so, and that is what is compared. Full and resumed
+ * handshakes take partly different paths (the hub reads the identity
+ * differently), so the warm-up runs every case.
  */
-const PROCESS_WARMUP = Number(process.env.FLEETHUB_BENCH_HANDSHAKE_WARMUP ?? 5000);
+const PROCESS_WARMUP = Number(process.env.FLEETHUB_BENCH_HANDSHAKE_WARMUP ?? 4000);
 /** Warm-up handshakes go to the servers in turns of this many, so neither warms up on a cold client. */
 const WARMUP_TURN = 50;
 
@@ -248,11 +248,14 @@ async function handshakeBatch(server: ServerProcess, ca: string, devices: readon
   state.rounds.push((after.cpuMs - before.cpuMs) / count);
 }
 
-/** `perServer` resumed TLS 1.2 handshakes to each server, in turns; nothing is measured. */
+/** `perServer` handshakes to each server over every case (TLS 1.2 and 1.3, full and resumed), in turns; nothing is measured. */
 async function warmUp(servers: readonly ServerProcess[], ca: string, devices: readonly Creds[], perServer: number): Promise<void> {
-  const states = servers.map((): HandshakeCase => ({ session: undefined, cpuMs: 0, count: 0, rounds: [] }));
-  for (let done = 0; done < perServer; done += WARMUP_TURN) {
-    for (const [i, server] of servers.entries()) await handshakeBatch(server, ca, devices, 'TLSv1.2', true, Math.min(WARMUP_TURN, perServer - done), states[i]!);
+  const cases = [['TLSv1.2', false], ['TLSv1.2', true], ['TLSv1.3', false], ['TLSv1.3', true]] as const;
+  const states = servers.map(() => cases.map((): HandshakeCase => ({ session: undefined, cpuMs: 0, count: 0, rounds: [] })));
+  for (let done = 0, turn = 0; done < perServer; done += WARMUP_TURN, turn += 1) {
+    const c = turn % cases.length;
+    const [version, resumed] = cases[c]!;
+    for (const [i, server] of servers.entries()) await handshakeBatch(server, ca, devices, version, resumed, Math.min(WARMUP_TURN, perServer - done), states[i]![c]!);
   }
 }
 
