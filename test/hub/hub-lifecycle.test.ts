@@ -70,8 +70,13 @@ test('the live feed: presence, committed readings and rejections; /metrics carri
     assert.deepEqual([...th.hub.feed.onlineDevices()], ['life-feed']);
     assert.deepEqual([...th.hub.feed.knownDevices()], ['life-feed']);
     assert.equal(th.hub.feed.latest('life-feed')?.seq, 1);
+    // The connection gauges are read at scrape time.
+    assert.equal(metricValue(th.hub, 'fleethub_device_connections'), 1);
+    assert.equal(metricValue(th.hub, 'fleethub_device_sockets'), 1);
     await client.close();
     await waitUntil(() => events.some((e) => e.type === 'presence' && !e.online), 'offline event');
+    await waitUntil(() => metricValue(th.hub, 'fleethub_device_sockets') === 0, 'the socket is released');
+    assert.equal(metricValue(th.hub, 'fleethub_device_connections'), 0);
     unsubscribe();
     const seen = events.map((e) => (e.type === 'reading' ? `reading ${e.reading.device} ${e.reading.seq}` : e.type === 'presence' ? `presence ${e.device} ${e.online}` : `rejected ${e.device} ${e.code}`));
     // The rejection is immediate; the reading appears after the fsync that commits it.

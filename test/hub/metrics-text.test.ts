@@ -33,3 +33,20 @@ test('a gauge never set renders 0; a counter never counted renders no sample', (
   assert.match(registry.render(), /^fleethub_test_idle 0$/m);
   assert.doesNotMatch(registry.render(), /^fleethub_test_none_total /m);
 });
+
+test('a bound counter adds to its labelled series; an observed gauge is read at each render', () => {
+  const registry = new MetricsRegistry();
+  const handshakes = registry.counter('fleethub_test_handshakes_total', 'Handshakes.');
+  const full = handshakes.labels({ result: 'full' });
+  full.inc();
+  full.inc(2);
+  handshakes.inc({ result: 'full' });
+  let open = 3;
+  registry.observedGauge('fleethub_test_open', 'Open.', () => open);
+  assert.equal(handshakes.value({ result: 'full' }), 4);
+  assert.match(registry.render(), /^fleethub_test_handshakes_total\{result="full"\} 4$/m);
+  assert.match(registry.render(), /^fleethub_test_open 3$/m);
+  open = 0;
+  assert.match(registry.render(), /^fleethub_test_open 0$/m);
+  assert.throws(() => registry.observedGauge('fleethub_test_open', 'Again.', () => 1), /registered twice/);
+});
