@@ -170,3 +170,25 @@ test('the Arduino subprotocol and Origin: file:// are accepted', async () => {
     await client.close();
   }
 });
+
+test('messages committed together are acked together: one cumulative ack per group commit, not one per message', async () => {
+  // A long commit interval: after the first message (committed at once), the other 19 share one commit.
+  const own = await startHub({ store: { commitIntervalMs: 300 } });
+  try {
+    const c = await own.pki.addDevice('proto-coalesce');
+    const client = await connectDevice({ url: own.deviceUrl, ca: own.pki.ca, cert: c.cert, key: c.key });
+    try {
+      await client.hello();
+      client.sendSeqs(Array.from({ length: 20 }, (_, i) => i + 1));
+      await client.waitForAck(20);
+      const acks = client.messages.flatMap((m) => (m.ack === undefined ? [] : [m.ack]));
+      assert.ok(acks.length <= 3, `acks ${JSON.stringify(acks)}`);
+      assert.equal(acks.at(-1), 20);
+      assert.equal(own.hub.store.lastSeq('proto-coalesce'), 20);
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await own.stop();
+  }
+});
