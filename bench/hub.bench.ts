@@ -39,7 +39,7 @@ interface Creds { id: string; cert: string; key: string }
 
 const DEVICES = Number(process.env.FLEETHUB_BENCH_DEVICES ?? 1000);
 const IDLE = Number(process.env.FLEETHUB_BENCH_IDLE ?? 5000);
-const HANDSHAKES = Number(process.env.FLEETHUB_BENCH_HANDSHAKES ?? 200);
+const HANDSHAKES = Number(process.env.FLEETHUB_BENCH_HANDSHAKES ?? 800);
 const PACED_SECONDS = 10;
 const WINDOWED_SECONDS = 5;
 const WINDOW = 32;
