@@ -15,15 +15,16 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { PeerCertificate, TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CLOSE, FleethubError, type WireErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
-import { isValidDeviceId, pkiPaths, sessionPeerIdentity } from '../pki/index.js';
+import { isValidDeviceId, pkiPaths } from '../pki/index.js';
 import type { HubConfig } from './config.js';
 import { ConnectionGate } from './connection-gate.js';
 import { limitsForPlan } from './device-limits.js';
 import type { DeviceRegistry } from './device-registry.js';
+import { peerOf, type Peer } from './device-peer.js';
 import { DeviceSession, type SessionObserver, type SessionSummary } from './device-session.js';
 import {
   crlDaysLeftIfExpiring, crlExpired, crlStateOf, deviceSecureContextOptions, loadDeviceTlsMaterial, NO_CRL, readCrlFile,
@@ -82,66 +83,6 @@ interface Handshaking {
 /** A connection's key in the handshaking map: the same from the raw socket and from the TLS socket over it. */
 function connectionKey(socket: Socket): string {
   return `${socket.remoteAddress ?? 'unknown'}|${socket.remotePort ?? 0}`;
-}
-
-/** Who is at the other end of a TLS socket. */
-interface Peer {
-  /** The subject CN, or null when there is none or more than one. */
-  readonly cn: string | null;
-  /** Uppercase hex, as the CRL's serials. */
-  readonly serial: string;
-}
-
-/**
- * The peer certificate's CN and serial; null once the peer has gone. Called
- * once per connection, right after the handshake (the result is kept for the
- * upgrade), so every device pays for it. Measured per connection on Node 20
- * (OpenSSL 3.0): after a resumed handshake `getPeerX509Certificate` costs
- * about 25 µs; after a full one it copies and decodes the certificate again
- * (about 300 µs), `getPeerCertificate` builds every field, fingerprints and
- * the public key (about 125 µs), and reading the certificate out of the
- * connection's TLS session (`getSession()`) about 50 µs. Should the session
- * ever not hold it, `getPeerCertificate` answers.
- */
-function peerOf(socket: TLSSocket, resumed: boolean): Peer | null {
-  if (resumed) {
-    const cert = socket.getPeerX509Certificate();
-    if (cert === undefined) return null;
-    return { cn: commonNameOf(cert.subject), serial: cert.serialNumber.toUpperCase() };
-  }
-  const session = socket.getSession();
-  if (session !== undefined) {
-    try {
-      const identity = sessionPeerIdentity(session);
-      if (identity !== null) return { cn: identity.commonName, serial: identity.serial };
-    } catch {
-      // Not the encoding expected: ask the certificate API.
-    }
-  }
-  const cert = socket.getPeerCertificate() as PeerCertificate | null;
-  if (cert === null || cert.serialNumber === undefined) return null;
-  const cn: unknown = cert.subject?.CN;
-  return { cn: typeof cn === 'string' ? cn : null, serial: cert.serialNumber.toUpperCase() };
-}
-
-/**
- * The CN of a subject in Node's one-attribute-per-line form (`CN=dev-1`), or
- * null when there is none or more than one. A value with characters a device
- * id may not have is returned as is and then refused by the id check.
- */
-export function commonNameOf(subject: string): string | null {
-  let start: number;
-  if (subject.startsWith('CN=')) {
-    start = 3;
-  } else {
-    const at = subject.indexOf('\nCN=');
-    if (at === -1) return null;
-    start = at + 4;
-  }
-  const end = subject.indexOf('\n', start);
-  if (end === -1) return subject.slice(start);
-  // A second CN line: ambiguous, so no identity.
-  return subject.includes('\nCN=', end) ? null : subject.slice(start, end);
 }
 
 /** Accepts devices on `config.device.host:port`. */

@@ -5,7 +5,7 @@ import { metricValue, startHub, type TestHub } from '../helpers/hub.js';
 import { connectDevice, DeviceClient, tryConnectDevice, type DeviceClientOptions } from '../helpers/device-client.js';
 import { makeTestPki, type DeviceCredentials } from '../helpers/pki.js';
 import { loadCa } from '../../src/pki/index.js';
-import { commonNameOf } from '../../src/hub/device-listener.js';
+import { commonNameOf } from '../../src/hub/device-peer.js';
 import { issueCertificate } from '../../src/pki/certificate.js';
 import { generateKeys, privateKeyPem, resolveKeySpec } from '../../src/pki/keys.js';
 
