@@ -281,7 +281,7 @@ interface IngestResult { messages: number; cpuUsPerMsg: number; systemUsPerMsg: 
 interface IngestWindow { messages: number; seconds: number; cpuMs: number; systemMs: number; fsyncs: number; fsyncMs: number; latencies: number[] }
 
 /** Ingest is measured in rounds alternating between the servers, like the handshakes. */
-const INGEST_ROUNDS = 3;
+const INGEST_ROUNDS = 5;
 
 function summarise(windows: readonly IngestWindow[]): IngestResult {
   const sum = (key: 'messages' | 'seconds' | 'cpuMs' | 'systemMs' | 'fsyncs' | 'fsyncMs'): number => windows.reduce((n, w) => n + w[key], 0);
@@ -400,14 +400,16 @@ async function makePki(root: string, keyType: KeyType, count: number): Promise<{
 async function main(): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), 'fleethub-bench-hub-'));
   const results: Record<string, Record<string, number>> = {};
-  /** Handshake cases: the median over rounds of hub / bare, next to the ratio of the sums (one noisy round weighs less). */
-  const roundRatios: Record<string, number> = {};
+  /** Each case: the median over rounds of hub / bare and the number of rounds, next to the ratio of the sums (one noisy round weighs less). */
+  const roundRatios: Record<string, { median: number; rounds: number }> = {};
   /** Handshake cases: server CPU ms per handshake in each round, for the JSON. */
   const handshakeRounds: Record<string, { bare: number[]; hub: number[] }> = {};
   const row = (name: string, values: Record<string, number>): void => {
     results[name] = values;
     process.stdout.write(`${name.padEnd(44)} ${Object.entries(values).map(([k, v]) => `${k}=${Number(v.toFixed(3))}`).join('  ')}\n`);
   };
+  // Handshake costs depend on the OpenSSL that Node ships (Node 24's 3.5 is much cheaper than Node 20's 3.0): say which ran.
+  process.stdout.write(`Node ${process.version}, OpenSSL ${process.versions.openssl}\n`);
   try {
     const fleetSize = Math.max(DEVICES, IDLE, WINDOWED_CONNECTIONS);
     const ec = await makePki(root, 'ec', ONLY.has('ingest') || ONLY.has('idle') || ONLY.has('mosquitto') ? fleetSize : 16);
@@ -423,7 +425,7 @@ async function main(): Promise<void> {
           const name = `handshake ${label} ${version} ${resumed ? 'resumed' : 'full'}`;
           row(`${name} (bare)`, { serverCpuMs: bare!.cpuMs });
           row(`${name} (hub)`, { serverCpuMs: hub!.cpuMs });
-          roundRatios[name] = median(hub!.rounds.map((ms, round) => ms / bare!.rounds[round]!));
+          roundRatios[name] = { median: median(hub!.rounds.map((ms, round) => ms / bare!.rounds[round]!)), rounds: hub!.rounds.length };
           handshakeRounds[name] = { bare: bare!.rounds, hub: hub!.rounds };
         }
       }
@@ -438,8 +440,11 @@ async function main(): Promise<void> {
         const connections = await Promise.all(servers.map((server) => connectMany(server, ec.ca, fleet)));
         const windows: IngestWindow[][] = kinds.map(() => []);
         for (let round = 0; round < INGEST_ROUNDS; round += 1) {
-          for (const i of kinds.keys()) windows[i]!.push(await ingest(servers[i]!, connections[i]!, mode, round));
+          // Who goes first alternates, as for the handshakes.
+          for (const i of round % 2 === 0 ? [0, 1] : [1, 0]) windows[i]!.push(await ingest(servers[i]!, connections[i]!, mode, round));
         }
+        const perMessage = (w: IngestWindow): number => w.cpuMs / Math.max(1, w.messages);
+        roundRatios[`${mode} cpu/msg`] = { median: median(windows[1]!.map((w, round) => perMessage(w) / perMessage(windows[0]![round]!))), rounds: INGEST_ROUNDS };
         for (const [i, kind] of kinds.entries()) {
           row(mode === 'windowed' ? `windowed ${WINDOWED_CONNECTIONS}x${WINDOW} (${kind})` : `paced ${DEVICES} devices x 10/s (${kind})`, { ...summarise(windows[i]!) });
           await closeAll(connections[i]!);
@@ -473,10 +478,10 @@ async function main(): Promise<void> {
     ratios[`idle memory/connection`] = ratio(`idle ${IDLE} connections`, 'kibPerConnection');
     for (const [name, value] of Object.entries(ratios)) {
       const rounds = roundRatios[name];
-      process.stdout.write(`${name.padEnd(44)} ${value.toFixed(2)}${rounds === undefined ? '' : `  (median of ${HANDSHAKE_ROUNDS} rounds ${rounds.toFixed(2)})`}\n`);
+      process.stdout.write(`${name.padEnd(44)} ${value.toFixed(2)}${rounds === undefined ? '' : `  (median of ${rounds.rounds} rounds ${rounds.median.toFixed(2)})`}\n`);
     }
     const out = join(REPO_ROOT, 'bench', 'results', 'hub.json');
-    await writeFile(out, `${JSON.stringify({ node: process.version, devices: DEVICES, idle: IDLE, handshakes: HANDSHAKES, results, ratios, handshakeRoundRatios: roundRatios, handshakeRounds }, null, 2)}\n`);
+    await writeFile(out, `${JSON.stringify({ node: process.version, openssl: process.versions.openssl, devices: DEVICES, idle: IDLE, handshakes: HANDSHAKES, results, ratios, roundRatios, handshakeRounds }, null, 2)}\n`);
     process.stdout.write(`\nwrote ${out}\n`);
   } finally {
     await rm(root, { recursive: true, force: true });
