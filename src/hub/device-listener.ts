@@ -58,6 +58,10 @@ function refuseHttp(socket: Duplex, status: 403 | 404): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
 }
 
+function uncork(socket: Duplex): void {
+  socket.uncork();
+}
+
 /** Resets from peers are routine; the socket's 'close' does the bookkeeping. */
 function ignoreSocketError(): void {}
 
@@ -73,16 +77,25 @@ function nackedText(summary: SessionSummary): string | undefined {
   return text === '' ? undefined : text;
 }
 
-/** A connection from accept until its upgrade: its deadline, and its device once TLS has said who it is. */
-interface Handshaking {
-  readonly socket: Socket;
-  readonly timer: NodeJS.Timeout;
-  peer: Peer | null;
+/**
+ * A connection between its TLS handshake and its upgrade: who it is (read
+ * once, used again at the upgrade) and until when it may send the upgrade
+ * request. Kept on its TLS socket and in the listener's deadline queue.
+ */
+interface Secured {
+  /** The socket while it waits for its upgrade; null once upgraded, so the deadline sweep leaves it alone. */
+  socket: TLSSocket | null;
+  readonly peer: Peer;
+  /** performance.now() past which the sweep drops it. */
+  readonly deadline: number;
 }
 
-/** A connection's key in the handshaking map: the same from the raw socket and from the TLS socket over it. */
-function connectionKey(socket: Socket): string {
-  return `${socket.remoteAddress ?? 'unknown'}|${socket.remotePort ?? 0}`;
+const SECURED = Symbol('fleethub.secured');
+type SecuredSocket = TLSSocket & { [SECURED]?: Secured };
+
+/** How often the upgrade deadlines are checked: a tenth of the timeout, at least every second. */
+function upgradeSweepMs(handshakeTimeoutMs: number): number {
+  return Math.min(1000, Math.max(20, Math.floor(handshakeTimeoutMs / 10)));
 }
 
 /** Accepts devices on `config.device.host:port`. */
@@ -103,8 +116,13 @@ export class DeviceListener {
   #sweep: NodeJS.Timeout | null = null;
   /** ws servers by maxPayload, so each device plan gets its own frame limit (SPEC: 1009). */
   readonly #wss = new Map<number, WebSocketServer>();
-  /** Connections between accept and a finished upgrade, by {@link connectionKey}. */
-  readonly #handshaking = new Map<string, Handshaking>();
+  /**
+   * Connections past TLS and waiting for their upgrade, oldest first. All
+   * get the same timeout, so deadlines come in order: one periodic sweep
+   * replaces a timer per connection.
+   */
+  #awaitingUpgrade: Secured[] = [];
+  #upgradeSweep: NodeJS.Timeout | null = null;
   readonly #sockets = new Set<Socket>();
   readonly #observer: SessionObserver;
   #closing: Promise<void> | null = null;
@@ -164,6 +182,8 @@ export class DeviceListener {
       ...deviceSecureContextOptions(this.#material, this.#crl, now),
       requestCert: true,
       rejectUnauthorized: true,
+      // Node's own deadline for the TLS phase (a timer every TLS socket has anyway); the upgrade phase is the sweep's.
+      handshakeTimeout: this.#config.handshakeTimeoutMs,
     });
     this.#https.on('secureConnection', (socket: TLSSocket) => this.#onSecure(socket));
     this.#https.on('tlsClientError', (err: Error, socket: TLSSocket) => {
@@ -189,6 +209,8 @@ export class DeviceListener {
       for (const session of this.registry.sessions()) session.heartbeat();
     }, this.#config.pingIntervalMs);
     this.#sweep.unref();
+    this.#upgradeSweep = setInterval(() => this.#dropLateUpgrades(performance.now()), upgradeSweepMs(this.#config.handshakeTimeoutMs));
+    this.#upgradeSweep.unref();
 
     await new Promise<void>((resolve, reject) => {
       this.#net.once('error', (err: NodeJS.ErrnoException) =>
@@ -220,11 +242,9 @@ export class DeviceListener {
     const netClosed = new Promise<void>((resolve) => this.#net.close(() => resolve()));
     if (this.#sweep !== null) clearInterval(this.#sweep);
     await this.#poller?.close();
-    for (const { socket, timer } of this.#handshaking.values()) {
-      clearTimeout(timer);
-      socket.destroy();
-    }
-    this.#handshaking.clear();
+    if (this.#upgradeSweep !== null) clearInterval(this.#upgradeSweep);
+    for (const { socket } of this.#awaitingUpgrade) socket?.destroy();
+    this.#awaitingUpgrade = [];
     await Promise.all([...this.registry.sessions()].map((s) => s.close(CLOSE.GOING_AWAY, true)));
     for (const socket of this.#sockets) socket.destroy();
     for (const wss of this.#wss.values()) wss.close();
@@ -244,23 +264,10 @@ export class DeviceListener {
       socket.destroy();
       return;
     }
-    const key = connectionKey(socket);
     this.#sockets.add(socket);
-    const timer = setTimeout(() => {
-      // Handshake and upgrade must finish in time, so a slow or silent client cannot hold a socket.
-      this.#handshaking.delete(key);
-      this.#options.metrics.upgradesRefused.inc({ reason: 'timeout' });
-      socket.destroy();
-    }, this.#config.handshakeTimeoutMs);
-    this.#handshaking.set(key, { socket, timer, peer: null });
     socket.on('close', () => {
       this.#gate.release(ip);
       this.#sockets.delete(socket);
-      const pending = this.#handshaking.get(key);
-      if (pending?.socket === socket) {
-        clearTimeout(pending.timer);
-        this.#handshaking.delete(key);
-      }
     });
     socket.on('error', ignoreSocketError);
     this.#https?.emit('connection', socket);
@@ -268,9 +275,7 @@ export class DeviceListener {
 
   /** After the handshake, before any HTTP: a revoked serial stops here, also when OpenSSL did not check (resumed session, expired CRL). */
   #onSecure(socket: TLSSocket): void {
-    const pending = this.#handshaking.get(connectionKey(socket));
-    if (pending === undefined) {
-      // Past its deadline already.
+    if (this.#closing !== null) {
       socket.destroy();
       return;
     }
@@ -282,9 +287,25 @@ export class DeviceListener {
       socket.destroy();
       return;
     }
-    // Read once here, used again at the upgrade.
-    pending.peer = peer;
+    // Read once here, used again at the upgrade, which must come within handshakeTimeoutMs (slowloris after TLS).
+    const secured: Secured = { socket, peer, deadline: performance.now() + this.#config.handshakeTimeoutMs };
+    (socket as SecuredSocket)[SECURED] = secured;
+    this.#awaitingUpgrade.push(secured);
     (resumed ? this.#options.metrics.handshakesResumed : this.#options.metrics.handshakesFull).inc();
+  }
+
+  /** Drops connections that finished TLS but sent no upgrade request in time. */
+  #dropLateUpgrades(now: number): void {
+    const queue = this.#awaitingUpgrade;
+    let expired = 0;
+    while (expired < queue.length && (queue[expired] as Secured).deadline <= now) {
+      const { socket } = queue[expired] as Secured;
+      expired += 1;
+      if (socket === null || socket.destroyed) continue;
+      this.#options.metrics.upgradesRefused.inc({ reason: 'timeout' });
+      socket.destroy();
+    }
+    if (expired > 0) queue.splice(0, expired);
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -301,13 +322,13 @@ export class DeviceListener {
       refuseHttp(socket, 404);
       return;
     }
-    const key = connectionKey(tlsSocket);
-    const pending = this.#handshaking.get(key);
-    if (pending === undefined || pending.peer === null || tlsSocket.destroyed) {
+    const secured = (tlsSocket as SecuredSocket)[SECURED];
+    if (secured === undefined || secured.socket === null || tlsSocket.destroyed) {
+      // Past its deadline, or a second upgrade request on the same connection.
       socket.destroy();
       return;
     }
-    const peer = pending.peer;
+    const peer = secured.peer;
     const cn = peer.cn;
     if (!tlsSocket.authorized || cn === null || !isValidDeviceId(cn)) {
       this.#options.metrics.upgradesRefused.inc({ reason: 'invalid_id' });
@@ -320,14 +341,13 @@ export class DeviceListener {
       refuseHttp(socket, 403);
       return;
     }
-    clearTimeout(pending.timer);
-    this.#handshaking.delete(key);
+    secured.socket = null;
     const plan = this.#plans.get(cn);
     const { limits, known } = limitsForPlan(this.#options.config, plan);
     if (!known) this.#log.log('warn', 'device.unknown_plan', { id: cn, plan });
     // The 101 response and the hello leave in one TLS record and one write.
     tlsSocket.cork();
-    process.nextTick(() => tlsSocket.uncork());
+    process.nextTick(uncork, tlsSocket);
     this.#wssFor(limits.maxPayloadBytes).handleUpgrade(req, socket, head, (ws: WebSocket) => {
       if (this.#closing !== null) {
         ws.close(CLOSE.GOING_AWAY);

@@ -71,11 +71,14 @@ export class DeviceSession {
   #ackScheduled = false;
   #alive = true;
   #sentFrames = false;
+  #pinged = false;
   #closing = false;
   #closed = false;
   #closeCode = 1006;
   readonly #summary: SessionSummary = { accepted: 0, nacked: {} };
-  readonly #done: Promise<void>;
+  /** Made on first need ({@link done}, {@link close}): most sessions end without anyone waiting for them. */
+  #done: Promise<void> | null = null;
+  #resolveDone: (() => void) | null = null;
 
   constructor(options: DeviceSessionOptions) {
     this.#options = options;
@@ -86,18 +89,14 @@ export class DeviceSession {
     this.#store = options.store;
     this.#now = options.now ?? Date.now;
     this.#bucket = new TokenBucket({ ratePerSec: options.limits.msgsPerSec, burst: options.limits.burst });
-    this.#done = new Promise((resolve) => {
-      this.#ws.once('close', (code: number) => {
-        this.#closed = true;
-        this.#closeCode = this.#closing ? this.#closeCode : code;
-        this.#options.observer.closed(this, this.#closeCode, this.#summary);
-        resolve();
-      });
+    // 'on', not 'once' (ws emits 'close' once): no wrapper per session.
+    this.#ws.on('close', (code: number) => {
+      this.#closed = true;
+      this.#closeCode = this.#closing ? this.#closeCode : code;
+      this.#options.observer.closed(this, this.#closeCode, this.#summary);
+      this.#resolveDone?.();
     });
     this.#ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
-    this.#ws.on('pong', () => {
-      this.#alive = true;
-    });
     // ws emits 'error' for a frame over maxPayload (then closes with 1009) and
     // for protocol errors; the 'close' handler does the bookkeeping.
     this.#ws.on('error', (err: Error & { code?: string }) => {
@@ -112,6 +111,7 @@ export class DeviceSession {
 
   /** Resolves when the connection has closed. */
   get done(): Promise<void> {
+    this.#done ??= this.#closed ? Promise.resolve() : new Promise((resolve) => (this.#resolveDone = resolve));
     return this.#done;
   }
 
@@ -127,7 +127,16 @@ export class DeviceSession {
       return;
     }
     this.#alive = false;
-    if (!this.#sentFrames) this.#ws.ping();
+    if (!this.#sentFrames) {
+      // The pong listener comes with the first ping: a device busy sending is never pinged, and never needs one.
+      if (!this.#pinged) {
+        this.#pinged = true;
+        this.#ws.on('pong', () => {
+          this.#alive = true;
+        });
+      }
+      this.#ws.ping();
+    }
     this.#sentFrames = false;
   }
 
@@ -138,7 +147,7 @@ export class DeviceSession {
    * arriving meanwhile are ignored. Resolves once closed.
    */
   async close(code: number, drain = false): Promise<void> {
-    if (this.#closing || this.#closed) return this.#done;
+    if (this.#closing || this.#closed) return this.done;
     this.#closing = true;
     this.#closeCode = code;
     if (drain) {
@@ -147,7 +156,7 @@ export class DeviceSession {
     }
     this.#ws.close(code);
     const timer = setTimeout(() => this.#ws.terminate(), CLOSE_GRACE_MS);
-    await this.#done;
+    await this.done;
     clearTimeout(timer);
   }
 

@@ -15,6 +15,11 @@ export interface TokenBucketOptions {
   readonly now?: () => number;
 }
 
+/** The default clock, one function for every bucket. */
+function performanceNow(): number {
+  return performance.now();
+}
+
 /** A token bucket holding at most `burst` tokens, refilled at `ratePerSec`. */
 export class TokenBucket {
   readonly #ratePerMs: number;
@@ -26,7 +31,7 @@ export class TokenBucket {
   constructor(options: TokenBucketOptions) {
     this.#ratePerMs = options.ratePerSec / 1000;
     this.#burst = options.burst;
-    this.#now = options.now ?? (() => performance.now());
+    this.#now = options.now ?? performanceNow;
     this.#tokens = options.burst;
     this.#at = this.#now();
   }

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { WebSocket, type ClientOptions } from 'ws';
 import { metricValue, startHub, waitUntil, type TestHub } from '../helpers/hub.js';
 import { connectDevice, DeviceClient, tryConnectDevice, type DeviceClientOptions } from '../helpers/device-client.js';
@@ -53,9 +54,9 @@ test('new connections per IP per second are capped; silent sockets hit the hands
     // The fourth is closed by the hub at once; the others when their handshake time is up.
     await Promise.all(sockets.map((s) => (s.closed ? undefined : once(s, 'close'))));
     assert.equal(metric(th, 'fleethub_device_connections_refused_total{reason="new_connections_per_ip"}'), 1);
-    assert.equal(metric(th, 'fleethub_device_upgrades_refused_total{reason="timeout"}'), 3);
+    assert.equal(metric(th, 'fleethub_tls_handshake_failures_total{reason="timeout"}'), 3);
     await waitUntil(() => metric(th, 'fleethub_device_sockets') === 0, 'every socket is released');
-    // The timer stops at the upgrade: a connected device outlives handshakeTimeoutMs.
+    // The deadline ends at the upgrade: a connected device outlives handshakeTimeoutMs.
     const creds = await th.pki.addDevice('gate-slow-ok');
     const client = await connectDevice({ url: th.deviceUrl, ca: th.pki.ca, cert: creds.cert, key: creds.key, localAddress: '127.0.0.6' });
     await new Promise((resolve) => setTimeout(resolve, 600));
@@ -64,6 +65,30 @@ test('new connections per IP per second are capped; silent sockets hit the hands
     await client.close();
   } finally {
     for (const s of sockets) s.destroy();
+    await th.stop();
+  }
+});
+
+test('a device that finishes TLS but sends no upgrade request is dropped at the handshake timeout', async () => {
+  const th = await startHub({ device: { handshakeTimeoutMs: 300 } });
+  const creds = await th.pki.addDevice('gate-no-upgrade');
+  const started = Date.now();
+  const socket = tlsConnect({ host: '127.0.0.1', port: th.devicePort, servername: 'localhost', ca: th.pki.ca, cert: creds.cert, key: creds.key });
+  socket.on('error', () => {});
+  try {
+    await once(socket, 'secureConnect');
+    // Half a request line, then silence (slowloris after TLS).
+    socket.write('GET /v1/device HTTP/1.1\r\n');
+    const closed = once(socket, 'close').then(() => true);
+    const gaveUp = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5_000));
+    assert.ok(await Promise.race([closed, gaveUp]), 'the hub still holds the socket 5 s later');
+    const held = Date.now() - started;
+    assert.ok(held >= 250, `dropped after ${held} ms, before its deadline`);
+    assert.equal(metric(th, 'fleethub_device_upgrades_refused_total{reason="timeout"}'), 1);
+    assert.equal(metric(th, 'fleethub_tls_handshake_failures_total{reason="timeout"}'), 0);
+    await waitUntil(() => metric(th, 'fleethub_device_sockets') === 0, 'the socket is released');
+  } finally {
+    socket.destroy();
     await th.stop();
   }
 });
