@@ -83,8 +83,7 @@ function nackedText(summary: SessionSummary): string | undefined {
  * request. Kept on its TLS socket and in the listener's deadline queue.
  */
 interface Secured {
-  /** The socket while it waits for its upgrade; null once upgraded, so the deadline sweep leaves it alone. */
-  socket: TLSSocket | null;
+  readonly socket: TLSSocket;
   readonly peer: Peer;
   /** performance.now() past which the sweep drops it. */
   readonly deadline: number;
@@ -117,11 +116,12 @@ export class DeviceListener {
   /** ws servers by maxPayload, so each device plan gets its own frame limit (SPEC: 1009). */
   readonly #wss = new Map<number, WebSocketServer>();
   /**
-   * Connections past TLS and waiting for their upgrade, oldest first. All
-   * get the same timeout, so deadlines come in order: one periodic sweep
-   * replaces a timer per connection.
+   * Connections past TLS and waiting for their upgrade, oldest first (a Set
+   * keeps insertion order). All get the same timeout, so deadlines come in
+   * order: one periodic sweep replaces a timer per connection. An upgrade
+   * leaves at once; one that closed before its upgrade leaves at its deadline.
    */
-  #awaitingUpgrade: Secured[] = [];
+  readonly #awaitingUpgrade = new Set<Secured>();
   #upgradeSweep: NodeJS.Timeout | null = null;
   readonly #sockets = new Set<Socket>();
   readonly #observer: SessionObserver;
@@ -243,8 +243,8 @@ export class DeviceListener {
     if (this.#sweep !== null) clearInterval(this.#sweep);
     await this.#poller?.close();
     if (this.#upgradeSweep !== null) clearInterval(this.#upgradeSweep);
-    for (const { socket } of this.#awaitingUpgrade) socket?.destroy();
-    this.#awaitingUpgrade = [];
+    for (const { socket } of this.#awaitingUpgrade) socket.destroy();
+    this.#awaitingUpgrade.clear();
     await Promise.all([...this.registry.sessions()].map((s) => s.close(CLOSE.GOING_AWAY, true)));
     for (const socket of this.#sockets) socket.destroy();
     for (const wss of this.#wss.values()) wss.close();
@@ -290,22 +290,19 @@ export class DeviceListener {
     // Read once here, used again at the upgrade, which must come within handshakeTimeoutMs (slowloris after TLS).
     const secured: Secured = { socket, peer, deadline: performance.now() + this.#config.handshakeTimeoutMs };
     (socket as SecuredSocket)[SECURED] = secured;
-    this.#awaitingUpgrade.push(secured);
+    this.#awaitingUpgrade.add(secured);
     (resumed ? this.#options.metrics.handshakesResumed : this.#options.metrics.handshakesFull).inc();
   }
 
   /** Drops connections that finished TLS but sent no upgrade request in time. */
   #dropLateUpgrades(now: number): void {
-    const queue = this.#awaitingUpgrade;
-    let expired = 0;
-    while (expired < queue.length && (queue[expired] as Secured).deadline <= now) {
-      const { socket } = queue[expired] as Secured;
-      expired += 1;
-      if (socket === null || socket.destroyed) continue;
+    for (const secured of this.#awaitingUpgrade) {
+      if (secured.deadline > now) break;
+      this.#awaitingUpgrade.delete(secured);
+      if (secured.socket.destroyed) continue;
       this.#options.metrics.upgradesRefused.inc({ reason: 'timeout' });
-      socket.destroy();
+      secured.socket.destroy();
     }
-    if (expired > 0) queue.splice(0, expired);
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -323,7 +320,7 @@ export class DeviceListener {
       return;
     }
     const secured = (tlsSocket as SecuredSocket)[SECURED];
-    if (secured === undefined || secured.socket === null || tlsSocket.destroyed) {
+    if (secured === undefined || !this.#awaitingUpgrade.has(secured) || tlsSocket.destroyed) {
       // Past its deadline, or a second upgrade request on the same connection.
       socket.destroy();
       return;
@@ -341,7 +338,7 @@ export class DeviceListener {
       refuseHttp(socket, 403);
       return;
     }
-    secured.socket = null;
+    this.#awaitingUpgrade.delete(secured);
     const plan = this.#plans.get(cn);
     const { limits, known } = limitsForPlan(this.#options.config, plan);
     if (!known) this.#log.log('warn', 'device.unknown_plan', { id: cn, plan });
