@@ -58,6 +58,7 @@ function refuseHttp(socket: Duplex, status: 403 | 404): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
 }
 
+/** For `process.nextTick(uncork, socket)`: no closure per upgrade. */
 function uncork(socket: Duplex): void {
   socket.uncork();
 }
