@@ -25,7 +25,7 @@ import { ConnectionGate } from './connection-gate.js';
 import { limitsForPlan } from './device-limits.js';
 import type { DeviceRegistry } from './device-registry.js';
 import { peerOf, type Peer } from './device-peer.js';
-import { DeviceSession, type SessionObserver, type SessionSummary } from './device-session.js';
+import { DeviceSession, type SessionContext, type SessionSummary } from './device-session.js';
 import {
   crlDaysLeftIfExpiring, crlExpired, crlStateOf, deviceSecureContextOptions, loadDeviceTlsMaterial, NO_CRL, readCrlFile,
   type CrlState, type DeviceTlsMaterial,
@@ -81,7 +81,7 @@ function nackedText(summary: SessionSummary): string | undefined {
 /**
  * A connection between its TLS handshake and its upgrade: who it is (read
  * once, used again at the upgrade) and until when it may send the upgrade
- * request. Kept on its TLS socket and in the listener's deadline queue.
+ * request.
  */
 interface Secured {
   readonly socket: TLSSocket;
@@ -89,9 +89,6 @@ interface Secured {
   /** performance.now() past which the sweep drops it. */
   readonly deadline: number;
 }
-
-const SECURED = Symbol('fleethub.secured');
-type SecuredSocket = TLSSocket & { [SECURED]?: Secured };
 
 /** How often the upgrade deadlines are checked: a tenth of the timeout, at least every second. */
 function upgradeSweepMs(handshakeTimeoutMs: number): number {
@@ -117,15 +114,17 @@ export class DeviceListener {
   /** ws servers by maxPayload, so each device plan gets its own frame limit (SPEC: 1009). */
   readonly #wss = new Map<number, WebSocketServer>();
   /**
-   * Connections past TLS and waiting for their upgrade, oldest first (a Set
+   * Connections past TLS and waiting for their upgrade, oldest first (a Map
    * keeps insertion order). All get the same timeout, so deadlines come in
    * order: one periodic sweep replaces a timer per connection. An upgrade
-   * leaves at once; one that closed before its upgrade leaves at its deadline.
+   * leaves at once; one that closed or was refused before its upgrade leaves
+   * at its deadline. (A Map, not a property on the socket: a property added
+   * to Node's sockets after their construction changes their hidden class.)
    */
-  readonly #awaitingUpgrade = new Set<Secured>();
+  readonly #awaitingUpgrade = new Map<TLSSocket, Secured>();
   #upgradeSweep: NodeJS.Timeout | null = null;
   readonly #sockets = new Set<Socket>();
-  readonly #observer: SessionObserver;
+  readonly #sessionContext: SessionContext;
   #closing: Promise<void> | null = null;
 
   constructor(options: DeviceListenerOptions) {
@@ -133,20 +132,29 @@ export class DeviceListener {
     this.#config = options.config.device;
     this.#log = options.log;
     this.#gate = new ConnectionGate(this.#config);
-    // allowHalfOpen as Node's own http.Server: the HTTP layer decides when to end the socket.
-    this.#net = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#onConnection(socket));
-    const { metrics, feed, registry } = options;
-    this.#observer = {
-      frame: (bytes) => metrics.frame(bytes),
-      accepted: (count) => metrics.accept(count),
-      nacked: (device: string, code: WireErrorCode) => {
-        metrics.nack(code);
-        feed.rejected(device, code);
-      },
-      closed: (session: DeviceSession, code: number, summary: SessionSummary) => {
-        metrics.closed(code);
-        if (registry.release(session)) feed.presence(session.device, false);
-        this.#log.log('info', 'device.disconnect', { id: session.device, code, accepted: summary.accepted, nacked: nackedText(summary) });
+    // The socket options an https server gives its own sockets (no half-open TCP, no Nagle), and paused:
+    // nothing is read from the raw socket, the TLS layer reads from it once it has it.
+    this.#net = createNetServer({ allowHalfOpen: false, noDelay: true, pauseOnConnect: true }, (socket) => this.#onConnection(socket));
+    const { metrics, feed, registry, log } = options;
+    this.#sessionContext = {
+      store: options.store,
+      maxInvalidInRow: this.#config.maxInvalidInRow,
+      maxRefusedInRow: this.#config.maxRefusedInRow,
+      now: Date.now,
+      observer: {
+        frame: (bytes) => metrics.frame(bytes),
+        accepted: (count) => metrics.accept(count),
+        nacked: (device: string, code: WireErrorCode) => {
+          metrics.nack(code);
+          feed.rejected(device, code);
+        },
+        closed: (session: DeviceSession, code: number) => {
+          metrics.closed(code);
+          if (registry.release(session)) feed.presence(session.device, false);
+          if (!log.enabled('info')) return;
+          const summary = session.summary;
+          log.log('info', 'device.disconnect', { id: session.device, code, accepted: summary.accepted, nacked: nackedText(summary) });
+        },
       },
     };
   }
@@ -244,7 +252,7 @@ export class DeviceListener {
     if (this.#sweep !== null) clearInterval(this.#sweep);
     await this.#poller?.close();
     if (this.#upgradeSweep !== null) clearInterval(this.#upgradeSweep);
-    for (const { socket } of this.#awaitingUpgrade) socket.destroy();
+    for (const socket of this.#awaitingUpgrade.keys()) socket.destroy();
     this.#awaitingUpgrade.clear();
     await Promise.all([...this.registry.sessions()].map((s) => s.close(CLOSE.GOING_AWAY, true)));
     for (const socket of this.#sockets) socket.destroy();
@@ -289,17 +297,15 @@ export class DeviceListener {
       return;
     }
     // Read once here, used again at the upgrade, which must come within handshakeTimeoutMs (slowloris after TLS).
-    const secured: Secured = { socket, peer, deadline: performance.now() + this.#config.handshakeTimeoutMs };
-    (socket as SecuredSocket)[SECURED] = secured;
-    this.#awaitingUpgrade.add(secured);
+    this.#awaitingUpgrade.set(socket, { socket, peer, deadline: performance.now() + this.#config.handshakeTimeoutMs });
     (resumed ? this.#options.metrics.handshakesResumed : this.#options.metrics.handshakesFull).inc();
   }
 
   /** Drops connections that finished TLS but sent no upgrade request in time. */
   #dropLateUpgrades(now: number): void {
-    for (const secured of this.#awaitingUpgrade) {
+    for (const secured of this.#awaitingUpgrade.values()) {
       if (secured.deadline > now) break;
-      this.#awaitingUpgrade.delete(secured);
+      this.#awaitingUpgrade.delete(secured.socket);
       if (secured.socket.destroyed) continue;
       this.#options.metrics.upgradesRefused.inc({ reason: 'timeout' });
       secured.socket.destroy();
@@ -320,8 +326,8 @@ export class DeviceListener {
       refuseHttp(socket, 404);
       return;
     }
-    const secured = (tlsSocket as SecuredSocket)[SECURED];
-    if (secured === undefined || !this.#awaitingUpgrade.has(secured) || tlsSocket.destroyed) {
+    const secured = this.#awaitingUpgrade.get(tlsSocket);
+    if (secured === undefined || tlsSocket.destroyed) {
       // Past its deadline, or a second upgrade request on the same connection.
       socket.destroy();
       return;
@@ -339,7 +345,7 @@ export class DeviceListener {
       refuseHttp(socket, 403);
       return;
     }
-    this.#awaitingUpgrade.delete(secured);
+    this.#awaitingUpgrade.delete(tlsSocket);
     const plan = this.#plans.get(cn);
     const { limits, known } = limitsForPlan(this.#options.config, plan);
     if (!known) this.#log.log('warn', 'device.unknown_plan', { id: cn, plan });
@@ -351,20 +357,13 @@ export class DeviceListener {
         ws.close(CLOSE.GOING_AWAY);
         return;
       }
-      const session = new DeviceSession({
-        ws,
-        device: cn,
-        serial: peer.serial,
-        limits,
-        store: this.#options.store,
-        maxInvalidInRow: this.#config.maxInvalidInRow,
-        maxRefusedInRow: this.#config.maxRefusedInRow,
-        observer: this.#observer,
-      });
+      const session = new DeviceSession(this.#sessionContext, ws, cn, peer.serial, limits);
       const previous = this.registry.claim(session);
       // SPEC: one live connection per device; the older one is closed with 4002.
       if (previous !== undefined) void previous.close(CLOSE.REPLACED);
       else this.#options.feed.presence(cn, true);
+      // The fields cost socket calls (a getpeername among them): only built when the line is written.
+      if (!this.#log.enabled('info')) return;
       this.#log.log('info', 'device.connect', {
         id: cn,
         ip: tlsSocket.remoteAddress,

@@ -24,8 +24,8 @@ export interface SessionObserver {
   accepted(count: number): void;
   /** A message was nacked with `code`. */
   nacked(device: string, code: WireErrorCode): void;
-  /** The session ended; `code` is the close code received or sent. */
-  closed(session: DeviceSession, code: number, summary: SessionSummary): void;
+  /** The session ended; `code` is the close code received or sent ({@link DeviceSession.summary} has its counts). */
+  closed(session: DeviceSession, code: number): void;
 }
 
 /** Counts of one session, logged once when it ends (limit breaches summarised, not one line per message). */
@@ -34,34 +34,33 @@ export interface SessionSummary {
   nacked: Partial<Record<WireErrorCode, number>>;
 }
 
-/** Everything one session needs. */
-export interface DeviceSessionOptions {
-  readonly ws: WebSocket;
-  readonly device: string;
-  /** Certificate serial (uppercase hex), to match the CRL. */
-  readonly serial: string;
-  readonly limits: DeviceLimits;
+/** What every session of a listener shares: made once, not per connection. */
+export interface SessionContext {
   readonly store: Store;
   /** Invalid messages in a row before 1008. */
   readonly maxInvalidInRow: number;
   /** Refused messages in a row before 4029. */
   readonly maxRefusedInRow: number;
   readonly observer: SessionObserver;
-  /** ms wall clock for `ts` and the UTC day. @defaultValue `Date.now` */
-  readonly now?: () => number;
+  /** ms wall clock for `ts` and the UTC day. */
+  readonly now: () => number;
 }
 
-/** One live device connection. */
+/**
+ * One live device connection. What a session holds is made on first need
+ * (the rate limiter at the first message, the ack tracker at the first
+ * reading, the nack counts at the first nack): a hub accepts many
+ * connections, and a connection's fixed cost is what they all pay.
+ */
 export class DeviceSession {
   readonly device: string;
+  /** Certificate serial (uppercase hex), to match the CRL. */
   readonly serial: string;
   readonly limits: DeviceLimits;
   readonly #ws: WebSocket;
-  readonly #store: Store;
-  readonly #options: DeviceSessionOptions;
-  readonly #bucket: TokenBucket;
-  readonly #now: () => number;
-  readonly #acks = new AckTracker();
+  readonly #context: SessionContext;
+  #bucket: TokenBucket | null = null;
+  #acks: AckTracker | null = null;
   /** Appends handed to the store and not settled yet. */
   #appending = 0;
   #drained: (() => void) | null = null;
@@ -75,25 +74,23 @@ export class DeviceSession {
   #closing = false;
   #closed = false;
   #closeCode = 1006;
-  readonly #summary: SessionSummary = { accepted: 0, nacked: {} };
+  #accepted = 0;
+  #nacked: SessionSummary['nacked'] | null = null;
   /** Made on first need ({@link done}, {@link close}): most sessions end without anyone waiting for them. */
   #done: Promise<void> | null = null;
   #resolveDone: (() => void) | null = null;
 
-  constructor(options: DeviceSessionOptions) {
-    this.#options = options;
-    this.device = options.device;
-    this.serial = options.serial;
-    this.limits = options.limits;
-    this.#ws = options.ws;
-    this.#store = options.store;
-    this.#now = options.now ?? Date.now;
-    this.#bucket = new TokenBucket({ ratePerSec: options.limits.msgsPerSec, burst: options.limits.burst });
+  constructor(context: SessionContext, ws: WebSocket, device: string, serial: string, limits: DeviceLimits) {
+    this.#context = context;
+    this.#ws = ws;
+    this.device = device;
+    this.serial = serial;
+    this.limits = limits;
     // 'on', not 'once' (ws emits 'close' once): no wrapper per session.
     this.#ws.on('close', (code: number) => {
       this.#closed = true;
       this.#closeCode = this.#closing ? this.#closeCode : code;
-      this.#options.observer.closed(this, this.#closeCode, this.#summary);
+      this.#context.observer.closed(this, this.#closeCode);
       this.#resolveDone?.();
     });
     this.#ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
@@ -106,7 +103,12 @@ export class DeviceSession {
         this.#closeCode = CLOSE.TOO_BIG;
       }
     });
-    this.#send(helloMessage(this.device, this.#store.lastSeq(this.device), this.limits));
+    this.#send(helloMessage(this.device, this.#context.store.lastSeq(this.device), this.limits));
+  }
+
+  /** What the session did, for its disconnect line. */
+  get summary(): SessionSummary {
+    return { accepted: this.#accepted, nacked: this.#nacked ?? {} };
   }
 
   /** Resolves when the connection has closed. */
@@ -165,13 +167,13 @@ export class DeviceSession {
     this.#alive = true;
     this.#sentFrames = true;
     const bytes = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
-    this.#options.observer.frame(bytes);
+    this.#context.observer.frame(bytes);
     if (isBinary) {
       // SPEC: text frames, one JSON object each.
       this.#invalid(null, 'invalid_json');
       return;
     }
-    const now = this.#now();
+    const now = this.#context.now();
     // ws hands over a Buffer (binaryType 'nodebuffer'); decode it without copying.
     const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
     const items = parseFrame(text, { maxFields: this.limits.maxFields, now });
@@ -184,12 +186,14 @@ export class DeviceSession {
       }
       this.#invalidInRow = 0;
       const { seq, ts, data: fields } = item.message;
+      // Made at the first message, full: one made at the connect would have refilled to full by then.
+      this.#bucket ??= new TokenBucket({ ratePerSec: this.limits.msgsPerSec, burst: this.limits.burst });
       const retryAfterMs = this.#bucket.take();
       if (retryAfterMs > 0) {
         this.#refuse(seq, 'rate_limited', retryAfterMs);
         continue;
       }
-      if (!quotaAllows(this.#store.countToday(this.device, now), this.#inFlight + readings.length, this.limits.msgsPerDay)) {
+      if (!quotaAllows(this.#context.store.countToday(this.device, now), this.#inFlight + readings.length, this.limits.msgsPerDay)) {
         this.#refuse(seq, 'quota_exceeded');
         continue;
       }
@@ -202,21 +206,22 @@ export class DeviceSession {
   }
 
   #append(readings: Reading[]): void {
-    this.#summary.accepted += readings.length;
-    this.#options.observer.accepted(readings.length);
+    this.#accepted += readings.length;
+    this.#context.observer.accepted(readings.length);
     this.#inFlight += readings.length;
     this.#appending += 1;
-    for (const { seq } of readings) this.#acks.accepted(seq);
-    this.#store.append(readings).then(
-      () => this.#appended(readings, true),
-      () => this.#appended(readings, false),
+    const acks = (this.#acks ??= new AckTracker());
+    for (const { seq } of readings) acks.accepted(seq);
+    this.#context.store.append(readings).then(
+      () => this.#appended(acks, readings, true),
+      () => this.#appended(acks, readings, false),
     );
   }
 
-  #appended(readings: readonly Reading[], durable: boolean): void {
+  #appended(acks: AckTracker, readings: readonly Reading[], durable: boolean): void {
     this.#inFlight -= readings.length;
     // SPEC: a repeat ('duplicate') is acked again; the store resolves it once the original is durable.
-    for (const { seq } of readings) this.#acks.settled(seq, durable);
+    for (const { seq } of readings) acks.settled(seq, durable);
     if (durable) this.#scheduleAck();
     // Never ack what may not be durable: the device keeps it and resends after reconnecting.
     else void this.close(CLOSE.INTERNAL_ERROR);
@@ -248,7 +253,7 @@ export class DeviceSession {
   /** Sends the ack the tracker allows now, if any (SPEC: Acks). */
   #flushAcks(): void {
     if (this.#closed) return;
-    const ack = this.#acks.take();
+    const ack = this.#acks?.take() ?? null;
     if (ack !== null) this.#send(ackMessage(ack));
   }
 
@@ -256,19 +261,20 @@ export class DeviceSession {
     this.#nack(seq, code);
     this.#invalidInRow += 1;
     // SPEC: too many invalid messages → 1008 (after acking what was already stored, so the device need not resend it).
-    if (this.#invalidInRow >= this.#options.maxInvalidInRow) void this.close(CLOSE.POLICY, true);
+    if (this.#invalidInRow >= this.#context.maxInvalidInRow) void this.close(CLOSE.POLICY, true);
   }
 
   #refuse(seq: number, code: 'rate_limited' | 'quota_exceeded', retryAfterMs?: number): void {
     this.#nack(seq, code, retryAfterMs);
     this.#refusedInRow += 1;
     // SPEC: kept sending while rate-limited or over quota → 4029 (after acking what was already stored).
-    if (this.#refusedInRow >= this.#options.maxRefusedInRow) void this.close(CLOSE.RATE_LIMITED, true);
+    if (this.#refusedInRow >= this.#context.maxRefusedInRow) void this.close(CLOSE.RATE_LIMITED, true);
   }
 
   #nack(seq: number | null, code: WireErrorCode, retryAfterMs?: number): void {
-    this.#summary.nacked[code] = (this.#summary.nacked[code] ?? 0) + 1;
-    this.#options.observer.nacked(this.device, code);
+    this.#nacked ??= {};
+    this.#nacked[code] = (this.#nacked[code] ?? 0) + 1;
+    this.#context.observer.nacked(this.device, code);
     this.#send(nackMessage(seq, code, retryAfterMs));
   }
 

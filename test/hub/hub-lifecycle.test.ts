@@ -6,6 +6,7 @@ import { metricValue, startHub, waitUntil } from '../helpers/hub.js';
 import { connectDevice } from '../helpers/device-client.js';
 import { makeTestPki } from '../helpers/pki.js';
 import type { FeedEvent } from '../../src/hub/live-feed.js';
+import { createLogger, createMemoryLogger } from '../../src/log.js';
 
 test('a newer connection of the same device replaces the older one with 4002', async () => {
   const th = await startHub();
@@ -24,6 +25,37 @@ test('a newer connection of the same device replaces the older one with 4002', a
   } finally {
     await th.stop();
   }
+});
+
+test('one connect and one disconnect line per connection, with the session\'s counts', async () => {
+  const log = createMemoryLogger();
+  const th = await startHub({ log });
+  try {
+    const creds = await th.pki.addDevice('life-log');
+    const client = await connectDevice({ url: th.deviceUrl, ca: th.pki.ca, cert: creds.cert, key: creds.key, maxVersion: 'TLSv1.2' });
+    await client.hello();
+    client.sendSeqs([1, 2]);
+    client.send('not json');
+    await client.waitForAck(2);
+    await client.waitFor((m) => m.error === 'invalid_json');
+    await client.close();
+    await waitUntil(() => log.lines.some((line) => line.includes(' device.disconnect ')), 'the disconnect line');
+    const lines = log.lines.filter((line) => / device\.(connect|disconnect) /.test(line)).map((line) => line.slice(line.indexOf(' ') + 1));
+    assert.deepEqual(lines, [
+      'info device.connect id=life-log ip=127.0.0.1 tls=TLSv1.2 resumed=false',
+      'info device.disconnect id=life-log code=1000 accepted=2 nacked=invalid_json:1',
+    ]);
+  } finally {
+    await th.stop();
+  }
+});
+
+test('a logger says which levels it writes, so hot paths build no lines for nothing', () => {
+  const sink = { write: () => true } as unknown as NodeJS.WritableStream;
+  const warn = createLogger('warn', sink);
+  assert.deepEqual((['debug', 'info', 'warn', 'error'] as const).map((level) => warn.enabled(level)), [false, false, true, true]);
+  assert.equal(createLogger('debug', sink).enabled('debug'), true);
+  assert.equal(createMemoryLogger().enabled('debug'), true);
 });
 
 test('close(): devices get their acks, then 1001; close is idempotent; a restart keeps lastSeq and repeats are not stored twice', async () => {
