@@ -80,8 +80,11 @@ test('a device that finishes TLS but sends no upgrade request is dropped at the 
     // Half a request line, then silence (slowloris after TLS).
     socket.write('GET /v1/device HTTP/1.1\r\n');
     const closed = once(socket, 'close').then(() => true);
-    const gaveUp = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5_000));
-    assert.ok(await Promise.race([closed, gaveUp]), 'the hub still holds the socket 5 s later');
+    let giveUp: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<boolean>((resolve) => (giveUp = setTimeout(() => resolve(false), 5_000)));
+    const wasClosed = await Promise.race([closed, gaveUp]);
+    clearTimeout(giveUp);
+    assert.ok(wasClosed, 'the hub still holds the socket 5 s later');
     const held = Date.now() - started;
     assert.ok(held >= 250, `dropped after ${held} ms, before its deadline`);
     assert.equal(metric(th, 'fleethub_device_upgrades_refused_total{reason="timeout"}'), 1);
