@@ -5,17 +5,18 @@
  * certificate CN, one connection per device, heartbeats, and revocation
  * without restart.
  *
- *   net.Server ──gate──▶ https.Server (TLS + HTTP parser) ──upgrade──▶ ws ──▶ DeviceSession
+ *   net.Server ──gate──▶ tls.Server ──identity──▶ upgrade request ──▶ ws ──▶ DeviceSession
  *
- * The `net.Server` hands each admitted socket to an https server that never
+ * The `net.Server` hands each admitted socket to a TLS server that never
  * listens itself (`emit('connection')`), so a refused connection costs one
- * accept and one close, and no handshake.
+ * accept and one close, and no handshake. The one HTTP request a device
+ * sends is read off the TLS socket by upgrade-request.ts, not by Node's HTTP
+ * server (see there why).
  */
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CLOSE, FleethubError, type WireErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -35,6 +36,7 @@ import type { HubFeed } from './hub-feed.js';
 import { handshakeFailureReason, type HubMetrics } from './hub-metrics.js';
 import { plansFromInventory, readInventoryText } from './device-plans.js';
 import type { Store } from './store/types.js';
+import { isUpgradeRequest, readRequestHead, type HeadRefusal, type RequestHead } from './upgrade-request.js';
 
 /** The upgrade path (SPEC: `wss://host:8443/v1/device`). */
 export const DEVICE_PATH = '/v1/device';
@@ -53,8 +55,10 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function refuseHttp(socket: Duplex, status: 403 | 404): void {
-  const text = status === 404 ? 'Not Found' : 'Forbidden';
+const STATUS_TEXT = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 431: 'Request Header Fields Too Large' } as const;
+
+function refuseHttp(socket: Duplex, status: keyof typeof STATUS_TEXT): void {
+  const text = STATUS_TEXT[status];
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
 }
 
@@ -102,7 +106,7 @@ export class DeviceListener {
   readonly #log: Logger;
   readonly #gate: ConnectionGate;
   readonly #net: NetServer;
-  #https: HttpsServer | null = null;
+  #tls: TlsServer | null = null;
   #material: DeviceTlsMaterial | null = null;
   #crl: CrlState = NO_CRL;
   #crlWasExpired = false;
@@ -132,7 +136,7 @@ export class DeviceListener {
     this.#config = options.config.device;
     this.#log = options.log;
     this.#gate = new ConnectionGate(this.#config);
-    // The socket options an https server gives its own sockets (no half-open TCP, no Nagle), and paused:
+    // The socket options Node's https server gives its own sockets (no half-open TCP, no Nagle), and paused:
     // nothing is read from the raw socket, the TLS layer reads from it once it has it.
     this.#net = createNetServer({ allowHalfOpen: false, noDelay: true, pauseOnConnect: true }, (socket) => this.#onConnection(socket));
     const { metrics, feed, registry, log } = options;
@@ -187,22 +191,24 @@ export class DeviceListener {
     this.#plans = plansFromInventory(inventory);
     const now = Date.now();
     this.#crlWasExpired = crlExpired(this.#crl, now);
-    this.#https = createHttpsServer({
+    this.#tls = createTlsServer({
       ...deviceSecureContextOptions(this.#material, this.#crl, now),
       requestCert: true,
       rejectUnauthorized: true,
       // Node's own deadline for the TLS phase (a timer every TLS socket has anyway); the upgrade phase is the sweep's.
       handshakeTimeout: this.#config.handshakeTimeoutMs,
+      // What an https server offers a client that asks (an HTTP/1.1 upgrade is what follows).
+      ALPNProtocols: ['http/1.1'],
     });
-    this.#https.on('secureConnection', (socket: TLSSocket) => this.#onSecure(socket));
-    this.#https.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+    this.#tls.on('secureConnection', (socket: TLSSocket) => this.#onSecure(socket));
+    this.#tls.on('tlsClientError', (err: Error, socket: TLSSocket) => {
       const verifyError = socket.authorizationError;
       const reason = handshakeFailureReason(err, verifyError);
       this.#options.metrics.handshakeFailures.inc({ reason });
       this.#log.log('debug', 'device.tls_refused', { reason, error: verifyError === undefined ? err.message : String(verifyError) });
+      // A TLS server leaves this to its listener (the timeout among them): the handshake is over.
+      socket.destroy();
     });
-    this.#https.on('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res));
-    this.#https.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
 
     this.#poller = new FilePoller(
       [
@@ -279,7 +285,7 @@ export class DeviceListener {
       this.#sockets.delete(socket);
     });
     socket.on('error', ignoreSocketError);
-    this.#https?.emit('connection', socket);
+    this.#tls?.emit('connection', socket);
   }
 
   /** After the handshake, before any HTTP: a revoked serial stops here, also when OpenSSL did not check (resumed session, expired CRL). */
@@ -299,6 +305,24 @@ export class DeviceListener {
     // Read once here, used again at the upgrade, which must come within handshakeTimeoutMs (slowloris after TLS).
     this.#awaitingUpgrade.set(socket, { socket, peer, deadline: performance.now() + this.#config.handshakeTimeoutMs });
     (resumed ? this.#options.metrics.handshakesResumed : this.#options.metrics.handshakesFull).inc();
+    // Past TLS a socket error (a reset) is the socket's own 'error' event, fatal without a listener; its 'close' cleans up.
+    socket.on('error', ignoreSocketError);
+    readRequestHead(socket, (result) => this.#onRequestHead(socket, result));
+  }
+
+  /** SPEC: only the WebSocket upgrade of GET /v1/device; any other request 404, one Node's HTTP parser would refuse 400 (431 when too long). */
+  #onRequestHead(socket: TLSSocket, result: { head: RequestHead; rest: Buffer } | HeadRefusal): void {
+    if (typeof result === 'number') {
+      this.#options.metrics.upgradesRefused.inc({ reason: result === 431 ? 'head_too_large' : 'bad_request' });
+      refuseHttp(socket, result);
+      return;
+    }
+    if (!isUpgradeRequest(result.head)) {
+      this.#options.metrics.upgradesRefused.inc({ reason: 'not_found' });
+      refuseHttp(socket, 404);
+      return;
+    }
+    this.#onUpgrade(result.head, socket, result.rest);
   }
 
   /** Drops connections that finished TLS but sent no upgrade request in time. */
@@ -312,15 +336,8 @@ export class DeviceListener {
     }
   }
 
-  #onRequest(req: IncomingMessage, res: ServerResponse): void {
-    // SPEC: only the WebSocket upgrade of GET /v1/device; anything else 404.
-    this.#options.metrics.upgradesRefused.inc({ reason: 'not_found' });
-    res.writeHead(404, { Connection: 'close', 'Content-Length': '0' });
-    res.end(() => req.socket.destroy());
-  }
-
-  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const tlsSocket = socket as TLSSocket;
+  #onUpgrade(req: RequestHead, tlsSocket: TLSSocket, head: Buffer): void {
+    const socket: Duplex = tlsSocket;
     if (req.method !== 'GET' || !isDevicePath(req.url) || this.#closing !== null) {
       this.#options.metrics.upgradesRefused.inc({ reason: 'not_found' });
       refuseHttp(socket, 404);
@@ -352,7 +369,8 @@ export class DeviceListener {
     // The 101 response and the hello leave in one TLS record and one write.
     tlsSocket.cork();
     process.nextTick(uncork, tlsSocket);
-    this.#wssFor(limits.maxPayloadBytes).handleUpgrade(req, socket, head, (ws: WebSocket) => {
+    // ws reads the method, url and headers: the fields a RequestHead has.
+    this.#wssFor(limits.maxPayloadBytes).handleUpgrade(req as unknown as IncomingMessage, socket, head, (ws: WebSocket) => {
       if (this.#closing !== null) {
         ws.close(CLOSE.GOING_AWAY);
         return;
@@ -453,10 +471,10 @@ export class DeviceListener {
   }
 
   #setContext(): void {
-    if (this.#https === null || this.#material === null) return;
+    if (this.#tls === null || this.#material === null) return;
     // Keep the session-ticket keys, so a reload does not force every device into a full handshake.
-    const ticketKeys = this.#https.getTicketKeys();
-    this.#https.setSecureContext(deviceSecureContextOptions(this.#material, this.#crl, Date.now()));
-    this.#https.setTicketKeys(ticketKeys);
+    const ticketKeys = this.#tls.getTicketKeys();
+    this.#tls.setSecureContext(deviceSecureContextOptions(this.#material, this.#crl, Date.now()));
+    this.#tls.setTicketKeys(ticketKeys);
   }
 }
