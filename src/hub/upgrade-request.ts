@@ -37,37 +37,67 @@ export interface RequestHead {
 export type HeadRefusal = 400 | 431;
 
 const END_OF_HEAD = Buffer.from('\r\n\r\n', 'latin1');
-/** RFC 9110 `token`: a method or a header name. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Control characters other than HTAB: never in a header value (or a target). */
-const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
 const HTTP_1 = /^HTTP\/1\.[01]$/;
+
+/** RFC 9110 `tchar`, by character code: what a method or a header name is made of. */
+const TOKEN_CHARS = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TOKEN_CHARS[c.charCodeAt(0)] = 1;
+
+function isToken(text: string, start: number, end: number): boolean {
+  if (end <= start) return false;
+  for (let i = start; i < end; i += 1) {
+    const code = text.charCodeAt(i);
+    if (code >= 128 || TOKEN_CHARS[code] === 0) return false;
+  }
+  return true;
+}
+
+/** A control character other than HTAB (never in a header value or a target). */
+function hasControl(text: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i += 1) {
+    const code = text.charCodeAt(i);
+    if ((code < 0x20 && code !== 0x09) || code === 0x7f) return true;
+  }
+  return false;
+}
+
+const SPACE = 0x20;
+const TAB = 0x09;
 
 /**
  * Parses a request head without its final CRLF CRLF (latin1 text, one
- * character per byte), or null when it is malformed.
+ * character per byte), or null when it is malformed. Plain loops over
+ * character codes, no regular expression per header: it runs once per
+ * device connection.
  */
 export function parseRequestHead(text: string): RequestHead | null {
-  const lines = text.split('\r\n');
-  const requestLine = lines[0]!.split(' ');
-  if (requestLine.length !== 3) return null;
-  const [method, url, httpVersion] = requestLine as [string, string, string];
-  if (!TOKEN.test(method) || url === '' || CONTROL.test(url) || !HTTP_1.test(httpVersion)) return null;
+  let lineEnd = text.indexOf('\r\n');
+  if (lineEnd === -1) lineEnd = text.length;
+  const methodEnd = text.indexOf(' ');
+  const urlEnd = methodEnd === -1 ? -1 : text.indexOf(' ', methodEnd + 1);
+  if (urlEnd === -1 || urlEnd >= lineEnd || !isToken(text, 0, methodEnd) || urlEnd === methodEnd + 1) return null;
+  if (hasControl(text, methodEnd + 1, urlEnd)) return null;
+  const httpVersion = text.slice(urlEnd + 1, lineEnd);
+  if (!HTTP_1.test(httpVersion)) return null;
   const headers: Record<string, string> = Object.create(null) as Record<string, string>;
-  for (let i = 1; i < lines.length; i += 1) {
-    const line = lines[i]!;
-    const colon = line.indexOf(':');
+  let at = lineEnd + 2;
+  while (at < text.length + 2) {
+    let end = text.indexOf('\r\n', at);
+    if (end === -1) end = text.length;
+    const colon = text.indexOf(':', at);
     // No colon, a space before it (smuggling), or a folded line: not HTTP Node would accept.
-    if (colon <= 0) return null;
-    const name = line.slice(0, colon);
-    if (!TOKEN.test(name)) return null;
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
-    if (CONTROL.test(value)) return null;
-    const key = name.toLowerCase();
+    if (colon === -1 || colon >= end || !isToken(text, at, colon) || hasControl(text, colon + 1, end)) return null;
+    let valueStart = colon + 1;
+    let valueEnd = end;
+    while (valueStart < valueEnd && (text.charCodeAt(valueStart) === SPACE || text.charCodeAt(valueStart) === TAB)) valueStart += 1;
+    while (valueEnd > valueStart && (text.charCodeAt(valueEnd - 1) === SPACE || text.charCodeAt(valueEnd - 1) === TAB)) valueEnd -= 1;
+    const key = text.slice(at, colon).toLowerCase();
+    const value = text.slice(valueStart, valueEnd);
     const previous = headers[key];
     headers[key] = previous === undefined ? value : `${previous}, ${value}`;
+    at = end + 2;
   }
-  return { method, url, httpVersion, headers };
+  return { method: text.slice(0, methodEnd), url: text.slice(methodEnd + 1, urlEnd), httpVersion, headers };
 }
 
 /** Whether a request asks to switch protocols: an `Upgrade` header and `upgrade` among the `Connection` tokens (as Node decides between its `request` and `upgrade` events). */
