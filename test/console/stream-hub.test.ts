@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { signToken } from '../../src/hub/console/dashboard-token.js';
 import { loadOrCreateTokenKey } from '../../src/hub/console/token-key-file.js';
 import { connectDevice, type DeviceClient } from '../helpers/device-client.js';
-import { startHub, type TestHub } from '../helpers/hub.js';
+import { metricValue, startHub, waitUntil, type TestHub } from '../helpers/hub.js';
 import { connectClient, type Json, type TestClient } from './console-fixture.js';
 
 describe('dashboard stream on a real hub', () => {
@@ -64,5 +64,24 @@ describe('dashboard stream on a real hub', () => {
     } finally {
       late.ws.terminate();
     }
+  });
+
+  it('a dashboard that connects after every earlier one has left still gets live presence and readings', async () => {
+    // The console follows the feed only while a dashboard is connected: it must follow it again.
+    dashboard?.ws.terminate();
+    dashboard = undefined;
+    await waitUntil(() => metricValue(hub.hub, 'fleethub_dashboard_connections') === 0, 'no dashboard is connected');
+    const creds = await hub.pki.addDevice('pump-8');
+    const token = signToken(loadOrCreateTokenKey(hub.pki.dir), { devices: 'pump-*' }).token;
+    dashboard = await connectClient(`${hub.consoleUrl.replace('https:', 'wss:')}/v1/stream`, hub.pki.ca);
+    dashboard.send({ auth: token });
+    await dashboard.next((m) => 'authed' in m);
+    dashboard.send({ subscribe: 'pump-8' });
+    assert.deepEqual(await dashboard.next(), { subscribed: 'pump-8' });
+    device = await connectDevice({ url: hub.deviceUrl, ca: hub.pki.ca, cert: creds.cert, key: creds.key });
+    await device.hello();
+    assert.deepEqual(await dashboard.next(), { presence: { device: 'pump-8', online: true } });
+    device.ws.send(JSON.stringify({ seq: 1, ts: 1_700_000_000_000, data: { rpm: 900 } }));
+    assert.deepEqual(await dashboard.next(), { device: 'pump-8', seq: 1, ts: 1_700_000_000_000, data: { rpm: 900 } });
   });
 });

@@ -103,7 +103,11 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
     },
     ended(session) {
       sessions.delete(session);
-      if (sessions.size === 0) onEmpty?.();
+      if (sessions.size > 0) return;
+      // No dashboard left: the feed stops building events (presence at every device connect, one per reading).
+      unsubscribeFeed?.();
+      unsubscribeFeed = null;
+      onEmpty?.();
     },
   };
 
@@ -185,6 +189,8 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
         return;
       }
       sessions.add(new DashboardSession(ws, socket, host, remote));
+      // Subscribed from the first dashboard on, before its snapshot: it misses no event.
+      unsubscribeFeed ??= feed.subscribe(fanOut);
     });
   }
 
@@ -220,7 +226,6 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
           resolve();
         });
       });
-      unsubscribeFeed = feed.subscribe(fanOut);
       keyTimer = setInterval(checkKey, config.tokenKeyCheckMs);
       const address = srv.address();
       const port = typeof address === 'object' && address !== null ? address.port : config.port;
@@ -232,6 +237,7 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
       closing ??= (async () => {
         clearInterval(keyTimer);
         unsubscribeFeed?.();
+        unsubscribeFeed = null;
         const srv = server;
         if (srv === null) return;
         // Each session ends within its close grace (the socket is destroyed if the peer is silent).
