@@ -192,24 +192,20 @@ test('the Arduino WebSockets library\'s request (subprotocol arduino, Origin: fi
   }
 });
 
-test('a malformed request gets 400 and the connection closes', async () => {
-  const before = refused('bad_request');
-  const { socket, response } = await rawDevice();
-  socket.write('GET /v1/device HTTP/1.1\r\nUpgrade : websocket\r\n\r\n');
-  const answer = await response();
-  assert.equal(answer.status, 400);
-  await answer.closed();
-  assert.equal(refused('bad_request'), before + 1);
-});
-
-test('a request that is no upgrade gets 404, even on /v1/device', async () => {
-  const before = refused('not_found');
-  const { socket, response } = await rawDevice();
-  socket.write('GET /v1/device HTTP/1.1\r\nHost: hub\r\n\r\n');
-  const answer = await response();
-  assert.equal(answer.status, 404);
-  await answer.closed();
-  assert.equal(refused('not_found'), before + 1);
+test('a malformed request gets 400, one that is no upgrade 404 (even on /v1/device); each closes the connection', async () => {
+  const cases: Array<[string, number, string]> = [
+    ['GET /v1/device HTTP/1.1\r\nUpgrade : websocket\r\n\r\n', 400, 'bad_request'],
+    ['GET /v1/device HTTP/1.1\r\nHost: hub\r\n\r\n', 404, 'not_found'],
+  ];
+  for (const [request, status, reason] of cases) {
+    const before = refused(reason);
+    const { socket, response } = await rawDevice();
+    socket.write(request);
+    const answer = await response();
+    assert.equal(answer.status, status, request);
+    await answer.closed();
+    assert.equal(refused(reason), before + 1, reason);
+  }
 });
 
 test(`a request head over MAX_REQUEST_HEAD_BYTES (${MAX_REQUEST_HEAD_BYTES}) gets 431; one just under it upgrades`, async () => {
