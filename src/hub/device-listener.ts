@@ -336,22 +336,21 @@ export class DeviceListener {
     }
   }
 
-  #onUpgrade(req: RequestHead, tlsSocket: TLSSocket, head: Buffer): void {
-    const socket: Duplex = tlsSocket;
+  #onUpgrade(req: RequestHead, socket: TLSSocket, head: Buffer): void {
     if (req.method !== 'GET' || !isDevicePath(req.url) || this.#closing !== null) {
       this.#options.metrics.upgradesRefused.inc({ reason: 'not_found' });
       refuseHttp(socket, 404);
       return;
     }
-    const secured = this.#awaitingUpgrade.get(tlsSocket);
-    if (secured === undefined || tlsSocket.destroyed) {
-      // Past its deadline, or a second upgrade request on the same connection.
+    const secured = this.#awaitingUpgrade.get(socket);
+    if (secured === undefined || socket.destroyed) {
+      // Past its deadline: the sweep has dropped it.
       socket.destroy();
       return;
     }
     const peer = secured.peer;
     const cn = peer.cn;
-    if (!tlsSocket.authorized || cn === null || !isValidDeviceId(cn)) {
+    if (!socket.authorized || cn === null || !isValidDeviceId(cn)) {
       this.#options.metrics.upgradesRefused.inc({ reason: 'invalid_id' });
       refuseHttp(socket, 403);
       return;
@@ -362,13 +361,13 @@ export class DeviceListener {
       refuseHttp(socket, 403);
       return;
     }
-    this.#awaitingUpgrade.delete(tlsSocket);
+    this.#awaitingUpgrade.delete(socket);
     const plan = this.#plans.get(cn);
     const { limits, known } = limitsForPlan(this.#options.config, plan);
     if (!known) this.#log.log('warn', 'device.unknown_plan', { id: cn, plan });
     // The 101 response and the hello leave in one TLS record and one write.
-    tlsSocket.cork();
-    process.nextTick(uncork, tlsSocket);
+    socket.cork();
+    process.nextTick(uncork, socket);
     // ws reads the method, url and headers: the fields a RequestHead has.
     this.#wssFor(limits.maxPayloadBytes).handleUpgrade(req as unknown as IncomingMessage, socket, head, (ws: WebSocket) => {
       if (this.#closing !== null) {
@@ -384,9 +383,9 @@ export class DeviceListener {
       if (!this.#log.enabled('info')) return;
       this.#log.log('info', 'device.connect', {
         id: cn,
-        ip: tlsSocket.remoteAddress,
-        tls: tlsSocket.getProtocol() ?? undefined,
-        resumed: tlsSocket.isSessionReused(),
+        ip: socket.remoteAddress,
+        tls: socket.getProtocol() ?? undefined,
+        resumed: socket.isSessionReused(),
         plan,
         replaced: previous !== undefined || undefined,
       });
