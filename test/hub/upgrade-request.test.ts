@@ -83,8 +83,8 @@ after(async () => {
   await th.stop();
 });
 
-/** What a raw client read: the status, the response head, and the bytes after it. */
-interface Response { status: number; head: string; body: Buffer; closed: () => Promise<void> }
+/** What a raw client read: the status and the response head; `closed` waits for the hub to close the connection. */
+interface Response { status: number; head: string; closed: () => Promise<void> }
 
 async function rawDevice(): Promise<{ socket: TLSSocket; response: () => Promise<Response>; frames: (count: number) => Promise<string[]> }> {
   const socket = tlsConnect({ host: '127.0.0.1', port: th.devicePort, servername: 'localhost', ca: th.pki.ca, cert: device.cert, key: device.key, maxVersion: 'TLSv1.2' });
@@ -97,7 +97,7 @@ async function rawDevice(): Promise<{ socket: TLSSocket; response: () => Promise
   const response = async (): Promise<Response> => {
     await waitUntil(() => (headEnd = received.indexOf('\r\n\r\n')) !== -1, 'an HTTP response');
     const head = received.toString('latin1', 0, headEnd);
-    return { status: Number(head.split(' ')[1]), head, body: received.subarray(headEnd + 4), closed };
+    return { status: Number(head.split(' ')[1]), head, closed };
   };
   /** The hub's next text frames after the 101 (server frames are not masked). */
   const frames = async (count: number): Promise<string[]> => {

@@ -111,8 +111,8 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
     },
   };
 
+  /** Subscribed to the feed only while a dashboard is connected (see `ended` and the upgrade). */
   function fanOut(event: FeedEvent): void {
-    if (sessions.size === 0) return;
     // Encoded once, shared by every dashboard that wants it.
     const encoded =
       event.type === 'reading'
