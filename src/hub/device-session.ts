@@ -68,9 +68,12 @@ export class DeviceSession {
   #invalidInRow = 0;
   #refusedInRow = 0;
   #ackScheduled = false;
-  #alive = true;
-  #sentFrames = false;
-  #pinged = false;
+  /** A frame or a pong arrived since the last heartbeat sweep. */
+  #heard = true;
+  /** The last sweep pinged a silent device: silence until the next one means it is gone. */
+  #awaitingPong = false;
+  /** The pong listener is on (added with the first ping). */
+  #pongListening = false;
   #closing = false;
   #closed = false;
   #closeCode = 1006;
@@ -118,28 +121,32 @@ export class DeviceSession {
   }
 
   /**
-   * Heartbeat sweep (RFC 6455 §5.5.2): drops a connection that sent nothing
-   * (no frame, no pong) since the last sweep; pings one that was idle, so a
-   * device busy sending is never pinged at all.
+   * Heartbeat sweep (RFC 6455 §5.5.2), every `pingIntervalMs`. A device heard
+   * from since the last sweep (any frame, or a pong) is alive and is never
+   * pinged: one busy sending costs nothing here. One silent for a whole
+   * interval is pinged, and dropped at the next sweep if it stayed silent, so
+   * a device that stopped answering is gone two to three intervals after its
+   * last frame.
    */
   heartbeat(): void {
     if (this.#closed) return;
-    if (!this.#alive) {
+    if (this.#heard) {
+      this.#heard = false;
+      this.#awaitingPong = false;
+      return;
+    }
+    if (this.#awaitingPong) {
       this.#ws.terminate();
       return;
     }
-    this.#alive = false;
-    if (!this.#sentFrames) {
-      // The pong listener comes with the first ping: a device busy sending is never pinged, and never needs one.
-      if (!this.#pinged) {
-        this.#pinged = true;
-        this.#ws.on('pong', () => {
-          this.#alive = true;
-        });
-      }
-      this.#ws.ping();
+    if (!this.#pongListening) {
+      this.#pongListening = true;
+      this.#ws.on('pong', () => {
+        this.#heard = true;
+      });
     }
-    this.#sentFrames = false;
+    this.#awaitingPong = true;
+    this.#ws.ping();
   }
 
   /**
@@ -164,8 +171,7 @@ export class DeviceSession {
 
   #onMessage(data: RawData, isBinary: boolean): void {
     if (this.#closing) return;
-    this.#alive = true;
-    this.#sentFrames = true;
+    this.#heard = true;
     const bytes = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
     this.#context.observer.frame(bytes);
     if (isBinary) {

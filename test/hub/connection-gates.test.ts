@@ -96,6 +96,30 @@ test('a device that finishes TLS but sends no upgrade request is dropped at the 
   }
 });
 
+test('heartbeats: a device that was busy and then falls quiet for several intervals is pinged, not dropped', async () => {
+  const th = await startHub({ device: { pingIntervalMs: 200 } });
+  try {
+    const creds = await th.pki.addDevice('hb-quiet');
+    const device = await connectDevice({ url: th.deviceUrl, ca: th.pki.ca, cert: creds.cert, key: creds.key });
+    let pings = 0;
+    device.ws.on('ping', () => (pings += 1));
+    // Busy through a sweep or two, then silent: a sweep that saw frames must not count against the silence after it.
+    for (let seq = 1; seq <= 4; seq += 1) {
+      device.sendSeqs([seq]);
+      await device.waitForAck(seq);
+      await new Promise((r) => setTimeout(r, 120));
+    }
+    await new Promise((r) => setTimeout(r, 1200));
+    assert.equal(device.closeCode, null, 'a quiet device that answers pings stays connected');
+    assert.ok(pings >= 2, `pinged while quiet (${pings} pings)`);
+    device.sendSeqs([5]);
+    await device.waitForAck(5);
+    await device.close();
+  } finally {
+    await th.stop();
+  }
+});
+
 test('heartbeats: a device that stops answering pings is dropped, one that answers stays', async () => {
   const th = await startHub({ device: { pingIntervalMs: 150 } });
   try {
