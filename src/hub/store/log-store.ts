@@ -2,16 +2,16 @@
  * The durable store: an append-only log of segment files with group commit.
  *
  * Appends are framed (length + CRC, see record-codec.ts) and queued; one
- * writer loop takes everything queued, writes it with one `write` and one
- * `fdatasync`, and only then resolves the appends it covers (SPEC: an ack
- * means durable). Appends that arrive while an fsync is in flight share the
+ * writer loop takes everything queued, writes it durably in one go (a write
+ * with `O_DSYNC`, or a write and an `fdatasync`: segment-writer.ts), and only
+ * then resolves the appends it covers (SPEC: an ack means durable). Appends that arrive while an fsync is in flight share the
  * next one, so the cost per reading falls as load rises.
  *
  * Per-device state (lastSeq, dedupe window, readings per UTC day, newest
  * reading) changes only when a group is committed, so a checkpoint of it
  * never claims a reading that a crash could take back.
  */
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { FleethubError, isFleethubError } from '../../errors.js';
 import type { Logger } from '../../log.js';
@@ -27,6 +27,7 @@ import { createSegmentFile, recoverLog } from './recovery.js';
 import { RetentionRunner } from './retention-runner.js';
 import { MAX_READ_READINGS, resolveStoreOptions, type ResolvedStoreOptions, type StoreOptions } from './store-options.js';
 import type { Segment } from './segment.js';
+import { SegmentWriter } from './segment-writer.js';
 import type { AppendOutcome, ReadResult, Reading, Store, StoredReading, StoreStats } from './types.js';
 
 export {
@@ -49,9 +50,9 @@ export async function openStore(dir: string, config: StoreConfig, options: Store
     const recovered = await recoverLog(dir, log);
     const cursors = await CursorFile.load(dir);
     const active = recovered.segments[recovered.segments.length - 1] as Segment;
-    const handle = await open(active.path, 'r+');
+    const writer = await SegmentWriter.open(active.path);
     const store = new LogStore({
-      ...resolved, dir, config, release, cursors, handle,
+      ...resolved, dir, config, release, cursors, writer,
       segments: recovered.segments,
       devices: recovered.devices,
       checkpointPosition: recovered.checkpointPosition,
@@ -80,7 +81,7 @@ interface LogStoreInit extends ResolvedStoreOptions {
   readonly config: StoreConfig;
   readonly release: () => Promise<void>;
   readonly cursors: CursorFile;
-  readonly handle: FileHandle;
+  readonly writer: SegmentWriter;
   readonly segments: Segment[];
   readonly devices: Map<string, DeviceState>;
   readonly checkpointPosition: number;
@@ -93,7 +94,7 @@ class LogStore implements Store {
   readonly #segments: Segment[];
   readonly #devices: Map<string, DeviceState>;
   readonly #cursors: CursorFile;
-  #handle: FileHandle;
+  #writer: SegmentWriter;
   /** Readings of each device accepted but not yet committed: seq → position (a map per device seen since open). */
   readonly #inflight = new Map<string, Map<number, number>>();
   #pending = new PendingGroup();
@@ -127,7 +128,7 @@ class LogStore implements Store {
     this.#segments = init.segments;
     this.#devices = init.devices;
     this.#cursors = init.cursors;
-    this.#handle = init.handle;
+    this.#writer = init.writer;
     this.#checkpointPosition = init.checkpointPosition;
     this.#retention = new RetentionRunner(init.log);
     this.#committedEnd = this.#active.end;
@@ -301,7 +302,7 @@ class LogStore implements Store {
     await this.#maintenance;
     if (this.#failed === null) await this.#checkpoint().catch((err: unknown) => this.#logFailure('store.checkpoint_failed', err));
     await this.#cursors.settled();
-    await this.#handle.close().catch(() => {});
+    await this.#writer.close().catch(() => {});
     this.#readWaiters.releaseAll();
     await this.#init.release();
     this.#log.log('info', 'store.closed', { next: this.#committedEnd });
@@ -352,14 +353,8 @@ class LogStore implements Store {
       const reading = readings[i] as StoredReading;
       end = writeRecord(data, end, reading.device, deviceBytes[i] as number, reading.seq, reading.ts, hubTimes[i] as number, jsons[i] as string, jsonBytes[i] as number);
     }
-    let written = 0;
-    // Bounded: each pass writes at least one byte or throws.
-    while (written < data.length) {
-      const { bytesWritten } = await this.#handle.write(data, written, data.length - written, segment.bytes + written);
-      written += bytesWritten;
-    }
     const started = performance.now();
-    await this.#handle.datasync(); // SPEC: ack means durable
+    await this.#writer.writeDurably(data, segment.bytes); // SPEC: ack means durable
     const ms = performance.now() - started;
     this.#stats.fsyncs += 1;
     this.#stats.fsyncSeconds += ms / 1000;
@@ -401,9 +396,9 @@ class LogStore implements Store {
   async #roll(): Promise<void> {
     const sealed = this.#active;
     const segment = await createSegmentFile(this.#init.dir, sealed.end, this.#now());
-    const handle = await open(segment.path, 'r+');
-    await this.#handle.close();
-    this.#handle = handle;
+    const writer = await SegmentWriter.open(segment.path);
+    await this.#writer.close();
+    this.#writer = writer;
     sealed.sealedAt = this.#now();
     this.#segments.push(segment);
     this.#scheduleMaintenance();
