@@ -8,28 +8,38 @@
 
 /** Tracks accepted seqs from hand-off to the store until an ack covers them. */
 export class AckTracker {
-  /** Accepted seqs whose append has not settled (seq → how many times). */
-  readonly #pending = new Map<number, number>();
+  /**
+   * Accepted seqs whose append has not settled, in the order they were
+   * handed over (a repeated seq appears once per hand-off). An array, not a
+   * map: appends settle in the order they were made, so the one settling is
+   * nearly always the first, and a busy connection's churn then allocates
+   * nothing (a map reallocates its table every few insertions and deletions,
+   * and those tables lived long enough to reach the old generation).
+   */
+  readonly #pending: number[] = [];
   /** Durable seqs that no ack has covered yet. */
   readonly #durable: number[] = [];
   /** Lowest seq whose append failed: no ack of this connection may cover it (it was not nacked, and is not stored). */
   #lowestFailed = Infinity;
 
-  /** Accepted seqs handed to the store and not settled yet. */
+  /** Appends handed to the store and not settled yet. */
   get pending(): number {
-    return this.#pending.size;
+    return this.#pending.length;
   }
 
   /** `seq` was handed to the store. */
   accepted(seq: number): void {
-    this.#pending.set(seq, (this.#pending.get(seq) ?? 0) + 1);
+    this.#pending.push(seq);
   }
 
   /** The append of `seq` settled; `durable` when the store committed it (or it was a repeat of a stored one). */
   settled(seq: number, durable: boolean): void {
-    const left = (this.#pending.get(seq) ?? 1) - 1;
-    if (left > 0) this.#pending.set(seq, left);
-    else this.#pending.delete(seq);
+    const pending = this.#pending;
+    if (pending[0] === seq) pending.shift();
+    else {
+      const at = pending.indexOf(seq);
+      if (at > 0) pending.splice(at, 1);
+    }
     if (durable) this.#durable.push(seq);
     else if (seq < this.#lowestFailed) this.#lowestFailed = seq;
   }
@@ -42,7 +52,7 @@ export class AckTracker {
   take(): number | null {
     if (this.#durable.length === 0) return null;
     let minPending = this.#lowestFailed;
-    for (const seq of this.#pending.keys()) if (seq < minPending) minPending = seq;
+    for (const seq of this.#pending) if (seq < minPending) minPending = seq;
     let ack = 0;
     let kept = 0;
     // In place: the durable seqs not covered move to the front (no array per ack).

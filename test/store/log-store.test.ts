@@ -86,6 +86,19 @@ describe('log store', () => {
     assert.equal(store.stats().duplicates, 3);
   });
 
+  it('finds a repeat among several readings in flight, out of order, and stores a new seq below them', async () => {
+    const store = await open();
+    const appended = await Promise.all([
+      store.append([reading('a', 5), reading('a', 9), reading('a', 7)]),
+      store.append([reading('a', 7), reading('a', 6), reading('a', 9)]),
+    ]);
+    assert.deepEqual(appended, [['stored', 'stored', 'stored'], ['duplicate', 'stored', 'duplicate']]);
+    // All committed: a seq below every earlier one is new, not taken for one still in flight.
+    assert.deepEqual(await store.append([reading('a', 3)]), ['stored']);
+    assert.deepEqual(await store.append([reading('a', 3)]), ['duplicate']);
+    assert.equal(store.nextPosition(), 5);
+  });
+
   it('an in-flight repeat resolves only after the original is durable', async () => {
     const store = await open();
     const order: string[] = [];

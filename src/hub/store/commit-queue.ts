@@ -38,6 +38,42 @@ export class PendingGroup {
   }
 }
 
+/**
+ * One device's readings appended and not committed yet, oldest first, so
+ * that a repeat of one resolves with the original's commit. Arrays, not a
+ * map: readings commit in log order, so the one committing is always the
+ * oldest, and a busy device's churn then allocates nothing (a map
+ * reallocates its table every few insertions and deletions, and those tables
+ * lived long enough to reach the old generation).
+ */
+export class InFlight {
+  readonly #seqs: number[] = [];
+  readonly #positions: number[] = [];
+  /** At least the highest seq in flight (0 when none): a seq above it, the usual case, needs no search. */
+  #maxSeq = 0;
+
+  /** The log position of `seq` if it is in flight. */
+  positionOf(seq: number): number | undefined {
+    if (seq > this.#maxSeq) return undefined;
+    const at = this.#seqs.indexOf(seq);
+    return at < 0 ? undefined : this.#positions[at];
+  }
+
+  /** `seq` was appended at `position`, after every reading of this device in flight. */
+  add(seq: number, position: number): void {
+    this.#seqs.push(seq);
+    this.#positions.push(position);
+    if (seq > this.#maxSeq) this.#maxSeq = seq;
+  }
+
+  /** The oldest reading in flight was committed. */
+  committedOldest(): void {
+    this.#seqs.shift();
+    this.#positions.shift();
+    if (this.#seqs.length === 0) this.#maxSeq = 0;
+  }
+}
+
 /** Appends waiting for the commit that reaches their target position. */
 export class AckWaiters {
   #targets: number[] = [];

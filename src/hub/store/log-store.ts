@@ -22,7 +22,7 @@ import { DeviceState } from './device-state.js';
 import { lockDir } from './dir-lock.js';
 import { recordBytes, writeRecord } from './record-codec.js';
 import { PositionWaiters } from './position-waiters.js';
-import { AckWaiters, PendingGroup } from './commit-queue.js';
+import { AckWaiters, InFlight, PendingGroup } from './commit-queue.js';
 import { createSegmentFile, recoverLog } from './recovery.js';
 import { RetentionRunner } from './retention-runner.js';
 import { MAX_READ_READINGS, resolveStoreOptions, type ResolvedStoreOptions, type StoreOptions } from './store-options.js';
@@ -96,7 +96,7 @@ class LogStore implements Store {
   readonly #cursors: CursorFile;
   #writer: SegmentWriter;
   /** Readings of each device accepted but not yet committed: seq → position (a map per device seen since open). */
-  readonly #inflight = new Map<string, Map<number, number>>();
+  readonly #inflight = new Map<string, InFlight>();
   #pending = new PendingGroup();
   #acceptedEnd: number;
   #committedEnd: number;
@@ -171,7 +171,7 @@ class LogStore implements Store {
       const { device, seq, ts, data } = readings[i] as Reading;
       const status = this.#devices.get(device)?.window.check(seq) ?? 'new';
       let inflight = this.#inflight.get(device);
-      const pendingAt = inflight?.get(seq);
+      const pendingAt = inflight?.positionOf(seq);
       if (status !== 'new' || pendingAt !== undefined) {
         // SPEC: a repeat is acked again, not stored twice; in flight, it resolves when the original is durable.
         outcomes.push('duplicate');
@@ -185,10 +185,10 @@ class LogStore implements Store {
       const reading: StoredReading = { device, seq, ts, data, position };
       this.#pending.add(reading, hubTime, jsons[i] as string, deviceBytes[i] as number, jsonBytes[i] as number);
       if (inflight === undefined) {
-        inflight = new Map();
+        inflight = new InFlight();
         this.#inflight.set(device, inflight);
       }
-      inflight.set(seq, position);
+      inflight.add(seq, position);
       outcomes.push('stored');
       target = position + 1;
     }
@@ -373,8 +373,8 @@ class LogStore implements Store {
         this.#devices.set(reading.device, state);
       }
       state.apply(reading, hubTimes[i] as number, jsons[i] as string);
-      // The device's (now maybe empty) map stays: one per device, not one per reading.
-      this.#inflight.get(reading.device)?.delete(reading.seq);
+      // The device's (now maybe empty) list stays: one per device, not one per reading.
+      this.#inflight.get(reading.device)?.committedOldest();
     }
     this.#committedEnd = segment.end;
     this.#bytesSinceCheckpoint += data.length;
