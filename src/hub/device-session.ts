@@ -42,7 +42,7 @@ export interface SessionContext {
   /** Refused messages in a row before 4029. */
   readonly maxRefusedInRow: number;
   readonly observer: SessionObserver;
-  /** ms wall clock for `ts` and the UTC day. */
+  /** ms wall clock for `ts`, the UTC day and the rate limiter. */
   readonly now: () => number;
 }
 
@@ -193,8 +193,8 @@ export class DeviceSession {
       this.#invalidInRow = 0;
       const { seq, ts, data: fields } = item.message;
       // Made at the first message, full: one made at the connect would have refilled to full by then.
-      this.#bucket ??= new TokenBucket({ ratePerSec: this.limits.msgsPerSec, burst: this.limits.burst });
-      const retryAfterMs = this.#bucket.take();
+      this.#bucket ??= new TokenBucket({ ratePerSec: this.limits.msgsPerSec, burst: this.limits.burst, now: this.#context.now });
+      const retryAfterMs = this.#bucket.take(now);
       if (retryAfterMs > 0) {
         this.#refuse(seq, 'rate_limited', retryAfterMs);
         continue;
@@ -246,11 +246,15 @@ export class DeviceSession {
     });
   }
 
-  /** Coalesces the acks of appends that resolve together into one `{"ack":N}`. */
+  /**
+   * Coalesces the acks of appends that resolve together into one `{"ack":N}`.
+   * A group commit resolves all its appends at once, so their callbacks are
+   * all queued before this microtask runs.
+   */
   #scheduleAck(): void {
     if (this.#ackScheduled) return;
     this.#ackScheduled = true;
-    setImmediate(() => {
+    queueMicrotask(() => {
       this.#ackScheduled = false;
       this.#flushAcks();
     });

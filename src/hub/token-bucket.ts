@@ -44,10 +44,12 @@ export class TokenBucket {
 
   /**
    * Takes one token. Returns 0 when it was taken, otherwise the ms until one
-   * is available (at least 1), and takes nothing.
+   * is available (at least 1), and takes nothing. A caller that has just read
+   * the clock passes the time as `now` (one clock read per message, not two);
+   * a clock that stepped back only refills nothing for that step.
    */
-  take(): number {
-    this.#refill();
+  take(now: number = this.#now()): number {
+    this.#refill(now);
     if (this.#tokens >= 1) {
       this.#tokens -= 1;
       return 0;
@@ -55,8 +57,7 @@ export class TokenBucket {
     return Math.max(1, Math.ceil((1 - this.#tokens) / this.#ratePerMs));
   }
 
-  #refill(): void {
-    const now = this.#now();
+  #refill(now: number = this.#now()): void {
     const elapsed = now - this.#at;
     this.#at = now;
     if (elapsed > 0) this.#tokens = Math.min(this.#burst, this.#tokens + elapsed * this.#ratePerMs);
