@@ -40,17 +40,26 @@ export interface InfluxdOptions {
   readonly tls?: { readonly cert: string; readonly key: string; readonly ca: string };
 }
 
-/** GET `url`, trusting `ca` for https; status and body. */
-async function get(url: string, ca: Buffer | undefined): Promise<{ status: number; body: string }> {
+/** How long a query may go unanswered before it fails. */
+const QUERY_TIMEOUT_MS = 10_000;
+/**
+ * How long one readiness ping may go unanswered. A restarting influxd can
+ * accept a connection before it answers; the ping then fails and is retried
+ * rather than waiting forever.
+ */
+const PING_TIMEOUT_MS = 2_000;
+
+/** GET `url`, trusting `ca` for https; status and body. Fails when the socket is idle for `timeoutMs`. */
+async function get(url: string, ca: Buffer | undefined, timeoutMs: number): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const transport = url.startsWith('https:') ? https : http;
-    transport
-      .get(url, { ca }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      })
-      .on('error', reject);
+    const request = transport.get(url, { ca, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    request.on('timeout', () => request.destroy(new Error(`influxd: no answer to GET ${url} within ${timeoutMs} ms`)));
+    request.on('error', reject);
   });
 }
 
@@ -88,14 +97,14 @@ ${options.tls === undefined ? '' : `  https-enabled = true\n  https-certificate 
   const url = `${options.tls === undefined ? 'http' : 'https'}://${options.tls === undefined ? '127.0.0.1' : 'localhost'}:${port}`;
   const ca = options.tls === undefined ? undefined : await readFile(options.tls.ca);
   const process = new ServiceProcess('influxd', INFLUXD, ['run', '-config', confPath]);
-  const ready = async (): Promise<boolean> => (await get(`${url}/ping`, ca)).status === 204;
+  const ready = async (): Promise<boolean> => (await get(`${url}/ping`, ca, PING_TIMEOUT_MS)).status === 204;
   const controls = await startService(process, dir, ready);
   return {
     ...controls,
     port,
     url,
     async query(database, q) {
-      const response = await get(`${url}/query?${new URLSearchParams({ db: database, q, epoch: 'ms' })}`, ca);
+      const response = await get(`${url}/query?${new URLSearchParams({ db: database, q, epoch: 'ms' })}`, ca, QUERY_TIMEOUT_MS);
       const body = JSON.parse(response.body) as { results?: InfluxResult[]; error?: string };
       if (response.status !== 200 || body.results === undefined) throw new Error(`influx query failed: ${response.status} ${body.error ?? ''}`);
       return body.results;
