@@ -5,7 +5,10 @@
  *   100 and 1,000 concurrent appenders of single readings, and the CPU time
  *   per reading;
  * - open time with 1,000 devices × 1,000 readings: after a clean close
- *   (checkpoint), and with no checkpoint at all (full replay, the worst case).
+ *   (checkpoint), and with no checkpoint at all (full replay, the worst case);
+ * - the durable write of one group commit (9 KB, about 100 readings): with
+ *   O_DSYNC, as the store does where it can, and as a write and an fdatasync,
+ *   in alternating rounds; CPU and wall time per commit.
  *
  * Writes bench/results/store.json. Runs in a temp folder on the machine's
  * disk; fsync cost depends on that disk, so quote the figures with it.
@@ -18,6 +21,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { DEFAULT_STORE_CONFIG, type StoreConfig } from '../src/hub/config.js';
 import { openStore } from '../src/hub/store/log-store.js';
+import { SegmentWriter } from '../src/hub/store/segment-writer.js';
 import type { Reading } from '../src/hub/store/types.js';
 import { REPO_ROOT } from '../test/helpers/paths.js';
 
@@ -25,6 +29,10 @@ const CONFIG: StoreConfig = DEFAULT_STORE_CONFIG;
 const RUN_MS = Number(process.env.STORE_BENCH_MS ?? 4000);
 const OPEN_DEVICES = 1000;
 const OPEN_READINGS_PER_DEVICE = 1000;
+/** Durable-write scenario: bytes per commit (about 100 paced readings), commits per round, rounds per mode. */
+const COMMIT_BYTES = 9000;
+const COMMITS_PER_ROUND = 500;
+const WRITE_ROUNDS = 4;
 
 // run-bench starts us without --expose-gc; heap figures need a collection before each measure.
 setFlagsFromString('--expose-gc');
@@ -92,6 +100,47 @@ async function appendScenario(root: string, appenders: number): Promise<AppendRe
   };
 }
 
+interface DurableWriteResult {
+  readonly mode: 'O_DSYNC' | 'write + fdatasync';
+  readonly commits: number;
+  readonly cpuUsPerCommit: number;
+  readonly wallMsPerCommit: number;
+}
+
+/** Group commits of COMMIT_BYTES appended to one file, each durable before the next, in alternating rounds per mode. */
+async function durableWriteScenario(root: string): Promise<DurableWriteResult[]> {
+  const modes = [true, false] as const;
+  const totals = modes.map(() => ({ cpuUs: 0, wallMs: 0, commits: 0, dsync: false }));
+  const data = Buffer.alloc(COMMIT_BYTES, 0x61);
+  for (let round = 0; round < WRITE_ROUNDS; round += 1) {
+    for (const [i, dsync] of modes.entries()) {
+      const path = join(root, `durable-${dsync}-${round}.log`);
+      await writeFile(path, '');
+      const writer = await SegmentWriter.open(path, { dsync });
+      const cpu = process.cpuUsage();
+      const t0 = performance.now();
+      for (let n = 0; n < COMMITS_PER_ROUND; n += 1) await writer.writeDurably(data, n * COMMIT_BYTES);
+      const wallMs = performance.now() - t0;
+      const used = process.cpuUsage(cpu);
+      await writer.close();
+      await unlink(path);
+      const total = totals[i]!;
+      total.cpuUs += used.user + used.system;
+      total.wallMs += wallMs;
+      total.commits += COMMITS_PER_ROUND;
+      total.dsync = writer.dsync; // false where the platform has no O_DSYNC
+    }
+  }
+  return totals.map((total) => {
+    return {
+      mode: total.dsync ? 'O_DSYNC' : 'write + fdatasync',
+      commits: total.commits,
+      cpuUsPerCommit: Math.round(total.cpuUs / total.commits),
+      wallMsPerCommit: Number((total.wallMs / total.commits).toFixed(2)),
+    };
+  });
+}
+
 interface OpenResult {
   readonly readings: number;
   readonly devices: number;
@@ -149,6 +198,9 @@ try {
   for (const appenders of [1, 100, 1000]) append.push(await appendScenario(root, appenders));
   console.log(`store: group commit, single-reading appends, ${RUN_MS / 1000} s each (${cpus().length} cores, Node ${process.version})`);
   console.table(append);
+  const durable = await durableWriteScenario(root);
+  console.log(`store: durable write of one ${COMMIT_BYTES}-byte group commit, ${WRITE_ROUNDS} alternating rounds of ${COMMITS_PER_ROUND} per mode`);
+  console.table(durable);
   const open = await openScenario(root);
   console.log(`store: open time, ${OPEN_DEVICES} devices × ${OPEN_READINGS_PER_DEVICE} readings`);
   console.table([open]);
@@ -156,7 +208,7 @@ try {
   await mkdir(resultsDir, { recursive: true });
   await writeFile(
     join(resultsDir, 'store.json'),
-    `${JSON.stringify({ machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version }, runMs: RUN_MS, append, open }, null, 2)}\n`,
+    `${JSON.stringify({ machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version }, runMs: RUN_MS, append, durable, open }, null, 2)}\n`,
   );
 } finally {
   await rm(root, { recursive: true, force: true });
