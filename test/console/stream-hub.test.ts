@@ -23,15 +23,27 @@ describe('dashboard stream on a real hub', () => {
     await hub.stop();
   });
 
+  /** A dashboard with a token for `pump-*`, authenticated and subscribed to `pattern`; returns it and its `authed` message. */
+  async function subscribedDashboard(pattern: string): Promise<{ client: TestClient; authed: Json }> {
+    const token = signToken(loadOrCreateTokenKey(hub.pki.dir), { devices: 'pump-*' }).token;
+    const client = await connectClient(`${hub.consoleUrl.replace('https:', 'wss:')}/v1/stream`, hub.pki.ca);
+    try {
+      client.send({ auth: token });
+      const { authed } = (await client.next()) as { authed: Json };
+      client.send({ subscribe: pattern });
+      assert.deepEqual(await client.next(), { subscribed: pattern });
+      return { client, authed };
+    } catch (err) {
+      client.ws.terminate();
+      throw err;
+    }
+  }
+
   it('streams presence, each stored reading once (a repeat is not sent twice) and refusals', async () => {
     const creds = await hub.pki.addDevice('pump-7');
-    const token = signToken(loadOrCreateTokenKey(hub.pki.dir), { devices: 'pump-*' }).token;
-    dashboard = await connectClient(`${hub.consoleUrl.replace('https:', 'wss:')}/v1/stream`, hub.pki.ca);
-    dashboard.send({ auth: token });
-    const { authed } = (await dashboard.next()) as { authed: Json };
-    assert.equal(authed.devices, 'pump-*');
-    dashboard.send({ subscribe: 'pump-*' });
-    assert.deepEqual(await dashboard.next(), { subscribed: 'pump-*' });
+    const subscribed = await subscribedDashboard('pump-*');
+    dashboard = subscribed.client;
+    assert.equal(subscribed.authed.devices, 'pump-*');
 
     device = await connectDevice({ url: hub.deviceUrl, ca: hub.pki.ca, cert: creds.cert, key: creds.key });
     await device.hello();
@@ -53,12 +65,8 @@ describe('dashboard stream on a real hub', () => {
     assert.deepEqual(await dashboard.next(), { presence: { device: 'pump-7', online: false } });
 
     // A new dashboard gets the latest stored reading in its snapshot.
-    const late = await connectClient(`${hub.consoleUrl.replace('https:', 'wss:')}/v1/stream`, hub.pki.ca);
+    const { client: late } = await subscribedDashboard('pump-7');
     try {
-      late.send({ auth: token });
-      await late.next((m) => 'authed' in m);
-      late.send({ subscribe: 'pump-7' });
-      assert.deepEqual(await late.next(), { subscribed: 'pump-7' });
       assert.deepEqual(await late.next(), { presence: { device: 'pump-7', online: false } });
       assert.deepEqual(await late.next(), { device: 'pump-7', seq: 2, ts: 1_700_000_001_000, data: { rpm: 1250 } });
     } finally {
@@ -72,12 +80,7 @@ describe('dashboard stream on a real hub', () => {
     dashboard = undefined;
     await waitUntil(() => metricValue(hub.hub, 'fleethub_dashboard_connections') === 0, 'no dashboard is connected');
     const creds = await hub.pki.addDevice('pump-8');
-    const token = signToken(loadOrCreateTokenKey(hub.pki.dir), { devices: 'pump-*' }).token;
-    dashboard = await connectClient(`${hub.consoleUrl.replace('https:', 'wss:')}/v1/stream`, hub.pki.ca);
-    dashboard.send({ auth: token });
-    await dashboard.next((m) => 'authed' in m);
-    dashboard.send({ subscribe: 'pump-8' });
-    assert.deepEqual(await dashboard.next(), { subscribed: 'pump-8' });
+    dashboard = (await subscribedDashboard('pump-8')).client;
     device = await connectDevice({ url: hub.deviceUrl, ca: hub.pki.ca, cert: creds.cert, key: creds.key });
     await device.hello();
     assert.deepEqual(await dashboard.next(), { presence: { device: 'pump-8', online: true } });

@@ -4,8 +4,9 @@
  * Appends are framed (length + CRC, see record-codec.ts) and queued; one
  * writer loop takes everything queued, writes it durably in one go (a write
  * with `O_DSYNC`, or a write and an `fdatasync`: segment-writer.ts), and only
- * then resolves the appends it covers (SPEC: an ack means durable). Appends that arrive while an fsync is in flight share the
- * next one, so the cost per reading falls as load rises.
+ * then resolves the appends it covers (SPEC: an ack means durable).
+ * Appends that arrive while a commit is being written share the next one,
+ * so the cost per reading falls as load rises.
  *
  * Per-device state (lastSeq, dedupe window, readings per UTC day, newest
  * reading) changes only when a group is committed, so a checkpoint of it
