@@ -15,13 +15,13 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createBridge, resolveSinkConfigs } from '../src/bridge/index.js';
-import { openStore } from '../src/hub/store/log-store.js';
-import type { Reading, Store } from '../src/hub/store/types.js';
+import { openStore } from '../src/store/log-store.js';
+import type { Reading, Store } from '../src/store/types.js';
 import { SILENT_LOGGER } from '../src/log.js';
 import { startInfluxd } from '../test/helpers/influxd.js';
 import { startMosquitto } from '../test/helpers/mosquitto.js';
 import { REPO_ROOT } from '../test/helpers/paths.js';
-import { DEFAULT_STORE_CONFIG } from '../src/hub/config.js';
+import { DEFAULT_STORE_CONFIG } from '../src/store/store-config.js';
 
 const READINGS = Number(process.env.BRIDGE_BENCH_READINGS ?? 100_000);
 const DEVICES = 100;

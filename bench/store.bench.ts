@@ -19,10 +19,10 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { DEFAULT_STORE_CONFIG, type StoreConfig } from '../src/hub/config.js';
-import { openStore } from '../src/hub/store/log-store.js';
-import { SegmentWriter } from '../src/hub/store/segment-writer.js';
-import type { Reading } from '../src/hub/store/types.js';
+import { DEFAULT_STORE_CONFIG, type StoreConfig } from '../src/store/store-config.js';
+import { openStore } from '../src/store/log-store.js';
+import { SegmentWriter } from '../src/store/segment-writer.js';
+import type { Reading } from '../src/store/types.js';
 import { REPO_ROOT } from '../test/helpers/paths.js';
 
 const CONFIG: StoreConfig = DEFAULT_STORE_CONFIG;

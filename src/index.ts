@@ -27,11 +27,11 @@ export {
   type DeviceLimits,
   type DeviceListenerConfig,
   type ConsoleListenerConfig,
-  type StoreConfig,
   type ResolveContext,
 } from './hub/config.js';
+export { DEFAULT_STORE_CONFIG, type StoreConfig } from './store/store-config.js';
 export type { LiveFeed, FeedEvent } from './hub/live-feed.js';
-export { openStore } from './hub/store/log-store.js';
+export { openStore } from './store/log-store.js';
 export type {
   Store,
   StoreReader,
@@ -42,7 +42,7 @@ export type {
   TelemetryValue,
   AppendOutcome,
   ReadResult,
-} from './hub/store/types.js';
+} from './store/types.js';
 
 // The bridge
 export { createBridge, resolveSinkConfigs, type Bridge, type BridgeOptions, type Sink, type SinkConfig } from './bridge/index.js';

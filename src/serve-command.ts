@@ -13,7 +13,7 @@ import { createLogger, type Logger, type LogLevel } from './log.js';
 import { resolveHubConfig, type HubConfig } from './hub/config.js';
 import { createHub, type Hub } from './hub/hub.js';
 import { createBridge, cursorName, resolveSinkConfigs, type Bridge, type SinkConfig } from './bridge/index.js';
-import type { Store } from './hub/store/types.js';
+import type { Store } from './store/types.js';
 import { ensureDevelopmentPki, pkiPaths } from './pki/index.js';
 
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];

@@ -5,7 +5,7 @@
  * `start()`, `metrics()` on each `/metrics` scrape, `close()` at shutdown.
  */
 import type { Logger } from '../log.js';
-import type { StoreReader } from '../hub/store/types.js';
+import type { StoreReader } from '../store/types.js';
 import { InfluxSink } from './influx-sink.js';
 import { MqttSink } from './mqtt-sink.js';
 import type { SinkConfig } from './sink-config.js';

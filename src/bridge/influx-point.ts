@@ -6,7 +6,7 @@
  * token (`5i`, `21.5`, `true`, `"text"`), which the package passes through.
  */
 import { escape, type IPoint } from 'influx';
-import type { StoredReading, TelemetryValue } from '../hub/store/types.js';
+import type { StoredReading, TelemetryValue } from '../store/types.js';
 
 /** A field value already encoded for the line protocol; `String()` of it is the token. */
 export class LineValue {

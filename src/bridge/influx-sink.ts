@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { InfluxDB, type IPoolOptions } from 'influx';
 import { FleethubError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { StoredReading } from '../hub/store/types.js';
+import type { StoredReading } from '../store/types.js';
 import { chunkPoints, escapeMeasurement, parsePartialWrite, POINT_PRECISION, toPoint, type PointShape } from './influx-point.js';
 import type { InfluxSinkConfig } from './sink-config.js';
 import type { Sink, SinkDrops } from './sink.js';

@@ -5,7 +5,7 @@
  * (PUBACK for QoS 1, PUBCOMP for QoS 2), so the position never runs ahead of
  * the broker.
  */
-import type { StoredReading } from '../hub/store/types.js';
+import type { StoredReading } from '../store/types.js';
 import { MqttPublisher, type MqttMessage } from './mqtt-publisher.js';
 import type { MqttSinkConfig } from './sink-config.js';
 import type { Sink } from './sink.js';

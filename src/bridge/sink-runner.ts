@@ -8,7 +8,7 @@
  */
 import { Backoff } from '../backoff.js';
 import type { Logger } from '../log.js';
-import type { StoreReader, StoredReading } from '../hub/store/types.js';
+import type { StoreReader, StoredReading } from '../store/types.js';
 import type { RunnerSettings } from './sink-config.js';
 import { sleep, type Sink } from './sink.js';
 

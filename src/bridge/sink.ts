@@ -4,7 +4,7 @@
  * and backoff; a sink only turns one batch into writes at its destination.
  * One contract suite (test/bridge/sink-contract.ts) runs against every sink.
  */
-import type { StoredReading } from '../hub/store/types.js';
+import type { StoredReading } from '../store/types.js';
 
 /** A destination the bridge delivers stored readings to. */
 export interface Sink {

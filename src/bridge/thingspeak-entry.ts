@@ -4,7 +4,7 @@
  * the MQTT publish payload (`field1=..&created_at=..`, ThingSpeak "Publish to
  * a Channel Field Feed").
  */
-import type { StoredReading, TelemetryValue } from '../hub/store/types.js';
+import type { StoredReading, TelemetryValue } from '../store/types.js';
 import type { ThingSpeakChannel } from './sink-config.js';
 
 /** One update of a channel: ThingSpeak keys → values as text. */

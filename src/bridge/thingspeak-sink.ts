@@ -10,7 +10,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { StoredReading } from '../hub/store/types.js';
+import type { StoredReading } from '../store/types.js';
 import { MqttPublisher, readTlsFiles } from './mqtt-publisher.js';
 import type { ThingSpeakChannel, ThingSpeakSinkConfig } from './sink-config.js';
 import { sleep, type Sink, type SinkDrops } from './sink.js';

@@ -35,7 +35,7 @@ import { FilePoller } from './file-poller.js';
 import type { HubFeed } from './hub-feed.js';
 import { handshakeFailureReason, type HubMetrics } from './hub-metrics.js';
 import { plansFromInventory, readInventoryText } from './device-plans.js';
-import type { Store } from './store/types.js';
+import type { Store } from '../store/types.js';
 import { isUpgradeRequest, readRequestHead, type HeadRefusal, type RequestHead } from './upgrade-request.js';
 
 /** The upgrade path (SPEC: `wss://host:8443/v1/device`). */

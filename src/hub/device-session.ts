@@ -10,7 +10,7 @@ import { AckTracker } from './ack-tracker.js';
 import { quotaAllows } from './device-limits.js';
 import { dataText } from './data-text.js';
 import { ackMessage, helloMessage, nackMessage, parseFrame } from './protocol.js';
-import type { Reading, Store } from './store/types.js';
+import type { Reading, Store } from '../store/types.js';
 import { TokenBucket } from './token-bucket.js';
 
 /** How long a closing session waits for the peer's close frame before dropping the socket. */

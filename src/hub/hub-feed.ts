@@ -7,7 +7,7 @@
 import type { Logger } from '../log.js';
 import type { DeviceRegistry } from './device-registry.js';
 import type { FeedEvent, LiveFeed } from './live-feed.js';
-import type { Store, StoredReading } from './store/types.js';
+import type { Store, StoredReading } from '../store/types.js';
 
 /** The live feed over one store and one registry. */
 export class HubFeed implements LiveFeed {

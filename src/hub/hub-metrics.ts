@@ -4,7 +4,7 @@
  */
 import type { WireErrorCode } from '../errors.js';
 import type { BoundCounter, Counter, Gauge, MetricsRegistry } from '../metrics.js';
-import type { StoreStats } from './store/types.js';
+import type { StoreStats } from '../store/types.js';
 
 /** Why a TLS handshake failed, as a bounded label set. */
 export type HandshakeFailure = 'no_certificate' | 'unknown_ca' | 'expired' | 'revoked' | 'revoked_resumed' | 'bad_certificate' | 'protocol' | 'timeout' | 'other';

@@ -13,8 +13,8 @@ import { DeviceRegistry } from './device-registry.js';
 import { HubFeed } from './hub-feed.js';
 import { HubMetrics } from './hub-metrics.js';
 import type { LiveFeed } from './live-feed.js';
-import { openStore } from './store/log-store.js';
-import type { Store } from './store/types.js';
+import { openStore } from '../store/log-store.js';
+import type { Store } from '../store/types.js';
 
 /** Options of {@link createHub}. */
 export interface HubOptions {

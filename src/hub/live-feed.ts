@@ -2,7 +2,7 @@
  * What the console (dashboards) sees of the hub: committed readings, presence
  * and rejections as they happen, plus the current state to start from.
  */
-import type { StoredReading } from './store/types.js';
+import type { StoredReading } from '../store/types.js';
 
 /** One live event. Readings appear only after the fsync that commits them. */
 export type FeedEvent =

@@ -17,7 +17,7 @@
  */
 import type { WireErrorCode } from '../errors.js';
 import type { DeviceLimits } from './config.js';
-import type { TelemetryData, TelemetryValue } from './store/types.js';
+import type { TelemetryData, TelemetryValue } from '../store/types.js';
 
 /** Field names (SPEC: `[A-Za-z_][A-Za-z0-9_]{0,63}`). */
 export const FIELD_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;

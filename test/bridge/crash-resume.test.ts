@@ -12,13 +12,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import type { SinkRunnerStats } from '../../src/bridge/index.js';
-import { openStore } from '../../src/hub/store/log-store.js';
+import { openStore } from '../../src/store/log-store.js';
 import { SILENT_LOGGER } from '../../src/log.js';
 import { startInfluxd, type Influxd } from '../helpers/influxd.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { arrivalsOf, subscribe, type Subscriber } from './mqtt-subscriber.js';
 import { assertInOrderPerDevice, readings } from './sink-contract.js';
-import { DEFAULT_STORE_CONFIG } from '../../src/hub/config.js';
+import { DEFAULT_STORE_CONFIG } from '../../src/store/store-config.js';
 
 const CHILD = join(import.meta.dirname, 'fixtures', 'bridge-process.js'); // compiled beside this file
 const DEVICES = ['crash-a', 'crash-b', 'crash-c'];

@@ -7,17 +7,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SILENT_LOGGER } from '../../src/log.js';
-import type { Reading } from '../../src/hub/store/types.js';
+import type { Reading } from '../../src/store/types.js';
 import type { RunnerSettings } from '../../src/bridge/sink-config.js';
 import { SinkRunner } from '../../src/bridge/sink-runner.js';
 import type { Sink } from '../../src/bridge/sink.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openStore } from '../../src/hub/store/log-store.js';
-import type { Store } from '../../src/hub/store/types.js';
+import { openStore } from '../../src/store/log-store.js';
+import type { Store } from '../../src/store/types.js';
 import { MemoryStoreReader } from '../helpers/memory-store-reader.js';
-import { DEFAULT_STORE_CONFIG } from '../../src/hub/config.js';
+import { DEFAULT_STORE_CONFIG } from '../../src/store/store-config.js';
 
 /** What a destination received: device and seq of each reading, in arrival order. */
 export interface Arrival {

@@ -12,12 +12,12 @@ import { createBridge } from '../../src/bridge/index.js';
 import { resolveSinkConfigs } from '../../src/bridge/sink-config.js';
 import { cursorName, SinkRunner } from '../../src/bridge/sink-runner.js';
 import type { Sink } from '../../src/bridge/sink.js';
-import { openStore } from '../../src/hub/store/log-store.js';
-import type { StoredReading } from '../../src/hub/store/types.js';
+import { openStore } from '../../src/store/log-store.js';
+import type { StoredReading } from '../../src/store/types.js';
 import { createMemoryLogger, SILENT_LOGGER } from '../../src/log.js';
 import { MemoryStoreReader } from '../helpers/memory-store-reader.js';
 import { readings, TEST_RUNNER_SETTINGS } from './sink-contract.js';
-import { DEFAULT_STORE_CONFIG } from '../../src/hub/config.js';
+import { DEFAULT_STORE_CONFIG } from '../../src/store/store-config.js';
 
 /** A sink that records batches and fails while `failing` is set. */
 class RecordingSink implements Sink {

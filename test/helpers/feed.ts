@@ -5,7 +5,7 @@
  * a library.
  */
 import type { FeedEvent, LiveFeed } from '../../src/hub/live-feed.js';
-import type { StoredReading, TelemetryData } from '../../src/hub/store/types.js';
+import type { StoredReading, TelemetryData } from '../../src/store/types.js';
 
 /** A LiveFeed driven by the test. */
 export class TestFeed implements LiveFeed {

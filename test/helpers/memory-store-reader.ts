@@ -3,7 +3,7 @@
  * any position, wait for commits, keep cursors. `failReads` and `retain`
  * simulate a store error and retention deleting old readings.
  */
-import type { Reading, ReadResult, StoreReader, StoredReading } from '../../src/hub/store/types.js';
+import type { Reading, ReadResult, StoreReader, StoredReading } from '../../src/store/types.js';
 
 export class MemoryStoreReader implements StoreReader {
   readonly #readings: StoredReading[] = [];

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, startServe, type ServeProcess } from '../helpers/cli.js';
 import { connectDevice, type DeviceClient } from '../helpers/device-client.js';
-import { openStore } from '../../src/hub/store/log-store.js';
-import { DEFAULT_STORE_CONFIG } from '../../src/hub/config.js';
+import { openStore } from '../../src/store/log-store.js';
+import { DEFAULT_STORE_CONFIG } from '../../src/store/store-config.js';
 
 const LOOPBACK_CONFIG = { device: { host: '127.0.0.1', port: 0 }, console: { host: '127.0.0.1', port: 0 } };
 const ENV = { FLEETHUB_PKI: undefined, FLEETHUB_LOG_LEVEL: 'info' };

@@ -7,9 +7,9 @@ import { readFile, stat } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { isFleethubError } from '../../src/errors.js';
 import { createMemoryLogger } from '../../src/log.js';
-import { openStore, type StoreOptions } from '../../src/hub/store/log-store.js';
-import { DEDUPE_WINDOW } from '../../src/hub/store/seq-window.js';
-import type { Store, StoredReading } from '../../src/hub/store/types.js';
+import { openStore, type StoreOptions } from '../../src/store/log-store.js';
+import { DEDUPE_WINDOW } from '../../src/store/seq-window.js';
+import type { Store, StoredReading } from '../../src/store/types.js';
 import { readAll, reading, SMALL_CONFIG, storePerTest } from './store-fixtures.js';
 
 describe('log store', () => {

@@ -8,7 +8,7 @@ import { constants } from 'node:fs';
 import { readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SegmentWriter } from '../../src/hub/store/segment-writer.js';
+import { SegmentWriter } from '../../src/store/segment-writer.js';
 import { tempStoreDir, type TempStoreDir } from './store-fixtures.js';
 
 /** The `flags:` of this process's open descriptor on `path`, from /proc (Linux). */

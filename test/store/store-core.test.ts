@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeRecord, encodeRecord, FRAME_BAD_CRC, FRAME_BAD_LENGTH, FRAME_HEADER_BYTES, FRAME_PARTIAL, frameEnd } from '../../src/hub/store/record-codec.js';
-import { decideRetention, type SegmentFacts } from '../../src/hub/store/retention-policy.js';
-import { DEDUPE_WINDOW, SeqWindow } from '../../src/hub/store/seq-window.js';
+import { decodeRecord, encodeRecord, FRAME_BAD_CRC, FRAME_BAD_LENGTH, FRAME_HEADER_BYTES, FRAME_PARTIAL, frameEnd } from '../../src/store/record-codec.js';
+import { decideRetention, type SegmentFacts } from '../../src/store/retention-policy.js';
+import { DEDUPE_WINDOW, SeqWindow } from '../../src/store/seq-window.js';
 
 describe('SeqWindow', () => {
   it('remembers a gap-free run without a bitmap', () => {

@@ -6,10 +6,10 @@ import { afterEach, beforeEach } from 'node:test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { StoreConfig } from '../../src/hub/config.js';
-import { DEFAULT_STORE_CONFIG } from '../../src/hub/config.js';
-import { openStore, type StoreOptions } from '../../src/hub/store/log-store.js';
-import type { Reading, Store, StoreReader, StoredReading } from '../../src/hub/store/types.js';
+import type { StoreConfig } from '../../src/store/store-config.js';
+import { DEFAULT_STORE_CONFIG } from '../../src/store/store-config.js';
+import { openStore, type StoreOptions } from '../../src/store/log-store.js';
+import type { Reading, Store, StoreReader, StoredReading } from '../../src/store/types.js';
 
 /** No retention, 1 MiB segments. */
 export const SMALL_CONFIG: StoreConfig = Object.freeze({ ...DEFAULT_STORE_CONFIG, segmentBytes: 1024 * 1024, retentionBytes: 0, retentionHours: 0 });

@@ -7,9 +7,9 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isFleethubError } from '../../src/errors.js';
-import type { StoreOptions } from '../../src/hub/store/log-store.js';
-import type { StoreConfig } from '../../src/hub/config.js';
-import type { Store } from '../../src/hub/store/types.js';
+import type { StoreOptions } from '../../src/store/log-store.js';
+import type { StoreConfig } from '../../src/store/store-config.js';
+import type { Store } from '../../src/store/types.js';
 import { readAll, reading, SMALL_CONFIG, storePerTest } from './store-fixtures.js';
 
 describe('store readers', () => {

@@ -11,10 +11,10 @@ import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { isFleethubError } from '../../src/errors.js';
 import { createMemoryLogger } from '../../src/log.js';
-import { openStore, type StoreOptions } from '../../src/hub/store/log-store.js';
-import { encodeRecord } from '../../src/hub/store/record-codec.js';
-import type { StoreConfig } from '../../src/hub/config.js';
-import type { Store } from '../../src/hub/store/types.js';
+import { openStore, type StoreOptions } from '../../src/store/log-store.js';
+import { encodeRecord } from '../../src/store/record-codec.js';
+import type { StoreConfig } from '../../src/store/store-config.js';
+import type { Store } from '../../src/store/types.js';
 import { readAll, reading, SMALL_CONFIG, storePerTest } from './store-fixtures.js';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'append-loop.js'); // compiled beside this file

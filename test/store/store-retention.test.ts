@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { createMemoryLogger } from '../../src/log.js';
-import type { StoreOptions } from '../../src/hub/store/log-store.js';
-import type { Store } from '../../src/hub/store/types.js';
-import type { StoreConfig } from '../../src/hub/config.js';
-import { DEFAULT_STORE_CONFIG } from '../../src/hub/config.js';
+import type { StoreOptions } from '../../src/store/log-store.js';
+import type { Store } from '../../src/store/types.js';
+import type { StoreConfig } from '../../src/store/store-config.js';
+import { DEFAULT_STORE_CONFIG } from '../../src/store/store-config.js';
 import { readAll, reading, SMALL_CONFIG, storePerTest } from './store-fixtures.js';
 
 const TINY: StoreConfig = { ...DEFAULT_STORE_CONFIG, segmentBytes: 1024, retentionBytes: 4096, retentionHours: 0 };

@@ -12,7 +12,7 @@
  * (a device message the hub refused: the dashboard's "limit breaches"),
  * `{"dropped":N}`, and `{"error":code}` with the codes of {@link DashboardErrorCode}.
  */
-import type { StoredReading } from '../store/types.js';
+import type { StoredReading } from '../../store/types.js';
 import { isValidGlob } from './device-glob.js';
 
 /** A well-formed message from a dashboard. */

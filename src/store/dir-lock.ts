@@ -7,7 +7,7 @@
  */
 import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { FleethubError } from '../../errors.js';
+import { FleethubError } from '../errors.js';
 
 /** The lock's file name inside the store folder. */
 export const LOCK_FILE = 'LOCK';

@@ -4,8 +4,8 @@
  * reader that is behind holds segments back.
  */
 import { unlink } from 'node:fs/promises';
-import type { Logger } from '../../log.js';
-import type { StoreConfig } from '../config.js';
+import type { Logger } from '../log.js';
+import type { StoreConfig } from './store-config.js';
 import { syncDir } from './recovery.js';
 import { decideRetention } from './retention-policy.js';
 import type { Segment } from './segment.js';

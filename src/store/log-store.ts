@@ -14,9 +14,9 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { FleethubError, isFleethubError } from '../../errors.js';
-import type { Logger } from '../../log.js';
-import type { StoreConfig } from '../config.js';
+import { FleethubError, isFleethubError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { StoreConfig } from './store-config.js';
 import { writeCheckpoint } from './checkpoint-file.js';
 import { CursorFile } from './cursor-file.js';
 import { DeviceState } from './device-state.js';

@@ -10,8 +10,8 @@
  */
 import { open, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FleethubError } from '../../errors.js';
-import type { Logger } from '../../log.js';
+import { FleethubError } from '../errors.js';
+import type { Logger } from '../log.js';
 import { readCheckpoint } from './checkpoint-file.js';
 import { DeviceState } from './device-state.js';
 import { decodeKey, decodeRecord, FRAME_HEADER_BYTES } from './record-codec.js';

@@ -6,8 +6,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../atomic-file.js';
-import { FleethubError } from '../../errors.js';
+import { writeFileAtomic } from '../atomic-file.js';
+import { FleethubError } from '../errors.js';
 
 /** The cursors' file name inside the store folder. */
 export const CURSOR_FILE = 'cursors.json';

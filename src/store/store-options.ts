@@ -1,11 +1,11 @@
 /**
- * The store's tuning options (besides `StoreConfig` from the hub config):
+ * The store's tuning options (besides `StoreConfig` from the config's `store` section):
  * input type, `DEFAULT_*` constants and one resolver, which also checks the
  * config values the store relies on.
  */
-import { FleethubError } from '../../errors.js';
-import { SILENT_LOGGER, type Logger } from '../../log.js';
-import type { StoreConfig } from '../config.js';
+import { FleethubError } from '../errors.js';
+import { SILENT_LOGGER, type Logger } from '../log.js';
+import type { StoreConfig } from './store-config.js';
 
 /** Log bytes written between two checkpoints; bounds the replay at open. @defaultValue 16 MiB */
 export const DEFAULT_CHECKPOINT_BYTES = 16 * 1024 * 1024;

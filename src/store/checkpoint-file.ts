@@ -8,8 +8,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../atomic-file.js';
-import type { Logger } from '../../log.js';
+import { writeFileAtomic } from '../atomic-file.js';
+import type { Logger } from '../log.js';
 import { deviceStateFromJson, deviceStateToJson, type DeviceState, type DeviceStateJson } from './device-state.js';
 
 /** The checkpoint's file name inside the store folder. */

@@ -7,7 +7,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FleethubError } from '../../errors.js';
+import { FleethubError } from '../errors.js';
 import { decodeRecord, FRAME_BAD_CRC, FRAME_BAD_LENGTH, FRAME_HEADER_BYTES, FRAME_PARTIAL, frameEnd, frameProblem } from './record-codec.js';
 import type { StoredReading } from './types.js';
 
