@@ -1,22 +1,21 @@
 /**
- * The README's code tables are the user's reference: a device author reads
- * the close and nack codes there, a script author the exit codes. Each table
- * must list exactly the codes the hub and the CLI use (src/errors.ts), so a
- * code added to the code without a line in the README fails here.
+ * The documentation's code tables are the user's reference: a device author
+ * reads the close and nack codes there, a script author the exit codes. Each
+ * table must list exactly the codes the hub and the CLI use (src/errors.ts),
+ * so a code added to the code without a line in the docs fails here.
  *
- * Tables are found by their header's first cell: `close code` (one table per
- * listener), `nack code`, and `exit`.
+ * Tables are found on every page (README.md and docs/*.md), wherever they
+ * moved, by their header's first cell: `close code` (one table per listener),
+ * `nack code`, and `exit`.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { CLOSE, ERRORS, EXIT, WIRE_ERROR_CODES, type ErrorCode } from '../../src/errors.js';
-import { REPO_ROOT } from '../helpers/paths.js';
+import { docPages } from '../helpers/docs.js';
 
 interface Table {
-  /** 1-based line of the header row, for messages. */
-  readonly line: number;
+  /** `file:line` of the header row, for messages. */
+  readonly at: string;
   readonly header: readonly string[];
   readonly rows: readonly (readonly string[])[];
 }
@@ -31,8 +30,8 @@ function cells(row: string): string[] {
     .map((c) => c.trim());
 }
 
-/** Every pipe table in a Markdown text: a header row, a `---` row, then body rows. */
-function tables(markdown: string): Table[] {
+/** Every pipe table in a Markdown page: a header row, a `---` row, then body rows. */
+function tables(file: string, markdown: string): Table[] {
   const lines = markdown.split('\n');
   const found: Table[] = [];
   for (let i = 0; i + 1 < lines.length; i++) {
@@ -42,7 +41,7 @@ function tables(markdown: string): Table[] {
     const rows: string[][] = [];
     let j = i + 2;
     for (; j < lines.length && (lines[j] as string).trimStart().startsWith('|'); j++) rows.push(cells(lines[j] as string));
-    found.push({ line: i + 1, header: cells(header).map((c) => c.toLowerCase()), rows });
+    found.push({ at: `${file}:${i + 1}`, header: cells(header).map((c) => c.toLowerCase()), rows });
     i = j - 1;
   }
   return found;
@@ -51,15 +50,15 @@ function tables(markdown: string): Table[] {
 /** A cell without its Markdown code quotes. */
 const bare = (cell: string): string => cell.replace(/^`(.*)`$/, '$1');
 
-const README_TABLES = tables(readFileSync(join(REPO_ROOT, 'README.md'), 'utf8'));
+const DOC_TABLES = docPages().flatMap((page) => tables(page.file, page.text));
 
 function tablesNamed(first: string): Table[] {
-  return README_TABLES.filter((t) => t.header[0] === first);
+  return DOC_TABLES.filter((t) => t.header[0] === first);
 }
 
 function onlyTableNamed(first: string): Table {
   const found = tablesNamed(first);
-  assert.equal(found.length, 1, `README: expected one table whose header starts with "${first}", found ${found.length}`);
+  assert.equal(found.length, 1, `docs: expected one table whose header starts with "${first}", found ${found.length}`);
   return found[0] as Table;
 }
 
@@ -73,47 +72,47 @@ function listed<T>(values: readonly T[], what: string): T[] {
   return [...seen].sort();
 }
 
-test('the README close-code tables list exactly the codes in CLOSE', () => {
+test('the docs\' close-code tables list exactly the codes in CLOSE', () => {
   const found = tablesNamed('close code');
-  assert.ok(found.length > 0, 'README: no table whose header starts with "close code"');
+  assert.ok(found.length > 0, 'docs: no table whose header starts with "close code"');
   const documented = new Set<number>();
   for (const table of found) {
     const codes = table.rows.map((row) => {
       const cell = bare(row[0] ?? '');
-      assert.match(cell, /^\d{4}$/, `README line ${table.line}: "${cell}" in a close-code table is not a close code`);
+      assert.match(cell, /^\d{4}$/, `${table.at}: "${cell}" in a close-code table is not a close code`);
       return Number(cell);
     });
-    for (const code of listed(codes, `README close-code table at line ${table.line}`)) documented.add(code);
+    for (const code of listed(codes, `close-code table at ${table.at}`)) documented.add(code);
   }
   const inCode = listed(Object.values(CLOSE), 'CLOSE (two members share a value)');
-  assert.deepEqual([...documented].sort(), inCode, 'close codes documented in the README vs CLOSE in src/errors.ts');
+  assert.deepEqual([...documented].sort(), inCode, 'close codes documented in the docs vs CLOSE in src/errors.ts');
 });
 
-test('the README nack-code table lists exactly WIRE_ERROR_CODES', () => {
+test('the docs\' nack-code table lists exactly WIRE_ERROR_CODES', () => {
   const table = onlyTableNamed('nack code');
-  const documented = listed(table.rows.map((row) => bare(row[0] ?? '')), `README nack-code table at line ${table.line}`);
-  assert.deepEqual(documented, [...WIRE_ERROR_CODES].sort(), 'nack codes documented in the README vs WIRE_ERROR_CODES in src/errors.ts');
+  const documented = listed(table.rows.map((row) => bare(row[0] ?? '')), `nack-code table at ${table.at}`);
+  assert.deepEqual(documented, [...WIRE_ERROR_CODES].sort(), 'nack codes documented in the docs vs WIRE_ERROR_CODES in src/errors.ts');
 });
 
-test('the README exit-code table lists every EXIT value and every error code under its exit code', () => {
+test('the docs\' exit-code table lists every EXIT value and every error code under its exit code', () => {
   const table = onlyTableNamed('exit');
-  assert.equal(table.header[1], 'code', `README line ${table.line}: the exit-code table's second column holds the FH_ERR_* codes`);
+  assert.equal(table.header[1], 'code', `${table.at}: the exit-code table's second column holds the FH_ERR_* codes`);
   const exits: number[] = [];
   const codes: string[] = [];
   for (const row of table.rows) {
     const exit = row[0] ?? '';
-    assert.match(exit, /^\d+$/, `README line ${table.line}: "${exit}" is not an exit code`);
+    assert.match(exit, /^\d+$/, `${table.at}: "${exit}" is not an exit code`);
     exits.push(Number(exit));
     for (const code of (row[1] ?? '').match(/FH_ERR_[A-Z0-9_]+/g) ?? []) {
-      assert.ok(Object.hasOwn(ERRORS, code), `README: ${code} is not in ERRORS (src/errors.ts)`);
-      assert.equal(ERRORS[code as ErrorCode].exitCode, Number(exit), `README lists ${code} under exit ${exit}`);
+      assert.ok(Object.hasOwn(ERRORS, code), `docs: ${code} is not in ERRORS (src/errors.ts)`);
+      assert.equal(ERRORS[code as ErrorCode].exitCode, Number(exit), `docs list ${code} under exit ${exit}`);
       codes.push(code);
     }
   }
   assert.deepEqual(
-    listed(exits, 'README exit-code table').sort((a, b) => a - b),
+    listed(exits, 'docs exit-code table').sort((a, b) => a - b),
     listed(Object.values(EXIT), 'EXIT (two members share a value)').sort((a, b) => a - b),
-    'exit codes documented in the README vs EXIT in src/errors.ts',
+    'exit codes documented in the docs vs EXIT in src/errors.ts',
   );
-  assert.deepEqual(listed(codes, 'README exit-code table'), Object.keys(ERRORS).sort(), 'error codes documented in the README vs ERRORS in src/errors.ts');
+  assert.deepEqual(listed(codes, 'docs exit-code table'), Object.keys(ERRORS).sort(), 'error codes documented in the docs vs ERRORS in src/errors.ts');
 });
