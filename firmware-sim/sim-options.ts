@@ -107,7 +107,7 @@ export const DEFAULT_SIM_STORM_EVERY_MS = 5_000;
 export const DEFAULT_SIM_MAX_PENDING = 100;
 /** A fleet slower than this to come up has a problem worth seeing in the report, not a longer wait. */
 export const DEFAULT_SIM_CONNECT_TIMEOUT_MS = 60_000;
-/** Largest fleet one process runs (each device holds a socket: see the README on `ulimit -n`). */
+/** Largest fleet one process runs (each device holds a socket: see docs/simulator.md on `ulimit -n`). */
 export const MAX_SIM_DEVICES = 50_000;
 /** Largest per-device rate; beyond it use `flood`. */
 export const MAX_SIM_RATE = 1_000;

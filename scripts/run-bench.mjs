@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Runs the benchmarks one after another (they share two cores, so never in
 // parallel), compiled like the product runs. Each bench/*.bench.ts prints its
-// own table and writes JSON to bench/results/<name>.json; the README quotes
-// those figures.
+// own table and writes JSON to bench/results/<name>.json; docs/benchmarks.md
+// quotes those figures.
 //
 //   npm run bench                  every bench/*.bench.ts
 //   npm run bench -- pki hub       only bench/pki.bench.ts and bench/hub.bench.ts

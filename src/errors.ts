@@ -14,8 +14,9 @@
  *
  * Close and nack codes are protocol outcomes told to a peer, not errors of
  * the process: the sessions send them directly and nothing throws them. The
- * README documents all three tables; test/docs/readme-contract.test.ts keeps
- * it in step with this file.
+ * docs document all three tables (docs/devices.md, docs/dashboards.md,
+ * docs/operations.md); test/docs/readme-contract.test.ts keeps them in step
+ * with this file.
  */
 
 /**
@@ -33,7 +34,7 @@ export const WIRE_ERROR_CODES = [
 /** One of {@link WIRE_ERROR_CODES}. */
 export type WireErrorCode = (typeof WIRE_ERROR_CODES)[number];
 
-/** CLI exit codes, documented in the README ("Errors and exit codes"). */
+/** CLI exit codes, documented in docs/operations.md ("Errors and exit codes"). */
 export const EXIT = {
   /** Success; also `serve` stopped by a signal, and `--help`. */
   OK: 0,
@@ -60,7 +61,8 @@ export const EXIT = {
 /**
  * WebSocket close codes the hub sends. SPEC fixes 1001, 1008, 1009, 4001,
  * 4002 and 4029 (devices) and 4401 (dashboards); 1011 (RFC 6455 §7.4.1),
- * 4008 and 4409 are the hub's own, documented in the README.
+ * 4008 and 4409 are the hub's own, documented in docs/devices.md and
+ * docs/dashboards.md.
  */
 export const CLOSE = {
   /**

@@ -160,7 +160,7 @@ export function registerServeCommand(program: Command): void {
   program
     .command('serve')
     .description('run the hub: device listener (mutual TLS), console (dashboards, /healthz, /metrics), store and sinks')
-    .option('--config <file>', 'JSON config file (see the README); without it the hub runs on embedded defaults')
+    .option('--config <file>', 'JSON config file (see docs/operations.md); without it the hub runs on embedded defaults')
     .addHelpText(
       'after',
       `

@@ -88,7 +88,7 @@ export interface InfluxSinkConfig extends SinkConfigBase {
   readonly measurement: string;
   /** Static tags added to every point, besides `device`. */
   readonly tags: Readonly<Record<string, string>>;
-  /** Fields always written as floats, even when a reading's value is whole (see the README). */
+  /** Fields always written as floats, even when a reading's value is whole (see docs/sinks.md). */
   readonly floatFields: readonly string[];
   /** `CREATE DATABASE` before the first write (a no-op when it exists). @defaultValue false */
   readonly createDatabase: boolean;

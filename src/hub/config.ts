@@ -3,7 +3,7 @@
  * resolver that runs once at start and returns a complete, frozen object.
  * Nothing downstream writes `?? default`.
  *
- * The README's configuration reference says what each limit protects against.
+ * The configuration reference (docs/operations.md, docs/devices.md) says what each limit protects against.
  */
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { FleethubError } from '../errors.js';

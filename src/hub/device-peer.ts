@@ -17,13 +17,13 @@ export interface Peer {
 /**
  * The peer certificate's CN and serial; null once the peer has gone. Called
  * once per connection, right after the handshake (the result is kept for the
- * upgrade), so every device pays for it. Measured per connection on Node 20
- * (OpenSSL 3.0): after a resumed handshake `getPeerX509Certificate` costs
- * about 25 µs; after a full one it copies and decodes the certificate again
- * (about 300 µs), `getPeerCertificate` builds every field, fingerprints and
- * the public key (about 125 µs), and reading the certificate out of the
- * connection's TLS session (`getSession()`) about 50 µs. Should the session
- * ever not hold it, `getPeerCertificate` answers.
+ * upgrade), so every device pays for it. After a resumed handshake
+ * `getPeerX509Certificate` is cheap; after a full one it copies and decodes
+ * the certificate again, and `getPeerCertificate` builds every field,
+ * fingerprints and the public key, so the certificate is read out of the
+ * connection's TLS session (`getSession()`) instead, the cheapest of the
+ * three (figures in docs/benchmarks.md). Should the session ever not hold
+ * it, `getPeerCertificate` answers.
  */
 export function peerOf(socket: TLSSocket, resumed: boolean): Peer | null {
   if (resumed) {

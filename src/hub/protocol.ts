@@ -3,7 +3,7 @@
  * validating one text frame from a device, and building the hub's messages.
  * No I/O here; device-session.ts feeds it frames and sends what it builds.
  *
- * Decisions the SPEC leaves open, documented in the README's `hub` section:
+ * Decisions the SPEC leaves open, documented in docs/devices.md:
  * - Unknown keys (top level, inside a telemetry object or a batch frame) make
  *   the message `invalid_message`: a typo such as `"tS"` would otherwise be
  *   silently dropped and the reading stored with the wrong time.

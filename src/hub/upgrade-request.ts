@@ -4,7 +4,7 @@
  * straight off the TLS socket instead of through Node's HTTP server, which
  * would set up a parser, a request object, its timers and its connection
  * bookkeeping for every device, only to hand the socket to `ws` one request
- * later: about 3–8 % of a resumed handshake's CPU (README: Benchmark).
+ * later: a measurable share of a resumed handshake's CPU (docs/benchmarks.md).
  *
  * What it accepts is what Node's HTTP parser accepts in its strict default
  * mode, for a request without a body: a request line `METHOD SP target SP

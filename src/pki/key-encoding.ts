@@ -1,7 +1,7 @@
 /**
  * Fast DER encodings of P-256 keys. OpenSSL 3's generic encoders (behind
- * `KeyObject.export({ type: 'spki' | 'pkcs8' })`) cost ~0.2-0.8 ms per call,
- * more than signing a certificate. A P-256 SPKI and PKCS#8 are fixed
+ * `KeyObject.export({ type: 'spki' | 'pkcs8' })`) cost more per call than
+ * signing a certificate (figures in docs/benchmarks.md). A P-256 SPKI and PKCS#8 are fixed
  * templates around the point and the scalar, so for keys we generate they
  * are assembled from the coordinates key generation returns, byte-identical
  * to OpenSSL's output (a test checks). Other keys (RSA, keys read from CSRs

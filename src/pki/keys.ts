@@ -1,7 +1,8 @@
 /**
- * Key pairs from Node's native crypto (OpenSSL): a P-256 key costs ~0.1 ms,
- * an RSA-2048 key ~200 ms, so RSA keys are made asynchronously on libuv's
- * thread pool where several generate side by side on all cores.
+ * Key pairs from Node's native crypto (OpenSSL). An RSA-2048 key costs
+ * far more CPU than a P-256 one (docs/benchmarks.md), so RSA keys are
+ * made asynchronously on libuv's thread pool where several generate side by
+ * side on all cores.
  */
 import { createPrivateKey, createPublicKey, generateKeyPair, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';

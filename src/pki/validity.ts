@@ -1,5 +1,5 @@
 /**
- * Certificate lifetimes. Each default is justified in the README's PKI section.
+ * Certificate lifetimes. Each default is justified in docs/ca.md.
  */
 import { FleethubError } from '../errors.js';
 

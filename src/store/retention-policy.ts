@@ -2,7 +2,7 @@
  * Which old segments retention deletes. Pure: the store gathers the facts,
  * this decides.
  *
- * Policy (documented in the README's store section):
+ * Policy (documented in docs/store.md):
  * - whole segments only, oldest first, never the one being written;
  * - a segment goes when the store is over `retentionBytes`, or when it was
  *   sealed more than `retentionHours` ago;

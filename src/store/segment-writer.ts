@@ -5,10 +5,9 @@
  * Where the platform has `O_DSYNC` (Linux, macOS) the file is opened with it:
  * a write then returns only once its data, and the file size that makes it
  * readable, are on disk, as a write followed by `fdatasync` would, but in one
- * trip to libuv's thread pool instead of two. On Linux ext4 with 9 KB
- * commits that measured 166 µs of CPU per commit, against 211 µs for a
- * write and an `fdatasync` (`npm run bench -- store`). Elsewhere the writer
- * calls `fdatasync` itself.
+ * trip to libuv's thread pool instead of two, which costs less CPU per commit
+ * (`npm run bench -- store`; figures in docs/benchmarks.md). Elsewhere the
+ * writer calls `fdatasync` itself.
  */
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { REPO_ROOT } from '../helpers/paths.js';
 
-/** Where the dashboard screenshots go (gitignored; the README links here). */
+/** Where the dashboard screenshots go (gitignored; docs/dashboards.md names them). */
 export const SCREENSHOT_DIR = resolve(REPO_ROOT, 'test-output/screenshots');
 
 const ARGS = [
