@@ -12,7 +12,7 @@ import type { HistogramBucket, LatencySummary, ThroughputPoint } from './latency
 export interface FleetEndState {
   /** Messages sent at least once and never acked (still in an outbox after the drain, or dropped by a full one). */
   readonly lost: number;
-  /** Readings never sent (still queued at the end), not counted as lost. */
+  /** Readings never sent (still queued at the end): not lost in transit, but a failed `normal` run all the same (SPEC). */
   readonly unsent: number;
   /** Readings dropped by a full outbox (sent or not). */
   readonly dropped: number;
@@ -140,11 +140,14 @@ export function buildReport(stats: FleetStats, end: FleetEndState, run: ReportRu
 
 /**
  * Why a `normal` run failed, or null when it passed: any lost message, any
- * reading dropped by a full outbox, any device that never connected.
+ * reading never sent (SPEC: a hub that went away before the end leaves them
+ * queued), any reading dropped by a full outbox, any device that never
+ * connected.
  */
 export function normalRunFailure(report: SimReport): string | null {
   const reasons: string[] = [];
   if (report.messages.lost > 0) reasons.push(`${report.messages.lost} messages lost`);
+  if (report.messages.unsent > 0) reasons.push(`${report.messages.unsent} readings never sent (${report.devices.connectedAtEnd} / ${report.devices.total} devices connected at the end)`);
   if (report.messages.dropped > 0) reasons.push(`${report.messages.dropped} readings dropped by full outboxes`);
   if (report.devices.neverConnected > 0) reasons.push(`${report.devices.neverConnected} devices never connected`);
   return reasons.length === 0 ? null : reasons.join(', ');
@@ -174,7 +177,7 @@ export function formatReportTable(report: SimReport): string {
     ['nacked', codes(m.nacked)],
     ['requeued / rejected', `${m.requeued} / ${m.rejected}`],
     ['lost', String(m.lost)],
-    ['unsent at end / dropped', `${m.unsent} / ${m.dropped}`],
+    ['never sent / dropped', `${m.unsent} / ${m.dropped}`],
     ['ack latency p50 / p99 / max', `${ms(report.ackLatencyMs.p50)} / ${ms(report.ackLatencyMs.p99)} / ${ms(report.ackLatencyMs.max)}`],
     ['throughput', `${report.throughput.ackedPerSec} acked msg/s while sending (${report.throughput.overallAckedPerSec} over the run)`],
     ['closes', codes(report.closes)],

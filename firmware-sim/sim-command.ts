@@ -63,9 +63,9 @@ Examples:
   $ fleethub sim --devices 5 --behavior flood --duration 10
   $ fleethub sim --devices 5 --behavior badcert --provision --duration 10
 
-Exit status: 0; 9 (messages lost, readings dropped, or devices never
-connected: checked in normal and reconnect-storm); 2 bad flag; 3 no CA or
-device certificate.`;
+Exit status: 0; 9 (messages lost, readings never sent or dropped, or
+devices never connected: checked in normal and reconnect-storm); 2 bad
+flag; 3 no CA or device certificate.`;
 
 /** Registers `sim` on the program. */
 export function registerSimCommand(program: Command): void {

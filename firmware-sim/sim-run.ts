@@ -34,11 +34,11 @@ export interface SimRunIo {
 export interface SimRunResult {
   readonly options: SimOptions;
   readonly report: SimReport;
-  /** For `normal` and `reconnect-storm`: lost messages, dropped readings or devices that never connected; else null. */
+  /** For `normal` and `reconnect-storm`: lost messages, readings never sent or dropped, or devices that never connected; else null. */
   readonly failure: string | null;
 }
 
-/** Behaviours whose run must end with nothing lost (the exit status checks it). */
+/** Behaviours whose run must end with nothing lost and nothing left unsent (the exit status checks it). */
 const CHECKED = new Set(['normal', 'reconnect-storm']);
 
 /** Runs the simulator end to end. Throws FleethubError for bad options or a missing PKI; never for a failed check. */
@@ -74,7 +74,7 @@ export async function runSim(input: SimOptionsInput, io: SimRunIo = {}): Promise
     ...(io.signal === undefined ? {} : { signal: io.signal }),
   });
   const failure = CHECKED.has(options.behavior) ? normalRunFailure(report) : null;
-  const verdict = CHECKED.has(options.behavior) ? (failure === null ? 'PASS: zero lost' : `FAIL: ${failure}`) : null;
+  const verdict = CHECKED.has(options.behavior) ? (failure === null ? 'PASS: zero lost, zero unsent' : `FAIL: ${failure}`) : null;
   out.write(`${formatReportTable(report)}\n${verdict === null ? '' : `${verdict}\n`}`);
   if (options.reportFile !== null) await writeFileAtomic(options.reportFile, `${JSON.stringify(report, null, 2)}\n`);
   if (options.reportHtmlFile !== null) await writeFileAtomic(options.reportHtmlFile, renderReportHtml(report, verdict));

@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectDevice } from '../helpers/device-client.js';
-import { startHub, type HubOverrides, type TestHub } from '../helpers/hub.js';
+import { startHub, waitUntil, type HubOverrides, type TestHub } from '../helpers/hub.js';
 import { createMemoryLogger } from '../../src/log.js';
 import { runSim, type SimRunResult } from '../../firmware-sim/sim-run.js';
 import { runFleet } from '../../firmware-sim/fleet.js';
@@ -201,4 +201,25 @@ test('--max-pending bounds the handshakes under way while the fleet starts', asy
     assert.equal(report.devices.connected, 6);
     assert.equal(report.devices.peakPendingConnects, 1);
   });
+});
+
+test('normal: a hub that goes away mid-run fails the run with the readings it never got (SPEC: never sent is a failure)', async () => {
+  const hub = await startHub();
+  let stopped: Promise<void> | null = null;
+  try {
+    const run = runSim(
+      { url: hub.deviceUrl, pkiDir: hub.pki.dir, provision: true, progress: false, devices: 2, rate: 10, duration: '3s', drainTimeout: '1s', prefix: 'dies' },
+      { out: QUIET, err: QUIET, backoff: FAST_BACKOFF },
+    );
+    // Both devices up and storing, then the hub stops for good (acking what it stored, closing with 1001).
+    await waitUntil(() => hub.hub.onlineDevices().length === 2 && hub.hub.store.stats().readings >= 4, 'both devices are storing readings', 30_000);
+    stopped = hub.stop();
+    const { report, failure } = await run;
+    assert.equal(report.messages.lost, 0, 'everything sent was acked before the hub went away');
+    assert.ok(report.messages.unsent > 0, JSON.stringify(report.messages));
+    assert.equal(report.devices.connectedAtEnd, 0);
+    assert.match(failure ?? '', /readings never sent \(0 \/ 2 devices connected at the end\)/);
+  } finally {
+    await (stopped ?? hub.stop());
+  }
 });

@@ -47,12 +47,15 @@ test('the report carries every SPEC figure, consistent with the counts', () => {
   assert.deepEqual(JSON.parse(JSON.stringify(report)), report);
 });
 
-test('a normal run fails on lost messages, dropped readings or devices that never connected', () => {
+test('a normal run fails on lost messages, readings never sent, dropped readings or devices that never connected', () => {
   const stats = sampleStats();
   const ok = buildReport(stats, { lost: 0, unsent: 0, dropped: 0, connectedAtEnd: 3, sending: SENDING }, { ...RUN, devices: 2 });
   assert.equal(normalRunFailure(ok), null);
   const lost = buildReport(stats, { lost: 4, unsent: 0, dropped: 1, connectedAtEnd: 3, sending: SENDING }, RUN);
   assert.equal(normalRunFailure(lost), '4 messages lost, 1 readings dropped by full outboxes, 1 devices never connected');
+  // SPEC: never sent is a failure too (a hub that died before the end), even with nothing lost in transit.
+  const unsent = buildReport(stats, { lost: 0, unsent: 604, dropped: 0, connectedAtEnd: 0, sending: SENDING }, { ...RUN, devices: 2 });
+  assert.equal(normalRunFailure(unsent), '604 readings never sent (0 / 2 devices connected at the end)');
 });
 
 test('the table shows each figure on its own line', () => {
