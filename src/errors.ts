@@ -1,5 +1,5 @@
 /**
- * Error and outcome codes, in three groups that never mix:
+ * Error and outcome codes, in four groups that never mix:
  *
  * - {@link ERRORS}: the errors fleethub raises inside its own process
  *   ({@link FleethubError}): bad input to a command, a bad config, a PKI or
@@ -11,10 +11,13 @@
  *   dashboard (SPEC: close codes, Dashboard protocol).
  * - {@link WIRE_ERROR_CODES}: the `error` of a device `nack` (SPEC: Device
  *   protocol).
+ * - {@link DASHBOARD_REASONS}: every way the console refuses or ends a
+ *   dashboard connection, by reason: its close code or HTTP status, its
+ *   public text and its metric label.
  *
  * Close and nack codes are protocol outcomes told to a peer, not errors of
  * the process: the sessions send them directly and nothing throws them. The
- * docs document all three tables (docs/devices.md, docs/dashboards.md,
+ * docs document all four tables (docs/devices.md, docs/dashboards.md,
  * docs/operations.md); test/docs/readme-contract.test.ts keeps them in step
  * with this file.
  */
@@ -112,6 +115,65 @@ export const CLOSE = {
    */
   UNAUTHORIZED: 4401,
 } as const;
+
+/**
+ * How the console refuses or ends one connection: a WebSocket close
+ * (`close`), an HTTP answer before any WebSocket exists (`http`), or a drop
+ * without a word (`drop`: a socket refused before TLS, a peer that stopped
+ * answering pings).
+ */
+export type DashboardReasonSpec =
+  | { readonly kind: 'close'; readonly code: number; readonly text: string; readonly metric: string }
+  | { readonly kind: 'http'; readonly status: number; readonly text: string; readonly metric: string }
+  | { readonly kind: 'drop'; readonly text: string; readonly metric: string };
+
+/**
+ * Every way the console refuses or ends a connection, keyed by reason, so a
+ * call site names only the reason (`session.close('auth_timeout')`) and the
+ * code, the text sent to the peer and the metric label cannot disagree.
+ * `http` and `drop` rows count in `fleethub_dashboard_refused_total`,
+ * `close` rows (and `ping_timeout`) in `fleethub_dashboard_closed_total`,
+ * each under its `metric` label. The README's dashboard tables list exactly
+ * these codes and statuses (test/docs/readme-contract.test.ts).
+ */
+export const DASHBOARD_REASONS = {
+  // Before TLS: the console's connection gates (the socket is closed, nothing is sent).
+  max_sockets: { kind: 'drop', text: 'console.maxSockets open sockets already', metric: 'max_sockets' },
+  max_sockets_per_ip: { kind: 'drop', text: 'console.maxSocketsPerIp open sockets from this IP already', metric: 'max_sockets_per_ip' },
+  new_sockets_per_ip: { kind: 'drop', text: 'over console.newSocketsPerIpPerSec from this IP', metric: 'new_sockets_per_ip' },
+  tls_failed: { kind: 'drop', text: 'TLS handshake failed or not finished within console.handshakeTimeoutMs', metric: 'tls' },
+  idle: { kind: 'drop', text: 'no request within console.idleTimeoutMs of the TLS handshake', metric: 'idle' },
+
+  // The upgrade, before any WebSocket exists (SPEC: Dashboard protocol, 403 for a foreign Origin).
+  origin: { kind: 'http', status: 403, text: 'Forbidden', metric: 'origin' },
+  path: { kind: 'http', status: 404, text: 'Not Found', metric: 'path' },
+  capacity: { kind: 'http', status: 503, text: 'Service Unavailable', metric: 'capacity' },
+  shutting_down: { kind: 'http', status: 503, text: 'Service Unavailable', metric: 'shutting_down' },
+
+  // Closes of an open dashboard WebSocket.
+  auth_timeout: { kind: 'close', code: CLOSE.UNAUTHORIZED, text: 'auth timeout', metric: 'auth_timeout' },
+  auth_missing: { kind: 'close', code: CLOSE.UNAUTHORIZED, text: 'first message must be {"auth":token}', metric: 'auth_missing' },
+  token_invalid: { kind: 'close', code: CLOSE.UNAUTHORIZED, text: 'invalid token', metric: 'token_invalid' },
+  token_expired: { kind: 'close', code: CLOSE.UNAUTHORIZED, text: 'token expired', metric: 'token_expired' },
+  token_revoked: { kind: 'close', code: CLOSE.UNAUTHORIZED, text: 'token revoked', metric: 'token_revoked' },
+  auth_throttled: { kind: 'close', code: CLOSE.UNAUTHORIZED, text: 'too many failed auth attempts; try later', metric: 'auth_throttled' },
+  token_connections: { kind: 'close', code: CLOSE.TOO_MANY_DASHBOARDS, text: 'too many dashboards for this token', metric: 'token_connections' },
+  rate_limited: { kind: 'close', code: CLOSE.RATE_LIMITED, text: 'message rate exceeded', metric: 'rate_limited' },
+  invalid_messages: { kind: 'close', code: CLOSE.POLICY, text: 'too many invalid messages', metric: 'invalid_messages' },
+  too_big: { kind: 'close', code: CLOSE.TOO_BIG, text: 'frame over console.maxClientPayloadBytes', metric: 'too_big' },
+  stalled: { kind: 'close', code: CLOSE.DASHBOARD_STALLED, text: 'dashboard read nothing', metric: 'stalled' },
+  shutdown: { kind: 'close', code: CLOSE.GOING_AWAY, text: 'hub shutting down', metric: 'shutdown' },
+  ping_timeout: { kind: 'drop', text: 'no pong for a whole console.pingIntervalMs', metric: 'ping_timeout' },
+} as const satisfies Record<string, DashboardReasonSpec>;
+
+/** A key of {@link DASHBOARD_REASONS}. */
+export type DashboardReason = keyof typeof DASHBOARD_REASONS;
+
+/** The reasons that end an open dashboard WebSocket with a close frame. */
+export type DashboardCloseReason = { [K in DashboardReason]: (typeof DASHBOARD_REASONS)[K] extends { kind: 'close' } ? K : never }[DashboardReason];
+
+/** The reasons that answer an upgrade with an HTTP status. */
+export type DashboardHttpReason = { [K in DashboardReason]: (typeof DASHBOARD_REASONS)[K] extends { kind: 'http' } ? K : never }[DashboardReason];
 
 interface ErrorSpec {
   /** Public text: safe to print, names no internal path or stack. */

@@ -97,6 +97,28 @@ export interface ConsoleListenerConfig {
   readonly maxClientPayloadBytes: number;
   /** Subscriptions per dashboard connection. */
   readonly maxSubscriptions: number;
+  /**
+   * Open console TCP sockets in all (page, `/metrics`, `/healthz` and
+   * dashboards, from accept on, before TLS): the console's budget of file
+   * descriptors, so it can never take the ones the device listener needs.
+   */
+  readonly maxSockets: number;
+  /** Open console sockets from one IP. */
+  readonly maxSocketsPerIp: number;
+  /** New console TCP connections per second from one IP, checked before any TLS work. */
+  readonly newSocketsPerIpPerSec: number;
+  /** Time from TCP accept to a finished TLS handshake. */
+  readonly handshakeTimeoutMs: number;
+  /** Time from the TLS handshake to the first HTTP request (or upgrade); a socket that sends none is closed. */
+  readonly idleTimeoutMs: number;
+  /** Refused dashboard auths (no auth in time, not auth first, bad or expired token) from one IP before its auths are refused at once. */
+  readonly authFailuresPerIp: number;
+  /** The window `authFailuresPerIp` counts in; a throttled IP may try again when it ends. */
+  readonly authFailureWindowMs: number;
+  /** Refused auths are logged as one summary line per interval, not one line each. */
+  readonly authFailureLogIntervalMs: number;
+  /** A device's refused messages reach dashboards as at most one `rejected` event (with a count) per this interval. */
+  readonly rejectedSummaryMs: number;
 }
 
 export const DEFAULT_CONSOLE_HOST = '0.0.0.0';
@@ -114,6 +136,18 @@ export const DEFAULT_MAX_DASHBOARD_CONNECTIONS = 500;
 export const DEFAULT_MAX_CLIENT_MESSAGES_PER_SEC = 20;
 export const DEFAULT_MAX_CLIENT_PAYLOAD_BYTES = 4 * 1024;
 export const DEFAULT_MAX_SUBSCRIPTIONS = 32;
+/** Twice `maxConnections`: room for every dashboard plus page loads and scrapes. Budget `ulimit -n` for it on top of `device.maxConnections`. */
+export const DEFAULT_MAX_CONSOLE_SOCKETS = 1_000;
+/** A browser opens up to six connections per host; an office behind one NAT has a few operators. */
+export const DEFAULT_MAX_CONSOLE_SOCKETS_PER_IP = 64;
+export const DEFAULT_NEW_CONSOLE_SOCKETS_PER_IP_PER_SEC = 50;
+export const DEFAULT_CONSOLE_HANDSHAKE_TIMEOUT_MS = 10_000;
+export const DEFAULT_CONSOLE_IDLE_TIMEOUT_MS = 10_000;
+export const DEFAULT_AUTH_FAILURES_PER_IP = 20;
+export const DEFAULT_AUTH_FAILURE_WINDOW_MS = 60_000;
+export const DEFAULT_AUTH_FAILURE_LOG_INTERVAL_MS = 60_000;
+/** SPEC-sized: a misbehaving device costs a dashboard one `rejected` event per second, whatever it sends. */
+export const DEFAULT_REJECTED_SUMMARY_MS = 1_000;
 
 /** Everything `fleethub serve` runs with, fully resolved. */
 export interface HubConfig {
@@ -252,7 +286,9 @@ export function resolveHubConfig(raw: unknown, ctx: ResolveContext): { hub: HubC
     crlCheckMs: integer(d, 'crlCheckMs', 'device', DEFAULT_CRL_CHECK_MS, 50, 5_000),
   });
 
-  const c = section(raw, 'console', 'console', ['host', 'port', 'origins', 'authTimeoutMs', 'maxBufferedMessages', 'maxBufferedBytes', 'stalledCloseMs', 'maxConnectionsPerToken', 'maxConnections', 'maxClientMessagesPerSec', 'maxClientPayloadBytes', 'maxSubscriptions', 'tokenKeyCheckMs', 'pingIntervalMs']);
+  const c = section(raw, 'console', 'console', ['host', 'port', 'origins', 'authTimeoutMs', 'maxBufferedMessages', 'maxBufferedBytes', 'stalledCloseMs', 'maxConnectionsPerToken', 'maxConnections', 'maxClientMessagesPerSec', 'maxClientPayloadBytes', 'maxSubscriptions', 'tokenKeyCheckMs', 'pingIntervalMs',
+    'maxSockets', 'maxSocketsPerIp', 'newSocketsPerIpPerSec', 'handshakeTimeoutMs', 'idleTimeoutMs', 'authFailuresPerIp', 'authFailureWindowMs',
+    'authFailureLogIntervalMs', 'rejectedSummaryMs']);
   const consoleConfig: ConsoleListenerConfig = Object.freeze({
     host: text(c, 'host', 'console', DEFAULT_CONSOLE_HOST),
     port: integer(c, 'port', 'console', DEFAULT_CONSOLE_PORT, 0, 65_535),
@@ -269,6 +305,15 @@ export function resolveHubConfig(raw: unknown, ctx: ResolveContext): { hub: HubC
     // A check is one stat(); past a minute, rotating the key no longer revokes promptly.
     tokenKeyCheckMs: integer(c, 'tokenKeyCheckMs', 'console', DEFAULT_TOKEN_KEY_CHECK_MS, 50, 60_000),
     pingIntervalMs: integer(c, 'pingIntervalMs', 'console', DEFAULT_DASHBOARD_PING_INTERVAL_MS, 100, 3_600_000),
+    maxSockets: integer(c, 'maxSockets', 'console', DEFAULT_MAX_CONSOLE_SOCKETS, 1, 1_000_000),
+    maxSocketsPerIp: integer(c, 'maxSocketsPerIp', 'console', DEFAULT_MAX_CONSOLE_SOCKETS_PER_IP, 1, 1_000_000),
+    newSocketsPerIpPerSec: integer(c, 'newSocketsPerIpPerSec', 'console', DEFAULT_NEW_CONSOLE_SOCKETS_PER_IP_PER_SEC, 1, 1_000_000),
+    handshakeTimeoutMs: integer(c, 'handshakeTimeoutMs', 'console', DEFAULT_CONSOLE_HANDSHAKE_TIMEOUT_MS, 100, 600_000),
+    idleTimeoutMs: integer(c, 'idleTimeoutMs', 'console', DEFAULT_CONSOLE_IDLE_TIMEOUT_MS, 100, 600_000),
+    authFailuresPerIp: integer(c, 'authFailuresPerIp', 'console', DEFAULT_AUTH_FAILURES_PER_IP, 1, 1_000_000),
+    authFailureWindowMs: integer(c, 'authFailureWindowMs', 'console', DEFAULT_AUTH_FAILURE_WINDOW_MS, 100, 86_400_000),
+    authFailureLogIntervalMs: integer(c, 'authFailureLogIntervalMs', 'console', DEFAULT_AUTH_FAILURE_LOG_INTERVAL_MS, 100, 86_400_000),
+    rejectedSummaryMs: integer(c, 'rejectedSummaryMs', 'console', DEFAULT_REJECTED_SUMMARY_MS, 10, 60_000),
   });
 
   const limits = limitsFrom(section(raw, 'limits', 'limits', LIMIT_KEYS), 'limits', DEFAULT_LIMITS);

@@ -3,20 +3,33 @@
  * certificate only, serving `/` (the web dashboard), `/v1/stream` (dashboard
  * WebSockets), `/healthz` and `/metrics`.
  *
+ *   net.Server ──gate──▶ https.Server (TLS, handshakeTimeoutMs) ──first request within idleTimeoutMs──▶ page / upgrade ──▶ DashboardSession
+ *
+ * As on the device listener, a `net.Server` admits raw sockets through the
+ * connection gates (connection-gate.ts: `maxSockets` in all, which is the
+ * console's budget of file descriptors, `maxSocketsPerIp`,
+ * `newSocketsPerIpPerSec`) before any TLS work, and hands the admitted ones
+ * to an https server that never listens itself (`emit('connection')`).
+ *
  * Authentication happens at the edge: the `upgrade` handler checks the path,
  * the Origin and the connection limit and answers 403/404/503 before any
  * WebSocket exists (`noServer` + `handleUpgrade`, not `verifyClient`); the
- * token is the first WebSocket message (dashboard-session.ts).
+ * token is the first WebSocket message (dashboard-session.ts), and an IP
+ * that keeps failing it is throttled (auth-throttle.ts).
  */
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
-import { CLOSE, FleethubError } from '../../errors.js';
+import { DASHBOARD_REASONS, FleethubError, type DashboardHttpReason, type DashboardReason } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { MetricsRegistry } from '../../metrics.js';
 import type { ConsoleListenerConfig } from '../config.js';
+import { ConnectionGate, type GateRefusal } from '../connection-gate.js';
 import type { FeedEvent, LiveFeed } from '../live-feed.js';
+import { AuthThrottle } from './auth-throttle.js';
 import { registerDashboardMetrics, type DashboardMetrics } from './dashboard-metrics.js';
 import { loadPageAssets, securityHeaders, type PageAsset } from './dashboard-page.js';
 import { encodePresence, encodeReading, encodeRejected } from './dashboard-protocol.js';
@@ -24,8 +37,6 @@ import { DashboardSession, type SessionHost } from './dashboard-session.js';
 import { originAllowed } from './origin-policy.js';
 import { TokenKeyFile } from './token-key-file.js';
 
-/** A TLS handshake on the console must finish within this time (Node's default is 120 s: too long for idle sockets). */
-export const CONSOLE_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** The stream's path (SPEC). */
 export const STREAM_PATH = '/v1/stream';
 
@@ -54,9 +65,19 @@ export interface ConsoleListener {
   close(): Promise<void>;
 }
 
-function refuse(socket: Duplex, status: number, text: string): void {
-  // A plain HTTP answer on the raw socket: no WebSocket was ever created.
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length}\r\n\r\n${text}`);
+/** The gate's refusals under the console's own names (its options say sockets: `maxConnections` counts dashboards). */
+const GATE_REASONS: Readonly<Record<GateRefusal, DashboardReason>> = {
+  max_connections: 'max_sockets',
+  max_connections_per_ip: 'max_sockets_per_ip',
+  new_connections_per_ip: 'new_sockets_per_ip',
+};
+
+/** Resets from peers are routine; the socket's 'close' does the bookkeeping. */
+function ignoreSocketError(): void {}
+
+/** How often the idle deadlines are checked: a tenth of the timeout, at least every second. */
+function idleSweepMs(idleTimeoutMs: number): number {
+  return Math.min(1000, Math.max(20, Math.floor(idleTimeoutMs / 10)));
 }
 
 function pathOf(req: IncomingMessage): string {
@@ -72,12 +93,26 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
   const assets: ReadonlyMap<string, PageAsset> = loadPageAssets();
   const sessions = new Set<DashboardSession>();
   const perToken = new Map<string, number>();
+  const gate = new ConnectionGate({ maxConnections: config.maxSockets, maxConnectionsPerIp: config.maxSocketsPerIp, newConnectionsPerIpPerSec: config.newSocketsPerIpPerSec });
+  const authThrottle = new AuthThrottle(config);
+  /** Admitted raw sockets, so close() leaves none behind. */
+  const sockets = new Set<Socket>();
+  /**
+   * TLS sockets that have not sent their first request yet, with their
+   * deadlines, oldest first: all get the same timeout, so one periodic sweep
+   * stops at the first deadline still ahead (as the device listener's).
+   */
+  const awaitingRequest = new Map<TLSSocket, number>();
   let keyFile: TokenKeyFile | null = null;
   let server: Server | null = null;
   let unsubscribeFeed: (() => void) | null = null;
   let keyTimer: NodeJS.Timeout | undefined;
+  let idleTimer: NodeJS.Timeout | undefined;
+  let summaryTimer: NodeJS.Timeout | undefined;
   let closing: Promise<void> | null = null;
   let onEmpty: (() => void) | null = null;
+
+  const net: NetServer = createNetServer({ allowHalfOpen: false, noDelay: true, pauseOnConnect: true }, onConnection);
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxClientPayloadBytes, perMessageDeflate: false });
 
@@ -90,6 +125,8 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
     },
     log,
     metrics,
+    authBlocked: (ip) => authThrottle.blocked(ip),
+    authRefused: (ip, throttled) => authThrottle.refused(ip, throttled),
     acquireToken(id) {
       const count = perToken.get(id) ?? 0;
       if (count >= config.maxConnectionsPerToken) return false;
@@ -123,7 +160,80 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
     for (const session of sessions) session.deliver(event, encoded);
   }
 
+  function refuse(socket: Duplex, reason: DashboardHttpReason): void {
+    const { status, text, metric } = DASHBOARD_REASONS[reason];
+    metrics.refused.inc({ reason: metric });
+    // A plain HTTP answer on the raw socket: no WebSocket was ever created.
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length}\r\n\r\n${text}`);
+  }
+
+  /** Raw TCP accept: the gates decide before any TLS work, the cheapest possible refusal. */
+  function onConnection(socket: Socket): void {
+    const srv = server;
+    if (closing !== null || srv === null) {
+      socket.destroy();
+      return;
+    }
+    const ip = socket.remoteAddress ?? 'unknown';
+    const refused = gate.admit(ip);
+    if (refused !== null) {
+      metrics.refused.inc({ reason: DASHBOARD_REASONS[GATE_REASONS[refused]].metric });
+      socket.destroy();
+      return;
+    }
+    sockets.add(socket);
+    metrics.sockets.inc();
+    socket.on('close', () => {
+      gate.release(ip);
+      sockets.delete(socket);
+      metrics.sockets.dec();
+    });
+    socket.on('error', ignoreSocketError);
+    srv.emit('connection', socket);
+  }
+
+  /** TLS done: the first request must follow within idleTimeoutMs. */
+  function onSecure(socket: TLSSocket): void {
+    awaitingRequest.set(socket, performance.now() + config.idleTimeoutMs);
+    socket.once('close', () => awaitingRequest.delete(socket));
+  }
+
+  /**
+   * A response went out on a keep-alive socket: the next request's head must
+   * be complete within idleTimeoutMs too. (Node's own headersTimeout is
+   * checked only for sockets of a server that listens itself, not for the
+   * ones handed over with `emit('connection')`.)
+   */
+  function awaitNextRequest(socket: TLSSocket): void {
+    if (!socket.destroyed && closing === null) awaitingRequest.set(socket, performance.now() + config.idleTimeoutMs);
+  }
+
+  function dropIdle(now: number): void {
+    for (const [socket, deadline] of awaitingRequest) {
+      if (deadline > now) break;
+      awaitingRequest.delete(socket);
+      if (socket.destroyed) continue;
+      metrics.refused.inc({ reason: DASHBOARD_REASONS.idle.metric });
+      socket.destroy();
+    }
+  }
+
+  function logAuthSummary(): void {
+    const summary = authThrottle.takeSummary();
+    if (summary === null) return;
+    log.log('warn', 'dashboard.auth_refused', {
+      refused: summary.refused,
+      throttled: summary.throttled,
+      ips: summary.ips,
+      top: summary.top.join(', '),
+      intervalMs: config.authFailureLogIntervalMs,
+    });
+  }
+
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket as TLSSocket;
+    awaitingRequest.delete(socket);
+    res.once('finish', () => awaitNextRequest(socket));
     const path = pathOf(req);
     const headers = securityHeaders(req.headers.host);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -160,32 +270,30 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
   }
 
   function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    awaitingRequest.delete(req.socket as TLSSocket);
     socket.on('error', () => socket.destroy());
     const remote = req.socket.remoteAddress ?? '?';
     if (closing !== null) {
-      refuse(socket, 503, 'Service Unavailable');
+      refuse(socket, 'shutting_down');
       return;
     }
     if (pathOf(req) !== STREAM_PATH) {
-      metrics.refused.inc({ reason: 'path' });
-      refuse(socket, 404, 'Not Found');
+      refuse(socket, 'path');
       return;
     }
     // SPEC: an Origin, when present, must be allowed, else 403 and no WebSocket.
     if (!originAllowed(req.headers.origin, req.headers.host, config.origins)) {
-      metrics.refused.inc({ reason: 'origin' });
       log.log('warn', 'dashboard.origin_refused', { ip: remote, origin: req.headers.origin });
-      refuse(socket, 403, 'Forbidden');
+      refuse(socket, 'origin');
       return;
     }
     if (sessions.size >= config.maxConnections) {
-      metrics.refused.inc({ reason: 'capacity' });
-      refuse(socket, 503, 'Service Unavailable');
+      refuse(socket, 'capacity');
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       if (closing !== null) {
-        ws.close(CLOSE.GOING_AWAY, 'hub shutting down');
+        ws.close(DASHBOARD_REASONS.shutdown.code, DASHBOARD_REASONS.shutdown.text);
         return;
       }
       sessions.add(new DashboardSession(ws, socket, host, remote));
@@ -212,22 +320,30 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
     async listen() {
       if (server !== null) throw new FleethubError('FH_ERR_LISTEN', 'console listener already started');
       keyFile = new TokenKeyFile(options.pkiDir, onKeyRotated);
-      const srv = createServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2', handshakeTimeout: CONSOLE_HANDSHAKE_TIMEOUT_MS }, onRequest);
-      srv.headersTimeout = 10_000;
-      srv.requestTimeout = 30_000;
+      // Never listens itself: the gated net server hands it the sockets it admits.
+      const srv = createServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2', handshakeTimeout: config.handshakeTimeoutMs }, onRequest);
       srv.on('upgrade', onUpgrade);
-      srv.on('tlsClientError', () => {}); // scanners and bad handshakes are not worth a log line each
+      srv.on('secureConnection', onSecure);
+      srv.on('tlsClientError', (_err: Error, socket: TLSSocket) => {
+        // Counted, not logged (scanners are not worth a line each); a TLS server leaves the socket to this listener.
+        metrics.refused.inc({ reason: DASHBOARD_REASONS.tls_failed.metric });
+        socket.destroy();
+      });
       server = srv;
       await new Promise<void>((resolve, reject) => {
         const onError = (err: Error): void => reject(new FleethubError('FH_ERR_LISTEN', `console: cannot listen on ${config.host}:${config.port}: ${err.message}`, { cause: err }));
-        srv.once('error', onError);
-        srv.listen(config.port, config.host, () => {
-          srv.off('error', onError);
+        net.once('error', onError);
+        net.listen(config.port, config.host, () => {
+          net.off('error', onError);
           resolve();
         });
       });
+      // After start, accept errors (EMFILE when out of file descriptors) are logged, never fatal.
+      net.on('error', (err: NodeJS.ErrnoException) => log.log('error', 'console.accept_failed', { error: err.code ?? err.message }));
       keyTimer = setInterval(checkKey, config.tokenKeyCheckMs);
-      const address = srv.address();
+      idleTimer = setInterval(() => dropIdle(performance.now()), idleSweepMs(config.idleTimeoutMs));
+      summaryTimer = setInterval(logAuthSummary, config.authFailureLogIntervalMs);
+      const address = net.address();
       const port = typeof address === 'object' && address !== null ? address.port : config.port;
       log.log('info', 'console.listen', { host: config.host, port });
       return port;
@@ -236,21 +352,25 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
     close() {
       closing ??= (async () => {
         clearInterval(keyTimer);
+        clearInterval(idleTimer);
+        clearInterval(summaryTimer);
         unsubscribeFeed?.();
         unsubscribeFeed = null;
         const srv = server;
         if (srv === null) return;
+        const netClosed = new Promise<void>((resolve) => net.close(() => resolve()));
         // Each session ends within its close grace (the socket is destroyed if the peer is silent).
         const drained = new Promise<void>((resolve) => {
           onEmpty = resolve;
           if (sessions.size === 0) resolve();
         });
-        for (const session of sessions) session.close(CLOSE.GOING_AWAY, 'hub shutting down', 'shutdown');
+        for (const session of sessions) session.close('shutdown');
         await drained;
-        await new Promise<void>((resolve) => {
-          srv.close(() => resolve());
-          srv.closeAllConnections();
-        });
+        logAuthSummary();
+        srv.closeAllConnections();
+        for (const socket of sockets) socket.destroy();
+        awaitingRequest.clear();
+        await netClosed;
         wss.close();
       })();
       return closing;

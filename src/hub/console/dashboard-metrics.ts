@@ -14,7 +14,9 @@ export interface DashboardMetrics {
   readonly dropped: Counter;
   /** Frames sent to dashboards. */
   readonly sent: Counter;
-  /** Upgrades refused before a WebSocket existed, by reason (origin, path, capacity). */
+  /** Open console TCP sockets (admitted by the connection gate, not closed yet). */
+  readonly sockets: Gauge;
+  /** Sockets and upgrades refused before a WebSocket existed, by reason (DASHBOARD_REASONS' `drop` and `http` rows). */
   readonly refused: Counter;
   /** Dashboard connections closed by the hub, by reason. */
   readonly closed: Counter;
@@ -27,7 +29,8 @@ export function registerDashboardMetrics(registry: MetricsRegistry): DashboardMe
     subscriptions: registry.gauge('fleethub_dashboard_subscriptions', 'Active dashboard subscriptions'),
     dropped: registry.counter('fleethub_dashboard_dropped_total', 'Messages dropped because a dashboard read too slowly'),
     sent: registry.counter('fleethub_dashboard_messages_sent_total', 'Frames sent to dashboards'),
-    refused: registry.counter('fleethub_dashboard_refused_total', 'Dashboard upgrades refused before a WebSocket existed, by reason'),
+    sockets: registry.gauge('fleethub_console_sockets', 'Open console TCP sockets, counted against console.maxSockets'),
+    refused: registry.counter('fleethub_dashboard_refused_total', 'Console sockets and dashboard upgrades refused before a WebSocket existed, by reason'),
     closed: registry.counter('fleethub_dashboard_closed_total', 'Dashboard connections closed by the hub, by reason'),
   };
 }

@@ -4,15 +4,13 @@
  * subscribe snapshot, live fan-out through a bounded outbox, and every
  * per-connection limit.
  *
- * Close codes: 4401 no/bad/expired/revoked token or no auth in time; 4409
- * too many dashboards on this token; 4029 kept sending past the message rate;
- * 1008 too many invalid messages in a row; 1009 frame over
- * `maxClientPayloadBytes` (ws itself); 4008 read nothing for `stalledCloseMs`;
- * 1001 hub shutting down. A dashboard that sent no pong for a whole
+ * Every close names a reason of DASHBOARD_REASONS (src/errors.ts), which
+ * holds its code, text and metric label. 1009 is sent by ws itself (its
+ * `maxPayload`) and counted here. A dashboard that sent no pong for a whole
  * `pingIntervalMs` is dropped without a close frame: it no longer answers.
  */
 import type { RawData, WebSocket } from 'ws';
-import { CLOSE, isFleethubError } from '../../errors.js';
+import { DASHBOARD_REASONS, isFleethubError, type DashboardCloseReason } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { ConsoleListenerConfig } from '../config.js';
 import type { FeedEvent, LiveFeed } from '../live-feed.js';
@@ -36,6 +34,8 @@ const CLOSE_GRACE_MS = 1_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Cached match results per connection before the cache is cleared. */
 const MAX_MATCH_CACHE = 50_000;
+/** Closes that refuse an authentication: counted per IP towards the auth throttle and logged as a summary. */
+const AUTH_REFUSALS: ReadonlySet<DashboardCloseReason> = new Set(['auth_timeout', 'auth_missing', 'token_invalid', 'token_expired', 'auth_throttled']);
 
 /** The part of the socket under a WebSocket that batches writes. */
 export interface Corkable {
@@ -50,6 +50,10 @@ export interface SessionHost {
   readonly keyFile: TokenKeyFile;
   readonly log: Logger;
   readonly metrics: DashboardMetrics;
+  /** True when `ip` is past its refused auths for now: its next auth is refused at once (auth-throttle.ts). */
+  authBlocked(ip: string): boolean;
+  /** An auth from `ip` was refused (`throttled`: by {@link authBlocked}). */
+  authRefused(ip: string, throttled: boolean): void;
   /** Claims one connection slot for a token id; false when it has `maxConnectionsPerToken` already. */
   acquireToken(id: string): boolean;
   releaseToken(id: string): void;
@@ -114,10 +118,15 @@ export class DashboardSession {
     ws.on('pong', () => {
       this.#alive = true;
     });
-    ws.on('error', () => {}); // always followed by 'close'
+    // Always followed by 'close'. A frame over maxPayload is the one ws closes itself (1009): counted here.
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (err.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || this.#closing) return;
+      this.#closing = true;
+      this.#host.metrics.closed.inc({ reason: DASHBOARD_REASONS.too_big.metric });
+    });
     ws.on('close', () => this.#end());
     // SPEC: the first message, within 5 s, is {"auth":..}; nothing about devices before it.
-    this.#authTimer = setTimeout(() => this.close(CLOSE.UNAUTHORIZED, 'auth timeout', 'auth_timeout'), config.authTimeoutMs);
+    this.#authTimer = setTimeout(() => this.close('auth_timeout'), config.authTimeoutMs);
     this.#pingTimer = setInterval(() => this.#ping(), config.pingIntervalMs);
   }
 
@@ -144,23 +153,30 @@ export class DashboardSession {
     try {
       verifyToken(this.#host.keyFile.key(), this.#token);
     } catch {
-      this.close(CLOSE.UNAUTHORIZED, 'token revoked', 'token_revoked');
+      this.close('token_revoked');
     }
   }
 
-  /** Starts the close handshake; the socket is destroyed if the peer does not answer in time. */
-  close(code: number, reason: string, metricReason: string): void {
+  /**
+   * Starts the close handshake with the code and text of `reason`
+   * (DASHBOARD_REASONS in src/errors.ts); the socket is destroyed if the
+   * peer does not answer in time.
+   */
+  close(reason: DashboardCloseReason): void {
     if (this.#closing || this.#ended) return;
     this.#closing = true;
-    this.#host.metrics.closed.inc({ reason: metricReason });
-    this.#host.log.log('info', 'dashboard.close', { ip: this.#remote, code, reason, token: this.#claims?.id });
+    const { code, text, metric } = DASHBOARD_REASONS[reason];
+    this.#host.metrics.closed.inc({ reason: metric });
+    // A refused auth is counted and summarised by the listener (one line per interval, not one per attempt).
+    if (this.#claims === null && AUTH_REFUSALS.has(reason)) this.#host.authRefused(this.#remote, reason === 'auth_throttled');
+    else this.#host.log.log('info', 'dashboard.close', { ip: this.#remote, code, reason, token: this.#claims?.id });
     // What is queued (the errors that led here, say) goes out first, as far as the socket has room.
     clearImmediate(this.#flushScheduled);
     this.#flushScheduled = undefined;
     this.#outbox.flush();
     this.#outbox.clear();
     this.#stopPolling();
-    this.#ws.close(code, reason);
+    this.#ws.close(code, text);
     this.#killTimer = setTimeout(() => this.#ws.terminate(), CLOSE_GRACE_MS);
   }
 
@@ -173,7 +189,7 @@ export class DashboardSession {
     }
     if (this.#bucket.take() > 0) {
       if (++this.#refusedInRow >= DEFAULT_DASHBOARD_MAX_REFUSED_IN_ROW) {
-        this.close(CLOSE.RATE_LIMITED, 'message rate exceeded', 'rate_limited');
+        this.close('rate_limited');
       } else {
         this.#error('rate_limited');
       }
@@ -200,7 +216,12 @@ export class DashboardSession {
   #authenticate(text: string | null): void {
     const message = text === null ? null : parseDashboardMessage(text);
     if (message?.type !== 'auth') {
-      this.close(CLOSE.UNAUTHORIZED, 'first message must be {"auth":token}', 'auth_missing');
+      this.close('auth_missing');
+      return;
+    }
+    if (this.#host.authBlocked(this.#remote)) {
+      // Refused without reading the token: this IP failed too often in the current window.
+      this.close('auth_throttled');
       return;
     }
     let claims: TokenClaims;
@@ -208,12 +229,12 @@ export class DashboardSession {
       claims = verifyToken(this.#host.keyFile.key(), message.token);
     } catch (err) {
       const expired = isFleethubError(err, 'FH_ERR_TOKEN_EXPIRED');
-      this.close(CLOSE.UNAUTHORIZED, expired ? 'token expired' : 'invalid token', expired ? 'token_expired' : 'token_invalid');
+      this.close(expired ? 'token_expired' : 'token_invalid');
       return;
     }
     clearTimeout(this.#authTimer);
     if (!this.#host.acquireToken(claims.id)) {
-      this.close(CLOSE.TOO_MANY_DASHBOARDS, 'too many dashboards for this token', 'token_connections');
+      this.close('token_connections');
       return;
     }
     this.#token = message.token;
@@ -271,7 +292,7 @@ export class DashboardSession {
 
   #strike(error: DashboardErrorCode): void {
     if (++this.#invalidInRow >= DEFAULT_DASHBOARD_MAX_INVALID_IN_ROW) {
-      this.close(CLOSE.POLICY, 'too many invalid messages', 'invalid_messages');
+      this.close('invalid_messages');
       return;
     }
     this.#error(error);
@@ -330,7 +351,7 @@ export class DashboardSession {
 
   #poll(): void {
     if (Date.now() - this.#lastProgressAt >= this.#host.config.stalledCloseMs) {
-      this.close(CLOSE.DASHBOARD_STALLED, 'dashboard read nothing', 'stalled');
+      this.close('stalled');
       return;
     }
     this.#flush();
@@ -346,7 +367,7 @@ export class DashboardSession {
     if (claims === null) return;
     const remaining = claims.expiresAt - Date.now();
     this.#expiryTimer = setTimeout(() => {
-      if (Date.now() >= claims.expiresAt) this.close(CLOSE.UNAUTHORIZED, 'token expired', 'token_expired');
+      if (Date.now() >= claims.expiresAt) this.close('token_expired');
       else this.#armExpiry();
     }, Math.min(Math.max(remaining, 0), MAX_TIMER_MS));
   }
@@ -356,8 +377,8 @@ export class DashboardSession {
     if (!this.#alive) {
       // No pong for a whole interval: a close handshake would wait on the same dead peer.
       this.#closing = true;
-      this.#host.metrics.closed.inc({ reason: 'ping_timeout' });
-      this.#host.log.log('info', 'dashboard.close', { ip: this.#remote, reason: 'no pong', token: this.#claims?.id });
+      this.#host.metrics.closed.inc({ reason: DASHBOARD_REASONS.ping_timeout.metric });
+      this.#host.log.log('info', 'dashboard.close', { ip: this.#remote, reason: 'ping_timeout', token: this.#claims?.id });
       this.#ws.terminate();
       return;
     }
