@@ -94,7 +94,7 @@ class FleethubHub implements Hub {
   async #listen(): Promise<HubPorts> {
     const store = await openStore(this.#config.dataDir, this.#config.store, { log: this.#log });
     this.#store = store;
-    this.#feed = new HubFeed(store, this.#registry, this.#log);
+    this.#feed = new HubFeed(store, this.#registry, this.#log, { rejectedSummaryMs: this.#config.console.rejectedSummaryMs });
     this.#hubMetrics ??= new HubMetrics(this.metrics, {
       storeStats: () => store.stats(),
       openSockets: () => this.#listener?.openSockets ?? 0,

@@ -8,7 +8,26 @@ import type { StoredReading } from '../store/types.js';
 export type FeedEvent =
   | { readonly type: 'reading'; readonly reading: StoredReading }
   | { readonly type: 'presence'; readonly device: string; readonly online: boolean; readonly at: number }
-  | { readonly type: 'rejected'; readonly device: string; readonly code: string; readonly at: number };
+  | RejectedEvent;
+
+/**
+ * Refused device messages, summarised (hub-feed.ts): a device's first
+ * refusal goes out at once, later ones as at most one event per
+ * `console.rejectedSummaryMs` with their count, so a device that sends
+ * garbage as fast as it can costs a dashboard one event a second, not one
+ * per message.
+ */
+export interface RejectedEvent {
+  readonly type: 'rejected';
+  readonly device: string;
+  /** The code refused most often in this summary. */
+  readonly code: string;
+  /** Refusals summarised here (at least 1). */
+  readonly count: number;
+  /** The same refusals by nack code. */
+  readonly codes: Readonly<Record<string, number>>;
+  readonly at: number;
+}
 
 /** The hub's live state, as the console reads it. */
 export interface LiveFeed {

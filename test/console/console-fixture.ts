@@ -20,6 +20,8 @@ export interface ConnectOptions {
   headers?: Record<string, string>;
   /** false: the client never answers the hub's pings (a dashboard that stopped responding). */
   autoPong?: boolean;
+  /** Source address (127.0.0.0/8 is all loopback on Linux): a client from another IP. */
+  localAddress?: string;
 }
 
 /** A message the client received, parsed. */
@@ -61,7 +63,10 @@ const BASE_CONFIG: ConsoleListenerConfig = resolveHubConfig({ console: { host: '
 
 /** Connects a dashboard client to `url`. Rejects on an HTTP refusal (its status in the message). */
 export function connectClient(url: string, ca: string, options: ConnectOptions = {}): Promise<TestClient> {
-  const ws = new WebSocket(url, { ca, origin: options.origin, headers: options.headers, autoPong: options.autoPong ?? true });
+  const ws = new WebSocket(url, {
+    ca, origin: options.origin, headers: options.headers, autoPong: options.autoPong ?? true,
+    ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
+  });
   const pending: Json[] = [];
   const waiters: { match: (m: Json) => boolean; resolve: (m: Json) => void }[] = [];
   ws.on('message', (data) => {

@@ -20,6 +20,7 @@ interface FleetModel {
   devices: Map<string, Device>;
   dirty: Set<string>;
   rejections: { device: string; code: string }[];
+  rejectedTotal: number;
   presence(id: string, online: boolean): void;
   reading(m: Record<string, unknown>): void;
   rejected(e: Record<string, unknown>): void;
@@ -75,5 +76,14 @@ describe('page: fleet model', () => {
     for (let i = 0; i < 150; i++) model.rejected({ device: `d${i}`, code: 'rate_limited', at: i });
     assert.equal(model.rejections.length, 100);
     assert.equal(model.rejections[0]?.device, 'd149');
+  });
+  it('counts every refusal a summarised rejected event stands for', () => {
+    const model = new FleetModel();
+    model.rejected({ device: 'd1', code: 'rate_limited', count: 1, codes: { rate_limited: 1 }, at: 1 });
+    model.rejected({ device: 'd1', code: 'invalid_json', count: 844, codes: { invalid_json: 800, rate_limited: 44 }, at: 2 });
+    model.rejected({ device: 'd2', code: 'invalid_json', at: 3 }); // an older hub: one event per refusal
+    assert.equal(model.rejectedTotal, 846);
+    assert.equal((model.devices.get('d1') as Device).rejected, 845);
+    assert.equal(model.rejections.length, 3);
   });
 });

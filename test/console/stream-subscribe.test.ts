@@ -70,7 +70,7 @@ describe('dashboard stream: subscriptions', () => {
     assert.deepEqual(seen.map((m) => ({ ...m, ts: undefined })), [
       { device: 'site-a-1', seq: 3, ts: undefined, data: { temp: 22 } },
       { presence: { device: 'site-a-2', online: true }, ts: undefined },
-      { rejected: { device: 'site-a-2', code: 'rate_limited', at: (seen[2]?.rejected as Json | undefined)?.at }, ts: undefined },
+      { rejected: { device: 'site-a-2', code: 'rate_limited', count: 1, codes: { rate_limited: 1 }, at: (seen[2]?.rejected as Json | undefined)?.at }, ts: undefined },
     ]);
     client.ws.close();
   });

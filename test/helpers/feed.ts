@@ -54,9 +54,9 @@ export class TestFeed implements LiveFeed {
     return reading;
   }
 
-  /** The hub refused a device message. */
-  rejected(device: string, code: string): void {
-    this.#emit({ type: 'rejected', device, code, at: Date.now() });
+  /** The hub refused `count` device messages (summarised as the hub's feed does). */
+  rejected(device: string, code: string, count = 1): void {
+    this.#emit({ type: 'rejected', device, code, count, codes: { [code]: count }, at: Date.now() });
   }
 
   #emit(event: FeedEvent): void {

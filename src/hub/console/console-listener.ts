@@ -156,7 +156,7 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
         ? encodeReading(event.reading)
         : event.type === 'presence'
           ? encodePresence(event.device, event.online)
-          : encodeRejected(event.device, event.code, event.at);
+          : encodeRejected(event);
     for (const session of sessions) session.deliver(event, encoded);
   }
 

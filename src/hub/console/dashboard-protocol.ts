@@ -8,10 +8,11 @@
  *
  * Hub → dashboard: `{"authed":{"devices","expiresAt"}}`, `{"subscribed":glob}`,
  * `{"unsubscribed":glob}`, readings `{"device","seq","ts","data"}`,
- * `{"presence":{"device","online"}}`, `{"rejected":{"device","code","at"}}`
- * (a device message the hub refused: the dashboard's "limit breaches"),
+ * `{"presence":{"device","online"}}`, `{"rejected":{"device","code","count","codes","at"}}`
+ * (device messages the hub refused, summarised: the dashboard's "limit breaches"),
  * `{"dropped":N}`, and `{"error":code}` with the codes of {@link DashboardErrorCode}.
  */
+import type { RejectedEvent } from '../live-feed.js';
 import type { StoredReading } from '../../store/types.js';
 import { isValidGlob } from './device-glob.js';
 
@@ -70,9 +71,13 @@ export function encodePresence(device: string, online: boolean): string {
   return JSON.stringify({ presence: { device, online } });
 }
 
-/** `{"rejected":{"device","code","at"}}`: a refused device message (invalid, rate limited, over quota...). */
-export function encodeRejected(device: string, code: string, at: number): string {
-  return JSON.stringify({ rejected: { device, code, at } });
+/**
+ * `{"rejected":{"device","code","count","codes","at"}}`: `count` refused
+ * device messages (invalid, rate limited, over quota...) since the previous
+ * event of that device, `codes` by nack code, `code` the most frequent.
+ */
+export function encodeRejected(event: RejectedEvent): string {
+  return JSON.stringify({ rejected: { device: event.device, code: event.code, count: event.count, codes: event.codes, at: event.at } });
 }
 
 /** `{"authed":{"devices","expiresAt"}}` (SPEC). */

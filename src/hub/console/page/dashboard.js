@@ -81,7 +81,7 @@ function renderRejections() {
     device.addEventListener('click', () => selectDevice(r.device));
     const code = document.createElement('span');
     code.className = 'code';
-    code.textContent = r.code;
+    code.textContent = r.count > 1 ? `${r.code} ×${r.count}` : r.code;
     li.append(time, device, code);
     return li;
   });

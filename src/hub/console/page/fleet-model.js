@@ -90,12 +90,13 @@ export class FleetModel {
     this.dirty.add(device.id);
   }
 
-  /** {"rejected":{"device","code","at"}} */
+  /** {"rejected":{"device","code","count","codes","at"}}: `count` refusals since the device's previous event. */
   rejected(event) {
     const device = this.#device(event.device);
-    device.rejected++;
-    this.rejectedTotal++;
-    this.rejections.unshift({ device: event.device, code: String(event.code), at: typeof event.at === 'number' ? event.at : Date.now() });
+    const count = Number.isSafeInteger(event.count) && event.count > 0 ? event.count : 1;
+    device.rejected += count;
+    this.rejectedTotal += count;
+    this.rejections.unshift({ device: event.device, code: String(event.code), count, at: typeof event.at === 'number' ? event.at : Date.now() });
     if (this.rejections.length > MAX_REJECTIONS) this.rejections.length = MAX_REJECTIONS;
     this.rejectionsChanged = true;
     this.dirty.add(device.id);
