@@ -111,7 +111,9 @@ export const CLOSE = {
   /**
    * Console: no `{"auth":..}` within `authTimeoutMs`, a first message that
    * is not auth, a bad or expired token, a token that expired while
-   * connected, or one that no longer verifies after `token.key` changed.
+   * connected, one that no longer verifies after `token.key` changed, or an
+   * auth from an IP past `authFailuresPerIp` refusals in its window (refused
+   * without reading the token).
    */
   UNAUTHORIZED: 4401,
 } as const;

@@ -9,7 +9,19 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { signToken } from '../../src/hub/console/dashboard-token.js';
-import { closeCode, connectClient, startConsole, type ConsoleFixture } from './console-fixture.js';
+import { closeCode, connectClient, startConsole, type ConsoleFixture, type TestClient } from './console-fixture.js';
+
+/** What a user of an accepted connection relies on: the token is accepted with its scope, and readings arrive. */
+async function streams(c: ConsoleFixture, client: TestClient): Promise<void> {
+  client.send({ auth: c.token('d*') });
+  const { authed } = (await client.next()) as { authed: { devices: string } };
+  assert.equal(authed.devices, 'd*');
+  client.send({ subscribe: 'd1' });
+  assert.deepEqual(await client.next(), { subscribed: 'd1' });
+  const reading = c.feed.reading('d1', { temp: 20 + Math.random() });
+  const got = await client.next((m) => m.device === 'd1' && m.seq === reading.seq);
+  assert.deepEqual(got.data, reading.data);
+}
 
 describe('dashboard stream: Origin', () => {
   let c: ConsoleFixture;
@@ -18,9 +30,10 @@ describe('dashboard stream: Origin', () => {
   });
   after(() => c.stop());
 
-  it('accepts the console\'s own origin and clients without an Origin', async () => {
+  it('accepts the console\'s own origin and clients without an Origin: both authenticate and stream', async () => {
     const own = await c.connect({ origin: `https://127.0.0.1:${c.port}` });
     const none = await c.connect();
+    for (const client of [own, none]) await streams(c, client);
     own.ws.close();
     none.ws.close();
   });
@@ -47,6 +60,7 @@ describe('dashboard stream: configured origins', () => {
 
   it('accepts only the listed origins', async () => {
     const ok = await c.connect({ origin: 'https://dash.example.com' });
+    await streams(c, ok);
     ok.ws.close();
     await assert.rejects(c.connect({ origin: `https://127.0.0.1:${c.port}` }), /HTTP 403/);
   });

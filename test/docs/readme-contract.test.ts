@@ -6,12 +6,15 @@
  *
  * Tables are found on every page (README.md and docs/*.md), wherever they
  * moved, by their header's first cell: `close code` (one table per listener),
- * `nack code`, and `exit`.
+ * `nack code`, and `exit`. The console's own tables, `close code` and
+ * `HTTP status`, are the ones inside `<!-- section:console -->`, on whichever
+ * page holds it, and must list exactly the codes and statuses of
+ * DASHBOARD_REASONS.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CLOSE, ERRORS, EXIT, WIRE_ERROR_CODES, type ErrorCode } from '../../src/errors.js';
-import { docPages } from '../helpers/docs.js';
+import { CLOSE, DASHBOARD_REASONS, ERRORS, EXIT, WIRE_ERROR_CODES, type ErrorCode } from '../../src/errors.js';
+import { docPages, findSection } from '../helpers/docs.js';
 
 interface Table {
   /** `file:line` of the header row, for messages. */
@@ -115,4 +118,34 @@ test('the docs\' exit-code table lists every EXIT value and every error code und
     'exit codes documented in the docs vs EXIT in src/errors.ts',
   );
   assert.deepEqual(listed(codes, 'docs exit-code table'), Object.keys(ERRORS).sort(), 'error codes documented in the docs vs ERRORS in src/errors.ts');
+});
+
+/** The console section's only table whose header starts with `first`. */
+function consoleTable(first: string): Table {
+  const section = findSection('console');
+  const found = tables(`${section.file} (section:console, line ${section.line} +)`, section.text).filter((t) => t.header[0] === first);
+  assert.equal(found.length, 1, `docs: expected one table whose header starts with "${first}" in section:console (${section.file}), found ${found.length}`);
+  return found[0] as Table;
+}
+
+/** The numbers in a table's first column (close codes, HTTP statuses), each of `digits` digits, without duplicates, sorted. */
+function numbersIn(table: Table, digits: number, what: string): number[] {
+  const values = table.rows.map((row) => {
+    const cell = bare(row[0] ?? '');
+    assert.match(cell, new RegExp(`^\\d{${digits}}$`), `${table.at}: "${cell}" in a ${what} table is not a ${what}`);
+    return Number(cell);
+  });
+  return listed(values, `${what} table at ${table.at}`).sort((a, b) => a - b);
+}
+
+test('the console\'s close-code table lists exactly the close codes of DASHBOARD_REASONS', () => {
+  const inCode = new Set<number>();
+  for (const spec of Object.values(DASHBOARD_REASONS)) if (spec.kind === 'close') inCode.add(spec.code);
+  assert.deepEqual(numbersIn(consoleTable('close code'), 4, 'close code'), [...inCode].sort((a, b) => a - b), 'dashboard close codes documented vs DASHBOARD_REASONS in src/errors.ts');
+});
+
+test('the console\'s HTTP-status table lists exactly the statuses of DASHBOARD_REASONS', () => {
+  const inCode = new Set<number>();
+  for (const spec of Object.values(DASHBOARD_REASONS)) if (spec.kind === 'http') inCode.add(spec.status);
+  assert.deepEqual(numbersIn(consoleTable('http status'), 3, 'HTTP status'), [...inCode].sort((a, b) => a - b), 'dashboard HTTP refusals documented vs DASHBOARD_REASONS in src/errors.ts');
 });
