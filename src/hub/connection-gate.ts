@@ -2,11 +2,12 @@
  * Admission of raw TCP connections, decided before any TLS work (a TLS
  * handshake costs the hub far more CPU than the client): a global cap on open
  * sockets, a cap per source IP, and a cap on new connections per IP per
- * second. Pure bookkeeping with an injectable clock; device-listener.ts calls
- * it from the `net.Server` connection handler.
+ * second. Pure bookkeeping with an injectable clock; device-listener.ts and
+ * console/console-listener.ts (each with its own gate and limits) call it
+ * from their `net.Server` connection handlers.
  */
 
-/** The gate's limits (from `HubConfig.device`). */
+/** The gate's limits (from `HubConfig.device`, or the console's `maxSockets*` options). */
 export interface ConnectionGateOptions {
   readonly maxConnections: number;
   readonly maxConnectionsPerIp: number;

@@ -356,8 +356,7 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
         clearInterval(summaryTimer);
         unsubscribeFeed?.();
         unsubscribeFeed = null;
-        const srv = server;
-        if (srv === null) return;
+        if (server === null) return;
         const netClosed = new Promise<void>((resolve) => net.close(() => resolve()));
         // Each session ends within its close grace (the socket is destroyed if the peer is silent).
         const drained = new Promise<void>((resolve) => {
@@ -367,7 +366,7 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
         for (const session of sessions) session.close('shutdown');
         await drained;
         logAuthSummary();
-        srv.closeAllConnections();
+        // Every socket came through the gate (the https server tracks none of its own: it never listens).
         for (const socket of sockets) socket.destroy();
         awaitingRequest.clear();
         await netClosed;
