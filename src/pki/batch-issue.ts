@@ -6,7 +6,7 @@
  * shared journal transactions. The inventory is written once, last.
  */
 import { FleethubError } from '../errors.js';
-import { loadCa } from './ca.js';
+import { loadCa } from './loaded-ca.js';
 import { assertDeviceId } from './device-id.js';
 import { retireDevice, resolvePlan, signDevice } from './devices.js';
 import { loadInventory, saveInventory, statusOf, toRecord, type DeviceRecord, type StoredDevice } from './inventory.js';

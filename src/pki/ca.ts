@@ -1,28 +1,20 @@
 /**
- * The CA itself: creating it (`ca init`), loading it to sign, and issuing the
- * hub's TLS server certificate (`ca server-cert`).
+ * The CA itself: creating it (`ca init`) and issuing the hub's TLS server
+ * certificate (`ca server-cert`). Loading it to sign is loaded-ca.ts.
  */
-import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { FleethubError } from '../errors.js';
-import { issueCertificate, issuerFrom, type Issuer } from './certificate.js';
+import { issueCertificate } from './certificate.js';
 import { generateKeys, privateKeyPem, resolveKeySpec, type KeyType } from './keys.js';
 import { pkiPaths } from './paths.js';
-import { archivePkiUnlocked, replacementInterrupted, type ArchivedPki } from './pki-archive.js';
-import { ensurePrivateDir, exists, KEY_MODE, PUBLIC_MODE, readText, withPkiLock, writeFilesAtomic } from './pki-files.js';
+import { loadCa } from './loaded-ca.js';
+import { archivePkiUnlocked, type ArchivedPki } from './pki-archive.js';
+import { ensurePrivateDir, exists, KEY_MODE, PUBLIC_MODE, withPkiLock, writeFilesAtomic } from './pki-files.js';
 import { writeCrlUnlocked } from './revocation.js';
 import { DEFAULT_CA_DAYS, DEFAULT_SERVER_DAYS, resolveDays, validityFor } from './validity.js';
 
 /** The CA's subject CN when `--name` is not given. @defaultValue 'fleethub CA' */
 export const DEFAULT_CA_NAME = 'fleethub CA';
-
-/** A loaded CA, ready to sign. */
-export interface LoadedCa {
-  readonly certPem: string;
-  readonly cert: X509Certificate;
-  readonly key: KeyObject;
-  readonly issuer: Issuer;
-}
 
 /** Summary of a certificate written by {@link initCa} or {@link issueServerCert}. */
 export interface IssuedFile {
@@ -56,27 +48,6 @@ export interface InitCaOptions {
 export interface InitCaResult extends IssuedFile {
   /** The old PKI's new folder and what moved there, or null when there was none. */
   readonly replaced: ArchivedPki | null;
-}
-
-/** Loads `ca.crt` and `ca.key`; FH_ERR_CA_MISSING when there is no CA. */
-export async function loadCa(dir: string): Promise<LoadedCa> {
-  const paths = pkiPaths(dir);
-  if (!(await exists(paths.caCert)) || !(await exists(paths.caKey))) {
-    if (await replacementInterrupted(paths.dir)) {
-      throw new FleethubError('FH_ERR_CA_MISSING', `no CA in ${paths.dir}: a "ca init --force" was interrupted; run "fleethub ca init --pki ${paths.dir}" to finish it`);
-    }
-    throw new FleethubError('FH_ERR_CA_MISSING', `no CA in ${paths.dir}: run "fleethub ca init --pki ${paths.dir}" first`);
-  }
-  const certPem = await readText(paths.caCert);
-  const keyPem = await readText(paths.caKey);
-  try {
-    const cert = new X509Certificate(certPem);
-    const key = createPrivateKey(keyPem);
-    if (!cert.checkPrivateKey(key)) throw new Error('ca.key does not match ca.crt');
-    return { certPem, cert, key, issuer: issuerFrom(certPem, key) };
-  } catch (err) {
-    throw new FleethubError('FH_ERR_PKI_IO', `cannot load the CA in ${paths.dir}: ${(err as Error).message}`, { cause: err });
-  }
 }
 
 /**

@@ -5,7 +5,7 @@
 import { unlink } from 'node:fs/promises';
 import type { KeyObject } from 'node:crypto';
 import { FleethubError } from '../errors.js';
-import { loadCa, type LoadedCa } from './ca.js';
+import { loadCa, type LoadedCa } from './loaded-ca.js';
 import { issueCertificate } from './certificate.js';
 import { verifyCsr } from './csr.js';
 import { assertDeviceId } from './device-id.js';
@@ -126,17 +126,15 @@ export async function addDevice(dir: string, id: string, opts: AddDeviceOptions 
   return withPkiLock(paths.dir, async () => {
     const inventory = await loadInventory(paths.dir);
     // Checked before the slow key generation, and again nothing is written until here passes.
-    const probe: InventoryFile = { version: 1, devices: [...inventory.devices], history: [...inventory.history] };
+    const probe: InventoryFile = { ...inventory, devices: [...inventory.devices], history: [...inventory.history] };
     retireDevice(probe, id, opts.force ?? false);
     await ensurePrivateDir(paths.devicesDir);
     const keys = csrKey ? { publicKey: csrKey.publicKey, privateKey: null } : await generateKeys(spec as KeySpec);
     const keyType = csrKey?.keyType ?? (spec as KeySpec).type;
     const { device, files } = signDevice(ca, paths.dir, { id, publicKey: keys.publicKey, privateKey: keys.privateKey, keyType, plan, days });
     // SPEC: revoke before re-issuing, so a crash never leaves two valid certificates for one id.
-    if (retireDevice(inventory, id, opts.force ?? false)) {
-      await saveInventory(paths.dir, inventory);
-      await writeCrlUnlocked(paths.dir, {}, inventory);
-    }
+    // Saves the inventory with the revocation, then writes the CRL.
+    if (retireDevice(inventory, id, opts.force ?? false)) await writeCrlUnlocked(paths.dir, {}, inventory);
     await writeFilesAtomic(files);
     // A key file left from an earlier certificate must not sit next to a CSR-issued one.
     if (!keys.privateKey) await unlink(paths.deviceKey(id)).catch(() => {});

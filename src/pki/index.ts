@@ -11,9 +11,9 @@ export {
   DEFAULT_CA_DAYS, DEFAULT_SERVER_DAYS, DEFAULT_DEVICE_DAYS, DEFAULT_CRL_DAYS, BACKDATE_MS,
 } from './validity.js';
 export {
-  initCa, issueServerCert, loadCa, DEFAULT_CA_NAME,
-  type InitCaOptions, type InitCaResult, type ServerCertOptions, type IssuedFile, type LoadedCa,
+  initCa, issueServerCert, DEFAULT_CA_NAME, type InitCaOptions, type InitCaResult, type ServerCertOptions, type IssuedFile,
 } from './ca.js';
+export { loadCa, type LoadedCa } from './loaded-ca.js';
 export { addDevice, deviceIdFromCsr, type AddDeviceOptions } from './devices.js';
 export { addDevices, MAX_BATCH_COUNT, type AddDevicesOptions } from './batch-issue.js';
 export { revokeDevice, writeCrl, type RevokeOptions, type WriteCrlOptions } from './revocation.js';

@@ -43,6 +43,18 @@ export interface InventoryFile {
   devices: StoredDevice[];
   /** Certificates replaced by a later `device add` of the same id (revoked ones stay on the CRL). */
   history: StoredDevice[];
+  /**
+   * The highest CRL number the CA has used (0: none yet), recorded before the
+   * CRL is written, so a number is never issued twice (RFC 5280 §5.2.3), even
+   * when an older `crl.pem` is put back. Absent in inventories written before
+   * it existed: read as 0, and `crl.pem`'s own number then counts.
+   */
+  crlNumber: number;
+}
+
+/** An inventory with nothing in it. */
+export function emptyInventory(): InventoryFile {
+  return { version: 1, devices: [], history: [], crlNumber: 0 };
 }
 
 /** Status of a stored device at `now`. */
@@ -61,7 +73,10 @@ export function parseInventory(text: string, path: string): InventoryFile {
   try {
     const parsed = JSON.parse(text) as Partial<InventoryFile>;
     if (parsed.version !== 1 || !Array.isArray(parsed.devices) || !Array.isArray(parsed.history)) throw new Error('unexpected shape');
-    return { version: 1, devices: parsed.devices, history: parsed.history };
+    const crlNumber = parsed.crlNumber ?? 0;
+    // A damaged number must stop the CA rather than read as 0: it could then reissue a number.
+    if (!Number.isSafeInteger(crlNumber) || crlNumber < 0) throw new Error(`crlNumber ${JSON.stringify(crlNumber)} is not a whole number`);
+    return { version: 1, devices: parsed.devices, history: parsed.history, crlNumber };
   } catch (err) {
     throw new FleethubError('FH_ERR_PKI_IO', `cannot read ${path}: not a fleethub inventory (${(err as Error).message})`, { cause: err });
   }
@@ -70,7 +85,7 @@ export function parseInventory(text: string, path: string): InventoryFile {
 /** Loads the inventory file of `dir`; a missing file is an empty inventory. */
 export async function loadInventory(dir: string): Promise<InventoryFile> {
   const path = pkiPaths(dir).inventory;
-  if (!(await exists(path))) return { version: 1, devices: [], history: [] };
+  if (!(await exists(path))) return emptyInventory();
   return parseInventory(await readText(path), path);
 }
 
@@ -78,7 +93,7 @@ export async function loadInventory(dir: string): Promise<InventoryFile> {
 export async function saveInventory(dir: string, inventory: InventoryFile): Promise<void> {
   // One record per line: diffable, and still a single JSON document.
   const lines = (list: StoredDevice[]): string => list.map((d) => `    ${JSON.stringify(d)}`).join(',\n');
-  const text = `{\n  "version": 1,\n  "devices": [\n${lines(inventory.devices)}\n  ],\n  "history": [\n${lines(inventory.history)}\n  ]\n}\n`;
+  const text = `{\n  "version": 1,\n  "crlNumber": ${inventory.crlNumber},\n  "devices": [\n${lines(inventory.devices)}\n  ],\n  "history": [\n${lines(inventory.history)}\n  ]\n}\n`;
   await writeOneAtomic(pkiPaths(dir).inventory, text, PUBLIC_MODE);
 }
 

@@ -3,7 +3,7 @@
  * The CRL lists every revoked certificate in the inventory, current or replaced.
  */
 import { FleethubError } from '../errors.js';
-import { loadCa } from './ca.js';
+import { loadCa } from './loaded-ca.js';
 import { buildCrl, parseCrl, resolveRevocationReason, type CrlEntry, type RevocationReason } from './crl.js';
 import { assertDeviceId } from './device-id.js';
 import { loadInventory, saveInventory, toRecord, type DeviceRecord, type InventoryFile, type StoredDevice } from './inventory.js';
@@ -26,28 +26,50 @@ export function crlEntries(inventory: InventoryFile): CrlEntry[] {
     .map((d) => ({ serial: d.serial, revokedAt: new Date(d.revokedAt as string), reason: d.reason ?? 'unspecified' }));
 }
 
-/** {@link writeCrl} for callers already holding the PKI lock. */
-export async function writeCrlUnlocked(dir: string, opts: WriteCrlOptions = {}, inventory?: InventoryFile): Promise<void> {
+/**
+ * Pure: the number of the next CRL, above both the highest number the CA
+ * recorded and the number of the CRL in the folder now (RFC 5280 §5.2.3:
+ * monotonically increasing). Taking both means an older `crl.pem` put back
+ * cannot make the CA reissue a number, and a PKI made before the inventory
+ * recorded numbers continues from its `crl.pem`.
+ */
+export function nextCrlNumber(recorded: number, inFolder: number | null): number {
+  return Math.max(recorded, inFolder ?? 0) + 1;
+}
+
+/** The CRL number of `crl.pem`, or null when there is none, it has none or it cannot be read. */
+async function folderCrlNumber(path: string): Promise<number | null> {
+  if (!(await exists(path))) return null;
+  try {
+    return parseCrl(await readText(path)).number;
+  } catch {
+    return null; // an unreadable CRL is replaced; the inventory's number still counts
+  }
+}
+
+/**
+ * {@link writeCrl} for callers already holding the PKI lock; `inventory`,
+ * when given, is the caller's changed one (a revocation). The inventory is
+ * saved first, with the new CRL number in it, then `crl.pem` is written: a
+ * crash in between leaves a number unused, never used twice, and what the
+ * inventory revoked is repaired by `fleethub ca crl`. Returns the number.
+ */
+export async function writeCrlUnlocked(dir: string, opts: WriteCrlOptions = {}, inventory?: InventoryFile): Promise<number> {
   const days = resolveDays(opts.days, DEFAULT_CRL_DAYS);
   const paths = pkiPaths(dir);
   const ca = await loadCa(paths.dir);
   const inv = inventory ?? (await loadInventory(paths.dir));
-  let previous = 0;
-  if (await exists(paths.crl)) {
-    try {
-      previous = parseCrl(await readText(paths.crl)).number ?? 0;
-    } catch {
-      previous = 0; // an unreadable old CRL is replaced; numbering restarts above the clock below
-    }
-  }
-  // RFC 5280 §5.2.3: the CRL number increases monotonically.
+  const number = nextCrlNumber(inv.crlNumber, await folderCrlNumber(paths.crl));
+  inv.crlNumber = number;
+  await saveInventory(paths.dir, inv);
   const now = new Date();
   const pem = buildCrl(ca.issuer, crlEntries(inv), {
-    number: previous + 1,
+    number,
     thisUpdate: now,
     nextUpdate: new Date(now.getTime() + days * DAY_MS),
   });
   await writeOneAtomic(paths.crl, pem, PUBLIC_MODE);
+  return number;
 }
 
 /** (Re)writes `crl.pem`, signed by the CA, listing every revoked serial. */
@@ -89,8 +111,7 @@ export async function revokeDevice(dir: string, id: string, opts: RevokeOptions 
     }
     const revoked = markRevoked(device, reason);
     inventory.devices[index] = revoked;
-    // Inventory first, CRL second: a crash in between is repaired by `fleethub ca crl`.
-    await saveInventory(root, inventory);
+    // Saves the inventory (the revocation and the CRL number), then writes the CRL.
     await writeCrlUnlocked(root, {}, inventory);
     return toRecord(revoked);
   });

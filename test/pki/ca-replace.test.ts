@@ -121,8 +121,9 @@ test('ca init --force moves the old PKI to replaced-<time>/, keeps token.key, an
   assert.equal(await readFile(join(archive, 'devices', 'old-1.key'), 'utf8'), before.deviceKey);
   assert.match(await readFile(join(archive, 'inventory.json'), 'utf8'), /"old-1"/);
 
-  // The new PKI: a new CA, an empty CRL from it, no devices; token.key untouched.
-  assert.deepEqual((await readdir(paths.dir)).sort(), ['ca.crt', 'ca.key', 'crl.pem', archive.slice(paths.dir.length + 1), 'token.key'].sort());
+  // The new PKI: a new CA, an empty CRL from it (CRL #1 of the new CA, recorded in a new inventory), no devices; token.key untouched.
+  assert.deepEqual((await readdir(paths.dir)).sort(), ['ca.crt', 'ca.key', 'crl.pem', 'inventory.json', archive.slice(paths.dir.length + 1), 'token.key'].sort());
+  assert.equal(parseCrl(await readFile(paths.crl, 'utf8')).number, 1);
   const newCa = new X509Certificate(await readFile(paths.caCert));
   assert.equal(newCa.subject, 'CN=New fleet CA');
   assert.equal(await mode(paths.caKey), 0o600);

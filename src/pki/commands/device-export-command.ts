@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { action } from '../../command-action.js';
 import { FleethubError } from '../../errors.js';
-import { loadCa } from '../ca.js';
+import { loadCa } from '../loaded-ca.js';
 import { readDeviceCredentials } from '../device-credentials.js';
 import { exportEsp32Header } from '../esp32-header.js';
 import { KEY_MODE, PUBLIC_MODE, makeDirs, pkiIoError, writeFilesAtomic, type FileWrite } from '../pki-files.js';

@@ -1,7 +1,7 @@
 /** `fleethub device list`: the inventory, as a table or JSON. */
 import type { Command } from 'commander';
 import { action } from '../../command-action.js';
-import { loadCa } from '../ca.js';
+import { loadCa } from '../loaded-ca.js';
 import { readInventory, type DeviceRecord } from '../inventory.js';
 import { day, examples, pkiOption, resolvePkiDir } from './pki-options.js';
 
