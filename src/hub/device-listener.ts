@@ -27,14 +27,12 @@ import { limitsForPlan } from './device-limits.js';
 import type { DeviceRegistry } from './device-registry.js';
 import { peerOf, type Peer } from './device-peer.js';
 import { DeviceSession, type SessionContext, type SessionSummary } from './device-session.js';
-import {
-  crlDaysLeftIfExpiring, crlExpired, crlStateOf, deviceSecureContextOptions, loadDeviceTlsMaterial, NO_CRL, readCrlFile,
-  type CrlState, type DeviceTlsMaterial,
-} from './device-tls.js';
-import { FilePoller } from './file-poller.js';
+import { CrlWatcher } from './crl-watcher.js';
+import { loadDeviceTlsMaterial } from './device-tls.js';
 import type { HubFeed } from './hub-feed.js';
 import { handshakeFailureReason, type HubMetrics } from './hub-metrics.js';
-import { plansFromInventory, readInventoryText } from './device-plans.js';
+import { DevicePlans } from './device-plans.js';
+import { PolledFile } from './text-source.js';
 import type { Store } from '../store/types.js';
 import { isUpgradeRequest, readRequestHead, type HeadRefusal, type RequestHead } from './upgrade-request.js';
 
@@ -49,10 +47,6 @@ export interface DeviceListenerOptions {
   readonly feed: HubFeed;
   readonly metrics: HubMetrics;
   readonly log: Logger;
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 const STATUS_TEXT = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 431: 'Request Header Fields Too Large' } as const;
@@ -107,13 +101,8 @@ export class DeviceListener {
   readonly #gate: ConnectionGate;
   readonly #net: NetServer;
   #tls: TlsServer | null = null;
-  #material: DeviceTlsMaterial | null = null;
-  #crl: CrlState = NO_CRL;
-  #crlWasExpired = false;
-  /** `crl.expiring` was logged for the CRL loaded now (once per load). */
-  #crlExpiryWarned = false;
-  #plans = new Map<string, string>();
-  #poller: FilePoller | null = null;
+  readonly #crl: CrlWatcher<DeviceSession>;
+  readonly #plans: DevicePlans;
   #sweep: NodeJS.Timeout | null = null;
   /** ws servers by maxPayload, so each device plan gets its own frame limit (SPEC: 1009). */
   readonly #wss = new Map<number, WebSocketServer>();
@@ -140,6 +129,8 @@ export class DeviceListener {
     // nothing is read from the raw socket, the TLS layer reads from it once it has it.
     this.#net = createNetServer({ allowHalfOpen: false, noDelay: true, pauseOnConnect: true }, (socket) => this.#onConnection(socket));
     const { metrics, feed, registry, log } = options;
+    this.#crl = this.#watchCrl();
+    this.#plans = new DevicePlans(new PolledFile(pkiPaths(options.config.pkiDir).inventory, this.#config.crlCheckMs));
     this.#sessionContext = {
       store: options.store,
       maxInvalidInRow: this.#config.maxInvalidInRow,
@@ -175,24 +166,11 @@ export class DeviceListener {
 
   /** Loads the PKI, starts watching the CRL and the inventory, and listens. Resolves with the bound port. */
   async listen(): Promise<number> {
-    const { pkiDir } = this.#options.config;
-    const paths = pkiPaths(pkiDir);
-    this.#material = await loadDeviceTlsMaterial(pkiDir);
-    const crlPem = await readCrlFile(pkiDir);
-    try {
-      // At start a malformed CRL (or another CA's) stops the hub: running without it would unrevoke everyone.
-      crlStateOf(crlPem, this.#material.ca);
-    } catch (err) {
-      throw new FleethubError('FH_ERR_CONFIG', `pki: ${paths.crl} is not a valid CRL of ${paths.caCert}; rewrite it with \`fleethub ca crl\``, { cause: err });
-    }
-    if (crlPem === null) this.#log.log('warn', 'crl.missing', { path: paths.crl, effect: 'no certificate is revoked until it exists' });
-    this.#applyCrl(crlPem, false);
-    const inventory = await readInventoryText(paths.inventory);
-    this.#plans = plansFromInventory(inventory);
-    const now = Date.now();
-    this.#crlWasExpired = crlExpired(this.#crl, now);
+    // A CRL that is not one of the CA's stops the start (FH_ERR_CONFIG): running without it would unrevoke everyone.
+    await this.#crl.start(await loadDeviceTlsMaterial(this.#options.config.pkiDir));
+    await this.#plans.start();
     this.#tls = createTlsServer({
-      ...deviceSecureContextOptions(this.#material, this.#crl, now),
+      ...this.#crl.secureContextOptions(),
       requestCert: true,
       rejectUnauthorized: true,
       // Node's own deadline for the TLS phase (a timer every TLS socket has anyway); the upgrade phase is the sweep's.
@@ -210,16 +188,6 @@ export class DeviceListener {
       socket.destroy();
     });
 
-    this.#poller = new FilePoller(
-      [
-        { path: paths.crl, onChange: (content) => this.#applyCrl(content, true) },
-        { path: paths.inventory, onChange: (content) => (this.#plans = plansFromInventory(content)) },
-      ],
-      this.#config.crlCheckMs,
-      () => this.#checkCrlExpiry(),
-    );
-    await this.#poller.prime(new Map([[paths.crl, crlPem], [paths.inventory, inventory]]));
-    this.#poller.start();
     this.#sweep = setInterval(() => {
       for (const session of this.registry.sessions()) session.heartbeat();
     }, this.#config.pingIntervalMs);
@@ -240,7 +208,7 @@ export class DeviceListener {
 
   /** Checks `crl.pem` and the inventory now instead of at the next poll. */
   async poll(): Promise<void> {
-    await this.#poller?.poll();
+    await Promise.all([this.#crl.check(), this.#plans.check()]);
   }
 
   /**
@@ -256,7 +224,7 @@ export class DeviceListener {
     const wasListening = this.#net.listening;
     const netClosed = new Promise<void>((resolve) => this.#net.close(() => resolve()));
     if (this.#sweep !== null) clearInterval(this.#sweep);
-    await this.#poller?.close();
+    await Promise.all([this.#crl.close(), this.#plans.close()]);
     if (this.#upgradeSweep !== null) clearInterval(this.#upgradeSweep);
     for (const socket of this.#awaitingUpgrade.keys()) socket.destroy();
     this.#awaitingUpgrade.clear();
@@ -296,7 +264,7 @@ export class DeviceListener {
     }
     const resumed = socket.isSessionReused();
     const peer = peerOf(socket, resumed);
-    if (peer === null || this.#crl.serials.has(peer.serial)) {
+    if (peer === null || this.#crl.isRevoked(peer.serial)) {
       // OpenSSL already refuses a revoked certificate in a full handshake; this catches resumed sessions and an expired CRL.
       this.#options.metrics.handshakeFailures.inc({ reason: resumed ? 'revoked_resumed' : 'revoked' });
       socket.destroy();
@@ -356,7 +324,7 @@ export class DeviceListener {
       return;
     }
     // A resumed TLS session skipped certificate verification: check the CRL again here.
-    if (this.#crl.serials.has(peer.serial)) {
+    if (this.#crl.isRevoked(peer.serial)) {
       this.#options.metrics.upgradesRefused.inc({ reason: 'revoked' });
       refuseHttp(socket, 403);
       return;
@@ -403,77 +371,22 @@ export class DeviceListener {
     return wss;
   }
 
-  /** Loads new CRL content into the TLS context and closes live connections of revoked serials (SPEC: 4001 within 5 s). */
-  #applyCrl(content: string | null, reload: boolean): void {
-    let next: CrlState;
-    try {
-      next = crlStateOf(content, this.#material?.ca);
-    } catch (err) {
-      // A half-written or corrupt CRL must not unrevoke anyone: keep the last good one.
-      this.#log.log('error', 'crl.invalid', { error: errorText(err) });
-      return;
-    }
-    if (content === null && this.#crl.pem !== null) {
-      this.#log.log('warn', 'crl.missing', { kept: 'previous' });
-      return;
-    }
-    this.#crl = next;
-    const now = Date.now();
-    this.#crlWasExpired = crlExpired(next, now);
-    this.#crlExpiryWarned = false;
-    this.#options.metrics.crlRevoked.set(next.serials.size);
-    this.#options.metrics.crlExpired.set(this.#crlWasExpired ? 1 : 0);
-    this.#options.metrics.crlNextUpdate.set(next.nextUpdate === null ? 0 : next.nextUpdate.getTime() / 1000);
-    if (this.#crlWasExpired) this.#log.log('warn', 'crl.expired', { nextUpdate: next.nextUpdate?.toISOString(), policy: 'enforced by the hub; run `fleethub ca crl`' });
-    this.#warnIfCrlExpiring(now);
-    if (!reload) return;
-    this.#options.metrics.crlReloads.inc();
-    this.#setContext();
-    let closed = 0;
-    for (const session of this.registry.sessions()) {
-      if (next.serials.has(session.serial)) {
-        closed += 1;
-        this.#log.log('info', 'device.revoked', { id: session.device, serial: session.serial });
-        void session.close(CLOSE.REVOKED);
-      }
-    }
-    this.#log.log('info', 'crl.reloaded', { revoked: next.serials.size, closed });
-  }
-
-  /** Time passes without the file changing: the CRL may expire while loaded (see device-tls.ts). */
-  #checkCrlExpiry(): void {
-    const now = Date.now();
-    this.#warnIfCrlExpiring(now);
-    const expired = crlExpired(this.#crl, now);
-    if (expired === this.#crlWasExpired) return;
-    this.#crlWasExpired = expired;
-    this.#options.metrics.crlExpired.set(expired ? 1 : 0);
-    if (expired) this.#log.log('warn', 'crl.expired', { nextUpdate: this.#crl.nextUpdate?.toISOString(), policy: 'enforced by the hub; run `fleethub ca crl`' });
-    this.#setContext();
-  }
-
-  /**
-   * Warns once per loaded CRL when its nextUpdate is less than
-   * CRL_EXPIRY_WARNING_DAYS away (at load, or later as time passes), so the
-   * fix comes before the expired-CRL policy has to step in.
-   */
-  #warnIfCrlExpiring(now: number): void {
-    if (this.#crlExpiryWarned) return;
-    const daysLeft = crlDaysLeftIfExpiring(this.#crl, now);
-    if (daysLeft === null) return;
-    this.#crlExpiryWarned = true;
-    this.#log.log('warn', 'crl.expiring', {
-      nextUpdate: this.#crl.nextUpdate?.toISOString(),
-      daysLeft,
-      fix: `run \`fleethub ca crl\` to re-sign it; the hub loads the new one within ${this.#config.crlCheckMs} ms`,
+  /** The CRL from `crl.pem`: revoked live devices are closed with 4001, a new CRL goes into the TLS server. */
+  #watchCrl(): CrlWatcher<DeviceSession> {
+    return new CrlWatcher({
+      source: new PolledFile(pkiPaths(this.#options.config.pkiDir).crl, this.#config.crlCheckMs),
+      checkMs: this.#config.crlCheckMs,
+      metrics: this.#options.metrics,
+      log: this.#log,
+      live: () => this.registry.sessions(),
+      onRevoked: (session) => void session.close(CLOSE.REVOKED),
+      onContextChange: (secureContext) => {
+        if (this.#tls === null) return;
+        // Keep the session-ticket keys, so a reload does not force every device into a full handshake.
+        const ticketKeys = this.#tls.getTicketKeys();
+        this.#tls.setSecureContext(secureContext);
+        this.#tls.setTicketKeys(ticketKeys);
+      },
     });
-  }
-
-  #setContext(): void {
-    if (this.#tls === null || this.#material === null) return;
-    // Keep the session-ticket keys, so a reload does not force every device into a full handshake.
-    const ticketKeys = this.#tls.getTicketKeys();
-    this.#tls.setSecureContext(deviceSecureContextOptions(this.#material, this.#crl, Date.now()));
-    this.#tls.setTicketKeys(ticketKeys);
   }
 }

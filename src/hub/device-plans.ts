@@ -1,16 +1,11 @@
 /**
  * Each device's plan, read from the PKI inventory (`device add --plan`), so
  * the listener can give a connecting device its limits. The inventory is
- * re-read whenever it changes (file-poller.ts), so a device added with a plan
- * while the hub runs gets it on its next connection.
+ * followed through a {@link TextSource} (the file, polled), so a device added
+ * with a plan while the hub runs gets it on its next connection.
  */
-import { readFile } from 'node:fs/promises';
 import { parseInventory, type InventoryFile } from '../pki/index.js';
-
-/** The inventory file's text, or null when there is none yet. */
-export async function readInventoryText(path: string): Promise<string | null> {
-  return readFile(path, 'utf8').catch(() => null);
-}
+import type { TextSource } from './text-source.js';
 
 /**
  * Pure: device id → plan, for devices that have one. An unreadable inventory
@@ -30,4 +25,35 @@ export function plansFromInventory(text: string | null): Map<string, string> {
     if (typeof device.plan === 'string') plans.set(device.id, device.plan);
   }
   return plans;
+}
+
+/** The plans of the inventory, kept current while the hub runs. */
+export class DevicePlans {
+  readonly #source: TextSource;
+  #plans = new Map<string, string>();
+
+  constructor(source: TextSource) {
+    this.#source = source;
+  }
+
+  /** Reads the inventory and follows its changes. An unreadable one means no plans, not a stopped hub. */
+  async start(): Promise<void> {
+    this.#plans = plansFromInventory(await this.#source.read().catch(() => null));
+    this.#source.watch((text) => (this.#plans = plansFromInventory(text)));
+  }
+
+  /** The plan of device `id`, or undefined when it has none. */
+  get(id: string): string | undefined {
+    return this.#plans.get(id);
+  }
+
+  /** Looks for a change now instead of at the next poll. */
+  check(): Promise<void> {
+    return this.#source.check();
+  }
+
+  /** Stops following the inventory. Idempotent. */
+  close(): Promise<void> {
+    return this.#source.close();
+  }
 }

@@ -71,6 +71,10 @@ export class HubMetrics {
   readonly crlNextUpdate: Gauge;
   readonly crlRevoked: Gauge;
   readonly crlReloads: Counter;
+  /** cRLNumber of the loaded CRL (0: none), so hubs that disagree on the CRL show it. */
+  readonly crlNumber: Gauge;
+  /** New CRL text not loaded, by reason (invalid, older, same_number, unnumbered, missing): the loaded CRL stays. */
+  readonly crlRefused: Counter;
 
   constructor(registry: MetricsRegistry, sources: HubMetricSources) {
     registry.observedGauge('fleethub_device_sockets', 'Open TCP sockets on the device listener', sources.openSockets);
@@ -94,6 +98,8 @@ export class HubMetrics {
     this.crlNextUpdate = registry.gauge('fleethub_crl_next_update_timestamp_seconds', 'nextUpdate of the loaded CRL as a Unix timestamp in seconds (0: no CRL loaded)');
     this.crlRevoked = registry.gauge('fleethub_crl_revoked_serials', 'Serials in the loaded CRL');
     this.crlReloads = registry.counter('fleethub_crl_reloads_total', 'Times crl.pem was reloaded after a change');
+    this.crlNumber = registry.gauge('fleethub_crl_number', 'CRL number of the loaded CRL (0: no CRL, or one without a number)');
+    this.crlRefused = registry.counter('fleethub_crl_refused_total', 'Changed CRLs not loaded (the loaded one stays), by reason: invalid, older, same_number, unnumbered, missing');
     registry.collect(() => {
       const s = sources.storeStats();
       return [

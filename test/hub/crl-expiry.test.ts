@@ -16,7 +16,7 @@ import { loadCa, parseCrl, pkiPaths, writeCrl } from '../../src/pki/index.js';
 import { buildCrl } from '../../src/pki/crl.js';
 import { writeFileAtomic } from '../../src/atomic-file.js';
 import { createMemoryLogger } from '../../src/log.js';
-import { CRL_EXPIRY_WARNING_DAYS } from '../../src/hub/device-tls.js';
+import { CRL_EXPIRY_WARNING_DAYS } from '../../src/hub/crl-state.js';
 
 const DAY_MS = 86_400_000;
 const GAUGE = 'fleethub_crl_next_update_timestamp_seconds';

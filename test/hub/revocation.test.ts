@@ -1,13 +1,14 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { readFile } from 'node:fs/promises';
+import { copyFile, readFile } from 'node:fs/promises';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { startHub } from '../helpers/hub.js';
+import { join } from 'node:path';
+import { metricValue, startHub } from '../helpers/hub.js';
 import { connectDevice, DeviceClient, tryConnectDevice } from '../helpers/device-client.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
-import { initCa, loadCa, parseCrl, pkiPaths } from '../../src/pki/index.js';
+import { initCa, loadCa, parseCrl, pkiPaths, writeCrl } from '../../src/pki/index.js';
 import { buildCrl } from '../../src/pki/crl.js';
 import { writeFileAtomic } from '../../src/atomic-file.js';
 import { DEFAULT_CRL_CHECK_MS } from '../../src/hub/config.js';
@@ -140,6 +141,74 @@ test('ca init --force while the hub runs: the new CA\'s CRL is refused, the hub 
     await client.close();
     const refused = await tryConnectDevice({ url: th.deviceUrl, ca: scratch.ca, cert: bad.cert, key: bad.key });
     assert.ok(!(refused instanceof DeviceClient), 'the old CA\'s revocation still holds');
+  } finally {
+    await th.stop();
+    await scratch.cleanup();
+  }
+});
+
+test('an older crl.pem put back unrevokes nobody: the hub keeps the newer CRL, says so, and loads the next newer one', async () => {
+  const scratch = await makeTestPki();
+  const log = createMemoryLogger();
+  const th = await startHub({ log }, scratch);
+  const paths = pkiPaths(scratch.dir);
+  try {
+    const victim = await scratch.addDevice('rev-rollback');
+    const saved = join(scratch.dir, 'crl-saved.pem');
+    await copyFile(paths.crl, saved);
+    const oldNumber = parseCrl(await readFile(saved, 'utf8')).number as number;
+    const live = await connectDevice({ url: th.deviceUrl, ca: scratch.ca, cert: victim.cert, key: victim.key });
+    await scratch.revoke('rev-rollback');
+    await th.hub.checkRevocation();
+    assert.equal(await live.waitForClose(5_000), 4001);
+    const revokedNumber = parseCrl(await readFile(paths.crl, 'utf8')).number as number;
+    assert.ok(revokedNumber > oldNumber);
+    assert.equal(metricValue(th.hub, 'fleethub_crl_number'), revokedNumber);
+
+    // The old file put back (a backup restored, a copy from another machine).
+    await copyFile(saved, paths.crl);
+    await th.hub.checkRevocation();
+    const refused = await tryConnectDevice({ url: th.deviceUrl, ca: scratch.ca, cert: victim.cert, key: victim.key });
+    assert.ok(!(refused instanceof DeviceClient), 'the revoked device stays out');
+    assert.equal(refused.status, undefined, 'refused in the TLS handshake, before HTTP');
+    assert.equal(metricValue(th.hub, 'fleethub_crl_refused_total{reason="older"}'), 1);
+    assert.equal(metricValue(th.hub, 'fleethub_crl_number'), revokedNumber);
+    const line = log.lines.find((l) => / error crl\.refused /.test(l));
+    assert.ok(line !== undefined, log.lines.join('\n'));
+    assert.match(line, /reason=older/);
+    assert.ok(line.includes(`number=${oldNumber} `) && line.includes(`loaded=${revokedNumber} `), line);
+
+    // `fleethub ca crl` writes a number above both (the CA never reissues one): the hub loads it.
+    await writeCrl(scratch.dir);
+    await th.hub.checkRevocation();
+    assert.ok(metricValue(th.hub, 'fleethub_crl_number') > revokedNumber);
+    const still = await tryConnectDevice({ url: th.deviceUrl, ca: scratch.ca, cert: victim.cert, key: victim.key });
+    assert.ok(!(still instanceof DeviceClient));
+  } finally {
+    await th.stop();
+    await scratch.cleanup();
+  }
+});
+
+test('a CRL with the loaded CRL\'s number but other content is refused (the CA never reissues a number)', async () => {
+  const scratch = await makeTestPki();
+  const log = createMemoryLogger();
+  const th = await startHub({ log }, scratch);
+  const paths = pkiPaths(scratch.dir);
+  try {
+    const victim = await scratch.addDevice('rev-same-number');
+    await scratch.revoke('rev-same-number');
+    await th.hub.checkRevocation();
+    const loaded = parseCrl(await readFile(paths.crl, 'utf8'));
+    // Signed by the CA, same number, nobody revoked.
+    const { issuer } = await loadCa(scratch.dir);
+    const pem = buildCrl(issuer, [], { number: loaded.number as number, thisUpdate: new Date(), nextUpdate: new Date(Date.now() + DAY_MS) });
+    await writeFileAtomic(paths.crl, pem);
+    await th.hub.checkRevocation();
+    assert.equal(metricValue(th.hub, 'fleethub_crl_refused_total{reason="same_number"}'), 1);
+    assert.ok(log.lines.some((l) => / error crl\.refused .*reason=same_number/.test(l)), log.lines.join('\n'));
+    const refused = await tryConnectDevice({ url: th.deviceUrl, ca: scratch.ca, cert: victim.cert, key: victim.key });
+    assert.ok(!(refused instanceof DeviceClient), 'the revocation holds');
   } finally {
     await th.stop();
     await scratch.cleanup();
