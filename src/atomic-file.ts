@@ -20,7 +20,7 @@ function tempPath(path: string): string {
   return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
-/** Fsyncs a folder, so that a rename or a new name in it is durable. */
+/** Fsyncs a folder, so that a created, renamed or deleted entry in it is durable. */
 export async function fsyncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
   try {

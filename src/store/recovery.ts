@@ -10,6 +10,7 @@
  */
 import { open, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fsyncDir } from '../atomic-file.js';
 import { FleethubError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { readCheckpoint } from './checkpoint-file.js';
@@ -154,18 +155,8 @@ export async function createSegmentFile(dir: string, base: number, now: number):
   const path = join(dir, segmentFileName(base));
   const handle = await open(path, 'wx', 0o600);
   await handle.close();
-  await syncDir(dir);
+  await fsyncDir(dir);
   return new Segment(dir, base, 0, 0, now, []);
-}
-
-/** fsync of a folder: makes created, renamed and deleted entries durable. */
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 async function truncate(path: string, length: number): Promise<void> {

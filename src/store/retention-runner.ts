@@ -4,9 +4,9 @@
  * reader that is behind holds segments back.
  */
 import { unlink } from 'node:fs/promises';
+import { fsyncDir } from '../atomic-file.js';
 import type { Logger } from '../log.js';
 import type { StoreConfig } from './store-config.js';
-import { syncDir } from './recovery.js';
 import { decideRetention } from './retention-policy.js';
 import type { Segment } from './segment.js';
 
@@ -77,7 +77,7 @@ export class RetentionRunner {
       });
       // One folder fsync per deletion, oldest first: a crash can only leave a
       // contiguous run of segments behind, never a hole in the positions.
-      await syncDir(ctx.dir);
+      await fsyncDir(ctx.dir);
     }
     this.#log.log('info', 'store.retention', { deleted: doomed.length, first: (ctx.segments[0] as Segment).base, bytes: totalBytes });
     return { deleted: doomed.length, blockedBytes: decision.blockedBytes };
