@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { FleethubError } from '../src/errors.js';
+import { isValidDeviceId } from '../src/pki/index.js';
 import { DEFAULT_OUTBOX_CAPACITY } from './outbox.js';
 
 /** The behaviours of SPEC "Simulator" `--behavior`. */
@@ -109,6 +110,8 @@ export const DEFAULT_SIM_MAX_PENDING = 100;
 export const DEFAULT_SIM_CONNECT_TIMEOUT_MS = 60_000;
 /** Largest fleet one process runs (each device holds a socket: see docs/simulator.md on `ulimit -n`). */
 export const MAX_SIM_DEVICES = 50_000;
+/** Characters a simulated id keeps for its index (`0001` …): a prefix may have 64 − 8 = 56, whatever the fleet size. */
+const MAX_INDEX_DIGITS = 8;
 /** Largest per-device rate; beyond it use `flood`. */
 export const MAX_SIM_RATE = 1_000;
 /** Largest padding: the hub's default maxPayloadBytes is 16 KiB; beyond 64 KiB is not telemetry. */
@@ -154,8 +157,8 @@ export function resolveSimOptions(input: SimOptionsInput = {}, env: NodeJS.Proce
   const tls = input.tls ?? '1.2';
   if (tls !== '1.2' && tls !== '1.3') throw bad('tls', '1.2 or 1.3', tls);
   const prefix = input.prefix ?? DEFAULT_SIM_PREFIX;
-  // SPEC: device ids are 1-64 of A-Z a-z 0-9 . _ -, first a letter or digit; the index adds 4+ digits.
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,55}$/.test(prefix)) throw bad('prefix', 'a device id prefix (letters, digits, . _ -, first a letter or digit, at most 56)', prefix);
+  // Every id the prefix makes must be a device id (SPEC): with the longest index, 8 digits, too.
+  if (!isValidDeviceId(`${prefix}${'0'.repeat(MAX_INDEX_DIGITS)}`)) throw bad('prefix', 'a device id prefix (letters, digits, . _ -, first a letter or digit, at most 56)', prefix);
   const pkiDir = input.pkiDir ?? env.FLEETHUB_PKI ?? DEFAULT_SIM_PKI_DIR;
   const localAddresses = resolveLocalAddresses(input.localAddresses, parsed.hostname);
   const stormEveryMs = parseDurationMs('storm-every', input.stormEvery, DEFAULT_SIM_STORM_EVERY_MS);

@@ -7,6 +7,7 @@
  */
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { FleethubError } from '../errors.js';
+import { isValidPlanName } from '../pki/index.js';
 import {
   DEFAULT_COMMIT_INTERVAL_MS, DEFAULT_RETENTION_BYTES, DEFAULT_RETENTION_HOURS, DEFAULT_SEGMENT_BYTES, MAX_COMMIT_INTERVAL_MS,
   type StoreConfig,
@@ -322,7 +323,7 @@ export function resolveHubConfig(raw: unknown, ctx: ResolveContext): { hub: HubC
   if (raw.plans !== undefined) {
     if (!isPlainObject(raw.plans)) fail('plans', 'must be an object of plan name → limits', raw.plans);
     for (const name of Object.keys(raw.plans)) {
-      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) fail(`plans.${name}`, 'must be named with 1–64 of A-Z a-z 0-9 . _ -', name);
+      if (!isValidPlanName(name)) fail(`plans.${name}`, 'must be named with 1–64 of A-Z a-z 0-9 . _ -', name);
       plans[name] = limitsFrom(section(raw.plans, name, `plans.${name}`, LIMIT_KEYS), `plans.${name}`, limits);
     }
   }

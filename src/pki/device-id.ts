@@ -13,6 +13,15 @@ export function isValidDeviceId(id: string): boolean {
   return DEVICE_ID_PATTERN.test(id);
 }
 
+/**
+ * True when `name` is a valid plan name (`device add --plan`, the keys of
+ * the hub's `plans`): the device-id rule, as plans are looked up by names
+ * that sit next to device ids in the inventory.
+ */
+export function isValidPlanName(name: string): boolean {
+  return DEVICE_ID_PATTERN.test(name);
+}
+
 /** Throws FH_ERR_INVALID_ID unless `id` is valid; the message says why. */
 export function assertDeviceId(id: string): void {
   if (isValidDeviceId(id)) return;

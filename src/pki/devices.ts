@@ -8,16 +8,13 @@ import { FleethubError } from '../errors.js';
 import { loadCa, type LoadedCa } from './loaded-ca.js';
 import { issueCertificate } from './certificate.js';
 import { verifyCsr } from './csr.js';
-import { assertDeviceId } from './device-id.js';
+import { assertDeviceId, isValidPlanName } from './device-id.js';
 import { loadInventory, saveInventory, statusOf, toRecord, type DeviceRecord, type InventoryFile, type StoredDevice } from './inventory.js';
 import { generateKeys, privateKeyPem, resolveKeySpec, type KeySpec, type KeyType } from './keys.js';
 import { pkiPaths } from './paths.js';
 import { ensurePrivateDir, KEY_MODE, PUBLIC_MODE, withPkiLock, writeFilesAtomic, type FileWrite } from './pki-files.js';
 import { markRevoked, writeCrlUnlocked } from './revocation.js';
 import { DEFAULT_DEVICE_DAYS, resolveDays, validityFor } from './validity.js';
-
-/** Plan names: the same alphabet as device ids (they are keys of the hub's `plans`). */
-export const PLAN_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** Options of {@link addDevice}. */
 export interface AddDeviceOptions {
@@ -38,7 +35,7 @@ export interface AddDeviceOptions {
 /** Checks `--plan`; returns it or null. */
 export function resolvePlan(plan: string | undefined): string | null {
   if (plan === undefined) return null;
-  if (!PLAN_PATTERN.test(plan)) {
+  if (!isValidPlanName(plan)) {
     throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `--plan ${JSON.stringify(plan)} must be 1-64 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit`);
   }
   return plan;

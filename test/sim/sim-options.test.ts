@@ -39,6 +39,8 @@ test('a bad flag fails with one line naming it', () => {
     [{ tls: '1.1' }, /--tls must be 1.2 or 1.3/],
     [{ url: 'ws://localhost:8443/v1/device' }, /--url must be a wss:\/\/ URL/],
     [{ prefix: '-bad' }, /--prefix/],
+    [{ prefix: 'p'.repeat(57) }, /--prefix/],
+    [{ prefix: 'a/b' }, /--prefix/],
     [{ outbox: '5000' }, /--outbox/],
     [{ localAddresses: 'host.example' }, /--local-addresses/],
     [{ localAddresses: '127.0.0.300' }, /--local-addresses must be a comma-separated list of IP addresses/],
@@ -51,6 +53,10 @@ test('a bad flag fails with one line naming it', () => {
   for (const [input, message] of cases) {
     assert.throws(() => resolveSimOptions(input, {}), (err: unknown) => isFleethubError(err, 'FH_ERR_INVALID_ARGUMENT') && message.test(err.message) && !err.message.includes('\n'));
   }
+});
+
+test('a prefix of 56 characters is the longest (every id it makes is a device id)', () => {
+  assert.equal(resolveSimOptions({ prefix: 'p'.repeat(56) }, {}).prefix, 'p'.repeat(56));
 });
 
 test('device ids match the ones `device add --count N --prefix P` issues', () => {
