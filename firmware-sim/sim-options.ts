@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { parseDurationMs } from '../src/duration.js';
 import { FleethubError } from '../src/errors.js';
 import { isValidDeviceId } from '../src/pki/index.js';
 import { DEFAULT_OUTBOX_CAPACITY } from './outbox.js';
@@ -129,17 +130,12 @@ function number(flag: string, value: number | string | undefined, fallback: numb
   return n;
 }
 
-/** Parses `30` (seconds), `30s`, `2m`, `500ms` or `1h` into ms. */
-export function parseDurationMs(flag: string, value: number | string | undefined, fallback: number): number {
+/** A duration flag in ms: `30` (seconds, also as a number), `30s`, `2m`, `500ms` or `1h` (src/duration.ts). */
+function durationOption(flag: string, value: number | string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value < 0) throw bad(flag, 'a duration such as 30, 30s, 2m or 500ms', value);
-    return Math.round(value * 1000);
-  }
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-  if (!match) throw bad(flag, 'a duration such as 30, 30s, 2m or 500ms', value);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 's'] ?? 1000;
-  return Math.round(Number(match[1]) * unit);
+  const ms = typeof value === 'number' ? (Number.isFinite(value) && value >= 0 ? Math.round(value * 1000) : null) : parseDurationMs(value, 's');
+  if (ms === null) throw bad(flag, 'a duration such as 30, 30s, 2m or 500ms', value);
+  return ms;
 }
 
 /** Checks the input once and returns the complete options. */
@@ -161,7 +157,7 @@ export function resolveSimOptions(input: SimOptionsInput = {}, env: NodeJS.Proce
   if (!isValidDeviceId(`${prefix}${'0'.repeat(MAX_INDEX_DIGITS)}`)) throw bad('prefix', 'a device id prefix (letters, digits, . _ -, first a letter or digit, at most 56)', prefix);
   const pkiDir = input.pkiDir ?? env.FLEETHUB_PKI ?? DEFAULT_SIM_PKI_DIR;
   const localAddresses = resolveLocalAddresses(input.localAddresses, parsed.hostname);
-  const stormEveryMs = parseDurationMs('storm-every', input.stormEvery, DEFAULT_SIM_STORM_EVERY_MS);
+  const stormEveryMs = durationOption('storm-every', input.stormEvery, DEFAULT_SIM_STORM_EVERY_MS);
   if (stormEveryMs < 100) throw bad('storm-every', 'at least 100ms', input.stormEvery);
   return Object.freeze({
     url,
@@ -170,7 +166,7 @@ export function resolveSimOptions(input: SimOptionsInput = {}, env: NodeJS.Proce
     devices: number('devices', input.devices, DEFAULT_SIM_DEVICES, 1, MAX_SIM_DEVICES, true),
     prefix,
     rate: number('rate', input.rate, DEFAULT_SIM_RATE, 0.001, MAX_SIM_RATE, false),
-    durationMs: parseDurationMs('duration', input.duration, DEFAULT_SIM_DURATION_MS),
+    durationMs: durationOption('duration', input.duration, DEFAULT_SIM_DURATION_MS),
     payloadBytes: number('payload-bytes', input.payloadBytes, 0, 0, MAX_SIM_PAYLOAD_BYTES, true),
     behavior: behavior as BehaviorName,
     provision: input.provision ?? false,
@@ -178,9 +174,9 @@ export function resolveSimOptions(input: SimOptionsInput = {}, env: NodeJS.Proce
     reportHtmlFile: input.reportHtmlFile ?? null,
     tls,
     tlsResume: input.tlsResume ?? false,
-    drainTimeoutMs: parseDurationMs('drain-timeout', input.drainTimeout, DEFAULT_SIM_DRAIN_TIMEOUT_MS),
+    drainTimeoutMs: durationOption('drain-timeout', input.drainTimeout, DEFAULT_SIM_DRAIN_TIMEOUT_MS),
     connectRate: number('connect-rate', input.connectRate, DEFAULT_SIM_CONNECT_RATE, 1, 100_000, false),
-    connectTimeoutMs: parseDurationMs('connect-timeout', input.connectTimeout, DEFAULT_SIM_CONNECT_TIMEOUT_MS),
+    connectTimeoutMs: durationOption('connect-timeout', input.connectTimeout, DEFAULT_SIM_CONNECT_TIMEOUT_MS),
     maxPending: number('max-pending', input.maxPending, DEFAULT_SIM_MAX_PENDING, 1, 100_000, true),
     outbox: number('outbox', input.outbox, DEFAULT_OUTBOX_CAPACITY, 1, 4096, true),
     stormEveryMs,

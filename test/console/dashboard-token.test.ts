@@ -66,9 +66,10 @@ describe('parseTtl', () => {
     assert.equal(parseTtl('1h'), 3_600_000);
     assert.equal(parseTtl('7d'), 604_800_000);
     assert.equal(parseTtl('30d'), MAX_TOKEN_TTL_MS);
+    assert.equal(parseTtl('1.5h'), 5_400_000); // the duration grammar every flag shares
   });
   it('refuses zero, past 30 days, and anything else', () => {
-    for (const t of ['0m', '31d', '721h', '1', 'h', '1w', '-1h', '1.5h', '']) assert.equal(code(() => parseTtl(t)), 'FH_ERR_INVALID_ARGUMENT', t);
+    for (const t of ['0m', '31d', '721h', '1', 'h', '1w', '-1h', '']) assert.equal(code(() => parseTtl(t)), 'FH_ERR_INVALID_ARGUMENT', t);
   });
 });
 

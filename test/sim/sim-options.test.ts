@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isFleethubError } from '../../src/errors.js';
-import { deviceId, parseDurationMs, resolveSimOptions, DEFAULT_SIM_DEVICES, DEFAULT_SIM_URL } from '../../firmware-sim/sim-options.js';
+import { deviceId, resolveSimOptions, DEFAULT_SIM_DEVICES, DEFAULT_SIM_URL } from '../../firmware-sim/sim-options.js';
 import { batchIds } from '../../src/pki/batch-issue.js';
 
 test('defaults resolve to a complete, frozen object', () => {
@@ -23,10 +23,10 @@ test('command-line strings are parsed', () => {
     [o.devices, o.rate, o.durationMs, o.drainTimeoutMs, o.payloadBytes, o.tls, o.behavior, o.localAddresses],
     [250, 0.5, 120_000, 500, 512, '1.3', 'flood', ['127.0.0.2', '127.0.0.3']],
   );
-  assert.equal(parseDurationMs('d', '30', 0), 30_000);
+  assert.equal(resolveSimOptions({ duration: '30' }, {}).durationMs, 30_000);
   const more = resolveSimOptions({ connectTimeout: '90s', tlsResume: true, stormEvery: '2', outbox: '16', seed: '42' }, {});
   assert.deepEqual([more.connectTimeoutMs, more.tlsResume, more.stormEveryMs, more.outbox, more.seed], [90_000, true, 2_000, 16, 42]);
-  assert.equal(parseDurationMs('d', 1.5, 0), 1500);
+  assert.equal(resolveSimOptions({ duration: 1.5 }, {}).durationMs, 1500);
 });
 
 test('a bad flag fails with one line naming it', () => {

@@ -13,6 +13,7 @@
  * Pure functions only; the key file lives in `token-key-file.ts`.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { parseDurationMs } from '../../duration.js';
 import { FleethubError } from '../../errors.js';
 import { isValidGlob } from './device-glob.js';
 
@@ -39,20 +40,17 @@ export interface TokenClaims {
   readonly expiresAt: number;
 }
 
-const TTL_UNITS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /**
- * Parses a `--ttl` such as `90s`, `30m`, `1h` or `7d` into milliseconds.
+ * Parses a `--ttl` such as `90s`, `30m`, `1h` or `7d` into milliseconds
+ * (the one duration grammar, src/duration.ts; a unit is required).
  * Throws FH_ERR_INVALID_ARGUMENT for anything else, for zero, and past
  * {@link MAX_TOKEN_TTL_MS}.
  */
 export function parseTtl(text: string): number {
-  const match = /^(\d{1,6})([smhd])$/.exec(text.trim());
-  const unit = match ? TTL_UNITS[match[2] ?? ''] : undefined;
-  if (!match || unit === undefined) {
-    throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `--ttl must be a number and a unit (s, m, h, d), e.g. 30m, 1h, 7d; got ${JSON.stringify(text)}`);
+  const ms = parseDurationMs(text);
+  if (ms === null) {
+    throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `--ttl must be a number and a unit (ms, s, m, h, d), e.g. 30m, 1h, 7d; got ${JSON.stringify(text)}`);
   }
-  const ms = Number(match[1]) * unit;
   if (ms <= 0) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `--ttl must be positive, got ${text}`);
   if (ms > MAX_TOKEN_TTL_MS) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `--ttl must be at most 30d, got ${text}`);
   return ms;
