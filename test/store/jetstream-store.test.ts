@@ -158,18 +158,26 @@ describe('JetStream store (3 nats-servers, replicas 3)', () => {
     assert.deepEqual([...b.devices()].sort(), ['gap']);
   });
 
-  it('refuses a stale hub\'s write and re-reads the device: a seq another hub stored is a duplicate', async () => {
+  it('refuses a stale hub\'s write and re-reads the device, so the device\'s last message carries its whole state', async () => {
     const prefix = newPrefix();
-    const a = await open(prefix, 'hub-a');
-    const b = await open(prefix, 'hub-b');
+    const now = (): number => Date.UTC(2026, 11, 7, 12);
+    const a = await open(prefix, 'hub-a', NO_RETENTION, { now });
+    const b = await open(prefix, 'hub-b', NO_RETENTION, { now });
     await a.append([reading('m', 1)]);
     await b.openDevice('m');
     assert.deepEqual(await b.append([reading('m', 2), reading('m', 3)]), ['stored', 'stored']);
-    // hub-a still believes lastSeq is 1: JetStream refuses its expectation, it reloads and decides anew.
+    // hub-a still believes lastSeq is 1 and one reading today: JetStream refuses its expectation, it reloads, then stores.
     assert.equal(a.lastSeq('m'), 1);
-    assert.deepEqual(await a.append([reading('m', 3), reading('m', 4)]), ['duplicate', 'stored']);
+    assert.deepEqual(await a.append([reading('m', 4)]), ['stored']);
     assert.equal(a.lastSeq('m'), 4);
-    assert.deepEqual((await readAll(a)).map((r) => r.seq), [1, 2, 3, 4]);
+    assert.equal(a.countToday('m'), 4);
+    assert.deepEqual(await a.append([reading('m', 3)]), ['duplicate']);
+    // A third hub sees everything both wrote, from the last message alone.
+    const c = await open(prefix, 'hub-c', NO_RETENTION, { now });
+    await c.openDevice('m');
+    assert.equal(c.lastSeq('m'), 4);
+    assert.equal(c.countToday('m'), 4);
+    assert.deepEqual((await readAll(c)).map((r) => r.seq), [1, 2, 3, 4]);
   });
 
   it('reads in order from any position, wakes readers on other hubs\' appends, and keeps cursors across hubs', async () => {
