@@ -8,7 +8,7 @@
  *   with the same id, and JetStream's duplicate window stores it once.
  *   `append` resolves after JetStream's ack; readings of different devices
  *   are published side by side, so many acks are in flight at once.
- * - A device's readings are published one after another, each expecting the
+ * - A device's readings are published one after another (device-lanes.ts), each expecting the
  *   device's previous message to be the last on its subject. That keeps
  *   them in order per device, and makes the device's last message carry its
  *   whole state (reading-message.ts): lastSeq, the 4096-seq dedupe window,
@@ -21,47 +21,38 @@
  *   interface wants); cursors live in a KV bucket (cursor-bucket.ts);
  *   retention is the stream's own max_age and max_bytes.
  */
-import { performance } from 'node:perf_hooks';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
 import { FleethubError, isFleethubError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ClusterConfig } from './cluster-config.js';
-import { DeviceState } from './device-state.js';
 import { PositionWaiters } from './position-waiters.js';
 import type { StoreConfig } from './store-config.js';
 import { MAX_READ_READINGS } from './store-options.js';
 import { CursorBucket } from './jetstream/cursor-bucket.js';
 import { natsConnectOptions, resolveJetStreamStoreOptions, type JetStreamStoreOptions, type ResolvedJetStreamStoreOptions } from './jetstream/jetstream-options.js';
-import { encodeToken, natsNames, type NatsNames } from './jetstream/nats-names.js';
-import { publishUntilAcked, requestUntilAnswered } from './jetstream/publish-retry.js';
-import { decodeDeviceState, decodeReading, readingHeaders, readingMsgId, stateAfter } from './jetstream/reading-message.js';
+import { DeviceLanes } from './jetstream/device-lanes.js';
+import { HubHeartbeat } from './jetstream/hub-heartbeat.js';
+import { natsNames, type NatsNames } from './jetstream/nats-names.js';
+import { requestUntilAnswered, type PublishLimits } from './jetstream/publish-retry.js';
+import { decodeReading } from './jetstream/reading-message.js';
 import { ensureReadingsStream } from './jetstream/readings-stream.js';
 import type { AppendOutcome, ReadResult, Reading, Store, StoredReading, StoreStats } from './types.js';
 
 export * from './jetstream/jetstream-options.js';
 
-/** Conflicts (another writer of the same device) one reading rides out before its append fails. */
-const MAX_CONFLICTS = 5;
+/** Whether the store can store: what /healthz reports in cluster mode. */
+export interface JetStreamHealth {
+  /** False once the readings stream's leader has not answered for `quorumLossMs` (no quorum, or no NATS). */
+  readonly ok: boolean;
+  /** When the stream's leader last answered (an ack, a get, the periodic info), ms since epoch. */
+  readonly lastContactAt: number;
+}
 
 /** Options of {@link openJetStreamStore}. */
 export interface OpenJetStreamStoreOptions extends JetStreamStoreOptions {
   /** A connection to use instead of opening one from the config; the store leaves it open on close. */
   readonly connection?: NatsConnection;
-}
-
-/** One device as this hub sees it: its state, and the queue its readings are published in. */
-interface Lane {
-  /** Null: read it from the device's last message before the next use. */
-  state: DeviceState | null;
-  /** Stream sequence of the device's last message (0: none). */
-  lastSubjectSeq: number;
-  /** The last queued step; the next one starts after it. */
-  tail: Promise<unknown>;
-  /** Readings queued so far. */
-  tickets: number;
-  /** Readings queued up to this ticket fail without publishing: one before them failed, and order per device comes first. */
-  failedThrough: number;
 }
 
 /**
@@ -86,7 +77,8 @@ export async function openJetStreamStore(cluster: ClusterConfig, config: StoreCo
         name: names.stream, subject: names.readingsFilter, replicas: cluster.replicas, duplicateWindowMs: resolved.duplicateWindowMs, store: config,
       });
       const cursors = await CursorBucket.open(nc, names.cursorBucket, cluster.replicas, resolved.ackTimeoutMs);
-      const store = new JetStreamStore(nc, owns, jsm, jetstream(nc, { timeout: resolved.ackTimeoutMs }), names, cursors, resolved);
+      const heartbeat = await HubHeartbeat.open(nc, names.hubBucket, cluster.node, cluster.replicas, resolved.ackTimeoutMs);
+      const store = new JetStreamStore({ nc, ownsConnection: owns, jsm, js: jetstream(nc, { timeout: resolved.ackTimeoutMs }), names, cursors, heartbeat, opts: resolved });
       store.noteStreamState(info.state.first_seq, info.state.last_seq, info.state.bytes);
       resolved.log.log('info', 'store.open', { backend: 'jetstream', node: cluster.node, stream: names.stream, first: store.firstPosition(), next: store.nextPosition() });
       return store;
@@ -102,41 +94,58 @@ export async function openJetStreamStore(cluster: ClusterConfig, config: StoreCo
   throw new FleethubError('FH_ERR_STORE_IO', `store: cannot reach JetStream at ${cluster.nats.servers.join(', ')}: ${reason}`, { cause: lastError });
 }
 
+/** What a {@link JetStreamStore} is made of. */
+interface JetStreamStoreInit {
+  readonly nc: NatsConnection;
+  /** Whether the store opened the connection (and closes it). */
+  readonly ownsConnection: boolean;
+  readonly jsm: JetStreamManager;
+  readonly js: JetStreamClient;
+  readonly names: NatsNames;
+  readonly cursors: CursorBucket;
+  readonly heartbeat: HubHeartbeat;
+  readonly opts: ResolvedJetStreamStoreOptions;
+}
+
 /** The store on JetStream. Obtain one with {@link openJetStreamStore}. */
 export class JetStreamStore implements Store {
   readonly #nc: NatsConnection;
   readonly #ownsConnection: boolean;
   readonly #jsm: JetStreamManager;
-  readonly #js: JetStreamClient;
   readonly #names: NatsNames;
   readonly #cursors: CursorBucket;
+  readonly #heartbeat: HubHeartbeat;
   readonly #opts: ResolvedJetStreamStoreOptions;
   readonly #log: Logger;
-  readonly #lanes = new Map<string, Lane>();
+  readonly #lanes: DeviceLanes;
   readonly #readWaiters = new PositionWaiters();
   readonly #listeners = new Set<(readings: readonly StoredReading[]) => void>();
   #commitBatch: StoredReading[] = [];
   #first = 0;
   #next = 0;
   #streamBytes = 0;
-  #inflight = 0;
-  #idleWaiters: (() => void)[] = [];
   #refreshing: Promise<void> | null = null;
   #refreshTimer: NodeJS.Timeout | null = null;
+  /** The current refresh-and-heartbeat tick, awaited by close. */
+  #ticking: Promise<void> = Promise.resolve();
   #closed = false;
   #closing: Promise<void> | null = null;
-  readonly #stats = { acks: 0, ackSeconds: 0, lastAckMs: 0, appended: 0, duplicates: 0, staleDuplicates: 0, conflicts: 0 };
+  #lastContactAt = Date.now();
+  readonly #limits: PublishLimits;
 
   /** @internal Use {@link openJetStreamStore}. */
-  constructor(nc: NatsConnection, ownsConnection: boolean, jsm: JetStreamManager, js: JetStreamClient, names: NatsNames, cursors: CursorBucket, opts: ResolvedJetStreamStoreOptions) {
-    this.#nc = nc;
-    this.#ownsConnection = ownsConnection;
-    this.#jsm = jsm;
-    this.#js = js;
-    this.#names = names;
-    this.#cursors = cursors;
-    this.#opts = opts;
-    this.#log = opts.log;
+  constructor(init: JetStreamStoreInit) {
+    this.#nc = init.nc;
+    this.#ownsConnection = init.ownsConnection;
+    this.#jsm = init.jsm;
+    this.#names = init.names;
+    this.#cursors = init.cursors;
+    this.#heartbeat = init.heartbeat;
+    this.#opts = init.opts;
+    this.#log = init.opts.log;
+    const limits = { ackTimeoutMs: init.opts.ackTimeoutMs, retryMs: init.opts.publishRetryMs, stopped: () => this.#closed };
+    this.#lanes = new DeviceLanes({ js: init.js, jsm: init.jsm, names: init.names, limits, committed: (reading) => this.#committed(reading) });
+    this.#limits = limits;
     this.#scheduleRefresh();
   }
 
@@ -149,12 +158,8 @@ export class JetStreamStore implements Store {
    * answer within the retry horizon.
    */
   openDevice(device: string): Promise<void> {
-    const lane = this.#lane(device);
-    const step = lane.tail.then(async () => {
-      await this.#load(lane, device);
-    });
-    lane.tail = step.catch(() => {});
-    return step;
+    if (this.#closed) return Promise.reject(new FleethubError('FH_ERR_STORE_IO', 'store: closed'));
+    return this.#lanes.open(device);
   }
 
   append(readings: readonly Reading[]): Promise<AppendOutcome[]> {
@@ -170,23 +175,23 @@ export class JetStreamStore implements Store {
       }
     }
     const hubTime = this.#opts.now();
-    return Promise.all(readings.map((reading, i) => this.#enqueue(reading, jsons[i] as string, hubTime)));
+    return Promise.all(readings.map((reading, i) => this.#lanes.append(reading, jsons[i] as string, hubTime)));
   }
 
   lastSeq(device: string): number | null {
-    return this.#lanes.get(device)?.state?.window.lastSeq ?? null;
+    return this.#lanes.state(device)?.window.lastSeq ?? null;
   }
 
   countToday(device: string, now: number = this.#opts.now()): number {
-    return this.#lanes.get(device)?.state?.countOn(now) ?? 0;
+    return this.#lanes.state(device)?.countOn(now) ?? 0;
   }
 
   latest(device: string): StoredReading | undefined {
-    return this.#lanes.get(device)?.state?.latest(device);
+    return this.#lanes.state(device)?.latest(device);
   }
 
-  *devices(): Iterable<string> {
-    for (const [device, lane] of this.#lanes) if (lane.state?.window.lastSeq != null) yield device;
+  devices(): Iterable<string> {
+    return this.#lanes.devices();
   }
 
   onCommit(listener: (readings: readonly StoredReading[]) => void): () => void {
@@ -255,9 +260,7 @@ export class JetStreamStore implements Store {
   }
 
   stats(): StoreStats {
-    const s = this.#stats;
-    let devices = 0;
-    for (const lane of this.#lanes.values()) if (lane.state?.window.lastSeq != null) devices += 1;
+    const s = this.#lanes.stats;
     return {
       bytes: this.#streamBytes,
       segments: 0,
@@ -267,7 +270,7 @@ export class JetStreamStore implements Store {
       lastFsyncMs: s.lastAckMs,
       firstPosition: this.#first,
       nextPosition: this.#next,
-      devices,
+      devices: this.#lanes.deviceCount(),
       appended: s.appended,
       duplicates: s.duplicates,
       staleDuplicates: s.staleDuplicates,
@@ -275,6 +278,16 @@ export class JetStreamStore implements Store {
       deletedSegments: 0,
       retentionBlockedBytes: 0,
     };
+  }
+
+  /**
+   * Healthy while JetStream acked a write of this hub within
+   * `quorumLossMs`: a reading, or the heartbeat written every
+   * `infoRefreshMs` (hub-heartbeat.ts), so an idle hub is not reported
+   * unhealthy.
+   */
+  health(now: number = Date.now()): JetStreamHealth {
+    return { ok: !this.#closed && now - this.#lastContactAt < this.#opts.quorumLossMs, lastContactAt: this.#lastContactAt };
   }
 
   close(): Promise<void> {
@@ -293,115 +306,20 @@ export class JetStreamStore implements Store {
   async #shutdown(): Promise<void> {
     this.#closed = true; // resends stop after their current attempt: close is bounded by one ack timeout
     if (this.#refreshTimer !== null) clearTimeout(this.#refreshTimer);
-    if (this.#inflight > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
-    await this.#refreshing;
+    await this.#lanes.idle();
+    await this.#ticking;
     this.#flushCommits();
     this.#readWaiters.releaseAll();
     if (this.#ownsConnection) await this.#nc.close().catch(() => {});
     this.#log.log('info', 'store.closed', { backend: 'jetstream', next: this.#next });
   }
 
-  #lane(device: string): Lane {
-    let lane = this.#lanes.get(device);
-    if (lane === undefined) {
-      lane = { state: null, lastSubjectSeq: 0, tail: Promise.resolve(), tickets: 0, failedThrough: 0 };
-      this.#lanes.set(device, lane);
-    }
-    return lane;
-  }
-
-  #enqueue(reading: Reading, json: string, hubTime: number): Promise<AppendOutcome> {
-    const lane = this.#lane(reading.device);
-    lane.tickets += 1;
-    const ticket = lane.tickets;
-    this.#inflight += 1;
-    const step = lane.tail.then(() => this.#storeOne(lane, reading, json, hubTime, ticket));
-    lane.tail = step.catch(() => {});
-    return step.finally(() => {
-      this.#inflight -= 1;
-      if (this.#inflight === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
-    });
-  }
-
-  async #storeOne(lane: Lane, reading: Reading, json: string, hubTime: number, ticket: number): Promise<AppendOutcome> {
-    const { device, seq, ts, data } = reading;
-    if (ticket <= lane.failedThrough) {
-      throw new FleethubError('FH_ERR_STORE_IO', `store: not publishing ${device} seq ${seq}: an earlier reading of the device was not stored`);
-    }
-    try {
-      for (let conflicts = 0; conflicts < MAX_CONFLICTS; conflicts += 1) {
-        const state = lane.state ?? (await this.#load(lane, device));
-        const status = state.window.check(seq);
-        if (status !== 'new') {
-          // SPEC: a repeat is acked again, not stored twice.
-          this.#stats.duplicates += 1;
-          if (status === 'stale') this.#stats.staleDuplicates += 1;
-          return 'duplicate';
-        }
-        const started = performance.now();
-        const result = await publishUntilAcked(this.#js, {
-          subject: this.#names.readingsPrefix + encodeToken(device),
-          payload: json,
-          msgID: readingMsgId(device, seq),
-          headers: readingHeaders(seq, ts, stateAfter(state, seq, hubTime), lane.lastSubjectSeq),
-        }, this.#publishLimits());
-        if (result.kind === 'conflict') {
-          // Another hub wrote this device since this hub read its state: read it again and decide anew.
-          this.#stats.conflicts += 1;
-          lane.state = null;
-          continue;
-        }
-        const { ack, resent } = result;
-        if (ack.duplicate && !resent) {
-          // Stored before, by a publish that this hub gave up on or by another hub: the stream knows better.
-          lane.state = null;
-          this.#stats.duplicates += 1;
-          return 'duplicate';
-        }
-        // Stored: by this publish, or by an earlier attempt of it whose ack was lost (then JetStream says duplicate).
-        const ms = performance.now() - started;
-        this.#stats.acks += 1;
-        this.#stats.ackSeconds += ms / 1000;
-        this.#stats.lastAckMs = ms;
-        this.#stats.appended += 1;
-        const stored: StoredReading = { device, seq, ts, data, position: ack.seq - 1 };
-        state.apply(stored, hubTime, json);
-        lane.lastSubjectSeq = ack.seq;
-        if (ack.duplicate) lane.state = null; // re-read once: the copy JetStream kept is the authority
-        this.#committed(stored);
-        return 'stored';
-      }
-      throw new FleethubError('FH_ERR_STORE_IO', `store: ${device} kept changing under this hub (is another hub writing it?)`);
-    } catch (err) {
-      lane.failedThrough = lane.tickets;
-      lane.state = null;
-      throw err;
-    }
-  }
-
-  async #load(lane: Lane, device: string): Promise<DeviceState> {
-    const subject = this.#names.readingsPrefix + encodeToken(device);
-    const msg = await requestUntilAnswered(() => this.#jsm.streams.getMessage(this.#names.stream, { last_by_subj: subject }), this.#publishLimits(), `the last reading of ${device}`);
-    let state: DeviceState;
-    try {
-      state = msg === null ? new DeviceState() : decodeDeviceState(msg);
-    } catch (err) {
-      throw new FleethubError('FH_ERR_STORE_IO', `store: the last reading of ${device} cannot be read`, { cause: err });
-    }
-    lane.state = state;
-    lane.lastSubjectSeq = msg?.seq ?? 0;
-    return state;
-  }
-
   #getBySeq(seq: number): Promise<StoredMsg | null> {
-    return requestUntilAnswered(() => this.#jsm.streams.getMessage(this.#names.stream, { seq }), this.#publishLimits(), `reading ${seq}`);
-  }
-
-  #publishLimits(): { ackTimeoutMs: number; retryMs: number; stopped: () => boolean } {
-    return { ackTimeoutMs: this.#opts.ackTimeoutMs, retryMs: this.#opts.publishRetryMs, stopped: () => this.#closed };
+    return requestUntilAnswered(() => this.#jsm.streams.getMessage(this.#names.stream, { seq }), this.#limits, `reading ${seq}`);
   }
 
   #committed(reading: StoredReading): void {
+    this.#lastContactAt = Date.now();
     this.#advance(reading.position + 1);
     if (this.#listeners.size === 0) return;
     // One listener call per I/O round, not per ack: acks of one socket read arrive together.
@@ -445,10 +363,20 @@ export class JetStreamStore implements Store {
     return this.#refreshing;
   }
 
+  async #beat(): Promise<void> {
+    const now = Date.now();
+    try {
+      await this.#heartbeat.beat(now);
+      this.#lastContactAt = Math.max(this.#lastContactAt, now);
+    } catch (err) {
+      this.#log.log('debug', 'store.heartbeat_failed', { reason: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
   #scheduleRefresh(): void {
     if (this.#closed) return;
     this.#refreshTimer = setTimeout(() => {
-      void this.#refresh().then(() => this.#scheduleRefresh());
+      this.#ticking = Promise.all([this.#refresh(), this.#beat()]).then(() => this.#scheduleRefresh());
     }, this.#opts.infoRefreshMs);
     this.#refreshTimer.unref();
   }

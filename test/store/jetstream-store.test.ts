@@ -1,7 +1,8 @@
 /**
  * The JetStream store against a real three-node nats-server cluster with
  * replicas 3: acks, duplicates, per-device state taken over by another hub,
- * readers and cursors, retention, and the stream leader killed mid-stream.
+ * readers and cursors, retention, the stream leader killed mid-stream, and
+ * health while a quorum is lost.
  * Each test names its own stream and bucket (a prefix), so they share one
  * cluster without sharing data.
  */
@@ -300,5 +301,20 @@ describe('JetStream store (3 nats-servers, replicas 3)', () => {
       const seqs = all.filter((r) => r.device === device).map((r) => r.seq);
       assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, k) => k + 1), `${device} in order`);
     }
+  });
+
+  it('reports itself unhealthy while it cannot reach a JetStream quorum, and healthy again once it can', async () => {
+    for (let i = 0; i < 3; i += 1) if (!cluster.running(i)) await cluster.restart(i);
+    const prefix = newPrefix();
+    const a = await open(prefix, 'hub-a');
+    await a.append([reading('h', 1)]);
+    assert.equal(a.health().ok, true);
+    // Two of three gone: no stream can elect a leader.
+    await cluster.kill(1, 'SIGKILL');
+    await cluster.kill(2, 'SIGKILL');
+    await waitUntil('unhealthy', async () => !a.health().ok, 60_000);
+    await Promise.all([cluster.restart(1), cluster.restart(2)]);
+    await waitUntil('healthy again', async () => a.health().ok, 60_000);
+    assert.deepEqual(await a.append([reading('h', 1), reading('h', 2)]), ['duplicate', 'stored']);
   });
 });

@@ -29,7 +29,11 @@ export const DEFAULT_PUBLISH_RETRY_MS = 60_000;
  * ({@link DEFAULT_PUBLISH_RETRY_MS} plus one ack timeout). @defaultValue 2 min (JetStream's own default)
  */
 export const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
-/** How often the stream's first and last positions are fetched, which wakes readers waiting for other hubs' readings. @defaultValue 1 s */
+/**
+ * How often the stream's first and last positions are fetched (which wakes
+ * readers waiting for other hubs' readings) and the hub's heartbeat is
+ * written (which tells whether JetStream has a quorum). @defaultValue 1 s
+ */
 export const DEFAULT_INFO_REFRESH_MS = 1_000;
 /** Messages one `read()` fetches at once (each a get by sequence). @defaultValue 256 */
 export const DEFAULT_READ_BATCH = 256;
@@ -43,6 +47,13 @@ export const DEFAULT_OPEN_TIMEOUT_MS = 30_000;
 export const DEFAULT_NATS_PING_INTERVAL_MS = 5_000;
 /** Wait between reconnect attempts to one server (the client adds jitter). @defaultValue 500 ms */
 export const DEFAULT_NATS_RECONNECT_WAIT_MS = 500;
+
+/**
+ * How long without an acked write (a reading or the heartbeat) before the
+ * store reports itself unhealthy (SPEC: a hub that cannot reach a JetStream
+ * quorum for 5 s answers /healthz with 503). @defaultValue 5 s
+ */
+export const DEFAULT_QUORUM_LOSS_MS = 5_000;
 
 /** Options of `openJetStreamStore` besides the config. */
 export interface JetStreamStoreOptions {
@@ -64,6 +75,8 @@ export interface JetStreamStoreOptions {
   readonly readBatch?: number;
   /** @defaultValue {@link DEFAULT_OPEN_TIMEOUT_MS} */
   readonly openTimeoutMs?: number;
+  /** @defaultValue {@link DEFAULT_QUORUM_LOSS_MS} */
+  readonly quorumLossMs?: number;
 }
 
 /** {@link JetStreamStoreOptions} with every default filled in. */
@@ -87,6 +100,7 @@ export function resolveJetStreamStoreOptions(options: JetStreamStoreOptions): Re
     infoRefreshMs: options.infoRefreshMs ?? DEFAULT_INFO_REFRESH_MS,
     readBatch: options.readBatch ?? DEFAULT_READ_BATCH,
     openTimeoutMs: options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS,
+    quorumLossMs: options.quorumLossMs ?? DEFAULT_QUORUM_LOSS_MS,
   };
   integer('ackTimeoutMs', resolved.ackTimeoutMs, 100);
   integer('publishRetryMs', resolved.publishRetryMs, 0);
@@ -94,6 +108,7 @@ export function resolveJetStreamStoreOptions(options: JetStreamStoreOptions): Re
   integer('infoRefreshMs', resolved.infoRefreshMs, 10);
   integer('readBatch', resolved.readBatch, 1);
   integer('openTimeoutMs', resolved.openTimeoutMs, 100);
+  integer('quorumLossMs', resolved.quorumLossMs, 100);
   // A retry after the window would store the reading twice (SPEC: never stored twice).
   if (resolved.duplicateWindowMs <= resolved.publishRetryMs + resolved.ackTimeoutMs) {
     throw new FleethubError(

@@ -24,6 +24,8 @@ export interface NatsNames {
   readonly readingsFilter: string;
   /** The KV bucket of reader cursors (sink positions). */
   readonly cursorBucket: string;
+  /** The KV bucket of hub heartbeats. */
+  readonly hubBucket: string;
 }
 
 /** The names under `prefix`; throws on a prefix NATS cannot carry. */
@@ -34,6 +36,7 @@ export function natsNames(prefix: string = DEFAULT_NATS_PREFIX): NatsNames {
     readingsPrefix: `${prefix}.readings.`,
     readingsFilter: `${prefix}.readings.>`,
     cursorBucket: `${prefix}-cursors`,
+    hubBucket: `${prefix}-hubs`,
   });
 }
 
