@@ -43,9 +43,9 @@ export * from './jetstream/jetstream-options.js';
 
 /** Whether the store can store: what /healthz reports in cluster mode. */
 export interface JetStreamHealth {
-  /** False once the readings stream's leader has not answered for `quorumLossMs` (no quorum, or no NATS). */
+  /** False once JetStream has acked no write of this hub for `quorumLossMs` (no quorum, or no NATS). */
   readonly ok: boolean;
-  /** When the stream's leader last answered (an ack, a get, the periodic info), ms since epoch. */
+  /** When JetStream last acked a write of this hub (a reading or the heartbeat), ms since epoch. */
   readonly lastContactAt: number;
 }
 
@@ -57,7 +57,7 @@ export interface OpenJetStreamStoreOptions extends JetStreamStoreOptions {
 
 /**
  * Connects to NATS (unless given a connection), creates or updates the
- * readings stream and the cursor bucket, and returns the store. Keeps trying
+ * readings stream and the cursor and heartbeat buckets, and returns the store. Keeps trying
  * for `openTimeoutMs`, then throws FH_ERR_STORE_IO; FH_ERR_CONFIG on a bad
  * option.
  */

@@ -20,7 +20,7 @@ import { DeviceState } from '../../src/store/device-state.js';
 import { DEFAULT_STORE_CONFIG, type StoreConfig } from '../../src/store/store-config.js';
 import type { Reading, StoredReading } from '../../src/store/types.js';
 import { startNatsCluster, type NatsCluster } from '../helpers/nats-cluster.js';
-import { waitUntil } from '../helpers/service-process.js';
+import { freePort, waitUntil } from '../helpers/service-process.js';
 import { readAll, reading } from './store-fixtures.js';
 
 /** No retention. */
@@ -307,14 +307,29 @@ describe('JetStream store (3 nats-servers, replicas 3)', () => {
     for (let i = 0; i < 3; i += 1) if (!cluster.running(i)) await cluster.restart(i);
     const prefix = newPrefix();
     const a = await open(prefix, 'hub-a');
+    const b = await open(prefix, 'hub-b', NO_RETENTION, { publishRetryMs: 3_000 });
     await a.append([reading('h', 1)]);
+    await b.openDevice('h');
     assert.equal(a.health().ok, true);
     // Two of three gone: no stream can elect a leader.
     await cluster.kill(1, 'SIGKILL');
     await cluster.kill(2, 'SIGKILL');
     await waitUntil('unhealthy', async () => !a.health().ok, 60_000);
+    // Never acked on a timeout: past publishRetryMs without an ack, the append fails.
+    await assert.rejects(b.append([reading('h', 2)]), (err) => isFleethubError(err, 'FH_ERR_STORE_IO'));
     await Promise.all([cluster.restart(1), cluster.restart(2)]);
     await waitUntil('healthy again', async () => a.health().ok, 60_000);
-    assert.deepEqual(await a.append([reading('h', 1), reading('h', 2)]), ['duplicate', 'stored']);
+    // The device resends seq 2 (to whichever hub): stored once, whether or not the failed publish got in after all.
+    const [outcome] = await a.append([reading('h', 2)]);
+    assert.ok(outcome === 'stored' || outcome === 'duplicate');
+    assert.deepEqual((await readAll(a)).map((r) => r.seq), [1, 2]);
+  });
+});
+
+describe('JetStream store without NATS', () => {
+  it('gives up opening after openTimeoutMs with FH_ERR_STORE_IO', async () => {
+    const port = await freePort(); // nothing listens there
+    const cluster: ClusterConfig = { node: 'hub-a', nats: { servers: [`nats://127.0.0.1:${port}`], tls: null, creds: null }, replicas: 1 };
+    await assert.rejects(openJetStreamStore(cluster, NO_RETENTION, { openTimeoutMs: 1_000 }), (err) => isFleethubError(err, 'FH_ERR_STORE_IO'));
   });
 });

@@ -120,10 +120,11 @@ export function resolveJetStreamStoreOptions(options: JetStreamStoreOptions): Re
 }
 
 /**
- * The NATS client's options for `cluster`: reconnect forever (a hub without
- * NATS reports unhealthy, it does not give up), ping every few seconds, wait
- * for the first connect (a hub may start before NATS). Reads the TLS and
- * creds files; throws FH_ERR_CONFIG naming the one it cannot read.
+ * The NATS client's options for `cluster`: reconnect forever once connected
+ * (a hub without NATS reports unhealthy, it does not give up), ping every
+ * few seconds. The first connect fails fast; the store's open retries it
+ * for `openTimeoutMs` (a hub may start before NATS). Reads the TLS and creds
+ * files; throws FH_ERR_CONFIG naming the one it cannot read.
  */
 export function natsConnectOptions(cluster: ClusterConfig): NodeConnectionOptions {
   const read = (key: string, path: string): Uint8Array => {
@@ -140,7 +141,6 @@ export function natsConnectOptions(cluster: ClusterConfig): NodeConnectionOption
     reconnectTimeWait: DEFAULT_NATS_RECONNECT_WAIT_MS,
     pingInterval: DEFAULT_NATS_PING_INTERVAL_MS,
     maxPingOut: 2,
-    waitOnFirstConnect: true,
   };
   const tls = cluster.nats.tls;
   if (tls !== null) {
