@@ -1,5 +1,5 @@
 /**
- * Runs a real server binary (Mosquitto, influxd) for a test: free loopback
+ * Runs a real server binary (Mosquitto, influxd, nats-server) for a test: free loopback
  * ports, start, wait until it answers, stop, restart on the same ports.
  * A missing binary is an error, never a skip.
  */
@@ -101,6 +101,17 @@ export class ServiceProcess {
       await this.stop();
       throw new Error(`${this.#label} failed to start: ${err instanceof Error ? err.message : String(err)}\n${this.#output}`);
     }
+  }
+
+  /** Sends `signal` (SIGKILL: a crash) and waits for the exit; a no-op when it is not running. */
+  async kill(signal: NodeJS.Signals): Promise<void> {
+    const child = this.#child;
+    this.#child = null;
+    if (child === null || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill(signal);
+    });
   }
 
   /** Stops it (SIGTERM, then SIGKILL after 5 s) and waits for the exit. Idempotent. */

@@ -1,0 +1,198 @@
+/**
+ * Writing readings to the stream, one lane per device.
+ *
+ * A device's readings are published one after another, each expecting the
+ * device's previous message to be the last on its subject; lanes of
+ * different devices run side by side, so many publishes are in flight at
+ * once. One at a time per device keeps readings in order per device even
+ * when a publish is resent, and makes the device's last message carry its
+ * whole state (reading-message.ts). A lane whose state is stale (another
+ * hub wrote the device) is refused by JetStream and reads it again.
+ */
+import { performance } from 'node:perf_hooks';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import { FleethubError } from '../../errors.js';
+import { DeviceState } from '../device-state.js';
+import type { AppendOutcome, Reading, StoredReading } from '../types.js';
+import { encodeToken, type NatsNames } from './nats-names.js';
+import { publishUntilAcked, requestUntilAnswered, type PublishLimits } from './publish-retry.js';
+import { decodeDeviceState, readingHeaders, readingMsgId, stateAfter } from './reading-message.js';
+
+/** Conflicts (another writer of the same device) one reading rides out before its append fails. */
+const MAX_CONFLICTS = 5;
+
+/** One device as this hub sees it: its state, and the queue its readings are published in. */
+interface Lane {
+  /** Null: read it from the device's last message before the next use. */
+  state: DeviceState | null;
+  /** Stream sequence of the device's last message (0: none). */
+  lastSubjectSeq: number;
+  /** The last queued step; the next one starts after it. */
+  tail: Promise<unknown>;
+  /** Readings queued so far. */
+  tickets: number;
+  /** Readings queued up to this ticket fail without publishing: one before them failed, and order per device comes first. */
+  failedThrough: number;
+}
+
+/** Counters for the store's stats. */
+export interface LaneStats {
+  acks: number;
+  ackSeconds: number;
+  lastAckMs: number;
+  appended: number;
+  duplicates: number;
+  staleDuplicates: number;
+  conflicts: number;
+}
+
+/** What the lanes need from the store. */
+export interface LanesInit {
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly names: NatsNames;
+  readonly limits: PublishLimits;
+  /** Called with each reading JetStream acked. */
+  readonly committed: (reading: StoredReading) => void;
+}
+
+/** Every device's lane. */
+export class DeviceLanes {
+  readonly #init: LanesInit;
+  readonly #lanes = new Map<string, Lane>();
+  #inflight = 0;
+  #idleWaiters: (() => void)[] = [];
+  readonly stats: LaneStats = { acks: 0, ackSeconds: 0, lastAckMs: 0, appended: 0, duplicates: 0, staleDuplicates: 0, conflicts: 0 };
+
+  constructor(init: LanesInit) {
+    this.#init = init;
+  }
+
+  /** The device's state as last read or written by this hub, or undefined. */
+  state(device: string): DeviceState | undefined {
+    return this.#lanes.get(device)?.state ?? undefined;
+  }
+
+  /** Devices with a stored reading that this hub knows of. */
+  *devices(): Iterable<string> {
+    for (const [device, lane] of this.#lanes) if (lane.state?.window.lastSeq != null) yield device;
+  }
+
+  /** How many devices {@link devices} yields. */
+  deviceCount(): number {
+    let count = 0;
+    for (const lane of this.#lanes.values()) if (lane.state?.window.lastSeq != null) count += 1;
+    return count;
+  }
+
+  /** Reads the device's state from its last message, after its readings queued so far. */
+  open(device: string): Promise<void> {
+    const lane = this.#lane(device);
+    const step = lane.tail.then(async () => {
+      await this.#load(lane, device);
+    });
+    lane.tail = step.catch(() => {});
+    return step;
+  }
+
+  /** Queues one reading (its data as JSON text) on its device's lane; resolves once acked, or as a duplicate. */
+  append(reading: Reading, json: string, hubTime: number): Promise<AppendOutcome> {
+    const lane = this.#lane(reading.device);
+    lane.tickets += 1;
+    const ticket = lane.tickets;
+    this.#inflight += 1;
+    const step = lane.tail.then(() => this.#storeOne(lane, reading, json, hubTime, ticket));
+    lane.tail = step.catch(() => {});
+    return step.finally(() => {
+      this.#inflight -= 1;
+      if (this.#inflight === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    });
+  }
+
+  /** Resolves once no reading is queued or in flight. */
+  idle(): Promise<void> {
+    if (this.#inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #lane(device: string): Lane {
+    let lane = this.#lanes.get(device);
+    if (lane === undefined) {
+      lane = { state: null, lastSubjectSeq: 0, tail: Promise.resolve(), tickets: 0, failedThrough: 0 };
+      this.#lanes.set(device, lane);
+    }
+    return lane;
+  }
+
+  async #storeOne(lane: Lane, reading: Reading, json: string, hubTime: number, ticket: number): Promise<AppendOutcome> {
+    const { device, seq, ts, data } = reading;
+    if (ticket <= lane.failedThrough) {
+      throw new FleethubError('FH_ERR_STORE_IO', `store: not publishing ${device} seq ${seq}: an earlier reading of the device was not stored`);
+    }
+    const { js, names, limits } = this.#init;
+    try {
+      for (let conflicts = 0; conflicts < MAX_CONFLICTS; conflicts += 1) {
+        const state = lane.state ?? (await this.#load(lane, device));
+        const status = state.window.check(seq);
+        if (status !== 'new') {
+          // SPEC: a repeat is acked again, not stored twice.
+          this.stats.duplicates += 1;
+          if (status === 'stale') this.stats.staleDuplicates += 1;
+          return 'duplicate';
+        }
+        const started = performance.now();
+        const result = await publishUntilAcked(js, {
+          subject: names.readingsPrefix + encodeToken(device),
+          payload: json,
+          msgID: readingMsgId(device, seq),
+          headers: readingHeaders(seq, ts, stateAfter(state, seq, hubTime), lane.lastSubjectSeq),
+        }, limits);
+        if (result.kind === 'conflict') {
+          // Another hub wrote this device since this hub read its state: read it again and decide anew.
+          this.stats.conflicts += 1;
+          lane.state = null;
+          continue;
+        }
+        const { ack, resent } = result;
+        if (ack.duplicate && !resent) {
+          // Stored before, by a publish that this hub gave up on or by another hub: the stream knows better.
+          lane.state = null;
+          this.stats.duplicates += 1;
+          return 'duplicate';
+        }
+        // Stored: by this publish, or by an earlier attempt of it whose ack was lost (then JetStream says duplicate).
+        const ms = performance.now() - started;
+        this.stats.acks += 1;
+        this.stats.ackSeconds += ms / 1000;
+        this.stats.lastAckMs = ms;
+        this.stats.appended += 1;
+        const stored: StoredReading = { device, seq, ts, data, position: ack.seq - 1 };
+        state.apply(stored, hubTime, json);
+        lane.lastSubjectSeq = ack.seq;
+        if (ack.duplicate) lane.state = null; // re-read once: the copy JetStream kept is the authority
+        this.#init.committed(stored);
+        return 'stored';
+      }
+      throw new FleethubError('FH_ERR_STORE_IO', `store: ${device} kept changing under this hub (is another hub writing it?)`);
+    } catch (err) {
+      lane.failedThrough = lane.tickets;
+      lane.state = null;
+      throw err;
+    }
+  }
+
+  async #load(lane: Lane, device: string): Promise<DeviceState> {
+    const { jsm, names, limits } = this.#init;
+    const subject = names.readingsPrefix + encodeToken(device);
+    const msg = await requestUntilAnswered(() => jsm.streams.getMessage(names.stream, { last_by_subj: subject }), limits, `the last reading of ${device}`);
+    let state: DeviceState;
+    try {
+      state = msg === null ? new DeviceState() : decodeDeviceState(msg);
+    } catch (err) {
+      throw new FleethubError('FH_ERR_STORE_IO', `store: the last reading of ${device} cannot be read`, { cause: err });
+    }
+    lane.state = state;
+    lane.lastSubjectSeq = msg?.seq ?? 0;
+    return state;
+  }
+}

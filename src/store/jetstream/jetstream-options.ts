@@ -1,0 +1,159 @@
+/**
+ * The JetStream store's tuning options: input type, `DEFAULT_*` constants and
+ * one resolver; and the NATS client's connection options, built from the
+ * config's `cluster` section.
+ */
+import { readFileSync } from 'node:fs';
+import { credsAuthenticator, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { FleethubError } from '../../errors.js';
+import { SILENT_LOGGER, type Logger } from '../../log.js';
+import type { ClusterConfig } from '../cluster-config.js';
+import { DEFAULT_NATS_PREFIX } from './nats-names.js';
+
+/**
+ * How long one publish waits for JetStream's ack before it is sent again
+ * (with the same message id: a timeout does not mean it was not stored).
+ * Short enough that a killed stream leader costs seconds, not minutes.
+ * @defaultValue 2 s
+ */
+export const DEFAULT_ACK_TIMEOUT_MS = 2_000;
+/**
+ * How long a reading is published again before its append fails (the hub
+ * then nacks or closes, and the device resends later). Covers a stream
+ * leader election with room to spare. @defaultValue 60 s
+ */
+export const DEFAULT_PUBLISH_RETRY_MS = 60_000;
+/**
+ * The readings stream's duplicate window: a message id seen within it is
+ * acked as a duplicate, not stored. It must cover the publish retry horizon
+ * ({@link DEFAULT_PUBLISH_RETRY_MS} plus one ack timeout). @defaultValue 2 min (JetStream's own default)
+ */
+export const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
+/**
+ * How often the stream's first and last positions are fetched (which wakes
+ * readers waiting for other hubs' readings) and the hub's heartbeat is
+ * written (which tells whether JetStream has a quorum). @defaultValue 1 s
+ */
+export const DEFAULT_INFO_REFRESH_MS = 1_000;
+/** Messages one `read()` fetches at once (each a get by sequence). @defaultValue 256 */
+export const DEFAULT_READ_BATCH = 256;
+/** How long opening the store keeps trying to reach JetStream before it fails. @defaultValue 30 s */
+export const DEFAULT_OPEN_TIMEOUT_MS = 30_000;
+/**
+ * The NATS client's ping interval: a dead server is noticed within about
+ * two of these (maxPingOut 2), not the client's default of minutes.
+ * @defaultValue 5 s
+ */
+export const DEFAULT_NATS_PING_INTERVAL_MS = 5_000;
+/** Wait between reconnect attempts to one server (the client adds jitter). @defaultValue 500 ms */
+export const DEFAULT_NATS_RECONNECT_WAIT_MS = 500;
+
+/**
+ * How long without an acked write (a reading or the heartbeat) before the
+ * store reports itself unhealthy (SPEC: a hub that cannot reach a JetStream
+ * quorum for 5 s answers /healthz with 503). @defaultValue 5 s
+ */
+export const DEFAULT_QUORUM_LOSS_MS = 5_000;
+
+/** Options of `openJetStreamStore` besides the config. */
+export interface JetStreamStoreOptions {
+  /** @defaultValue SILENT_LOGGER */
+  readonly log?: Logger;
+  /** The hub's clock (ms since epoch): day counts. @defaultValue Date.now */
+  readonly now?: () => number;
+  /** What the stream, its subjects and the cursor bucket are named from (tests give each their own). @defaultValue {@link DEFAULT_NATS_PREFIX} */
+  readonly prefix?: string;
+  /** @defaultValue {@link DEFAULT_ACK_TIMEOUT_MS} */
+  readonly ackTimeoutMs?: number;
+  /** @defaultValue {@link DEFAULT_PUBLISH_RETRY_MS} */
+  readonly publishRetryMs?: number;
+  /** @defaultValue {@link DEFAULT_DUPLICATE_WINDOW_MS} */
+  readonly duplicateWindowMs?: number;
+  /** @defaultValue {@link DEFAULT_INFO_REFRESH_MS} */
+  readonly infoRefreshMs?: number;
+  /** @defaultValue {@link DEFAULT_READ_BATCH} */
+  readonly readBatch?: number;
+  /** @defaultValue {@link DEFAULT_OPEN_TIMEOUT_MS} */
+  readonly openTimeoutMs?: number;
+  /** @defaultValue {@link DEFAULT_QUORUM_LOSS_MS} */
+  readonly quorumLossMs?: number;
+}
+
+/** {@link JetStreamStoreOptions} with every default filled in. */
+export type ResolvedJetStreamStoreOptions = Required<JetStreamStoreOptions>;
+
+function integer(key: string, value: number, min: number): void {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new FleethubError('FH_ERR_CONFIG', `config: jetstream store ${key} must be an integer >= ${min}, got ${value}`);
+  }
+}
+
+/** Fills in the defaults and checks the values. Throws FH_ERR_CONFIG naming the option. */
+export function resolveJetStreamStoreOptions(options: JetStreamStoreOptions): ResolvedJetStreamStoreOptions {
+  const resolved: ResolvedJetStreamStoreOptions = {
+    log: options.log ?? SILENT_LOGGER,
+    now: options.now ?? Date.now,
+    prefix: options.prefix ?? DEFAULT_NATS_PREFIX,
+    ackTimeoutMs: options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS,
+    publishRetryMs: options.publishRetryMs ?? DEFAULT_PUBLISH_RETRY_MS,
+    duplicateWindowMs: options.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS,
+    infoRefreshMs: options.infoRefreshMs ?? DEFAULT_INFO_REFRESH_MS,
+    readBatch: options.readBatch ?? DEFAULT_READ_BATCH,
+    openTimeoutMs: options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS,
+    quorumLossMs: options.quorumLossMs ?? DEFAULT_QUORUM_LOSS_MS,
+  };
+  integer('ackTimeoutMs', resolved.ackTimeoutMs, 100);
+  integer('publishRetryMs', resolved.publishRetryMs, 0);
+  integer('duplicateWindowMs', resolved.duplicateWindowMs, 1_000);
+  integer('infoRefreshMs', resolved.infoRefreshMs, 10);
+  integer('readBatch', resolved.readBatch, 1);
+  integer('openTimeoutMs', resolved.openTimeoutMs, 100);
+  integer('quorumLossMs', resolved.quorumLossMs, 100);
+  // A retry after the window would store the reading twice (SPEC: never stored twice).
+  if (resolved.duplicateWindowMs <= resolved.publishRetryMs + resolved.ackTimeoutMs) {
+    throw new FleethubError(
+      'FH_ERR_CONFIG',
+      `config: jetstream store duplicateWindowMs (${resolved.duplicateWindowMs}) must exceed publishRetryMs + ackTimeoutMs (${resolved.publishRetryMs + resolved.ackTimeoutMs})`,
+    );
+  }
+  return Object.freeze(resolved);
+}
+
+/**
+ * The NATS client's options for `cluster`: reconnect forever once connected
+ * (a hub without NATS reports unhealthy, it does not give up), ping every
+ * few seconds. The first connect fails fast; the store's open retries it
+ * for `openTimeoutMs` (a hub may start before NATS). Reads the TLS and creds
+ * files; throws FH_ERR_CONFIG naming the one it cannot read.
+ */
+export function natsConnectOptions(cluster: ClusterConfig): NodeConnectionOptions {
+  const read = (key: string, path: string): Uint8Array => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new FleethubError('FH_ERR_CONFIG', `config: cluster.${key}: cannot read ${path}`, { cause: err });
+    }
+  };
+  const options: NodeConnectionOptions = {
+    servers: [...cluster.nats.servers],
+    name: `fleethub ${cluster.node}`,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: DEFAULT_NATS_RECONNECT_WAIT_MS,
+    pingInterval: DEFAULT_NATS_PING_INTERVAL_MS,
+    maxPingOut: 2,
+  };
+  const tls = cluster.nats.tls;
+  if (tls !== null) {
+    options.tls = {
+      ...(tls.ca === null ? {} : { ca: Buffer.from(read('nats.tls.ca', tls.ca)).toString('utf8') }),
+      ...(tls.cert === null ? {} : { cert: Buffer.from(read('nats.tls.cert', tls.cert)).toString('utf8') }),
+      ...(tls.key === null ? {} : { key: Buffer.from(read('nats.tls.key', tls.key)).toString('utf8') }),
+    };
+  }
+  const creds = cluster.nats.creds;
+  if (creds !== null) {
+    const bytes = read('nats.creds', creds);
+    options.authenticator = credsAuthenticator(bytes);
+  }
+  return options;
+}
