@@ -26,6 +26,7 @@ export {
   type HubConfig,
   type DeviceLimits,
   type DeviceListenerConfig,
+  type ProxyProtocolConfig,
   type ConsoleListenerConfig,
   type ResolveContext,
 } from './hub/config.js';

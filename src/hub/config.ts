@@ -8,6 +8,7 @@
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { FleethubError } from '../errors.js';
 import { isValidPlanName } from '../pki/index.js';
+import { parseTrustedRange } from './trusted-proxies.js';
 import {
   DEFAULT_COMMIT_INTERVAL_MS, DEFAULT_RETENTION_BYTES, DEFAULT_RETENTION_HOURS, DEFAULT_SEGMENT_BYTES, MAX_COMMIT_INTERVAL_MS,
   type StoreConfig,
@@ -57,6 +58,24 @@ export interface DeviceListenerConfig {
   readonly maxRefusedInRow: number;
   /** How often `crl.pem` and the inventory are checked for changes (SPEC: revocation within 5 s). */
   readonly crlCheckMs: number;
+  /** PROXY protocol from trusted load balancers (SPEC: Cluster mode). */
+  readonly proxyProtocol: ProxyProtocolConfig;
+  /**
+   * Hours after which a hub replaces `ticket.keys` (the TLS session-ticket
+   * key shared by every hub on the PKI folder) with a new one; 0: never (an
+   * operator replaces the file). Also the lifetime of a ticket.
+   */
+  readonly ticketKeyRotationHours: number;
+}
+
+/** `device.proxyProtocol`. */
+export interface ProxyProtocolConfig {
+  /** Load balancers that must send a PROXY header: addresses or CIDRs, normalized to `addr/prefix`. Empty: the step is off. */
+  readonly trusted: readonly string[];
+  /** Time from the TCP accept to a complete header (trusted) or to the first bytes (untrusted). */
+  readonly headerTimeoutMs: number;
+  /** Largest PROXY header accepted, in bytes (a v2 header may announce up to 64 KiB of TLVs). */
+  readonly maxHeaderBytes: number;
 }
 
 export const DEFAULT_DEVICE_HOST = '0.0.0.0';
@@ -69,6 +88,16 @@ export const DEFAULT_PING_INTERVAL_MS = 30_000;
 export const DEFAULT_MAX_INVALID_IN_ROW = 10;
 export const DEFAULT_MAX_REFUSED_IN_ROW = 20;
 export const DEFAULT_CRL_CHECK_MS = 1_000;
+/** A load balancer writes its header at once; a few seconds cover a loaded network without holding sockets for long. */
+export const DEFAULT_PROXY_HEADER_TIMEOUT_MS = 3_000;
+/** A v2 header with addresses and the usual TLVs is well under this; a v1 header is at most 107 bytes. */
+export const DEFAULT_PROXY_MAX_HEADER_BYTES = 1_024;
+/** Smallest maxHeaderBytes: a v1 header (107) and a v2 header with Unix addresses (232) must fit. */
+export const MIN_PROXY_MAX_HEADER_BYTES = 232;
+/** A day: what a stolen ticket key could decrypt of recorded TLS 1.2 traffic, and how long a ticket resumes. */
+export const DEFAULT_TICKET_KEY_ROTATION_HOURS = 24;
+/** RFC 8446 §4.6.1: a ticket lives at most seven days. */
+export const MAX_TICKET_LIFETIME_HOURS = 168;
 
 /** The console listener: dashboards, `/healthz`, `/metrics`. */
 export interface ConsoleListenerConfig {
@@ -253,6 +282,17 @@ function origins(value: unknown): readonly string[] | null {
   }));
 }
 
+/** `device.proxyProtocol.trusted`: addresses or CIDRs, each normalized to `addr/prefix`. */
+function trustedProxies(value: unknown): readonly string[] {
+  if (value === undefined) return Object.freeze([]);
+  if (!Array.isArray(value)) fail('device.proxyProtocol.trusted', 'must be an array of addresses or CIDRs like "10.0.0.2/32"', value);
+  return Object.freeze(value.map((entry, i) => {
+    const range = typeof entry === 'string' ? parseTrustedRange(entry.trim()) : null;
+    if (range === null) fail(`device.proxyProtocol.trusted[${i}]`, 'must be an IPv4 or IPv6 address or CIDR like "10.0.0.2/32" or "fd00::/8"', entry);
+    return `${range.address}/${range.prefix}`;
+  }));
+}
+
 /** A path from the config file is relative to the file's folder; a default is relative to the working directory. */
 function dir(obj: Record<string, unknown>, key: string, fallback: string, ctx: ResolveContext): string {
   if (obj[key] === undefined) return resolvePath(fallback);
@@ -273,7 +313,8 @@ export function resolveHubConfig(raw: unknown, ctx: ResolveContext): { hub: HubC
     }
   }
 
-  const d = section(raw, 'device', 'device', ['host', 'port', 'maxConnections', 'maxConnectionsPerIp', 'newConnectionsPerIpPerSec', 'handshakeTimeoutMs', 'pingIntervalMs', 'maxInvalidInRow', 'maxRefusedInRow', 'crlCheckMs']);
+  const d = section(raw, 'device', 'device', ['host', 'port', 'maxConnections', 'maxConnectionsPerIp', 'newConnectionsPerIpPerSec', 'handshakeTimeoutMs', 'pingIntervalMs', 'maxInvalidInRow', 'maxRefusedInRow', 'crlCheckMs', 'proxyProtocol', 'ticketKeyRotationHours']);
+  const pp = section(d, 'proxyProtocol', 'device.proxyProtocol', ['trusted', 'headerTimeoutMs', 'maxHeaderBytes']);
   const device: DeviceListenerConfig = Object.freeze({
     host: text(d, 'host', 'device', DEFAULT_DEVICE_HOST),
     port: integer(d, 'port', 'device', DEFAULT_DEVICE_PORT, 0, 65_535),
@@ -285,6 +326,12 @@ export function resolveHubConfig(raw: unknown, ctx: ResolveContext): { hub: HubC
     maxInvalidInRow: integer(d, 'maxInvalidInRow', 'device', DEFAULT_MAX_INVALID_IN_ROW, 1, 10_000),
     maxRefusedInRow: integer(d, 'maxRefusedInRow', 'device', DEFAULT_MAX_REFUSED_IN_ROW, 1, 1_000_000),
     crlCheckMs: integer(d, 'crlCheckMs', 'device', DEFAULT_CRL_CHECK_MS, 50, 5_000),
+    proxyProtocol: Object.freeze({
+      trusted: trustedProxies(pp.trusted),
+      headerTimeoutMs: integer(pp, 'headerTimeoutMs', 'device.proxyProtocol', DEFAULT_PROXY_HEADER_TIMEOUT_MS, 50, 60_000),
+      maxHeaderBytes: integer(pp, 'maxHeaderBytes', 'device.proxyProtocol', DEFAULT_PROXY_MAX_HEADER_BYTES, MIN_PROXY_MAX_HEADER_BYTES, 65_551),
+    }),
+    ticketKeyRotationHours: integer(d, 'ticketKeyRotationHours', 'device', DEFAULT_TICKET_KEY_ROTATION_HOURS, 0, MAX_TICKET_LIFETIME_HOURS),
   });
 
   const c = section(raw, 'console', 'console', ['host', 'port', 'origins', 'authTimeoutMs', 'maxBufferedMessages', 'maxBufferedBytes', 'stalledCloseMs', 'maxConnectionsPerToken', 'maxConnections', 'maxClientMessagesPerSec', 'maxClientPayloadBytes', 'maxSubscriptions', 'tokenKeyCheckMs', 'pingIntervalMs',

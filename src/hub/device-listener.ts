@@ -33,6 +33,8 @@ import type { HubFeed } from './hub-feed.js';
 import { handshakeFailureReason, type HubMetrics } from './hub-metrics.js';
 import { DevicePlans } from './device-plans.js';
 import { PolledFile } from './text-source.js';
+import { ProxyProtocolStep, type ProxyStepHandlers } from './proxy-accept.js';
+import { TicketKeyFile } from './ticket-key-file.js';
 import type { Store } from '../store/types.js';
 import { isUpgradeRequest, readRequestHead, type HeadRefusal, type RequestHead } from './upgrade-request.js';
 
@@ -99,6 +101,9 @@ export class DeviceListener {
   readonly #config: HubConfig['device'];
   readonly #log: Logger;
   readonly #gate: ConnectionGate;
+  readonly #proxy: ProxyProtocolStep;
+  readonly #proxyHandlers: ProxyStepHandlers;
+  #ticketKeys: TicketKeyFile | null = null;
   readonly #net: NetServer;
   #tls: TlsServer | null = null;
   readonly #crl: CrlWatcher<DeviceSession>;
@@ -125,6 +130,11 @@ export class DeviceListener {
     this.#config = options.config.device;
     this.#log = options.log;
     this.#gate = new ConnectionGate(this.#config);
+    this.#proxy = new ProxyProtocolStep(this.#config.proxyProtocol, { refused: options.metrics.refused, log: options.log });
+    this.#proxyHandlers = {
+      admit: (socket, ip) => this.#closing === null && this.#admit(socket, ip),
+      accepted: (socket) => (this.#closing === null ? this.#tls?.emit('connection', socket) : socket.destroy()),
+    };
     // The socket options Node's https server gives its own sockets (no half-open TCP, no Nagle), and paused:
     // nothing is read from the raw socket, the TLS layer reads from it once it has it.
     this.#net = createNetServer({ allowHalfOpen: false, noDelay: true, pauseOnConnect: true }, (socket) => this.#onConnection(socket));
@@ -169,8 +179,12 @@ export class DeviceListener {
     // A CRL that is not one of the CA's stops the start (FH_ERR_CONFIG): running without it would unrevoke everyone.
     await this.#crl.start(await loadDeviceTlsMaterial(this.#options.config.pkiDir));
     await this.#plans.start();
+    const rotationHours = this.#config.ticketKeyRotationHours;
+    this.#ticketKeys = new TicketKeyFile(this.#options.config.pkiDir, { rotationHours, log: this.#log, onChange: (key) => this.#tls?.setTicketKeys(key) });
     this.#tls = createTlsServer({
       ...this.#crl.secureContextOptions(),
+      // SPEC: Cluster mode. One key for every hub on this PKI folder, kept across restarts (ticket-key-file.ts).
+      ...this.#ticketKeys.tlsOptions(),
       requestCert: true,
       rejectUnauthorized: true,
       // Node's own deadline for the TLS phase (a timer every TLS socket has anyway); the upgrade phase is the sweep's.
@@ -188,6 +202,7 @@ export class DeviceListener {
       socket.destroy();
     });
 
+    this.#ticketKeys.start();
     this.#sweep = setInterval(() => {
       for (const session of this.registry.sessions()) session.heartbeat();
     }, this.#config.pingIntervalMs);
@@ -206,8 +221,9 @@ export class DeviceListener {
     return typeof address === 'object' && address !== null ? address.port : this.#config.port;
   }
 
-  /** Checks `crl.pem` and the inventory now instead of at the next poll. */
+  /** Checks `crl.pem`, the inventory and `ticket.keys` now instead of at the next poll. */
   async poll(): Promise<void> {
+    this.#ticketKeys?.check();
     await Promise.all([this.#crl.check(), this.#plans.check()]);
   }
 
@@ -224,28 +240,32 @@ export class DeviceListener {
     const wasListening = this.#net.listening;
     const netClosed = new Promise<void>((resolve) => this.#net.close(() => resolve()));
     if (this.#sweep !== null) clearInterval(this.#sweep);
+    this.#ticketKeys?.close();
     await Promise.all([this.#crl.close(), this.#plans.close()]);
     if (this.#upgradeSweep !== null) clearInterval(this.#upgradeSweep);
     for (const socket of this.#awaitingUpgrade.keys()) socket.destroy();
     this.#awaitingUpgrade.clear();
     await Promise.all([...this.registry.sessions()].map((s) => s.close(CLOSE.GOING_AWAY, true)));
+    this.#proxy.close();
     for (const socket of this.#sockets) socket.destroy();
     for (const wss of this.#wss.values()) wss.close();
     if (wasListening) await netClosed;
   }
 
   #onConnection(socket: Socket): void {
-    const ip = socket.remoteAddress ?? 'unknown';
-    if (this.#closing !== null) {
-      socket.destroy();
-      return;
-    }
+    if (this.#closing !== null) socket.destroy();
+    // SPEC: Cluster mode. With trusted balancers, their PROXY header first, then the gates on the device's address (proxy-accept.ts).
+    else if (this.#proxy.enabled) this.#proxy.accept(socket, this.#proxyHandlers);
+    else if (this.#admit(socket, socket.remoteAddress ?? 'unknown')) this.#tls?.emit('connection', socket);
+  }
+
+  /** Passes the gates for `ip` (the socket's, or the one its PROXY header gave), or refuses: before any TLS work, the cheapest refusal. */
+  #admit(socket: Socket, ip: string): boolean {
     const refused = this.#gate.admit(ip);
     if (refused !== null) {
-      // Before any TLS work: the cheapest possible refusal.
       this.#options.metrics.refused.inc({ reason: refused });
       socket.destroy();
-      return;
+      return false;
     }
     this.#sockets.add(socket);
     socket.on('close', () => {
@@ -253,7 +273,7 @@ export class DeviceListener {
       this.#sockets.delete(socket);
     });
     socket.on('error', ignoreSocketError);
-    this.#tls?.emit('connection', socket);
+    return true;
   }
 
   /** After the handshake, before any HTTP: a revoked serial stops here, also when OpenSSL did not check (resumed session, expired CRL). */
@@ -351,7 +371,7 @@ export class DeviceListener {
       if (!this.#log.enabled('info')) return;
       this.#log.log('info', 'device.connect', {
         id: cn,
-        ip: socket.remoteAddress,
+        ip: this.#proxy.addressOf(socket),
         tls: socket.getProtocol() ?? undefined,
         resumed: socket.isSessionReused(),
         plan,

@@ -4,6 +4,7 @@
  * offers. Which CRL goes in, and when, is the CRL watcher's (crl-watcher.ts,
  * with the expired-CRL policy).
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { SecureContextOptions } from 'node:tls';
 import { FleethubError } from '../errors.js';
@@ -45,6 +46,14 @@ export async function loadDeviceTlsMaterial(pkiDir: string): Promise<DeviceTlsMa
   }
 }
 
+/**
+ * The TLS session-id context (at most 32 characters): the same for every hub
+ * serving devices of this CA, different for another CA's.
+ */
+export function sessionIdContextOf(caPem: string): string {
+  return createHash('sha256').update(caPem).digest('hex').slice(0, 32);
+}
+
 /** The secure-context options: the CRL goes in only while it is current (see the expired-CRL policy in crl-watcher.ts). */
 export function deviceSecureContextOptions(material: DeviceTlsMaterial, crl: CrlState, now: number): SecureContextOptions {
   const options: SecureContextOptions = {
@@ -53,6 +62,9 @@ export function deviceSecureContextOptions(material: DeviceTlsMaterial, crl: Crl
     key: material.key,
     minVersion: 'TLSv1.2',
     ciphers: DEVICE_CIPHERS,
+    // Node's default is a hash of this process's command line, also on every setSecureContext (a CRL reload):
+    // a session would then resume on no other hub, nor after a restart with other arguments.
+    sessionIdContext: sessionIdContextOf(material.ca),
     // Key-exchange groups: OpenSSL's default list (X25519, P-256, P-384 ...),
     // which covers what ESP32's mbedTLS offers (P-256, Curve25519).
   };

@@ -46,7 +46,7 @@ export interface Hub {
   readonly metrics: MetricsRegistry;
   /** Ids of the devices connected now. */
   onlineDevices(): string[];
-  /** Re-reads `crl.pem` and the inventory now instead of at the next poll. */
+  /** Re-reads `crl.pem`, the inventory and `ticket.keys` now instead of at the next poll. */
   checkRevocation(): Promise<void>;
 }
 

@@ -7,6 +7,7 @@
  */
 import { connect as tlsConnect, type ConnectionOptions, type SecureVersion, type TLSSocket } from 'node:tls';
 import type { IncomingMessage } from 'node:http';
+import { connect as netConnect, type Socket } from 'node:net';
 import { WebSocket, type ClientOptions } from 'ws';
 
 /** How to connect. */
@@ -30,6 +31,12 @@ export interface DeviceClientOptions {
   readonly session?: Buffer;
   /** Source address (any of 127.0.0.0/8 on Linux), to appear as another IP. */
   readonly localAddress?: string;
+  /**
+   * Bytes written on the raw TCP socket before TLS starts (a PROXY protocol
+   * header, as a load balancer sends it); the TLS client then runs over that
+   * socket (`tls.connect({ socket })`).
+   */
+  readonly beforeTls?: Buffer;
   /** Give up the connection attempt after this long. @defaultValue 10000 */
   readonly timeoutMs?: number;
 }
@@ -187,7 +194,13 @@ export function tryConnectDevice(options: DeviceClientOptions): Promise<DeviceCl
       perMessageDeflate: false,
       // Our own tls.connect, to catch the TLS 1.2 session, which arrives during the handshake.
       createConnection: (opts: ConnectionOptions) => {
-        const socket = tlsConnect(opts);
+        let raw: Socket | undefined;
+        if (options.beforeTls !== undefined) {
+          // Queued on the connecting socket, so it leaves before the ClientHello.
+          raw = netConnect({ host: opts.host ?? '127.0.0.1', port: Number(opts.port), ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }) });
+          raw.write(options.beforeTls);
+        }
+        const socket = tlsConnect(raw === undefined ? opts : { ...opts, socket: raw });
         socket.on('session', (s: Buffer) => {
           session = s;
         });

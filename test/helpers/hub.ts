@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import {
   DEFAULT_CRL_CHECK_MS,
   resolveHubConfig,
-  type ConsoleListenerConfig, type DeviceLimits, type DeviceListenerConfig, type HubConfig, type StoreConfig,
+  type ConsoleListenerConfig, type DeviceLimits, type DeviceListenerConfig, type HubConfig, type ProxyProtocolConfig, type StoreConfig,
 } from '../../src/hub/config.js';
 import { createHub, type Hub } from '../../src/hub/hub.js';
 import type { Logger } from '../../src/log.js';
@@ -18,7 +18,7 @@ import { makeTestPki, type TestPki } from './pki.js';
 /** Parts of the config a test changes. */
 export interface HubOverrides {
   limits?: Partial<DeviceLimits>;
-  device?: Partial<DeviceListenerConfig>;
+  device?: Partial<Omit<DeviceListenerConfig, 'proxyProtocol'>> & { proxyProtocol?: Partial<ProxyProtocolConfig> };
   console?: Partial<ConsoleListenerConfig>;
   plans?: Record<string, Partial<DeviceLimits>>;
   store?: Partial<StoreConfig>;

@@ -57,13 +57,16 @@ export class ServiceProcess {
   readonly #command: string;
   readonly #args: readonly string[];
   readonly #label: string;
+  readonly #env: NodeJS.ProcessEnv | undefined;
   #child: ChildProcess | null = null;
   #output = '';
 
-  constructor(label: string, command: string, args: readonly string[]) {
+  /** `env`: variables added to this process's environment for the child. */
+  constructor(label: string, command: string, args: readonly string[], env?: Readonly<Record<string, string>>) {
     this.#label = label;
     this.#command = command;
     this.#args = args;
+    this.#env = env === undefined ? undefined : { ...process.env, ...env };
   }
 
   /** The last few KB of the process's output (for failure messages). */
@@ -80,7 +83,7 @@ export class ServiceProcess {
   /** Starts it (a no-op while it runs) and waits for `ready`; on failure, stops it and throws with its output. */
   async start(ready: () => Promise<boolean>): Promise<void> {
     if (this.running) return;
-    const child = spawn(this.#command, this.#args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(this.#command, this.#args, { stdio: ['ignore', 'pipe', 'pipe'], ...(this.#env === undefined ? {} : { env: this.#env }) });
     this.#child = child;
     const keep = (chunk: Buffer): void => {
       this.#output = (this.#output + chunk.toString()).slice(-8192);
