@@ -2,13 +2,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isFleethubError } from '../../src/errors.js';
-import {
-  DEFAULT_INFLUX_MEASUREMENT,
-  DEFAULT_MQTT_TOPIC,
-  DEFAULT_THINGSPEAK_MIN_INTERVAL_MS,
-  DEFAULT_THINGSPEAK_URL,
-  resolveSinkConfigs,
-} from '../../src/bridge/sink-config.js';
+import { DEFAULT_INFLUX_MEASUREMENT } from '../../src/bridge/influx-config.js';
+import { DEFAULT_MQTT_TOPIC } from '../../src/bridge/mqtt-config.js';
+import { resolveSinkConfigs } from '../../src/bridge/sink-config.js';
+import { DEFAULT_THINGSPEAK_MIN_INTERVAL_MS, DEFAULT_THINGSPEAK_URL } from '../../src/bridge/thingspeak-config.js';
 
 function refuses(raw: unknown, message: string): void {
   assert.throws(
@@ -31,7 +28,7 @@ describe('resolveSinkConfigs', () => {
     assert.equal(mqtt?.type, 'mqtt');
     assert.ok(mqtt?.type === 'mqtt' && mqtt.topic === DEFAULT_MQTT_TOPIC && mqtt.qos === 1 && mqtt.retain === false);
     assert.ok(influx?.type === 'influx' && influx.measurement === DEFAULT_INFLUX_MEASUREMENT && influx.port === 8086 && influx.host === 'localhost');
-    assert.ok(ts?.type === 'thingspeak' && ts.url === DEFAULT_THINGSPEAK_URL && ts.minIntervalMs === DEFAULT_THINGSPEAK_MIN_INTERVAL_MS && ts.maxEntries === 960);
+    assert.ok(ts?.type === 'thingspeak' && ts.transport === 'http' && ts.url === DEFAULT_THINGSPEAK_URL && ts.minIntervalMs === DEFAULT_THINGSPEAK_MIN_INTERVAL_MS && ts.maxEntries === 960);
     assert.ok(Object.isFrozen(mqtt));
   });
 
@@ -72,7 +69,7 @@ describe('resolveSinkConfigs', () => {
     const { SILENT_LOGGER } = await import('../../src/log.js');
     const sinks = resolveSinkConfigs([{ type: 'mqtt', name: 'a', url: 'mqtts://h', ca: '/nonexistent/ca.pem' }]);
     assert.throws(
-      () => createBridge({ store: new MemoryStoreReader(), sinks, log: SILENT_LOGGER }),
+      () => createBridge({ store: new MemoryStoreReader(), sinks, dataDir: null, log: SILENT_LOGGER }),
       (err: unknown) => isFleethubError(err, 'FH_ERR_CONFIG') && err.message.startsWith('config: sinks[0].ca must be a readable file'),
     );
   });
