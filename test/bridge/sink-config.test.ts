@@ -32,6 +32,36 @@ describe('resolveSinkConfigs', () => {
     assert.ok(Object.isFrozen(mqtt));
   });
 
+  it('gives ThingSpeak over HTTP no MQTT connection, and over MQTT no HTTP settings', () => {
+    const channels = { d1: { channelId: 5, writeKey: 'K', fields: { temp: 'field1' } } };
+    const [http, mqtt] = resolveSinkConfigs([
+      { type: 'thingspeak', name: 'h', channels },
+      { type: 'thingspeak', name: 'm', transport: 'mqtt', username: 'u', password: 'p', clientId: 'c', channels },
+    ]);
+    assert.ok(http?.type === 'thingspeak' && http.transport === 'http');
+    for (const key of ['username', 'password', 'clientId', 'keepaliveSec', 'maxInflight', 'mqtt']) assert.equal(key in http, false, key);
+    assert.ok(mqtt?.type === 'thingspeak' && mqtt.transport === 'mqtt');
+    assert.deepEqual([mqtt.mqtt.url, mqtt.mqtt.username, mqtt.mqtt.clientId], ['mqtts://mqtt3.thingspeak.com:8883', 'u', 'c']);
+    for (const key of ['url', 'maxEntries', 'requestTimeoutMs']) assert.equal(key in mqtt, false, key);
+    refuses([{ type: 'thingspeak', name: 'h', username: 'u', channels }], 'config: sinks[0].username is not a known key');
+    refuses([{ type: 'thingspeak', name: 'm', transport: 'mqtt', maxEntries: 5, channels }], 'config: sinks[0].maxEntries is not a known key');
+  });
+
+  it('keeps device ids, field names and tag names of the config as data (Maps and null-prototype objects)', () => {
+    const [influx, ts] = resolveSinkConfigs(
+      JSON.parse(`[
+        {"type":"influx","name":"db","database":"d","tags":{"__proto__":"p","constructor":"c"}},
+        {"type":"thingspeak","name":"ts","channels":{"__proto__":{"channelId":1,"writeKey":"k","fields":{"__proto__":"field1","toString":"field2"}}}}
+      ]`),
+    );
+    assert.ok(influx?.type === 'influx' && ts?.type === 'thingspeak');
+    assert.deepEqual(Object.entries(influx.tags), [['__proto__', 'p'], ['constructor', 'c']]);
+    assert.equal(Object.getPrototypeOf(influx.tags), null);
+    assert.deepEqual([...ts.channels.keys()], ['__proto__']);
+    assert.deepEqual([...(ts.channels.get('__proto__')?.fields ?? [])], [['__proto__', 'field1'], ['toString', 'field2']]);
+    assert.equal(ts.channels.get('constructor'), undefined);
+  });
+
   it('names the key in every error', () => {
     refuses({}, 'config: sinks must be an array, got {}');
     refuses([{ type: 'kafka', name: 'k' }], 'config: sinks[0].type must be "mqtt", "influx" or "thingspeak", got "kafka"');
