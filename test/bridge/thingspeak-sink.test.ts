@@ -62,7 +62,7 @@ runSinkContract('thingspeak', async () => {
 describe('thingspeak sink (HTTP bulk update)', () => {
   let server: ThingSpeakServer;
   before(async () => {
-    server = await startThingSpeakServer({ channels: { 11: 'key-11', 12: 'key-12', 13: 'key-13', 14: 'key-14' }, minIntervalMs: 300 });
+    server = await startThingSpeakServer({ channels: { 11: 'key-11', 12: 'key-12', 13: 'key-13', 14: 'key-14', 15: 'key-15' }, minIntervalMs: 300 });
   });
   after(async () => {
     await server.close();
@@ -101,6 +101,23 @@ describe('thingspeak sink (HTTP bulk update)', () => {
     assert.equal(runner.stats().failures, 2);
     assert.deepEqual(server.calls.filter((c) => c.channelId === 13).map((c) => c.status), [429, 200, 202]);
     assert.deepEqual(server.accepted.get(13)?.map((e) => e.field1), ['0', '1', '2', '3', '4']);
+  });
+
+  it('a 4xx other than 401, 403, 404, 408 and 429 is a refusal: the refused entries are set aside, later ones go through', async () => {
+    const store = new MemoryStoreReader();
+    const sink = new ThingSpeakSink(thingSpeakConfig({ url: server.url, minIntervalMs: 300, channels: channelsFor({ d15: 15 }) }));
+    const runner = new SinkRunner({ sink, store, settings: TEST_RUNNER_SETTINGS, log: SILENT_LOGGER });
+    // The batch of two, then each alone: three refusals.
+    server.failNext('400', 3);
+    store.append(Array.from({ length: 2 }, (_, i) => ({ device: 'd15', seq: i + 1, ts: BASE_TS + i, data: { count: i } })));
+    runner.start();
+    await until(() => runner.stats().rejected === 2);
+    store.append([{ device: 'd15', seq: 3, ts: BASE_TS + 2, data: { count: 2 } }]);
+    await until(() => runner.stats().delivered === 1);
+    await runner.close();
+    assert.equal(runner.stats().failures, 0);
+    assert.deepEqual(server.calls.filter((c) => c.channelId === 15).map((c) => c.status), [400, 400, 400, 202]);
+    assert.deepEqual(server.accepted.get(15)?.map((e) => e.field1), ['2']);
   });
 
   it('a channel interval shorter than the server\'s is caught by 429 and retried', async () => {
