@@ -49,7 +49,7 @@ async function fillStore(dir: string): Promise<Store> {
 
 /** Runs the bridge with `sinks` until every sink has delivered the whole backlog. */
 async function catchUp(store: Store, scenario: string, sinks: unknown[]): Promise<Row> {
-  const bridge = createBridge({ store, sinks: resolveSinkConfigs(sinks), log: SILENT_LOGGER });
+  const bridge = createBridge({ store, sinks: resolveSinkConfigs(sinks), dataDir: null, log: SILENT_LOGGER });
   const started = performance.now();
   bridge.start();
   const deadline = Date.now() + 10 * 60_000;
@@ -66,7 +66,7 @@ async function catchUp(store: Store, scenario: string, sinks: unknown[]): Promis
 
 /** Live: readings appended at `rate`/s for `seconds` while both sinks run; the largest lag and the drain time after. */
 async function live(store: Store, rate: number, seconds: number, sinks: unknown[]): Promise<{ rate: number; seconds: number; maxLag: number; drainSeconds: number }> {
-  const bridge = createBridge({ store, sinks: resolveSinkConfigs(sinks), log: SILENT_LOGGER });
+  const bridge = createBridge({ store, sinks: resolveSinkConfigs(sinks), dataDir: null, log: SILENT_LOGGER });
   bridge.start();
   // Start live from the current end: these sinks skip the backlog by catching up first.
   while (!bridge.stats().every((s) => s.position >= store.nextPosition())) await new Promise((r) => setTimeout(r, 20));

@@ -8,7 +8,7 @@
  * const { hub: config, sinks } = resolveHubConfig({ device: { port: 0 } }, { baseDir: process.cwd() });
  * const hub = createHub(config);
  * const { devicePort } = await hub.listen();
- * const bridge = createBridge({ store: hub.store, sinks: resolveSinkConfigs(sinks), log: createLogger() });
+ * const bridge = createBridge({ store: hub.store, sinks: resolveSinkConfigs(sinks), dataDir: config.dataDir, log: createLogger() });
  * bridge.start();
  * // ... later
  * await bridge.close();
@@ -46,7 +46,18 @@ export type {
 } from './store/types.js';
 
 // The bridge
-export { createBridge, resolveSinkConfigs, type Bridge, type BridgeOptions, type Sink, type SinkConfig } from './bridge/index.js';
+export {
+  createBridge,
+  resolveSinkConfigs,
+  SinkRefusedError,
+  DEFAULT_RUNNER_SETTINGS,
+  type Bridge,
+  type BridgeOptions,
+  type Sink,
+  type SinkDrops,
+  type SinkConfig,
+  type RunnerSettings,
+} from './bridge/index.js';
 
 // The PKI
 export {

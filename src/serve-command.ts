@@ -123,7 +123,7 @@ async function serve(options: { config?: string }): Promise<void> {
   try {
     const ports = await hub.listen();
     await releaseRetiredSinkCursors(hub.store, sinkConfigs, log);
-    bridge = createBridge({ store: hub.store, sinks: sinkConfigs, log });
+    bridge = createBridge({ store: hub.store, sinks: sinkConfigs, dataDir: config.dataDir, log });
     hub.metrics.collect(() => bridge?.metrics() ?? '');
     bridge.start();
     const deviceUrl = `wss://${displayHost(config.device.host)}:${ports.devicePort}/v1/device`;

@@ -39,13 +39,22 @@ export class ConfigReader {
 
   /** True when the key is present. */
   has(key: string): boolean {
-    return this.#object[key] !== undefined;
+    return this.#own(key) !== undefined;
   }
 
   /** The raw value, marked as read. */
   raw(key: string): unknown {
     this.#read.add(key);
-    return this.#object[key];
+    return this.#own(key);
+  }
+
+  /**
+   * The object's own keys, for sections keyed by names the user chooses
+   * (device ids, field names, tags): read them into a `Map` or a
+   * null-prototype object, never into `{}`.
+   */
+  keys(): string[] {
+    return Object.keys(this.#object);
   }
 
   /** A non-empty string without control characters; `fallback` when absent (required when there is none). */
@@ -97,12 +106,24 @@ export class ConfigReader {
     return `${this.path}.${key}`;
   }
 
+  /** The value of `key` if the object has it as its own (JSON.parse makes `__proto__` an own key; `constructor` is inherited). */
+  #own(key: string): unknown {
+    return Object.hasOwn(this.#object, key) ? this.#object[key] : undefined;
+  }
+
   /** Refuses any key that was not read. */
   done(): void {
     for (const key of Object.keys(this.#object)) {
       if (!this.#read.has(key)) throw new FleethubError('FH_ERR_CONFIG', `config: ${this.at(key)} is not a known key`);
     }
   }
+}
+
+/** A frozen null-prototype object of `entries`: `constructor` or `__proto__` as a key is data, not a property of Object.prototype. */
+export function nameMap<T>(entries: Iterable<readonly [string, T]>): Readonly<Record<string, T>> {
+  const out = Object.create(null) as Record<string, T>;
+  for (const [key, value] of entries) out[key] = value;
+  return Object.freeze(out);
 }
 
 function listOf(choices: readonly (string | number)[]): string {

@@ -1,45 +1,51 @@
 /**
- * The bridge: one runner per configured sink, each reading the store from its
- * own persisted position (SPEC: Sinks). This is what the `serve` command
- * wires: `resolveSinkConfigs(raw)` at start-up, then `createBridge(...)`,
- * `start()`, `metrics()` on each `/metrics` scrape, `close()` at shutdown.
+ * The bridge: one runner per sink, each reading the store from its own
+ * persisted position (SPEC: Sinks). This is what the `serve` command wires:
+ * `resolveSinkConfigs(raw)` at start-up, then `createBridge(...)`, `start()`,
+ * `metrics()` on each `/metrics` scrape, `close()` at shutdown.
  */
 import type { Logger } from '../log.js';
 import type { StoreReader } from '../store/types.js';
 import { InfluxSink } from './influx-sink.js';
 import { MqttSink } from './mqtt-sink.js';
+import { RejectedReadingsFile, rejectedReadingsPath } from './rejected-readings.js';
 import type { SinkConfig } from './sink-config.js';
-import { SinkRunner, type SinkRunnerStats } from './sink-runner.js';
-import type { Sink } from './sink.js';
 import { renderSinkMetrics } from './sink-metrics.js';
+import { SinkRunner, type SinkRunnerStats } from './sink-runner.js';
+import { DEFAULT_RUNNER_SETTINGS, SINK_NAME_PATTERN, type RunnerSettings } from './sink-settings.js';
+import type { Sink } from './sink.js';
 import { ThingSpeakSink } from './thingspeak-sink.js';
 
 export type { Sink, SinkDrops } from './sink.js';
+export { SinkRefusedError, isSinkRefused } from './sink.js';
 export type { SinkRunnerStats } from './sink-runner.js';
 export { SinkRunner, cursorName } from './sink-runner.js';
-export { resolveSinkConfigs } from './sink-config.js';
-export type {
-  SinkConfig,
-  SinkType,
-  MqttSinkConfig,
-  InfluxSinkConfig,
-  ThingSpeakSinkConfig,
-  ThingSpeakChannel,
-  RunnerSettings,
-} from './sink-config.js';
+export { resolveSinkConfigs, SINK_TYPES } from './sink-config.js';
+export type { SinkConfig, SinkType } from './sink-config.js';
+export { DEFAULT_RUNNER_SETTINGS, DEFAULT_REJECTED_FILE_BYTES, type RunnerSettings } from './sink-settings.js';
+export type { MqttSinkConfig, MqttConnectionConfig } from './mqtt-config.js';
+export type { InfluxSinkConfig } from './influx-config.js';
+export type { ThingSpeakSinkConfig, ThingSpeakHttpSinkConfig, ThingSpeakMqttSinkConfig, ThingSpeakChannel } from './thingspeak-config.js';
+export { rejectedReadingsPath } from './rejected-readings.js';
 
 /** Options of {@link createBridge}. */
 export interface BridgeOptions {
   /** Where the readings come from; the bridge only reads it and saves its cursors. */
   readonly store: StoreReader;
-  /** From {@link resolveSinkConfigs}. */
-  readonly sinks: readonly SinkConfig[];
-  readonly log: Logger;
   /**
-   * Builds the sink for a configuration; replaceable to add a sink type in a
-   * library use. @defaultValue {@link createSink}
+   * The sinks: configurations from {@link resolveSinkConfigs}, and/or sink
+   * instances of your own type (a class implementing {@link Sink}; its
+   * optional `settings` and `type` set its runner settings and metrics
+   * label). Names must be unique.
    */
-  readonly createSink?: (config: SinkConfig, log: Logger) => Sink;
+  readonly sinks: ReadonlyArray<SinkConfig | Sink>;
+  /**
+   * The hub's data folder: each sink's refused readings are kept in
+   * `<dataDir>/sinks/<name>.rejected.jsonl`. null: they are only counted and
+   * logged (with their data).
+   */
+  readonly dataDir: string | null;
+  readonly log: Logger;
 }
 
 /** Running sink runners. */
@@ -66,33 +72,50 @@ export function createSink(config: SinkConfig, log: Logger): Sink {
   }
 }
 
-/** Creates one runner per configured sink (none runs before {@link Bridge.start}). */
+/** True for a sink instance (it delivers), false for a configuration. */
+function isSink(entry: SinkConfig | Sink): entry is Sink {
+  return typeof (entry as Partial<Sink>).deliver === 'function';
+}
+
+/** A sink and how its runner runs. */
+function prepare(entry: SinkConfig | Sink, log: Logger): { sink: Sink; type: string; settings: RunnerSettings } {
+  if (!isSink(entry)) return { sink: createSink(entry, log), type: entry.type, settings: entry };
+  if (!SINK_NAME_PATTERN.test(entry.name)) {
+    throw new TypeError(`sink name must be 1 to 64 of A-Z a-z 0-9 . _ - starting with a letter or digit, got ${JSON.stringify(entry.name)}`);
+  }
+  return { sink: entry, type: entry.type ?? 'custom', settings: { ...DEFAULT_RUNNER_SETTINGS, ...entry.settings } };
+}
+
+/** Creates one runner per sink (none runs before {@link Bridge.start}). */
 export function createBridge(options: BridgeOptions): Bridge {
-  const make = options.createSink ?? createSink;
-  const runners: SinkRunner[] = [];
+  const runners: Array<{ runner: SinkRunner; type: string }> = [];
+  const names = new Set<string>();
   try {
-    for (const config of options.sinks) {
-      runners.push(new SinkRunner({ sink: make(config, options.log), store: options.store, settings: config, log: options.log }));
+    for (const entry of options.sinks) {
+      if (names.has(entry.name)) throw new TypeError(`sink names must be unique, got ${JSON.stringify(entry.name)} twice`);
+      names.add(entry.name);
+      const { sink, type, settings } = prepare(entry, options.log);
+      const rejected = options.dataDir === null ? null : new RejectedReadingsFile(rejectedReadingsPath(options.dataDir, sink.name), settings.rejectedFileBytes);
+      runners.push({ runner: new SinkRunner({ sink, store: options.store, settings, log: options.log, rejected }), type });
     }
   } catch (err: unknown) {
     // A later sink failed to build: close the ones already made, then report.
-    void Promise.all(runners.map((r) => r.close()));
+    void Promise.all(runners.map(({ runner }) => runner.close()));
     throw err;
   }
-  const types = new Map(options.sinks.map((s) => [s.name, s.type]));
   let closing: Promise<void> | null = null;
   return {
     start() {
       if (closing !== null) return;
-      for (const runner of runners) {
+      for (const { runner, type } of runners) {
         runner.start();
-        options.log.log('info', 'sink.start', { sink: runner.name, type: types.get(runner.name) });
+        options.log.log('info', 'sink.start', { sink: runner.name, type });
       }
     },
-    stats: () => runners.map((r) => r.stats()),
-    metrics: () => renderSinkMetrics(runners.map((r) => ({ ...r.stats(), type: types.get(r.name) ?? 'unknown' }))),
+    stats: () => runners.map(({ runner }) => runner.stats()),
+    metrics: () => renderSinkMetrics(runners.map(({ runner, type }) => ({ ...runner.stats(), type }))),
     close() {
-      closing ??= Promise.all(runners.map((r) => r.close())).then(() => undefined);
+      closing ??= Promise.all(runners.map(({ runner }) => runner.close())).then(() => undefined);
       return closing;
     },
   };

@@ -58,19 +58,22 @@ export const POINT_PRECISION = 'u';
 
 /** One reading as a point, and its approximate size on the wire. */
 export function toPoint(reading: StoredReading, shape: PointShape): { point: IPoint; bytes: number } {
-  const fields: Record<string, LineValue> = {};
+  // Null-prototype objects: a field named `__proto__` must stay a field, not replace the object's prototype.
+  const fields = Object.create(null) as Record<string, LineValue>;
+  const tags = Object.create(null) as Record<string, string>;
   // measurement + ",device=" + id + " " + timestamp + newline, then each field.
   let bytes = shape.measurement.length + reading.device.length + 32;
-  for (const [name, value] of Object.entries(shape.tags)) bytes += name.length + value.length + 2;
+  for (const [name, value] of Object.entries(shape.tags)) {
+    tags[name] = value;
+    bytes += name.length + value.length + 2;
+  }
+  tags.device = reading.device;
   for (const [name, value] of Object.entries(reading.data)) {
     const token = fieldToken(value, shape.floatFields.has(name));
     fields[name] = new LineValue(token);
     bytes += name.length + token.length + 2;
   }
-  return {
-    point: { measurement: shape.measurement, tags: { ...shape.tags, device: reading.device }, fields, timestamp: pointTime(reading) },
-    bytes,
-  };
+  return { point: { measurement: shape.measurement, tags, fields, timestamp: pointTime(reading) }, bytes };
 }
 
 /** Splits points into writes of at most `maxPoints` points and about `maxBytes` bytes (a single larger point goes alone). */

@@ -8,9 +8,15 @@
  * Field types: InfluxDB fixes a field's type at its first write. A device
  * that sends `21` then `21.5` would see the second refused; so when the
  * server says a field is float, the sink remembers it and resends those
- * points as floats. Values that cannot be written at all (a string into a
- * number field) are dropped, logged and counted as `rejected`: retrying them
- * would block the sink forever.
+ * points as floats.
+ *
+ * Refusals: any other 400 (a partial write: a string into a number field, a
+ * field named `time`; or a write InfluxDB could not parse at all) and 413
+ * (body too large) mean the batch can never be written as it is, so the sink
+ * throws a {@link SinkRefusedError}; the runner then finds the refused
+ * point(s) and sets them aside. Rewriting the accepted points of a partial
+ * write lands on the same points (same series and time), so nothing repeats.
+ * Everything else (5xx, 401/403/404, timeouts, no connection) is retried.
  */
 import { readFileSync } from 'node:fs';
 import { InfluxDB, type IPoolOptions } from 'influx';
@@ -18,8 +24,8 @@ import { FleethubError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { StoredReading } from '../store/types.js';
 import { chunkPoints, escapeMeasurement, parsePartialWrite, POINT_PRECISION, toPoint, type PointShape } from './influx-point.js';
-import type { InfluxSinkConfig } from './sink-config.js';
-import type { Sink, SinkDrops } from './sink.js';
+import type { InfluxSinkConfig } from './influx-config.js';
+import { SinkRefusedError, type Sink } from './sink.js';
 
 /** Times a write is resent after learning that a field is float. */
 const MAX_TYPE_RETRIES = 8;
@@ -34,13 +40,14 @@ const NO_BACKOFF = { getDelay: () => 0, next: () => NO_BACKOFF, reset: () => NO_
 /** Writes readings to InfluxDB 1.x. */
 export class InfluxSink implements Sink {
   readonly name: string;
+  readonly type = 'influx';
   readonly #config: InfluxSinkConfig;
   readonly #client: InfluxDB;
   readonly #log: Logger;
   readonly #floatFields: Set<string>;
   readonly #measurement: string;
   #databaseReady: boolean;
-  #rejected = 0;
+  #closed = false;
 
   constructor(config: InfluxSinkConfig, log: Logger) {
     this.name = config.name;
@@ -63,6 +70,7 @@ export class InfluxSink implements Sink {
   }
 
   async deliver(batch: readonly StoredReading[]): Promise<void> {
+    if (this.#closed) throw new Error(`sink ${this.name} is closed`);
     if (!this.#databaseReady) {
       // CREATE DATABASE is a no-op for an existing database (InfluxQL reference).
       await this.#client.createDatabase(this.#config.database);
@@ -73,44 +81,41 @@ export class InfluxSink implements Sink {
     for (const chunk of chunkPoints(points, this.#config.maxPoints, this.#config.maxBytes)) {
       let current = chunk;
       for (let attempt = 0; ; attempt += 1) {
-        const partial = await this.#write(current.map((p) => p.point));
-        if (partial === null) break;
-        if (partial.floatField !== null && !this.#floatFields.has(partial.floatField) && attempt < MAX_TYPE_RETRIES) {
-          this.#floatFields.add(partial.floatField);
-          this.#log.log('info', 'sink.influx_field_is_float', { sink: this.name, field: partial.floatField });
+        const refusal = await this.#write(current.map((p) => p.point));
+        if (refusal === null) break;
+        const partial = parsePartialWrite(refusal.message);
+        const floatField = partial?.floatField ?? null;
+        if (floatField !== null && !this.#floatFields.has(floatField) && attempt < MAX_TYPE_RETRIES) {
+          this.#floatFields.add(floatField);
+          this.#log.log('info', 'sink.influx_field_is_float', { sink: this.name, field: floatField });
           const again: PointShape = { ...shape, floatFields: this.#floatFields };
           current = current.map((p) => ({ reading: p.reading, ...toPoint(p.reading, again) }));
           continue;
         }
-        this.#rejected += partial.dropped;
-        this.#log.log('error', 'sink.influx_points_rejected', { sink: this.name, dropped: partial.dropped, reason: partial.reason });
-        break;
+        throw refusal;
       }
     }
   }
 
-  takeDrops(): SinkDrops {
-    const drops = { rejected: this.#rejected, unmapped: 0 };
-    this.#rejected = 0;
-    return drops;
-  }
-
   async close(): Promise<void> {
-    // The package keeps no open connection between requests (Node's default agent, no keep-alive timers of its own).
+    // The package keeps no connection of its own between requests; after close, deliveries are refused.
+    this.#closed = true;
   }
 
-  /** One HTTP write; null when it was accepted whole, the partial-write details when InfluxDB dropped some points. */
-  async #write(points: Parameters<InfluxDB['writePoints']>[0]): Promise<ReturnType<typeof parsePartialWrite>> {
+  /** One HTTP write; null when it was accepted whole, the refusal when InfluxDB will never take it as it is. */
+  async #write(points: Parameters<InfluxDB['writePoints']>[0]): Promise<SinkRefusedError | null> {
     const { database, retentionPolicy } = this.#config;
     try {
       await this.#client.writePoints(points, { database, precision: POINT_PRECISION, retentionPolicy: retentionPolicy ?? undefined });
       return null;
     } catch (err: unknown) {
-      const message = err instanceof Error ? err.message : String(err);
-      // Only a 400 "partial write" is final; anything else (5xx, 401, 404 no database, network) is retried.
-      const partial = /^A 400 /.test(message) ? parsePartialWrite(message) : null;
-      if (partial === null) throw err;
-      return partial;
+      const status = (err as { res?: { statusCode?: unknown } }).res?.statusCode;
+      // 400: malformed or refused points (InfluxDB 1.x "/write" reference); 413: the body is over max-body-size.
+      if (status === 400 || status === 413) {
+        const message = err instanceof Error ? err.message : String(err);
+        return new SinkRefusedError(`InfluxDB refused ${points.length} point(s): ${message.slice(0, 300)}`, { cause: err });
+      }
+      throw err;
     }
   }
 }

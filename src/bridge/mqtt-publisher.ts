@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { FleethubError } from '../errors.js';
-import type { MqttConnectionConfig } from './sink-config.js';
+import type { MqttConnectionConfig } from './mqtt-config.js';
 import { abortError } from './sink.js';
 
 /** One message to publish. */

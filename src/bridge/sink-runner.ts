@@ -5,12 +5,19 @@
  * full jitter, forever (SPEC: every stored message reaches every sink at least
  * once); the runner never touches the write path, so a dead sink slows neither
  * devices nor the other sinks.
+ *
+ * The poison-reading rule: a reading the destination can never take (the
+ * sink throws a {@link SinkRefusedError}) must not stop the sink. A refused
+ * batch is split in halves, and each half delivered again, until the refused
+ * readings stand alone; each of those is set aside (counted, logged once,
+ * appended to the sink's rejected-readings file) and the runner goes on.
  */
 import { Backoff } from '../backoff.js';
 import type { Logger } from '../log.js';
 import type { StoreReader, StoredReading } from '../store/types.js';
-import type { RunnerSettings } from './sink-config.js';
-import { sleep, type Sink } from './sink.js';
+import type { RejectedReadingsFile } from './rejected-readings.js';
+import type { RunnerSettings } from './sink-settings.js';
+import { isSinkRefused, sleep, type Sink } from './sink.js';
 
 /** How long to wait before reading again after a wake-up that brought nothing (a closing store). */
 const IDLE_RECHECK_MS = 1_000;
@@ -25,13 +32,13 @@ export interface SinkRunnerStats {
   readonly name: string;
   /** `up`: the last delivery (or none yet) succeeded; `retrying`: it failed and is being retried. */
   readonly state: 'up' | 'retrying';
-  /** Readings the sink accepted. */
+  /** Readings the sink accepted (set-aside readings are not among them). */
   readonly delivered: number;
   /** Failed delivery attempts. */
   readonly failures: number;
   /** Readings retention deleted before this sink delivered them. */
   readonly skipped: number;
-  /** Readings the sink dropped on purpose: refused for good by the destination. */
+  /** Readings set aside because the destination refused them for good (the poison-reading rule). */
   readonly rejected: number;
   /** Readings the sink dropped on purpose: no mapping for the device (ThingSpeak). */
   readonly unmapped: number;
@@ -49,6 +56,8 @@ export interface SinkRunnerOptions {
   readonly store: StoreReader;
   readonly settings: RunnerSettings;
   readonly log: Logger;
+  /** Where refused readings are kept; null: only counted and logged (with their data). @defaultValue null */
+  readonly rejected?: RejectedReadingsFile | null;
   /** Clock for the lag in seconds. @defaultValue Date.now */
   readonly now?: () => number;
 }
@@ -59,6 +68,7 @@ export class SinkRunner {
   readonly #store: StoreReader;
   readonly #settings: RunnerSettings;
   readonly #log: Logger;
+  readonly #rejectedFile: RejectedReadingsFile | null;
   readonly #now: () => number;
   readonly #backoff: Backoff;
   readonly #abort = new AbortController();
@@ -79,6 +89,7 @@ export class SinkRunner {
     this.#store = options.store;
     this.#settings = options.settings;
     this.#log = options.log;
+    this.#rejectedFile = options.rejected ?? null;
     this.#now = options.now ?? Date.now;
     this.#backoff = new Backoff({ initialMs: options.settings.backoffInitialMs, maxMs: options.settings.backoffMaxMs });
   }
@@ -168,16 +179,39 @@ export class SinkRunner {
     }
   }
 
-  /** Delivers one batch, retrying until it succeeds; false when closed first. */
+  /** Delivers one batch, retrying until every reading is delivered or set aside; false when closed first. */
   async #deliver(batch: readonly StoredReading[]): Promise<boolean> {
-    const signal = this.#abort.signal;
     this.#oldestPendingTs = batch[0]?.ts ?? null;
+    if (!(await this.#deliverPart(batch))) return false;
+    this.#oldestPendingTs = null;
+    const drops = this.#sink.takeDrops?.();
+    if (drops !== undefined) this.#unmapped += drops.unmapped;
+    return true;
+  }
+
+  /**
+   * Delivers `part`: retried with backoff while the sink says "try again";
+   * split in halves while it says "refused" (each half in order, so order
+   * per device holds), down to the single readings to set aside. The depth
+   * is log2 of the batch size. False when closed first.
+   */
+  async #deliverPart(part: readonly StoredReading[]): Promise<boolean> {
+    const signal = this.#abort.signal;
     for (;;) {
       try {
-        await this.#sink.deliver(batch, signal);
+        await this.#sink.deliver(part, signal);
         break;
       } catch (err: unknown) {
         if (signal.aborted) return false;
+        if (isSinkRefused(err)) {
+          const [only] = part;
+          if (part.length === 1 && only !== undefined) {
+            await this.#setAside(only, err);
+            return true;
+          }
+          const half = Math.ceil(part.length / 2);
+          return (await this.#deliverPart(part.slice(0, half))) && (await this.#deliverPart(part.slice(half)));
+        }
         this.#failures += 1;
         const delay = this.#backoff.next();
         if (this.#state === 'up') this.#log.log('warn', 'sink.down', { sink: this.name, error: errorText(err) });
@@ -189,14 +223,27 @@ export class SinkRunner {
     if (this.#state === 'retrying') this.#log.log('info', 'sink.up', { sink: this.name, failures: this.#backoff.attempt });
     this.#state = 'up';
     this.#backoff.reset();
-    this.#delivered += batch.length;
-    this.#oldestPendingTs = null;
-    const drops = this.#sink.takeDrops?.();
-    if (drops !== undefined) {
-      this.#rejected += drops.rejected;
-      this.#unmapped += drops.unmapped;
-    }
+    this.#delivered += part.length;
     return true;
+  }
+
+  /** The poison-reading rule: count it, log it once, keep it in the sink's file; the runner then goes on. */
+  async #setAside(reading: StoredReading, err: unknown): Promise<void> {
+    this.#rejected += 1;
+    const error = errorText(err);
+    const file = this.#rejectedFile;
+    const fields = { sink: this.name, position: reading.position, device: reading.device, seq: reading.seq, error: error.slice(0, 300) };
+    if (file === null) {
+      this.#log.log('error', 'sink.reading_rejected', { ...fields, data: JSON.stringify(reading.data) });
+      return;
+    }
+    this.#log.log('error', 'sink.reading_rejected', { ...fields, file: file.path });
+    try {
+      await file.append(this.name, reading, error);
+    } catch (writeErr: unknown) {
+      // The reading is counted and logged; a full disk must not stop the sink as well.
+      this.#log.log('error', 'sink.rejected_file_failed', { sink: this.name, file: file.path, error: errorText(writeErr), data: JSON.stringify(reading.data) });
+    }
   }
 
   /** Runs a store call, retrying with backoff on failure (a store being closed, a read error); undefined when closed. */

@@ -5,7 +5,8 @@
  * a Channel Field Feed").
  */
 import type { StoredReading, TelemetryValue } from '../store/types.js';
-import type { ThingSpeakChannel } from './sink-config.js';
+import type { ThingSpeakChannel } from './thingspeak-config.js';
+import { SinkRefusedError } from './sink.js';
 
 /** One update of a channel: ThingSpeak keys → values as text. */
 export type ThingSpeakUpdate = Readonly<Record<string, string>>;
@@ -20,19 +21,33 @@ function text(value: TelemetryValue): string {
  * is mapped (ThingSpeak answers `0` to an update without any field).
  */
 export function toUpdate(reading: StoredReading, channel: ThingSpeakChannel): ThingSpeakUpdate | null {
-  const update: Record<string, string> = {};
-  for (const [name, slot] of Object.entries(channel.fields)) {
-    const value = reading.data[name];
-    if (value !== undefined) update[slot] = text(value);
+  // Null prototype, and only the reading's own fields: a field named `constructor` in the map must not find Object's.
+  const update = Object.create(null) as Record<string, string>;
+  let mapped = 0;
+  for (const [name, slot] of channel.fields) {
+    const value = ownValue(reading, name);
+    if (value !== undefined) {
+      update[slot] = text(value);
+      mapped += 1;
+    }
   }
   for (const key of ['status', 'latitude', 'longitude', 'elevation'] as const) {
     const name = channel[key];
-    const value = name === null ? undefined : reading.data[name];
-    if (value !== undefined) update[key] = text(value);
+    const value = name === null ? undefined : ownValue(reading, name);
+    if (value !== undefined) {
+      update[key] = text(value);
+      mapped += 1;
+    }
   }
-  if (Object.keys(update).length === 0) return null;
+  if (mapped === 0) return null;
   // The reading's own time, so a backlog keeps its timeline (ISO 8601 is accepted by ThingSpeak).
-  return { created_at: new Date(reading.ts).toISOString(), ...update };
+  const time = new Date(reading.ts);
+  if (Number.isNaN(time.getTime())) throw new SinkRefusedError(`reading ${reading.device}/${reading.seq} has a time ThingSpeak cannot take: ${reading.ts}`);
+  return { created_at: time.toISOString(), ...update };
+}
+
+function ownValue(reading: StoredReading, name: string): TelemetryValue | undefined {
+  return Object.hasOwn(reading.data, name) ? reading.data[name] : undefined;
 }
 
 /** The bulk update request body. */

@@ -366,7 +366,8 @@ export function resolveHubConfig(raw: unknown, ctx: ResolveContext): { hub: HubC
 
   const limits = limitsFrom(section(raw, 'limits', 'limits', LIMIT_KEYS), 'limits', DEFAULT_LIMITS);
 
-  const plans: Record<string, DeviceLimits> = {};
+  // Null prototype: a plan named `constructor` or `toString` is data, not a property of Object.prototype.
+  const plans = Object.create(null) as Record<string, DeviceLimits>;
   if (raw.plans !== undefined) {
     if (!isPlainObject(raw.plans)) fail('plans', 'must be an object of plan name → limits', raw.plans);
     for (const name of Object.keys(raw.plans)) {

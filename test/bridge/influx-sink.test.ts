@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { InfluxSink } from '../../src/bridge/influx-sink.js';
-import { resolveSinkConfigs, type InfluxSinkConfig } from '../../src/bridge/sink-config.js';
+import type { InfluxSinkConfig } from '../../src/bridge/influx-config.js';
+import { resolveSinkConfigs } from '../../src/bridge/sink-config.js';
+import { isSinkRefused } from '../../src/bridge/sink.js';
 import { SinkRunner } from '../../src/bridge/sink-runner.js';
 import { SILENT_LOGGER } from '../../src/log.js';
 import { startInfluxd, type Influxd } from '../helpers/influxd.js';
@@ -41,6 +43,8 @@ runSinkContract('influx', async () => {
       // One point per (device, ts): seq i has ts base + i*1000 + d, and count = i - 1 within one `readings()` call.
       return found.map((row) => ({ device: String(row.device), seq: Math.floor(((row.time as number) - 1_700_000_000_000) / 1000) }));
     },
+    // A string where the measurement holds integers: InfluxDB 1.x refuses it (field type conflict, partial write).
+    poison: (device, seq) => ({ device, seq, ts: 1_700_000_000_000 + seq * 1000, data: { count: 'text' } }),
     breakDestination: () => influxd.pause(),
     restore: () => influxd.start(),
     close: () => influxd.stop(),
@@ -80,17 +84,24 @@ describe('influx sink', () => {
     const sink = new InfluxSink(influxConfig(influxd, { database: 'learn' }), SILENT_LOGGER);
     await sink.deliver([{ device: 'd', seq: 1, ts: 1_000, position: 0, data: { temp: 21.5 } }]);
     await sink.deliver([{ device: 'd', seq: 2, ts: 2_000, position: 1, data: { temp: 21 } }, { device: 'd', seq: 3, ts: 3_000, position: 2, data: { temp: 22 } }]);
-    assert.deepEqual(sink.takeDrops(), { rejected: 0, unmapped: 0 });
     const found = await rows(influxd, 'learn', 'SELECT temp FROM telemetry');
     assert.deepEqual(found.map((r) => r.temp), [21.5, 21, 22]);
   });
 
-  it('counts a value the server can never take as rejected and moves on', async () => {
+  it('throws a refusal for a value the server can never take; the runner sets it aside and writes the rest', async () => {
     const sink = new InfluxSink(influxConfig(influxd, { database: 'reject' }), SILENT_LOGGER);
     await sink.deliver([{ device: 'd', seq: 1, ts: 1_000, position: 0, data: { v: 'text' } }]);
-    await sink.deliver([{ device: 'd', seq: 2, ts: 2_000, position: 1, data: { v: 5 } }, { device: 'd', seq: 3, ts: 3_000, position: 2, data: { v: 'ok' } }]);
-    assert.deepEqual(sink.takeDrops(), { rejected: 1, unmapped: 0 });
-    assert.equal((await rows(influxd, 'reject', 'SELECT v FROM telemetry')).length, 2);
+    const batch = [{ device: 'd', seq: 2, ts: 2_000, position: 1, data: { v: 5 } }, { device: 'd', seq: 3, ts: 3_000, position: 2, data: { v: 'ok' } }];
+    await assert.rejects(sink.deliver(batch), (err: unknown) => isSinkRefused(err));
+    const store = new MemoryStoreReader();
+    store.append(batch.map(({ position: _, ...r }) => r));
+    const runner = new SinkRunner({ sink, store, settings: TEST_RUNNER_SETTINGS, log: SILENT_LOGGER });
+    runner.start();
+    const deadline = Date.now() + 30_000;
+    while (runner.stats().position < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await runner.close();
+    assert.deepEqual([runner.stats().delivered, runner.stats().rejected], [1, 1]);
+    assert.deepEqual((await rows(influxd, 'reject', 'SELECT v FROM telemetry')).map((r) => r.v), ['text', 'ok']);
   });
 
   it('splits a batch into writes bounded by maxPoints and maxBytes', async () => {

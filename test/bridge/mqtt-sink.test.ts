@@ -17,6 +17,8 @@ runSinkContract('mqtt', async (): Promise<SinkFixture> => {
   return {
     create: async (tag) => new MqttSink(mqttConfig({ name: `c-${tag}`, url: broker.url })),
     arrivals: async (tag) => arrivalsOf(subscriber, tag),
+    // MQTT 3.1.1 §4.7.1: no wildcard in a topic name; a broker closes the connection on such a publish.
+    poison: (device, seq) => ({ device: `${device}/#`, seq, ts: 1_700_000_000_000 + seq * 1000, data: { count: seq } }),
     breakDestination: () => broker.pause(),
     restore: () => broker.start(),
     async close() {

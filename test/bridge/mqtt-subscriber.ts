@@ -1,7 +1,8 @@
 /** MQTT test helpers: a resolved sink config and a subscriber that records what it receives. */
 import assert from 'node:assert/strict';
 import mqtt, { type MqttClient } from 'mqtt';
-import { resolveSinkConfigs, type MqttSinkConfig } from '../../src/bridge/sink-config.js';
+import type { MqttSinkConfig } from '../../src/bridge/mqtt-config.js';
+import { resolveSinkConfigs } from '../../src/bridge/sink-config.js';
 import type { Arrival } from './sink-contract.js';
 
 /** A resolved mqtt sink config for a test. */

@@ -2,13 +2,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isFleethubError } from '../../src/errors.js';
-import {
-  DEFAULT_INFLUX_MEASUREMENT,
-  DEFAULT_MQTT_TOPIC,
-  DEFAULT_THINGSPEAK_MIN_INTERVAL_MS,
-  DEFAULT_THINGSPEAK_URL,
-  resolveSinkConfigs,
-} from '../../src/bridge/sink-config.js';
+import { DEFAULT_INFLUX_MEASUREMENT } from '../../src/bridge/influx-config.js';
+import { DEFAULT_MQTT_TOPIC } from '../../src/bridge/mqtt-config.js';
+import { resolveSinkConfigs } from '../../src/bridge/sink-config.js';
+import { DEFAULT_THINGSPEAK_MIN_INTERVAL_MS, DEFAULT_THINGSPEAK_URL } from '../../src/bridge/thingspeak-config.js';
 
 function refuses(raw: unknown, message: string): void {
   assert.throws(
@@ -31,8 +28,38 @@ describe('resolveSinkConfigs', () => {
     assert.equal(mqtt?.type, 'mqtt');
     assert.ok(mqtt?.type === 'mqtt' && mqtt.topic === DEFAULT_MQTT_TOPIC && mqtt.qos === 1 && mqtt.retain === false);
     assert.ok(influx?.type === 'influx' && influx.measurement === DEFAULT_INFLUX_MEASUREMENT && influx.port === 8086 && influx.host === 'localhost');
-    assert.ok(ts?.type === 'thingspeak' && ts.url === DEFAULT_THINGSPEAK_URL && ts.minIntervalMs === DEFAULT_THINGSPEAK_MIN_INTERVAL_MS && ts.maxEntries === 960);
+    assert.ok(ts?.type === 'thingspeak' && ts.transport === 'http' && ts.url === DEFAULT_THINGSPEAK_URL && ts.minIntervalMs === DEFAULT_THINGSPEAK_MIN_INTERVAL_MS && ts.maxEntries === 960);
     assert.ok(Object.isFrozen(mqtt));
+  });
+
+  it('gives ThingSpeak over HTTP no MQTT connection, and over MQTT no HTTP settings', () => {
+    const channels = { d1: { channelId: 5, writeKey: 'K', fields: { temp: 'field1' } } };
+    const [http, mqtt] = resolveSinkConfigs([
+      { type: 'thingspeak', name: 'h', channels },
+      { type: 'thingspeak', name: 'm', transport: 'mqtt', username: 'u', password: 'p', clientId: 'c', channels },
+    ]);
+    assert.ok(http?.type === 'thingspeak' && http.transport === 'http');
+    for (const key of ['username', 'password', 'clientId', 'keepaliveSec', 'maxInflight', 'mqtt']) assert.equal(key in http, false, key);
+    assert.ok(mqtt?.type === 'thingspeak' && mqtt.transport === 'mqtt');
+    assert.deepEqual([mqtt.mqtt.url, mqtt.mqtt.username, mqtt.mqtt.clientId], ['mqtts://mqtt3.thingspeak.com:8883', 'u', 'c']);
+    for (const key of ['url', 'maxEntries', 'requestTimeoutMs']) assert.equal(key in mqtt, false, key);
+    refuses([{ type: 'thingspeak', name: 'h', username: 'u', channels }], 'config: sinks[0].username is not a known key');
+    refuses([{ type: 'thingspeak', name: 'm', transport: 'mqtt', maxEntries: 5, channels }], 'config: sinks[0].maxEntries is not a known key');
+  });
+
+  it('keeps device ids, field names and tag names of the config as data (Maps and null-prototype objects)', () => {
+    const [influx, ts] = resolveSinkConfigs(
+      JSON.parse(`[
+        {"type":"influx","name":"db","database":"d","tags":{"__proto__":"p","constructor":"c"}},
+        {"type":"thingspeak","name":"ts","channels":{"__proto__":{"channelId":1,"writeKey":"k","fields":{"__proto__":"field1","toString":"field2"}}}}
+      ]`),
+    );
+    assert.ok(influx?.type === 'influx' && ts?.type === 'thingspeak');
+    assert.deepEqual(Object.entries(influx.tags), [['__proto__', 'p'], ['constructor', 'c']]);
+    assert.equal(Object.getPrototypeOf(influx.tags), null);
+    assert.deepEqual([...ts.channels.keys()], ['__proto__']);
+    assert.deepEqual([...(ts.channels.get('__proto__')?.fields ?? [])], [['__proto__', 'field1'], ['toString', 'field2']]);
+    assert.equal(ts.channels.get('constructor'), undefined);
   });
 
   it('names the key in every error', () => {
@@ -72,7 +99,7 @@ describe('resolveSinkConfigs', () => {
     const { SILENT_LOGGER } = await import('../../src/log.js');
     const sinks = resolveSinkConfigs([{ type: 'mqtt', name: 'a', url: 'mqtts://h', ca: '/nonexistent/ca.pem' }]);
     assert.throws(
-      () => createBridge({ store: new MemoryStoreReader(), sinks, log: SILENT_LOGGER }),
+      () => createBridge({ store: new MemoryStoreReader(), sinks, dataDir: null, log: SILENT_LOGGER }),
       (err: unknown) => isFleethubError(err, 'FH_ERR_CONFIG') && err.message.startsWith('config: sinks[0].ca must be a readable file'),
     );
   });

@@ -1,17 +1,19 @@
 /**
  * The contract every sink passes (STYLE: one contract suite per interface):
  * order per device, redelivery after a failure, resume from the saved
- * position after a restart, idempotent close. Each sink's test file runs it
+ * position after a restart, a reading the destination refuses for good set
+ * aside without stopping the sink, idempotent close. Each sink's test file runs it
  * against a real destination through a {@link SinkFixture}.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { SILENT_LOGGER } from '../../src/log.js';
+import { createMemoryLogger, SILENT_LOGGER } from '../../src/log.js';
 import type { Reading } from '../../src/store/types.js';
-import type { RunnerSettings } from '../../src/bridge/sink-config.js';
-import { SinkRunner } from '../../src/bridge/sink-runner.js';
-import type { Sink } from '../../src/bridge/sink.js';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { RejectedReadingsFile, type RejectedReadingLine } from '../../src/bridge/rejected-readings.js';
+import { DEFAULT_RUNNER_SETTINGS, type RunnerSettings } from '../../src/bridge/sink-settings.js';
+import { cursorName, SinkRunner } from '../../src/bridge/sink-runner.js';
+import { isSinkRefused, type Sink } from '../../src/bridge/sink.js';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '../../src/store/log-store.js';
@@ -31,6 +33,11 @@ export interface SinkFixture {
   create(tag: string): Promise<Sink>;
   /** Everything that arrived for `tag`, in arrival order. */
   arrivals(tag: string): Promise<readonly Arrival[]>;
+  /**
+   * A reading of `device` (or of a device whose id starts with it) that the
+   * destination refuses for good: malformed for it, not a passing outage.
+   */
+  poison(device: string, seq: number): Reading;
   /** Makes deliveries fail (e.g. stops the server), until {@link SinkFixture.restore}. */
   breakDestination(): Promise<void>;
   restore(): Promise<void>;
@@ -39,7 +46,7 @@ export interface SinkFixture {
 }
 
 /** Runner settings for tests: small batches, short backoff. */
-export const TEST_RUNNER_SETTINGS: RunnerSettings = { batchSize: 7, flushIntervalMs: 0, backoffInitialMs: 50, backoffMaxMs: 500 };
+export const TEST_RUNNER_SETTINGS: RunnerSettings = { ...DEFAULT_RUNNER_SETTINGS, batchSize: 7, flushIntervalMs: 0, backoffInitialMs: 50, backoffMaxMs: 500 };
 
 /** Readings of `devices` devices, `count` each, interleaved, seq from `firstSeq`. */
 export function readings(devices: readonly string[], count: number, firstSeq = 1): Reading[] {
@@ -200,13 +207,79 @@ export function runSinkContract(label: string, setup: () => Promise<SinkFixture>
       });
     });
 
-    it('close is idempotent, for the sink and the runner', async () => {
-      const sink = await fixture.create('close');
-      const runner = new SinkRunner({ sink, store: new MemoryStoreReader(), settings, log: SILENT_LOGGER });
-      runner.start();
-      await Promise.all([runner.close(), runner.close()]);
-      await runner.close();
-      await sink.close();
+    it('sets a reading the destination refuses for good aside, keeps it for the operator, and goes on', async () => {
+      const tag = 'poison';
+      const device = `${tag}-a`;
+      const dir = await mkdtemp(join(tmpdir(), 'fleethub-rejected-'));
+      const file = new RejectedReadingsFile(join(dir, 'sinks', 'p.rejected.jsonl'), 1024 * 1024);
+      const log = createMemoryLogger();
+      const poison = fixture.poison(device, 4);
+      try {
+        await withStore(async (store) => {
+          // One batch (TEST_RUNNER_SETTINGS.batchSize 7) with the poisoned reading in the middle.
+          await store.append([...readings([device], 3), poison, ...readings([device], 3, 5)]);
+          const runner = new SinkRunner({ sink: await fixture.create(tag), store, settings, log, rejected: file });
+          runner.start();
+          try {
+            const got = await waitForArrivals(fixture, tag, (a) => distinct(a) >= 6);
+            assert.deepEqual(firstSeqs(got, device), [1, 2, 3, 5, 6, 7]);
+            // One poisoned reading never stops a sink: later readings arrive too.
+            await store.append(readings([device], 3, 8));
+            const more = await waitForArrivals(fixture, tag, (a) => distinct(a) >= 9);
+            assert.deepEqual(firstSeqs(more, device), [1, 2, 3, 5, 6, 7, 8, 9, 10]);
+          } finally {
+            await runner.close();
+          }
+          assert.equal(runner.stats().rejected, 1);
+          assert.equal(runner.stats().delivered, 9);
+          assert.equal(runner.stats().position, 10);
+        });
+        const lines = (await readFile(file.path, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as RejectedReadingLine);
+        assert.deepEqual(lines.map((l) => [l.device, l.seq, l.position]), [[poison.device, 4, 3]]);
+        assert.deepEqual(lines[0]?.data, poison.data);
+        assert.equal(log.lines.filter((l) => l.includes('sink.reading_rejected')).length, 1, 'logged once');
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('close is idempotent, for the sink and the runner, and a closed sink delivers nothing', async () => {
+      const tag = 'close';
+      const device = `${tag}-a`;
+      const inner = await fixture.create(tag);
+      let closes = 0;
+      const sink: Sink = {
+        name: inner.name,
+        deliver: (batch, signal) => inner.deliver(batch, signal),
+        close: async () => {
+          closes += 1;
+          await inner.close();
+        },
+      };
+      await withStore(async (store) => {
+        await store.append(readings([device], 3));
+        const runner = new SinkRunner({ sink, store, settings, log: SILENT_LOGGER });
+        runner.start();
+        await waitForArrivals(fixture, tag, (a) => distinct(a) >= 3);
+        const first = runner.close();
+        assert.equal(runner.close(), first, 'a second close returns the first one');
+        await first;
+        await runner.close();
+        assert.equal(closes, 1, 'the runner closes its sink once');
+        assert.equal(await store.cursor(cursorName(sink.name)), 3, 'the position is saved on close');
+        await inner.close();
+        const later = new MemoryStoreReader().append(readings([device], 1, 4));
+        await assert.rejects(inner.deliver(later, new AbortController().signal), (err: unknown) => !isSinkRefused(err));
+      });
+      const got = await fixture.arrivals(tag);
+      assert.deepEqual(firstSeqs(got, device), [1, 2, 3]);
     });
   });
+}
+
+/** The seqs of `device` in arrival order, repeats dropped. */
+function firstSeqs(arrivals: readonly Arrival[], device: string): number[] {
+  const seen = new Set<number>();
+  for (const a of arrivals) if (a.device === device) seen.add(a.seq);
+  return [...seen];
 }

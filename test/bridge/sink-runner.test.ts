@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { createBridge } from '../../src/bridge/index.js';
-import { resolveSinkConfigs } from '../../src/bridge/sink-config.js';
+import type { RunnerSettings } from '../../src/bridge/sink-settings.js';
 import { cursorName, SinkRunner } from '../../src/bridge/sink-runner.js';
 import type { Sink } from '../../src/bridge/sink.js';
 import { openStore } from '../../src/store/log-store.js';
@@ -21,6 +21,8 @@ import { DEFAULT_STORE_CONFIG } from '../../src/store/store-config.js';
 
 /** A sink that records batches and fails while `failing` is set. */
 class RecordingSink implements Sink {
+  readonly type = 'recording';
+  settings: Partial<RunnerSettings> = {};
   readonly batches: StoredReading[][] = [];
   failing = false;
   closed = 0;
@@ -93,8 +95,8 @@ describe('sink runner', () => {
   it('retries a failing sink with backoff, shows it in the metrics, and delivers in order afterwards', async () => {
     const store = new MemoryStoreReader();
     const sink = new RecordingSink('flaky');
-    const sinks = resolveSinkConfigs([{ type: 'mqtt', name: 'flaky', url: 'mqtt://127.0.0.1:1', batchSize: 4, backoffInitialMs: 10, backoffMaxMs: 50 }]);
-    const bridge = createBridge({ store, sinks, log: SILENT_LOGGER, createSink: () => sink });
+    sink.settings = { batchSize: 4, backoffInitialMs: 10, backoffMaxMs: 50 };
+    const bridge = createBridge({ store, sinks: [sink], dataDir: null, log: SILENT_LOGGER });
     bridge.start();
     bridge.start();
     try {
@@ -102,16 +104,16 @@ describe('sink runner', () => {
       store.append(readings(['f'], 10));
       await until(() => (bridge.stats()[0]?.failures ?? 0) >= 3);
       const down = bridge.metrics();
-      assert.match(down, /fleethub_sink_up\{sink="flaky",type="mqtt"\} 0/);
-      assert.match(down, /fleethub_sink_lag_messages\{sink="flaky",type="mqtt"\} 10/);
-      assert.match(down, /fleethub_sink_lag_seconds\{sink="flaky",type="mqtt"\} [1-9]/);
+      assert.match(down, /fleethub_sink_up\{sink="flaky",type="recording"\} 0/);
+      assert.match(down, /fleethub_sink_lag_messages\{sink="flaky",type="recording"\} 10/);
+      assert.match(down, /fleethub_sink_lag_seconds\{sink="flaky",type="recording"\} [1-9]/);
       sink.failing = false;
       await until(() => bridge.stats()[0]?.delivered === 10);
       const up = bridge.metrics();
-      assert.match(up, /fleethub_sink_up\{sink="flaky",type="mqtt"\} 1/);
-      assert.match(up, /fleethub_sink_delivered_total\{sink="flaky",type="mqtt"\} 10/);
-      assert.match(up, /fleethub_sink_lag_messages\{sink="flaky",type="mqtt"\} 0/);
-      assert.match(up, /fleethub_sink_dropped_total\{sink="flaky",type="mqtt",reason="retention"\} 0/);
+      assert.match(up, /fleethub_sink_up\{sink="flaky",type="recording"\} 1/);
+      assert.match(up, /fleethub_sink_delivered_total\{sink="flaky",type="recording"\} 10/);
+      assert.match(up, /fleethub_sink_lag_messages\{sink="flaky",type="recording"\} 0/);
+      assert.match(up, /fleethub_sink_dropped_total\{sink="flaky",type="recording",reason="retention"\} 0/);
       assert.deepEqual(sink.positions, Array.from({ length: 10 }, (_, i) => i));
     } finally {
       await bridge.close();
@@ -125,11 +127,8 @@ describe('sink runner', () => {
     const dead = new RecordingSink('dead');
     const alive = new RecordingSink('alive');
     dead.failing = true;
-    const sinks = resolveSinkConfigs([
-      { type: 'mqtt', name: 'dead', url: 'mqtt://127.0.0.1:1', backoffInitialMs: 10, backoffMaxMs: 20 },
-      { type: 'mqtt', name: 'alive', url: 'mqtt://127.0.0.1:1' },
-    ]);
-    const bridge = createBridge({ store, sinks, log: SILENT_LOGGER, createSink: (c) => (c.name === 'dead' ? dead : alive) });
+    dead.settings = { backoffInitialMs: 10, backoffMaxMs: 20 };
+    const bridge = createBridge({ store, sinks: [dead, alive], dataDir: null, log: SILENT_LOGGER });
     bridge.start();
     store.append(readings(['x'], 25));
     await until(() => alive.positions.length === 25);

@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { resolveSinkConfigs, type ThingSpeakSinkConfig } from '../../src/bridge/sink-config.js';
+import { resolveSinkConfigs } from '../../src/bridge/sink-config.js';
+import type { ThingSpeakSinkConfig } from '../../src/bridge/thingspeak-config.js';
 import { SinkRunner } from '../../src/bridge/sink-runner.js';
 import { ThingSpeakSink } from '../../src/bridge/thingspeak-sink.js';
 import { SILENT_LOGGER } from '../../src/log.js';
@@ -20,7 +21,8 @@ const BASE_TS = 1_700_000_000_000;
 const FIELDS = { count: 'field1', temp: 'field2' };
 
 function thingSpeakConfig(fields: Record<string, unknown>): ThingSpeakSinkConfig {
-  const [config] = resolveSinkConfigs([{ type: 'thingspeak', name: 'test', minIntervalMs: 100, requestTimeoutMs: 5_000, ...fields }]);
+  const http = fields.transport === 'mqtt' ? {} : { requestTimeoutMs: 5_000 };
+  const [config] = resolveSinkConfigs([{ type: 'thingspeak', name: 'test', minIntervalMs: 100, ...http, ...fields }]);
   assert.ok(config !== undefined && config.type === 'thingspeak');
   return config;
 }
@@ -38,7 +40,7 @@ async function until(check: () => boolean, timeoutMs = 30_000): Promise<void> {
 }
 
 runSinkContract('thingspeak', async () => {
-  const tags = ['order', 'redeliver', 'outage', 'resume', 'close'];
+  const tags = ['order', 'redeliver', 'outage', 'resume', 'poison', 'close'];
   const ids = new Map<string, number>();
   for (const tag of tags) for (const d of ['a', 'b', 'c']) ids.set(`${tag}-${d}`, ids.size + 1);
   const server = await startThingSpeakServer({ channels: Object.fromEntries([...ids.values()].map((id) => [id, `key-${id}`])), minIntervalMs: 100 });
@@ -49,6 +51,8 @@ runSinkContract('thingspeak', async () => {
       [...ids]
         .filter(([d]) => d.startsWith(`${tag}-`))
         .flatMap(([device, id]) => (server.accepted.get(id) ?? []).map((e) => ({ device, seq: Math.floor((Date.parse(String(e.created_at)) - BASE_TS) / 1000) }))),
+    // A time no ThingSpeak entry can carry (past year 275760): an encoding error, for good.
+    poison: (device, seq) => ({ device, seq, ts: 9e15, data: { count: seq } }),
     breakDestination: async () => server.setAvailable(false),
     restore: async () => server.setAvailable(true),
     close: () => server.close(),
@@ -58,7 +62,7 @@ runSinkContract('thingspeak', async () => {
 describe('thingspeak sink (HTTP bulk update)', () => {
   let server: ThingSpeakServer;
   before(async () => {
-    server = await startThingSpeakServer({ channels: { 11: 'key-11', 12: 'key-12', 13: 'key-13', 14: 'key-14' }, minIntervalMs: 300 });
+    server = await startThingSpeakServer({ channels: { 11: 'key-11', 12: 'key-12', 13: 'key-13', 14: 'key-14', 15: 'key-15' }, minIntervalMs: 300 });
   });
   after(async () => {
     await server.close();
@@ -99,6 +103,23 @@ describe('thingspeak sink (HTTP bulk update)', () => {
     assert.deepEqual(server.accepted.get(13)?.map((e) => e.field1), ['0', '1', '2', '3', '4']);
   });
 
+  it('a 4xx other than 401, 403, 404, 408 and 429 is a refusal: the refused entries are set aside, later ones go through', async () => {
+    const store = new MemoryStoreReader();
+    const sink = new ThingSpeakSink(thingSpeakConfig({ url: server.url, minIntervalMs: 300, channels: channelsFor({ d15: 15 }) }));
+    const runner = new SinkRunner({ sink, store, settings: TEST_RUNNER_SETTINGS, log: SILENT_LOGGER });
+    // The batch of two, then each alone: three refusals.
+    server.failNext('400', 3);
+    store.append(Array.from({ length: 2 }, (_, i) => ({ device: 'd15', seq: i + 1, ts: BASE_TS + i, data: { count: i } })));
+    runner.start();
+    await until(() => runner.stats().rejected === 2);
+    store.append([{ device: 'd15', seq: 3, ts: BASE_TS + 2, data: { count: 2 } }]);
+    await until(() => runner.stats().delivered === 1);
+    await runner.close();
+    assert.equal(runner.stats().failures, 0);
+    assert.deepEqual(server.calls.filter((c) => c.channelId === 15).map((c) => c.status), [400, 400, 400, 202]);
+    assert.deepEqual(server.accepted.get(15)?.map((e) => e.field1), ['2']);
+  });
+
   it('a channel interval shorter than the server\'s is caught by 429 and retried', async () => {
     const store = new MemoryStoreReader();
     const sink = new ThingSpeakSink(thingSpeakConfig({ url: server.url, minIntervalMs: 0, maxEntries: 2, channels: channelsFor({ d14: 14 }) }));
@@ -114,7 +135,7 @@ describe('thingspeak sink (HTTP bulk update)', () => {
   it('skips and counts readings of devices without a channel', async () => {
     const sink = new ThingSpeakSink(thingSpeakConfig({ url: server.url, channels: channelsFor({}) }));
     await sink.deliver([{ device: 'nobody', seq: 1, ts: BASE_TS, position: 0, data: { count: 1 } }], new AbortController().signal);
-    assert.deepEqual(sink.takeDrops(), { rejected: 0, unmapped: 1 });
+    assert.deepEqual(sink.takeDrops(), { unmapped: 1 });
     await sink.close();
   });
 });

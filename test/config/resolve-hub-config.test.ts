@@ -64,6 +64,13 @@ test('limits override the defaults and plans override the limits', () => {
   assert.deepEqual(hub.plans.tiny, { ...hub.limits, maxFields: 2 });
 });
 
+test('plan names are data: constructor is a plan like any other, toString is none', () => {
+  const { hub } = resolveHubConfig(JSON.parse('{"plans":{"constructor":{"msgsPerSec":3}}}'), ctx);
+  assert.deepEqual({ ...hub.plans.constructor }, { ...hub.limits, msgsPerSec: 3 });
+  assert.equal('toString' in hub.plans, false);
+  assert.equal('hasOwnProperty' in resolveHubConfig({}, ctx).hub.plans, false);
+});
+
 test('port 0 is allowed (the hub picks a free port)', () => {
   const { hub } = resolveHubConfig({ device: { port: 0, host: '127.0.0.1' }, console: { port: 0 } }, ctx);
   assert.equal(hub.device.port, 0);

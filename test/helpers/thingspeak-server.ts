@@ -38,8 +38,8 @@ export interface ThingSpeakServer {
   readonly accepted: ReadonlyMap<number, ThingSpeakEntry[]>;
   /** Every call, in order. */
   readonly calls: readonly ThingSpeakCall[];
-  /** Makes the next `count` calls fail: `zero` (200 with body 0), `429`, `500`. */
-  failNext(kind: 'zero' | '429' | '500', count?: number): void;
+  /** Makes the next `count` calls fail: `zero` (200 with body 0), `429`, `500`, `400` (entries refused as malformed). */
+  failNext(kind: 'zero' | '429' | '500' | '400', count?: number): void;
   /** While false, every call gets 503 (an outage). */
   setAvailable(available: boolean): void;
   close(): Promise<void>;
@@ -54,7 +54,7 @@ export async function startThingSpeakServer(options: ThingSpeakServerOptions): P
   const accepted = new Map<number, ThingSpeakEntry[]>();
   const lastUpdate = new Map<number, number>();
   const calls: ThingSpeakCall[] = [];
-  const failures: Array<'zero' | '429' | '500'> = [];
+  const failures: Array<'zero' | '429' | '500' | '400'> = [];
   let available = true;
 
   const server = http.createServer((req, res) => {
@@ -83,6 +83,7 @@ export async function startThingSpeakServer(options: ThingSpeakServerOptions): P
       if (body.updates.length > maxEntries) return answer(413, { status: '413', error: 'too many updates' }, body.updates.length);
       const injected = failures.shift();
       if (injected === '500') return answer(500, { status: '500', error: 'internal' }, body.updates.length);
+      if (injected === '400') return answer(400, { status: '400', error: 'bad request' }, body.updates.length);
       const now = Date.now();
       const last = lastUpdate.get(channelId);
       if (injected === '429' || (last !== undefined && now - last < minIntervalMs)) {
