@@ -8,9 +8,10 @@
  * deciding who owns a device or holds a lease must see the last write, not
  * a replica's older copy.
  */
-import { Kvm, type KV } from '@nats-io/kv';
+import { Kvm, type KV, type KvWatchEntry, type KvWatchOptions } from '@nats-io/kv';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
+import type { Logger } from '../../log.js';
 import { DEFAULT_NATS_PREFIX, encodeToken, natsNames } from '../../store/jetstream/nats-names.js';
 
 /**
@@ -61,4 +62,62 @@ export function isCasConflict(err: unknown): boolean {
 /** An error's message, for a log line. */
 export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** A watch kept open by {@link keepWatching}. */
+export interface KeptWatch {
+  /** Ends the watch (and a wait before reopening it); resolves once it stopped. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Watches `kv` with `options`, calling `onEntry` for each entry, and opens
+ * the watch again `retryMs` after it ends (logged as `name`) on an error (its consumer lived on
+ * a server that went away) until {@link KeptWatch.stop}. Resolves once the
+ * first watch is open; throws when it cannot be.
+ */
+export async function keepWatching(
+  kv: KV,
+  options: KvWatchOptions,
+  onEntry: (entry: KvWatchEntry) => void,
+  retry: { readonly name: string; readonly retryMs: number; readonly log: Logger },
+): Promise<KeptWatch> {
+  const { name, retryMs, log } = retry;
+  let stopped = false;
+  let current: QueuedIterator<KvWatchEntry> | null = await kv.watch(options);
+  let wake: (() => void) | null = null;
+  const loop = (async () => {
+    while (!stopped) {
+      if (current !== null) {
+        try {
+          for await (const entry of current) onEntry(entry);
+        } catch (err) {
+          log.log('warn', 'cluster.watch_ended', { watch: name, reason: errorText(err) });
+        }
+        current = null;
+      }
+      if (stopped) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, retryMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      if (stopped) return;
+      current = await kv.watch(options).catch((err: unknown) => {
+        log.log('warn', 'cluster.watch_ended', { watch: name, reason: errorText(err) });
+        return null;
+      });
+      if (stopped) current?.stop();
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      current?.stop();
+      (wake as (() => void) | null)?.();
+      await loop;
+    },
+  };
 }

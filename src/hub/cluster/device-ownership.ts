@@ -20,13 +20,13 @@
  * `onTakeover` is called at most once per connection, whichever way the
  * news came first.
  */
-import type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv';
+import type { KV, KvEntry } from '@nats-io/kv';
 import { KvWatchInclude } from '@nats-io/kv';
-import type { Msg, NatsConnection, QueuedIterator, Subscription } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { FleethubError } from '../../errors.js';
 import { SILENT_LOGGER, type Logger } from '../../log.js';
 import { decodeToken, encodeToken } from '../../store/jetstream/nats-names.js';
-import { clusterNames, DEFAULT_CLUSTER_KV_TIMEOUT_MS, errorText, isCasConflict, openClusterBucket } from './cluster-bucket.js';
+import { clusterNames, DEFAULT_CLUSTER_KV_TIMEOUT_MS, errorText, isCasConflict, keepWatching, openClusterBucket, type KeptWatch } from './cluster-bucket.js';
 
 /** How long a claim waits for the previous owner's hub to close its connection before going on without it. @defaultValue 2 s */
 export const DEFAULT_TAKEOVER_TIMEOUT_MS = 2_000;
@@ -130,7 +130,6 @@ export class DeviceOwnership {
   readonly #takeoverSubject: (node: string) => string;
   readonly #takeoverTimeoutMs: number;
   readonly #claimAttempts: number;
-  readonly #watchRetryMs: number;
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #held = new Map<string, Held>();
@@ -138,10 +137,7 @@ export class DeviceOwnership {
   /** Takeovers being carried out, by connId: a request for one of them waits for it. */
   readonly #closing = new Map<string, Promise<void>>();
   #sub: Subscription | null = null;
-  #watch: { stop(): void } | null = null;
-  #watching: Promise<void> = Promise.resolve();
-  /** Ends the wait before the watch is opened again. */
-  #wake: (() => void) | null = null;
+  #watch: KeptWatch | null = null;
   #closed = false;
 
   private constructor(options: DeviceOwnershipOptions, kv: KV) {
@@ -152,7 +148,6 @@ export class DeviceOwnership {
     this.#takeoverSubject = clusterNames(options.prefix).takeoverSubject;
     this.#takeoverTimeoutMs = options.takeoverTimeoutMs ?? DEFAULT_TAKEOVER_TIMEOUT_MS;
     this.#claimAttempts = options.claimAttempts ?? DEFAULT_CLAIM_ATTEMPTS;
-    this.#watchRetryMs = options.watchRetryMs ?? DEFAULT_OWNER_WATCH_RETRY_MS;
     this.#log = options.log ?? SILENT_LOGGER;
     this.#now = options.now ?? Date.now;
   }
@@ -170,7 +165,10 @@ export class DeviceOwnership {
         if (err === null) void ownership.#answer(msg);
       },
     });
-    await ownership.#startWatch();
+    // Later writes only: a hub cares about replacements from now on, not the keys as they are.
+    ownership.#watch = await keepWatching(kv, { include: KvWatchInclude.UpdatesOnly, ignoreDeletes: true }, (entry) => ownership.#onEntry(entry), {
+      name: 'owners', retryMs: options.watchRetryMs ?? DEFAULT_OWNER_WATCH_RETRY_MS, log: options.log ?? SILENT_LOGGER,
+    });
     return ownership;
   }
 
@@ -240,9 +238,7 @@ export class DeviceOwnership {
     if (this.#closed) return;
     this.#closed = true;
     this.#sub?.unsubscribe();
-    this.#watch?.stop();
-    this.#wake?.();
-    await this.#watching;
+    await this.#watch?.stop();
     await Promise.all([...this.#closing.values()]);
   }
 
@@ -300,44 +296,6 @@ export class DeviceOwnership {
       this.#log.log('warn', 'cluster.takeover_bad_request', { reason: errorText(err) });
     }
     msg.respond(JSON.stringify({ closed }));
-  }
-
-  /** Starts the watch and keeps it open (opened again after an error) until close. */
-  async #startWatch(): Promise<void> {
-    let current: QueuedIterator<KvWatchEntry> | null = await this.#openWatch();
-    this.#watching = (async () => {
-      while (!this.#closed) {
-        if (current !== null) {
-          try {
-            for await (const entry of current) this.#onEntry(entry);
-          } catch (err) {
-            this.#log.log('warn', 'cluster.owner_watch_ended', { reason: errorText(err) });
-          }
-          current = null;
-        }
-        if (this.#closed) return;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.#watchRetryMs);
-          this.#wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        if (this.#closed) return;
-        current = await this.#openWatch().catch((err: unknown) => {
-          this.#log.log('warn', 'cluster.owner_watch_ended', { reason: errorText(err) });
-          return null;
-        });
-      }
-    })();
-  }
-
-  /** A watch of every later write (not the keys as they are now: a hub cares only about replacements from now on). */
-  async #openWatch(): Promise<QueuedIterator<KvWatchEntry>> {
-    const iterator = await this.#kv.watch({ include: KvWatchInclude.UpdatesOnly, ignoreDeletes: true });
-    this.#watch = iterator;
-    if (this.#closed) iterator.stop();
-    return iterator;
   }
 
   /** A write to the bucket: a connection of this hub whose record was replaced is closed. */
