@@ -203,6 +203,9 @@ export class DeviceOwnership {
       held.revision = revision;
       // A claim that landed after ours, seen by the watch before we knew our revision.
       if (held.newest > revision) void this.#supersede(connId, 'watch');
+    } else if (!this.#closing.has(connId)) {
+      // Released while the claim was in flight: take the record back out, unless someone replaced it already.
+      await this.#kv.delete(key, { previousSeq: revision }).catch(() => {});
     }
     for (const other of [...(this.#byDevice.get(device) ?? [])]) {
       const revisionOfOther = this.#held.get(other)?.revision;
