@@ -165,10 +165,15 @@ export class DeviceOwnership {
         if (err === null) void ownership.#answer(msg);
       },
     });
-    // Later writes only: a hub cares about replacements from now on, not the keys as they are.
-    ownership.#watch = await keepWatching(kv, { include: KvWatchInclude.UpdatesOnly, ignoreDeletes: true }, (entry) => ownership.#onEntry(entry), {
-      name: 'owners', retryMs: options.watchRetryMs ?? DEFAULT_OWNER_WATCH_RETRY_MS, log: options.log ?? SILENT_LOGGER,
-    });
+    try {
+      // Later writes only: a hub cares about replacements from now on, not the keys as they are.
+      ownership.#watch = await keepWatching(kv, { include: KvWatchInclude.UpdatesOnly, ignoreDeletes: true }, (entry) => ownership.#onEntry(entry), {
+        name: 'owners', retryMs: options.watchRetryMs ?? DEFAULT_OWNER_WATCH_RETRY_MS, log: options.log ?? SILENT_LOGGER,
+      });
+    } catch (err) {
+      ownership.#sub.unsubscribe();
+      throw err;
+    }
     return ownership;
   }
 
@@ -211,6 +216,8 @@ export class DeviceOwnership {
       const revisionOfOther = this.#held.get(other)?.revision;
       if (other !== connId && revisionOfOther !== null && revisionOfOther !== undefined && revisionOfOther < revision) await this.#supersede(other, 'local');
     }
+    // The record replaced may be this hub's own, of a claim still in flight when the loop above ran.
+    if (previous !== null && previous.node === this.#node && previous.connId !== connId) await this.#supersede(previous.connId, 'local');
     if (previous === null || previous.node === this.#node) return { revision, previous, handover: 'none' };
     return { revision, previous, handover: await this.#requestTakeover(device, previous) };
   }

@@ -146,6 +146,16 @@ describe('device ownership (3 nats-servers, replicas 3)', () => {
     assert.equal(fresh.previous, null);
   });
 
+  it('keeps one of two connections of a device claiming at once on the same hub, and closes the other', async () => {
+    const prefix = fixture.newPrefix();
+    const a = await hub('hub-a', prefix);
+    await Promise.all([a.ownership.claim('dev-twin', 'a1'), a.ownership.claim('dev-twin', 'a2')]);
+    const owner = await a.ownership.owner('dev-twin');
+    assert.ok(owner !== null);
+    await waitUntil('the other told', async () => a.told.length > 0, 5_000);
+    assert.deepEqual(a.told.map((t) => t.connId), [owner.connId === 'a1' ? 'a2' : 'a1']);
+  });
+
   it('refuses a bad timing option with FH_ERR_CONFIG and a second claim of one connection', async () => {
     const prefix = fixture.newPrefix();
     const nc = await fixture.connect('hub-a');
