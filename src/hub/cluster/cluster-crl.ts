@@ -1,0 +1,236 @@
+/**
+ * The CRL and the inventory as the cluster knows them (SPEC: Cluster mode,
+ * a revocation reaches every hub within 2 s with no shared filesystem):
+ * the CLI publishes both to a KV bucket (keys `crl` and `inventory`), and
+ * every hub follows each key through a {@link ClusterTextSource}, the same
+ * shape as the hub's polled files, so its CRL watcher and device plans do
+ * not know which they read.
+ *
+ * A source learns of a new value from a watch of its key, and also reads
+ * the key every `checkMs`, which covers a watch that NATS had to rebuild
+ * (its consumer lived on a server that went away). Values are delivered in
+ * revision order, never an older one after a newer, and only when the text
+ * changed.
+ */
+import { createHash } from 'node:crypto';
+import type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv';
+import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
+import { FleethubError } from '../../errors.js';
+import { SILENT_LOGGER, type Logger } from '../../log.js';
+import { clusterNames, DEFAULT_CLUSTER_KV_TIMEOUT_MS, errorText, openClusterBucket } from './cluster-bucket.js';
+
+/** How often a followed key is also read, besides its watch. @defaultValue 5 s */
+export const DEFAULT_CLUSTER_TEXT_CHECK_MS = 5_000;
+
+/** The keys of the bucket. */
+export type ClusterTextKey = 'crl' | 'inventory';
+
+/** Options of {@link ClusterPki.open}. */
+export interface ClusterPkiOptions {
+  /** A NATS connection (the hub's, or the CLI's); left open by {@link ClusterPki.close}. */
+  readonly connection: NatsConnection;
+  /** The bucket's copies (`cluster.replicas`). */
+  readonly replicas: number;
+  /** @defaultValue DEFAULT_NATS_PREFIX */
+  readonly prefix?: string;
+  /** @defaultValue {@link DEFAULT_CLUSTER_TEXT_CHECK_MS} */
+  readonly checkMs?: number;
+  /** @defaultValue {@link DEFAULT_CLUSTER_KV_TIMEOUT_MS} */
+  readonly kvTimeoutMs?: number;
+  /** @defaultValue SILENT_LOGGER */
+  readonly log?: Logger;
+}
+
+/** The revisions {@link ClusterPki.publish} wrote. */
+export interface Published {
+  readonly crl: number;
+  readonly inventory: number;
+}
+
+function hashOf(text: string | null): string {
+  return text === null ? 'missing' : createHash('sha256').update(text).digest('hex');
+}
+
+function textOf(entry: KvEntry): string | null {
+  return entry.operation === 'PUT' ? entry.string() : null;
+}
+
+/** The cluster's CRL and inventory bucket. Obtain with {@link ClusterPki.open}. */
+export class ClusterPki {
+  readonly #nc: NatsConnection;
+  readonly #kv: KV;
+  readonly #bucket: string;
+  readonly #checkMs: number;
+  readonly #log: Logger;
+  readonly #sources = new Set<ClusterTextSource>();
+
+  private constructor(nc: NatsConnection, kv: KV, bucket: string, checkMs: number, log: Logger) {
+    this.#nc = nc;
+    this.#kv = kv;
+    this.#bucket = bucket;
+    this.#checkMs = checkMs;
+    this.#log = log;
+  }
+
+  /** Opens (creating it) the bucket. Throws FH_ERR_CONFIG on a bad option. */
+  static async open(options: ClusterPkiOptions): Promise<ClusterPki> {
+    const checkMs = options.checkMs ?? DEFAULT_CLUSTER_TEXT_CHECK_MS;
+    if (!Number.isSafeInteger(checkMs) || checkMs < 10) throw new FleethubError('FH_ERR_CONFIG', `config: cluster checkMs must be an integer >= 10, got ${checkMs}`);
+    const bucket = clusterNames(options.prefix).pkiBucket;
+    const kv = await openClusterBucket(options.connection, bucket, options.replicas, options.kvTimeoutMs ?? DEFAULT_CLUSTER_KV_TIMEOUT_MS);
+    return new ClusterPki(options.connection, kv, bucket, checkMs, options.log ?? SILENT_LOGGER);
+  }
+
+  /**
+   * Publishes the inventory, then the CRL (a hub reading both never sees a
+   * revocation of a device its inventory does not list yet). Resolves once
+   * a quorum has each. Throws FH_ERR_INVALID_ARGUMENT, publishing nothing,
+   * when a text is larger than NATS carries in one message.
+   */
+  async publish(crlPem: string, inventoryText: string): Promise<Published> {
+    const maxBytes = this.#nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
+    for (const [key, text] of [['crl', crlPem], ['inventory', inventoryText]] as const) {
+      // Headroom for the KV headers that travel with the value.
+      const bytes = Buffer.byteLength(text, 'utf8');
+      if (bytes > maxBytes - 1_024) {
+        throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `cluster: the ${key} is ${bytes} bytes, over what the NATS servers carry in one message (max_payload ${maxBytes})`);
+      }
+    }
+    const inventory = await this.#kv.put('inventory', inventoryText);
+    const crl = await this.#kv.put('crl', crlPem);
+    this.#log.log('info', 'cluster.pki_published', { crl, inventory });
+    return { crl, inventory };
+  }
+
+  /** A source following `key`. */
+  source(key: ClusterTextKey): ClusterTextSource {
+    const source = new ClusterTextSource(this.#kv, `nats:${this.#bucket}/${key}`, key, this.#checkMs, this.#log, () => this.#sources.delete(source));
+    this.#sources.add(source);
+    return source;
+  }
+
+  /** Closes every source. Idempotent. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#sources].map((source) => source.close()));
+  }
+}
+
+/**
+ * One key of the bucket as a text that can change while the hub runs: the
+ * same members as the hub's text source (`read`, `watch`, `check`, `close`).
+ */
+export class ClusterTextSource {
+  /** `nats:<bucket>/<key>`, for log lines and errors. */
+  readonly name: string;
+  readonly #kv: KV;
+  readonly #key: ClusterTextKey;
+  readonly #checkMs: number;
+  readonly #log: Logger;
+  readonly #forget: () => void;
+  #listener: ((text: string | null) => void) | null = null;
+  /** The revision of the text last read or delivered (0: none yet). */
+  #revision = 0;
+  #hash = hashOf(null);
+  #watch: QueuedIterator<KvWatchEntry> | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  /** Deliveries, one after another, in the order they were seen. */
+  #round: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  /** @internal Made by {@link ClusterPki.source}. */
+  constructor(kv: KV, name: string, key: ClusterTextKey, checkMs: number, log: Logger, forget: () => void) {
+    this.#kv = kv;
+    this.name = name;
+    this.#key = key;
+    this.#checkMs = checkMs;
+    this.#log = log;
+    this.#forget = forget;
+  }
+
+  /** The text now (null: none published, or deleted). Throws when JetStream cannot be reached. */
+  async read(): Promise<string | null> {
+    const entry = await this.#kv.get(this.#key);
+    const text = entry === null ? null : textOf(entry);
+    if (entry !== null && entry.revision > this.#revision) {
+      this.#revision = entry.revision;
+      this.#hash = hashOf(text);
+    }
+    return text;
+  }
+
+  /** From now until close(), calls `listener` with each new text (null: deleted). Called once. */
+  watch(listener: (text: string | null) => void): void {
+    this.#listener = listener;
+    void this.#openWatch();
+    this.#schedule();
+  }
+
+  /** Reads the key now instead of waiting for the watch or the next check; resolves after the listener ran for a change. */
+  check(): Promise<void> {
+    const got = this.#kv.get(this.#key).then(
+      (entry) => entry,
+      (err: unknown) => {
+        this.#log.log('warn', 'cluster.pki_check_failed', { key: this.#key, reason: errorText(err) });
+        return null;
+      },
+    );
+    this.#round = this.#round.then(async () => {
+      const entry = await got;
+      if (entry !== null) this.#offer(entry);
+    });
+    return this.#round;
+  }
+
+  /** Stops following the key. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#forget();
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#watch?.stop();
+    await this.#round;
+  }
+
+  #schedule(): void {
+    if (this.#closed) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      if (this.#watch === null) void this.#openWatch();
+      void this.check().finally(() => this.#schedule());
+    }, this.#checkMs);
+    this.#timer.unref();
+  }
+
+  /** Watches the key (its last value first, then each write); on an error the next check opens it again. */
+  async #openWatch(): Promise<void> {
+    if (this.#closed) return;
+    let iterator: QueuedIterator<KvWatchEntry>;
+    try {
+      iterator = await this.#kv.watch({ key: this.#key });
+    } catch (err) {
+      this.#log.log('warn', 'cluster.pki_watch_failed', { key: this.#key, reason: errorText(err) });
+      return;
+    }
+    this.#watch = iterator;
+    if (this.#closed) iterator.stop();
+    try {
+      for await (const entry of iterator) {
+        this.#round = this.#round.then(() => this.#offer(entry));
+      }
+    } catch (err) {
+      this.#log.log('warn', 'cluster.pki_watch_failed', { key: this.#key, reason: errorText(err) });
+    }
+    if (this.#watch === iterator) this.#watch = null;
+  }
+
+  /** Delivers `entry` when it is newer than what the listener has and its text differs. */
+  #offer(entry: KvEntry): void {
+    if (this.#closed || entry.revision <= this.#revision) return;
+    this.#revision = entry.revision;
+    const text = textOf(entry);
+    const hash = hashOf(text);
+    if (hash === this.#hash) return;
+    this.#hash = hash;
+    this.#listener?.(text);
+  }
+}
