@@ -13,7 +13,6 @@
  * never claims a reading that a crash could take back.
  */
 import { mkdir } from 'node:fs/promises';
-import { performance } from 'node:perf_hooks';
 import { FleethubError, isFleethubError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { StoreConfig } from './store-config.js';
@@ -42,13 +41,13 @@ export {
  */
 export async function openStore(dir: string, config: StoreConfig, options: StoreOptions = {}): Promise<Store> {
   const resolved = resolveStoreOptions(config, options);
-  const { log } = resolved;
-  const started = performance.now();
+  const { log, monotonic } = resolved;
+  const started = monotonic();
   let release: (() => Promise<void>) | undefined;
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     release = await lockDir(dir);
-    const recovered = await recoverLog(dir, log);
+    const recovered = await recoverLog(dir, log, resolved.now());
     const cursors = await CursorFile.load(dir);
     const active = recovered.segments[recovered.segments.length - 1] as Segment;
     const writer = await SegmentWriter.open(active.path);
@@ -67,7 +66,7 @@ export async function openStore(dir: string, config: StoreConfig, options: Store
       checkpoint: recovered.usedCheckpoint,
       replayed: recovered.replayed,
       truncatedBytes: recovered.truncatedBytes,
-      ms: Math.round(performance.now() - started),
+      ms: Math.round(monotonic() - started),
     });
     return store;
   } catch (err) {
@@ -106,9 +105,11 @@ class LogStore implements Store {
   readonly #retention: RetentionRunner;
   readonly #listeners = new Set<(readings: readonly StoredReading[]) => void>();
   #flushing = false;
-  /** performance.now() when the last group commit started. */
+  /** The monotonic clock when the last group commit started. */
   #lastCommitAt = -Infinity;
   #idleWaiters: (() => void)[] = [];
+  /** Ends the pacing wait of the flush loop, while there is one. */
+  #endPace: (() => void) | null = null;
   #maintenance: Promise<void> = Promise.resolve();
   #maintenanceQueued = false;
   #checkpointPosition: number;
@@ -299,6 +300,7 @@ class LogStore implements Store {
   async #shutdown(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#timer);
+    this.#endPace?.();
     await this.#whenIdle();
     await this.#maintenance;
     if (this.#failed === null) await this.#checkpoint().catch((err: unknown) => this.#logFailure('store.checkpoint_failed', err));
@@ -322,9 +324,9 @@ class LogStore implements Store {
       while (this.#pending.size > 0 && this.#failed === null) {
         // At most one commit per commitIntervalMs: under load, readings gather
         // and share one fdatasync; after an idle spell the wait is zero.
-        const wait = this.#lastCommitAt + this.#init.config.commitIntervalMs - performance.now();
-        if (wait >= 1 && !this.#closed) await new Promise((resolve) => setTimeout(resolve, wait));
-        this.#lastCommitAt = performance.now();
+        const wait = this.#lastCommitAt + this.#init.config.commitIntervalMs - this.#init.monotonic();
+        if (wait >= 1 && !this.#closed) await this.#pace(wait);
+        this.#lastCommitAt = this.#init.monotonic();
         await this.#commitGroup();
       }
     } catch (err) {
@@ -335,6 +337,21 @@ class LogStore implements Store {
       this.#idleWaiters = [];
       for (const resolve of idle) resolve();
     }
+  }
+
+  /** Waits `ms` before the next commit; close() cuts the wait short (what is pending is flushed at once). */
+  #pace(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#endPace = null;
+        resolve();
+      }, ms);
+      this.#endPace = () => {
+        clearTimeout(timer);
+        this.#endPace = null;
+        resolve();
+      };
+    });
   }
 
   #whenIdle(): Promise<void> {
@@ -354,9 +371,9 @@ class LogStore implements Store {
       const reading = readings[i] as StoredReading;
       end = writeRecord(data, end, reading.device, deviceBytes[i] as number, reading.seq, reading.ts, hubTimes[i] as number, jsons[i] as string, jsonBytes[i] as number);
     }
-    const started = performance.now();
+    const started = this.#init.monotonic();
     await this.#writer.writeDurably(data, segment.bytes); // SPEC: ack means durable
-    const ms = performance.now() - started;
+    const ms = this.#init.monotonic() - started;
     this.#stats.fsyncs += 1;
     this.#stats.fsyncSeconds += ms / 1000;
     this.#stats.lastFsyncMs = ms;

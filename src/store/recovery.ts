@@ -32,8 +32,8 @@ export interface RecoveredLog {
   readonly truncatedBytes: number;
 }
 
-/** Recovers the log in `dir` (which exists). */
-export async function recoverLog(dir: string, log: Logger, ignoreCheckpoint = false): Promise<RecoveredLog> {
+/** Recovers the log in `dir` (which exists); `now` (ms since epoch) dates a first segment. */
+export async function recoverLog(dir: string, log: Logger, now: number, ignoreCheckpoint = false): Promise<RecoveredLog> {
   const names = await readdir(dir);
   for (const name of names) {
     // Leftovers of an atomic write interrupted by a crash.
@@ -45,7 +45,7 @@ export async function recoverLog(dir: string, log: Logger, ignoreCheckpoint = fa
   const from = checkpoint?.position ?? 0;
 
   if (bases.length === 0) {
-    const segment = await createSegmentFile(dir, from, Date.now());
+    const segment = await createSegmentFile(dir, from, now);
     return { segments: [segment], devices, checkpointPosition: from, usedCheckpoint: checkpoint !== null, replayed: 0, truncatedBytes: 0 };
   }
 
@@ -113,7 +113,7 @@ export async function recoverLog(dir: string, log: Logger, ignoreCheckpoint = fa
   if (checkpoint !== null && from > end) {
     // The checkpoint describes readings the log does not hold: trust the log.
     log.log('warn', 'store.checkpoint_ahead', { checkpoint: from, log: end });
-    return recoverLog(dir, log, true);
+    return recoverLog(dir, log, now, true);
   }
   return { segments, devices, checkpointPosition: checkpoint === null ? (segments[0] as Segment).base : from, usedCheckpoint: checkpoint !== null, replayed, truncatedBytes };
 }

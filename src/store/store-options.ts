@@ -3,6 +3,7 @@
  * input type, `DEFAULT_*` constants and one resolver, which also checks the
  * config values the store relies on.
  */
+import { performance } from 'node:perf_hooks';
 import { FleethubError } from '../errors.js';
 import { SILENT_LOGGER, type Logger } from '../log.js';
 import type { StoreConfig } from './store-config.js';
@@ -20,8 +21,14 @@ export const MAX_READ_READINGS = 10_000;
 export interface StoreOptions {
   /** @defaultValue SILENT_LOGGER */
   readonly log?: Logger;
-  /** The hub's clock (ms since epoch): day counts and age retention. @defaultValue Date.now */
+  /** The hub's clock (ms since epoch): day counts, age retention, new segments' times. @defaultValue Date.now */
   readonly now?: () => number;
+  /**
+   * A monotonic clock in ms: group-commit pacing, write and open durations.
+   * Every time the store reads goes through `now` or this, so tests drive
+   * both. @defaultValue performance.now
+   */
+  readonly monotonic?: () => number;
   /** @defaultValue {@link DEFAULT_CHECKPOINT_BYTES} */
   readonly checkpointBytes?: number;
   /** @defaultValue {@link DEFAULT_RETENTION_CHECK_MS} */
@@ -50,6 +57,7 @@ export function resolveStoreOptions(config: StoreConfig, options: StoreOptions):
   const resolved: ResolvedStoreOptions = {
     log: options.log ?? SILENT_LOGGER,
     now: options.now ?? Date.now,
+    monotonic: options.monotonic ?? (() => performance.now()),
     checkpointBytes: options.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES,
     retentionCheckMs: options.retentionCheckMs ?? DEFAULT_RETENTION_CHECK_MS,
     readMaxBytes: options.readMaxBytes ?? DEFAULT_READ_MAX_BYTES,
