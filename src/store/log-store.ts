@@ -12,12 +12,12 @@
  * reading) changes only when a group is committed, so a checkpoint of it
  * never claims a reading that a crash could take back.
  */
-import { mkdir } from 'node:fs/promises';
 import { FleethubError, isFleethubError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { StoreConfig } from './store-config.js';
 import { writeCheckpoint } from './checkpoint-file.js';
 import { CursorFile } from './cursor-file.js';
+import { prepareDataDir } from './data-dir.js';
 import { DeviceState } from './device-state.js';
 import { lockDir } from './dir-lock.js';
 import { recordBytes, writeRecord } from './record-codec.js';
@@ -45,7 +45,7 @@ export async function openStore(dir: string, config: StoreConfig, options: Store
   const started = monotonic();
   let release: (() => Promise<void>) | undefined;
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await prepareDataDir(dir);
     release = await lockDir(dir);
     const recovered = await recoverLog(dir, log, resolved.now());
     const cursors = await CursorFile.load(dir);
