@@ -14,6 +14,11 @@ export const DEFAULT_CHECKPOINT_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_RETENTION_CHECK_MS = 60_000;
 /** Bytes one `read()` call reads (more only for a single larger reading). @defaultValue 1 MiB */
 export const DEFAULT_READ_MAX_BYTES = 1024 * 1024;
+/**
+ * While writes fail (disk full, I/O error), how often the store tries the
+ * disk by itself (appends that arrive meanwhile try it too). @defaultValue 1 s
+ */
+export const DEFAULT_RECOVERY_CHECK_MS = 1000;
 /** Readings one `read()` call returns at most, whatever `max` asks. */
 export const MAX_READ_READINGS = 10_000;
 
@@ -35,6 +40,8 @@ export interface StoreOptions {
   readonly retentionCheckMs?: number;
   /** @defaultValue {@link DEFAULT_READ_MAX_BYTES} */
   readonly readMaxBytes?: number;
+  /** @defaultValue {@link DEFAULT_RECOVERY_CHECK_MS} */
+  readonly recoveryCheckMs?: number;
 }
 
 /** {@link StoreOptions} with every default filled in. */
@@ -61,9 +68,11 @@ export function resolveStoreOptions(config: StoreConfig, options: StoreOptions):
     checkpointBytes: options.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES,
     retentionCheckMs: options.retentionCheckMs ?? DEFAULT_RETENTION_CHECK_MS,
     readMaxBytes: options.readMaxBytes ?? DEFAULT_READ_MAX_BYTES,
+    recoveryCheckMs: options.recoveryCheckMs ?? DEFAULT_RECOVERY_CHECK_MS,
   };
   integer('store checkpointBytes', resolved.checkpointBytes, 1);
   integer('store retentionCheckMs', resolved.retentionCheckMs, 1);
   integer('store readMaxBytes', resolved.readMaxBytes, 64);
+  integer('store recoveryCheckMs', resolved.recoveryCheckMs, 1);
   return Object.freeze(resolved);
 }

@@ -120,14 +120,35 @@ describe('log store', () => {
     assert.deepEqual(await repeat, ['duplicate']);
   });
 
-  it('treats a seq older than the dedupe window as a repeat (never stored twice)', async () => {
+  it('refuses a seq below the dedupe window as stale: neither stored nor a duplicate to ack', async () => {
     const store = await open();
     await store.append([reading('a', 1)]);
     await store.append([reading('a', DEDUPE_WINDOW + 10)]);
-    assert.deepEqual(await store.append([reading('a', 1)]), ['duplicate']);
-    assert.deepEqual(await store.append([reading('a', 5)]), ['duplicate']); // below the window, never stored: the documented policy
-    assert.deepEqual(await store.append([reading('a', DEDUPE_WINDOW + 9)]), ['stored']); // inside the window, new
-    assert.equal(store.stats().staleDuplicates, 2);
+    // SPEC: an ack never covers a reading that is not stored; below the window a repeat and a new one look alike.
+    assert.deepEqual(await store.append([reading('a', 1)]), ['stale']);
+    assert.deepEqual(await store.append([reading('a', 5), reading('a', DEDUPE_WINDOW + 9)]), ['stale', 'stored']);
+    assert.equal(store.stats().stale, 2);
+    assert.deepEqual((await readAll(store)).map((r) => r.seq), [1, DEDUPE_WINDOW + 10, DEDUPE_WINDOW + 9]);
+  });
+
+  it('resetSeq lets a device start again from seq 1, across restarts with and without a checkpoint', async () => {
+    let store = await open();
+    await store.append([reading('a', 5_000_000), reading('b', 7)]);
+    await store.resetSeq('a');
+    assert.equal(store.lastSeq('a'), null);
+    assert.equal(store.lastSeq('b'), 7, 'other devices keep theirs');
+    assert.deepEqual(await store.append([reading('a', 2), reading('a', 3)]), ['stored', 'stored']);
+    assert.equal(store.countToday('a'), 3, 'the day count keeps what was stored before the reset');
+    await store.close();
+    store = await open();
+    assert.equal(store.lastSeq('a'), 3);
+    assert.deepEqual(await store.append([reading('a', 3), reading('a', 4)]), ['duplicate', 'stored']);
+    await store.close();
+    const { unlink } = await import('node:fs/promises');
+    await unlink(`${fixture.tmp.dir}/checkpoint.json`);
+    store = await open();
+    assert.equal(store.lastSeq('a'), 4, 'a full replay leaves the readings before the reset out of the window');
+    assert.equal(store.lastSeq('b'), 7);
   });
 
   it('keeps lastSeq, the dedupe window, countToday and latest across a restart', async () => {
