@@ -381,7 +381,6 @@ class LogStore implements Store {
         if (wait >= 1 && !this.#closed) await this.#pace(wait);
         this.#lastCommitAt = this.#init.monotonic();
         await this.#commitGroup();
-        this.#setUp();
       }
     } catch (err) {
       this.#fail(err);
@@ -427,6 +426,7 @@ class LogStore implements Store {
     }
     const started = this.#init.monotonic();
     await this.#writer.writeDurably(data, segment.bytes); // SPEC: ack means durable
+    this.#setUp(); // up again (when it was down) before any append it resolves is seen
     const ms = this.#init.monotonic() - started;
     this.#stats.fsyncs += 1;
     this.#stats.fsyncSeconds += ms / 1000;
