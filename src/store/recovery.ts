@@ -44,8 +44,8 @@ export async function recoverLog(dir: string, log: Logger, now: number, resets: 
   const checkpoint = ignoreCheckpoint ? null : await readCheckpoint(dir, log);
   const devices = checkpoint?.devices ?? new Map<string, DeviceState>();
   const from = checkpoint?.position ?? 0;
-  // A reset the checkpoint does not reflect yet: the device's seqs start again from there.
-  for (const [device, at] of resets) if (at > from) devices.get(device)?.resetSeq();
+  // A reset the checkpoint may not reflect (made at or after its position): the device's seqs start again from there.
+  for (const [device, at] of resets) if (at >= from) devices.get(device)?.resetSeq();
 
   if (bases.length === 0) {
     const segment = await createSegmentFile(dir, from, now);

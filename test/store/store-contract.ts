@@ -137,6 +137,9 @@ export function storeContract(name: string, newPlace: () => Promise<StorePlace>)
       await store.resetSeq('a');
       assert.equal(store.lastSeq('a'), null);
       assert.equal(store.lastSeq('b'), 7);
+      await store.close();
+      store = await open();
+      assert.equal(store.lastSeq('a'), null, 'a reset with nothing stored after it survives a reopen');
       assert.deepEqual(await store.append([reading('a', 2)]), ['stored']);
       await store.close();
       store = await open();
