@@ -40,12 +40,15 @@ export {
 /** Bytes the store writes (and removes) to find out whether the disk takes writes again. */
 const PROBE_BYTES = 64 * 1024;
 
+/** The embedded log: a {@link Store} with every optional part of the interface. */
+export type EmbeddedStore = Store & Required<Pick<Store, 'releaseDevice' | 'resetSeq'>>;
+
 /**
  * Opens (creating it 0700 if needed) the store in `dir`, recovering from a
  * crash if there was one. Throws FH_ERR_STORE_IO when the folder cannot be
  * used, FH_ERR_CONFIG on a bad config value.
  */
-export async function openStore(dir: string, config: StoreConfig, options: StoreOptions = {}): Promise<Store> {
+export async function openStore(dir: string, config: StoreConfig, options: StoreOptions = {}): Promise<EmbeddedStore> {
   const resolved = resolveStoreOptions(config, options);
   const { log, monotonic } = resolved;
   const started = monotonic();
@@ -95,7 +98,7 @@ interface LogStoreInit extends ResolvedStoreOptions {
   readonly resets: SeqResets;
 }
 
-class LogStore implements Store {
+class LogStore implements EmbeddedStore {
   readonly #init: LogStoreInit;
   readonly #log: Logger;
   readonly #now: () => number;
@@ -134,7 +137,7 @@ class LogStore implements Store {
   /** The recovery probe running now, if any: the flush loop waits for it rather than repair the writer twice. */
   #probing: Promise<void> | null = null;
   readonly #stats = {
-    fsyncs: 0, fsyncSeconds: 0, lastFsyncMs: 0, appended: 0, duplicates: 0, stale: 0,
+    fsyncs: 0, fsyncSeconds: 0, lastFsyncMs: 0, appended: 0, duplicates: 0, staleDuplicates: 0,
     checkpoints: 0, deletedSegments: 0, retentionBlockedBytes: 0,
   };
 
@@ -194,7 +197,7 @@ class LogStore implements Store {
         // SPEC: an ack never covers a reading that is not stored. Below the window a repeat and a new
         // reading look alike: not stored (never twice), not acked either: the caller nacks it.
         outcomes.push('stale');
-        this.#stats.stale += 1;
+        this.#stats.staleDuplicates += 1;
         continue;
       }
       if (status !== 'new' || pendingAt !== undefined) {
@@ -331,7 +334,7 @@ class LogStore implements Store {
       devices: this.#devices.size,
       appended: s.appended,
       duplicates: s.duplicates,
-      stale: s.stale,
+      staleDuplicates: s.staleDuplicates,
       checkpoints: s.checkpoints,
       deletedSegments: s.deletedSegments,
       retentionBlockedBytes: s.retentionBlockedBytes,

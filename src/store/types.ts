@@ -47,8 +47,8 @@ export interface StoreHealth {
   readonly ok: boolean;
   /** Why not, while not ok. */
   readonly error?: string;
-  /** When it last changed (the store's wall clock, ms since epoch; its open time before any change). */
-  readonly since: number;
+  /** When it last changed (the store's wall clock, ms since epoch; its open time before any change), where the store knows. */
+  readonly since?: number;
 }
 
 /** A page of committed readings. */
@@ -108,14 +108,14 @@ export interface Store extends StoreReader {
    * before the older one is released, so a store keeps a device's state while
    * more opens than releases were made. Never throws.
    */
-  releaseDevice(device: string): void;
+  releaseDevice?(device: string): void;
   /**
    * Forgets the device's seqs (lastSeq, dedupe window), so it starts again
    * from seq 1: the way out for a device that sent seq 2^53-1, or whose
    * counter went back below its dedupe window. Its stored readings, daily
    * count and latest reading stay. Survives restarts.
    */
-  resetSeq(device: string): Promise<void>;
+  resetSeq?(device: string): Promise<void>;
   /** Whether the store can take appends now; it changes back by itself once writes succeed again. */
   health(): StoreHealth;
   /** Highest seq stored for the device, or null (SPEC: hello.lastSeq). */
@@ -155,8 +155,11 @@ export interface StoreStats {
   readonly appended: number;
   /** Repeats acked without storing, since open. */
   readonly duplicates: number;
-  /** Seqs below their device's dedupe window, neither stored nor acked, since open. */
-  readonly stale: number;
+  /**
+   * Seqs below their device's dedupe window since open: the outcome `stale`,
+   * neither stored nor acked (the name is from when they were acked as duplicates).
+   */
+  readonly staleDuplicates: number;
   /** Checkpoints written since open. */
   readonly checkpoints: number;
   /** Segments deleted by retention since open. */

@@ -7,14 +7,14 @@ import { readFile, stat } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { isFleethubError } from '../../src/errors.js';
 import { createMemoryLogger } from '../../src/log.js';
-import { openStore, type StoreOptions } from '../../src/store/log-store.js';
+import { openStore, type EmbeddedStore, type StoreOptions } from '../../src/store/log-store.js';
 import { DEDUPE_WINDOW } from '../../src/store/seq-window.js';
-import type { Store, StoredReading } from '../../src/store/types.js';
+import type { StoredReading } from '../../src/store/types.js';
 import { readAll, reading, SMALL_CONFIG, storePerTest } from './store-fixtures.js';
 
 describe('log store', () => {
   const fixture = storePerTest();
-  const open = (options: StoreOptions = {}): Promise<Store> => fixture.open(SMALL_CONFIG, options);
+  const open = (options: StoreOptions = {}): Promise<EmbeddedStore> => fixture.open(SMALL_CONFIG, options);
 
 
   it('creates its folder 0700 and acks appends with dense positions from 0', async () => {
@@ -127,7 +127,7 @@ describe('log store', () => {
     // SPEC: an ack never covers a reading that is not stored; below the window a repeat and a new one look alike.
     assert.deepEqual(await store.append([reading('a', 1)]), ['stale']);
     assert.deepEqual(await store.append([reading('a', 5), reading('a', DEDUPE_WINDOW + 9)]), ['stale', 'stored']);
-    assert.equal(store.stats().stale, 2);
+    assert.equal(store.stats().staleDuplicates, 2);
     assert.deepEqual((await readAll(store)).map((r) => r.seq), [1, DEDUPE_WINDOW + 10, DEDUPE_WINDOW + 9]);
   });
 

@@ -34,6 +34,16 @@ export interface StorePlace {
   remove(): Promise<void>;
 }
 
+/**
+ * `releaseDevice` and `resetSeq` are optional in the type only while every
+ * backend catches up with the interface; the contract requires them.
+ */
+function required<K extends 'releaseDevice' | 'resetSeq'>(store: Store, key: K): NonNullable<Store[K]> {
+  const method = store[key];
+  assert.equal(typeof method, 'function', `the store implements ${key}`);
+  return (method as NonNullable<Store[K]>).bind(store) as NonNullable<Store[K]>;
+}
+
 /** Waits (polling, generously) until `check` holds: retention runs in the background. */
 async function eventually(check: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 1500 && !check(); i += 1) await new Promise((r) => setTimeout(r, 20));
@@ -115,8 +125,8 @@ export function storeContract(name: string, newPlace: () => Promise<StorePlace>)
       assert.equal(store.countToday('a'), 0, 'the day count resets at UTC midnight');
       await store.append([reading('a', 6)]);
       assert.equal(store.countToday('a'), 1);
-      store.releaseDevice('a');
-      store.releaseDevice('a');
+      required(store, 'releaseDevice')('a');
+      required(store, 'releaseDevice')('a');
     }));
 
     it('openDevice is ready (now or once resolved) before a device is served, releaseDevice never throws', withPlace(async (open) => {
@@ -125,16 +135,17 @@ export function storeContract(name: string, newPlace: () => Promise<StorePlace>)
       await store.openDevice('a');
       await store.openDevice('a'); // a takeover on the same hub opens it twice
       assert.equal(store.lastSeq('a'), 7);
-      store.releaseDevice('a');
+      const release = required(store, 'releaseDevice');
+      release('a');
       assert.deepEqual(await store.append([reading('a', 7), reading('a', 8)]), ['duplicate', 'stored']);
-      store.releaseDevice('a');
-      store.releaseDevice('never-opened');
+      release('a');
+      release('never-opened');
     }));
 
     it('resetSeq lets a device start again from seq 1, and the reset survives a reopen', withPlace(async (open) => {
       let store = await open();
       await store.append([reading('a', 5_000_000), reading('b', 7)]);
-      await store.resetSeq('a');
+      await required(store, 'resetSeq')('a');
       assert.equal(store.lastSeq('a'), null);
       assert.equal(store.lastSeq('b'), 7);
       await store.close();
