@@ -7,6 +7,7 @@ import { EXIT } from './errors.js';
 import { registerPkiCommands } from './pki/commands/index.js';
 import { registerTokenCommands } from './hub/console/token-command.js';
 import { registerServeCommand } from './serve-command.js';
+import { registerResetSeqCommand } from './reset-seq-command.js';
 import { registerSimCommand } from '../firmware-sim/sim-command.js';
 
 /** Builds the program; exported for tests that want to inspect the help. */
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerPkiCommands(program);
   registerTokenCommands(program);
   registerServeCommand(program);
+  registerResetSeqCommand(program);
   registerSimCommand(program);
   return program;
 }

@@ -19,7 +19,7 @@ import { ensureDevelopmentPki, pkiPaths } from './pki/index.js';
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
 /** Reads and parses a JSON config file; any failure is one FH_ERR_CONFIG line. */
-async function readConfigFile(path: string): Promise<unknown> {
+export async function readConfigFile(path: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');

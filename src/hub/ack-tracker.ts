@@ -34,14 +34,23 @@ export class AckTracker {
 
   /** The append of `seq` settled; `durable` when the store committed it (or it was a repeat of a stored one). */
   settled(seq: number, durable: boolean): void {
+    this.#unpend(seq);
+    if (durable) this.#durable.push(seq);
+    else if (seq < this.#lowestFailed) this.#lowestFailed = seq;
+  }
+
+  /** The store refused `seq` and the session nacks it: later acks may pass it (SPEC: an ack covers seqs not nacked). */
+  nacked(seq: number): void {
+    this.#unpend(seq);
+  }
+
+  #unpend(seq: number): void {
     const pending = this.#pending;
     if (pending[0] === seq) pending.shift();
     else {
       const at = pending.indexOf(seq);
       if (at > 0) pending.splice(at, 1);
     }
-    if (durable) this.#durable.push(seq);
-    else if (seq < this.#lowestFailed) this.#lowestFailed = seq;
   }
 
   /**

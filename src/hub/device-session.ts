@@ -10,7 +10,7 @@ import { AckTracker } from './ack-tracker.js';
 import { quotaAllows } from './device-limits.js';
 import { dataText } from './data-text.js';
 import { ackMessage, helloMessage, nackMessage, parseFrame } from './protocol.js';
-import type { Reading, Store } from '../store/types.js';
+import type { AppendOutcome, Reading, Store } from '../store/types.js';
 import { TokenBucket } from './token-bucket.js';
 
 /** How long a closing session waits for the peer's close frame before dropping the socket. */
@@ -79,6 +79,8 @@ export class DeviceSession {
   #closeCode = 1006;
   #accepted = 0;
   #nacked: SessionSummary['nacked'] | null = null;
+  /** The store was asked to open this device ({@link Store.openDevice}): released when the session ends. */
+  #opened = false;
   /** Made on first need ({@link done}, {@link close}): most sessions end without anyone waiting for them. */
   #done: Promise<void> | null = null;
   #resolveDone: (() => void) | null = null;
@@ -92,6 +94,7 @@ export class DeviceSession {
     // 'on', not 'once' (ws emits 'close' once): no wrapper per session.
     this.#ws.on('close', (code: number) => {
       this.#closed = true;
+      if (this.#opened) this.#context.store.releaseDevice?.(this.device);
       this.#closeCode = this.#closing ? this.#closeCode : code;
       this.#context.observer.closed(this, this.#closeCode);
       this.#resolveDone?.();
@@ -106,7 +109,40 @@ export class DeviceSession {
         this.#closeCode = CLOSE.TOO_BIG;
       }
     });
-    this.#send(helloMessage(this.device, this.#context.store.lastSeq(this.device), this.limits));
+    this.#start();
+  }
+
+  /**
+   * Before `hello`: a store that cannot write refuses the device (SPEC: 1011),
+   * and the device's state must be ready (a cluster store loads it) before
+   * `hello` tells its lastSeq; frames that arrive meanwhile wait in the socket.
+   */
+  #start(): void {
+    const store = this.#context.store;
+    if (!store.health().ok) {
+      this.#refuseStart();
+      return;
+    }
+    this.#opened = true;
+    const opening = store.openDevice(this.device);
+    if (opening === undefined) {
+      this.#send(helloMessage(this.device, store.lastSeq(this.device), this.limits));
+      return;
+    }
+    this.#ws.pause();
+    opening.then(
+      () => {
+        if (this.#closing || this.#closed) return;
+        this.#send(helloMessage(this.device, store.lastSeq(this.device), this.limits));
+        this.#ws.resume();
+      },
+      () => this.#refuseStart(),
+    );
+  }
+
+  #refuseStart(): void {
+    if (this.#closing || this.#closed) return;
+    void this.close(CLOSE.INTERNAL_ERROR);
   }
 
   /** What the session did, for its disconnect line. */
@@ -219,15 +255,27 @@ export class DeviceSession {
     const acks = (this.#acks ??= new AckTracker());
     for (const { seq } of readings) acks.accepted(seq);
     this.#context.store.append(readings).then(
-      () => this.#appended(acks, readings, true),
-      () => this.#appended(acks, readings, false),
+      (outcomes) => this.#appended(acks, readings, outcomes),
+      () => this.#appended(acks, readings, null),
     );
   }
 
-  #appended(acks: AckTracker, readings: readonly Reading[], durable: boolean): void {
+  /** `outcomes` is null when the append failed. */
+  #appended(acks: AckTracker, readings: readonly Reading[], outcomes: readonly AppendOutcome[] | null): void {
     this.#inFlight -= readings.length;
-    // SPEC: a repeat ('duplicate') is acked again; the store resolves it once the original is durable.
-    for (const { seq } of readings) acks.settled(seq, durable);
+    const durable = outcomes !== null;
+    for (let i = 0; i < readings.length; i += 1) {
+      const { seq } = readings[i] as Reading;
+      // SPEC: an ack never covers a reading that is not stored: below the dedupe window the store cannot
+      // tell a repeat from a new reading, and stores neither; it is nacked instead.
+      if (outcomes?.[i] === 'stale') {
+        acks.nacked(seq);
+        if (!this.#closing) this.#invalid(seq, 'invalid_message');
+        continue;
+      }
+      // SPEC: a repeat ('duplicate') is acked again; the store resolves it once the original is durable.
+      acks.settled(seq, durable);
+    }
     if (durable) this.#scheduleAck();
     // Never ack what may not be durable: the device keeps it and resends after reconnecting.
     else void this.close(CLOSE.INTERNAL_ERROR);

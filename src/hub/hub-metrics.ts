@@ -46,6 +46,8 @@ export function handshakeFailureReason(err: Error & { code?: string }, authoriza
 /** What the device-side gauges read at scrape time, so nothing is updated per connection. */
 export interface HubMetricSources {
   readonly storeStats: () => StoreStats;
+  /** False while the store's writes fail. @defaultValue always up */
+  readonly storeUp?: () => boolean;
   /** Open TCP sockets on the device listener. */
   readonly openSockets: () => number;
   /** Connected devices. */
@@ -79,6 +81,7 @@ export class HubMetrics {
   constructor(registry: MetricsRegistry, sources: HubMetricSources) {
     registry.observedGauge('fleethub_device_sockets', 'Open TCP sockets on the device listener', sources.openSockets);
     registry.observedGauge('fleethub_device_connections', 'Connected devices (open device WebSockets)', sources.devicesOnline);
+    registry.observedGauge('fleethub_store_up', '1 while the store can write; 0 while its writes fail (devices refused with 1011, /healthz 503)', () => (sources.storeUp?.() === false ? 0 : 1));
     this.refused = registry.counter('fleethub_device_connections_refused_total', 'TCP connections refused before TLS, by reason');
     const handshakes = registry.counter('fleethub_tls_handshakes_total', 'Completed device TLS handshakes, by result (full or resumed)');
     this.handshakesFull = handshakes.labels({ result: 'full' });

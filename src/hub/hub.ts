@@ -97,6 +97,7 @@ class FleethubHub implements Hub {
     this.#feed = new HubFeed(store, this.#registry, this.#log, { rejectedSummaryMs: this.#config.console.rejectedSummaryMs });
     this.#hubMetrics ??= new HubMetrics(this.metrics, {
       storeStats: () => store.stats(),
+      storeUp: () => store.health().ok,
       openSockets: () => this.#listener?.openSockets ?? 0,
       devicesOnline: () => this.#registry.size,
     });
@@ -138,12 +139,18 @@ class FleethubHub implements Hub {
     }
   }
 
+  /** The body of `/healthz`; `ok: false` (the store cannot write) makes it a 503. */
   #health(): Record<string, unknown> {
     const stats = this.#store?.stats();
+    const health = this.#store?.health();
+    const ok = health?.ok ?? true;
     return {
-      status: this.#closing === null ? 'ok' : 'closing',
+      status: this.#closing !== null ? 'closing' : ok ? 'ok' : 'store_failed',
+      ok,
       devicesOnline: this.#registry.size,
-      store: stats === undefined ? null : { bytes: stats.bytes, segments: stats.segments, readings: stats.readings, lastFsyncMs: stats.lastFsyncMs },
+      store: stats === undefined ? null : {
+        ok, error: health?.error, since: health?.since, bytes: stats.bytes, segments: stats.segments, readings: stats.readings, lastFsyncMs: stats.lastFsyncMs,
+      },
     };
   }
 

@@ -20,7 +20,8 @@ export function utcDay(ms: number): number {
  * would move to the old generation at every reading of a busy fleet.
  */
 export class DeviceState {
-  readonly window: SeqWindow;
+  /** Replaced (not edited) by {@link resetSeq}. */
+  window: SeqWindow;
   /** UTC day of {@link dayCount}. */
   day = -1;
   /** Readings stored on {@link day}, by the hub's clock. */
@@ -59,12 +60,22 @@ export class DeviceState {
   /** Applies a committed reading's seq and day count only (recovery sets {@link latest} once at the end). */
   applySeq(seq: number, hubTime: number): void {
     this.window.add(seq);
+    this.applyDay(hubTime);
+  }
+
+  /** Applies a committed reading's day count only: one from before a seq reset (see seq-resets.ts). */
+  applyDay(hubTime: number): void {
     const day = utcDay(hubTime);
     if (day === this.day) this.dayCount += 1;
     else if (day > this.day) {
       this.day = day;
       this.dayCount = 1;
     }
+  }
+
+  /** Forgets the stored seqs (`fleethub device reset-seq`): the device starts again from seq 1. */
+  resetSeq(): void {
+    this.window = new SeqWindow();
   }
 
   /** Readings stored on the UTC day of `now`. */

@@ -12,13 +12,14 @@
  * reading) changes only when a group is committed, so a checkpoint of it
  * never claims a reading that a crash could take back.
  */
-import { mkdir } from 'node:fs/promises';
-import { performance } from 'node:perf_hooks';
+import { open as openFile, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { FleethubError, isFleethubError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { StoreConfig } from './store-config.js';
 import { writeCheckpoint } from './checkpoint-file.js';
 import { CursorFile } from './cursor-file.js';
+import { prepareDataDir } from './data-dir.js';
 import { DeviceState } from './device-state.js';
 import { lockDir } from './dir-lock.js';
 import { recordBytes, writeRecord } from './record-codec.js';
@@ -29,31 +30,39 @@ import { RetentionRunner } from './retention-runner.js';
 import { MAX_READ_READINGS, resolveStoreOptions, type ResolvedStoreOptions, type StoreOptions } from './store-options.js';
 import type { Segment } from './segment.js';
 import { SegmentWriter } from './segment-writer.js';
-import type { AppendOutcome, ReadResult, Reading, Store, StoredReading, StoreStats } from './types.js';
+import { loadSeqResets, saveSeqResets, type SeqResets } from './seq-resets.js';
+import type { AppendOutcome, ReadResult, Reading, Store, StoredReading, StoreHealth, StoreStats } from './types.js';
 
 export {
-  DEFAULT_CHECKPOINT_BYTES, DEFAULT_READ_MAX_BYTES, DEFAULT_RETENTION_CHECK_MS, MAX_READ_READINGS, type StoreOptions,
+  DEFAULT_CHECKPOINT_BYTES, DEFAULT_READ_MAX_BYTES, DEFAULT_RECOVERY_CHECK_MS, DEFAULT_RETENTION_CHECK_MS, MAX_READ_READINGS, type StoreOptions,
 } from './store-options.js';
+
+/** Bytes the store writes (and removes) to find out whether the disk takes writes again. */
+const PROBE_BYTES = 64 * 1024;
+
+/** The embedded log: a {@link Store} with every optional part of the interface. */
+export type EmbeddedStore = Store & Required<Pick<Store, 'releaseDevice' | 'resetSeq'>>;
 
 /**
  * Opens (creating it 0700 if needed) the store in `dir`, recovering from a
  * crash if there was one. Throws FH_ERR_STORE_IO when the folder cannot be
  * used, FH_ERR_CONFIG on a bad config value.
  */
-export async function openStore(dir: string, config: StoreConfig, options: StoreOptions = {}): Promise<Store> {
+export async function openStore(dir: string, config: StoreConfig, options: StoreOptions = {}): Promise<EmbeddedStore> {
   const resolved = resolveStoreOptions(config, options);
-  const { log } = resolved;
-  const started = performance.now();
+  const { log, monotonic } = resolved;
+  const started = monotonic();
   let release: (() => Promise<void>) | undefined;
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await prepareDataDir(dir);
     release = await lockDir(dir);
-    const recovered = await recoverLog(dir, log);
+    const resets = await loadSeqResets(dir);
+    const recovered = await recoverLog(dir, log, resolved.now(), resets);
     const cursors = await CursorFile.load(dir);
     const active = recovered.segments[recovered.segments.length - 1] as Segment;
     const writer = await SegmentWriter.open(active.path);
     const store = new LogStore({
-      ...resolved, dir, config, release, cursors, writer,
+      ...resolved, dir, config, release, cursors, writer, resets,
       segments: recovered.segments,
       devices: recovered.devices,
       checkpointPosition: recovered.checkpointPosition,
@@ -67,7 +76,7 @@ export async function openStore(dir: string, config: StoreConfig, options: Store
       checkpoint: recovered.usedCheckpoint,
       replayed: recovered.replayed,
       truncatedBytes: recovered.truncatedBytes,
-      ms: Math.round(performance.now() - started),
+      ms: Math.round(monotonic() - started),
     });
     return store;
   } catch (err) {
@@ -86,9 +95,10 @@ interface LogStoreInit extends ResolvedStoreOptions {
   readonly segments: Segment[];
   readonly devices: Map<string, DeviceState>;
   readonly checkpointPosition: number;
+  readonly resets: SeqResets;
 }
 
-class LogStore implements Store {
+class LogStore implements EmbeddedStore {
   readonly #init: LogStoreInit;
   readonly #log: Logger;
   readonly #now: () => number;
@@ -106,9 +116,11 @@ class LogStore implements Store {
   readonly #retention: RetentionRunner;
   readonly #listeners = new Set<(readings: readonly StoredReading[]) => void>();
   #flushing = false;
-  /** performance.now() when the last group commit started. */
+  /** The monotonic clock when the last group commit started. */
   #lastCommitAt = -Infinity;
   #idleWaiters: (() => void)[] = [];
+  /** Ends the pacing wait of the flush loop, while there is one. */
+  #endPace: (() => void) | null = null;
   #maintenance: Promise<void> = Promise.resolve();
   #maintenanceQueued = false;
   #checkpointPosition: number;
@@ -116,7 +128,14 @@ class LogStore implements Store {
   readonly #timer: NodeJS.Timeout;
   #closed = false;
   #closing: Promise<void> | null = null;
-  #failed: FleethubError | null = null;
+  /** Why writes fail, while they do (SPEC: 1011, /healthz 503); null while the store is up. */
+  #down: string | null = null;
+  /** The wall clock when {@link #down} last changed. */
+  #healthSince: number;
+  /** Tries the disk while down. */
+  #recoveryTimer: NodeJS.Timeout | null = null;
+  /** The recovery probe running now, if any: the flush loop waits for it rather than repair the writer twice. */
+  #probing: Promise<void> | null = null;
   readonly #stats = {
     fsyncs: 0, fsyncSeconds: 0, lastFsyncMs: 0, appended: 0, duplicates: 0, staleDuplicates: 0,
     checkpoints: 0, deletedSegments: 0, retentionBlockedBytes: 0,
@@ -134,6 +153,7 @@ class LogStore implements Store {
     this.#retention = new RetentionRunner(init.log);
     this.#committedEnd = this.#active.end;
     this.#acceptedEnd = this.#committedEnd;
+    this.#healthSince = init.now();
     this.#timer = setInterval(() => this.#scheduleMaintenance(), init.retentionCheckMs);
     this.#timer.unref();
     this.#scheduleMaintenance(); // apply retention to what recovery found
@@ -144,7 +164,7 @@ class LogStore implements Store {
   }
 
   append(readings: readonly Reading[]): Promise<AppendOutcome[]> {
-    if (this.#failed !== null) return Promise.reject(this.#failed);
+    // No refusal while down: a new append tries the disk again (the flush loop repairs first).
     if (this.#closed) return Promise.reject(new FleethubError('FH_ERR_STORE_IO', 'store: closed'));
     const hubTime = this.#now();
     // Everything that can fail happens before any state changes: a batch is taken whole or not at all.
@@ -173,11 +193,17 @@ class LogStore implements Store {
       const status = this.#devices.get(device)?.window.check(seq) ?? 'new';
       let inflight = this.#inflight.get(device);
       const pendingAt = inflight?.positionOf(seq);
+      if (pendingAt === undefined && status === 'stale') {
+        // SPEC: an ack never covers a reading that is not stored. Below the window a repeat and a new
+        // reading look alike: not stored (never twice), not acked either: the caller nacks it.
+        outcomes.push('stale');
+        this.#stats.staleDuplicates += 1;
+        continue;
+      }
       if (status !== 'new' || pendingAt !== undefined) {
         // SPEC: a repeat is acked again, not stored twice; in flight, it resolves when the original is durable.
         outcomes.push('duplicate');
         this.#stats.duplicates += 1;
-        if (status === 'stale') this.#stats.staleDuplicates += 1;
         if (pendingAt !== undefined) target = Math.max(target, pendingAt + 1);
         continue;
       }
@@ -212,6 +238,30 @@ class LogStore implements Store {
 
   devices(): Iterable<string> {
     return this.#devices.keys();
+  }
+
+  openDevice(): undefined {
+    return undefined; // every device's state is in memory from open on
+  }
+
+  releaseDevice(): void {}
+
+  async resetSeq(device: string): Promise<void> {
+    if (this.#closed) throw new FleethubError('FH_ERR_STORE_IO', 'store: closed');
+    // Readings accepted before the reset commit first, so the reset has one place in the log.
+    if (this.#acceptedEnd > this.#committedEnd) await this.#ackWaiters.wait(this.#acceptedEnd, []);
+    const state = this.#devices.get(device);
+    if (state === undefined) return;
+    // In memory first, in this turn: readings committed from `position` on count for the new window, as at recovery.
+    const position = this.#committedEnd;
+    state.resetSeq();
+    this.#init.resets.set(device, position);
+    await saveSeqResets(this.#init.dir, this.#init.resets);
+    this.#log.log('warn', 'store.seq_reset', { id: device, position });
+  }
+
+  health(): StoreHealth {
+    return this.#down === null ? { ok: true, since: this.#healthSince } : { ok: false, error: this.#down, since: this.#healthSince };
   }
 
   onCommit(listener: (readings: readonly StoredReading[]) => void): () => void {
@@ -299,9 +349,12 @@ class LogStore implements Store {
   async #shutdown(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#timer);
+    if (this.#recoveryTimer !== null) clearInterval(this.#recoveryTimer);
+    this.#endPace?.();
     await this.#whenIdle();
+    await this.#probing;
     await this.#maintenance;
-    if (this.#failed === null) await this.#checkpoint().catch((err: unknown) => this.#logFailure('store.checkpoint_failed', err));
+    if (this.#down === null) await this.#checkpoint().catch((err: unknown) => this.#logFailure('store.checkpoint_failed', err));
     await this.#cursors.settled();
     await this.#writer.close().catch(() => {});
     this.#readWaiters.releaseAll();
@@ -319,12 +372,17 @@ class LogStore implements Store {
   async #flushLoop(): Promise<void> {
     try {
       // Bounded by the appends queued; each pass commits everything queued so far.
-      while (this.#pending.size > 0 && this.#failed === null) {
+      while (this.#pending.size > 0) {
+        if (this.#down !== null) {
+          // Down: this append tries the disk again, after the recovery probe if one is running.
+          await this.#probing;
+          if (this.#down !== null) await this.#repair();
+        }
         // At most one commit per commitIntervalMs: under load, readings gather
         // and share one fdatasync; after an idle spell the wait is zero.
-        const wait = this.#lastCommitAt + this.#init.config.commitIntervalMs - performance.now();
-        if (wait >= 1 && !this.#closed) await new Promise((resolve) => setTimeout(resolve, wait));
-        this.#lastCommitAt = performance.now();
+        const wait = this.#lastCommitAt + this.#init.config.commitIntervalMs - this.#init.monotonic();
+        if (wait >= 1 && !this.#closed) await this.#pace(wait);
+        this.#lastCommitAt = this.#init.monotonic();
         await this.#commitGroup();
       }
     } catch (err) {
@@ -335,6 +393,21 @@ class LogStore implements Store {
       this.#idleWaiters = [];
       for (const resolve of idle) resolve();
     }
+  }
+
+  /** Waits `ms` before the next commit; close() cuts the wait short (what is pending is flushed at once). */
+  #pace(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#endPace = null;
+        resolve();
+      }, ms);
+      this.#endPace = () => {
+        clearTimeout(timer);
+        this.#endPace = null;
+        resolve();
+      };
+    });
   }
 
   #whenIdle(): Promise<void> {
@@ -354,9 +427,10 @@ class LogStore implements Store {
       const reading = readings[i] as StoredReading;
       end = writeRecord(data, end, reading.device, deviceBytes[i] as number, reading.seq, reading.ts, hubTimes[i] as number, jsons[i] as string, jsonBytes[i] as number);
     }
-    const started = performance.now();
+    const started = this.#init.monotonic();
     await this.#writer.writeDurably(data, segment.bytes); // SPEC: ack means durable
-    const ms = performance.now() - started;
+    this.#setUp(); // up again (when it was down) before any append it resolves is seen
+    const ms = this.#init.monotonic() - started;
     this.#stats.fsyncs += 1;
     this.#stats.fsyncSeconds += ms / 1000;
     this.#stats.lastFsyncMs = ms;
@@ -405,14 +479,75 @@ class LogStore implements Store {
     this.#scheduleMaintenance();
   }
 
+  /**
+   * A write failed. After a failed write or fsync the page cache cannot be
+   * trusted (fsync semantics on Linux), so nothing accepted and not yet
+   * committed is ever acked: every append waiting is rejected (the hub closes
+   * those devices with 1011; they keep the readings and resend them), and
+   * their positions are given back. The store is down until a write works
+   * again ({@link #repair} first cuts whatever the failed write left).
+   */
   #fail(err: unknown): void {
     const reason = err instanceof Error ? err.message : String(err);
-    // After a failed write or fsync the page cache cannot be trusted (fsync
-    // semantics on Linux): refuse further appends rather than ack on a guess.
-    this.#failed = new FleethubError('FH_ERR_STORE_IO', `store: write failed: ${reason}`, { cause: err });
-    this.#log.log('error', 'store.failed', { reason });
-    this.#ackWaiters.rejectAll(this.#failed);
+    const error = new FleethubError('FH_ERR_STORE_IO', `store: write failed: ${reason}`, { cause: err });
     this.#pending = new PendingGroup();
+    this.#inflight.clear();
+    this.#acceptedEnd = this.#committedEnd;
+    this.#ackWaiters.rejectAll(error);
+    if (this.#down !== null) {
+      this.#down = reason;
+      return;
+    }
+    this.#down = reason;
+    this.#healthSince = this.#now();
+    this.#log.log('error', 'store.failed', { reason, effect: 'devices are refused (1011) and /healthz answers 503 until writes work again' });
+    this.#recoveryTimer = setInterval(() => this.#probe(), this.#init.recoveryCheckMs);
+    this.#recoveryTimer.unref();
+  }
+
+  /** Writes work again. */
+  #setUp(): void {
+    if (this.#down === null) return;
+    const downMs = this.#now() - this.#healthSince;
+    this.#down = null;
+    this.#healthSince = this.#now();
+    if (this.#recoveryTimer !== null) clearInterval(this.#recoveryTimer);
+    this.#recoveryTimer = null;
+    this.#log.log('info', 'store.recovered', { downMs });
+    this.#scheduleMaintenance();
+  }
+
+  /** Reopens the active segment and cuts it back to its committed end (a failed write may have left a torn frame). */
+  async #repair(): Promise<void> {
+    await this.#writer.close().catch(() => {});
+    const segment = this.#active;
+    this.#writer = await SegmentWriter.open(segment.path);
+    await this.#writer.truncate(segment.bytes);
+  }
+
+  /** While down and idle: repair, then find out whether the disk takes a write of {@link PROBE_BYTES}. */
+  #probe(): void {
+    if (this.#probing !== null || this.#flushing || this.#closed || this.#down === null) return;
+    this.#probing = (async () => {
+      try {
+        await this.#repair();
+        // A dot name ending in .tmp: recovery removes it if a crash leaves it behind.
+        const path = join(this.#init.dir, '.write-probe.tmp');
+        const handle = await openFile(path, 'w', 0o600);
+        try {
+          await handle.write(Buffer.alloc(PROBE_BYTES), 0, PROBE_BYTES, 0);
+          await handle.datasync();
+        } finally {
+          await handle.close();
+          await unlink(path).catch(() => {});
+        }
+        this.#setUp();
+      } catch (err) {
+        this.#down = err instanceof Error ? err.message : String(err);
+      } finally {
+        this.#probing = null;
+      }
+    })();
   }
 
   #scheduleMaintenance(): void {
@@ -420,7 +555,7 @@ class LogStore implements Store {
     this.#maintenanceQueued = true;
     this.#maintenance = this.#maintenance.then(async () => {
       this.#maintenanceQueued = false;
-      if (this.#failed !== null) return;
+      if (this.#down !== null) return;
       try {
         await this.#checkpoint();
         await this.#retain();

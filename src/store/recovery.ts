@@ -16,6 +16,7 @@ import type { Logger } from '../log.js';
 import { readCheckpoint } from './checkpoint-file.js';
 import { DeviceState } from './device-state.js';
 import { decodeKey, decodeRecord, FRAME_HEADER_BYTES } from './record-codec.js';
+import type { SeqResets } from './seq-resets.js';
 import { INDEX_STRIDE, parseSegmentFileName, scanSegmentFile, Segment, segmentFileName } from './segment.js';
 
 /** The state of the log after recovery. */
@@ -32,8 +33,8 @@ export interface RecoveredLog {
   readonly truncatedBytes: number;
 }
 
-/** Recovers the log in `dir` (which exists). */
-export async function recoverLog(dir: string, log: Logger, ignoreCheckpoint = false): Promise<RecoveredLog> {
+/** Recovers the log in `dir` (which exists), with its seq `resets`; `now` (ms since epoch) dates a first segment. */
+export async function recoverLog(dir: string, log: Logger, now: number, resets: SeqResets, ignoreCheckpoint = false): Promise<RecoveredLog> {
   const names = await readdir(dir);
   for (const name of names) {
     // Leftovers of an atomic write interrupted by a crash.
@@ -43,9 +44,11 @@ export async function recoverLog(dir: string, log: Logger, ignoreCheckpoint = fa
   const checkpoint = ignoreCheckpoint ? null : await readCheckpoint(dir, log);
   const devices = checkpoint?.devices ?? new Map<string, DeviceState>();
   const from = checkpoint?.position ?? 0;
+  // A reset the checkpoint may not reflect (made at or after its position): the device's seqs start again from there.
+  for (const [device, at] of resets) if (at >= from) devices.get(device)?.resetSeq();
 
   if (bases.length === 0) {
-    const segment = await createSegmentFile(dir, from, Date.now());
+    const segment = await createSegmentFile(dir, from, now);
     return { segments: [segment], devices, checkpointPosition: from, usedCheckpoint: checkpoint !== null, replayed: 0, truncatedBytes: 0 };
   }
 
@@ -77,7 +80,8 @@ export async function recoverLog(dir: string, log: Logger, ignoreCheckpoint = fa
           state = new DeviceState();
           devices.set(device, state);
         }
-        state.applySeq(seq, hubTime);
+        if ((resets.get(device) ?? -1) > position) state.applyDay(hubTime); // before its seq reset
+        else state.applySeq(seq, hubTime);
         // Remember where each device's newest frame is; only those are read and decoded, once, at the end.
         const mark = newest.get(device);
         if (mark === undefined) newest.set(device, { path, offset, length: end - start + FRAME_HEADER_BYTES, position });
@@ -113,7 +117,7 @@ export async function recoverLog(dir: string, log: Logger, ignoreCheckpoint = fa
   if (checkpoint !== null && from > end) {
     // The checkpoint describes readings the log does not hold: trust the log.
     log.log('warn', 'store.checkpoint_ahead', { checkpoint: from, log: end });
-    return recoverLog(dir, log, true);
+    return recoverLog(dir, log, now, resets, true);
   }
   return { segments, devices, checkpointPosition: checkpoint === null ? (segments[0] as Segment).base : from, usedCheckpoint: checkpoint !== null, replayed, truncatedBytes };
 }
@@ -153,7 +157,8 @@ async function loadLatest(newest: ReadonlyMap<string, FrameMark>, devices: Reado
 /** Creates an empty segment file (0600) and makes its directory entry durable before anything is acked from it. */
 export async function createSegmentFile(dir: string, base: number, now: number): Promise<Segment> {
   const path = join(dir, segmentFileName(base));
-  const handle = await open(path, 'wx', 0o600);
+  // 'w', not 'wx': a roll that failed half-way (disk full) may have left this file, empty or torn, never committed.
+  const handle = await open(path, 'w', 0o600);
   await handle.close();
   await fsyncDir(dir);
   return new Segment(dir, base, 0, 0, now, []);

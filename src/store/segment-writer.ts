@@ -50,6 +50,12 @@ export class SegmentWriter {
     if (!this.dsync) await this.#handle.datasync();
   }
 
+  /** Cuts the file to `size` bytes (what a failed write may have left past the committed end) and syncs it. */
+  async truncate(size: number): Promise<void> {
+    await this.#handle.truncate(size);
+    await this.#handle.sync();
+  }
+
   close(): Promise<void> {
     return this.#handle.close();
   }

@@ -3,6 +3,7 @@
  * input type, `DEFAULT_*` constants and one resolver, which also checks the
  * config values the store relies on.
  */
+import { performance } from 'node:perf_hooks';
 import { FleethubError } from '../errors.js';
 import { SILENT_LOGGER, type Logger } from '../log.js';
 import type { StoreConfig } from './store-config.js';
@@ -13,6 +14,11 @@ export const DEFAULT_CHECKPOINT_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_RETENTION_CHECK_MS = 60_000;
 /** Bytes one `read()` call reads (more only for a single larger reading). @defaultValue 1 MiB */
 export const DEFAULT_READ_MAX_BYTES = 1024 * 1024;
+/**
+ * While writes fail (disk full, I/O error), how often the store tries the
+ * disk by itself (appends that arrive meanwhile try it too). @defaultValue 1 s
+ */
+export const DEFAULT_RECOVERY_CHECK_MS = 1000;
 /** Readings one `read()` call returns at most, whatever `max` asks. */
 export const MAX_READ_READINGS = 10_000;
 
@@ -20,14 +26,22 @@ export const MAX_READ_READINGS = 10_000;
 export interface StoreOptions {
   /** @defaultValue SILENT_LOGGER */
   readonly log?: Logger;
-  /** The hub's clock (ms since epoch): day counts and age retention. @defaultValue Date.now */
+  /** The hub's clock (ms since epoch): day counts, age retention, new segments' times. @defaultValue Date.now */
   readonly now?: () => number;
+  /**
+   * A monotonic clock in ms: group-commit pacing, write and open durations.
+   * Every time the store reads goes through `now` or this, so tests drive
+   * both. @defaultValue performance.now
+   */
+  readonly monotonic?: () => number;
   /** @defaultValue {@link DEFAULT_CHECKPOINT_BYTES} */
   readonly checkpointBytes?: number;
   /** @defaultValue {@link DEFAULT_RETENTION_CHECK_MS} */
   readonly retentionCheckMs?: number;
   /** @defaultValue {@link DEFAULT_READ_MAX_BYTES} */
   readonly readMaxBytes?: number;
+  /** @defaultValue {@link DEFAULT_RECOVERY_CHECK_MS} */
+  readonly recoveryCheckMs?: number;
 }
 
 /** {@link StoreOptions} with every default filled in. */
@@ -50,12 +64,15 @@ export function resolveStoreOptions(config: StoreConfig, options: StoreOptions):
   const resolved: ResolvedStoreOptions = {
     log: options.log ?? SILENT_LOGGER,
     now: options.now ?? Date.now,
+    monotonic: options.monotonic ?? (() => performance.now()),
     checkpointBytes: options.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES,
     retentionCheckMs: options.retentionCheckMs ?? DEFAULT_RETENTION_CHECK_MS,
     readMaxBytes: options.readMaxBytes ?? DEFAULT_READ_MAX_BYTES,
+    recoveryCheckMs: options.recoveryCheckMs ?? DEFAULT_RECOVERY_CHECK_MS,
   };
   integer('store checkpointBytes', resolved.checkpointBytes, 1);
   integer('store retentionCheckMs', resolved.retentionCheckMs, 1);
   integer('store readMaxBytes', resolved.readMaxBytes, 64);
+  integer('store recoveryCheckMs', resolved.recoveryCheckMs, 1);
   return Object.freeze(resolved);
 }

@@ -30,8 +30,26 @@ export interface StoredReading extends Reading {
   readonly position: number;
 }
 
-/** What became of one reading handed to {@link Store.append}. */
-export type AppendOutcome = 'stored' | 'duplicate';
+/**
+ * What became of one reading handed to {@link Store.append}:
+ * - `stored`: durable now;
+ * - `duplicate`: the (device, seq) was stored before (or is in flight and now
+ *   durable): the caller acks it again;
+ * - `stale`: the seq is below the device's dedupe window, so the store cannot
+ *   tell a new reading from a very late repeat. It is not stored, and the
+ *   caller must not ack it (SPEC: an ack never covers a reading that is not
+ *   stored): the hub nacks it with `invalid_message`.
+ */
+export type AppendOutcome = 'stored' | 'duplicate' | 'stale';
+
+/** Whether the store can take appends now (SPEC: `/healthz`; close 1011). */
+export interface StoreHealth {
+  readonly ok: boolean;
+  /** Why not, while not ok. */
+  readonly error?: string;
+  /** When it last changed (the store's wall clock, ms since epoch; its open time before any change), where the store knows. */
+  readonly since?: number;
+}
 
 /** A page of committed readings. */
 export interface ReadResult {
@@ -59,6 +77,8 @@ export interface StoreReader {
    * A saved cursor holds back retention until it passes the readings (see {@link StoreStats.retentionBlockedBytes}).
    */
   saveCursor(name: string, position: number): Promise<void>;
+  /** Forgets a saved cursor (a sink removed from the config), so it no longer holds back retention. */
+  deleteCursor(name: string): Promise<void>;
 }
 
 /** The durable store the hub writes to. */
@@ -66,9 +86,38 @@ export interface Store extends StoreReader {
   /**
    * Stores readings. Resolves after the fsync that covers all of them (SPEC:
    * ack means durable). A (device, seq) already stored or in flight is a
-   * `duplicate`, not stored twice, and resolves once the original is durable.
+   * `duplicate`, not stored twice, and resolves once the original is durable;
+   * a seq below the device's dedupe window is `stale` (see {@link AppendOutcome}).
+   * Rejects (FH_ERR_STORE_IO) when the write failed: nothing of the batch
+   * may then be acked. A store whose writes fail keeps trying the disk with
+   * later appends and by itself, and reports it in {@link health}.
    */
   append(readings: readonly Reading[]): Promise<AppendOutcome[]>;
+  /**
+   * Makes the device's state (lastSeq, dedupe window, daily count) ready
+   * before its session starts: the hub calls it on each device connection,
+   * before `hello`, and sends `hello` only once it resolved (a cluster store
+   * loads the state from the cluster here). Returns undefined when the state
+   * is ready at once (the embedded log), so `hello` leaves with the upgrade's
+   * response. A rejection refuses the connection (close 1011).
+   */
+  openDevice(device: string): Promise<void> | undefined;
+  /**
+   * The device's session ended. Calls pair with {@link openDevice}: a
+   * device taken over by a newer connection on the same hub is opened twice
+   * before the older one is released, so a store keeps a device's state while
+   * more opens than releases were made. Never throws.
+   */
+  releaseDevice?(device: string): void;
+  /**
+   * Forgets the device's seqs (lastSeq, dedupe window), so it starts again
+   * from seq 1: the way out for a device that sent seq 2^53-1, or whose
+   * counter went back below its dedupe window. Its stored readings, daily
+   * count and latest reading stay. Survives restarts.
+   */
+  resetSeq?(device: string): Promise<void>;
+  /** Whether the store can take appends now; it changes back by itself once writes succeed again. */
+  health(): StoreHealth;
   /** Highest seq stored for the device, or null (SPEC: hello.lastSeq). */
   lastSeq(device: string): number | null;
   /** Readings stored for the device on the UTC day of `now` (for msgsPerDay; survives restarts). */
@@ -79,8 +128,6 @@ export interface Store extends StoreReader {
   devices(): Iterable<string>;
   /** Called with each group of readings right after the fsync that commits them. Returns an unsubscribe function. */
   onCommit(listener: (readings: readonly StoredReading[]) => void): () => void;
-  /** Forgets a saved cursor (a sink removed from the config), so it no longer holds back retention. */
-  deleteCursor(name: string): Promise<void>;
   /** Names of every saved cursor. */
   cursorNames(): string[];
   /** Figures for /metrics. */
@@ -106,9 +153,12 @@ export interface StoreStats {
   readonly devices: number;
   /** Readings committed since open. */
   readonly appended: number;
-  /** Repeats acked without storing, since open (stale ones included). */
+  /** Repeats acked without storing, since open. */
   readonly duplicates: number;
-  /** Repeats older than the dedupe window (treated as duplicates), since open. */
+  /**
+   * Seqs below their device's dedupe window since open: the outcome `stale`,
+   * neither stored nor acked (the name is from when they were acked as duplicates).
+   */
   readonly staleDuplicates: number;
   /** Checkpoints written since open. */
   readonly checkpoints: number;

@@ -69,4 +69,8 @@ export class MemoryStoreReader implements StoreReader {
     this.#cursors.set(name, position);
     this.saves.push({ name, position });
   }
+
+  async deleteCursor(name: string): Promise<void> {
+    this.#cursors.delete(name);
+  }
 }

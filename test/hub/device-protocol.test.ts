@@ -18,7 +18,7 @@ before(async () => {
       small: { maxPayloadBytes: 512 },
     },
   });
-  for (const [id, plan] of [['proto-1'], ['proto-dup'], ['proto-bad'], ['proto-invalid'], ['proto-slow', 'slow'], ['proto-flood', 'slow'], ['proto-quota', 'quota'], ['proto-small', 'small'], ['proto-arduino']] as const) {
+  for (const [id, plan] of [['proto-1'], ['proto-dup'], ['proto-stale'], ['proto-bad'], ['proto-invalid'], ['proto-slow', 'slow'], ['proto-flood', 'slow'], ['proto-quota', 'quota'], ['proto-small', 'small'], ['proto-arduino']] as const) {
     devices.set(id, await th.pki.addDevice(id, plan === undefined ? {} : { plan }));
   }
   await th.hub.checkRevocation(); // the listener re-reads the inventory (plans) now
@@ -64,6 +64,24 @@ test('repeats are acked again and not stored twice; hello.lastSeq tells where to
     await client.waitForAck(4);
     const { readings } = await th.hub.store.read(0, 1000);
     assert.deepEqual(readings.filter((r) => r.device === 'proto-dup').map((r) => r.seq), [1, 2, 3, 4]);
+  } finally {
+    await client.close();
+  }
+});
+
+test('a seq below the dedupe window is nacked invalid_message, never acked and dropped', async () => {
+  const client = await connect('proto-stale');
+  try {
+    await client.hello();
+    client.sendSeqs([5_000_000]);
+    await client.waitForAck(5_000_000);
+    client.sendSeqs([2, 3, 5_000_001]); // never sent before, but below the window: the hub cannot tell them from repeats
+    await client.waitForAck(5_000_001);
+    const nacks = await client.waitForCount((m) => m.nack !== undefined, 2);
+    assert.deepEqual(nacks.map((m) => [m.nack, m.error]), [[2, 'invalid_message'], [3, 'invalid_message']]);
+    assert.ok(client.messages.every((m) => m.ack === undefined || m.ack === 5_000_000 || m.ack === 5_000_001), 'no ack that stands for 2 or 3 alone');
+    const { readings } = await th.hub.store.read(0, 1000);
+    assert.deepEqual(readings.filter((r) => r.device === 'proto-stale').map((r) => r.seq), [5_000_000, 5_000_001]);
   } finally {
     await client.close();
   }

@@ -163,6 +163,16 @@ test('a bad config stops start-up with one line naming the key, exit 7', async (
   assert.ok(!existsSync(join(dir, 'certs')), 'nothing was created');
 });
 
+test('a dataDir the store cannot use stops start-up with one line, exit 6 (also under /proc, where Node 20 would hang)', async (t) => {
+  const dir = await workDir(t);
+  await writeFile(join(dir, 'a-file'), '');
+  for (const dataDir of ['/proc/fleethub-test/data', join(dir, 'a-file', 'data')]) {
+    const result = await runCli(['serve', '--config', await writeConfig(dir, { ...LOOPBACK_CONFIG, dataDir })], { cwd: dir, ...FAILS_FAST });
+    assert.equal(result.code, 6, `${dataDir}: ${result.stderr}`);
+    assert.match(result.stderr, /\nfleethub: store: cannot use .* as the data folder \(E[A-Z]+\)\n$/);
+  }
+});
+
 test('a pkiDir named in the config is never filled with a development CA', async (t) => {
   const dir = await workDir(t);
   const config = await writeConfig(dir, { ...LOOPBACK_CONFIG, pkiDir: 'prod-pki' });

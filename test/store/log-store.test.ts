@@ -7,14 +7,14 @@ import { readFile, stat } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { isFleethubError } from '../../src/errors.js';
 import { createMemoryLogger } from '../../src/log.js';
-import { openStore, type StoreOptions } from '../../src/store/log-store.js';
+import { openStore, type EmbeddedStore, type StoreOptions } from '../../src/store/log-store.js';
 import { DEDUPE_WINDOW } from '../../src/store/seq-window.js';
-import type { Store, StoredReading } from '../../src/store/types.js';
+import type { StoredReading } from '../../src/store/types.js';
 import { readAll, reading, SMALL_CONFIG, storePerTest } from './store-fixtures.js';
 
 describe('log store', () => {
   const fixture = storePerTest();
-  const open = (options: StoreOptions = {}): Promise<Store> => fixture.open(SMALL_CONFIG, options);
+  const open = (options: StoreOptions = {}): Promise<EmbeddedStore> => fixture.open(SMALL_CONFIG, options);
 
 
   it('creates its folder 0700 and acks appends with dense positions from 0', async () => {
@@ -54,15 +54,23 @@ describe('log store', () => {
     assert.equal(store.nextPosition(), 4);
   });
 
-  it('after an idle spell longer than commitIntervalMs, an append is committed without waiting', async () => {
-    const store = await fixture.open({ ...SMALL_CONFIG, commitIntervalMs: 1000 });
+  it('after an idle spell longer than commitIntervalMs, an append is committed without waiting', { timeout: 60_000 }, async () => {
+    let clock = 0;
+    // An hour's interval on a clock the test drives: an append that waited for it would time the test out.
+    const store = await fixture.open({ ...SMALL_CONFIG, commitIntervalMs: 3_600_000 }, { monotonic: () => clock });
     await store.append([reading('a', 1)]);
-    await new Promise((r) => setTimeout(r, 1100));
-    const waited = await Promise.race([
-      store.append([reading('a', 2)]).then(() => false),
-      new Promise<boolean>((r) => setTimeout(() => r(true), 900)),
-    ]);
-    assert.equal(waited, false, 'the append after the idle spell did not wait for another interval');
+    clock += 3_600_001;
+    assert.deepEqual(await store.append([reading('a', 2)]), ['stored']);
+    assert.equal(store.stats().fsyncs, 2);
+  });
+
+  it('close does not wait out commitIntervalMs: what is pending is committed at once', { timeout: 60_000 }, async () => {
+    const clock = 0;
+    const store = await fixture.open({ ...SMALL_CONFIG, commitIntervalMs: 3_600_000 }, { monotonic: () => clock });
+    await store.append([reading('a', 1)]);
+    const pending = store.append([reading('a', 2)]); // the clock stands still: the interval is never up
+    await store.close();
+    assert.deepEqual(await pending, ['stored']);
   });
 
   it('resolves an append only once its readings are committed and visible to readers', async () => {
@@ -112,14 +120,35 @@ describe('log store', () => {
     assert.deepEqual(await repeat, ['duplicate']);
   });
 
-  it('treats a seq older than the dedupe window as a repeat (never stored twice)', async () => {
+  it('refuses a seq below the dedupe window as stale: neither stored nor a duplicate to ack', async () => {
     const store = await open();
     await store.append([reading('a', 1)]);
     await store.append([reading('a', DEDUPE_WINDOW + 10)]);
-    assert.deepEqual(await store.append([reading('a', 1)]), ['duplicate']);
-    assert.deepEqual(await store.append([reading('a', 5)]), ['duplicate']); // below the window, never stored: the documented policy
-    assert.deepEqual(await store.append([reading('a', DEDUPE_WINDOW + 9)]), ['stored']); // inside the window, new
+    // SPEC: an ack never covers a reading that is not stored; below the window a repeat and a new one look alike.
+    assert.deepEqual(await store.append([reading('a', 1)]), ['stale']);
+    assert.deepEqual(await store.append([reading('a', 5), reading('a', DEDUPE_WINDOW + 9)]), ['stale', 'stored']);
     assert.equal(store.stats().staleDuplicates, 2);
+    assert.deepEqual((await readAll(store)).map((r) => r.seq), [1, DEDUPE_WINDOW + 10, DEDUPE_WINDOW + 9]);
+  });
+
+  it('resetSeq lets a device start again from seq 1, across restarts with and without a checkpoint', async () => {
+    let store = await open();
+    await store.append([reading('a', 5_000_000), reading('b', 7)]);
+    await store.resetSeq('a');
+    assert.equal(store.lastSeq('a'), null);
+    assert.equal(store.lastSeq('b'), 7, 'other devices keep theirs');
+    assert.deepEqual(await store.append([reading('a', 2), reading('a', 3)]), ['stored', 'stored']);
+    assert.equal(store.countToday('a'), 3, 'the day count keeps what was stored before the reset');
+    await store.close();
+    store = await open();
+    assert.equal(store.lastSeq('a'), 3);
+    assert.deepEqual(await store.append([reading('a', 3), reading('a', 4)]), ['duplicate', 'stored']);
+    await store.close();
+    const { unlink } = await import('node:fs/promises');
+    await unlink(`${fixture.tmp.dir}/checkpoint.json`);
+    store = await open();
+    assert.equal(store.lastSeq('a'), 4, 'a full replay leaves the readings before the reset out of the window');
+    assert.equal(store.lastSeq('b'), 7);
   });
 
   it('keeps lastSeq, the dedupe window, countToday and latest across a restart', async () => {

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StoreConfig } from '../../src/store/store-config.js';
 import { DEFAULT_STORE_CONFIG } from '../../src/store/store-config.js';
-import { openStore, type StoreOptions } from '../../src/store/log-store.js';
-import type { Reading, Store, StoreReader, StoredReading } from '../../src/store/types.js';
+import { openStore, type EmbeddedStore, type StoreOptions } from '../../src/store/log-store.js';
+import type { Reading, StoreReader, StoredReading } from '../../src/store/types.js';
 
 /** No retention, 1 MiB segments. */
 export const SMALL_CONFIG: StoreConfig = Object.freeze({ ...DEFAULT_STORE_CONFIG, segmentBytes: 1024 * 1024, retentionBytes: 0, retentionHours: 0 });
@@ -33,7 +33,7 @@ export interface StorePerTest {
   /** This test's temp folder. */
   readonly tmp: TempStoreDir;
   /** Opens a store in it; closed after the test. */
-  open(config?: StoreConfig, options?: StoreOptions): Promise<Store>;
+  open(config?: StoreConfig, options?: StoreOptions): Promise<EmbeddedStore>;
 }
 
 /**
@@ -43,7 +43,7 @@ export interface StorePerTest {
  */
 export function storePerTest(): StorePerTest {
   let current: TempStoreDir | undefined;
-  let stores: Store[] = [];
+  let stores: EmbeddedStore[] = [];
   beforeEach(async () => {
     current = await tempStoreDir();
     stores = [];

@@ -52,7 +52,7 @@ export interface ConsoleListenerOptions {
   feed: LiveFeed;
   /** Where `/metrics` comes from; the console adds its dashboard figures. */
   metrics: MetricsRegistry;
-  /** The body of `/healthz`. */
+  /** The body of `/healthz`; with `ok: false` it is answered with 503 (a load balancer then takes the hub out). */
   health: () => Record<string, unknown>;
   log: Logger;
 }
@@ -242,14 +242,17 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
     }
     if (path === '/healthz') {
       let body: string;
+      let status = 200;
       try {
-        body = JSON.stringify(options.health());
+        const health = options.health();
+        if (health.ok === false) status = 503;
+        body = JSON.stringify(health);
       } catch (err) {
         log.log('error', 'console.healthz', { error: err instanceof Error ? err.message : String(err) });
         res.writeHead(500, { ...headers, 'Content-Type': 'application/json' }).end('{"status":"error"}');
         return;
       }
-      res.writeHead(200, { ...headers, 'Content-Type': 'application/json' }).end(body);
+      res.writeHead(status, { ...headers, 'Content-Type': 'application/json' }).end(body);
       return;
     }
     if (path === '/metrics') {
