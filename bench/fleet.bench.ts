@@ -25,7 +25,8 @@ import { provisionFleet } from '../firmware-sim/device-credentials.js';
 import { runSim } from '../firmware-sim/sim-run.js';
 import type { SimReport } from '../firmware-sim/report.js';
 import type { SimOptionsInput } from '../firmware-sim/sim-options.js';
-import { freePort, portAccepts, waitUntil } from '../test/helpers/service-process.js';
+import { freePort, portAccepts } from '../test/helpers/service-process.js';
+import { waitUntil } from '../test/helpers/wait.js';
 import { COMPILED_CLI, REPO_ROOT } from '../test/helpers/paths.js';
 
 const ROOT = REPO_ROOT;
@@ -81,7 +82,7 @@ async function main(): Promise<void> {
     hub = spawn(process.execPath, [COMPILED_CLI, 'serve', '--config', join(dir, 'hub.json')], {
       cwd: ROOT, stdio: 'ignore', env: { ...process.env, FLEETHUB_LOG_LEVEL: 'warn' },
     });
-    await waitUntil('fleethub serve', () => portAccepts(port), 60_000);
+    await waitUntil(() => portAccepts(port), 'fleethub serve accepts connections', 60_000);
     const pid = hub.pid as number;
     const idleMiB = await rssMiB(pid);
     const base: SimOptionsInput = { url: `wss://127.0.0.1:${port}/v1/device`, pkiDir, prefix: 'bench', progress: false, connectRate: 1_000, drainTimeout: '20s' };

@@ -16,6 +16,7 @@ import { openStore } from '../../src/store/log-store.js';
 import { SILENT_LOGGER } from '../../src/log.js';
 import { startInfluxd, type Influxd } from '../helpers/influxd.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
+import { waitUntil } from '../helpers/wait.js';
 import { arrivalsOf, subscribe, type Subscriber } from './mqtt-subscriber.js';
 import { assertInOrderPerDevice, readings } from './sink-contract.js';
 import { DEFAULT_STORE_CONFIG } from '../../src/store/store-config.js';
@@ -87,10 +88,7 @@ describe('hub killed with SIGKILL while the sinks are behind', () => {
     const second = await runBridge(dir, sinks, (stats) => stats.every((s) => s.lagMessages === 0 && s.position === TOTAL));
     await kill(second.child, 'SIGTERM');
 
-    const deadline = Date.now() + 30_000;
-    while (new Set(arrivalsOf(subscriber, 'crash').map((a) => `${a.device}/${a.seq}`)).size < TOTAL && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitUntil(() => new Set(arrivalsOf(subscriber, 'crash').map((a) => `${a.device}/${a.seq}`)).size >= TOTAL, 'every reading reached the broker', 30_000);
     assertInOrderPerDevice(arrivalsOf(subscriber, 'crash'), new Map(DEVICES.map((d) => [d, [1, PER_DEVICE] as const])));
     const [result] = await influxd.query('crash', 'SELECT count("count") FROM telemetry GROUP BY device');
     assert.deepEqual(

@@ -14,6 +14,7 @@ import { pkiPaths } from '../../src/pki/index.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { MemoryStoreReader } from '../helpers/memory-store-reader.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { waitUntil } from '../helpers/wait.js';
 import { arrivalsOf, mqttConfig, subscribe, type Subscriber } from './mqtt-subscriber.js';
 import { assertInOrderPerDevice, readings, TEST_RUNNER_SETTINGS } from './sink-contract.js';
 
@@ -47,7 +48,7 @@ describe('mqtt sink over mutual TLS (require_certificate)', () => {
     const batch = new MemoryStoreReader().append(readings(['tls-a', 'tls-b'], 10));
     await sink.deliver(batch, new AbortController().signal);
     await sink.close();
-    await until(() => arrivalsOf(subscriber, 'tls').length >= 20);
+    await waitUntil(() => arrivalsOf(subscriber, 'tls').length >= 20, '20 readings reached the broker over TLS', 30_000);
     const first = subscriber.messages.find((m) => m.topic === 'fleethub/tls-a/telemetry');
     assert.deepEqual(JSON.parse(first?.payload ?? ''), { device: 'tls-a', seq: 1, ts: batch[0]?.ts, data: batch[0]?.data });
     assertInOrderPerDevice(arrivalsOf(subscriber, 'tls'), new Map([['tls-a', [1, 10] as const], ['tls-b', [1, 10] as const]]));
@@ -57,7 +58,7 @@ describe('mqtt sink over mutual TLS (require_certificate)', () => {
     const sink = new MqttSink(mqttConfig({ url: `wss://localhost:${broker.wsPort ?? 0}`, ...tlsFiles }));
     await sink.deliver(new MemoryStoreReader().append(readings(['wss-a'], 3)), new AbortController().signal);
     await sink.close();
-    await until(() => arrivalsOf(subscriber, 'wss').length >= 3);
+    await waitUntil(() => arrivalsOf(subscriber, 'wss').length >= 3, '3 readings reached the broker over wss', 30_000);
   });
 
   it('is refused without a client certificate', async () => {
@@ -86,8 +87,8 @@ describe('mqtt sink over mutual TLS (require_certificate)', () => {
       assert.equal(runner.stats().state, 'retrying');
       await broker.start();
       await produce(40);
-      await until(() => runner.stats().lagMessages === 0 && runner.stats().delivered >= seq * devices.length, 60_000);
-      await until(() => new Set(arrivalsOf(subscriber, 'out').map((a) => `${a.device}/${a.seq}`)).size >= seq * devices.length, 60_000);
+      await waitUntil(() => runner.stats().lagMessages === 0 && runner.stats().delivered >= seq * devices.length, 'the sink delivered every reading', 60_000);
+      await waitUntil(() => new Set(arrivalsOf(subscriber, 'out').map((a) => `${a.device}/${a.seq}`)).size >= seq * devices.length, 'every reading reached the broker', 60_000);
     } finally {
       await broker.start();
       await runner.close();
@@ -96,11 +97,3 @@ describe('mqtt sink over mutual TLS (require_certificate)', () => {
     assertInOrderPerDevice(arrivalsOf(subscriber, 'out'), new Map(devices.map((d) => [d, [1, seq] as const])));
   });
 });
-
-async function until(check: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

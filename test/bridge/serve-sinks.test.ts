@@ -16,6 +16,7 @@ import { connectDevice } from '../helpers/device-client.js';
 import { startInfluxd, type Influxd } from '../helpers/influxd.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { waitUntil } from '../helpers/wait.js';
 import { arrivalsOf, subscribe, type Subscriber } from './mqtt-subscriber.js';
 import { assertInOrderPerDevice } from './sink-contract.js';
 
@@ -29,14 +30,6 @@ function get(url: string, ca: string): Promise<string> {
       })
       .on('error', reject);
   });
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('fleethub serve with sinks', () => {
@@ -84,15 +77,15 @@ describe('fleethub serve with sinks', () => {
       await client.hello();
       client.sendSeqs(Array.from({ length: 10 }, (_, i) => i + 1), { temp: 21.5, n: 7 });
       await client.waitForAck(10);
-      await until(() => arrivalsOf(subscriber, 'e2e').length >= 10, 'the first 10 readings at the broker');
+      await waitUntil(() => arrivalsOf(subscriber, 'e2e').length >= 10, 'the first 10 readings are at the broker', 30_000);
 
       await broker.pause();
       // SPEC: a dead sink never slows devices: the hub keeps acking.
       client.sendSeqs(Array.from({ length: 10 }, (_, i) => i + 11), { temp: 22.5, n: 8 });
       await client.waitForAck(20);
-      await until(async () => /fleethub_sink_up\{sink="broker",type="mqtt"\} 0/.test(await get(`${consoleUrl}metrics`, pki.ca)), 'the sink to be down in /metrics');
+      await waitUntil(async () => /fleethub_sink_up\{sink="broker",type="mqtt"\} 0/.test(await get(`${consoleUrl}metrics`, pki.ca)), '/metrics shows the sink down', 30_000);
       await broker.start();
-      await until(() => new Set(arrivalsOf(subscriber, 'e2e').map((a) => a.seq)).size >= 20, 'all 20 readings at the broker');
+      await waitUntil(() => new Set(arrivalsOf(subscriber, 'e2e').map((a) => a.seq)).size >= 20, 'all 20 readings are at the broker', 30_000);
     } finally {
       await client.close();
     }
@@ -101,10 +94,10 @@ describe('fleethub serve with sinks', () => {
     assert.deepEqual(first.data, { temp: 21.5, n: 7 });
     assert.equal(first.seq, 1);
 
-    await until(async () => {
+    await waitUntil(async () => {
       const [result] = await influxd.query('e2e', 'SELECT count(n) FROM telemetry').catch(() => []);
       return result?.series?.[0]?.values[0]?.[1] === 20;
-    }, '20 points in InfluxDB');
+    }, 'InfluxDB holds 20 points', 30_000);
     const metrics = await get(`${consoleUrl}metrics`, pki.ca);
     assert.match(metrics, /fleethub_sink_delivered_total\{sink="broker",type="mqtt"\} 20/);
     assert.match(metrics, /fleethub_sink_delivered_total\{sink="history",type="influx"\} 20/);

@@ -11,7 +11,7 @@ import { loadOrCreateTokenKey } from '../../src/hub/console/token-key-file.js';
 import { runCli } from '../helpers/cli.js';
 import { connectDevice, type DeviceClient } from '../helpers/device-client.js';
 import { startHub, type TestHub } from '../helpers/hub.js';
-import { eventually } from '../console/console-fixture.js';
+import { waitUntil } from '../helpers/wait.js';
 import { launchBrowser, screenshot, type TestBrowser } from './browser.js';
 
 const XSS = '<img src=x onerror=alert(1)>';
@@ -60,9 +60,7 @@ describe('web dashboard against a real hub', () => {
     }
     await w.page.waitForSelector('.chart:has(.field:text("temp")) .latest:text("65.8")', { timeout: 15_000 });
     await w.page.waitForSelector('tr[data-id="boiler-room-1"] .c-values:has-text("temp 65.8")');
-    await eventually(async () => {
-      assert.notEqual(await w.page.evaluate<string>('document.querySelector("canvas").toDataURL()'), before);
-    });
+    await waitUntil(async () => (await w.page.evaluate<string>('document.querySelector("canvas").toDataURL()')) !== before, 'the chart is redrawn');
     await screenshot(w.page, 'dashboard-real-hub');
 
     await device.close();
@@ -87,14 +85,14 @@ describe('web dashboard against a real hub', () => {
       'sim', '--url', hub.deviceUrl.replace('127.0.0.1', 'localhost'), '--pki', hub.pki.dir, '--provision', '--devices', '12',
       '--prefix', 'greenhouse-', '--rate', '2', '--duration', '12s', '--drain-timeout', '5s',
     ]);
-    await eventually(async () => assert.equal(await w.page.textContent('#stat-online'), '12'), 60_000);
+    await waitUntil(async () => (await w.page.textContent('#stat-online')) === '12', 'the page counts 12 online', 60_000);
     await w.page.click('tr[data-id="greenhouse-0003"]');
     await w.page.waitForSelector('.chart canvas');
     await w.page.waitForTimeout(8_000);
     await screenshot(w.page, 'dashboard-simulated-fleet');
     const result = await sim;
     assert.equal(result.code, 0, result.stderr);
-    await eventually(async () => assert.equal(await w.page.textContent('#stat-online'), '0'), 30_000);
+    await waitUntil(async () => (await w.page.textContent('#stat-online')) === '0', 'the page counts 0 online', 30_000);
     assert.deepEqual(w.errors, []);
     await w.page.close();
   });

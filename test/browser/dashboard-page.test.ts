@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { eventually, startConsole, type ConsoleFixture } from '../console/console-fixture.js';
+import { startConsole, type ConsoleFixture } from '../console/console-fixture.js';
+import { waitUntil } from '../helpers/wait.js';
 import { launchBrowser, screenshot, type TestBrowser, type WatchedPage } from './browser.js';
 
 const XSS = '<img src=x onerror=alert(1)>';
@@ -119,10 +120,7 @@ describe('web dashboard', () => {
       await new Promise((resolve) => setTimeout(resolve, 150));
     }
     await w.page.waitForSelector(`.chart:has(.field:text("temp")) .latest:text("${latest}")`);
-    await eventually(async () => {
-      const now = await w.page.evaluate<string>('document.querySelector("canvas").toDataURL()');
-      assert.notEqual(now, before);
-    });
+    await waitUntil(async () => (await w.page.evaluate<string>('document.querySelector("canvas").toDataURL()')) !== before, 'the chart is redrawn');
     await w.page.waitForSelector('#device-fields-body td:text("open"), #device-fields-body td:text("closed")');
     await w.page.waitForSelector('#rejections li:has-text("rate_limited")');
 
@@ -159,10 +157,10 @@ describe('web dashboard', () => {
       for (let i = 0; i < 1000; i++) c.feed.reading(`field-${String(i).padStart(4, '0')}`, sample(i, Date.now()));
       await new Promise((resolve) => setTimeout(resolve, 300));
     }
-    await eventually(async () => assert.equal(await w.page.textContent('#stat-online'), '900'), 15_000);
+    await waitUntil(async () => (await w.page.textContent('#stat-online')) === '900', 'the page counts 900 online', 15_000);
     assert.equal(await w.page.locator('#fleet-body tr').count(), 1000);
     await w.page.fill('#filter', 'field-00?7');
-    await eventually(async () => assert.equal(await w.page.locator('#fleet-body tr:visible').count(), 10), 10_000);
+    await waitUntil(async () => (await w.page.locator('#fleet-body tr:visible').count()) === 10, 'the filter shows 10 rows', 10_000);
     await w.page.fill('#filter', '');
     await w.page.click('tr[data-id="field-0042"]');
     await w.page.waitForSelector('.chart canvas');

@@ -199,17 +199,3 @@ export function httpsGet(url: string, ca: string): Promise<{ status: number; hea
     req.end();
   });
 }
-
-/** Retries `check` every 20 ms until it stops throwing, for at most `timeoutMs` (a generous wait, not a timing assertion). */
-export async function eventually(check: () => void | Promise<void>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-}

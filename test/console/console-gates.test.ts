@@ -9,8 +9,9 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { describe, it } from 'node:test';
 import { connectDevice } from '../helpers/device-client.js';
-import { metricValue, startHub, waitUntil } from '../helpers/hub.js';
-import { closeCode, eventually, httpsGet, startConsole, type ConsoleFixture, type TestClient } from './console-fixture.js';
+import { metricValue, startHub } from '../helpers/hub.js';
+import { waitUntil } from '../helpers/wait.js';
+import { closeCode, httpsGet, startConsole, type ConsoleFixture, type TestClient } from './console-fixture.js';
 
 function metric(c: ConsoleFixture, line: string): number {
   const found = c.metrics.render().split('\n').find((l) => l.startsWith(`${line} `));
@@ -73,7 +74,7 @@ describe('console gates: sockets before TLS', () => {
     const sockets: Socket[] = [];
     try {
       for (let i = 0; i < 4; i++) sockets.push(await rawSocket(c.port, '127.0.0.9'));
-      await eventually(() => assert.ok(metric(c, 'fleethub_dashboard_refused_total{reason="new_sockets_per_ip"}') >= 1));
+      await waitUntil(() => metric(c, 'fleethub_dashboard_refused_total{reason="new_sockets_per_ip"}') >= 1, 'a refusal for new_sockets_per_ip is counted');
     } finally {
       for (const s of sockets) s.destroy();
       await c.stop();
@@ -116,7 +117,7 @@ describe('console gates: timeouts', () => {
     try {
       assert.ok(await closedWithin(socket, 5_000), 'the hub still holds the socket 5 s later');
       assert.equal(metric(c, 'fleethub_dashboard_refused_total{reason="tls"}'), 1);
-      await eventually(() => assert.equal(metric(c, 'fleethub_console_sockets'), 0));
+      await waitUntil(() => metric(c, 'fleethub_console_sockets') === 0, 'the console holds no socket');
     } finally {
       socket.destroy();
       await c.stop();
@@ -188,15 +189,16 @@ describe('console gates: refused auths', () => {
       const bad = await c.connect({ localAddress: '127.0.0.10' });
       bad.send({ auth: 'not-a-token' });
       assert.equal(await closeCode(bad), 4401);
-      await eventually(async () => {
+      await waitUntil(async () => {
         const client = await c.connect({ localAddress: '127.0.0.10' });
         client.send({ auth: c.token('*') });
         const first = await Promise.race([client.next(), client.closed.then(({ code }) => ({ closed: code }))]);
         client.ws.terminate();
         assert.ok('authed' in first, JSON.stringify(first));
-      }, 10_000);
+        return true;
+      }, 'a dashboard from another address is authed', 10_000);
       // The periodic summary names the refusals without waiting for a close.
-      await eventually(() => assert.ok(c.log.lines.some((l) => /dashboard\.auth_refused refused=1 /.test(l)), c.log.lines.join('\n')));
+      await waitUntil(() => c.log.lines.some((l) => /dashboard\.auth_refused refused=1 /.test(l)), 'the log summary names the auth refusal');
     } finally {
       await c.stop();
     }

@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { closeCode, eventually, startConsole, type ConsoleFixture, type TestClient } from './console-fixture.js';
+import { closeCode, startConsole, type ConsoleFixture, type TestClient } from './console-fixture.js';
+import { waitUntil } from '../helpers/wait.js';
 
 function metric(c: ConsoleFixture, pattern: RegExp): number {
   return Number(c.metrics.render().match(pattern)?.[1] ?? 0);
@@ -52,7 +53,7 @@ describe('dashboard stream: limits', () => {
       assert.equal((await second.closed).code, 4409);
       first.ws.close();
       await first.closed;
-      await eventually(() => assert.equal(metric(c, /fleethub_dashboard_connections (\d+)/), 0));
+      await waitUntil(() => metric(c, /fleethub_dashboard_connections (\d+)/) === 0, 'no dashboard connection is left');
       const third = await c.connect(); // the slot is free again
       third.send({ auth: token });
       assert.ok('authed' in (await third.next()));
@@ -147,8 +148,8 @@ describe('dashboard stream: limits', () => {
       client.ws.pause();
       // Keep readings coming until the socket buffers are full and the hub gives up on the reader.
       await flood(c, 8_000, () => metric(c, /fleethub_dashboard_closed_total\{reason="stalled"\} (\d+)/) > 0, 5);
-      await eventually(() => assert.equal(metric(c, /fleethub_dashboard_closed_total\{reason="stalled"\} (\d+)/), 1), 10_000);
-      await eventually(() => assert.equal(metric(c, /fleethub_dashboard_connections (\d+)/), 0), 10_000);
+      await waitUntil(() => metric(c, /fleethub_dashboard_closed_total\{reason="stalled"\} (\d+)/) === 1, 'one stalled close is counted', 10_000);
+      await waitUntil(() => metric(c, /fleethub_dashboard_connections (\d+)/) === 0, 'no dashboard connection is left', 10_000);
       client.ws.resume();
       await client.closed;
     } finally {
@@ -175,7 +176,7 @@ describe('dashboard stream: limits', () => {
       assert.equal(metric(c, /fleethub_dashboard_closed_total\{reason="ping_timeout"\} (\d+)/), 1);
 
       // Several intervals on, the dashboard that answers is still connected and still streams.
-      await eventually(() => assert.ok(answeringPings >= 5, `pinged ${answeringPings} times`));
+      await waitUntil(() => answeringPings >= 5, 'the client answered 5 pings');
       assert.equal(answering.ws.readyState, answering.ws.OPEN);
       c.feed.reading('d1', { temp: 22 });
       assert.deepEqual((await answering.next((m) => m.device === 'd1')).data, { temp: 22 });

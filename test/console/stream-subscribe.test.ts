@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { eventually, startConsole, type ConsoleFixture, type Json, type TestClient } from './console-fixture.js';
+import { startConsole, type ConsoleFixture, type Json, type TestClient } from './console-fixture.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /** Emits a marker reading and collects every message up to it: proves what did NOT arrive. */
 async function drainUntilMarker(c: ConsoleFixture, client: TestClient, device: string): Promise<Json[]> {
@@ -113,11 +114,10 @@ describe('dashboard stream: subscriptions', () => {
     client.send({ subscribe: 'site-a-*' });
     client.send({ subscribe: 'site-b-*' });
     await client.next((m) => m.subscribed === 'site-b-*');
-    await eventually(() => {
+    await waitUntil(() => {
       const text = c.metrics.render();
-      assert.match(text, /fleethub_dashboard_subscriptions 2\n/);
-      assert.match(text, /fleethub_dashboard_connections 1\n/);
-    });
+      return /fleethub_dashboard_subscriptions 2\n/.test(text) && /fleethub_dashboard_connections 1\n/.test(text);
+    }, 'the metrics show 2 subscriptions on 1 connection');
     client.ws.close();
     await client.closed;
   });

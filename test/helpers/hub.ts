@@ -98,14 +98,8 @@ export async function startHub(overrides: HubOverrides = {}, pki?: TestPki): Pro
   };
 }
 
-/** Polls `probe` every 20 ms until it is true; fails after `timeoutMs` (a generous wait, not a timing assertion). */
-export async function waitUntil(probe: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+// Test files of other areas import waitUntil from here; it is the one in wait.ts.
+export { waitUntil } from './wait.js';
 
 /** The value of one line of the hub's /metrics text, e.g. `fleethub_tls_handshakes_total{result="full"}` (0 when absent). */
 export function metricValue(hub: Hub, line: string): number {

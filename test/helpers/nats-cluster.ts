@@ -13,7 +13,8 @@ import http from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, requireBinary, ServiceProcess, waitUntil } from './service-process.js';
+import { freePort, requireBinary, ServiceProcess } from './service-process.js';
+import { waitUntil } from './wait.js';
 
 const NATS_SERVER = '/usr/sbin/nats-server';
 /** The cluster's name (the `cluster.name` every node shares). */
@@ -167,10 +168,10 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
       await process.stop();
       await process.start(() => nodeReady(spec));
       // A restarted node is ready once it sees the meta leader again; wait for every running node to agree.
-      await waitUntil('nats cluster after restart', async () => {
+      await waitUntil(async () => {
         const ready = await Promise.all(specs.map((s, k) => (processes[k]?.running === true ? nodeReady(s) : Promise.resolve(true))));
         return ready.every(Boolean);
-      }, READY_TIMEOUT_MS);
+      }, 'every running nats node is ready after the restart', READY_TIMEOUT_MS);
     },
     running: (i) => node(i).process.running,
     output: (i) => node(i).process.output,

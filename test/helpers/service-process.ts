@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { accessSync, constants } from 'node:fs';
 import net from 'node:net';
+import { waitUntil as waitUntilReady } from './wait.js';
 
 /** A free TCP port on 127.0.0.1 (the OS picks it; it is released for the service to take). */
 export function freePort(): Promise<number> {
@@ -30,14 +31,14 @@ export function requireBinary(path: string, packageName: string): void {
   }
 }
 
-/** Resolves once `ready()` resolves true, polling every 100 ms for up to `timeoutMs`. */
-export async function waitUntil(what: string, ready: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await ready().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what} did not become ready within ${timeoutMs} ms`);
+/**
+ * wait.ts's `waitUntil` with `what` first, the order this module used to
+ * have; kept until the files still calling it here move to wait.ts.
+ *
+ * @deprecated call `waitUntil(check, what, timeoutMs)` from wait.ts.
+ */
+export function waitUntil(what: string, ready: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  return waitUntilReady(ready, what, timeoutMs);
 }
 
 /** True when a TCP connection to the port opens. */
@@ -95,10 +96,10 @@ export class ServiceProcess {
       exited = true;
     });
     try {
-      await waitUntil(this.#label, async () => {
+      await waitUntilReady(async () => {
         if (exited) throw new Error('exited');
         return ready();
-      });
+      }, `${this.#label} answers`, 20_000);
       if (exited) throw new Error('exited');
     } catch (err: unknown) {
       await this.stop();

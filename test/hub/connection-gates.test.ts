@@ -4,7 +4,8 @@ import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { WebSocket, type ClientOptions } from 'ws';
-import { metricValue, startHub, waitUntil, type TestHub } from '../helpers/hub.js';
+import { metricValue, startHub, type TestHub } from '../helpers/hub.js';
+import { waitUntil } from '../helpers/wait.js';
 import { connectDevice, DeviceClient, tryConnectDevice, type DeviceClientOptions } from '../helpers/device-client.js';
 
 function metric(th: TestHub, line: string): number {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, waitUntil, type TestHub } from '../helpers/hub.js';
+import { startHub, type TestHub } from '../helpers/hub.js';
+import { waitUntil } from '../helpers/wait.js';
 import { connectDevice, type DeviceClientOptions } from '../helpers/device-client.js';
 import { startHaproxy } from '../helpers/haproxy.js';
 import { makeTestPki } from '../helpers/pki.js';

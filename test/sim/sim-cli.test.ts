@@ -12,7 +12,8 @@ import { startHub } from '../helpers/hub.js';
 import { CLI_ARGS, runCli, type CliResult } from '../helpers/cli.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { makeTestPki } from '../helpers/pki.js';
-import { freePort, portAccepts, waitUntil } from '../helpers/service-process.js';
+import { freePort, portAccepts } from '../helpers/service-process.js';
+import { waitUntil } from '../helpers/wait.js';
 import { runSim } from '../../firmware-sim/sim-run.js';
 import { EXIT } from '../../src/errors.js';
 
@@ -76,7 +77,7 @@ test('hub killed with SIGKILL mid-run and restarted: devices reconnect, nothing 
     }));
     const startServe = async (): Promise<ChildProcess> => {
       const proc = spawn(process.execPath, [...CLI, 'serve', '--config', configFile], { cwd: ROOT, stdio: 'ignore', env: { ...process.env, FLEETHUB_LOG_LEVEL: 'warn' } });
-      await waitUntil('fleethub serve', () => portAccepts(port), 60_000);
+      await waitUntil(() => portAccepts(port), 'fleethub serve accepts connections', 60_000);
       return proc;
     };
     const exited = (proc: ChildProcess): Promise<void> => new Promise((done) => (proc.exitCode !== null || proc.signalCode !== null ? done() : proc.once('exit', () => done())));

@@ -20,7 +20,8 @@ import { DeviceState } from '../../src/store/device-state.js';
 import { DEFAULT_STORE_CONFIG, type StoreConfig } from '../../src/store/store-config.js';
 import type { Reading, StoredReading } from '../../src/store/types.js';
 import { startNatsCluster, type NatsCluster } from '../helpers/nats-cluster.js';
-import { freePort, waitUntil } from '../helpers/service-process.js';
+import { freePort } from '../helpers/service-process.js';
+import { waitUntil } from '../helpers/wait.js';
 import { readAll, reading } from './store-fixtures.js';
 
 /** No retention. */
@@ -75,7 +76,7 @@ describe('JetStream store (3 nats-servers, replicas 3)', () => {
     assert.deepEqual(all.map((r) => [r.position, r.device, r.seq]), [[0, 'dev.1', 1], [1, 'dev-2', 1], [2, 'dev.1', 2]]);
     assert.deepEqual(all[0]?.data, reading('dev.1', 1).data);
     assert.equal(all[0]?.ts, reading('dev.1', 1).ts);
-    await waitUntil('onCommit', async () => committed.length === 3);
+    await waitUntil(() => committed.length === 3, 'onCommit was called three times', 20_000);
     assert.deepEqual(committed.map((r) => r.position).sort(), [0, 1, 2]);
 
     // The stream is replicated on every node, each in its own folder.
@@ -230,10 +231,10 @@ describe('JetStream store (3 nats-servers, replicas 3)', () => {
     assert.equal(info.config.max_bytes, 4096);
     assert.equal(info.config.max_age, 24 * 3600 * 1e9);
     for (let seq = 1; seq <= 60; seq += 1) await a.append([reading('big', seq, { pad: 'x'.repeat(100) })]);
-    await waitUntil('retention', async () => {
+    await waitUntil(async () => {
       await a.read(a.nextPosition(), 1); // refreshes the stream's first position
       return a.firstPosition() > 0;
-    });
+    }, 'retention removed the oldest readings', 20_000);
     const page = await a.read(0, 5);
     assert.ok(page.skipped > 0);
     assert.equal(page.readings[0]?.position, page.skipped);
@@ -275,13 +276,13 @@ describe('JetStream store (3 nats-servers, replicas 3)', () => {
     const total = (): number => [...acked.values()].reduce((x, y) => x + y, 0);
     const runners = devices.map((d) => run(d));
     try {
-      await waitUntil('appends before the kill', async () => total() >= 50, 60_000);
+      await waitUntil(() => total() >= 50, '50 appends before the kill', 60_000);
       const leader = (await jsm.streams.info(names.stream)).cluster?.leader ?? '';
       const victim = cluster.indexOf(leader);
       assert.ok(victim >= 0, `stream leader ${leader} is one of ${cluster.names.join(', ')}`);
       await cluster.kill(victim, 'SIGKILL');
       const atKill = total();
-      await waitUntil('appends after the kill', async () => total() >= atKill + 100, 120_000);
+      await waitUntil(() => total() >= atKill + 100, '100 more appends after the kill', 120_000);
       const newLeader = (await jsm.streams.info(names.stream)).cluster?.leader;
       assert.notEqual(newLeader, leader);
     } finally {
@@ -314,11 +315,11 @@ describe('JetStream store (3 nats-servers, replicas 3)', () => {
     // Two of three gone: no stream can elect a leader.
     await cluster.kill(1, 'SIGKILL');
     await cluster.kill(2, 'SIGKILL');
-    await waitUntil('unhealthy', async () => !a.health().ok, 60_000);
+    await waitUntil(() => !a.health().ok, 'the store reports itself unhealthy', 60_000);
     // Never acked on a timeout: past publishRetryMs without an ack, the append fails.
     await assert.rejects(b.append([reading('h', 2)]), (err) => isFleethubError(err, 'FH_ERR_STORE_IO'));
     await Promise.all([cluster.restart(1), cluster.restart(2)]);
-    await waitUntil('healthy again', async () => a.health().ok, 60_000);
+    await waitUntil(() => a.health().ok, 'the store is healthy again', 60_000);
     // The device resends seq 2 (to whichever hub): stored once, whether or not the failed publish got in after all.
     const [outcome] = await a.append([reading('h', 2)]);
     assert.ok(outcome === 'stored' || outcome === 'duplicate');

@@ -10,15 +10,10 @@ import type { StoreOptions } from '../../src/store/log-store.js';
 import type { Store } from '../../src/store/types.js';
 import type { StoreConfig } from '../../src/store/store-config.js';
 import { DEFAULT_STORE_CONFIG } from '../../src/store/store-config.js';
+import { waitUntil } from '../helpers/wait.js';
 import { readAll, reading, SMALL_CONFIG, storePerTest } from './store-fixtures.js';
 
 const TINY: StoreConfig = { ...DEFAULT_STORE_CONFIG, segmentBytes: 1024, retentionBytes: 4096, retentionHours: 0 };
-
-/** Waits (generously, polling) until `check` holds. */
-async function eventually(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i += 1) await new Promise((r) => setTimeout(r, 25));
-  assert.ok(check(), `timed out waiting for ${what}`);
-}
 
 describe('store retention', () => {
   const fixture = storePerTest();
@@ -31,7 +26,7 @@ describe('store retention', () => {
   it('deletes the oldest whole segments past retentionBytes and reads report what was skipped', async () => {
     const store = await open(TINY);
     await fill(store, 'a', 200); // about 20 KiB
-    await eventually(() => store.stats().bytes <= TINY.retentionBytes + TINY.segmentBytes * 2, 'size retention');
+    await waitUntil(() => store.stats().bytes <= TINY.retentionBytes + TINY.segmentBytes * 2, 'size retention');
     const stats = store.stats();
     assert.ok(stats.deletedSegments > 0);
     assert.ok(stats.firstPosition > 0);
@@ -55,7 +50,7 @@ describe('store retention', () => {
     const before = store.stats().segments;
     assert.ok(before > 2);
     now += 2 * 3_600_000;
-    await eventually(() => store.stats().segments === 1, 'age retention');
+    await waitUntil(() => store.stats().segments === 1, 'age retention');
     assert.equal(store.stats().nextPosition, 60);
     assert.deepEqual(await store.append([reading('a', 61)]), ['stored']);
     assert.equal((await readAll(store)).at(-1)?.seq, 61);
@@ -66,7 +61,7 @@ describe('store retention', () => {
     await fill(store, 'a', 60);
     await store.close();
     store = await open({ ...TINY, retentionBytes: 0, retentionHours: 1 }, { now: () => Date.now() + 2 * 3_600_000 });
-    await eventually(() => store.stats().segments === 1, 'age retention at open');
+    await waitUntil(() => store.stats().segments === 1, 'age retention at open');
     assert.equal(store.lastSeq('a'), 60);
   });
 
@@ -75,7 +70,7 @@ describe('store retention', () => {
     const store = await open(TINY, { log });
     await store.saveCursor('mqtt', 10);
     await fill(store, 'a', 200);
-    await eventually(() => store.stats().retentionBlockedBytes > 0, 'blocked retention');
+    await waitUntil(() => store.stats().retentionBlockedBytes > 0, 'blocked retention');
     assert.ok(store.stats().firstPosition <= 10, 'nothing the cursor has not passed is deleted');
     assert.ok(store.stats().bytes > TINY.retentionBytes * 2);
     assert.ok(log.lines.some((l) => l.includes('store.retention_blocked') && l.includes('cursor=mqtt')));
@@ -85,15 +80,15 @@ describe('store retention', () => {
     await store.saveCursor('mqtt', 200);
     await store.append([reading('a', 201, { pad: 'p'.repeat(40) })]); // the next segment roll re-checks retention
     await fill(store, 'b', 30);
-    await eventually(() => store.stats().retentionBlockedBytes === 0 && store.stats().firstPosition > 10, 'retention after the cursor moved');
+    await waitUntil(() => store.stats().retentionBlockedBytes === 0 && store.stats().firstPosition > 10, 'retention after the cursor moved');
   });
 
   it('a deleted cursor no longer holds retention back', async () => {
     const store = await open(TINY, { retentionCheckMs: 20 });
     await store.saveCursor('gone', 0);
     await fill(store, 'a', 100);
-    await eventually(() => store.stats().retentionBlockedBytes > 0, 'blocked retention');
+    await waitUntil(() => store.stats().retentionBlockedBytes > 0, 'blocked retention');
     await store.deleteCursor('gone');
-    await eventually(() => store.stats().firstPosition > 0 && store.stats().retentionBlockedBytes === 0, 'retention after delete');
+    await waitUntil(() => store.stats().firstPosition > 0 && store.stats().retentionBlockedBytes === 0, 'retention after delete');
   });
 });
