@@ -16,6 +16,7 @@ import { MemoryStoreReader } from '../helpers/memory-store-reader.js';
 import { makeTestPki } from '../helpers/pki.js';
 import { pkiPaths } from '../../src/pki/index.js';
 import { runSinkContract, TEST_RUNNER_SETTINGS, type Arrival } from './sink-contract.js';
+import { waitUntil } from '../helpers/wait.js';
 
 function influxConfig(influxd: Influxd, fields: Record<string, unknown>): InfluxSinkConfig {
   const [config] = resolveSinkConfigs([
@@ -97,8 +98,7 @@ describe('influx sink', () => {
     store.append(batch.map(({ position: _, ...r }) => r));
     const runner = new SinkRunner({ sink, store, settings: TEST_RUNNER_SETTINGS, log: SILENT_LOGGER });
     runner.start();
-    const deadline = Date.now() + 30_000;
-    while (runner.stats().position < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await waitUntil(() => runner.stats().position >= 2, 'the runner is past both readings', 30_000);
     await runner.close();
     assert.deepEqual([runner.stats().delivered, runner.stats().rejected], [1, 1]);
     assert.deepEqual((await rows(influxd, 'reject', 'SELECT v FROM telemetry')).map((r) => r.v), ['text', 'ok']);
@@ -110,8 +110,7 @@ describe('influx sink', () => {
     const sink = new InfluxSink(influxConfig(influxd, { database: 'chunks', maxPoints: 40, maxBytes: 2048 }), SILENT_LOGGER);
     const runner = new SinkRunner({ sink, store, settings: { ...TEST_RUNNER_SETTINGS, batchSize: 100 }, log: SILENT_LOGGER });
     runner.start();
-    const deadline = Date.now() + 30_000;
-    while (runner.stats().delivered < 250 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await waitUntil(() => runner.stats().delivered >= 250, 'all 250 readings are delivered', 30_000);
     await runner.close();
     const [count] = await rows(influxd, 'chunks', 'SELECT count(i) FROM telemetry');
     assert.equal(count?.count, 250);
@@ -126,12 +125,11 @@ describe('influx sink', () => {
       store.append(Array.from({ length: 30 }, (_, i) => ({ device: 'd', seq: i + 1, ts: 10_000 + i, data: { i } })));
       await influxd.pause();
       store.append(Array.from({ length: 30 }, (_, i) => ({ device: 'd', seq: i + 31, ts: 10_030 + i, data: { i: i + 30 } })));
-      const deadline = Date.now() + 30_000;
-      while (runner.stats().failures === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await waitUntil(() => runner.stats().failures > 0, 'the runner saw a failure while InfluxDB is paused', 30_000);
       assert.equal(runner.stats().state, 'retrying');
       await new Promise((r) => setTimeout(r, 1_000));
       await influxd.start();
-      while (runner.stats().delivered < 60 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await waitUntil(() => runner.stats().delivered >= 60, 'all 60 readings are delivered after the outage', 30_000);
     } finally {
       await influxd.start();
       await runner.close();

@@ -10,6 +10,7 @@ import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { arrivalsOf, mqttConfig, subscribe } from './mqtt-subscriber.js';
 import type { SinkFixture } from './sink-contract.js';
 import { runSinkContract } from './sink-contract.js';
+import { waitUntil } from '../helpers/wait.js';
 
 runSinkContract('mqtt', async (): Promise<SinkFixture> => {
   const broker = await startMosquitto();
@@ -43,12 +44,12 @@ describe('mqtt sink', () => {
     try {
       const reading = { device: 'p1', seq: 7, ts: 1_700_000_000_123, position: 0, data: { temp: 21.5, n: 3, ok: true, s: 'x' } };
       await sink.deliver([reading], new AbortController().signal);
-      await waitFor(() => subscriber.messages.length >= 1);
+      await waitUntil(() => subscriber.messages.length >= 1, 'subscriber.messages.length >= 1', 20_000);
       assert.equal(subscriber.messages[0]?.topic, 'plants/p1/t');
       assert.deepEqual(JSON.parse(subscriber.messages[0]?.payload ?? ''), { device: 'p1', seq: 7, ts: 1_700_000_000_123, data: { temp: 21.5, n: 3, ok: true, s: 'x' } });
       // Retained: a late subscriber gets it too.
       const late = await subscribe(broker.url, 'plants/p1/t');
-      await waitFor(() => late.messages.length >= 1);
+      await waitUntil(() => late.messages.length >= 1, 'late.messages.length >= 1', 20_000);
       await late.close();
     } finally {
       await sink.close();
@@ -61,7 +62,7 @@ describe('mqtt sink', () => {
     const sink = new MqttSink(mqttConfig({ url: `ws://127.0.0.1:${broker.wsPort ?? 0}` }));
     try {
       await sink.deliver([{ device: 'ws1', seq: 1, ts: 1, position: 0, data: { a: 1 } }], new AbortController().signal);
-      await waitFor(() => subscriber.messages.length >= 1);
+      await waitUntil(() => subscriber.messages.length >= 1, 'subscriber.messages.length >= 1', 20_000);
     } finally {
       await sink.close();
       await subscriber.close();
@@ -77,7 +78,7 @@ describe('mqtt sink', () => {
     try {
       await assert.rejects(bad.deliver([reading], new AbortController().signal));
       await good.deliver([reading], new AbortController().signal);
-      await waitFor(() => subscriber.messages.length >= 1);
+      await waitUntil(() => subscriber.messages.length >= 1, 'subscriber.messages.length >= 1', 20_000);
     } finally {
       await Promise.all([good.close(), bad.close(), subscriber.close()]);
       await secured.stop();
@@ -104,11 +105,3 @@ describe('mqtt sink', () => {
     }
   });
 });
-
-async function waitFor(check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

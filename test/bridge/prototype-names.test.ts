@@ -20,11 +20,12 @@ import { isValidDeviceId } from '../../src/pki/index.js';
 import type { TelemetryData } from '../../src/store/types.js';
 import { connectClient, type Json, type TestClient } from '../console/console-fixture.js';
 import { connectDevice, type DeviceClient } from '../helpers/device-client.js';
-import { startHub, waitUntil, type TestHub } from '../helpers/hub.js';
+import { startHub, type TestHub } from '../helpers/hub.js';
 import { startInfluxd, type Influxd } from '../helpers/influxd.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { startThingSpeakServer, type ThingSpeakServer } from '../helpers/thingspeak-server.js';
 import { subscribe, type Subscriber } from './mqtt-subscriber.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const NAMES = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty'] as const;
 /** Devices with a ThingSpeak channel; the others are unmapped, as `constructor` was in the report that found this. */
@@ -125,13 +126,12 @@ describe('names of Object.prototype members as device ids, field names, sink nam
 
       // InfluxDB: one point per device and seq, every field and the static tags.
       let points: Array<Record<string, unknown>> = [];
-      const deadline = Date.now() + 30_000;
-      while (points.length < NAMES.length * seq && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 100));
+      await waitUntil(async () => {
         const [result] = await influxd.query('names', 'SELECT * FROM telemetry').catch(() => []);
         const series = result?.series?.[0];
         points = series === undefined ? [] : series.values.map((values) => Object.fromEntries(series.columns.map((c, i) => [c, values[i]])));
-      }
+        return points.length >= NAMES.length * seq;
+      }, 'InfluxDB holds a point for every device and seq', 30_000);
       for (const device of NAMES) {
         const point = points.find((p) => p.device === device && p.t === seq);
         assert.ok(point !== undefined, `influx: no point for ${device} seq ${seq}`);

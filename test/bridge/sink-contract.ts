@@ -20,6 +20,7 @@ import { openStore } from '../../src/store/log-store.js';
 import type { Store } from '../../src/store/types.js';
 import { MemoryStoreReader } from '../helpers/memory-store-reader.js';
 import { DEFAULT_STORE_CONFIG } from '../../src/store/store-config.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /** What a destination received: device and seq of each reading, in arrival order. */
 export interface Arrival {
@@ -168,8 +169,7 @@ export function runSinkContract(label: string, setup: () => Promise<SinkFixture>
           await fixture.breakDestination();
           await store.append(readings(devices, 10, 11));
           // Wait until the runner has seen a failure while the destination is down.
-          const deadline = Date.now() + 30_000;
-          while (runner.stats().failures === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+          await waitUntil(() => runner.stats().failures > 0, 'the runner saw a failure while the destination is down', 30_000);
           assert.equal(runner.stats().state, 'retrying');
           assert.ok(runner.stats().lagMessages > 0);
           await fixture.restore();

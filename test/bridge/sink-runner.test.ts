@@ -18,6 +18,7 @@ import { createMemoryLogger, SILENT_LOGGER } from '../../src/log.js';
 import { MemoryStoreReader } from '../helpers/memory-store-reader.js';
 import { readings, TEST_RUNNER_SETTINGS } from './sink-contract.js';
 import { DEFAULT_STORE_CONFIG } from '../../src/store/store-config.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /** A sink that records batches and fails while `failing` is set. */
 class RecordingSink implements Sink {
@@ -39,14 +40,6 @@ class RecordingSink implements Sink {
   }
 }
 
-async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe('sink runner', () => {
   it('persists its position in the real store and resumes there after a restart', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'fleethub-runner-'));
@@ -57,7 +50,7 @@ describe('sink runner', () => {
       const first = new RecordingSink('s1');
       const runner = new SinkRunner({ sink: first, store, settings: { ...TEST_RUNNER_SETTINGS, batchSize: 30 }, log: SILENT_LOGGER });
       runner.start();
-      await until(() => runner.stats().delivered === 100);
+      await waitUntil(() => runner.stats().delivered === 100, 'runner.stats().delivered === 100', 20_000);
       await runner.close();
       await store.append(readings(['s-a', 's-b'], 10, 51));
       await store.close();
@@ -67,7 +60,7 @@ describe('sink runner', () => {
       const second = new RecordingSink('s1');
       const again = new SinkRunner({ sink: second, store, settings: TEST_RUNNER_SETTINGS, log: SILENT_LOGGER });
       again.start();
-      await until(() => again.stats().delivered === 20);
+      await waitUntil(() => again.stats().delivered === 20, 'again.stats().delivered === 20', 20_000);
       await again.close();
       await store.close();
       assert.deepEqual(second.positions, Array.from({ length: 20 }, (_, i) => 100 + i));
@@ -85,7 +78,7 @@ describe('sink runner', () => {
     const sink = new RecordingSink('ret');
     const runner = new SinkRunner({ sink, store, settings: TEST_RUNNER_SETTINGS, log });
     runner.start();
-    await until(() => runner.stats().delivered === 6);
+    await waitUntil(() => runner.stats().delivered === 6, 'runner.stats().delivered === 6', 20_000);
     await runner.close();
     assert.equal(runner.stats().skipped, 4);
     assert.deepEqual(sink.positions, [4, 5, 6, 7, 8, 9]);
@@ -102,13 +95,13 @@ describe('sink runner', () => {
     try {
       sink.failing = true;
       store.append(readings(['f'], 10));
-      await until(() => (bridge.stats()[0]?.failures ?? 0) >= 3);
+      await waitUntil(() => (bridge.stats()[0]?.failures ?? 0) >= 3, '(bridge.stats()[0]?.failures ?? 0) >= 3', 20_000);
       const down = bridge.metrics();
       assert.match(down, /fleethub_sink_up\{sink="flaky",type="recording"\} 0/);
       assert.match(down, /fleethub_sink_lag_messages\{sink="flaky",type="recording"\} 10/);
       assert.match(down, /fleethub_sink_lag_seconds\{sink="flaky",type="recording"\} [1-9]/);
       sink.failing = false;
-      await until(() => bridge.stats()[0]?.delivered === 10);
+      await waitUntil(() => bridge.stats()[0]?.delivered === 10, 'bridge.stats()[0]?.delivered === 10', 20_000);
       const up = bridge.metrics();
       assert.match(up, /fleethub_sink_up\{sink="flaky",type="recording"\} 1/);
       assert.match(up, /fleethub_sink_delivered_total\{sink="flaky",type="recording"\} 10/);
@@ -131,7 +124,7 @@ describe('sink runner', () => {
     const bridge = createBridge({ store, sinks: [dead, alive], dataDir: null, log: SILENT_LOGGER });
     bridge.start();
     store.append(readings(['x'], 25));
-    await until(() => alive.positions.length === 25);
+    await waitUntil(() => alive.positions.length === 25, 'alive.positions.length === 25', 20_000);
     await bridge.close();
     assert.equal(dead.batches.length, 0);
   });
@@ -146,7 +139,7 @@ describe('sink runner', () => {
     store.append(readings(['l'], 1));
     await new Promise((r) => setTimeout(r, 100));
     store.append(readings(['l'], 4, 2));
-    await until(() => runner.stats().delivered === 5);
+    await waitUntil(() => runner.stats().delivered === 5, 'runner.stats().delivered === 5', 20_000);
     await runner.close();
     assert.deepEqual(sink.batches.map((b) => b.length), [5]);
   });
@@ -158,7 +151,7 @@ describe('sink runner', () => {
     store.append(readings(['c'], 3));
     const runner = new SinkRunner({ sink, store, settings: { ...TEST_RUNNER_SETTINGS, backoffInitialMs: 60_000, backoffMaxMs: 60_000 }, log: SILENT_LOGGER });
     runner.start();
-    await until(() => runner.stats().failures >= 1);
+    await waitUntil(() => runner.stats().failures >= 1, 'runner.stats().failures >= 1', 20_000);
     await runner.close();
     assert.equal(await store.cursor(cursorName('stuck')), 0);
   });

@@ -16,6 +16,7 @@ import { startThingSpeakServer, type ThingSpeakServer } from '../helpers/thingsp
 import { MemoryStoreReader } from '../helpers/memory-store-reader.js';
 import { subscribe } from './mqtt-subscriber.js';
 import { runSinkContract, TEST_RUNNER_SETTINGS, type Arrival } from './sink-contract.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const BASE_TS = 1_700_000_000_000;
 const FIELDS = { count: 'field1', temp: 'field2' };
@@ -29,14 +30,6 @@ function thingSpeakConfig(fields: Record<string, unknown>): ThingSpeakSinkConfig
 
 function channelsFor(devices: Readonly<Record<string, number>>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(devices).map(([device, id]) => [device, { channelId: id, writeKey: `key-${id}`, fields: FIELDS, status: 'label' }]));
-}
-
-async function until(check: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 runSinkContract('thingspeak', async () => {
@@ -81,7 +74,7 @@ describe('thingspeak sink (HTTP bulk update)', () => {
     const sink = new ThingSpeakSink(thingSpeakConfig({ url: server.url, minIntervalMs: 300, channels: channelsFor({ d12: 12 }) }));
     const runner = new SinkRunner({ sink, store, settings: { ...TEST_RUNNER_SETTINGS, batchSize: 2000 }, log: SILENT_LOGGER });
     runner.start();
-    await until(() => runner.stats().delivered === 2000);
+    await waitUntil(() => runner.stats().delivered === 2000, 'runner.stats().delivered === 2000', 30_000);
     await runner.close();
     const calls = server.calls.filter((c) => c.channelId === 12);
     assert.deepEqual(calls.map((c) => [c.status, c.entries]), [[202, 960], [202, 960], [202, 80]]);
@@ -96,7 +89,7 @@ describe('thingspeak sink (HTTP bulk update)', () => {
     server.failNext('zero');
     store.append(Array.from({ length: 5 }, (_, i) => ({ device: 'd13', seq: i + 1, ts: BASE_TS + i, data: { count: i } })));
     runner.start();
-    await until(() => runner.stats().delivered === 5);
+    await waitUntil(() => runner.stats().delivered === 5, 'runner.stats().delivered === 5', 30_000);
     await runner.close();
     assert.equal(runner.stats().failures, 2);
     assert.deepEqual(server.calls.filter((c) => c.channelId === 13).map((c) => c.status), [429, 200, 202]);
@@ -111,9 +104,9 @@ describe('thingspeak sink (HTTP bulk update)', () => {
     server.failNext('400', 3);
     store.append(Array.from({ length: 2 }, (_, i) => ({ device: 'd15', seq: i + 1, ts: BASE_TS + i, data: { count: i } })));
     runner.start();
-    await until(() => runner.stats().rejected === 2);
+    await waitUntil(() => runner.stats().rejected === 2, 'runner.stats().rejected === 2', 30_000);
     store.append([{ device: 'd15', seq: 3, ts: BASE_TS + 2, data: { count: 2 } }]);
-    await until(() => runner.stats().delivered === 1);
+    await waitUntil(() => runner.stats().delivered === 1, 'runner.stats().delivered === 1', 30_000);
     await runner.close();
     assert.equal(runner.stats().failures, 0);
     assert.deepEqual(server.calls.filter((c) => c.channelId === 15).map((c) => c.status), [400, 400, 400, 202]);
@@ -126,7 +119,7 @@ describe('thingspeak sink (HTTP bulk update)', () => {
     const runner = new SinkRunner({ sink, store, settings: TEST_RUNNER_SETTINGS, log: SILENT_LOGGER });
     store.append(Array.from({ length: 6 }, (_, i) => ({ device: 'd14', seq: i + 1, ts: BASE_TS + i, data: { count: i } })));
     runner.start();
-    await until(() => runner.stats().delivered === 6);
+    await waitUntil(() => runner.stats().delivered === 6, 'runner.stats().delivered === 6', 30_000);
     await runner.close();
     assert.ok(server.calls.some((c) => c.channelId === 14 && c.status === 429));
     assert.deepEqual(server.accepted.get(14)?.map((e) => e.field1), ['0', '1', '2', '3', '4', '5']);
@@ -153,7 +146,7 @@ describe('thingspeak sink (MQTT transport)', () => {
         ],
         new AbortController().signal,
       );
-      await until(() => subscriber.messages.length >= 2);
+      await waitUntil(() => subscriber.messages.length >= 2, 'subscriber.messages.length >= 2', 30_000);
       assert.deepEqual(subscriber.messages.map((m) => m.topic), ['channels/77/publish', 'channels/77/publish']);
       assert.equal(subscriber.messages[0]?.payload, `created_at=${encodeURIComponent(new Date(BASE_TS).toISOString())}&field1=1&field2=20.5`);
       assert.deepEqual(Object.fromEntries(new URLSearchParams(subscriber.messages[1]?.payload)), { created_at: new Date(BASE_TS + 1000).toISOString(), field1: '2', status: 'a b&c' });

@@ -7,8 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { signToken } from '../../src/hub/console/dashboard-token.js';
 import { loadOrCreateTokenKey } from '../../src/hub/console/token-key-file.js';
 import { connectDevice, type DeviceClient } from '../helpers/device-client.js';
-import { metricValue, startHub, type TestHub } from '../helpers/hub.js';
-import { waitUntil } from '../helpers/wait.js';
+import { metricValue, startHub, waitUntil, type TestHub } from '../helpers/hub.js';
 import { connectClient, type Json, type TestClient } from './console-fixture.js';
 
 describe('dashboard stream on a real hub', () => {

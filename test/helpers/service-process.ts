@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { accessSync, constants } from 'node:fs';
 import net from 'node:net';
-import { waitUntil as waitUntilReady } from './wait.js';
+import { waitUntil } from './wait.js';
 
 /** A free TCP port on 127.0.0.1 (the OS picks it; it is released for the service to take). */
 export function freePort(): Promise<number> {
@@ -29,16 +29,6 @@ export function requireBinary(path: string, packageName: string): void {
   } catch {
     throw new Error(`${path} not found: install Debian's ${packageName} package (the bridge tests need the real server)`);
   }
-}
-
-/**
- * wait.ts's `waitUntil` with `what` first, the order this module used to
- * have; kept until the files still calling it here move to wait.ts.
- *
- * @deprecated call `waitUntil(check, what, timeoutMs)` from wait.ts.
- */
-export function waitUntil(what: string, ready: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  return waitUntilReady(ready, what, timeoutMs);
 }
 
 /** True when a TCP connection to the port opens. */
@@ -96,7 +86,7 @@ export class ServiceProcess {
       exited = true;
     });
     try {
-      await waitUntilReady(async () => {
+      await waitUntil(async () => {
         if (exited) throw new Error('exited');
         return ready();
       }, `${this.#label} answers`, 20_000);

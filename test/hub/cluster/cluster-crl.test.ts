@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { isFleethubError } from '../../../src/errors.js';
 import { ClusterPki, type ClusterPkiOptions } from '../../../src/hub/cluster/cluster-crl.js';
-import { waitUntil } from '../../helpers/service-process.js';
+import { waitUntil } from '../../helpers/wait.js';
 import { startClusterFixture, type ClusterFixture } from './cluster-fixtures.js';
 
 /** A stand-in CRL: the source carries any text; the CRL watcher is what parses it. */
@@ -45,15 +45,15 @@ describe('cluster CRL and inventory (3 nats-servers, replicas 3)', () => {
     inventory.watch((text) => seenInventory.push(text));
 
     await cli.publish(crlText(1), 'dev-1\n');
-    await waitUntil('the hub sees CRL 1', async () => seen.length === 1, 5_000);
+    await waitUntil(() => seen.length === 1, 'the hub sees CRL 1', 5_000);
     assert.deepEqual(seen, [crlText(1)]);
-    await waitUntil('the hub sees the inventory', async () => seenInventory.length === 1, 5_000);
+    await waitUntil(() => seenInventory.length === 1, 'the hub sees the inventory', 5_000);
     assert.deepEqual(seenInventory, ['dev-1\n']);
 
     // The same CRL again (only the inventory changed) is not news; the next one is.
     await cli.publish(crlText(1), 'dev-1\ndev-2\n');
     await cli.publish(crlText(2), 'dev-1\ndev-2\n');
-    await waitUntil('the hub sees CRL 2', async () => seen.length >= 2, 5_000);
+    await waitUntil(() => seen.length >= 2, 'the hub sees CRL 2', 5_000);
     assert.deepEqual(seen, [crlText(1), crlText(2)]);
     assert.equal(await crl.read(), crlText(2));
     assert.equal(await inventory.read(), 'dev-1\ndev-2\n');

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { isFleethubError } from '../../../src/errors.js';
 import { ClusterHealth, type ClusterHealthState } from '../../../src/hub/cluster/cluster-health.js';
-import { waitUntil } from '../../helpers/service-process.js';
+import { waitUntil } from '../../helpers/wait.js';
 import { startClusterFixture, type ClusterFixture } from './cluster-fixtures.js';
 
 describe('cluster health (3 nats-servers, replicas 3)', () => {
@@ -35,13 +35,13 @@ describe('cluster health (3 nats-servers, replicas 3)', () => {
     await fixture.cluster.kill(1);
     await fixture.cluster.kill(2);
     // SPEC: 503 within 5 s; the deadline leaves room for a loaded machine.
-    await waitUntil('down', async () => health.state === 'down', 5_000 + 1_000 + 2_000 + 10_000);
+    await waitUntil(() => health.state === 'down', 'the health is down', 5_000 + 1_000 + 2_000 + 10_000);
     assert.deepEqual(changes, ['down']);
     assert.ok(health.lastError !== null);
 
     await fixture.cluster.restart(1);
     await fixture.cluster.restart(2);
-    await waitUntil('up again', async () => health.state === 'up', 60_000);
+    await waitUntil(() => health.state === 'up', 'the health is up again', 60_000);
     assert.deepEqual(changes, ['down', 'up']);
     assert.equal(health.lastError, null);
   });

@@ -10,7 +10,7 @@ import { isFleethubError } from '../../../src/errors.js';
 import { clusterNames, openClusterBucket } from '../../../src/hub/cluster/cluster-bucket.js';
 import { DeviceOwnership, type DeviceOwnershipOptions, type Takeover } from '../../../src/hub/cluster/device-ownership.js';
 import { encodeToken } from '../../../src/store/jetstream/nats-names.js';
-import { waitUntil } from '../../helpers/service-process.js';
+import { waitUntil } from '../../helpers/wait.js';
 import { startClusterFixture, type ClusterFixture } from './cluster-fixtures.js';
 
 /** A hub's ownership and the takeovers it was told of. */
@@ -70,7 +70,7 @@ describe('device ownership (3 nats-servers, replicas 3)', () => {
     const entry = await kv.get(encodeToken('dev-w'));
     assert.ok(entry !== null);
     await kv.update(encodeToken('dev-w'), JSON.stringify({ node: 'hub-x', connId: 'x1', since: Date.now() }), entry.revision);
-    await waitUntil('the watch to close a1', async () => a.told.length > 0, 5_000);
+    await waitUntil(() => a.told.length > 0, 'the watch closed a1', 5_000);
     assert.deepEqual(a.told, [{ device: 'dev-w', connId: 'a1', via: 'watch' }]);
   });
 
@@ -92,7 +92,7 @@ describe('device ownership (3 nats-servers, replicas 3)', () => {
       losers.add(owner.node === 'hub-a' ? `b${i}` : `a${i}`);
     }
     const told = (): string[] => [...a.told, ...b.told].map((t) => t.connId);
-    await waitUntil('every loser told', async () => told().length >= losers.size, 10_000);
+    await waitUntil(() => told().length >= losers.size, 'every loser is told', 10_000);
     assert.equal(told().length, losers.size, 'each loser told exactly once');
     assert.deepEqual(new Set(told()), losers);
     for (const connId of told()) assert.ok(!winners.has(connId), `winner ${connId} told`);
@@ -152,7 +152,7 @@ describe('device ownership (3 nats-servers, replicas 3)', () => {
     await Promise.all([a.ownership.claim('dev-twin', 'a1'), a.ownership.claim('dev-twin', 'a2')]);
     const owner = await a.ownership.owner('dev-twin');
     assert.ok(owner !== null);
-    await waitUntil('the other told', async () => a.told.length > 0, 5_000);
+    await waitUntil(() => a.told.length > 0, 'the other is told', 5_000);
     assert.deepEqual(a.told.map((t) => t.connId), [owner.connId === 'a1' ? 'a2' : 'a1']);
   });
 

@@ -10,7 +10,7 @@ import { isFleethubError } from '../../../src/errors.js';
 import { clusterNames, openClusterBucket } from '../../../src/hub/cluster/cluster-bucket.js';
 import { SinkLeases, type SinkLease, type SinkLeaseOptions } from '../../../src/hub/cluster/sink-lease.js';
 import { encodeToken } from '../../../src/store/jetstream/nats-names.js';
-import { waitUntil } from '../../helpers/service-process.js';
+import { waitUntil } from '../../helpers/wait.js';
 import { startClusterFixture, type ClusterFixture } from './cluster-fixtures.js';
 
 /** Short leases, so a takeover takes seconds. */
@@ -61,11 +61,11 @@ describe('sink leases (3 nats-servers, replicas 3)', () => {
     const a = await contender('hub-a', prefix);
     const b = await contender('hub-b', prefix);
     const leaseA = compete(a, 'mqtt');
-    await waitUntil('A holds', async () => leaseA.held);
+    await waitUntil(() => leaseA.held, 'A holds the lease', 20_000);
     const leaseB = compete(b, 'mqtt');
     const first = leaseA.revision ?? 0;
     // Three renews later (each a compare-and-set on the last revision), B still waits.
-    await waitUntil('three renews', async () => (leaseA.revision ?? 0) >= first + 3, 20_000);
+    await waitUntil(() => (leaseA.revision ?? 0) >= first + 3, 'A renewed three times', 20_000);
     assert.equal(leaseB.held, false);
     assert.deepEqual(b.events, []);
     assert.deepEqual(a.events, ['acquired']);
@@ -81,13 +81,13 @@ describe('sink leases (3 nats-servers, replicas 3)', () => {
     const a = await contender('hub-a', prefix);
     const b = await contender('hub-b', prefix);
     const leaseA = compete(a, 'influx');
-    await waitUntil('A holds', async () => leaseA.held);
+    await waitUntil(() => leaseA.held, 'A holds the lease', 20_000);
     let aHeldWhenBAcquired: boolean | null = null;
     const leaseB = compete(b, 'influx', () => (aHeldWhenBAcquired = leaseA.held));
     const bTimings = b.leases.timings;
 
     await a.nc.close(); // the hub is gone: no renew, no release
-    await waitUntil('B takes over', async () => leaseB.held, bTimings.ttlMs + bTimings.acquireMs + 10_000);
+    await waitUntil(() => leaseB.held, 'B takes the lease over', bTimings.ttlMs + bTimings.acquireMs + 10_000);
     assert.equal(aHeldWhenBAcquired, false, 'A still believed it held the lease when B acquired it');
     assert.deepEqual(a.events, ['acquired', 'lost:expired']);
     assert.deepEqual(b.events, ['acquired']);
@@ -99,10 +99,10 @@ describe('sink leases (3 nats-servers, replicas 3)', () => {
     const prefix = fixture.newPrefix();
     const a = await contender('hub-a', prefix);
     const leaseA = compete(a, 'thingspeak');
-    await waitUntil('A holds', async () => leaseA.held);
+    await waitUntil(() => leaseA.held, 'A holds the lease', 20_000);
     const kv = await bucket(prefix);
     await kv.put(encodeToken('thingspeak'), JSON.stringify({ node: 'hub-x', expiresAt: Date.now() + 60_000 }));
-    await waitUntil('A loses it', async () => !leaseA.held, 10_000);
+    await waitUntil(() => !leaseA.held, 'A loses the lease', 10_000);
     assert.deepEqual(a.events, ['acquired', 'lost:taken']);
   });
 
@@ -112,11 +112,11 @@ describe('sink leases (3 nats-servers, replicas 3)', () => {
     const a = await contender('hub-a', prefix, { ttlMs: 60_000 });
     const b = await contender('hub-b', prefix, { acquireMs: 200 });
     const leaseA = compete(a, 'sink.__proto__');
-    await waitUntil('A holds', async () => leaseA.held);
+    await waitUntil(() => leaseA.held, 'A holds the lease', 20_000);
     const leaseB = compete(b, 'sink.__proto__');
     await leaseA.release();
     assert.equal(leaseA.held, false);
-    await waitUntil('B holds', async () => leaseB.held, 20_000);
+    await waitUntil(() => leaseB.held, 'B holds the lease', 20_000);
     assert.deepEqual(a.events, ['acquired']);
   });
 
