@@ -54,7 +54,9 @@ export interface SimDeviceOptions {
   readonly tlsResume?: boolean;
 }
 
+/** How long a device waits for the hub's hello after the upgrade before it gives up on the connection. */
 export const DEFAULT_HELLO_TIMEOUT_MS = 10_000;
+/** How long a device's TCP connect, TLS handshake and upgrade may take together. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
 /** SPEC: the suites ESP32 mbedTLS offers for TLS 1.2 (ECDSA P-256 or RSA server key). */
 export const ESP32_TLS12_CIPHERS = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256';

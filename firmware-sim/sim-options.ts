@@ -95,15 +95,22 @@ export interface SimOptions {
   readonly localAddresses: readonly string[];
 }
 
+/** The hub a simulation connects to: `fleethub serve`'s default device port on this machine. */
 export const DEFAULT_SIM_URL = 'wss://localhost:8443/v1/device';
 export const DEFAULT_SIM_PKI_DIR = './certs';
+/** Devices in a simulated fleet. */
 export const DEFAULT_SIM_DEVICES = 10;
+/** Prefix of the simulated device ids (`sim0001` …). */
 export const DEFAULT_SIM_PREFIX = 'sim';
+/** Readings per second per device. */
 export const DEFAULT_SIM_RATE = 1;
+/** How long the fleet sends. */
 export const DEFAULT_SIM_DURATION_MS = 30_000;
+/** How long the fleet waits, after sending, for the acks of what it sent. */
 export const DEFAULT_SIM_DRAIN_TIMEOUT_MS = 10_000;
 /** Half the hub's default 200 new connections per second per IP, so a fleet comes up without being refused. */
 export const DEFAULT_SIM_CONNECT_RATE = 100;
+/** How often `reconnect-storm` drops every device's connection at once. */
 export const DEFAULT_SIM_STORM_EVERY_MS = 5_000;
 /** Enough for any healthy hub at the default connect rate; it only bites when handshakes back up. */
 export const DEFAULT_SIM_MAX_PENDING = 100;

@@ -2,6 +2,11 @@
  * fleethub as a library: what a program embedding the hub may use. Anything
  * not exported here is internal and may change without notice.
  *
+ * The package's `exports` map lets a program import this module
+ * (`fleethub`) and the simulator's (`fleethub/sim`, firmware-sim/index.ts),
+ * and nothing else: a deep import such as `fleethub/dist/src/hub/hub.js`
+ * fails with ERR_PACKAGE_PATH_NOT_EXPORTED.
+ *
  * @example
  * ```ts
  * import { createHub, createBridge, resolveHubConfig, resolveSinkConfigs } from 'fleethub';
