@@ -14,6 +14,7 @@ import { DEFAULT_LIMITS } from '../../src/hub/config.js';
 import { DeviceSession, type SessionContext } from '../../src/hub/device-session.js';
 import type { Store } from '../../src/store/types.js';
 import { storePerTest } from '../store/store-fixtures.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /** A store whose openDevice waits for the test; everything else is the real store's. */
 interface Gate {
@@ -73,11 +74,6 @@ async function sessionPair(store: Store) {
   return { client, messages, closed, stop };
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500 && !check(); i += 1) await new Promise((r) => setTimeout(r, 20));
-  assert.ok(check(), `timed out waiting for ${what}`);
-}
-
 describe('device session and Store.openDevice', () => {
   const fixture = storePerTest();
 
@@ -87,17 +83,17 @@ describe('device session and Store.openDevice', () => {
     const gated = gatedStore(inner);
     const pair = await sessionPair(gated.store);
     t.after(() => pair.stop());
-    await until(() => gated.opened.length === 1, 'openDevice');
+    await waitUntil(() => gated.opened.length === 1, 'the store was asked to open the device', 10_000);
     pair.client.send(JSON.stringify({ seq: 5, data: { t: 2 } })); // a device that does not wait for hello
     await new Promise((r) => setTimeout(r, 50)); // room for a wrong hello or ack to arrive (none may)
     assert.deepEqual(pair.messages, [], 'no hello (and no ack) before the device is open');
     gated.open.resolve();
-    await until(() => pair.messages.length >= 2, 'hello and the ack');
+    await waitUntil(() => pair.messages.length >= 2, 'hello and the ack arrived', 10_000);
     assert.deepEqual(pair.messages[0], { hello: { device: 'dev-1', lastSeq: 4, limits: DEFAULT_LIMITS } });
     assert.deepEqual(pair.messages[1], { ack: 5 });
     pair.client.close();
     await pair.closed;
-    await until(() => gated.released.length === 1, 'releaseDevice');
+    await waitUntil(() => gated.released.length === 1, 'the store was told to release the device', 10_000);
   });
 
   it('closes with 1011 and no hello when the store cannot open the device', async (t) => {

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { request as httpsRequest } from 'node:https';
 import { test } from 'node:test';
 import { connectDevice } from '../helpers/device-client.js';
-import { metricValue, startHub, waitUntil } from '../helpers/hub.js';
+import { metricValue, startHub } from '../helpers/hub.js';
+import { waitUntil } from '../helpers/wait.js';
 import { fillDisk, mountTmpfs } from '../helpers/tmpfs.js';
 
 function get(url: string, ca: string): Promise<{ status: number; body: string }> {

@@ -15,6 +15,7 @@ import { isFleethubError } from '../../src/errors.js';
 import { DEDUPE_WINDOW } from '../../src/store/seq-window.js';
 import type { Reading, Store, StoreReader } from '../../src/store/types.js';
 import { readAll, reading } from './store-fixtures.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /** What a contract test asks of the store it opens. */
 export interface ContractOptions {
@@ -42,12 +43,6 @@ function required<K extends 'releaseDevice' | 'resetSeq'>(store: Store, key: K):
   const method = store[key];
   assert.equal(typeof method, 'function', `the store implements ${key}`);
   return (method as NonNullable<Store[K]>).bind(store) as NonNullable<Store[K]>;
-}
-
-/** Waits (polling, generously) until `check` holds: retention runs in the background. */
-async function eventually(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1500 && !check(); i += 1) await new Promise((r) => setTimeout(r, 20));
-  assert.ok(check(), `timed out waiting for ${what}`);
 }
 
 /** A reading with about 100 bytes of data. */
@@ -162,12 +157,12 @@ export function storeContract(name: string, newPlace: () => Promise<StorePlace>)
       const store = await open({ retentionBytes: 4096 });
       await store.saveCursor('sink:held', 10);
       for (let i = 1; i <= 200; i += 1) await store.append([padded('a', i)]);
-      await eventually(() => store.stats().retentionBlockedBytes > 0, 'retention held back by the cursor');
+      await waitUntil(() => store.stats().retentionBlockedBytes > 0, 'retention is held back by the cursor', 30_000);
       assert.ok(store.firstPosition() <= 10, 'nothing the cursor has not passed is deleted');
       assert.equal((await store.read(10, 1)).readings[0]?.position, 10);
       await store.saveCursor('sink:held', 200);
       await store.append([padded('a', 201)]);
-      await eventually(() => store.firstPosition() > 10, 'retention once the cursor moved');
+      await waitUntil(() => store.firstPosition() > 10, 'retention ran once the cursor moved', 30_000);
       const page = await store.read(0, 1);
       assert.ok(page.skipped > 10 && page.readings[0]?.position === page.skipped, 'a read from a deleted position says what it skipped');
       assert.equal(store.lastSeq('a'), 201, 'per-device state does not depend on retained readings');
@@ -180,7 +175,7 @@ export function storeContract(name: string, newPlace: () => Promise<StorePlace>)
       for (let i = 1; i <= 60; i += 1) await store.append([padded('a', i)]);
       now += 2 * 3_600_000;
       await store.append([padded('a', 61)]);
-      await eventually(() => store.firstPosition() > 0, 'age retention');
+      await waitUntil(() => store.firstPosition() > 0, 'age retention removed the oldest readings', 30_000);
       assert.equal(store.nextPosition(), 61);
       assert.equal((await readAll(store)).at(-1)?.seq, 61, 'the newest readings stay');
     }));

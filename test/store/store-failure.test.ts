@@ -10,14 +10,10 @@ import { createMemoryLogger } from '../../src/log.js';
 import { openStore } from '../../src/store/log-store.js';
 import { fillDisk, mountTmpfs } from '../helpers/tmpfs.js';
 import { readAll, reading, SMALL_CONFIG } from './store-fixtures.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /** A reading too large to fit in a page the segment already has. */
 const big = (device: string, seq: number) => reading(device, seq, { pad: 'p'.repeat(16 * 1024) });
-
-async function eventually(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1000 && !check(); i += 1) await new Promise((r) => setTimeout(r, 20));
-  assert.ok(check(), `timed out waiting for ${what}`);
-}
 
 describe('store on a full disk', () => {
   it('refuses what it cannot write, reports it, and recovers by itself once there is room', async (t) => {
@@ -48,7 +44,7 @@ describe('store on a full disk', () => {
     assert.equal(log.lines.filter((l) => l.includes('store.failed')).length, 1, 'no second line while it stays down');
 
     await filler.free();
-    await eventually(() => store.health().ok, 'the store to recover');
+    await waitUntil(() => store.health().ok, 'the store recovered', 20_000);
     assert.ok(log.lines.some((l) => l.includes('store.recovered')));
     assert.deepEqual(await store.append([big('a', 2), big('b', 1)]), ['stored', 'stored'], 'the readings refused before are stored when resent');
     await store.close();
