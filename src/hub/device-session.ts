@@ -397,20 +397,23 @@ export class DeviceSession {
     return this.#ws.bufferedAmount;
   }
 
+  /** The hub is not reading from the device now: its unread replies are past `maxUnreadReplyBytes`. */
+  get readPaused(): boolean {
+    return this.#paused;
+  }
+
   #onPing(data: Buffer): void {
     this.#heard = true;
     if (this.#ws.readyState !== this.#ws.OPEN) return;
     // RFC 6455 §5.5.3: a pong carries the ping's data.
-    if (this.#ws.bufferedAmount + data.length > this.#context.maxUnreadReplyBytes || this.#paused) this.#ws.pong(data, false, this.#flushed);
-    else this.#ws.pong(data);
+    this.#ws.pong(data, false, this.#flushed);
     this.#pauseIfUnread();
   }
 
   #send(text: string): void {
     if (this.#ws.readyState !== this.#ws.OPEN) return;
-    // While the device is not reading, each reply reports when it was flushed, so reading resumes once they all are.
-    if (this.#paused || this.#ws.bufferedAmount + text.length > this.#context.maxUnreadReplyBytes) this.#ws.send(text, this.#flushed);
-    else this.#ws.send(text);
+    // Each reply reports when it has left, so a paused device is read again once its replies are gone.
+    this.#ws.send(text, this.#flushed);
     this.#pauseIfUnread();
   }
 
@@ -427,9 +430,10 @@ export class DeviceSession {
     this.#context.observer.paused();
   }
 
-  /** A reply sent while over the limit has left: resume once what is left is within the limit. */
-  readonly #flushed = (err?: Error): void => {
-    if (err !== undefined || !this.#paused || this.#ws.bufferedAmount > this.#context.maxUnreadReplyBytes) return;
+  /** A reply has left: if reading is paused, resume once what is left is within the limit. */
+  readonly #flushed = (err?: Error | null): void => {
+    // Node passes null when the write went well.
+    if (err instanceof Error || !this.#paused || this.#ws.bufferedAmount > this.#context.maxUnreadReplyBytes) return;
     this.#paused = false;
     this.#ws.resume();
   };

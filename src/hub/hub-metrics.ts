@@ -61,6 +61,8 @@ export interface HubMetricSources {
   readonly devicesOnline: () => number;
   /** Bytes of replies queued for devices and not read by them, all devices together. */
   readonly unreadReplyBytes: () => number;
+  /** Devices the hub is not reading from now (their unread replies are past the limit). */
+  readonly readsPausedNow: () => number;
 }
 
 /** The device side's metrics, registered once on the hub's registry. */
@@ -101,6 +103,7 @@ export class HubMetrics {
     this.upgradesRefused = registry.counter('fleethub_device_upgrades_refused_total', 'Device HTTP requests refused after TLS, by reason');
     this.readsPaused = registry.counter('fleethub_device_reads_paused_total', 'Times the hub stopped reading from a device that left more than maxUnreadReplyBytes of replies unread');
     registry.observedGauge('fleethub_device_unread_reply_bytes', 'Bytes of replies queued for devices and not yet read by them', sources.unreadReplyBytes);
+    registry.observedGauge('fleethub_device_reads_paused', 'Devices the hub is not reading from now, until they read their replies', sources.readsPausedNow);
     registry.collect(() => {
       let text = '# HELP fleethub_messages_accepted_total Telemetry messages accepted and handed to the store\n# TYPE fleethub_messages_accepted_total counter\n';
       text += `fleethub_messages_accepted_total ${this.#accepted}\n`;

@@ -105,6 +105,11 @@ class FleethubHub implements Hub {
         for (const session of this.#registry.sessions()) bytes += session.unreadReplyBytes;
         return bytes;
       },
+      readsPausedNow: () => {
+        let paused = 0;
+        for (const session of this.#registry.sessions()) if (session.readPaused) paused += 1;
+        return paused;
+      },
     });
     this.#listener = new DeviceListener({
       config: this.#config,

@@ -2,7 +2,7 @@
  * A device written by hand on a real TLS socket, for what `ws` as a client
  * will not do: send a request head byte for byte, send frames `ws` would
  * refuse to build (unmasked, invalid UTF-8), and never read what the hub
- * answers. Frames are built and parsed here per RFC 6455 §5.2.
+ * answers. Frames are built and parsed here (RFC 6455 §5.2).
  */
 import { randomBytes } from 'node:crypto';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
@@ -36,38 +36,17 @@ export function clientFrame(payload: string | Buffer, opts: { opcode?: number; m
   return Buffer.concat(mask ? [header, Buffer.alloc(4), body] : [header, body]);
 }
 
-/** Text messages and the close code in server frames (unmasked), from the start of `data`; stops at an incomplete frame. */
-export function serverMessages(data: Buffer): { texts: string[]; close: number | null } {
-  const texts: string[] = [];
-  let close: number | null = null;
-  let at = 0;
-  while (at + 2 <= data.length) {
-    const opcode = (data[at] as number) & 0x0f;
-    let length = (data[at + 1] as number) & 0x7f;
-    let start = at + 2;
-    if (length === 126) {
-      if (start + 2 > data.length) break;
-      length = data.readUInt16BE(start);
-      start += 2;
-    } else if (length === 127) {
-      if (start + 8 > data.length) break;
-      length = Number(data.readBigUInt64BE(start));
-      start += 8;
-    }
-    if (start + length > data.length) break;
-    const payload = data.subarray(start, start + length);
-    if (opcode === 0x1) texts.push(payload.toString('utf8'));
-    if (opcode === 0x8) close = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
-    at = start + length;
-  }
-  return { texts, close };
-}
-
 /** A TLS connection to the device listener that sends what it is told and reads only when asked. */
 export class RawDevice {
   readonly socket: TLSSocket;
-  /** Everything read so far. */
+  /** Everything read so far, up to the end of the response head (later bytes go to {@link messages}). */
   received = Buffer.alloc(0);
+  /** Text messages from the hub after the response head, in order, parsed as they are read. */
+  readonly messages: string[] = [];
+  /** The close code the hub sent, once it did. */
+  closeCode: number | null = null;
+  /** Bytes after the response head not yet parsed into a whole frame. */
+  #pending: Buffer | null = null;
   #closed = false;
 
   private constructor(socket: TLSSocket) {
@@ -103,7 +82,7 @@ export class RawDevice {
         resolve();
       };
       const onData = (chunk: Buffer): void => {
-        this.received = Buffer.concat([this.received, chunk]);
+        this.#take(chunk);
         // Paused in this tick: nothing read after the condition holds is lost.
         if (done(this.received)) finish();
       };
@@ -118,17 +97,46 @@ export class RawDevice {
     return this.received;
   }
 
+  /** Keeps the head in {@link received}, and parses frames after it as they come (no copy of everything read per chunk). */
+  #take(chunk: Buffer): void {
+    if (this.#pending === null) {
+      this.received = Buffer.concat([this.received, chunk]);
+      const end = this.received.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      this.#pending = this.received.subarray(end + 4);
+      this.received = this.received.subarray(0, end + 4);
+    } else {
+      this.#pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+    }
+    let at = 0;
+    const data = this.#pending;
+    while (at + 2 <= data.length) {
+      const opcode = (data[at] as number) & 0x0f;
+      let length = (data[at + 1] as number) & 0x7f;
+      let start = at + 2;
+      if (length === 126) {
+        if (start + 2 > data.length) break;
+        length = data.readUInt16BE(start);
+        start += 2;
+      } else if (length === 127) {
+        if (start + 8 > data.length) break;
+        length = Number(data.readBigUInt64BE(start));
+        start += 8;
+      }
+      if (start + length > data.length) break;
+      const payload = data.subarray(start, start + length);
+      if (opcode === 0x1) this.messages.push(payload.toString('utf8'));
+      if (opcode === 0x8) this.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
+      at = start + length;
+    }
+    this.#pending = data.subarray(at);
+  }
+
   /** Reads up to the end of an HTTP response head; returns its status (0 when the socket closed first). */
   async responseStatus(): Promise<number> {
     const data = await this.read((d) => d.includes('\r\n\r\n'));
     const match = /^HTTP\/1\.1 (\d{3})/.exec(data.toString('latin1'));
     return match === null ? 0 : Number(match[1]);
-  }
-
-  /** The frames after the response head. */
-  frames(): ReturnType<typeof serverMessages> {
-    const end = this.received.indexOf('\r\n\r\n');
-    return serverMessages(end === -1 ? Buffer.alloc(0) : this.received.subarray(end + 4));
   }
 
   destroy(): void {

@@ -49,8 +49,8 @@ test('closes for invalid UTF-8 (1007) and for a protocol error (1002) are record
         device.socket.write(upgradeHead());
         assert.equal(await device.responseStatus(), 101);
         device.socket.write(frame);
-        await device.read(() => device.frames().close !== null);
-        assert.equal(device.frames().close, code, 'the code the hub sent');
+        await device.read(() => device.closeCode !== null);
+        assert.equal(device.closeCode, code, 'the code the hub sent');
         await waitUntil(() => metricValue(th.hub, `fleethub_device_closes_total{code="${code}"}`) === 1, `close ${code} is counted`);
       } finally {
         device.destroy();

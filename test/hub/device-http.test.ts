@@ -32,8 +32,8 @@ test('a well-formed upgrade by hand gets 101, then hello', async () => {
   const { status, device } = await statusFor(upgradeHead());
   try {
     assert.equal(status, 101);
-    await device.read(() => device.frames().texts.length > 0);
-    assert.equal((JSON.parse(device.frames().texts[0] as string) as { hello: { device: string } }).hello.device, 'http-dev');
+    await device.read(() => device.messages.length > 0);
+    assert.equal((JSON.parse(device.messages[0] as string) as { hello: { device: string } }).hello.device, 'http-dev');
   } finally {
     device.destroy();
   }
@@ -86,7 +86,7 @@ test('a first frame sent with the upgrade request is not lost', async () => {
   try {
     device.socket.write(Buffer.concat([Buffer.from(upgradeHead()), clientFrame('{"seq":1,"data":{"t":1}}')]));
     assert.equal(await device.responseStatus(), 101);
-    await device.read(() => device.frames().texts.some((t) => t === '{"ack":1}'));
+    await device.read(() => device.messages.some((t) => t === '{"ack":1}'));
   } finally {
     device.destroy();
   }
