@@ -265,7 +265,7 @@ export class DeviceListener {
       // What an https server offers a client that asks (an HTTP/1.1 upgrade is what follows).
       ALPNProtocols: ['http/1.1'],
     });
-    // Added after the server's own listener (which attaches the HTTP parser), so a refusal here destroys a parsed-nothing socket.
+    // After the server's own listener (which attaches the HTTP parser): a socket refused here goes before it has read a byte.
     server.on('secureConnection', (socket: TLSSocket) => this.#onSecure(socket));
     server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
       const verifyError = socket.authorizationError;
@@ -314,11 +314,8 @@ export class DeviceListener {
   /** A request Node's HTTP parser refused (400, 431 when its head is too long), or a reset while it read one. */
   #onClientError(err: Error & { code?: string }, socket: Duplex): void {
     const code = err.code ?? '';
-    if (!code.startsWith('HPE_')) {
-      // A reset or a closed socket: nothing to answer.
-      socket.destroy();
-      return;
-    }
+    // Anything but a parser error (HPE_*) is a reset or a closed socket: nothing to answer.
+    if (!code.startsWith('HPE_')) return void socket.destroy();
     const tooLarge = code === 'HPE_HEADER_OVERFLOW';
     this.#options.metrics.upgradesRefused.inc({ reason: tooLarge ? 'head_too_large' : 'bad_request' });
     if (socket.writable) refuseHttp(socket, tooLarge ? 431 : 400);
