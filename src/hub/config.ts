@@ -56,6 +56,14 @@ export interface DeviceListenerConfig {
   readonly maxInvalidInRow: number;
   /** Refused (rate_limited / quota_exceeded) messages in a row before closing with 4029. */
   readonly maxRefusedInRow: number;
+  /**
+   * Refusals of any kind (invalid, rate limited, over quota) in one minute,
+   * whatever valid messages lie between them, before closing: 1008 when any
+   * was invalid, else 4029.
+   */
+  readonly maxRefusalsPerMinute: number;
+  /** Bytes of replies (acks, nacks, pongs) a device has not read past which the hub stops reading from it until it does. */
+  readonly maxUnreadReplyBytes: number;
   /** How often `crl.pem` and the inventory are checked for changes (SPEC: revocation within 5 s). */
   readonly crlCheckMs: number;
   /** PROXY protocol from trusted load balancers (SPEC: Cluster mode). */
@@ -87,6 +95,10 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 export const DEFAULT_PING_INTERVAL_MS = 30_000;
 export const DEFAULT_MAX_INVALID_IN_ROW = 10;
 export const DEFAULT_MAX_REFUSED_IN_ROW = 20;
+/** Two a second on average: more than an honest device meets (a sensor gone bad, a burst past the rate limit), and a cap on what a hostile one makes the hub answer. */
+export const DEFAULT_MAX_REFUSALS_PER_MINUTE = 120;
+/** About 1,300 nacks: far more than a device that reads its socket ever leaves unread. */
+export const DEFAULT_MAX_UNREAD_REPLY_BYTES = 64 * 1024;
 export const DEFAULT_CRL_CHECK_MS = 1_000;
 /** A load balancer writes its header at once; a few seconds cover a loaded network without holding sockets for long. */
 export const DEFAULT_PROXY_HEADER_TIMEOUT_MS = 3_000;
@@ -313,7 +325,7 @@ export function resolveHubConfig(raw: unknown, ctx: ResolveContext): { hub: HubC
     }
   }
 
-  const d = section(raw, 'device', 'device', ['host', 'port', 'maxConnections', 'maxConnectionsPerIp', 'newConnectionsPerIpPerSec', 'handshakeTimeoutMs', 'pingIntervalMs', 'maxInvalidInRow', 'maxRefusedInRow', 'crlCheckMs', 'proxyProtocol', 'ticketKeyRotationHours']);
+  const d = section(raw, 'device', 'device', ['host', 'port', 'maxConnections', 'maxConnectionsPerIp', 'newConnectionsPerIpPerSec', 'handshakeTimeoutMs', 'pingIntervalMs', 'maxInvalidInRow', 'maxRefusedInRow', 'maxRefusalsPerMinute', 'maxUnreadReplyBytes', 'crlCheckMs', 'proxyProtocol', 'ticketKeyRotationHours']);
   const pp = section(d, 'proxyProtocol', 'device.proxyProtocol', ['trusted', 'headerTimeoutMs', 'maxHeaderBytes']);
   const device: DeviceListenerConfig = Object.freeze({
     host: text(d, 'host', 'device', DEFAULT_DEVICE_HOST),
@@ -325,6 +337,8 @@ export function resolveHubConfig(raw: unknown, ctx: ResolveContext): { hub: HubC
     pingIntervalMs: integer(d, 'pingIntervalMs', 'device', DEFAULT_PING_INTERVAL_MS, 100, 3_600_000),
     maxInvalidInRow: integer(d, 'maxInvalidInRow', 'device', DEFAULT_MAX_INVALID_IN_ROW, 1, 10_000),
     maxRefusedInRow: integer(d, 'maxRefusedInRow', 'device', DEFAULT_MAX_REFUSED_IN_ROW, 1, 1_000_000),
+    maxRefusalsPerMinute: integer(d, 'maxRefusalsPerMinute', 'device', DEFAULT_MAX_REFUSALS_PER_MINUTE, 1, 1_000_000),
+    maxUnreadReplyBytes: integer(d, 'maxUnreadReplyBytes', 'device', DEFAULT_MAX_UNREAD_REPLY_BYTES, 1024, 64 * 1024 * 1024),
     crlCheckMs: integer(d, 'crlCheckMs', 'device', DEFAULT_CRL_CHECK_MS, 50, 5_000),
     proxyProtocol: Object.freeze({
       trusted: trustedProxies(pp.trusted),

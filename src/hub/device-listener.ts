@@ -5,18 +5,19 @@
  * certificate CN, one connection per device, heartbeats, and revocation
  * without restart.
  *
- *   net.Server ──gate──▶ tls.Server ──identity──▶ upgrade request ──▶ ws ──▶ DeviceSession
+ *   net.Server ──gate──▶ https.Server (TLS, then Node's HTTP parser) ──upgrade──▶ ws.handleUpgrade ──▶ DeviceSession
  *
- * The `net.Server` hands each admitted socket to a TLS server that never
+ * The `net.Server` hands each admitted socket to an HTTPS server that never
  * listens itself (`emit('connection')`), so a refused connection costs one
- * accept and one close, and no handshake. The one HTTP request a device
- * sends is read off the TLS socket by upgrade-request.ts, not by Node's HTTP
- * server (see there why).
+ * accept and one close, and no handshake. Everything that decides who a
+ * device is and what it asked for goes through documented APIs: Node's TLS
+ * and HTTP parser, `getPeerX509Certificate()`, and `ws`'s `handleUpgrade`.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CLOSE, FleethubError, type WireErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -26,6 +27,7 @@ import { ConnectionGate } from './connection-gate.js';
 import { limitsForPlan } from './device-limits.js';
 import type { DeviceRegistry } from './device-registry.js';
 import { peerOf, type Peer } from './device-peer.js';
+import { isDevicePath, refuseHttp, selectSubprotocol } from './device-upgrade.js';
 import { DeviceSession, type SessionContext, type SessionSummary } from './device-session.js';
 import { CrlWatcher } from './crl-watcher.js';
 import { loadDeviceTlsMaterial } from './device-tls.js';
@@ -36,10 +38,6 @@ import { PolledFile } from './text-source.js';
 import { ProxyProtocolStep, type ProxyStepHandlers } from './proxy-accept.js';
 import { TicketKeyFile } from './ticket-key-file.js';
 import type { Store } from '../store/types.js';
-import { isUpgradeRequest, readRequestHead, type HeadRefusal, type RequestHead } from './upgrade-request.js';
-
-/** The upgrade path (SPEC: `wss://host:8443/v1/device`). */
-export const DEVICE_PATH = '/v1/device';
 
 /** What the device listener works with. */
 export interface DeviceListenerOptions {
@@ -51,13 +49,6 @@ export interface DeviceListenerOptions {
   readonly log: Logger;
 }
 
-const STATUS_TEXT = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 431: 'Request Header Fields Too Large' } as const;
-
-function refuseHttp(socket: Duplex, status: keyof typeof STATUS_TEXT): void {
-  const text = STATUS_TEXT[status];
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
-}
-
 /** For `process.nextTick(uncork, socket)`: no closure per upgrade. */
 function uncork(socket: Duplex): void {
   socket.uncork();
@@ -65,11 +56,6 @@ function uncork(socket: Duplex): void {
 
 /** Resets from peers are routine; the socket's 'close' does the bookkeeping. */
 function ignoreSocketError(): void {}
-
-/** `/v1/device`, with or without a query string. */
-function isDevicePath(url: string | undefined): boolean {
-  return url !== undefined && url.startsWith(DEVICE_PATH) && (url.length === DEVICE_PATH.length || url[DEVICE_PATH.length] === '?');
-}
 
 /** A session's nacks by code for its disconnect line (`rate_limited:3,invalid_json:1`), or undefined when there were none. */
 function nackedText(summary: SessionSummary): string | undefined {
@@ -105,7 +91,8 @@ export class DeviceListener {
   readonly #proxyHandlers: ProxyStepHandlers;
   #ticketKeys: TicketKeyFile | null = null;
   readonly #net: NetServer;
-  #tls: TlsServer | null = null;
+  /** TLS and HTTP in one: Node's https server, fed the gated sockets, never listening itself. */
+  #tls: HttpsServer | null = null;
   readonly #crl: CrlWatcher<DeviceSession>;
   readonly #plans: DevicePlans;
   #sweep: NodeJS.Timeout | null = null;
@@ -145,6 +132,8 @@ export class DeviceListener {
       store: options.store,
       maxInvalidInRow: this.#config.maxInvalidInRow,
       maxRefusedInRow: this.#config.maxRefusedInRow,
+      maxRefusalsPerMinute: this.#config.maxRefusalsPerMinute,
+      maxUnreadReplyBytes: this.#config.maxUnreadReplyBytes,
       now: Date.now,
       observer: {
         frame: (bytes) => metrics.frame(bytes),
@@ -153,6 +142,7 @@ export class DeviceListener {
           metrics.nack(code);
           feed.rejected(device, code);
         },
+        paused: () => metrics.readsPaused.inc(),
         closed: (session: DeviceSession, code: number) => {
           metrics.closed(code);
           if (registry.release(session)) feed.presence(session.device, false);
@@ -181,26 +171,8 @@ export class DeviceListener {
     await this.#plans.start();
     const rotationHours = this.#config.ticketKeyRotationHours;
     this.#ticketKeys = new TicketKeyFile(this.#options.config.pkiDir, { rotationHours, log: this.#log, onChange: (key) => this.#tls?.setTicketKeys(key) });
-    this.#tls = createTlsServer({
-      ...this.#crl.secureContextOptions(),
-      // SPEC: Cluster mode. One key for every hub on this PKI folder, kept across restarts (ticket-key-file.ts).
-      ...this.#ticketKeys.tlsOptions(),
-      requestCert: true,
-      rejectUnauthorized: true,
-      // Node's own deadline for the TLS phase (a timer every TLS socket has anyway); the upgrade phase is the sweep's.
-      handshakeTimeout: this.#config.handshakeTimeoutMs,
-      // What an https server offers a client that asks (an HTTP/1.1 upgrade is what follows).
-      ALPNProtocols: ['http/1.1'],
-    });
-    this.#tls.on('secureConnection', (socket: TLSSocket) => this.#onSecure(socket));
-    this.#tls.on('tlsClientError', (err: Error, socket: TLSSocket) => {
-      const verifyError = socket.authorizationError;
-      const reason = handshakeFailureReason(err, verifyError);
-      this.#options.metrics.handshakeFailures.inc({ reason });
-      this.#log.log('debug', 'device.tls_refused', { reason, error: verifyError === undefined ? err.message : String(verifyError) });
-      // A TLS server leaves this to its listener (the timeout among them): the handshake is over.
-      socket.destroy();
-    });
+    // SPEC: Cluster mode. One ticket key for every hub on this PKI folder, kept across restarts (ticket-key-file.ts).
+    this.#tls = this.#createServer({ ...this.#crl.secureContextOptions(), ...this.#ticketKeys.tlsOptions() });
 
     this.#ticketKeys.start();
     this.#sweep = setInterval(() => {
@@ -276,6 +248,39 @@ export class DeviceListener {
     return true;
   }
 
+  /**
+   * The https server the gated sockets are handed to: Node's TLS with the
+   * device settings, Node's HTTP parser for the one request a device sends
+   * (a malformed one is its `clientError`: 400, or 431 past its header
+   * limit), the `upgrade` event for WebSocket upgrades and the `request`
+   * event for anything else.
+   */
+  #createServer(context: SecureContextOptions): HttpsServer {
+    const server = createHttpsServer({
+      ...context,
+      requestCert: true,
+      rejectUnauthorized: true,
+      // Node's own deadline for the TLS phase (a timer every TLS socket has anyway); the upgrade phase is the sweep's.
+      handshakeTimeout: this.#config.handshakeTimeoutMs,
+      // What an https server offers a client that asks (an HTTP/1.1 upgrade is what follows).
+      ALPNProtocols: ['http/1.1'],
+    });
+    // After the server's own listener (which attaches the HTTP parser): a socket refused here goes before it has read a byte.
+    server.on('secureConnection', (socket: TLSSocket) => this.#onSecure(socket));
+    server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+      const verifyError = socket.authorizationError;
+      const reason = handshakeFailureReason(err, verifyError);
+      this.#options.metrics.handshakeFailures.inc({ reason });
+      this.#log.log('debug', 'device.tls_refused', { reason, error: verifyError === undefined ? err.message : String(verifyError) });
+      // A TLS server leaves this to its listener (the timeout among them): the handshake is over.
+      socket.destroy();
+    });
+    server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => this.#onClientError(err, socket));
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket as TLSSocket, head));
+    return server;
+  }
+
   /** After the handshake, before any HTTP: a revoked serial stops here, also when OpenSSL did not check (resumed session, expired CRL). */
   #onSecure(socket: TLSSocket): void {
     if (this.#closing !== null) {
@@ -283,10 +288,19 @@ export class DeviceListener {
       return;
     }
     const resumed = socket.isSessionReused();
-    const peer = peerOf(socket, resumed);
+    const peer = peerOf(socket);
     if (peer === null || this.#crl.isRevoked(peer.serial)) {
       // OpenSSL already refuses a revoked certificate in a full handshake; this catches resumed sessions and an expired CRL.
       this.#options.metrics.handshakeFailures.inc({ reason: resumed ? 'revoked_resumed' : 'revoked' });
+      socket.destroy();
+      return;
+    }
+    if (!peer.clientAuth) {
+      // SPEC: device certificates carry extendedKeyUsage clientAuth. OpenSSL refuses a certificate whose
+      // extendedKeyUsage leaves clientAuth out (INVALID_PURPOSE, counted as bad_certificate), but passes one
+      // without the extension, and Node offers no hook into its verification: refused here, before any HTTP.
+      this.#options.metrics.handshakeFailures.inc({ reason: 'bad_certificate' });
+      this.#log.log('debug', 'device.tls_refused', { reason: 'bad_certificate', error: 'no extendedKeyUsage clientAuth' });
       socket.destroy();
       return;
     }
@@ -295,22 +309,25 @@ export class DeviceListener {
     (resumed ? this.#options.metrics.handshakesResumed : this.#options.metrics.handshakesFull).inc();
     // Past TLS a socket error (a reset) is the socket's own 'error' event, fatal without a listener; its 'close' cleans up.
     socket.on('error', ignoreSocketError);
-    readRequestHead(socket, (result) => this.#onRequestHead(socket, result));
   }
 
-  /** SPEC: only the WebSocket upgrade of GET /v1/device; any other request 404, one Node's HTTP parser would refuse 400 (431 when too long). */
-  #onRequestHead(socket: TLSSocket, result: { head: RequestHead; rest: Buffer } | HeadRefusal): void {
-    if (typeof result === 'number') {
-      this.#options.metrics.upgradesRefused.inc({ reason: result === 431 ? 'head_too_large' : 'bad_request' });
-      refuseHttp(socket, result);
-      return;
-    }
-    if (!isUpgradeRequest(result.head)) {
-      this.#options.metrics.upgradesRefused.inc({ reason: 'not_found' });
-      refuseHttp(socket, 404);
-      return;
-    }
-    this.#onUpgrade(result.head, socket, result.rest);
+  /** A request Node's HTTP parser refused (400, 431 when its head is too long), or a reset while it read one. */
+  #onClientError(err: Error & { code?: string }, socket: Duplex): void {
+    const code = err.code ?? '';
+    // Anything but a parser error (HPE_*) is a reset or a closed socket: nothing to answer.
+    if (!code.startsWith('HPE_')) return void socket.destroy();
+    const tooLarge = code === 'HPE_HEADER_OVERFLOW';
+    this.#options.metrics.upgradesRefused.inc({ reason: tooLarge ? 'head_too_large' : 'bad_request' });
+    if (socket.writable) refuseHttp(socket, tooLarge ? 431 : 400);
+    else socket.destroy();
+  }
+
+  /** SPEC: only the WebSocket upgrade of GET /v1/device; a request without an upgrade is 404. */
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.#options.metrics.upgradesRefused.inc({ reason: 'not_found' });
+    req.resume();
+    res.writeHead(404, { Connection: 'close', 'Content-Length': 0 });
+    res.end();
   }
 
   /** Drops connections that finished TLS but sent no upgrade request in time. */
@@ -324,7 +341,7 @@ export class DeviceListener {
     }
   }
 
-  #onUpgrade(req: RequestHead, socket: TLSSocket, head: Buffer): void {
+  #onUpgrade(req: IncomingMessage, socket: TLSSocket, head: Buffer): void {
     if (req.method !== 'GET' || !isDevicePath(req.url) || this.#closing !== null) {
       this.#options.metrics.upgradesRefused.inc({ reason: 'not_found' });
       refuseHttp(socket, 404);
@@ -343,7 +360,7 @@ export class DeviceListener {
       refuseHttp(socket, 403);
       return;
     }
-    // A resumed TLS session skipped certificate verification: check the CRL again here.
+    // The CRL may have changed since the handshake, and a resumed session skipped OpenSSL's check: check again.
     if (this.#crl.isRevoked(peer.serial)) {
       this.#options.metrics.upgradesRefused.inc({ reason: 'revoked' });
       refuseHttp(socket, 403);
@@ -356,8 +373,7 @@ export class DeviceListener {
     // The 101 response and the hello leave in one TLS record and one write.
     socket.cork();
     process.nextTick(uncork, socket);
-    // ws reads the method, url and headers: the fields a RequestHead has.
-    this.#wssFor(limits.maxPayloadBytes).handleUpgrade(req as unknown as IncomingMessage, socket, head, (ws: WebSocket) => {
+    this.#wssFor(limits.maxPayloadBytes).handleUpgrade(req, socket, head, (ws: WebSocket) => {
       if (this.#closing !== null) {
         ws.close(CLOSE.GOING_AWAY);
         return;
@@ -376,6 +392,7 @@ export class DeviceListener {
         resumed: socket.isSessionReused(),
         plan,
         replaced: previous !== undefined || undefined,
+        protocol: ws.protocol === '' ? undefined : ws.protocol,
       });
     });
   }
@@ -384,8 +401,9 @@ export class DeviceListener {
     let wss = this.#wss.get(maxPayload);
     if (wss === undefined) {
       // Never ws's 100 MiB default: the plan's maxPayloadBytes (SPEC: 1009). Devices are not
-      // browsers, so no Origin check; subprotocols such as Arduino's `arduino` are accepted.
-      wss = new WebSocketServer({ noServer: true, maxPayload, clientTracking: false, perMessageDeflate: false });
+      // browsers, so no Origin check (Arduino sends `Origin: file://`), and the subprotocol is
+      // chosen from the ones the hub speaks, never echoed.
+      wss = new WebSocketServer({ noServer: true, maxPayload, clientTracking: false, perMessageDeflate: false, handleProtocols: selectSubprotocol, autoPong: false });
       this.#wss.set(maxPayload, wss);
     }
     return wss;

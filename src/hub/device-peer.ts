@@ -1,10 +1,14 @@
 /**
  * Who is at the other end of a device's TLS socket: the certificate's CN
- * (the device id) and serial (to match the CRL), read once per connection
- * the cheapest way each kind of handshake allows.
+ * (the device id), its serial (to match the CRL) and whether it may
+ * authenticate a TLS client. Read with Node's documented
+ * `getPeerX509Certificate()`, which answers after a full handshake and after
+ * a resumed one alike (the session keeps the peer's certificate).
  */
-import type { PeerCertificate, TLSSocket } from 'node:tls';
-import { sessionPeerIdentity } from '../pki/index.js';
+import type { TLSSocket } from 'node:tls';
+
+/** id-kp-clientAuth (RFC 5280 §4.2.1.12). */
+export const CLIENT_AUTH_OID = '1.3.6.1.5.5.7.3.2';
 
 /** Who is at the other end of a TLS socket. */
 export interface Peer {
@@ -12,38 +16,22 @@ export interface Peer {
   readonly cn: string | null;
   /** Uppercase hex, as the CRL's serials. */
   readonly serial: string;
+  /**
+   * The certificate has an extendedKeyUsage extension that lists clientAuth
+   * (SPEC: device certificates carry extendedKeyUsage clientAuth). OpenSSL
+   * only refuses an extension that leaves clientAuth out; one with no
+   * extension at all passes its check, so the hub checks this itself.
+   */
+  readonly clientAuth: boolean;
 }
 
-/**
- * The peer certificate's CN and serial; null once the peer has gone. Called
- * once per connection, right after the handshake (the result is kept for the
- * upgrade), so every device pays for it. After a resumed handshake
- * `getPeerX509Certificate` is cheap; after a full one it copies and decodes
- * the certificate again, and `getPeerCertificate` builds every field,
- * fingerprints and the public key, so the certificate is read out of the
- * connection's TLS session (`getSession()`) instead, the cheapest of the
- * three (figures in docs/benchmarks.md). Should the session ever not hold
- * it, `getPeerCertificate` answers.
- */
-export function peerOf(socket: TLSSocket, resumed: boolean): Peer | null {
-  if (resumed) {
-    const cert = socket.getPeerX509Certificate();
-    if (cert === undefined) return null;
-    return { cn: commonNameOf(cert.subject), serial: cert.serialNumber.toUpperCase() };
-  }
-  const session = socket.getSession();
-  if (session !== undefined) {
-    try {
-      const identity = sessionPeerIdentity(session);
-      if (identity !== null) return { cn: identity.commonName, serial: identity.serial };
-    } catch {
-      // Not the encoding expected: ask the certificate API.
-    }
-  }
-  const cert = socket.getPeerCertificate() as PeerCertificate | null;
-  if (cert === null || cert.serialNumber === undefined) return null;
-  const cn: unknown = cert.subject?.CN;
-  return { cn: typeof cn === 'string' ? cn : null, serial: cert.serialNumber.toUpperCase() };
+/** The peer certificate's CN, serial and clientAuth usage; null when the peer sent none (or has gone). */
+export function peerOf(socket: TLSSocket): Peer | null {
+  const cert = socket.getPeerX509Certificate();
+  if (cert === undefined) return null;
+  // Node types it string[], but it is undefined for a certificate without extendedKeyUsage.
+  const usages = cert.keyUsage as readonly string[] | undefined;
+  return { cn: commonNameOf(cert.subject), serial: cert.serialNumber.toUpperCase(), clientAuth: usages?.includes(CLIENT_AUTH_OID) === true };
 }
 
 /**

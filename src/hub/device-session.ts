@@ -8,13 +8,34 @@ import { CLOSE, type WireErrorCode } from '../errors.js';
 import type { DeviceLimits } from './config.js';
 import { AckTracker } from './ack-tracker.js';
 import { quotaAllows } from './device-limits.js';
-import { dataText } from './data-text.js';
 import { ackMessage, helloMessage, nackMessage, parseFrame } from './protocol.js';
 import type { AppendOutcome, Reading, Store } from '../store/types.js';
 import { TokenBucket } from './token-bucket.js';
 
 /** How long a closing session waits for the peer's close frame before dropping the socket. */
 const CLOSE_GRACE_MS = 2_000;
+
+/** The window `maxRefusalsPerMinute` counts in. */
+export const REFUSAL_WINDOW_MS = 60_000;
+
+/**
+ * The close code ws sends for each error it reports (its documented
+ * `WS_ERR_*` codes, RFC 6455 §7.4.1): ws closes the connection itself, and
+ * its 'close' event then carries the peer's code (1006 when the peer sent
+ * none), so the session records the one actually sent.
+ */
+const WS_ERROR_CLOSE_CODES: ReadonlyMap<string, number> = new Map([
+  ['WS_ERR_INVALID_UTF8', 1007],
+  ['WS_ERR_UNSUPPORTED_MESSAGE_LENGTH', CLOSE.TOO_BIG],
+  ['WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH', CLOSE.TOO_BIG],
+  ['WS_ERR_TOO_MANY_BUFFERED_PARTS', CLOSE.POLICY],
+]);
+
+/** The close code ws sent for `err`: protocol errors 1002 unless the table says otherwise; null for a socket error (no close frame). */
+export function wsErrorCloseCode(err: { code?: unknown }): number | null {
+  if (typeof err.code !== 'string' || !err.code.startsWith('WS_ERR_')) return null;
+  return WS_ERROR_CLOSE_CODES.get(err.code) ?? 1002;
+}
 
 /** What a session reports to the hub (metrics, feed, logs); all optional work, no I/O expected. */
 export interface SessionObserver {
@@ -24,6 +45,8 @@ export interface SessionObserver {
   accepted(count: number): void;
   /** A message was nacked with `code`. */
   nacked(device: string, code: WireErrorCode): void;
+  /** Reading from the device stopped: its unread replies passed `maxUnreadReplyBytes`. */
+  paused(): void;
   /** The session ended; `code` is the close code received or sent ({@link DeviceSession.summary} has its counts). */
   closed(session: DeviceSession, code: number): void;
 }
@@ -41,6 +64,10 @@ export interface SessionContext {
   readonly maxInvalidInRow: number;
   /** Refused messages in a row before 4029. */
   readonly maxRefusedInRow: number;
+  /** Refusals of any kind within {@link REFUSAL_WINDOW_MS} before a close (1008 if any was invalid, else 4029). */
+  readonly maxRefusalsPerMinute: number;
+  /** Bytes of replies the device has not read past which the hub stops reading from it. */
+  readonly maxUnreadReplyBytes: number;
   readonly observer: SessionObserver;
   /** ms wall clock for `ts`, the UTC day and the rate limiter. */
   readonly now: () => number;
@@ -67,6 +94,12 @@ export class DeviceSession {
   #inFlight = 0;
   #invalidInRow = 0;
   #refusedInRow = 0;
+  /** Start of the current refusal window (ms, `context.now`), and its counts. */
+  #refusalWindowStart = 0;
+  #refusalsInWindow = 0;
+  #invalidInWindow = 0;
+  /** Reading stopped until the device reads its replies. */
+  #paused = false;
   #ackScheduled = false;
   /** A frame or a pong arrived since the last heartbeat sweep. */
   #heard = true;
@@ -100,13 +133,16 @@ export class DeviceSession {
       this.#resolveDone?.();
     });
     this.#ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    // The listener's ws servers leave pongs to the session (autoPong off), so they count as replies too.
+    this.#ws.on('ping', (data: Buffer) => this.#onPing(data));
     // ws emits 'error' for a frame over maxPayload (then closes with 1009) and
-    // for protocol errors; the 'close' handler does the bookkeeping.
+    // for protocol errors (1002, 1007); the 'close' handler does the bookkeeping.
     this.#ws.on('error', (err: Error & { code?: string }) => {
-      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' && !this.#closing) {
-        // ws has already sent close 1009 (SPEC: frame over maxPayloadBytes).
+      const code = wsErrorCloseCode(err);
+      if (code !== null && !this.#closing) {
+        // ws has already sent this close code (SPEC: 1009 for a frame over maxPayloadBytes).
         this.#closing = true;
-        this.#closeCode = CLOSE.TOO_BIG;
+        this.#closeCode = code;
       }
     });
     this.#start();
@@ -240,9 +276,8 @@ export class DeviceSession {
         continue;
       }
       this.#refusedInRow = 0;
-      // A one-message frame: the store keeps the device's own text of `data` (no second serialisation).
-      const dataJson = items.length === 1 ? dataText(text) : undefined;
-      readings.push(dataJson === undefined ? { device: this.device, seq, ts, data: fields } : { device: this.device, seq, ts, data: fields, dataJson });
+      // The object JSON.parse made and parseFrame validated, and nothing else, is what the store serialises.
+      readings.push({ device: this.device, seq, ts, data: fields });
     }
     if (readings.length > 0 && !this.#closing) this.#append(readings);
   }
@@ -318,8 +353,10 @@ export class DeviceSession {
   #invalid(seq: number | null, code: 'invalid_json' | 'invalid_message'): void {
     this.#nack(seq, code);
     this.#invalidInRow += 1;
+    this.#invalidInWindow += 1;
     // SPEC: too many invalid messages → 1008 (after acking what was already stored, so the device need not resend it).
     if (this.#invalidInRow >= this.#context.maxInvalidInRow) void this.close(CLOSE.POLICY, true);
+    else this.#countRefusal();
   }
 
   #refuse(seq: number, code: 'rate_limited' | 'quota_exceeded', retryAfterMs?: number): void {
@@ -327,6 +364,25 @@ export class DeviceSession {
     this.#refusedInRow += 1;
     // SPEC: kept sending while rate-limited or over quota → 4029 (after acking what was already stored).
     if (this.#refusedInRow >= this.#context.maxRefusedInRow) void this.close(CLOSE.RATE_LIMITED, true);
+    else this.#countRefusal();
+  }
+
+  /**
+   * Refusals of every kind count towards a close within a window, whatever
+   * lies between them: a valid message resets the in-a-row counts, so a
+   * device interleaving valid messages with invalid or rate-limited ones
+   * would otherwise never be closed. Past `maxRefusalsPerMinute` in one
+   * window: 1008 when any of them was invalid (a broken device), else 4029.
+   */
+  #countRefusal(): void {
+    const now = this.#context.now();
+    if (now - this.#refusalWindowStart >= REFUSAL_WINDOW_MS) {
+      this.#refusalWindowStart = now;
+      this.#refusalsInWindow = 0;
+      this.#invalidInWindow = 0;
+    }
+    this.#refusalsInWindow += 1;
+    if (this.#refusalsInWindow > this.#context.maxRefusalsPerMinute) void this.close(this.#invalidInWindow > 0 ? CLOSE.POLICY : CLOSE.RATE_LIMITED, true);
   }
 
   #nack(seq: number | null, code: WireErrorCode, retryAfterMs?: number): void {
@@ -336,7 +392,49 @@ export class DeviceSession {
     this.#send(nackMessage(seq, code, retryAfterMs));
   }
 
-  #send(text: string): void {
-    if (this.#ws.readyState === this.#ws.OPEN) this.#ws.send(text);
+  /** Bytes of replies queued for the device and not yet taken by the network (it has not read them). */
+  get unreadReplyBytes(): number {
+    return this.#ws.bufferedAmount;
   }
+
+  /** The hub is not reading from the device now: its unread replies are past `maxUnreadReplyBytes`. */
+  get readPaused(): boolean {
+    return this.#paused;
+  }
+
+  #onPing(data: Buffer): void {
+    this.#heard = true;
+    if (this.#ws.readyState !== this.#ws.OPEN) return;
+    // RFC 6455 §5.5.3: a pong carries the ping's data.
+    this.#ws.pong(data, false, this.#flushed);
+    this.#pauseIfUnread();
+  }
+
+  #send(text: string): void {
+    if (this.#ws.readyState !== this.#ws.OPEN) return;
+    // Each reply reports when it has left, so a paused device is read again once its replies are gone.
+    this.#ws.send(text, this.#flushed);
+    this.#pauseIfUnread();
+  }
+
+  /**
+   * A device that does not read its replies must not grow the hub's memory
+   * (acks, nacks and pongs queue in its socket): past `maxUnreadReplyBytes`
+   * the hub stops reading from it, so it can send nothing more that would
+   * need a reply, until it has read them. TCP then pushes back on the device.
+   */
+  #pauseIfUnread(): void {
+    if (this.#paused || this.#ws.bufferedAmount <= this.#context.maxUnreadReplyBytes) return;
+    this.#paused = true;
+    this.#ws.pause();
+    this.#context.observer.paused();
+  }
+
+  /** A reply has left: if reading is paused, resume once what is left is within the limit. */
+  readonly #flushed = (err?: Error | null): void => {
+    // Node passes null when the write went well.
+    if (err instanceof Error || !this.#paused || this.#ws.bufferedAmount > this.#context.maxUnreadReplyBytes) return;
+    this.#paused = false;
+    this.#ws.resume();
+  };
 }

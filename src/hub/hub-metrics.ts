@@ -6,8 +6,12 @@ import type { WireErrorCode } from '../errors.js';
 import type { BoundCounter, Counter, Gauge, MetricsRegistry } from '../metrics.js';
 import type { StoreStats } from '../store/types.js';
 
-/** Why a TLS handshake failed, as a bounded label set. */
-export type HandshakeFailure = 'no_certificate' | 'unknown_ca' | 'expired' | 'revoked' | 'revoked_resumed' | 'bad_certificate' | 'protocol' | 'timeout' | 'other';
+/**
+ * Why a TLS handshake failed, as a bounded label set: `timeout` is Node's
+ * `handshakeTimeout` firing, `aborted` a client that closed or reset the
+ * connection during its handshake.
+ */
+export type HandshakeFailure = 'no_certificate' | 'unknown_ca' | 'expired' | 'revoked' | 'revoked_resumed' | 'bad_certificate' | 'protocol' | 'timeout' | 'aborted' | 'other';
 
 /**
  * Maps a refused handshake to a {@link HandshakeFailure}. Node verifies the
@@ -38,7 +42,10 @@ export function handshakeFailureReason(err: Error & { code?: string }, authoriza
   }
   const text = `${err.code ?? ''} ${err.message}`;
   if (/PEER_DID_NOT_RETURN_A_CERTIFICATE|CERTIFICATE_REQUIRED|no certificate/i.test(text)) return 'no_certificate';
-  if (/ECONNRESET|socket hang up|timed? ?out/i.test(text)) return 'timeout';
+  if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'timeout';
+  // Node reports a peer that went away mid-handshake as ECONNRESET ("socket hang up" when it closed cleanly).
+  if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || /socket hang up/i.test(text)) return 'aborted';
+  if (/timed? ?out/i.test(text)) return 'timeout';
   if (/ssl|tls|protocol|cipher|version/i.test(text)) return 'protocol';
   return 'other';
 }
@@ -52,6 +59,10 @@ export interface HubMetricSources {
   readonly openSockets: () => number;
   /** Connected devices. */
   readonly devicesOnline: () => number;
+  /** Bytes of replies queued for devices and not read by them, all devices together. */
+  readonly unreadReplyBytes: () => number;
+  /** Devices the hub is not reading from now (their unread replies are past the limit). */
+  readonly readsPausedNow: () => number;
 }
 
 /** The device side's metrics, registered once on the hub's registry. */
@@ -62,6 +73,8 @@ export class HubMetrics {
   readonly handshakesResumed: BoundCounter;
   readonly handshakeFailures: Counter;
   readonly upgradesRefused: Counter;
+  /** Times the hub stopped reading from a device whose unread replies passed `maxUnreadReplyBytes`. */
+  readonly readsPaused: Counter;
   /** Per-message counters are plain numbers (rendered at scrape time): no label lookup on the hot path. */
   #accepted = 0;
   #bytes = 0;
@@ -88,6 +101,9 @@ export class HubMetrics {
     this.handshakesResumed = handshakes.labels({ result: 'resumed' });
     this.handshakeFailures = registry.counter('fleethub_tls_handshake_failures_total', 'Failed device TLS handshakes, by reason');
     this.upgradesRefused = registry.counter('fleethub_device_upgrades_refused_total', 'Device HTTP requests refused after TLS, by reason');
+    this.readsPaused = registry.counter('fleethub_device_reads_paused_total', 'Times the hub stopped reading from a device that left more than maxUnreadReplyBytes of replies unread');
+    registry.observedGauge('fleethub_device_unread_reply_bytes', 'Bytes of replies queued for devices and not yet read by them', sources.unreadReplyBytes);
+    registry.observedGauge('fleethub_device_reads_paused', 'Devices the hub is not reading from now, until they read their replies', sources.readsPausedNow);
     registry.collect(() => {
       let text = '# HELP fleethub_messages_accepted_total Telemetry messages accepted and handed to the store\n# TYPE fleethub_messages_accepted_total counter\n';
       text += `fleethub_messages_accepted_total ${this.#accepted}\n`;

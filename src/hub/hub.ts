@@ -100,6 +100,16 @@ class FleethubHub implements Hub {
       storeUp: () => store.health().ok,
       openSockets: () => this.#listener?.openSockets ?? 0,
       devicesOnline: () => this.#registry.size,
+      unreadReplyBytes: () => {
+        let bytes = 0;
+        for (const session of this.#registry.sessions()) bytes += session.unreadReplyBytes;
+        return bytes;
+      },
+      readsPausedNow: () => {
+        let paused = 0;
+        for (const session of this.#registry.sessions()) if (session.readPaused) paused += 1;
+        return paused;
+      },
     });
     this.#listener = new DeviceListener({
       config: this.#config,

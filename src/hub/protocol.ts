@@ -21,7 +21,7 @@ import type { TelemetryData, TelemetryValue } from '../store/types.js';
 
 /** Field names (SPEC: `[A-Za-z_][A-Za-z0-9_]{0,63}`). */
 export const FIELD_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
-/** Longest string value, in characters (SPEC). */
+/** Longest string value, in characters (SPEC), counted as Unicode code points. */
 export const MAX_STRING_VALUE_LENGTH = 256;
 /** Most telemetry messages in one `{"batch":[..]}` (SPEC). */
 export const MAX_BATCH_SIZE = 100;
@@ -69,10 +69,34 @@ function validSeq(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 1;
 }
 
+/**
+ * Whether `text` has at most `max` characters, counted as Unicode code
+ * points (SPEC: "at most 256 characters"): an emoji outside the BMP is one
+ * character, though two UTF-16 units in `text.length`. A lone surrogate
+ * (JSON can escape one) counts as one.
+ */
+export function withinCodePoints(text: string, max: number): boolean {
+  // Code points never outnumber UTF-16 units, and at most halve them.
+  if (text.length <= max) return true;
+  if (text.length > 2 * max) return false;
+  let count = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    const unit = text.charCodeAt(i);
+    // A high surrogate followed by a low one is one code point.
+    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i += 1;
+    }
+    count += 1;
+    if (count > max) return false;
+  }
+  return true;
+}
+
 function validValue(value: unknown): value is TelemetryValue {
   if (typeof value === 'number') return Number.isFinite(value);
   if (typeof value === 'boolean') return true;
-  return typeof value === 'string' && value.length <= MAX_STRING_VALUE_LENGTH;
+  return typeof value === 'string' && withinCodePoints(value, MAX_STRING_VALUE_LENGTH);
 }
 
 /** Validates one `{seq, ts?, data}` object (SPEC: Telemetry). */

@@ -21,7 +21,6 @@ export {
   revokedSerials, parseCrl, crlSignedBy, REVOCATION_REASONS, DEFAULT_REVOCATION_REASON,
   type RevocationReason, type CrlInfo,
 } from './crl.js';
-export { certificateIdentity, sessionPeerIdentity, type CertificateIdentity } from './certificate-identity.js';
 export { readInventory, parseInventory, type DeviceRecord, type DeviceStatus, type InventoryFile } from './inventory.js';
 export { REPLACED_DIR_PREFIX, type ArchivedPki } from './pki-archive.js';
 export { ensureDevelopmentPki } from './development-pki.js';

@@ -8,6 +8,8 @@ import {
   DEFAULT_DASHBOARD_PING_INTERVAL_MS,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   DEFAULT_TOKEN_KEY_CHECK_MS,
+  DEFAULT_MAX_REFUSALS_PER_MINUTE,
+  DEFAULT_MAX_UNREAD_REPLY_BYTES,
   resolveHubConfig,
 } from '../../src/hub/config.js';
 import { FleethubError } from '../../src/errors.js';
@@ -119,4 +121,14 @@ test('an unknown key stops start-up, naming it', () => {
   assert.match(configError({ device: { prot: 1 } }), /^config: unknown key device\.prot /);
   assert.match(configError({ limits: { msgPerSec: 1 } }), /^config: unknown key limits\.msgPerSec /);
   assert.match(configError({ console: { pingIntervalMS: 1000 } }), /^config: unknown key console\.pingIntervalMS \(known: .*\btokenKeyCheckMs, pingIntervalMs\b/);
+});
+
+test('device.maxUnreadReplyBytes and device.maxRefusalsPerMinute: defaults, overrides and bounds', () => {
+  const { hub } = resolveHubConfig({}, ctx);
+  assert.equal(hub.device.maxUnreadReplyBytes, DEFAULT_MAX_UNREAD_REPLY_BYTES);
+  assert.equal(hub.device.maxRefusalsPerMinute, DEFAULT_MAX_REFUSALS_PER_MINUTE);
+  const set = resolveHubConfig({ device: { maxUnreadReplyBytes: 8192, maxRefusalsPerMinute: 30 } }, ctx).hub.device;
+  assert.deepEqual([set.maxUnreadReplyBytes, set.maxRefusalsPerMinute], [8192, 30]);
+  assert.match(configError({ device: { maxUnreadReplyBytes: 100 } }), /device\.maxUnreadReplyBytes must be an integer from 1024 to/);
+  assert.match(configError({ device: { maxRefusalsPerMinute: 0 } }), /device\.maxRefusalsPerMinute must be an integer from 1 to/);
 });

@@ -91,8 +91,8 @@ describe('dashboard stream on a real hub', () => {
 
 describe('dashboard stream on a real hub: a device that is refused without end', () => {
   it('rejected events are summarised: at most one per device per rejectedSummaryMs, with a count that adds up', async () => {
-    // A device that sends only garbage and is never closed for it (maxInvalidInRow far away).
-    const hub = await startHub({ device: { maxInvalidInRow: 10_000 }, console: { rejectedSummaryMs: 500 } });
+    // A device that sends only garbage and is never closed for it (maxInvalidInRow and maxRefusalsPerMinute far away).
+    const hub = await startHub({ device: { maxInvalidInRow: 10_000, maxRefusalsPerMinute: 10_000 }, console: { rejectedSummaryMs: 500 } });
     let dashboard: TestClient | undefined;
     let device: DeviceClient | undefined;
     try {

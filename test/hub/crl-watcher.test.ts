@@ -70,7 +70,7 @@ function setUp(first: string | null, now: () => number = Date.now) {
   const source = new PushedText(first);
   const log = createMemoryLogger();
   const registry = new MetricsRegistry();
-  const metrics = new HubMetrics(registry, { storeStats: () => ({ bytes: 0, segments: 0, readings: 0, fsyncs: 0, fsyncSeconds: 0, lastFsyncMs: 0 }) as StoreStats, openSockets: () => 0, devicesOnline: () => 0 });
+  const metrics = new HubMetrics(registry, { storeStats: () => ({ bytes: 0, segments: 0, readings: 0, fsyncs: 0, fsyncSeconds: 0, lastFsyncMs: 0 }) as StoreStats, openSockets: () => 0, devicesOnline: () => 0, unreadReplyBytes: () => 0, readsPausedNow: () => 0 });
   const live: LiveDevice[] = [];
   const revoked: string[] = [];
   const contexts: SecureContextOptions[] = [];

@@ -6,8 +6,11 @@ import { connectDevice, DeviceClient, tryConnectDevice, type DeviceClientOptions
 import { makeTestPki, type DeviceCredentials } from '../helpers/pki.js';
 import { loadCa } from '../../src/pki/index.js';
 import { commonNameOf } from '../../src/hub/device-peer.js';
-import { issueCertificate } from '../../src/pki/certificate.js';
+import { issueCertificate, keyIdentifier, randomSerial, signatureAlgorithm, signStructure, type Issuer } from '../../src/pki/certificate.js';
 import { generateKeys, privateKeyPem, resolveKeySpec } from '../../src/pki/keys.js';
+import { context, extension, name, namedBits, octets, OID, raw, seq, smallInt, time, unsignedInt } from '../../src/pki/asn1.js';
+import { spkiDer } from '../../src/pki/key-encoding.js';
+import { derToPem } from '../../src/pki/der-reader.js';
 
 let th: TestHub;
 let good: DeviceCredentials;
@@ -182,4 +185,45 @@ test('a certificate from the CA whose CN is not a valid device id is refused at 
   assert.ok(!(result instanceof DeviceClient));
   assert.equal(result.status, 403);
   assert.equal(metric(th, 'fleethub_device_upgrades_refused_total{reason="invalid_id"}'), 1);
+});
+
+/**
+ * A device certificate from the CA as `device add` makes it (CA:false,
+ * keyUsage digitalSignature) but with no extendedKeyUsage extension at all,
+ * which OpenSSL's purpose check lets through.
+ */
+async function deviceWithoutExtendedKeyUsage(issuer: Issuer, id: string): Promise<DeviceCredentials> {
+  const keys = await generateKeys(resolveKeySpec('ec'));
+  const now = Date.now();
+  const tbs = seq([
+    context(0, [smallInt(2)]),
+    unsignedInt(randomSerial()),
+    signatureAlgorithm(issuer.key),
+    raw(issuer.subjectDer),
+    seq([time(new Date(now - 3_600_000)), time(new Date(now + 86_400_000))]),
+    name(id),
+    raw(spkiDer(keys.publicKey)),
+    context(3, [seq([
+      extension(OID.basicConstraints, true, seq([])),
+      extension(OID.keyUsage, true, namedBits([0])),
+      extension(OID.subjectKeyIdentifier, false, octets(keyIdentifier(keys.publicKey))),
+      extension(OID.authorityKeyIdentifier, false, seq([context(0, issuer.keyId.toString('binary'), false)])),
+    ])]),
+  ]);
+  return { id, cert: derToPem(signStructure(tbs, issuer.key), 'CERTIFICATE'), key: privateKeyPem(keys.privateKey) };
+}
+
+test('a certificate from the CA without extendedKeyUsage clientAuth is refused before any HTTP (TLS 1.2 and 1.3)', async () => {
+  const { issuer } = await loadCa(th.pki.dir);
+  const creds = await deviceWithoutExtendedKeyUsage(issuer, 'tls-no-eku');
+  const before = metric(th, 'fleethub_tls_handshake_failures_total{reason="bad_certificate"}');
+  const upgradesBefore = th.hub.metrics.render().match(/^fleethub_device_upgrades_refused_total.*$/gm) ?? [];
+  for (const tls of ['TLSv1.2', 'TLSv1.3'] as const) {
+    const result = await tryConnectDevice(options(creds, { minVersion: tls, maxVersion: tls }));
+    assert.ok(!(result instanceof DeviceClient), `${tls}: refused`);
+    assert.equal(result.status, undefined, `${tls}: refused before HTTP`);
+  }
+  assert.equal(metric(th, 'fleethub_tls_handshake_failures_total{reason="bad_certificate"}'), before + 2);
+  assert.deepEqual(th.hub.metrics.render().match(/^fleethub_device_upgrades_refused_total.*$/gm) ?? [], upgradesBefore);
+  assert.equal(th.hub.onlineDevices().includes('tls-no-eku'), false);
 });

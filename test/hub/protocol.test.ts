@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ackMessage, helloMessage, MAX_TS_SKEW_MS, MIN_TS, nackMessage, parseFrame } from '../../src/hub/protocol.js';
+import { ackMessage, helloMessage, MAX_TS_SKEW_MS, MIN_TS, nackMessage, parseFrame, withinCodePoints } from '../../src/hub/protocol.js';
+import { wsErrorCloseCode } from '../../src/hub/device-session.js';
 import { DEFAULT_LIMITS } from '../../src/hub/config.js';
 
 const now = Date.UTC(2026, 10, 22, 12);
@@ -88,4 +89,24 @@ test('hub messages follow the SPEC shapes', () => {
   assert.deepEqual(JSON.parse(ackMessage(42)), { ack: 42 });
   assert.deepEqual(JSON.parse(nackMessage(5, 'rate_limited', 100)), { nack: 5, error: 'rate_limited', retryAfterMs: 100 });
   assert.deepEqual(JSON.parse(nackMessage(null, 'invalid_json')), { nack: null, error: 'invalid_json' });
+});
+
+test('string lengths are code points: a pair of surrogates is one character, a lone one counts as one', () => {
+  assert.equal(withinCodePoints('😀'.repeat(256), 256), true);
+  assert.equal(withinCodePoints('😀'.repeat(257), 256), false);
+  assert.equal(withinCodePoints(`${'😀'.repeat(254)}ab`, 256), true);
+  assert.equal(withinCodePoints('\ud800'.repeat(256), 256), true);
+  assert.equal(withinCodePoints(`${'\ud800'.repeat(256)}x`, 256), false);
+  assert.equal(withinCodePoints('x'.repeat(513), 256), false);
+  const [emoji] = parseFrame(`{"seq":1,"data":{"e":"${'😀'.repeat(256)}"}}`, ctx);
+  assert.equal(emoji?.ok, true);
+});
+
+test('ws errors map to the close code ws sent; socket errors to none', () => {
+  assert.equal(wsErrorCloseCode({ code: 'WS_ERR_INVALID_UTF8' }), 1007);
+  assert.equal(wsErrorCloseCode({ code: 'WS_ERR_EXPECTED_MASK' }), 1002);
+  assert.equal(wsErrorCloseCode({ code: 'WS_ERR_INVALID_OPCODE' }), 1002);
+  assert.equal(wsErrorCloseCode({ code: 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' }), 1009);
+  assert.equal(wsErrorCloseCode({ code: 'ECONNRESET' }), null);
+  assert.equal(wsErrorCloseCode({}), null);
 });

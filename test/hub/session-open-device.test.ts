@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
-import { DEFAULT_LIMITS } from '../../src/hub/config.js';
+import { DEFAULT_LIMITS, DEFAULT_MAX_REFUSALS_PER_MINUTE, DEFAULT_MAX_UNREAD_REPLY_BYTES } from '../../src/hub/config.js';
 import { DeviceSession, type SessionContext } from '../../src/hub/device-session.js';
 import type { Store } from '../../src/store/types.js';
 import { storePerTest } from '../store/store-fixtures.js';
@@ -56,8 +56,10 @@ async function sessionPair(store: Store) {
     store,
     maxInvalidInRow: 10,
     maxRefusedInRow: 10,
+    maxRefusalsPerMinute: DEFAULT_MAX_REFUSALS_PER_MINUTE,
+    maxUnreadReplyBytes: DEFAULT_MAX_UNREAD_REPLY_BYTES,
     now: Date.now,
-    observer: { frame() {}, accepted() {}, nacked() {}, closed() {} },
+    observer: { frame() {}, accepted() {}, nacked() {}, closed() {}, paused() {} },
   };
   const sessions: DeviceSession[] = [];
   wss.on('connection', (ws) => sessions.push(new DeviceSession(context, ws, 'dev-1', 'AB', DEFAULT_LIMITS)));
