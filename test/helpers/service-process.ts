@@ -9,6 +9,13 @@ import { accessSync, constants } from 'node:fs';
 import net from 'node:net';
 import { waitUntil } from './wait.js';
 
+/**
+ * How long a service may take to answer after it is spawned. A deadline, not a
+ * measurement: three JetStream nodes electing a meta leader while other test
+ * files load both cores have taken over 20 s here.
+ */
+const START_TIMEOUT_MS = 60_000;
+
 /** A free TCP port on 127.0.0.1 (the OS picks it; it is released for the service to take). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -89,7 +96,7 @@ export class ServiceProcess {
       await waitUntil(async () => {
         if (exited) throw new Error('exited');
         return ready();
-      }, `${this.#label} answers`, 20_000);
+      }, `${this.#label} answers`, START_TIMEOUT_MS);
       if (exited) throw new Error('exited');
     } catch (err: unknown) {
       await this.stop();
