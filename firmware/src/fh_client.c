@@ -190,6 +190,13 @@ static int dispatch(fh_client *c, const char *text, size_t len)
     return 0; /* unknown kinds are skipped: a newer hub may say more */
 }
 
+void fh_client_opened(fh_client *c)
+{
+    fh_event ev = { .type = FH_EV_CONNECTED };
+    fh_outbox_rewind(c->outbox); /* SPEC: acks speak of this connection only; resend what is held */
+    emit(c, &ev);
+}
+
 int fh_client_feed(fh_client *c, const uint8_t *data, size_t n)
 {
     size_t at = 0;
@@ -292,9 +299,6 @@ int fh_client_poll(fh_client *c, uint32_t wait_ms)
             schedule_retry(c, 0);
             return 0;
         }
-        fh_event ev = { .type = FH_EV_CONNECTED };
-        fh_outbox_rewind(c->outbox); /* SPEC: acks speak of this connection only; resend what is held */
-        emit(c, &ev);
     }
     pump(c);
     if (c->state == FH_STATE_IDLE || c->state == FH_STATE_STOPPED) return c->state == FH_STATE_STOPPED ? -1 : 0;

@@ -188,8 +188,9 @@ int fh_conn_open(fh_client *c)
         c->state = FH_STATE_OPEN;
         c->last_rx_ms = fh_port_now_ms();
         c->connected_ms = c->last_rx_ms;
+        fh_client_opened(c);
         /* Frames that came with the response head (the hello often does). */
-        if (got > head_len && fh_client_feed(c, c->buf.rx + head_len, got - head_len) != 0) return 0;
+        if (got > head_len) fh_client_feed(c, c->buf.rx + head_len, got - head_len);
         return 0;
     }
 fail:

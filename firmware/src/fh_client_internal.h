@@ -17,6 +17,8 @@ void fh_conn_drop(fh_client *c);
 uint32_t fh_conn_random32(fh_client *c);
 
 /* fh_client.c */
+/** The upgrade succeeded (called before any frame that came with the response is fed). */
+void fh_client_opened(fh_client *c);
 /** Feeds received bytes to the frame reader and handles what it produced. 0, or -1 when the connection ended. */
 int fh_client_feed(fh_client *c, const uint8_t *data, size_t n);
 
