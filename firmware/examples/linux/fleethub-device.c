@@ -210,6 +210,8 @@ int main(int argc, char **argv)
             int added = fh_client_publish(&client, data, (size_t)n, fh_port_epoch_ms());
             if (added == 0) {
                 published++;
+                printf("reading n=%ld\n", published); /* after it is saved: a reading printed is never lost */
+                fflush(stdout);
                 next_publish = now + (uint64_t)interval_ms;
             } else if (added != -1) { /* -1 is a full outbox: try again once acks free a slot */
                 fprintf(stderr, "fleethub-device: cannot keep the reading (%d)\n", added);
@@ -224,7 +226,9 @@ int main(int argc, char **argv)
         }
         uint32_t wait = 200;
         now = fh_port_now_ms();
-        if (published < count && next_publish > now && next_publish - now < wait) wait = (uint32_t)(next_publish - now);
+        bool full = fh_outbox_count(&outbox) == fh_outbox_slots(&outbox);
+        if (published < count && !full && next_publish > now && next_publish - now < wait) wait = (uint32_t)(next_publish - now);
+        if (published < count && !full && next_publish <= now) wait = 0;
         if (fh_client_poll(&client, wait) != 0) {
             exit_code = 3;
             break;
