@@ -1,5 +1,5 @@
 // The programs the tests run for real: Mosquitto, InfluxDB 1.x, Chromium,
-// OpenSSL, gcc, and for cluster mode nats-server and HAProxy. A missing one is installed with apt-get when we can (root
+// OpenSSL, gcc with mbedTLS (the C device client in firmware/), and for cluster mode nats-server and HAProxy. A missing one is installed with apt-get when we can (root
 // on Debian, as on a fresh development machine or in CI), else the run stops
 // with the command to type. The tests never skip for a missing service.
 import { spawnSync } from 'node:child_process';
@@ -11,6 +11,8 @@ const NEEDED = [
   { binary: '/usr/bin/chromium', pkg: 'chromium' },
   { binary: '/usr/bin/openssl', pkg: 'openssl' },
   { binary: '/usr/bin/gcc', pkg: 'gcc' },
+  { binary: '/usr/bin/make', pkg: 'make' },
+  { binary: '/usr/include/mbedtls/ssl.h', pkg: 'libmbedtls-dev' },
   { binary: '/usr/sbin/nats-server', pkg: 'nats-server' },
   { binary: '/usr/sbin/haproxy', pkg: 'haproxy' },
 ];

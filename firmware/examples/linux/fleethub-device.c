@@ -1,0 +1,240 @@
+/*
+ * fleethub-device: the library on Linux, as a command-line device. Sends
+ * --count readings (a counter and a fake temperature) every --interval-ms,
+ * keeps its sequence counter and outbox in --state DIR, prints one line per
+ * event, and exits 0 once every reading it sent is acked.
+ *
+ * Exit codes: 0 all acked; 2 bad usage or unreadable files; 3 stopped by the
+ * hub (4001 revoked, 4002 replaced); 4 the state in --state cannot be used.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fleethub/fh_client.h"
+#include "fleethub/fh_port.h"
+#include "fleethub/fh_storage_file.h"
+
+#define OUTBOX_SLOTS 64
+#define SLOT_BYTES 256
+#define PEM_MAX 16384
+
+static uint8_t outbox_mem[FH_OUTBOX_BYTES(OUTBOX_SLOTS, SLOT_BYTES)];
+static uint8_t rx_buf[4096];
+static uint8_t msg_buf[16384];
+static uint8_t tx_buf[SLOT_BYTES + 128];
+static char ca_pem[PEM_MAX], cert_pem[PEM_MAX], key_pem[PEM_MAX];
+static char host[256];
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: fleethub-device --url wss://HOST:PORT/v1/device --ca FILE --cert FILE --key FILE --state DIR\n"
+            "                       [--count N] [--interval-ms M] [--protocol 1] [--backoff-max-ms M]\n"
+            "example: fleethub-device --url wss://localhost:8443/v1/device --ca certs/ca.crt \\\n"
+            "           --cert certs/devices/esp32-01.crt --key certs/devices/esp32-01.key --state ./state --count 10\n");
+}
+
+static int read_file(const char *path, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n;
+    if (f == NULL) return -1;
+    n = fread(out, 1, cap - 1, f);
+    int tail = fgetc(f);
+    fclose(f);
+    if (tail != EOF) return -1;
+    out[n] = '\0';
+    return 0;
+}
+
+/* wss://HOST:PORT/PATH */
+static int parse_url(const char *url, char *h, size_t hcap, uint16_t *port, const char **path)
+{
+    const char *p = url, *colon, *slash;
+    unsigned long n;
+    char *end;
+    if (strncmp(p, "wss://", 6) != 0) return -1;
+    p += 6;
+    slash = strchr(p, '/');
+    if (slash == NULL) return -1;
+    colon = memchr(p, ':', (size_t)(slash - p));
+    if (colon == NULL) {
+        *port = 8443;
+        colon = slash;
+    } else {
+        n = strtoul(colon + 1, &end, 10);
+        if (end != slash || n == 0 || n > 65535) return -1;
+        *port = (uint16_t)n;
+    }
+    if ((size_t)(colon - p) == 0 || (size_t)(colon - p) >= hcap) return -1;
+    memcpy(h, p, (size_t)(colon - p));
+    h[colon - p] = '\0';
+    *path = slash;
+    return 0;
+}
+
+static void on_event(const fh_event *ev, void *ctx)
+{
+    (void)ctx;
+    switch (ev->type) {
+    case FH_EV_CONNECTED: printf("connected\n"); break;
+    case FH_EV_HELLO:
+        if (ev->has_last_seq) printf("hello lastSeq=%" PRIu64 "\n", ev->last_seq);
+        else printf("hello lastSeq=null\n");
+        break;
+    case FH_EV_ACK: printf("ack %" PRIu64 "\n", ev->seq); break;
+    case FH_EV_NACK:
+        if (ev->has_seq) printf("nack %" PRIu64 " %s retryAfterMs=%u\n", ev->seq, ev->text, ev->retry_after_ms);
+        else printf("nack null %s retryAfterMs=%u\n", ev->text, ev->retry_after_ms);
+        break;
+    case FH_EV_CLOSE: printf("close %u\n", ev->close_code); break;
+    case FH_EV_CONNECT_FAILED: printf("connect_failed -0x%04x\n", (unsigned)-ev->error); break;
+    case FH_EV_RETRY: printf("retry in %u ms\n", ev->retry_after_ms); break;
+    case FH_EV_DROPPED: printf("dropped %" PRIu64 " %s\n", ev->seq, ev->text); break;
+    case FH_EV_STOPPED: printf("stopped %u\n", ev->close_code); break;
+    }
+    fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    const char *url = NULL, *ca = NULL, *cert = NULL, *key = NULL, *state = NULL, *path = NULL;
+    long count = 10, interval_ms = 1000, protocol = 1, backoff_max = FH_DEFAULT_BACKOFF_MAX_MS;
+    uint16_t port = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage();
+            return 0;
+        }
+        if (v == NULL) {
+            fprintf(stderr, "fleethub-device: %s needs a value\n", a);
+            return 2;
+        }
+        i++;
+        char *end = NULL;
+        if (strcmp(a, "--url") == 0) url = v;
+        else if (strcmp(a, "--ca") == 0) ca = v;
+        else if (strcmp(a, "--cert") == 0) cert = v;
+        else if (strcmp(a, "--key") == 0) key = v;
+        else if (strcmp(a, "--state") == 0) state = v;
+        else if (strcmp(a, "--count") == 0) count = strtol(v, &end, 10);
+        else if (strcmp(a, "--interval-ms") == 0) interval_ms = strtol(v, &end, 10);
+        else if (strcmp(a, "--protocol") == 0) protocol = strtol(v, &end, 10);
+        else if (strcmp(a, "--backoff-max-ms") == 0) backoff_max = strtol(v, &end, 10);
+        else {
+            fprintf(stderr, "fleethub-device: unknown option %s\n", a);
+            usage();
+            return 2;
+        }
+        if (end != NULL && (*end != '\0' || end == v || strtol(v, NULL, 10) < 0)) {
+            fprintf(stderr, "fleethub-device: %s must be a number >= 0, got %s\n", a, v);
+            return 2;
+        }
+    }
+    if (url == NULL || ca == NULL || cert == NULL || key == NULL || state == NULL) {
+        usage();
+        return 2;
+    }
+    if (protocol != 1) {
+        fprintf(stderr, "fleethub-device: --protocol %ld is not supported by this build (protocol 1 only)\n", protocol);
+        return 2;
+    }
+    if (backoff_max < 1 || backoff_max > 3600000) {
+        fprintf(stderr, "fleethub-device: --backoff-max-ms must be from 1 to 3600000\n");
+        return 2;
+    }
+    if (parse_url(url, host, sizeof host, &port, &path) != 0) {
+        fprintf(stderr, "fleethub-device: --url must look like wss://HOST:PORT/v1/device, got %s\n", url);
+        return 2;
+    }
+    if (read_file(ca, ca_pem, sizeof ca_pem) != 0 || read_file(cert, cert_pem, sizeof cert_pem) != 0 ||
+        read_file(key, key_pem, sizeof key_pem) != 0) {
+        fprintf(stderr, "fleethub-device: cannot read --ca, --cert or --key (at most %d bytes each)\n", PEM_MAX - 1);
+        return 2;
+    }
+    if (mkdir(state, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "fleethub-device: cannot create --state %s\n", state);
+        return 4;
+    }
+
+    static fh_file_storage file_storage;
+    fh_storage storage;
+    static fh_outbox outbox;
+    if (fh_file_storage_init(&file_storage, state, &storage) != 0) {
+        fprintf(stderr, "fleethub-device: --state path too long\n");
+        return 4;
+    }
+    int rc = fh_outbox_init(&outbox, outbox_mem, sizeof outbox_mem, OUTBOX_SLOTS, SLOT_BYTES, storage);
+    if (rc != 0) {
+        fprintf(stderr, "fleethub-device: cannot use the state in %s (%d)\n", state, rc);
+        return 4;
+    }
+    if (fh_outbox_count(&outbox) > 0) printf("resuming %zu unacked readings\n", fh_outbox_count(&outbox));
+
+    fh_client_config cfg;
+    fh_client_config_defaults(&cfg);
+    cfg.host = host;
+    cfg.port = port;
+    cfg.path = path;
+    cfg.ca_pem = ca_pem;
+    cfg.cert_pem = cert_pem;
+    cfg.key_pem = key_pem;
+    cfg.backoff_max_ms = (uint32_t)backoff_max;
+    if (cfg.backoff_base_ms > cfg.backoff_max_ms) cfg.backoff_base_ms = cfg.backoff_max_ms;
+    cfg.on_event = on_event;
+    fh_client_buffers bufs = { rx_buf, sizeof rx_buf, msg_buf, sizeof msg_buf, tx_buf, sizeof tx_buf };
+    static fh_client client;
+    rc = fh_client_init(&client, &cfg, &bufs, &outbox);
+    if (rc != 0) {
+        fprintf(stderr, "fleethub-device: cannot load the credentials (mbedTLS -0x%04x)\n", (unsigned)-rc);
+        return 2;
+    }
+
+    long published = 0;
+    uint64_t next_publish = fh_port_now_ms();
+    int exit_code = 0;
+    for (;;) {
+        uint64_t now = fh_port_now_ms();
+        if (published < count && now >= next_publish) {
+            char data[128];
+            double temp = 21.0 + 3.0 * sin((double)published / 10.0);
+            int n = snprintf(data, sizeof data, "{\"n\":%ld,\"temp\":%.2f}", published + 1, temp);
+            int added = fh_client_publish(&client, data, (size_t)n, fh_port_epoch_ms());
+            if (added == 0) {
+                published++;
+                printf("reading n=%ld\n", published); /* after it is saved: a reading printed is never lost */
+                fflush(stdout);
+                next_publish = now + (uint64_t)interval_ms;
+            } else if (added != -1) { /* -1 is a full outbox: try again once acks free a slot */
+                fprintf(stderr, "fleethub-device: cannot keep the reading (%d)\n", added);
+                exit_code = 4;
+                break;
+            }
+        }
+        if (published >= count && fh_outbox_count(&outbox) == 0) {
+            fh_client_close(&client);
+            printf("done\n");
+            break;
+        }
+        uint32_t wait = 200;
+        now = fh_port_now_ms();
+        bool full = fh_outbox_count(&outbox) == fh_outbox_slots(&outbox);
+        if (published < count && !full && next_publish > now && next_publish - now < wait) wait = (uint32_t)(next_publish - now);
+        if (published < count && !full && next_publish <= now) wait = 0;
+        if (fh_client_poll(&client, wait) != 0) {
+            exit_code = 3;
+            break;
+        }
+    }
+    fflush(stdout);
+    fh_client_free(&client);
+    return exit_code;
+}

@@ -1,0 +1,175 @@
+/*
+ * The fleethub device client: TLS 1.2 with a client certificate (mbedTLS),
+ * the WebSocket upgrade, protocol version 1 (hello, telemetry, acks, nacks,
+ * close codes), the persisted outbox and reconnects with jittered backoff.
+ * One thread calls fh_client_poll() in a loop; nothing is allocated by this
+ * library after fh_client_init() (mbedTLS allocates its own record buffers
+ * during the handshake).
+ */
+#ifndef FLEETHUB_FH_CLIENT_H
+#define FLEETHUB_FH_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
+
+#include "fleethub/fh_json.h"
+#include "fleethub/fh_outbox.h"
+#include "fleethub/fh_ws.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Close codes of the fleethub device protocol (SPEC: Device protocol). */
+enum {
+    FH_CLOSE_REVOKED = 4001,
+    FH_CLOSE_REPLACED = 4002,
+    FH_CLOSE_PROVISION_REFUSED = 4003,
+    FH_CLOSE_RATE_LIMITED = 4029,
+};
+
+#define FH_DEFAULT_BACKOFF_BASE_MS 500u
+#define FH_DEFAULT_BACKOFF_MAX_MS 60000u
+/** 4029 (kept sending while refused): the wait is at least this, whatever the backoff says. */
+#define FH_DEFAULT_RATE_LIMITED_MIN_MS 30000u
+/** Readings sent and not yet acked or nacked (the hub closes with 4029 after 20 refusals in a row). */
+#define FH_DEFAULT_WINDOW 8u
+/** No message from the hub for this long while readings wait for an ack: the connection is dropped. */
+#define FH_DEFAULT_ACK_TIMEOUT_MS 30000u
+/** TLS handshake plus upgrade. */
+#define FH_DEFAULT_CONNECT_TIMEOUT_MS 15000u
+
+/** What happened (one callback per event). */
+typedef enum {
+    FH_EV_CONNECTED,      /* TLS and upgrade done */
+    FH_EV_HELLO,          /* has_last_seq, last_seq */
+    FH_EV_ACK,            /* seq = N */
+    FH_EV_NACK,           /* seq (has_seq), error, retry_after_ms */
+    FH_EV_CLOSE,          /* close_code from the hub (1006 when the connection just ended) */
+    FH_EV_CONNECT_FAILED, /* error = mbedTLS or fh error code */
+    FH_EV_RETRY,          /* retry_after_ms until the next connect */
+    FH_EV_DROPPED,        /* seq refused for good (invalid, or larger than maxPayloadBytes) */
+    FH_EV_STOPPED,        /* close_code: 4001/4002/4003; the client will not reconnect */
+} fh_event_type;
+
+typedef struct {
+    fh_event_type type;
+    uint64_t seq;
+    bool has_seq;
+    bool has_last_seq;
+    uint64_t last_seq;
+    uint16_t close_code;
+    int error;
+    uint32_t retry_after_ms;
+    const char *text; /* nack error code, or a short reason */
+} fh_event;
+
+/** `hello.limits` (0 when the hub did not say). */
+typedef struct {
+    int64_t max_payload_bytes;
+    int64_t msgs_per_sec;
+    int64_t burst;
+    int64_t msgs_per_day;
+    int64_t max_fields;
+} fh_limits;
+
+struct fh_client;
+
+/**
+ * A handler for one downlink message kind (the first key of its object):
+ * protocol version 2's `cmd`, `config` and `cert` slot in here. `value` is
+ * that key's value. Return 0, or -1 to drop the connection.
+ */
+typedef struct {
+    const char *key;
+    int (*handle)(struct fh_client *c, fh_json_span value, void *ctx);
+    void *ctx;
+} fh_message_handler;
+
+typedef struct {
+    const char *host; /* DNS name: checked against the server certificate (ESP32 mbedTLS ignores IP SANs) */
+    uint16_t port;
+    const char *path; /* "/v1/device" */
+    const char *ca_pem, *cert_pem, *key_pem; /* NUL-terminated PEM */
+    uint32_t backoff_base_ms, backoff_max_ms, rate_limited_min_ms, window, ack_timeout_ms, connect_timeout_ms;
+    void (*on_event)(const fh_event *ev, void *ctx);
+    void *event_ctx;
+    const fh_message_handler *handlers; /* extra downlink kinds; may be NULL */
+    size_t handler_count;
+} fh_client_config;
+
+/** Caller-provided memory. */
+typedef struct {
+    uint8_t *rx;   /* raw bytes from TLS, and the upgrade response (>= 512) */
+    size_t rx_size;
+    uint8_t *msg;  /* reassembly: the largest downlink message accepted */
+    size_t msg_size;
+    uint8_t *tx;   /* one outgoing frame: the largest telemetry message + 14 */
+    size_t tx_size;
+} fh_client_buffers;
+
+typedef enum { FH_STATE_IDLE, FH_STATE_OPEN, FH_STATE_READY, FH_STATE_STOPPED } fh_client_state;
+
+typedef struct fh_client {
+    fh_client_config cfg;
+    fh_client_buffers buf;
+    fh_outbox *outbox;
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg;
+    mbedtls_x509_crt ca, cert;
+    mbedtls_pk_context key;
+    mbedtls_ssl_config conf;
+    mbedtls_ssl_context ssl;
+    mbedtls_net_context net;
+    bool ssl_ready;
+    fh_ws_reader reader;
+    fh_client_state state;
+    fh_limits limits;
+    uint32_t attempt;
+    uint64_t next_connect_ms;
+    uint64_t pause_until_ms;
+    bool resend_after_pause;
+    uint64_t last_rx_ms;
+    uint64_t connected_ms;
+    uint16_t stop_code;
+} fh_client;
+
+/** The defaults above, for a config the caller then fills in. */
+void fh_client_config_defaults(fh_client_config *cfg);
+
+/** Parses the credentials and seeds the DRBG. 0, or an mbedTLS error (negative). */
+int fh_client_init(fh_client *c, const fh_client_config *cfg, const fh_client_buffers *buf, fh_outbox *outbox);
+
+/**
+ * Does what is due (connect after the backoff, send, read, answer pings)
+ * and waits at most `wait_ms` for the hub. Returns 0, or -1 once the client
+ * stopped for good (see fh_client_stop_code()).
+ */
+int fh_client_poll(fh_client *c, uint32_t wait_ms);
+
+/** Queues a reading: `data` is a JSON object text (`{"temp":21.5}`); `ts` ms since epoch or 0. See fh_outbox_add. */
+int fh_client_publish(fh_client *c, const char *data, size_t len, int64_t ts);
+
+/** Sends a text message (a handler's reply). 0 or negative. */
+int fh_client_send_text(fh_client *c, const char *text, size_t len);
+
+/** Closes with 1000 (waits briefly for the hub's close) and stays idle. */
+void fh_client_close(fh_client *c);
+
+/** The close code that stopped the client (4001, 4002, 4003), or 0. */
+uint16_t fh_client_stop_code(const fh_client *c);
+
+void fh_client_free(fh_client *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,200 @@
+/* The client's connection: TCP (BSD sockets through mbedtls_net), TLS 1.2, the WebSocket upgrade (RFC 6455 §4). */
+#include "fh_client_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <mbedtls/base64.h>
+#include <mbedtls/version.h>
+
+#include "fleethub/fh_port.h"
+
+/* SPEC: the suites ESP32 mbedTLS offers (P-256 ECDSA server key, or RSA). */
+static const int ESP32_SUITES[] = {
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    0,
+};
+
+static const char PERSONALIZATION[] = "fleethub-device";
+
+uint32_t fh_conn_random32(fh_client *c)
+{
+    uint8_t b[4] = { 0 };
+    mbedtls_ctr_drbg_random(&c->drbg, b, sizeof b);
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+int fh_conn_setup(fh_client *c)
+{
+    int rc;
+    rc = mbedtls_ctr_drbg_seed(&c->drbg, mbedtls_entropy_func, &c->entropy, (const unsigned char *)PERSONALIZATION,
+                               sizeof PERSONALIZATION - 1);
+    if (rc != 0) return rc;
+    /* PEM parsing wants the terminating NUL counted. */
+    rc = mbedtls_x509_crt_parse(&c->ca, (const unsigned char *)c->cfg.ca_pem, strlen(c->cfg.ca_pem) + 1);
+    if (rc != 0) return rc;
+    rc = mbedtls_x509_crt_parse(&c->cert, (const unsigned char *)c->cfg.cert_pem, strlen(c->cfg.cert_pem) + 1);
+    if (rc != 0) return rc;
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+    rc = mbedtls_pk_parse_key(&c->key, (const unsigned char *)c->cfg.key_pem, strlen(c->cfg.key_pem) + 1, NULL, 0,
+                              mbedtls_ctr_drbg_random, &c->drbg);
+#else
+    rc = mbedtls_pk_parse_key(&c->key, (const unsigned char *)c->cfg.key_pem, strlen(c->cfg.key_pem) + 1, NULL, 0);
+#endif
+    if (rc != 0) return rc;
+    rc = mbedtls_ssl_config_defaults(&c->conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+    if (rc != 0) return rc;
+#if MBEDTLS_VERSION_NUMBER >= 0x03020000
+    mbedtls_ssl_conf_min_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+    mbedtls_ssl_conf_max_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+#else
+    mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+    mbedtls_ssl_conf_max_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+#endif
+    mbedtls_ssl_conf_ciphersuites(&c->conf, ESP32_SUITES);
+    /* CA verification is required: a hub that cannot show a certificate from the fleet's CA gets nothing. */
+    mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+    mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
+    rc = mbedtls_ssl_conf_own_cert(&c->conf, &c->cert, &c->key);
+    if (rc != 0) return rc;
+    mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
+    mbedtls_ssl_conf_read_timeout(&c->conf, c->cfg.connect_timeout_ms);
+    rc = mbedtls_ssl_setup(&c->ssl, &c->conf);
+    if (rc != 0) return rc;
+    /* The server-name check (and SNI): the certificate's DNS SAN must match the host connected to. */
+    rc = mbedtls_ssl_set_hostname(&c->ssl, c->cfg.host);
+    if (rc != 0) return rc;
+    c->ssl_ready = true;
+    return 0;
+}
+
+static int write_all(fh_client *c, const uint8_t *p, size_t n)
+{
+    /* Bounded: mbedtls_ssl_write makes progress or fails; WANT_WRITE only on non-blocking sockets. */
+    for (int spins = 0; n > 0 && spins < 1000; spins++) {
+        int rc = mbedtls_ssl_write(&c->ssl, p, n);
+        if (rc == MBEDTLS_ERR_SSL_WANT_WRITE || rc == MBEDTLS_ERR_SSL_WANT_READ) continue;
+        if (rc < 0) return rc;
+        p += rc;
+        n -= (size_t)rc;
+    }
+    return n == 0 ? 0 : -1;
+}
+
+int fh_conn_send_frame(fh_client *c, int opcode, const uint8_t *payload, size_t len)
+{
+    uint8_t mask[4];
+    size_t n;
+    /* RFC 6455 §5.3: a fresh, unpredictable mask per frame. */
+    if (mbedtls_ctr_drbg_random(&c->drbg, mask, sizeof mask) != 0) return -1;
+    n = fh_ws_write_frame(c->buf.tx, c->buf.tx_size, opcode, payload, len, mask);
+    if (n == 0) return -1;
+    return write_all(c, c->buf.tx, n);
+}
+
+void fh_conn_send_close(fh_client *c, uint16_t code)
+{
+    uint8_t body[2] = { (uint8_t)(code >> 8), (uint8_t)code };
+    fh_conn_send_frame(c, FH_WS_OP_CLOSE, body, code == 0 ? 0 : 2);
+}
+
+void fh_conn_drop(fh_client *c)
+{
+    mbedtls_ssl_close_notify(&c->ssl);
+    mbedtls_net_free(&c->net);
+    mbedtls_ssl_session_reset(&c->ssl);
+}
+
+/* Case-insensitive prefix match for a header name at the start of a line. */
+static bool header_is(const char *line, const char *name)
+{
+    for (; *name; name++, line++) {
+        char a = *line, b = *name;
+        if (a >= 'A' && a <= 'Z') a = (char)(a - 'A' + 'a');
+        if (a != b) return false;
+    }
+    return true;
+}
+
+/* RFC 6455 §4.1: 101, and Sec-WebSocket-Accept = base64(SHA-1(key + GUID)). */
+static int check_response(char *head, const char *key)
+{
+    char expected[29];
+    bool accepted = false;
+    if (strncmp(head, "HTTP/1.1 101", 12) != 0) return -2;
+    if (fh_ws_accept_for_key(key, expected) != 0) return -1;
+    for (char *line = strstr(head, "\r\n"); line != NULL; line = strstr(line, "\r\n")) {
+        line += 2;
+        if (header_is(line, "sec-websocket-accept:")) {
+            char *v = line + strlen("sec-websocket-accept:");
+            while (*v == ' ' || *v == '\t') v++;
+            size_t n = strcspn(v, " \t\r");
+            accepted = n == strlen(expected) && memcmp(v, expected, n) == 0;
+        }
+    }
+    return accepted ? 0 : -3;
+}
+
+int fh_conn_open(fh_client *c)
+{
+    char port[8], key[32];
+    uint8_t nonce[16];
+    size_t klen = 0, got = 0;
+    int rc, hlen;
+    snprintf(port, sizeof port, "%u", (unsigned)c->cfg.port);
+    mbedtls_net_init(&c->net);
+    rc = mbedtls_net_connect(&c->net, c->cfg.host, port, MBEDTLS_NET_PROTO_TCP);
+    if (rc != 0) return rc;
+    mbedtls_ssl_session_reset(&c->ssl);
+    mbedtls_ssl_set_bio(&c->ssl, &c->net, mbedtls_net_send, NULL, mbedtls_net_recv_timeout);
+    mbedtls_ssl_conf_read_timeout(&c->conf, c->cfg.connect_timeout_ms);
+    for (int spins = 0; (rc = mbedtls_ssl_handshake(&c->ssl)) != 0; spins++) {
+        if ((rc != MBEDTLS_ERR_SSL_WANT_READ && rc != MBEDTLS_ERR_SSL_WANT_WRITE) || spins > 1000) goto fail;
+    }
+    /* RFC 6455 §4.1: a random 16-byte nonce, base64-encoded. */
+    if ((rc = mbedtls_ctr_drbg_random(&c->drbg, nonce, sizeof nonce)) != 0) goto fail;
+    if ((rc = mbedtls_base64_encode((unsigned char *)key, sizeof key, &klen, nonce, sizeof nonce)) != 0) goto fail;
+    key[klen] = '\0';
+    hlen = snprintf((char *)c->buf.tx, c->buf.tx_size,
+                    "GET %s HTTP/1.1\r\nHost: %s:%u\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                    c->cfg.path, c->cfg.host, (unsigned)c->cfg.port, key);
+    if (hlen < 0 || (size_t)hlen >= c->buf.tx_size) {
+        rc = -1;
+        goto fail;
+    }
+    if ((rc = write_all(c, c->buf.tx, (size_t)hlen)) != 0) goto fail;
+    for (;;) {
+        char *end;
+        if (got + 1 >= c->buf.rx_size) {
+            rc = -4; /* a response head larger than the receive buffer */
+            goto fail;
+        }
+        rc = mbedtls_ssl_read(&c->ssl, c->buf.rx + got, c->buf.rx_size - 1 - got);
+        if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) continue;
+        if (rc <= 0) {
+            if (rc == 0) rc = -5;
+            goto fail;
+        }
+        got += (size_t)rc;
+        c->buf.rx[got] = '\0';
+        end = strstr((char *)c->buf.rx, "\r\n\r\n");
+        if (end == NULL) continue;
+        size_t head_len = (size_t)(end - (char *)c->buf.rx) + 4;
+        end[2] = '\0';
+        if ((rc = check_response((char *)c->buf.rx, key)) != 0) goto fail;
+        fh_ws_reader_init(&c->reader, c->buf.msg, c->buf.msg_size);
+        c->state = FH_STATE_OPEN;
+        c->last_rx_ms = fh_port_now_ms();
+        c->connected_ms = c->last_rx_ms;
+        fh_client_opened(c);
+        /* Frames that came with the response head (the hello often does). */
+        if (got > head_len) fh_client_feed(c, c->buf.rx + head_len, got - head_len);
+        return 0;
+    }
+fail:
+    mbedtls_net_free(&c->net);
+    mbedtls_ssl_session_reset(&c->ssl);
+    return rc;
+}

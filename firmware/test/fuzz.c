@@ -1,0 +1,225 @@
+/*
+ * Bounded, seeded fuzzing of what the hub's bytes reach on a device: the
+ * WebSocket frame reader (fed in random splits, as TCP delivers it) and the
+ * JSON reader with the protocol's lookups. Inputs are random bytes and
+ * mutations of valid frames and messages. Built with ASan and UBSan
+ * (`make fuzz`); any memory error or undefined behaviour aborts the run.
+ *
+ * usage: fleethub-fuzz [ITERATIONS] [SEED]   (defaults 200000, 1)
+ * Before fuzzing it checks a few exact cases (reassembly of a message larger
+ * than one read, oversize refusal, masking) and exits 1 if one is wrong.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fleethub/fh_json.h"
+#include "fleethub/fh_ws.h"
+
+static uint64_t rng_state;
+
+static uint32_t rnd(void)
+{
+    /* xorshift64*: deterministic for a seed, so a failure replays */
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (uint32_t)((rng_state * UINT64_C(2685821657736338717)) >> 32);
+}
+
+static const char *SEEDS[] = {
+    "{\"hello\":{\"device\":\"d1\",\"lastSeq\":42,\"limits\":{\"maxPayloadBytes\":16384,\"msgsPerSec\":10,\"burst\":50,"
+    "\"msgsPerDay\":200000,\"maxFields\":32}}}",
+    "{\"hello\":{\"device\":\"d1\",\"lastSeq\":null,\"limits\":{}}}",
+    "{\"ack\":7}",
+    "{\"nack\":9,\"error\":\"rate_limited\",\"retryAfterMs\":500}",
+    "{\"nack\":null,\"error\":\"invalid_json\"}",
+    "{\"cmd\":{\"id\":\"c1\",\"name\":\"ping\",\"args\":{\"a\":[1,2.5e3,true,false,null,\"x\\u00e9\\n\"]},\"timeoutMs\":3000}}",
+};
+
+/* The protocol's lookups on a document, as fh_client.c makes them. */
+static void use_json(const char *text, size_t len)
+{
+    fh_json_span msg = { text, len }, kind, v, inner;
+    char s[64];
+    int64_t n;
+    if (fh_json_validate(text, len) != 0) return;
+    if (fh_json_first_key(msg, &kind) != 0) return;
+    if (fh_json_get(msg, "hello", &v) == 0) {
+        if (fh_json_get(v, "lastSeq", &inner) == 0) fh_json_int(inner, &n);
+        if (fh_json_get(v, "limits", &inner) == 0 && fh_json_get(inner, "maxPayloadBytes", &v) == 0) fh_json_int(v, &n);
+    }
+    if (fh_json_get(msg, "ack", &v) == 0) fh_json_int(v, &n);
+    if (fh_json_get(msg, "error", &v) == 0) fh_json_string(v, s, sizeof s);
+    if (fh_json_get(msg, "nack", &v) == 0) (void)fh_json_is_null(v);
+}
+
+static void mutate(uint8_t *buf, size_t *len, size_t cap)
+{
+    int edits = 1 + (int)(rnd() % 4);
+    for (int e = 0; e < edits; e++) {
+        size_t at = *len == 0 ? 0 : rnd() % *len;
+        switch (rnd() % 4) {
+        case 0: if (*len > 0) buf[at] = (uint8_t)rnd(); break;
+        case 1: if (*len > 0) buf[at] ^= (uint8_t)(1u << (rnd() % 8)); break;
+        case 2: if (*len > 0) { memmove(buf + at, buf + at + 1, *len - at - 1); (*len)--; } break;
+        default:
+            if (*len < cap) { memmove(buf + at + 1, buf + at, *len - at); buf[at] = "{}[]\":,0-.e\\u"[rnd() % 13]; (*len)++; }
+            break;
+        }
+    }
+}
+
+/* A server frame (unmasked) around `payload`. */
+static size_t server_frame(uint8_t *out, int fin, int opcode, const uint8_t *payload, size_t len)
+{
+    size_t h = 2;
+    out[0] = (uint8_t)((fin ? 0x80 : 0) | opcode);
+    if (len >= 126 && len <= 0xFFFF) {
+        out[1] = 126;
+        out[2] = (uint8_t)(len >> 8);
+        out[3] = (uint8_t)len;
+        h = 4;
+    } else if (len > 0xFFFF) {
+        out[1] = 127;
+        for (int i = 0; i < 8; i++) out[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+        h = 10;
+    } else {
+        out[1] = (uint8_t)len;
+    }
+    memcpy(out + h, payload, len);
+    return h + len;
+}
+
+/* Feeds `n` bytes to a reader in random splits; counts the events. */
+static int feed_split(fh_ws_reader *r, const uint8_t *data, size_t n, fh_ws_event *last, int *messages)
+{
+    size_t at = 0;
+    int events = 0;
+    while (at < n) {
+        size_t chunk = 1 + rnd() % (n - at);
+        size_t end = at + chunk;
+        while (at < end) {
+            fh_ws_event ev;
+            size_t used = fh_ws_reader_feed(r, data + at, end - at, &ev);
+            at += used;
+            if (ev.type != FH_WS_EV_NONE) {
+                events++;
+                *last = ev;
+                if (ev.type == FH_WS_EV_MESSAGE) {
+                    (*messages)++;
+                    use_json((const char *)ev.data, ev.len);
+                }
+                if (ev.type == FH_WS_EV_ERROR) return events;
+            }
+            if (used == 0 && ev.type == FH_WS_EV_NONE) break;
+        }
+    }
+    return events;
+}
+
+static int failures;
+#define CHECK(cond, what)                                         \
+    do {                                                          \
+        if (!(cond)) {                                            \
+            fprintf(stderr, "fleethub-fuzz: FAILED %s\n", what); \
+            failures++;                                           \
+        }                                                         \
+    } while (0)
+
+static void exact_cases(void)
+{
+    static uint8_t big[40000], stream[41000], msg[32768], frame[64];
+    fh_ws_reader r;
+    fh_ws_event ev = { 0 };
+    int messages = 0;
+    size_t n = 0;
+    /* 30000 bytes of JSON in three fragments and a ping between them, fed in small reads: one message. */
+    memset(big, 'x', sizeof big);
+    const char *head = "{\"hello\":{\"device\":\"d1\",\"lastSeq\":5,\"pad\":\"";
+    memcpy(big, head, strlen(head));
+    memcpy(big + 30000 - 4, "\"}}", 3);
+    big[30000 - 1] = ' ';
+    n += server_frame(stream + n, 0, FH_WS_OP_TEXT, big, 10000);
+    n += server_frame(stream + n, 1, FH_WS_OP_PING, (const uint8_t *)"hi", 2);
+    n += server_frame(stream + n, 0, FH_WS_OP_CONT, big + 10000, 10000);
+    n += server_frame(stream + n, 1, FH_WS_OP_CONT, big + 20000, 10000);
+    fh_ws_reader_init(&r, msg, sizeof msg);
+    feed_split(&r, stream, n, &ev, &messages);
+    CHECK(messages == 1 && ev.type == FH_WS_EV_MESSAGE && ev.len == 30000 && memcmp(ev.data, big, 30000) == 0,
+          "a fragmented 30000-byte message is reassembled");
+    fh_json_span hello, last;
+    int64_t seq = 0;
+    CHECK(fh_json_validate((const char *)ev.data, ev.len) == 0 &&
+              fh_json_get((fh_json_span){ (const char *)ev.data, ev.len }, "hello", &hello) == 0 &&
+              fh_json_get(hello, "lastSeq", &last) == 0 && fh_json_int(last, &seq) == 0 && seq == 5,
+          "the reassembled hello parses");
+    /* One byte over the buffer, in fragments: refused with 1009. */
+    n = 0;
+    n += server_frame(stream + n, 0, FH_WS_OP_TEXT, big, 20000);
+    n += server_frame(stream + n, 1, FH_WS_OP_CONT, big, sizeof msg - 20000 + 1);
+    fh_ws_reader_init(&r, msg, sizeof msg);
+    messages = 0;
+    feed_split(&r, stream, n, &ev, &messages);
+    CHECK(messages == 0 && ev.type == FH_WS_EV_ERROR && ev.close_code == 1009, "an oversize message is refused with 1009");
+    /* A masked server frame is a protocol error (RFC 6455 §5.1). */
+    uint8_t masked[] = { 0x81, 0x81, 1, 2, 3, 4, 'x' };
+    fh_ws_reader_init(&r, msg, sizeof msg);
+    fh_ws_reader_feed(&r, masked, sizeof masked, &ev);
+    CHECK(ev.type == FH_WS_EV_ERROR && ev.close_code == 1002, "a masked server frame is refused with 1002");
+    /* The client's frame is masked and unmasks to the payload. */
+    uint8_t mask[4] = { 0xA1, 0xB2, 0xC3, 0xD4 };
+    size_t flen = fh_ws_write_frame(frame, sizeof frame, FH_WS_OP_TEXT, (const uint8_t *)"{\"ack\":1}", 9, mask);
+    CHECK(flen == 15 && frame[0] == 0x81 && frame[1] == (0x80 | 9) && (frame[6] ^ 0xA1) == '{', "client frames are masked");
+    /* RFC 6455 §1.3's example key. */
+    char accept[29];
+    CHECK(fh_ws_accept_for_key("dGhlIHNhbXBsZSBub25jZQ==", accept) == 0 && strcmp(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") == 0,
+          "Sec-WebSocket-Accept of the RFC's example");
+    /* Nesting deeper than FH_JSON_MAX_DEPTH is refused, not recursed into. */
+    char deep[2 * 1000 + 1];
+    memset(deep, '[', 1000);
+    memset(deep + 1000, ']', 1000);
+    CHECK(fh_json_validate(deep, 2000) != 0, "deep nesting is refused");
+}
+
+int main(int argc, char **argv)
+{
+    long iterations = argc > 1 ? strtol(argv[1], NULL, 10) : 200000;
+    rng_state = (argc > 2 ? strtoull(argv[2], NULL, 10) : 1) * UINT64_C(0x9E3779B97F4A7C15) | 1;
+    static uint8_t msg[512], buf[2048], stream[4096];
+    long messages_total = 0, errors_total = 0;
+    exact_cases();
+    for (long i = 0; i < iterations; i++) {
+        size_t len;
+        const char *seed = SEEDS[rnd() % (sizeof SEEDS / sizeof SEEDS[0])];
+        if (rnd() % 4 == 0) {
+            len = rnd() % 300;
+            for (size_t k = 0; k < len; k++) buf[k] = (uint8_t)rnd();
+        } else {
+            len = strlen(seed);
+            memcpy(buf, seed, len);
+            mutate(buf, &len, 1024);
+        }
+        use_json((const char *)buf, len);
+        /* The same bytes as frames: split in fragments, with control frames, then mutated as a stream. */
+        size_t n = 0, at = 0;
+        while (at < len && n + len + 64 < sizeof stream) {
+            size_t part = 1 + rnd() % (len - at);
+            n += server_frame(stream + n, at + part == len, at == 0 ? FH_WS_OP_TEXT : FH_WS_OP_CONT, buf + at, part);
+            if (rnd() % 3 == 0) n += server_frame(stream + n, 1, FH_WS_OP_PING, buf, rnd() % 10);
+            at += part;
+        }
+        if (rnd() % 2 == 0) mutate(stream, &n, sizeof stream);
+        fh_ws_reader r;
+        fh_ws_event ev = { 0 };
+        int messages = 0;
+        fh_ws_reader_init(&r, msg, 1 + rnd() % sizeof msg);
+        feed_split(&r, stream, n, &ev, &messages);
+        messages_total += messages;
+        errors_total += ev.type == FH_WS_EV_ERROR;
+    }
+    printf("fleethub-fuzz: %ld iterations, %ld messages, %ld refused streams, %d failed checks\n", iterations, messages_total,
+           errors_total, failures);
+    return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,120 @@
+/**
+ * The C client's Linux example (`firmware/build/fleethub-device`) as a child
+ * process: built once with `make -C firmware` (the system's gcc and
+ * mbedTLS), its credentials written to a temp dir, its stdout read line by
+ * line (one line per event).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DeviceCredentials } from '../helpers/pki.js';
+import { REPO_ROOT } from '../helpers/paths.js';
+
+export const FIRMWARE_DIR = join(REPO_ROOT, 'firmware');
+export const DEVICE_BINARY = join(FIRMWARE_DIR, 'build', 'fleethub-device');
+
+/** Runs `make -C firmware [target]`; throws with make's output when it fails. */
+export function makeFirmware(target?: string): void {
+  const run = spawnSync('make', ['-C', FIRMWARE_DIR, ...(target === undefined ? [] : [target])], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`make -C firmware ${target ?? ''} failed:\n${run.stdout}${run.stderr}`);
+}
+
+/** A folder with the device's PEM files and its --state folder. */
+export interface DeviceFiles {
+  dir: string;
+  ca: string;
+  cert: string;
+  key: string;
+  state: string;
+  cleanup(): Promise<void>;
+}
+
+export async function deviceFiles(caPem: string, device: DeviceCredentials): Promise<DeviceFiles> {
+  const dir = await mkdtemp(join(tmpdir(), 'fleethub-fw-'));
+  const files = { ca: join(dir, 'ca.crt'), cert: join(dir, 'device.crt'), key: join(dir, 'device.key'), state: join(dir, 'state') };
+  await writeFile(files.ca, caPem);
+  await writeFile(files.cert, device.cert);
+  await writeFile(files.key, device.key, { mode: 0o600 });
+  return { dir, ...files, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** A running fleethub-device. */
+export interface DeviceProcess {
+  child: ChildProcess;
+  /** Every stdout line so far. */
+  lines(): string[];
+  /** stdout and stderr so far, for failure messages. */
+  output(): string;
+  /** Resolves once a line matches (or rejects when the process ends first or after `timeoutMs`). */
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** The highest `ack N` line so far (0 when none). */
+export function highestAck(lines: readonly string[]): number {
+  let highest = 0;
+  for (const line of lines) {
+    const match = /^ack (\d+)$/.exec(line);
+    if (match) highest = Math.max(highest, Number(match[1]));
+  }
+  return highest;
+}
+
+export function startDevice(url: string, files: DeviceFiles, extra: readonly string[] = []): DeviceProcess {
+  const child = spawn(
+    DEVICE_BINARY,
+    ['--url', url, '--ca', files.ca, '--cert', files.cert, '--key', files.key, '--state', files.state, ...extra],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const lines: string[] = [];
+  let partial = '';
+  let all = '';
+  const waiters = new Set<() => void>();
+  child.stdout?.setEncoding('utf8').on('data', (s: string) => {
+    all += s;
+    partial += s;
+    const parts = partial.split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts);
+    for (const wake of [...waiters]) wake();
+  });
+  child.stderr?.setEncoding('utf8').on('data', (s: string) => (all += s));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('close', (code, signal) => {
+      for (const wake of [...waiters]) wake();
+      resolve({ code, signal });
+    });
+  });
+  return {
+    child,
+    lines: () => lines,
+    output: () => all,
+    exited,
+    waitForLine(pattern, timeoutMs = 60_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms; output:\n${all}`));
+        }, timeoutMs);
+        const check = (): void => {
+          const found = lines.find((l) => pattern.test(l));
+          if (found !== undefined || child.exitCode !== null || child.signalCode !== null) {
+            clearTimeout(timer);
+            waiters.delete(check);
+            if (found !== undefined) resolve(found);
+            else reject(new Error(`the device exited before a line matched ${pattern}; output:\n${all}`));
+          }
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+  };
+}
+
+/** Ends a device child for good, whatever state it is in. */
+export async function reapDevice(device: DeviceProcess): Promise<void> {
+  if (device.child.exitCode === null && device.child.signalCode === null) device.child.kill('SIGKILL');
+  await device.exited;
+}
