@@ -127,7 +127,7 @@ export class DeviceSession {
     // 'on', not 'once' (ws emits 'close' once): no wrapper per session.
     this.#ws.on('close', (code: number) => {
       this.#closed = true;
-      if (this.#opened) this.#context.store.releaseDevice?.(this.device);
+      if (this.#opened) this.#context.store.releaseDevice(this.device);
       this.#closeCode = this.#closing ? this.#closeCode : code;
       this.#context.observer.closed(this, this.#closeCode);
       this.#resolveDone?.();

@@ -18,8 +18,11 @@
  *   refused by JetStream and reloads it, so no second store of state has to
  *   be kept in step with the stream.
  * - Positions are stream sequences minus one (dense from 0, as the
- *   interface wants); cursors live in a KV bucket (cursor-bucket.ts);
- *   retention is the stream's own max_age and max_bytes.
+ *   interface wants); cursors live in a KV bucket (cursor-bucket.ts), seq
+ *   resets in another (seq-reset-bucket.ts);
+ *   retention is the stream's own max_age and max_bytes: unlike the embedded
+ *   log's, it does not wait for saved cursors, and it follows the servers'
+ *   clocks.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
@@ -37,17 +40,10 @@ import { natsNames, type NatsNames } from './jetstream/nats-names.js';
 import { requestUntilAnswered, type PublishLimits } from './jetstream/publish-retry.js';
 import { decodeReading } from './jetstream/reading-message.js';
 import { ensureReadingsStream } from './jetstream/readings-stream.js';
-import type { AppendOutcome, ReadResult, Reading, Store, StoredReading, StoreStats } from './types.js';
+import { SeqResetBucket } from './jetstream/seq-reset-bucket.js';
+import type { AppendOutcome, ReadResult, Reading, Store, StoredReading, StoreHealth, StoreStats } from './types.js';
 
 export * from './jetstream/jetstream-options.js';
-
-/** Whether the store can store: what /healthz reports in cluster mode. */
-export interface JetStreamHealth {
-  /** False once JetStream has acked no write of this hub for `quorumLossMs` (no quorum, or no NATS). */
-  readonly ok: boolean;
-  /** When JetStream last acked a write of this hub (a reading or the heartbeat), ms since epoch. */
-  readonly lastContactAt: number;
-}
 
 /** Options of {@link openJetStreamStore}. */
 export interface OpenJetStreamStoreOptions extends JetStreamStoreOptions {
@@ -78,7 +74,9 @@ export async function openJetStreamStore(cluster: ClusterConfig, config: StoreCo
       });
       const cursors = await CursorBucket.open(nc, names.cursorBucket, cluster.replicas, resolved.ackTimeoutMs);
       const heartbeat = await HubHeartbeat.open(nc, names.hubBucket, cluster.node, cluster.replicas, resolved.ackTimeoutMs);
-      const store = new JetStreamStore({ nc, ownsConnection: owns, jsm, js: jetstream(nc, { timeout: resolved.ackTimeoutMs }), names, cursors, heartbeat, opts: resolved });
+      const resets = await SeqResetBucket.open(nc, names.seqResetBucket, cluster.replicas, resolved.ackTimeoutMs);
+      const js = jetstream(nc, { timeout: resolved.ackTimeoutMs });
+      const store = new JetStreamStore({ nc, ownsConnection: owns, jsm, js, names, cursors, resets, heartbeat, opts: resolved });
       store.noteStreamState(info.state.first_seq, info.state.last_seq, info.state.bytes);
       resolved.log.log('info', 'store.open', { backend: 'jetstream', node: cluster.node, stream: names.stream, first: store.firstPosition(), next: store.nextPosition() });
       return store;
@@ -103,6 +101,7 @@ interface JetStreamStoreInit {
   readonly js: JetStreamClient;
   readonly names: NatsNames;
   readonly cursors: CursorBucket;
+  readonly resets: SeqResetBucket;
   readonly heartbeat: HubHeartbeat;
   readonly opts: ResolvedJetStreamStoreOptions;
 }
@@ -130,7 +129,12 @@ export class JetStreamStore implements Store {
   #ticking: Promise<void> = Promise.resolve();
   #closed = false;
   #closing: Promise<void> | null = null;
+  /** When JetStream last acked a write of this hub (a reading or the heartbeat), ms since epoch. */
   #lastContactAt = Date.now();
+  /** When the store last became healthy (its open time before any outage). */
+  #healthySince = this.#lastContactAt;
+  /** When the store closed, or null. */
+  #closedAt: number | null = null;
   readonly #limits: PublishLimits;
 
   /** @internal Use {@link openJetStreamStore}. */
@@ -144,7 +148,7 @@ export class JetStreamStore implements Store {
     this.#opts = init.opts;
     this.#log = init.opts.log;
     const limits = { ackTimeoutMs: init.opts.ackTimeoutMs, retryMs: init.opts.publishRetryMs, stopped: () => this.#closed };
-    this.#lanes = new DeviceLanes({ js: init.js, jsm: init.jsm, names: init.names, limits, committed: (reading) => this.#committed(reading) });
+    this.#lanes = new DeviceLanes({ js: init.js, jsm: init.jsm, names: init.names, limits, resets: init.resets, committed: (reading) => this.#committed(reading) });
     this.#limits = limits;
     this.#scheduleRefresh();
   }
@@ -162,6 +166,21 @@ export class JetStreamStore implements Store {
     return this.#lanes.open(device);
   }
 
+  releaseDevice(device: string): void {
+    this.#lanes.release(device);
+  }
+
+  /**
+   * Forgets the device's seqs (seq-reset-bucket.ts), after this hub's
+   * readings of it in flight. Another hub serving the device at the same
+   * time keeps its copy until the device reconnects (openDevice reads the
+   * reset): reset a device that is not connected.
+   */
+  resetSeq(device: string): Promise<void> {
+    if (this.#closed) return Promise.reject(new FleethubError('FH_ERR_STORE_IO', 'store: closed'));
+    return this.#lanes.resetSeq(device);
+  }
+
   append(readings: readonly Reading[]): Promise<AppendOutcome[]> {
     if (this.#closed) return Promise.reject(new FleethubError('FH_ERR_STORE_IO', 'store: closed'));
     const jsons: string[] = [];
@@ -175,7 +194,11 @@ export class JetStreamStore implements Store {
       }
     }
     const hubTime = this.#opts.now();
-    return Promise.all(readings.map((reading, i) => this.#lanes.append(reading, jsons[i] as string, hubTime)));
+    return Promise.all(readings.map((reading, i) => this.#lanes.append(reading, jsons[i] as string, hubTime))).then((outcomes) => {
+      // Listeners see a reading before its append resolves (the caller acks then), not one I/O round later.
+      this.#flushCommits();
+      return outcomes;
+    });
   }
 
   lastSeq(device: string): number | null {
@@ -284,10 +307,17 @@ export class JetStreamStore implements Store {
    * Healthy while JetStream acked a write of this hub within
    * `quorumLossMs`: a reading, or the heartbeat written every
    * `infoRefreshMs` (hub-heartbeat.ts), so an idle hub is not reported
-   * unhealthy.
+   * unhealthy. `since` is when that last changed.
    */
-  health(now: number = Date.now()): JetStreamHealth {
-    return { ok: !this.#closed && now - this.#lastContactAt < this.#opts.quorumLossMs, lastContactAt: this.#lastContactAt };
+  health(now: number = Date.now()): StoreHealth {
+    if (this.#closedAt !== null) return { ok: false, error: 'store closed', since: this.#closedAt };
+    const silentMs = now - this.#lastContactAt;
+    if (silentMs < this.#opts.quorumLossMs) return { ok: true, since: this.#healthySince };
+    return {
+      ok: false,
+      error: `JetStream acked no write for ${silentMs} ms (no quorum, or NATS unreachable)`,
+      since: this.#lastContactAt + this.#opts.quorumLossMs,
+    };
   }
 
   close(): Promise<void> {
@@ -305,6 +335,7 @@ export class JetStreamStore implements Store {
 
   async #shutdown(): Promise<void> {
     this.#closed = true; // resends stop after their current attempt: close is bounded by one ack timeout
+    this.#closedAt = Date.now();
     if (this.#refreshTimer !== null) clearTimeout(this.#refreshTimer);
     await this.#lanes.idle();
     await this.#ticking;
@@ -318,8 +349,14 @@ export class JetStreamStore implements Store {
     return requestUntilAnswered(() => this.#jsm.streams.getMessage(this.#names.stream, { seq }), this.#limits, `reading ${seq}`);
   }
 
+  /** JetStream acked a write of this hub at `now`. */
+  #contact(now: number): void {
+    if (now - this.#lastContactAt >= this.#opts.quorumLossMs) this.#healthySince = now; // healthy again after an outage
+    this.#lastContactAt = Math.max(this.#lastContactAt, now);
+  }
+
   #committed(reading: StoredReading): void {
-    this.#lastContactAt = Date.now();
+    this.#contact(Date.now());
     this.#advance(reading.position + 1);
     if (this.#listeners.size === 0) return;
     // One listener call per I/O round, not per ack: acks of one socket read arrive together.
@@ -367,7 +404,7 @@ export class JetStreamStore implements Store {
     const now = Date.now();
     try {
       await this.#heartbeat.beat(now);
-      this.#lastContactAt = Math.max(this.#lastContactAt, now);
+      this.#contact(now);
     } catch (err) {
       this.#log.log('debug', 'store.heartbeat_failed', { reason: err instanceof Error ? err.message : String(err) });
     }

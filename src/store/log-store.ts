@@ -40,8 +40,8 @@ export {
 /** Bytes the store writes (and removes) to find out whether the disk takes writes again. */
 const PROBE_BYTES = 64 * 1024;
 
-/** The embedded log: a {@link Store} with every optional part of the interface. */
-export type EmbeddedStore = Store & Required<Pick<Store, 'releaseDevice' | 'resetSeq'>>;
+/** The embedded log: a {@link Store}. */
+export type EmbeddedStore = Store;
 
 /**
  * Opens (creating it 0700 if needed) the store in `dir`, recovering from a

@@ -1,6 +1,7 @@
 /**
  * The store's contract: what the hub writes, and what readers (bridges,
- * dashboards) read. The append-only log in `log-store.ts` implements it.
+ * dashboards) read. The append-only log in `log-store.ts` and the JetStream
+ * store in `jetstream-store.ts` implement it.
  */
 
 /** A telemetry value as the device protocol allows (SPEC: Device protocol). */
@@ -85,7 +86,9 @@ export interface StoreReader {
 export interface Store extends StoreReader {
   /**
    * Stores readings. Resolves after the fsync that covers all of them (SPEC:
-   * ack means durable). A (device, seq) already stored or in flight is a
+   * ack means durable), once {@link onCommit} listeners were called with
+   * them. Each device's readings take positions in the order given; readings
+   * of different devices in one call may be stored in any order. A (device, seq) already stored or in flight is a
    * `duplicate`, not stored twice, and resolves once the original is durable;
    * a seq below the device's dedupe window is `stale` (see {@link AppendOutcome}).
    * Rejects (FH_ERR_STORE_IO) when the write failed: nothing of the batch
@@ -108,14 +111,14 @@ export interface Store extends StoreReader {
    * before the older one is released, so a store keeps a device's state while
    * more opens than releases were made. Never throws.
    */
-  releaseDevice?(device: string): void;
+  releaseDevice(device: string): void;
   /**
    * Forgets the device's seqs (lastSeq, dedupe window), so it starts again
    * from seq 1: the way out for a device that sent seq 2^53-1, or whose
    * counter went back below its dedupe window. Its stored readings, daily
    * count and latest reading stay. Survives restarts.
    */
-  resetSeq?(device: string): Promise<void>;
+  resetSeq(device: string): Promise<void>;
   /** Whether the store can take appends now; it changes back by itself once writes succeed again. */
   health(): StoreHealth;
   /** Highest seq stored for the device, or null (SPEC: hello.lastSeq). */

@@ -24,7 +24,7 @@ describe('NATS names', () => {
 
   it('names a cluster\'s stream, subjects and bucket from one prefix', () => {
     assert.deepEqual(natsNames(), {
-      stream: 'fleethub-readings', readingsPrefix: 'fleethub.readings.', readingsFilter: 'fleethub.readings.>', cursorBucket: 'fleethub-cursors', hubBucket: 'fleethub-hubs',
+      stream: 'fleethub-readings', readingsPrefix: 'fleethub.readings.', readingsFilter: 'fleethub.readings.>', cursorBucket: 'fleethub-cursors', hubBucket: 'fleethub-hubs', seqResetBucket: 'fleethub-seq-resets',
     });
     assert.throws(() => natsNames('a.b'));
     assert.throws(() => natsNames(''));

@@ -36,13 +36,22 @@ export interface StorePlace {
 }
 
 /**
- * `releaseDevice` and `resetSeq` are optional in the type only while every
- * backend catches up with the interface; the contract requires them.
+ * What a backend cannot do by design, said explicitly: a test that needs it
+ * is skipped for that backend (with the reason in its name), never weakened
+ * for the others. Every capability defaults to true.
  */
-function required<K extends 'releaseDevice' | 'resetSeq'>(store: Store, key: K): NonNullable<Store[K]> {
-  const method = store[key];
-  assert.equal(typeof method, 'function', `the store implements ${key}`);
-  return (method as NonNullable<Store[K]>).bind(store) as NonNullable<Store[K]>;
+export interface StoreCapabilities {
+  /**
+   * A saved cursor holds back retention until it passes the readings
+   * (StoreStats.retentionBlockedBytes). False for JetStream: the stream's
+   * max_bytes deletes the oldest messages whatever the cursors say.
+   */
+  readonly retentionHeldByCursors?: boolean;
+  /**
+   * Age retention follows the store's `now` option. False for JetStream:
+   * max_age is enforced by the NATS servers on their own clocks.
+   */
+  readonly retentionFollowsStoreClock?: boolean;
 }
 
 /** A reading with about 100 bytes of data. */
@@ -52,7 +61,9 @@ const padded = (device: string, seq: number): Reading => reading(device, seq, { 
  * Registers the store contract under `describe(name)`. `newPlace` makes a
  * fresh, empty place for each test.
  */
-export function storeContract(name: string, newPlace: () => Promise<StorePlace>): void {
+export function storeContract(name: string, newPlace: () => Promise<StorePlace>, capabilities: StoreCapabilities = {}): void {
+  const heldByCursors = capabilities.retentionHeldByCursors ?? true;
+  const followsClock = capabilities.retentionFollowsStoreClock ?? true;
   describe(`store contract: ${name}`, () => {
     /** Runs `body` with a fresh place; closes what it opened and removes the place after. */
     const withPlace = (body: (open: (options?: ContractOptions) => Promise<Store>) => Promise<void>) => async () => {
@@ -81,8 +92,11 @@ export function storeContract(name: string, newPlace: () => Promise<StorePlace>)
       await store.close();
       store = await open();
       const all = await readAll(store);
-      assert.deepEqual(all.map((r) => [r.position, r.device, r.seq]), [[0, 'a', 1], [1, 'b', 1], [2, 'a', 2]]);
-      assert.deepEqual(all[0]?.data, reading('a', 1).data);
+      assert.deepEqual(all.map((r) => r.position), [0, 1, 2]);
+      // Devices of one batch may take their positions in either order (see Store.append); each device's order holds.
+      assert.deepEqual(all.slice(0, 2).map((r) => `${r.device}:${r.seq}`).sort(), ['a:1', 'b:1']);
+      assert.deepEqual([all[2]?.device, all[2]?.seq], ['a', 2]);
+      assert.deepEqual(all.find((r) => r.device === 'a')?.data, reading('a', 1).data);
     }));
 
     it('a repeat is acked as duplicate, not stored twice: committed, in flight, and in one batch', withPlace(async (open) => {
@@ -104,10 +118,12 @@ export function storeContract(name: string, newPlace: () => Promise<StorePlace>)
     it('keeps lastSeq, the dedupe window, countToday and latest per device across a reopen', withPlace(async (open) => {
       let now = Date.UTC(2026, 10, 22, 23, 0);
       let store = await open({ now: () => now });
-      await store.append([reading('a', 1), reading('a', 2), reading('a', 5), reading('b', 3)]);
+      await store.append([reading('a', 1), reading('a', 2), reading('a', 5)]);
+      await store.append([reading('b', 3)]);
       assert.equal(store.countToday('a'), 3);
       await store.close();
       store = await open({ now: () => now });
+      await Promise.all([store.openDevice('a'), store.openDevice('b')]); // as the hub does before serving a device
       assert.equal(store.lastSeq('a'), 5);
       assert.equal(store.lastSeq('b'), 3);
       assert.equal(store.lastSeq('nobody'), null);
@@ -120,8 +136,8 @@ export function storeContract(name: string, newPlace: () => Promise<StorePlace>)
       assert.equal(store.countToday('a'), 0, 'the day count resets at UTC midnight');
       await store.append([reading('a', 6)]);
       assert.equal(store.countToday('a'), 1);
-      required(store, 'releaseDevice')('a');
-      required(store, 'releaseDevice')('a');
+      store.releaseDevice('a');
+      store.releaseDevice('a'); // one more than opened: ignored
     }));
 
     it('openDevice is ready (now or once resolved) before a device is served, releaseDevice never throws', withPlace(async (open) => {
@@ -130,30 +146,35 @@ export function storeContract(name: string, newPlace: () => Promise<StorePlace>)
       await store.openDevice('a');
       await store.openDevice('a'); // a takeover on the same hub opens it twice
       assert.equal(store.lastSeq('a'), 7);
-      const release = required(store, 'releaseDevice');
-      release('a');
+      store.releaseDevice('a');
       assert.deepEqual(await store.append([reading('a', 7), reading('a', 8)]), ['duplicate', 'stored']);
-      release('a');
-      release('never-opened');
+      store.releaseDevice('a');
+      assert.equal(store.lastSeq('a'), 8);
+      assert.deepEqual(await store.append([reading('a', 8), reading('a', 9)]), ['duplicate', 'stored'], 'a released device is served again');
+      store.releaseDevice('never-opened');
     }));
 
     it('resetSeq lets a device start again from seq 1, and the reset survives a reopen', withPlace(async (open) => {
       let store = await open();
       await store.append([reading('a', 5_000_000), reading('b', 7)]);
-      await required(store, 'resetSeq')('a');
+      await store.resetSeq('a');
       assert.equal(store.lastSeq('a'), null);
       assert.equal(store.lastSeq('b'), 7);
       await store.close();
       store = await open();
+      await Promise.all([store.openDevice('a'), store.openDevice('b')]);
       assert.equal(store.lastSeq('a'), null, 'a reset with nothing stored after it survives a reopen');
+      assert.equal(store.lastSeq('b'), 7, 'only the device reset forgets its seqs');
+      assert.equal(store.latest('a')?.seq, 5_000_000, 'the latest reading stays');
       assert.deepEqual(await store.append([reading('a', 2)]), ['stored']);
       await store.close();
       store = await open();
+      await store.openDevice('a');
       assert.equal(store.lastSeq('a'), 2);
       assert.deepEqual(await store.append([reading('a', 2), reading('a', 3)]), ['duplicate', 'stored']);
     }));
 
-    it('retention by size deletes old readings, but none a saved cursor has not passed', withPlace(async (open) => {
+    it(`retention by size deletes old readings, but none a saved cursor has not passed${heldByCursors ? '' : ` (skipped for ${name}: retention does not wait for cursors)`}`, { skip: !heldByCursors }, withPlace(async (open) => {
       const store = await open({ retentionBytes: 4096 });
       await store.saveCursor('sink:held', 10);
       for (let i = 1; i <= 200; i += 1) await store.append([padded('a', i)]);
@@ -169,7 +190,19 @@ export function storeContract(name: string, newPlace: () => Promise<StorePlace>)
       assert.deepEqual(await store.append([padded('a', 150)]), ['duplicate']);
     }));
 
-    it('retention by age follows the store\'s clock, not the test\'s sleep', withPlace(async (open) => {
+    it('retention by size deletes the oldest readings, keeps the newest and per-device state', withPlace(async (open) => {
+      const store = await open({ retentionBytes: 4096 });
+      for (let i = 1; i <= 200; i += 1) await store.append([padded('a', i)]);
+      await waitUntil(() => store.firstPosition() > 0, 'size retention removed the oldest readings', 30_000);
+      const page = await store.read(0, 1);
+      assert.ok(page.skipped > 0 && page.readings[0]?.position === page.skipped, 'a read from a deleted position says what it skipped');
+      assert.equal(store.nextPosition(), 200);
+      assert.equal((await readAll(store)).at(-1)?.seq, 200, 'the newest readings stay');
+      assert.equal(store.lastSeq('a'), 200);
+      assert.deepEqual(await store.append([padded('a', 150)]), ['duplicate']);
+    }));
+
+    it(`retention by age follows the store's clock, not the test's sleep${followsClock ? '' : ` (skipped for ${name}: age retention is on the servers' clocks)`}`, { skip: !followsClock }, withPlace(async (open) => {
       let now = Date.now();
       const store = await open({ now: () => now, retentionHours: 1 });
       for (let i = 1; i <= 60; i += 1) await store.append([padded('a', i)]);
@@ -196,6 +229,7 @@ export function storeContract(name: string, newPlace: () => Promise<StorePlace>)
       await store.close();
       await assert.rejects(store.append([reading('a', 2)]), (err) => isFleethubError(err, 'FH_ERR_STORE_IO'));
       store = await open();
+      await store.openDevice('a');
       assert.equal(store.lastSeq('a'), 1);
     }));
 

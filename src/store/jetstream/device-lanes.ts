@@ -17,6 +17,7 @@ import type { AppendOutcome, Reading, StoredReading } from '../types.js';
 import { encodeToken, type NatsNames } from './nats-names.js';
 import { publishUntilAcked, requestUntilAnswered, type PublishLimits } from './publish-retry.js';
 import { decodeDeviceState, readingHeaders, readingMsgId, stateAfter } from './reading-message.js';
+import type { SeqResetBucket } from './seq-reset-bucket.js';
 
 /** Conflicts (another writer of the same device) one reading rides out before its append fails. */
 const MAX_CONFLICTS = 5;
@@ -27,6 +28,10 @@ interface Lane {
   state: DeviceState | null;
   /** Stream sequence of the device's last message (0: none). */
   lastSubjectSeq: number;
+  /** Opens not yet released (sessions of the device on this hub). */
+  opens: number;
+  /** Read the state again before the next publish: every session released it, so another hub may own the device now. */
+  reload: boolean;
   /** The last queued step; the next one starts after it. */
   tail: Promise<unknown>;
   /** Readings queued so far. */
@@ -52,6 +57,7 @@ export interface LanesInit {
   readonly jsm: JetStreamManager;
   readonly names: NatsNames;
   readonly limits: PublishLimits;
+  readonly resets: SeqResetBucket;
   /** Called with each reading JetStream acked. */
   readonly committed: (reading: StoredReading) => void;
 }
@@ -85,14 +91,46 @@ export class DeviceLanes {
     return count;
   }
 
-  /** Reads the device's state from its last message, after its readings queued so far. */
+  /** Reads the device's state from its last message, after its readings queued so far. Counts the open. */
   open(device: string): Promise<void> {
     const lane = this.#lane(device);
-    const step = lane.tail.then(async () => {
+    lane.opens += 1;
+    return this.#queue(lane, async () => {
       await this.#load(lane, device);
     });
-    lane.tail = step.catch(() => {});
-    return step;
+  }
+
+  /**
+   * One session of the device ended. Once every open is released the state
+   * is read again before the next publish (it stays readable meanwhile): a
+   * device that reconnects elsewhere is written by another hub.
+   */
+  release(device: string): void {
+    const lane = this.#lanes.get(device);
+    if (lane === undefined || lane.opens === 0) return;
+    lane.opens -= 1;
+    if (lane.opens === 0) lane.reload = true;
+  }
+
+  /**
+   * Forgets the device's seqs, after its readings queued so far: records the
+   * stream sequence of its last message in the reset bucket, then drops the
+   * seq window of this hub's copy (day count and latest stay).
+   */
+  resetSeq(device: string): Promise<void> {
+    const lane = this.#lane(device);
+    return this.#queue(lane, async () => {
+      const state = await this.#load(lane, device);
+      await requestUntilAnswered(() => this.#init.resets.set(device, lane.lastSubjectSeq), this.#init.limits, `the seq reset of ${device}`);
+      state.resetSeq();
+    });
+  }
+
+  /** Runs `step` after everything queued on the lane so far; a failed step does not stop the next. */
+  #queue(lane: Lane, step: () => Promise<void>): Promise<void> {
+    const run = lane.tail.then(step);
+    lane.tail = run.catch(() => {});
+    return run;
   }
 
   /** Queues one reading (its data as JSON text) on its device's lane; resolves once acked, or as a duplicate. */
@@ -118,7 +156,7 @@ export class DeviceLanes {
   #lane(device: string): Lane {
     let lane = this.#lanes.get(device);
     if (lane === undefined) {
-      lane = { state: null, lastSubjectSeq: 0, tail: Promise.resolve(), tickets: 0, failedThrough: 0 };
+      lane = { state: null, lastSubjectSeq: 0, opens: 0, reload: false, tail: Promise.resolve(), tickets: 0, failedThrough: 0 };
       this.#lanes.set(device, lane);
     }
     return lane;
@@ -132,12 +170,16 @@ export class DeviceLanes {
     const { js, names, limits } = this.#init;
     try {
       for (let conflicts = 0; conflicts < MAX_CONFLICTS; conflicts += 1) {
-        const state = lane.state ?? (await this.#load(lane, device));
+        const state = lane.state !== null && !lane.reload ? lane.state : await this.#load(lane, device);
         const status = state.window.check(seq);
+        if (status === 'stale') {
+          // Below the dedupe window: a new reading cannot be told from a late repeat, so it is neither stored nor acked.
+          this.stats.staleDuplicates += 1;
+          return 'stale';
+        }
         if (status !== 'new') {
           // SPEC: a repeat is acked again, not stored twice.
           this.stats.duplicates += 1;
-          if (status === 'stale') this.stats.staleDuplicates += 1;
           return 'duplicate';
         }
         const started = performance.now();
@@ -181,17 +223,23 @@ export class DeviceLanes {
     }
   }
 
+  /** Reads the device's state from its last message, less the seqs a reset at or after that message forgot. */
   async #load(lane: Lane, device: string): Promise<DeviceState> {
-    const { jsm, names, limits } = this.#init;
+    const { jsm, names, limits, resets } = this.#init;
     const subject = names.readingsPrefix + encodeToken(device);
-    const msg = await requestUntilAnswered(() => jsm.streams.getMessage(names.stream, { last_by_subj: subject }), limits, `the last reading of ${device}`);
+    const [msg, resetMark] = await Promise.all([
+      requestUntilAnswered(() => jsm.streams.getMessage(names.stream, { last_by_subj: subject }), limits, `the last reading of ${device}`),
+      requestUntilAnswered(() => resets.get(device), limits, `the seq reset of ${device}`),
+    ]);
     let state: DeviceState;
     try {
       state = msg === null ? new DeviceState() : decodeDeviceState(msg);
     } catch (err) {
       throw new FleethubError('FH_ERR_STORE_IO', `store: the last reading of ${device} cannot be read`, { cause: err });
     }
+    if (resetMark !== null && resetMark >= (msg?.seq ?? 0)) state.resetSeq();
     lane.state = state;
+    lane.reload = false;
     lane.lastSubjectSeq = msg?.seq ?? 0;
     return state;
   }

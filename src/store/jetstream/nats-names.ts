@@ -26,6 +26,8 @@ export interface NatsNames {
   readonly cursorBucket: string;
   /** The KV bucket of hub heartbeats. */
   readonly hubBucket: string;
+  /** The KV bucket of seq resets (seq-reset-bucket.ts). */
+  readonly seqResetBucket: string;
 }
 
 /** The names under `prefix`; throws on a prefix NATS cannot carry. */
@@ -37,6 +39,7 @@ export function natsNames(prefix: string = DEFAULT_NATS_PREFIX): NatsNames {
     readingsFilter: `${prefix}.readings.>`,
     cursorBucket: `${prefix}-cursors`,
     hubBucket: `${prefix}-hubs`,
+    seqResetBucket: `${prefix}-seq-resets`,
   });
 }
 
