@@ -25,13 +25,11 @@
  * on copies of the folder, not a shared one, must not rotate each their own
  * copy): an operator replaces the file on every hub instead.
  */
-import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomicSync } from '../atomic-file.js';
 import { FleethubError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { MAX_TICKET_LIFETIME_HOURS } from './config.js';
+import { createSecretFile, errnoOf, readSecretFile, secretFileInfo, type SecretFileInfo } from './secret-file.js';
 
 /** File name of the ticket key inside the PKI folder. */
 export const TICKET_KEY_FILE = 'ticket.keys';
@@ -49,44 +47,15 @@ export function ticketLifetimeSeconds(rotationHours: number): number {
   return (rotationHours === 0 ? MAX_TICKET_LIFETIME_HOURS : rotationHours) * 3600;
 }
 
-function errno(err: unknown): string | undefined {
-  return err instanceof Error && 'code' in err ? String((err as NodeJS.ErrnoException).code) : undefined;
-}
-
-interface FileInfo {
-  readonly identity: string;
-  readonly mtimeMs: number;
-}
-
-function info(path: string): FileInfo | null {
-  try {
-    const st = statSync(path);
-    return { identity: `${st.ino}:${st.size}:${st.mtimeMs}`, mtimeMs: st.mtimeMs };
-  } catch (err) {
-    if (errno(err) === 'ENOENT') return null;
-    throw new FleethubError('FH_ERR_PKI_IO', `cannot read ${path}: ${errno(err) ?? 'error'}`, { cause: err });
-  }
-}
-
 function readKey(path: string): Buffer {
-  let key: Buffer;
-  try {
-    key = readFileSync(path);
-  } catch (err) {
-    throw new FleethubError('FH_ERR_PKI_IO', `cannot read ${path}: ${errno(err) ?? 'error'}`, { cause: err });
-  }
-  if (key.length !== TICKET_KEY_BYTES) {
-    throw new FleethubError('FH_ERR_PKI_IO', `${path} must hold ${TICKET_KEY_BYTES} random bytes, found ${key.length}; delete it and a hub makes a new one`);
-  }
-  return key;
+  return readSecretFile(path, TICKET_KEY_BYTES, true, 'delete it and a hub makes a new one');
 }
 
 function create(path: string, replace: boolean): void {
   try {
-    writeFileAtomicSync(path, randomBytes(TICKET_KEY_BYTES), { mode: 0o600, exclusive: !replace });
+    createSecretFile(path, TICKET_KEY_BYTES, replace);
   } catch (err) {
-    // EEXIST: another hub created it first; use theirs.
-    if (errno(err) !== 'EEXIST') throw new FleethubError('FH_ERR_PKI_IO', `cannot write ${path}: ${errno(err) ?? 'error'}`, { cause: err });
+    throw new FleethubError('FH_ERR_PKI_IO', `cannot write ${path}: ${errnoOf(err) ?? 'error'}`, { cause: err });
   }
 }
 
@@ -115,10 +84,10 @@ export class TicketKeyFile {
     this.#path = join(pkiDir, TICKET_KEY_FILE);
     this.#options = options;
     this.#now = options.now ?? Date.now;
-    let found = info(this.#path);
+    let found = secretFileInfo(this.#path);
     if (found === null || this.#due(found)) {
       create(this.#path, found !== null);
-      found = info(this.#path);
+      found = secretFileInfo(this.#path);
     }
     this.#key = readKey(this.#path);
     this.#identity = found?.identity ?? '';
@@ -154,11 +123,11 @@ export class TicketKeyFile {
    */
   check(): void {
     try {
-      let found = info(this.#path);
+      let found = secretFileInfo(this.#path);
       const rotate = found !== null && this.#due(found);
       if (found === null || rotate) {
         create(this.#path, rotate);
-        found = info(this.#path);
+        found = secretFileInfo(this.#path);
         if (rotate) this.#options.log.log('info', 'tls.ticket_key_rotated', { path: this.#path, everyHours: this.#options.rotationHours });
       }
       if (found === null || found.identity === this.#identity) return;
@@ -173,7 +142,7 @@ export class TicketKeyFile {
     }
   }
 
-  #due(found: FileInfo): boolean {
+  #due(found: SecretFileInfo): boolean {
     const hours = this.#options.rotationHours;
     return hours > 0 && this.#now() - found.mtimeMs >= hours * HOUR_MS;
   }

@@ -9,41 +9,20 @@
  * (inode, size, mtime) on each use and on the listener's poll
  * (`console.tokenKeyCheckMs`), so a running hub needs no restart.
  */
-import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomicSync } from '../../atomic-file.js';
 import { FleethubError } from '../../errors.js';
+import { createSecretFile, errnoOf, readSecretFile, secretFileInfo } from '../secret-file.js';
 import { TOKEN_KEY_BYTES } from './dashboard-token.js';
 
 /** File name of the token key inside the PKI folder. */
 export const TOKEN_KEY_FILE = 'token.key';
 
-function errno(err: unknown): string | undefined {
-  return err instanceof Error && 'code' in err ? String((err as NodeJS.ErrnoException).code) : undefined;
-}
-
 function identity(path: string): string | null {
-  try {
-    const st = statSync(path);
-    return `${st.ino}:${st.size}:${st.mtimeMs}`;
-  } catch (err) {
-    if (errno(err) === 'ENOENT') return null;
-    throw new FleethubError('FH_ERR_PKI_IO', `cannot read ${TOKEN_KEY_FILE}: ${errno(err) ?? 'error'}`, { cause: err });
-  }
+  return secretFileInfo(path)?.identity ?? null;
 }
 
 function readKey(path: string): Buffer {
-  let key: Buffer;
-  try {
-    key = readFileSync(path);
-  } catch (err) {
-    throw new FleethubError('FH_ERR_PKI_IO', `cannot read ${path}: ${errno(err) ?? 'error'}`, { cause: err });
-  }
-  if (key.length < TOKEN_KEY_BYTES) {
-    throw new FleethubError('FH_ERR_PKI_IO', `${path} must hold ${TOKEN_KEY_BYTES} random bytes, found ${key.length}; delete it to make a new key (this revokes every token)`);
-  }
-  return key;
+  return readSecretFile(path, TOKEN_KEY_BYTES, false, 'delete it to make a new key (this revokes every token)');
 }
 
 /** Reads `token.key`, creating it (32 random bytes, 0600, atomic, exclusive) when missing. */
@@ -51,12 +30,11 @@ export function loadOrCreateTokenKey(pkiDir: string): Buffer {
   const path = join(pkiDir, TOKEN_KEY_FILE);
   if (identity(path) === null) {
     try {
-      writeFileAtomicSync(path, randomBytes(TOKEN_KEY_BYTES), { mode: 0o600, exclusive: true });
+      createSecretFile(path, TOKEN_KEY_BYTES, false);
     } catch (err) {
-      const code = errno(err);
-      // EEXIST: another process created it first; use theirs.
+      const code = errnoOf(err);
       if (code === 'ENOENT') throw new FleethubError('FH_ERR_PKI_IO', `no PKI folder at ${pkiDir} (run \`fleethub ca init\` or \`fleethub serve\` first, or pass --pki)`, { cause: err });
-      if (code !== 'EEXIST') throw new FleethubError('FH_ERR_PKI_IO', `cannot create ${path}: ${code ?? 'error'}`, { cause: err });
+      throw new FleethubError('FH_ERR_PKI_IO', `cannot create ${path}: ${code ?? 'error'}`, { cause: err });
     }
   }
   return readKey(path);
