@@ -42,16 +42,19 @@ export function makePrng(seed: number): Prng {
   };
 }
 
+/** The seed a fuzz run uses unless told otherwise: `npm test` is the same run every time. */
+export const DEFAULT_FUZZ_SEED = 2026;
+
 /**
- * The seed of a fuzz run: `process.env[name]` when set (to reproduce a
- * failure), else a fresh one from the clock.
+ * The seed of a fuzz run: `process.env[name]` when set (an integer, to
+ * reproduce a failure, or `random` for a fresh seed from the clock), else
+ * {@link DEFAULT_FUZZ_SEED}.
  */
 export function fuzzSeed(name: string): number {
   const given = process.env[name];
-  if (given !== undefined && given !== '') {
-    const seed = Number(given);
-    if (!Number.isInteger(seed)) throw new Error(`${name} must be an integer, got ${given}`);
-    return seed >>> 0;
-  }
-  return (Date.now() ^ (process.pid << 16)) >>> 0;
+  if (given === undefined || given === '') return DEFAULT_FUZZ_SEED;
+  if (given === 'random') return (Date.now() ^ (process.pid << 16)) >>> 0;
+  const seed = Number(given);
+  if (!Number.isInteger(seed)) throw new Error(`${name} must be an integer or "random", got ${given}`);
+  return seed >>> 0;
 }

@@ -6,7 +6,8 @@
  * it validated), stores nothing it nacked, and its memory stays bounded.
  *
  * Bounded in count (a few hundred cases per generator) and seeded: the seed
- * is in the test names; `FLEETHUB_FUZZ_SEED=<seed>` runs the same cases again.
+ * is in the test names. `npm test` runs one fixed seed; `FLEETHUB_FUZZ_SEED=<seed>`
+ * runs the same cases as another run, `FLEETHUB_FUZZ_SEED=random` new ones.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
