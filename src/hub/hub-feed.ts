@@ -138,9 +138,10 @@ export class HubFeed implements LiveFeed {
 function summaryOf(device: string, window: RejectionWindow, now: number): RejectedEvent {
   let code = '';
   let most = 0;
-  const codes: Record<string, number> = {};
+  // Nack codes come from the hub's own fixed list (WIRE_ERROR_CODES); a
+  // null-prototype object all the same, like every map the wire sees.
+  const codes = Object.create(null) as Record<string, number>;
   for (const [c, n] of window.codes) {
-    // Nack codes come from the hub's own fixed list (WIRE_ERROR_CODES), never from a device.
     codes[c] = n;
     if (n > most) {
       most = n;
