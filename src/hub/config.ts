@@ -9,6 +9,7 @@ import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { FleethubError } from '../errors.js';
 import { isValidPlanName } from '../pki/index.js';
 import { parseTrustedRange } from './trusted-proxies.js';
+import { resolveClusterConfig, type ClusterConfig } from '../store/cluster-config.js';
 import {
   DEFAULT_COMMIT_INTERVAL_MS, DEFAULT_RETENTION_BYTES, DEFAULT_RETENTION_HOURS, DEFAULT_SEGMENT_BYTES, MAX_COMMIT_INTERVAL_MS,
   type StoreConfig,
@@ -201,6 +202,8 @@ export interface HubConfig {
   /** Named overrides of `limits`; a device gets its plan at `device add --plan`. */
   readonly plans: Readonly<Record<string, DeviceLimits>>;
   readonly store: StoreConfig;
+  /** Cluster mode on NATS JetStream; null runs the embedded store. */
+  readonly cluster: ClusterConfig | null;
 }
 
 export const DEFAULT_PKI_DIR = './certs';
@@ -218,7 +221,7 @@ export interface ResolveContext {
   readonly envPki?: string | undefined;
 }
 
-const TOP_KEYS = ['device', 'console', 'pkiDir', 'dataDir', 'limits', 'plans', 'store', 'sinks'] as const;
+const TOP_KEYS = ['device', 'console', 'pkiDir', 'dataDir', 'limits', 'plans', 'store', 'sinks', 'cluster'] as const;
 
 /** Upper bound of maxPayloadBytes: a device frame never needs more, and ws's own default (100 MiB) is a memory hazard. */
 export const MAX_PAYLOAD_BYTES_CEILING = 1024 * 1024;
@@ -408,6 +411,7 @@ export function resolveHubConfig(raw: unknown, ctx: ResolveContext): { hub: HubC
     limits,
     plans: Object.freeze(plans),
     store,
+    cluster: resolveClusterConfig(raw.cluster, ctx.baseDir),
   });
   return { hub, sinks: raw.sinks ?? [] };
 }
