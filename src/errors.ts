@@ -93,6 +93,13 @@ export const CLOSE = {
    * after reconnecting.
    */
   INTERNAL_ERROR: 1011,
+  /**
+   * RFC 6455 §7.4.1 try again later: a cluster hub has had no JetStream
+   * quorum for `quorumLossMs` (SPEC: Cluster mode), or its device was not
+   * claimed cluster-wide. Nothing unstored was acked; the device reconnects
+   * and the load balancer sends it to a hub that can store.
+   */
+  TRY_AGAIN_LATER: 1013,
   /** A connected device's certificate is on the CRL just loaded (SPEC: within 5 s of `device revoke`). */
   REVOKED: 4001,
   /** The device connected again: the older connection is closed, the newer one kept. */

@@ -4,28 +4,35 @@
  * below its dedupe window, where the hub nacks it `invalid_message`). The
  * store forgets the device's seqs, so `hello.lastSeq` is null and the device
  * starts again from 1; its stored readings stay. It opens the store itself,
- * so the hub must be stopped (a running hub holds the store's lock: exit 6).
+ * so the hub must be stopped (a running hub holds the store's lock: exit 6);
+ * in cluster mode (a config with `cluster`) the hubs may run, and the device
+ * should be offline (a hub holding its connection keeps the seqs it has).
  */
 import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { action } from './command-action.js';
 import { FleethubError } from './errors.js';
-import { resolveHubConfig } from './hub/config.js';
+import { loadHubConfig } from './hub/config-file.js';
 import { isValidDeviceId } from './pki/index.js';
-import { readConfigFile } from './serve-command.js';
+import { openJetStreamStore } from './store/jetstream-store.js';
 import { openStore } from './store/log-store.js';
+import type { Store } from './store/types.js';
 
 async function resetSeq(id: string, options: { config?: string }): Promise<void> {
   if (!isValidDeviceId(id)) throw new FleethubError('FH_ERR_INVALID_ID', `invalid device id ${JSON.stringify(id)}`);
-  const raw = options.config === undefined ? {} : await readConfigFile(options.config);
-  const baseDir = options.config === undefined ? process.cwd() : dirname(resolve(options.config));
-  const { hub: config } = resolveHubConfig(raw, { baseDir, envPki: process.env.FLEETHUB_PKI });
-  if (!existsSync(config.dataDir)) throw new FleethubError('FH_ERR_STORE_IO', `store: no store in ${config.dataDir}`);
-  const store = await openStore(config.dataDir, config.store);
+  const { hub: config } = await loadHubConfig(options.config);
+  let store: Store;
+  if (config.cluster !== null) {
+    store = await openJetStreamStore(config.cluster, config.store);
+  } else {
+    if (!existsSync(config.dataDir)) throw new FleethubError('FH_ERR_STORE_IO', `store: no store in ${config.dataDir}`);
+    store = await openStore(config.dataDir, config.store);
+  }
   try {
+    // A cluster store loads the device's state from the stream first.
+    await store.openDevice(id);
     const before = store.lastSeq(id);
-    if (before === null) throw new FleethubError('FH_ERR_DEVICE_UNKNOWN', `device ${id} has no seqs in the store in ${config.dataDir}: nothing to reset`);
+    if (before === null) throw new FleethubError('FH_ERR_DEVICE_UNKNOWN', `device ${id} has no seqs in the store${config.cluster === null ? ` in ${config.dataDir}` : ''}: nothing to reset`);
     await store.resetSeq(id);
     process.stdout.write(`${id}: seqs forgotten (lastSeq was ${before}); at its next connection hello.lastSeq is null and it starts again from seq 1\n`);
   } finally {

@@ -3,35 +3,19 @@
  * with, runs the hub and the bridge, and shuts both down cleanly on SIGTERM
  * or SIGINT (devices get 1001, the store is flushed, the process exits 0).
  */
-import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { action } from './command-action.js';
 import { FleethubError } from './errors.js';
 import { createLogger, type Logger, type LogLevel } from './log.js';
-import { resolveHubConfig, type HubConfig } from './hub/config.js';
+import type { HubConfig } from './hub/config.js';
+import { loadHubConfig } from './hub/config-file.js';
 import { createHub, type Hub } from './hub/hub.js';
 import { createBridge, cursorName, resolveSinkConfigs, type Bridge, type SinkConfig } from './bridge/index.js';
 import type { Store } from './store/types.js';
 import { ensureDevelopmentPki, pkiPaths } from './pki/index.js';
 
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
-
-/** Reads and parses a JSON config file; any failure is one FH_ERR_CONFIG line. */
-export async function readConfigFile(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new FleethubError('FH_ERR_CONFIG', `config: cannot read ${path}`, { cause: err });
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw new FleethubError('FH_ERR_CONFIG', `config: ${path} is not valid JSON (${(err as Error).message})`, { cause: err });
-  }
-}
 
 /**
  * Makes sure the PKI folder can serve. The default folder gets a development
@@ -89,9 +73,7 @@ async function serve(options: { config?: string }): Promise<void> {
     throw new FleethubError('FH_ERR_CONFIG', `FLEETHUB_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
   }
   const log = createLogger(level);
-  const raw = options.config === undefined ? {} : await readConfigFile(options.config);
-  const baseDir = options.config === undefined ? process.cwd() : dirname(resolve(options.config));
-  const { hub: config, sinks } = resolveHubConfig(raw, { baseDir, envPki: process.env.FLEETHUB_PKI });
+  const { raw, baseDir, hub: config, sinks } = await loadHubConfig(options.config);
   const sinkConfigs = resolveSinkConfigs(sinks, { baseDir });
   const pkiFromConfig = typeof raw === 'object' && raw !== null && 'pkiDir' in raw;
   await preparePki(config, pkiFromConfig, log);

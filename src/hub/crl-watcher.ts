@@ -45,7 +45,14 @@ export interface LiveDevice {
 
 /** What the watcher works with. */
 export interface CrlWatcherOptions<D extends LiveDevice> {
+  /** The PKI folder's `crl.pem`: a malformed one stops the start. */
   readonly source: CrlSource;
+  /**
+   * Cluster mode: the CRL the CLI published to the cluster. Its texts go
+   * through the same checks, so whichever of the two is newest (by CRL
+   * number) is loaded, and neither can unrevoke what the other revoked.
+   */
+  readonly published?: CrlSource;
   /** How often the loaded CRL's expiry is checked, and the longest a change of the source waits (ms). */
   readonly checkMs: number;
   readonly metrics: HubMetrics;
@@ -98,8 +105,11 @@ export class CrlWatcher<D extends LiveDevice> {
     }
     if (pem === null) log.log('warn', 'crl.missing', { path: source.name, effect: 'no certificate is revoked until it exists' });
     this.#load(state);
+    const published = this.#options.published;
+    if (published !== undefined) this.#onText(await published.read().catch(() => null), published);
     if (this.#closed) return;
-    source.watch((text) => this.#onText(text));
+    source.watch((text) => this.#onText(text, source));
+    published?.watch((text) => this.#onText(text, published));
     this.#timer = setInterval(() => this.#checkExpiry(), this.#options.checkMs);
     this.#timer.unref();
   }
@@ -122,7 +132,7 @@ export class CrlWatcher<D extends LiveDevice> {
 
   /** Looks at the source and the expiry now instead of at the next poll; resolves after a new CRL took effect. */
   async check(): Promise<void> {
-    await this.#options.source.check();
+    await Promise.all([this.#options.source.check(), this.#options.published?.check()]);
     this.#checkExpiry();
   }
 
@@ -131,17 +141,18 @@ export class CrlWatcher<D extends LiveDevice> {
     this.#closed = true;
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
-    await this.#options.source.close();
+    await Promise.all([this.#options.source.close(), this.#options.published?.close()]);
   }
 
-  /** A new text from the source: load it unless it is refused (see the module comment). */
-  #onText(text: string | null): void {
+  /** A new text from a source: load it unless it is refused (see the module comment). */
+  #onText(text: string | null, from: CrlSource): void {
     const { log, metrics } = this.#options;
     if (this.#closed || this.#material === null) return;
     if (text === null) {
-      if (this.#crl.pem !== null) {
+      // Nothing published to the cluster (yet) is no news; a crl.pem that disappeared is.
+      if (this.#crl.pem !== null && from === this.#options.source) {
         metrics.crlRefused.inc({ reason: 'missing' });
-        log.log('warn', 'crl.missing', { path: this.#options.source.name, kept: 'previous' });
+        log.log('warn', 'crl.missing', { path: from.name, kept: 'previous' });
       }
       return;
     }
@@ -151,7 +162,7 @@ export class CrlWatcher<D extends LiveDevice> {
     } catch (err) {
       // A half-written or corrupt CRL must not unrevoke anyone: keep the last good one.
       metrics.crlRefused.inc({ reason: 'invalid' });
-      log.log('error', 'crl.invalid', { error: errorText(err) });
+      log.log('error', 'crl.invalid', { path: from.name, error: errorText(err) });
       return;
     }
     if (next.pem === this.#crl.pem) return;
@@ -160,6 +171,7 @@ export class CrlWatcher<D extends LiveDevice> {
       // An older CRL (a backup or a copy put back) would unrevoke what came after it.
       metrics.crlRefused.inc({ reason: refusal });
       log.log('error', 'crl.refused', {
+        path: from.name,
         reason: refusal,
         number: next.number ?? undefined,
         loaded: this.#crl.number ?? undefined,
@@ -178,7 +190,7 @@ export class CrlWatcher<D extends LiveDevice> {
       log.log('info', 'device.revoked', { id: device.device, serial: device.serial });
       this.#options.onRevoked(device);
     }
-    log.log('info', 'crl.reloaded', { number: next.number ?? undefined, revoked: next.serials.size, closed });
+    log.log('info', 'crl.reloaded', { path: from.name, number: next.number ?? undefined, revoked: next.serials.size, closed });
   }
 
   /** Makes `next` the loaded CRL, with its gauges and warnings. */

@@ -28,20 +28,32 @@ import { limitsForPlan } from './device-limits.js';
 import type { DeviceRegistry } from './device-registry.js';
 import { peerOf, type Peer } from './device-peer.js';
 import { isDevicePath, refuseHttp, selectSubprotocol } from './device-upgrade.js';
-import { DeviceSession, type SessionContext, type SessionSummary } from './device-session.js';
+import { DeviceSession, type SessionContext, type SessionOwnership, type SessionSummary } from './device-session.js';
 import { CrlWatcher } from './crl-watcher.js';
 import { loadDeviceTlsMaterial } from './device-tls.js';
 import type { HubFeed } from './hub-feed.js';
 import { handshakeFailureReason, type HubMetrics } from './hub-metrics.js';
 import { DevicePlans } from './device-plans.js';
-import { PolledFile } from './text-source.js';
+import { PolledFile, PreferredSource, type TextSource } from './text-source.js';
 import { ProxyProtocolStep, type ProxyStepHandlers } from './proxy-accept.js';
 import { TicketKeyFile } from './ticket-key-file.js';
 import type { Store } from '../store/types.js';
 
+/** What cluster mode adds to the device listener (SPEC: Cluster mode). */
+export interface DeviceListenerCluster {
+  /** One live connection per device across the cluster. */
+  readonly ownership: SessionOwnership;
+  /** The CRL the CLI published to the cluster, followed beside `crl.pem` (the newest wins). */
+  readonly crl: TextSource;
+  /** The inventory the CLI published to the cluster: device plans come from it once one was published. */
+  readonly inventory: TextSource;
+}
+
 /** What the device listener works with. */
 export interface DeviceListenerOptions {
   readonly config: HubConfig;
+  /** Null on a single hub. */
+  readonly cluster: DeviceListenerCluster | null;
   readonly store: Store;
   readonly registry: DeviceRegistry;
   readonly feed: HubFeed;
@@ -127,9 +139,13 @@ export class DeviceListener {
     this.#net = createNetServer({ allowHalfOpen: false, noDelay: true, pauseOnConnect: true }, (socket) => this.#onConnection(socket));
     const { metrics, feed, registry, log } = options;
     this.#crl = this.#watchCrl();
-    this.#plans = new DevicePlans(new PolledFile(pkiPaths(options.config.pkiDir).inventory, this.#config.crlCheckMs));
+    const inventoryFile = new PolledFile(pkiPaths(options.config.pkiDir).inventory, this.#config.crlCheckMs);
+    this.#plans = new DevicePlans(options.cluster === null ? inventoryFile : new PreferredSource(options.cluster.inventory, inventoryFile));
     this.#sessionContext = {
       store: options.store,
+      ownership: options.cluster?.ownership ?? null,
+      // SPEC: a cluster hub that cannot store sends its devices to another (1013); a single hub has no other (1011).
+      unavailableCode: options.cluster === null ? CLOSE.INTERNAL_ERROR : CLOSE.TRY_AGAIN_LATER,
       maxInvalidInRow: this.#config.maxInvalidInRow,
       maxRefusedInRow: this.#config.maxRefusedInRow,
       maxRefusalsPerMinute: this.#config.maxRefusalsPerMinute,
@@ -191,6 +207,11 @@ export class DeviceListener {
     this.#net.on('error', (err: NodeJS.ErrnoException) => this.#log.log('error', 'device.accept_failed', { error: err.code ?? err.message }));
     const address = this.#net.address();
     return typeof address === 'object' && address !== null ? address.port : this.#config.port;
+  }
+
+  /** Closes every device with `code` (1013 when a cluster hub lost its quorum), acking what is already stored. */
+  async closeDevices(code: number): Promise<void> {
+    await Promise.all([...this.registry.sessions()].map((s) => s.close(code, true)));
   }
 
   /** Checks `crl.pem`, the inventory and `ticket.keys` now instead of at the next poll. */
@@ -413,6 +434,7 @@ export class DeviceListener {
   #watchCrl(): CrlWatcher<DeviceSession> {
     return new CrlWatcher({
       source: new PolledFile(pkiPaths(this.#options.config.pkiDir).crl, this.#config.crlCheckMs),
+      ...(this.#options.cluster === null ? {} : { published: this.#options.cluster.crl }),
       checkMs: this.#config.crlCheckMs,
       metrics: this.#options.metrics,
       log: this.#log,

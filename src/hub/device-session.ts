@@ -57,9 +57,25 @@ export interface SessionSummary {
   nacked: Partial<Record<WireErrorCode, number>>;
 }
 
+/**
+ * Cluster mode: one live connection per device across hubs
+ * (cluster/session-ownership.ts). A session is claimed before its device's
+ * state is opened, so the previous owner has settled its readings first.
+ */
+export interface SessionOwnership {
+  /** Makes `session` its device's only connection; rejects when that cannot be recorded (the session closes with 1013). */
+  claim(session: DeviceSession): Promise<void>;
+  /** The session ended: its claim is given up (never throws). */
+  release(session: DeviceSession): void;
+}
+
 /** What every session of a listener shares: made once, not per connection. */
 export interface SessionContext {
   readonly store: Store;
+  /** Cluster mode's ownership; null on a single hub (the registry alone decides). */
+  readonly ownership: SessionOwnership | null;
+  /** The close code when the store cannot take the device: 1011 on a single hub, 1013 in a cluster (another hub may). */
+  readonly unavailableCode: number;
   /** Invalid messages in a row before 1008. */
   readonly maxInvalidInRow: number;
   /** Refused messages in a row before 4029. */
@@ -114,6 +130,8 @@ export class DeviceSession {
   #nacked: SessionSummary['nacked'] | null = null;
   /** The store was asked to open this device ({@link Store.openDevice}): released when the session ends. */
   #opened = false;
+  /** The session was claimed with {@link SessionContext.ownership}: released when it ends. */
+  #claimed = false;
   /** Made on first need ({@link done}, {@link close}): most sessions end without anyone waiting for them. */
   #done: Promise<void> | null = null;
   #resolveDone: (() => void) | null = null;
@@ -128,6 +146,7 @@ export class DeviceSession {
     this.#ws.on('close', (code: number) => {
       this.#closed = true;
       if (this.#opened) this.#context.store.releaseDevice(this.device);
+      if (this.#claimed) this.#context.ownership?.release(this);
       this.#closeCode = this.#closing ? this.#closeCode : code;
       this.#context.observer.closed(this, this.#closeCode);
       this.#resolveDone?.();
@@ -149,20 +168,39 @@ export class DeviceSession {
   }
 
   /**
-   * Before `hello`: a store that cannot write refuses the device (SPEC: 1011),
-   * and the device's state must be ready (a cluster store loads it) before
-   * `hello` tells its lastSeq; frames that arrive meanwhile wait in the socket.
+   * Before `hello`: a store that cannot write refuses the device (SPEC: 1011,
+   * 1013 in a cluster); in a cluster the connection is claimed first (the
+   * previous owner closes with 4002 and settles its readings); then the
+   * device's state must be ready (a cluster store loads it) before `hello`
+   * tells its lastSeq. Frames that arrive meanwhile wait in the socket.
    */
   #start(): void {
-    const store = this.#context.store;
-    if (!store.health().ok) {
+    if (!this.#context.store.health().ok) {
       this.#refuseStart();
       return;
     }
+    const ownership = this.#context.ownership;
+    if (ownership === null) {
+      this.#open();
+      return;
+    }
+    this.#ws.pause();
+    this.#claimed = true;
+    ownership.claim(this).then(
+      () => {
+        if (!this.#closing && !this.#closed) this.#open();
+      },
+      () => this.#refuseStart(),
+    );
+  }
+
+  #open(): void {
+    const store = this.#context.store;
     this.#opened = true;
     const opening = store.openDevice(this.device);
     if (opening === undefined) {
       this.#send(helloMessage(this.device, store.lastSeq(this.device), this.limits));
+      if (this.#claimed) this.#ws.resume();
       return;
     }
     this.#ws.pause();
@@ -178,7 +216,7 @@ export class DeviceSession {
 
   #refuseStart(): void {
     if (this.#closing || this.#closed) return;
-    void this.close(CLOSE.INTERNAL_ERROR);
+    void this.close(this.#context.unavailableCode);
   }
 
   /** What the session did, for its disconnect line. */
@@ -313,7 +351,7 @@ export class DeviceSession {
     }
     if (durable) this.#scheduleAck();
     // Never ack what may not be durable: the device keeps it and resends after reconnecting.
-    else void this.close(CLOSE.INTERNAL_ERROR);
+    else void this.close(this.#context.unavailableCode);
     this.#appending -= 1;
     if (this.#appending === 0 && this.#drained !== null) this.#drained();
   }

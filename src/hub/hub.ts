@@ -14,12 +14,17 @@ import { HubFeed } from './hub-feed.js';
 import { HubMetrics } from './hub-metrics.js';
 import type { LiveFeed } from './live-feed.js';
 import { openStore } from '../store/log-store.js';
+import { openJetStreamStore, type JetStreamStoreOptions } from '../store/jetstream-store.js';
 import type { Store } from '../store/types.js';
+import { CLOSE } from '../errors.js';
+import { ClusterHub, type ClusterHubOptions } from './cluster/cluster-hub.js';
 
 /** Options of {@link createHub}. */
 export interface HubOptions {
   /** Where events go. @defaultValue {@link SILENT_LOGGER} */
   readonly log?: Logger;
+  /** Cluster mode's tuning that is not in the config file (names in NATS, timings); ignored without `cluster`. */
+  readonly cluster?: ClusterHubOptions & Omit<JetStreamStoreOptions, 'log' | 'prefix'>;
 }
 
 /** Ports the listeners got (useful with port 0). */
@@ -48,14 +53,18 @@ export interface Hub {
   onlineDevices(): string[];
   /** Re-reads `crl.pem`, the inventory and `ticket.keys` now instead of at the next poll. */
   checkRevocation(): Promise<void>;
+  /** Cluster mode's parts (the sink leases among them) after {@link listen}; null on a single hub. */
+  readonly cluster: ClusterHub | null;
 }
 
 class FleethubHub implements Hub {
   readonly metrics = new MetricsRegistry();
   readonly #config: HubConfig;
   readonly #log: Logger;
+  readonly #options: HubOptions;
   readonly #registry = new DeviceRegistry();
   #store: Store | null = null;
+  #cluster: ClusterHub | null = null;
   #feed: HubFeed | null = null;
   #listener: DeviceListener | null = null;
   #console: ConsoleListener | null = null;
@@ -66,6 +75,11 @@ class FleethubHub implements Hub {
   constructor(config: HubConfig, options: HubOptions) {
     this.#config = config;
     this.#log = options.log ?? SILENT_LOGGER;
+    this.#options = options;
+  }
+
+  get cluster(): ClusterHub | null {
+    return this.#cluster;
   }
 
   get store(): Store {
@@ -92,7 +106,7 @@ class FleethubHub implements Hub {
   }
 
   async #listen(): Promise<HubPorts> {
-    const store = await openStore(this.#config.dataDir, this.#config.store, { log: this.#log });
+    const store = await this.#openStore();
     this.#store = store;
     this.#feed = new HubFeed(store, this.#registry, this.#log, { rejectedSummaryMs: this.#config.console.rejectedSummaryMs });
     this.#hubMetrics ??= new HubMetrics(this.metrics, {
@@ -113,6 +127,7 @@ class FleethubHub implements Hub {
     });
     this.#listener = new DeviceListener({
       config: this.#config,
+      cluster: this.#cluster?.listenerParts() ?? null,
       store,
       registry: this.#registry,
       feed: this.#feed,
@@ -142,6 +157,7 @@ class FleethubHub implements Hub {
     } catch (err) {
       // Undo what this listen() opened; close() stays callable and idempotent.
       await this.#listener.close();
+      await this.#cluster?.close();
       await this.#console?.close();
       this.#feed.close();
       await store.close();
@@ -149,13 +165,36 @@ class FleethubHub implements Hub {
     }
   }
 
+  /** The embedded log store, or in cluster mode the JetStream store and the cluster parts on its connection. */
+  async #openStore(): Promise<Store> {
+    const cluster = this.#config.cluster;
+    if (cluster === null) return openStore(this.#config.dataDir, this.#config.store, { log: this.#log });
+    const tuning = this.#options.cluster ?? {};
+    const store = await openJetStreamStore(cluster, this.#config.store, { ...tuning, log: this.#log });
+    try {
+      this.#cluster = await ClusterHub.open(store, cluster, {
+        log: this.#log,
+        // SPEC: a hub without its quorum sends its devices to one that has it (new ones are refused the same way).
+        onQuorum: (up) => {
+          if (!up) void this.#listener?.closeDevices(CLOSE.TRY_AGAIN_LATER);
+        },
+      }, tuning);
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    return store;
+  }
+
   /** The body of `/healthz`; `ok: false` (the store cannot write) makes it a 503. */
   #health(): Record<string, unknown> {
     const stats = this.#store?.stats();
     const health = this.#store?.health();
     const ok = health?.ok ?? true;
+    const failed = this.#config.cluster === null ? 'store_failed' : 'cluster_unavailable';
     return {
-      status: this.#closing !== null ? 'closing' : ok ? 'ok' : 'store_failed',
+      status: this.#closing !== null ? 'closing' : ok ? 'ok' : failed,
+      node: this.#config.cluster?.node,
       ok,
       devicesOnline: this.#registry.size,
       store: stats === undefined ? null : {
@@ -173,6 +212,7 @@ class FleethubHub implements Hub {
     // Let a listen() in progress finish first, so nothing it opens outlives close().
     await this.#listening?.catch(() => undefined);
     await this.#listener?.close();
+    await this.#cluster?.close();
     await this.#console?.close();
     this.#feed?.close();
     await this.#store?.close();

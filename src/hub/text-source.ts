@@ -102,3 +102,49 @@ export class PolledFile implements TextSource {
     if (!this.#closed) this.#listener?.(text);
   }
 }
+
+/**
+ * One text from two sources: the preferred one's once it has any, else the
+ * fallback's (cluster mode: the inventory the CLI published to the cluster,
+ * else the PKI folder's file). Both are followed; the listener hears the
+ * text that wins whenever either changes.
+ */
+export class PreferredSource implements TextSource {
+  readonly name: string;
+  readonly #preferred: TextSource;
+  readonly #fallback: TextSource;
+  #texts: [string | null, string | null] = [null, null];
+  #current: string | null = null;
+
+  constructor(preferred: TextSource, fallback: TextSource) {
+    this.#preferred = preferred;
+    this.#fallback = fallback;
+    this.name = `${preferred.name} (else ${fallback.name})`;
+  }
+
+  async read(): Promise<string | null> {
+    this.#texts = await Promise.all([this.#preferred.read().catch(() => null), this.#fallback.read()]);
+    this.#current = this.#texts[0] ?? this.#texts[1];
+    return this.#current;
+  }
+
+  watch(listener: (text: string | null) => void): void {
+    const offer = (index: 0 | 1, text: string | null): void => {
+      this.#texts[index] = text;
+      const next = this.#texts[0] ?? this.#texts[1];
+      if (next === this.#current) return;
+      this.#current = next;
+      listener(next);
+    };
+    this.#preferred.watch((text) => offer(0, text));
+    this.#fallback.watch((text) => offer(1, text));
+  }
+
+  async check(): Promise<void> {
+    await Promise.all([this.#preferred.check(), this.#fallback.check()]);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.#preferred.close(), this.#fallback.close()]);
+  }
+}

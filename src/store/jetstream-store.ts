@@ -161,6 +161,11 @@ export class JetStreamStore implements Store {
    * hub last saw it. Rejects with FH_ERR_STORE_IO when JetStream does not
    * answer within the retry horizon.
    */
+  /** The NATS connection the store works on (cluster coordination shares it; the store closes it when it opened it). */
+  get connection(): NatsConnection {
+    return this.#nc;
+  }
+
   openDevice(device: string): Promise<void> {
     if (this.#closed) return Promise.reject(new FleethubError('FH_ERR_STORE_IO', 'store: closed'));
     return this.#lanes.open(device);

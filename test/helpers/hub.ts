@@ -11,7 +11,7 @@ import {
   resolveHubConfig,
   type ConsoleListenerConfig, type DeviceLimits, type DeviceListenerConfig, type HubConfig, type ProxyProtocolConfig, type StoreConfig,
 } from '../../src/hub/config.js';
-import { createHub, type Hub } from '../../src/hub/hub.js';
+import { createHub, type Hub, type HubOptions } from '../../src/hub/hub.js';
 import type { Logger } from '../../src/log.js';
 import { makeTestPki, type TestPki } from './pki.js';
 
@@ -25,6 +25,10 @@ export interface HubOverrides {
   /** Reuse a data dir (a restart); it is then not deleted by stop(). */
   dataDir?: string;
   log?: Logger;
+  /** The config's `cluster` section, as a file would have it (cluster mode). */
+  cluster?: { node: string; nats: { servers: readonly string[] }; replicas?: number };
+  /** Cluster tuning that is not in the config file (HubOptions.cluster). */
+  clusterOptions?: HubOptions['cluster'];
 }
 
 /** A running test hub. */
@@ -58,6 +62,7 @@ export function testHubConfig(pkiDir: string, dataDir: string, overrides: HubOve
       store: overrides.store ?? {},
       pkiDir,
       dataDir,
+      ...(overrides.cluster === undefined ? {} : { cluster: overrides.cluster }),
     },
     { baseDir: dataDir },
   );
@@ -71,7 +76,10 @@ export async function startHub(overrides: HubOverrides = {}, pki?: TestPki): Pro
   const ownData = overrides.dataDir === undefined;
   const dataDir = overrides.dataDir ?? (await mkdtemp(join(tmpdir(), 'fleethub-data-')));
   const config = testHubConfig(usedPki.dir, dataDir, overrides);
-  const hub = createHub(config, overrides.log === undefined ? {} : { log: overrides.log });
+  const hub = createHub(config, {
+    ...(overrides.log === undefined ? {} : { log: overrides.log }),
+    ...(overrides.clusterOptions === undefined ? {} : { cluster: overrides.clusterOptions }),
+  });
   let ports;
   try {
     ports = await hub.listen();

@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
+import { CLOSE } from '../../src/errors.js';
 import { DEFAULT_LIMITS, DEFAULT_MAX_REFUSALS_PER_MINUTE, DEFAULT_MAX_UNREAD_REPLY_BYTES } from '../../src/hub/config.js';
 import { DeviceSession, type SessionContext } from '../../src/hub/device-session.js';
 import type { Store } from '../../src/store/types.js';
@@ -54,6 +55,8 @@ async function sessionPair(store: Store) {
   await once(wss, 'listening');
   const context: SessionContext = {
     store,
+    ownership: null,
+    unavailableCode: CLOSE.INTERNAL_ERROR,
     maxInvalidInRow: 10,
     maxRefusedInRow: 10,
     maxRefusalsPerMinute: DEFAULT_MAX_REFUSALS_PER_MINUTE,

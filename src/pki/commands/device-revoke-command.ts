@@ -1,6 +1,9 @@
-/** `fleethub device revoke`: marks a device revoked and rewrites the CRL. */
+/** `fleethub device revoke`: marks a device revoked and rewrites the CRL; with a cluster hub's config, publishes it to the cluster. */
 import type { Command } from 'commander';
 import { action } from '../../command-action.js';
+import { FleethubError } from '../../errors.js';
+import { loadHubConfig } from '../../hub/config-file.js';
+import { publishPkiToCluster } from '../../hub/cluster/publish-pki.js';
 import { REVOCATION_REASONS, resolveRevocationReason } from '../crl.js';
 import { revokeDevice } from '../revocation.js';
 import { examples, pkiOption, resolvePkiDir } from './pki-options.js';
@@ -9,11 +12,18 @@ import { examples, pkiOption, resolvePkiDir } from './pki-options.js';
 export function registerDeviceRevokeCommand(device: Command): void {
   const cmd = device.command('revoke <id>')
     .description('revoke a device: the inventory marks it and crl.pem is rewritten (a running hub drops it within 5 s)')
-    .option('--reason <reason>', `RFC 5280 reason: ${Object.keys(REVOCATION_REASONS).join(', ')} (default unspecified)`);
+    .option('--reason <reason>', `RFC 5280 reason: ${Object.keys(REVOCATION_REASONS).join(', ')} (default unspecified)`)
+    .option('--config <file>', "a hub's JSON config: its pkiDir, and with `cluster` the CRL is also published to every hub (within 2 s)");
   pkiOption(cmd);
-  examples(cmd, ['fleethub device revoke greenhouse-01 --reason keyCompromise']);
-  cmd.action(action(async (id: string, flags: { pki?: string; reason?: string }) => {
-    const rec = await revokeDevice(resolvePkiDir(flags.pki), id, { reason: resolveRevocationReason(flags.reason) });
+  examples(cmd, ['fleethub device revoke greenhouse-01 --reason keyCompromise', 'fleethub device revoke greenhouse-01 --config hub-a.json']);
+  cmd.action(action(async (id: string, flags: { pki?: string; reason?: string; config?: string }) => {
+    if (flags.config !== undefined && flags.pki !== undefined) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', '--pki and --config name the PKI folder twice: give one');
+    const config = flags.config === undefined ? null : (await loadHubConfig(flags.config)).hub;
+    const pkiDir = config?.pkiDir ?? resolvePkiDir(flags.pki);
+    const rec = await revokeDevice(pkiDir, id, { reason: resolveRevocationReason(flags.reason) });
     process.stdout.write(`revoked ${rec.id} (serial ${rec.serial}, reason ${rec.reason ?? 'unspecified'}); crl.pem rewritten\n`);
+    if (config?.cluster == null) return;
+    const published = await publishPkiToCluster(config.cluster, pkiDir);
+    process.stdout.write(`published the CRL to the cluster (revision ${published.crl}); every hub closes ${rec.id} within 2 s\n`);
   }));
 }

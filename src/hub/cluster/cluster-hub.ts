@@ -1,0 +1,99 @@
+/**
+ * What a hub runs in cluster mode beside its JetStream store, on the
+ * store's NATS connection: device ownership (one live connection per device
+ * across hubs), the CRL and inventory the CLI publishes, the sink leases,
+ * and the quorum watch (SPEC: a hub that cannot reach a JetStream quorum
+ * for 5 s answers /healthz 503 and closes its devices with 1013).
+ *
+ * The quorum signal is the store's own health: the store writes a
+ * heartbeat every second and counts every acked reading as contact, and
+ * reports unhealthy after `quorumLossMs` (5 s) without one. One signal
+ * serves `/healthz`, the refusal of new devices and the close of live ones.
+ */
+import { SILENT_LOGGER, type Logger } from '../../log.js';
+import type { ClusterConfig } from '../../store/cluster-config.js';
+import type { JetStreamStore } from '../../store/jetstream-store.js';
+import type { DeviceListenerCluster } from '../device-listener.js';
+import { ClusterPki } from './cluster-crl.js';
+import { DeviceOwnership } from './device-ownership.js';
+import { ClusterSessionOwnership } from './session-ownership.js';
+import { SinkLeases } from './sink-lease.js';
+
+/** How often the hub looks at the store's health to act on a lost or regained quorum. @defaultValue 500 ms */
+export const DEFAULT_QUORUM_CHECK_MS = 500;
+
+/** Tuning of cluster mode that is not in the config file (tests and embedders). */
+export interface ClusterHubOptions {
+  /** Names in NATS start with it (several fleets on one NATS cluster, or one test each). @defaultValue `fleethub` */
+  readonly prefix?: string;
+  /** Sink lease time to live (ms). @defaultValue DEFAULT_LEASE_TTL_MS */
+  readonly leaseTtlMs?: number;
+  /** How long a takeover request waits for the previous hub (ms). @defaultValue DEFAULT_TAKEOVER_TIMEOUT_MS */
+  readonly takeoverTimeoutMs?: number;
+  /** @defaultValue {@link DEFAULT_QUORUM_CHECK_MS} */
+  readonly quorumCheckMs?: number;
+}
+
+/** What {@link openClusterHub} needs from the hub. */
+export interface ClusterHubHooks {
+  /** The quorum was lost for `quorumLossMs` (close the devices with 1013) or is back. */
+  readonly onQuorum: (up: boolean) => void;
+  readonly log?: Logger;
+}
+
+/** The cluster parts of one hub. */
+export class ClusterHub {
+  readonly ownership: ClusterSessionOwnership;
+  readonly leases: SinkLeases;
+  readonly #devices: DeviceOwnership;
+  readonly #pki: ClusterPki;
+  readonly #quorumTimer: NodeJS.Timeout;
+  #closed = false;
+
+  private constructor(ownership: ClusterSessionOwnership, devices: DeviceOwnership, pki: ClusterPki, leases: SinkLeases, quorumTimer: NodeJS.Timeout) {
+    this.ownership = ownership;
+    this.#devices = devices;
+    this.#pki = pki;
+    this.leases = leases;
+    this.#quorumTimer = quorumTimer;
+  }
+
+  /** What the device listener adds in cluster mode: ownership, and the published CRL and inventory. */
+  listenerParts(): DeviceListenerCluster {
+    return { ownership: this.ownership, crl: this.#pki.source('crl'), inventory: this.#pki.source('inventory') };
+  }
+
+  /** Stops the quorum watch, the takeover answers and the watches (the devices must be closed first). Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#quorumTimer);
+    await this.ownership.settled();
+    await Promise.all([this.#devices.close(), this.#pki.close()]);
+  }
+
+  /** Opens the cluster parts on `store`'s connection. */
+  static async open(store: JetStreamStore, cluster: ClusterConfig, hooks: ClusterHubHooks, options: ClusterHubOptions = {}): Promise<ClusterHub> {
+    const log = hooks.log ?? SILENT_LOGGER;
+    const common = { connection: store.connection, node: cluster.node, replicas: cluster.replicas, log, ...(options.prefix === undefined ? {} : { prefix: options.prefix }) };
+    const ownership = new ClusterSessionOwnership();
+    const devices = await DeviceOwnership.open({
+      ...common,
+      onTakeover: (takeover) => ownership.takeover(takeover),
+      ...(options.takeoverTimeoutMs === undefined ? {} : { takeoverTimeoutMs: options.takeoverTimeoutMs }),
+    });
+    ownership.attach(devices);
+    const pki = await ClusterPki.open(common);
+    const leases = await SinkLeases.open({ ...common, ...(options.leaseTtlMs === undefined ? {} : { ttlMs: options.leaseTtlMs }) });
+    let up = store.health().ok;
+    const timer = setInterval(() => {
+      const ok = store.health().ok;
+      if (ok === up) return;
+      up = ok;
+      log.log(ok ? 'info' : 'error', ok ? 'cluster.up' : 'cluster.down', ok ? {} : { effect: '/healthz answers 503; devices are closed with 1013' });
+      hooks.onQuorum(ok);
+    }, options.quorumCheckMs ?? DEFAULT_QUORUM_CHECK_MS);
+    timer.unref();
+    return new ClusterHub(ownership, devices, pki, leases, timer);
+  }
+}
