@@ -5,7 +5,8 @@
  * them: the older connection closes with 4002 and the newer one resumes
  * from the same lastSeq; 100 devices doing it at once leave one session
  * each; a revocation published with `device revoke --config` closes the
- * device wherever it is with 4001; a hub without its quorum answers
+ * device wherever it is with 4001; a session ticket of one hub resumes on
+ * another; a hub without its quorum answers
  * /healthz 503 and closes its devices with 1013.
  */
 import assert from 'node:assert/strict';
@@ -59,9 +60,10 @@ describe('cluster mode: hubs on one JetStream', () => {
     for (let i = 0; i < 100; i += 1) devices.set(`dev-${i}`, await pki.addDevice(`dev-${i}`));
     devices.set('mover', await pki.addDevice('mover'));
     devices.set('revoked-1', await pki.addDevice('revoked-1'));
+    a = await startHub({ cluster: clusterOf('hub-a') }, pki);
+    // A copy of hub A's folder as an operator makes it: the CA, the server certificate, and the ticket key A made.
     pkiB = await mkdtemp(join(tmpdir(), 'fleethub-pki-b-'));
     await cp(pki.dir, pkiB, { recursive: true });
-    a = await startHub({ cluster: clusterOf('hub-a') }, pki);
     b = await startHub({ cluster: clusterOf('hub-b') }, { ...pki, dir: pkiB });
   });
 
@@ -85,6 +87,19 @@ describe('cluster mode: hubs on one JetStream', () => {
     await second.waitForAck(6);
     assert.deepEqual(b.hub.onlineDevices(), ['mover']);
     await waitUntil(() => !a.hub.onlineDevices().includes('mover'), 'hub A forgot the moved device', WAIT_MS);
+    await second.close();
+  });
+
+  it('a device moved to another hub resumes its TLS session there', async () => {
+    const creds = devices.get('dev-0')!;
+    const first = await connectDevice({ url: a.deviceUrl, ca: pki.ca, cert: creds.cert, key: creds.key, maxVersion: 'TLSv1.2' });
+    await first.hello();
+    const session = first.session;
+    assert.ok(session !== undefined, 'hub A gave a session ticket');
+    const second = await connectDevice({ url: b.deviceUrl, ca: pki.ca, cert: creds.cert, key: creds.key, maxVersion: 'TLSv1.2', session });
+    assert.equal(second.socket.isSessionReused(), true, 'hub B resumed the session hub A made');
+    await second.hello();
+    assert.equal(await first.waitForClose(WAIT_MS), CLOSE.REPLACED);
     await second.close();
   });
 
