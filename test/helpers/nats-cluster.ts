@@ -75,6 +75,8 @@ export interface NatsCluster {
   kill(i: number, signal?: NodeJS.Signals): Promise<void>;
   /** Starts node `i` again on the same ports and store (after {@link kill}; stops it first if it runs) and waits until it is ready. */
   restart(i: number): Promise<void>;
+  /** Freezes node `i` (SIGSTOP: it stops answering, its sockets stay open) or lets it go on (SIGCONT). */
+  freeze(i: number, frozen: boolean): void;
   /** True while node `i` runs. */
   running(i: number): boolean;
   /** The node's recent output (for failure messages). */
@@ -173,6 +175,7 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
         return ready.every(Boolean);
       }, 'every running nats node is ready after the restart', READY_TIMEOUT_MS);
     },
+    freeze: (i, frozen) => node(i).process.freeze(frozen),
     running: (i) => node(i).process.running,
     output: (i) => node(i).process.output,
     stop() {

@@ -115,11 +115,22 @@ export class ServiceProcess {
     });
   }
 
+  /**
+   * Freezes it (SIGSTOP) or lets it go on (SIGCONT): a machine that stops
+   * answering without closing a socket, as a hung host or a network cut
+   * looks to its peers.
+   */
+  freeze(frozen: boolean): void {
+    if (this.running) this.#child?.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
+  }
+
   /** Stops it (SIGTERM, then SIGKILL after 5 s) and waits for the exit. Idempotent. */
   async stop(): Promise<void> {
     const child = this.#child;
     this.#child = null;
     if (child === null || child.exitCode !== null || child.signalCode !== null) return;
+    // A frozen process acts on SIGTERM only once it runs again.
+    child.kill('SIGCONT');
     await new Promise<void>((resolve) => {
       const kill = setTimeout(() => child.kill('SIGKILL'), 5_000);
       child.once('exit', () => {
