@@ -28,6 +28,11 @@ export interface DeviceLimits {
   readonly msgsPerDay: number;
   /** Fields per reading. */
   readonly maxFields: number;
+  /**
+   * Largest message the hub sends a protocol-2 device (`hello.limits.maxDownlinkBytes`):
+   * a command, a desired configuration or a certificate over it is refused, never sent.
+   */
+  readonly maxDownlinkBytes: number;
 }
 
 /** @defaultValue used for every device without a plan. */
@@ -37,6 +42,7 @@ export const DEFAULT_LIMITS: DeviceLimits = Object.freeze({
   burst: 50,
   msgsPerDay: 200_000,
   maxFields: 32,
+  maxDownlinkBytes: 4096,
 });
 
 /** The device listener (SPEC: Two listeners). */
@@ -223,6 +229,9 @@ export interface ResolveContext {
 
 const TOP_KEYS = ['device', 'console', 'pkiDir', 'dataDir', 'limits', 'plans', 'store', 'sinks', 'cluster'] as const;
 
+/** Smallest maxDownlinkBytes: a P-256 device certificate in a `{"cert":..}` message must fit. */
+export const MIN_DOWNLINK_BYTES = 1024;
+
 /** Upper bound of maxPayloadBytes: a device frame never needs more, and ws's own default (100 MiB) is a memory hazard. */
 export const MAX_PAYLOAD_BYTES_CEILING = 1024 * 1024;
 
@@ -265,7 +274,7 @@ function text(obj: Record<string, unknown>, key: string, path: string, fallback:
   return value;
 }
 
-const LIMIT_KEYS = ['maxPayloadBytes', 'msgsPerSec', 'burst', 'msgsPerDay', 'maxFields'] as const;
+const LIMIT_KEYS = ['maxPayloadBytes', 'msgsPerSec', 'burst', 'msgsPerDay', 'maxFields', 'maxDownlinkBytes'] as const;
 const MAX = Number.MAX_SAFE_INTEGER;
 
 function limitsFrom(obj: Record<string, unknown>, path: string, base: DeviceLimits): DeviceLimits {
@@ -275,6 +284,7 @@ function limitsFrom(obj: Record<string, unknown>, path: string, base: DeviceLimi
     burst: integer(obj, 'burst', path, base.burst, 1, 1_000_000),
     msgsPerDay: integer(obj, 'msgsPerDay', path, base.msgsPerDay, 1, MAX),
     maxFields: integer(obj, 'maxFields', path, base.maxFields, 1, 1_000),
+    maxDownlinkBytes: integer(obj, 'maxDownlinkBytes', path, base.maxDownlinkBytes, MIN_DOWNLINK_BYTES, MAX_PAYLOAD_BYTES_CEILING),
   };
   return Object.freeze(limits);
 }

@@ -38,6 +38,9 @@ import { PolledFile, PreferredSource, type TextSource } from './text-source.js';
 import { ProxyProtocolStep, type ProxyStepHandlers } from './proxy-accept.js';
 import { TicketKeyFile } from './ticket-key-file.js';
 import type { Store } from '../store/types.js';
+import { offeredVersion } from './protocol-v2.js';
+import { V2Session, type V2Participant } from './v2-session.js';
+import type { DownlinkPort } from './session-extension.js';
 
 /** What cluster mode adds to the device listener (SPEC: Cluster mode). */
 export interface DeviceListenerCluster {
@@ -59,6 +62,8 @@ export interface DeviceListenerOptions {
   readonly feed: HubFeed;
   readonly metrics: HubMetrics;
   readonly log: Logger;
+  /** What protocol 2 sessions offer (commands, desired configuration, renewal). @defaultValue none */
+  readonly v2?: readonly V2Participant[];
 }
 
 /** For `process.nextTick(uncork, socket)`: no closure per upgrade. */
@@ -122,6 +127,8 @@ export class DeviceListener {
   #upgradeSweep: NodeJS.Timeout | null = null;
   readonly #sockets = new Set<Socket>();
   readonly #sessionContext: SessionContext;
+  /** Upgrade requests whose device offered `fleethub.v2` (filled by ws's handleProtocols, read in its callback). */
+  readonly #offeredV2 = new WeakSet<IncomingMessage>();
   #closing: Promise<void> | null = null;
 
   constructor(options: DeviceListenerOptions) {
@@ -399,7 +406,10 @@ export class DeviceListener {
         ws.close(CLOSE.GOING_AWAY);
         return;
       }
-      const session = new DeviceSession(this.#sessionContext, ws, cn, peer.serial, limits);
+      // SPEC: protocol 2 when the device offered `fleethub.v2`; otherwise exactly version 1.
+      const participants = this.#options.v2 ?? [];
+      const extend = this.#offeredV2.has(req) ? (port: DownlinkPort) => new V2Session(port, { device: cn, plan }, participants) : null;
+      const session = new DeviceSession(this.#sessionContext, ws, cn, peer.serial, limits, extend);
       const previous = this.registry.claim(session);
       // SPEC: one live connection per device; the older one is closed with 4002.
       if (previous !== undefined) void previous.close(CLOSE.REPLACED);
@@ -424,10 +434,16 @@ export class DeviceListener {
       // Never ws's 100 MiB default: the plan's maxPayloadBytes (SPEC: 1009). Devices are not
       // browsers, so no Origin check (Arduino sends `Origin: file://`), and the subprotocol is
       // chosen from the ones the hub speaks, never echoed.
-      wss = new WebSocketServer({ noServer: true, maxPayload, clientTracking: false, perMessageDeflate: false, handleProtocols: selectSubprotocol, autoPong: false });
+      wss = new WebSocketServer({ noServer: true, maxPayload, clientTracking: false, perMessageDeflate: false, handleProtocols: (offered: Set<string>, req: IncomingMessage) => this.#selectSubprotocol(offered, req), autoPong: false });
       this.#wss.set(maxPayload, wss);
     }
     return wss;
+  }
+
+  /** ws's handleProtocols: the version comes from what the device offered, recorded for its session. */
+  #selectSubprotocol(offered: Set<string>, req: IncomingMessage): string | false {
+    if (offeredVersion(offered) === 2) this.#offeredV2.add(req);
+    return selectSubprotocol(offered);
   }
 
   /** The CRL from `crl.pem`: revoked live devices are closed with 4001, a new CRL goes into the TLS server. */

@@ -11,6 +11,8 @@ import { quotaAllows } from './device-limits.js';
 import { ackMessage, helloMessage, nackMessage, parseFrame } from './protocol.js';
 import type { AppendOutcome, Reading, Store } from '../store/types.js';
 import { TokenBucket } from './token-bucket.js';
+import type { DownlinkPort, SessionExtension, SessionExtensionFactory } from './session-extension.js';
+import { downlinkBytes } from './protocol-v2.js';
 
 /** How long a closing session waits for the peer's close frame before dropping the socket. */
 const CLOSE_GRACE_MS = 2_000;
@@ -95,7 +97,7 @@ export interface SessionContext {
  * reading, the nack counts at the first nack): a hub accepts many
  * connections, and a connection's fixed cost is what they all pay.
  */
-export class DeviceSession {
+export class DeviceSession implements DownlinkPort {
   readonly device: string;
   /** Certificate serial (uppercase hex), to match the CRL. */
   readonly serial: string;
@@ -135,13 +137,16 @@ export class DeviceSession {
   /** Made on first need ({@link done}, {@link close}): most sessions end without anyone waiting for them. */
   #done: Promise<void> | null = null;
   #resolveDone: (() => void) | null = null;
+  /** What a negotiated protocol adds (protocol 2); null for version 1. */
+  readonly #ext: SessionExtension | null;
 
-  constructor(context: SessionContext, ws: WebSocket, device: string, serial: string, limits: DeviceLimits) {
+  constructor(context: SessionContext, ws: WebSocket, device: string, serial: string, limits: DeviceLimits, extend: SessionExtensionFactory | null = null) {
     this.#context = context;
     this.#ws = ws;
     this.device = device;
     this.serial = serial;
     this.limits = limits;
+    this.#ext = extend === null ? null : extend(this);
     // 'on', not 'once' (ws emits 'close' once): no wrapper per session.
     this.#ws.on('close', (code: number) => {
       this.#closed = true;
@@ -149,6 +154,7 @@ export class DeviceSession {
       if (this.#claimed) this.#context.ownership?.release(this);
       this.#closeCode = this.#closing ? this.#closeCode : code;
       this.#context.observer.closed(this, this.#closeCode);
+      this.#ext?.closed(this.#closeCode);
       this.#resolveDone?.();
     });
     this.#ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
@@ -199,7 +205,7 @@ export class DeviceSession {
     this.#opened = true;
     const opening = store.openDevice(this.device);
     if (opening === undefined) {
-      this.#send(helloMessage(this.device, store.lastSeq(this.device), this.limits));
+      this.#hello(store.lastSeq(this.device));
       if (this.#claimed) this.#ws.resume();
       return;
     }
@@ -207,11 +213,32 @@ export class DeviceSession {
     opening.then(
       () => {
         if (this.#closing || this.#closed) return;
-        this.#send(helloMessage(this.device, store.lastSeq(this.device), this.limits));
+        this.#hello(store.lastSeq(this.device));
         this.#ws.resume();
       },
       () => this.#refuseStart(),
     );
+  }
+
+  #hello(lastSeq: number | null): void {
+    if (this.#ext === null) {
+      this.#send(helloMessage(this.device, lastSeq, this.limits));
+      return;
+    }
+    this.#send(this.#ext.hello(lastSeq));
+    this.#ext.opened();
+  }
+
+  /** Open: not closing, not closed. */
+  get open(): boolean {
+    return !this.#closing && !this.#closed;
+  }
+
+  /** Sends a hub-to-device message of a protocol extension (SPEC: every one at most `maxDownlinkBytes`). */
+  sendDownlink(text: string): boolean {
+    if (!this.open || downlinkBytes(text) > this.limits.maxDownlinkBytes) return false;
+    this.#send(text);
+    return true;
   }
 
   #refuseStart(): void {
@@ -292,7 +319,8 @@ export class DeviceSession {
     const now = this.#context.now();
     // ws hands over a Buffer (binaryType 'nodebuffer'); decode it without copying.
     const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
-    const items = parseFrame(text, { maxFields: this.limits.maxFields, now });
+    const context = { maxFields: this.limits.maxFields, now };
+    const items = this.#ext === null ? parseFrame(text, context) : this.#ext.parse(text, context);
     const readings: Reading[] = [];
     for (const item of items) {
       if (this.#closing) return;

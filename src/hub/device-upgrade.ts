@@ -6,6 +6,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { PROTOCOL_V2 } from './protocol-v2.js';
 
 /** The upgrade path (SPEC: `wss://host:8443/v1/device`). */
 export const DEVICE_PATH = '/v1/device';
@@ -21,11 +22,13 @@ export function refuseHttp(socket: Duplex, status: 400 | 403 | 404 | 431): void 
 }
 
 /**
- * Subprotocols the device listener speaks, in order of preference. SPEC: the
- * Arduino WebSockets library offers `arduino`, and is accepted; the protocol
- * on the wire is the same with or without it.
+ * Subprotocols the device listener speaks, in order of preference. SPEC:
+ * `fleethub.v2` opts into protocol version 2 (a device may offer `arduino`
+ * too, and gets `fleethub.v2`); the Arduino WebSockets library offers
+ * `arduino`, which is accepted, and the protocol on the wire is version 1
+ * with or without it.
  */
-export const DEVICE_SUBPROTOCOLS: readonly string[] = ['arduino'];
+export const DEVICE_SUBPROTOCOLS: readonly string[] = [PROTOCOL_V2, 'arduino'];
 
 /** ws's `handleProtocols`: the first of {@link DEVICE_SUBPROTOCOLS} the device offers, else none (no header in the 101). */
 export function selectSubprotocol(offered: Set<string>): string | false {

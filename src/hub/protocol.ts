@@ -140,6 +140,14 @@ export function parseFrame(text: string, context: ParseContext): FrameItem[] {
   } catch {
     return [{ ok: false, seq: null, error: 'invalid_json', reason: 'not JSON' }];
   }
+  return parseFrameValue(value, context);
+}
+
+/**
+ * {@link parseFrame} after `JSON.parse`: protocol 2 parses a frame once and
+ * looks at its control messages (protocol-v2.ts) before telemetry.
+ */
+export function parseFrameValue(value: unknown, context: ParseContext): FrameItem[] {
   if (!isPlainObject(value)) return [{ ok: false, seq: null, error: 'invalid_json', reason: 'not a JSON object' }];
   if (!('batch' in value)) return [parseTelemetry(value, context)];
   const batch = value.batch;

@@ -23,8 +23,8 @@ export interface DeviceClientOptions {
   readonly maxVersion?: SecureVersion;
   /** OpenSSL cipher list (TLS 1.2 suites). */
   readonly ciphers?: string;
-  /** WebSocket subprotocol, e.g. `arduino`. */
-  readonly protocol?: string;
+  /** WebSocket subprotocol(s) offered, e.g. `arduino` or `['arduino', 'fleethub.v2']`. */
+  readonly protocol?: string | readonly string[];
   /** `Origin` header, e.g. `file://`. */
   readonly origin?: string;
   /** A TLS session from an earlier connection, to resume. */
@@ -43,7 +43,9 @@ export interface DeviceClientOptions {
 
 /** A message from the hub: hello, ack or nack. */
 export type HubMessage = {
-  hello?: { device: string; lastSeq: number | null; limits: Record<string, number> };
+  hello?: { device: string; lastSeq: number | null; limits: Record<string, number>; protocol?: number; features?: string[]; cert?: unknown };
+  cmd?: { id: string; name: string; args: Record<string, unknown>; timeoutMs: number };
+  config?: { version: number; desired: Record<string, unknown> };
   ack?: number;
   nack?: number | null;
   error?: string;
@@ -207,7 +209,8 @@ export function tryConnectDevice(options: DeviceClientOptions): Promise<DeviceCl
         return socket;
       },
     };
-    const ws = new WebSocket(options.url, options.protocol === undefined ? [] : [options.protocol], tlsOptions as ClientOptions);
+    const protocols = options.protocol === undefined ? [] : typeof options.protocol === 'string' ? [options.protocol] : [...options.protocol];
+    const ws = new WebSocket(options.url, protocols, tlsOptions as ClientOptions);
     let settled = false;
     const fail = (failure: ConnectFailure): void => {
       if (settled) return;
