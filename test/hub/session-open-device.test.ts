@@ -94,7 +94,9 @@ describe('device session and Store.openDevice', () => {
     assert.deepEqual(pair.messages, [], 'no hello (and no ack) before the device is open');
     gated.open.resolve();
     await waitUntil(() => pair.messages.length >= 2, 'hello and the ack arrived', 10_000);
-    assert.deepEqual(pair.messages[0], { hello: { device: 'dev-1', lastSeq: 4, limits: DEFAULT_LIMITS } });
+    // A v1 hello's limits: maxDownlinkBytes is a protocol 2 limit.
+    const { maxDownlinkBytes: _v2Only, ...v1Limits } = DEFAULT_LIMITS;
+    assert.deepEqual(pair.messages[0], { hello: { device: 'dev-1', lastSeq: 4, limits: v1Limits } });
     assert.deepEqual(pair.messages[1], { ack: 5 });
     pair.client.close();
     await pair.closed;
