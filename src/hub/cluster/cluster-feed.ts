@@ -1,0 +1,220 @@
+/**
+ * The {@link LiveFeed} of a hub in cluster mode (SPEC: Cluster mode,
+ * dashboards on any hub see every device's readings and presence).
+ *
+ * - Readings: once JetStream acked a reading (the store's `onCommit`), the
+ *   hub that stored it publishes it on the core subject `<prefix>.live.<device>`
+ *   (live-reading.ts). Every hub has one plain subscription to
+ *   `<prefix>.live.>`, so a dashboard anywhere sees each committed reading
+ *   once, and never one JetStream did not ack. No consumer per dashboard or
+ *   per device: each would be a replicated consensus group. Like any core
+ *   NATS message, a live reading is at most once: one lost with a hub that
+ *   died between the ack and the publish is in the stream (and the next
+ *   snapshot), not on the dashboards that were watching.
+ * - Presence: the ownership bucket, judged by the hubs' health writes
+ *   (cluster-presence.ts). The `presence` calls of the device listener are
+ *   not needed for that (the bucket says the same, from every hub).
+ * - Latest readings and known devices: from the readings stream at open,
+ *   then from the live subject (cluster-latest.ts), bounded by `maxDevices`.
+ * - Refusals stay on the hub the device is connected to: they are not stored,
+ *   and a dashboard watching a flood from another hub is not worth a
+ *   cluster-wide message per refusal. A {@link HubFeed} summarises them as in
+ *   single-node mode.
+ */
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { FleethubError } from '../../errors.js';
+import { SILENT_LOGGER, type Logger } from '../../log.js';
+import { natsNames } from '../../store/jetstream/nats-names.js';
+import type { Store, StoredReading } from '../../store/types.js';
+import type { DeviceRegistry } from '../device-registry.js';
+import { HubFeed } from '../hub-feed.js';
+import type { FeedEvent, LiveFeed } from '../live-feed.js';
+import { DEFAULT_CLUSTER_KV_TIMEOUT_MS, errorText } from './cluster-bucket.js';
+import { LatestReadings, loadLatest } from './cluster-latest.js';
+import { ClusterPresence, type ClusterPresenceOptions } from './cluster-presence.js';
+import { decodeLiveReading, encodeLiveReading, liveSubjects, type LiveSubjects } from './live-reading.js';
+
+/** Devices whose latest reading a hub keeps for dashboards' snapshots; the least recently updated are forgotten first. @defaultValue 100,000 */
+export const DEFAULT_CLUSTER_FEED_MAX_DEVICES = 100_000;
+/** Last-message gets in flight at once while the latest readings load at open. @defaultValue 16 */
+export const DEFAULT_CLUSTER_FEED_LOAD_CONCURRENCY = 16;
+
+/** Options of {@link ClusterFeed.open}. */
+export interface ClusterFeedOptions {
+  /** The hub's NATS connection (left open by {@link ClusterFeed.close}). */
+  readonly connection: NatsConnection;
+  /** `cluster.replicas`: the copies of buckets this hub creates. */
+  readonly replicas: number;
+  /** The hub's JetStream store: what it commits goes out to every hub. */
+  readonly store: Store;
+  /** The hub's device registry (the local refusal summaries' feed needs it). */
+  readonly registry: DeviceRegistry;
+  /** `console.rejectedSummaryMs`. */
+  readonly rejectedSummaryMs: number;
+  /** The store's prefix. @defaultValue DEFAULT_NATS_PREFIX */
+  readonly prefix?: string;
+  /** @defaultValue {@link DEFAULT_CLUSTER_FEED_MAX_DEVICES} */
+  readonly maxDevices?: number;
+  /** @defaultValue {@link DEFAULT_CLUSTER_FEED_LOAD_CONCURRENCY} */
+  readonly loadConcurrency?: number;
+  /** How long one NATS request waits (stream info, a get, opening a bucket). @defaultValue DEFAULT_CLUSTER_KV_TIMEOUT_MS */
+  readonly timeoutMs?: number;
+  /** Presence tuning (cluster-presence.ts): `hubSilenceMs`, `maxDevices` (as `maxOnlineDevices` here), `maxHubs`, `watchRetryMs`. */
+  readonly presence?: Pick<ClusterPresenceOptions, 'hubSilenceMs' | 'maxHubs' | 'watchRetryMs'> & { readonly maxOnlineDevices?: number };
+  /** @defaultValue SILENT_LOGGER */
+  readonly log?: Logger;
+}
+
+function positiveInteger(key: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new FleethubError('FH_ERR_CONFIG', `config: cluster feed ${key} must be a positive integer, got ${value}`);
+  return value;
+}
+
+/** A cluster hub's live feed. Obtain with {@link ClusterFeed.open}; {@link close} at the end. */
+export class ClusterFeed implements LiveFeed {
+  readonly #nc: NatsConnection;
+  readonly #live: LiveSubjects;
+  readonly #log: Logger;
+  readonly #local: HubFeed;
+  readonly #latest: LatestReadings;
+  readonly #listeners = new Set<(event: FeedEvent) => void>();
+  #presence: ClusterPresence | null = null;
+  #sub: Subscription | null = null;
+  #unsubscribeStore: (() => void) | null = null;
+  #unsubscribeLocal: (() => void) | null = null;
+  #loading: Promise<void> = Promise.resolve();
+  #warnedBad = false;
+  #closed = false;
+
+  private constructor(options: ClusterFeedOptions, maxDevices: number) {
+    this.#nc = options.connection;
+    this.#live = liveSubjects(options.prefix);
+    this.#log = options.log ?? SILENT_LOGGER;
+    this.#local = new HubFeed(options.store, options.registry, this.#log, { rejectedSummaryMs: options.rejectedSummaryMs });
+    this.#latest = new LatestReadings(maxDevices, this.#log);
+  }
+
+  /**
+   * Subscribes to the live subject, opens the presence watches, starts
+   * publishing the store's commits and starts loading every device's
+   * latest reading in the background ({@link loaded}). Throws FH_ERR_CONFIG
+   * on a bad option, or NATS's error when a bucket cannot be opened.
+   */
+  static async open(options: ClusterFeedOptions): Promise<ClusterFeed> {
+    const maxDevices = positiveInteger('maxDevices', options.maxDevices ?? DEFAULT_CLUSTER_FEED_MAX_DEVICES);
+    const concurrency = positiveInteger('loadConcurrency', options.loadConcurrency ?? DEFAULT_CLUSTER_FEED_LOAD_CONCURRENCY);
+    const timeoutMs = positiveInteger('timeoutMs', options.timeoutMs ?? DEFAULT_CLUSTER_KV_TIMEOUT_MS);
+    const names = natsNames(options.prefix);
+    const feed = new ClusterFeed(options, maxDevices);
+    const nc = options.connection;
+    try {
+      // Subscribed before the load starts: a reading committed meanwhile is not missed (the newer one wins either way).
+      feed.#sub = nc.subscribe(feed.#live.filter, { callback: (err, msg) => (err === null ? feed.#received(msg) : undefined) });
+      const { presence } = options;
+      feed.#presence = await ClusterPresence.open({
+        connection: nc, replicas: options.replicas, prefix: options.prefix, kvTimeoutMs: timeoutMs, log: feed.#log,
+        hubSilenceMs: presence?.hubSilenceMs, maxDevices: presence?.maxOnlineDevices, maxHubs: presence?.maxHubs, watchRetryMs: presence?.watchRetryMs,
+        onChange: (device, online) => feed.#emit({ type: 'presence', device, online, at: Date.now() }),
+      });
+      const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
+      feed.#unsubscribeStore = options.store.onCommit((readings) => feed.#publish(readings));
+      feed.#loading = loadLatest(feed.#latest, { nc, jsm, names, timeoutMs, concurrency, stopped: () => feed.#closed, log: feed.#log }).catch((err: unknown) => {
+        feed.#log.log('warn', 'cluster.feed_load_failed', { reason: errorText(err) });
+      });
+    } catch (err) {
+      await feed.close();
+      throw err;
+    }
+    return feed;
+  }
+
+  /** Resolves once the latest readings of the stream's devices are loaded (or the load gave up; logged). */
+  loaded(): Promise<void> {
+    return this.#loading;
+  }
+
+  onlineDevices(): Iterable<string> {
+    return this.#presence?.onlineDevices() ?? [];
+  }
+
+  knownDevices(): Iterable<string> {
+    return this.#latest.devices();
+  }
+
+  latest(device: string): StoredReading | undefined {
+    return this.#latest.latest(device);
+  }
+
+  subscribe(listener: (event: FeedEvent) => void): () => void {
+    this.#listeners.add(listener);
+    // Refusals come from this hub's own summaries, only while someone listens (as in single-node mode).
+    this.#unsubscribeLocal ??= this.#local.subscribe((event) => {
+      if (event.type === 'rejected') this.#emit(event);
+    });
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size > 0) return;
+      this.#unsubscribeLocal?.();
+      this.#unsubscribeLocal = null;
+    };
+  }
+
+  /** Not needed in cluster mode (presence comes from the ownership bucket); here so the device listener can call it as it calls a {@link HubFeed}. */
+  presence(_device: string, _online: boolean): void {}
+
+  /** A refused message of a device on this hub: summarised and sent to this hub's dashboards only. */
+  rejected(device: string, code: string): void {
+    this.#local.rejected(device, code);
+  }
+
+  /** Stops publishing and listening, closes the watches, waits for the load to stop. Leaves the connection open. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unsubscribeStore?.();
+    this.#sub?.unsubscribe();
+    this.#local.close();
+    this.#listeners.clear();
+    await this.#presence?.close();
+    await this.#loading;
+    this.#latest.clear();
+  }
+
+  #publish(readings: readonly StoredReading[]): void {
+    for (const reading of readings) {
+      const msg = encodeLiveReading(reading, this.#live);
+      try {
+        this.#nc.publish(msg.subject, msg.data, { headers: msg.headers });
+      } catch (err) {
+        // The connection closed under the hub: its dashboards go without; the reading is stored.
+        this.#log.log('debug', 'cluster.feed_publish_failed', { reason: errorText(err) });
+      }
+    }
+  }
+
+  #received(msg: Parameters<typeof decodeLiveReading>[0]): void {
+    let reading: StoredReading;
+    try {
+      reading = decodeLiveReading(msg, this.#live);
+    } catch (err) {
+      if (!this.#warnedBad) this.#log.log('warn', 'cluster.feed_bad_message', { subject: msg.subject, reason: errorText(err) });
+      this.#warnedBad = true;
+      return;
+    }
+    this.#latest.note(reading);
+    this.#emit({ type: 'reading', reading });
+  }
+
+  #emit(event: FeedEvent): void {
+    if (this.#closed) return;
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        // One faulty subscriber must not stop the others.
+        this.#log.log('error', 'feed.listener_failed', { error: errorText(err) });
+      }
+    }
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * Which devices are online anywhere in the cluster, for dashboards on any
+ * hub (SPEC: Cluster mode, dashboards anywhere).
+ *
+ * The source is the device ownership bucket (device-ownership.ts): a
+ * device is connected while its key holds an owner record, and released
+ * devices have their key deleted. One KV watch of that bucket per hub
+ * follows it, plus one watch of the health bucket (cluster-health.ts),
+ * where every hub writes its own key every second while JetStream takes
+ * its writes.
+ *
+ * A hub that dies cannot delete its records. So a device counts as online
+ * only while its owner's hub has written its health key within
+ * `hubSilenceMs` (by the bucket's timestamps): the devices of a killed hub,
+ * or of one cut off from JetStream (which closes them with 1013 anyway),
+ * turn offline on every dashboard `hubSilenceMs` after its last heartbeat,
+ * and online again if it comes back with their records (a device that
+ * reconnects elsewhere meanwhile replaces its record and stays online).
+ * A watch is an ephemeral ordered consumer of one server, not a replicated
+ * consensus group.
+ */
+import type { KvWatchEntry } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { FleethubError } from '../../errors.js';
+import { SILENT_LOGGER, type Logger } from '../../log.js';
+import { decodeToken } from '../../store/jetstream/nats-names.js';
+import { clusterNames, DEFAULT_CLUSTER_KV_TIMEOUT_MS, keepWatching, openClusterBucket, type KeptWatch } from './cluster-bucket.js';
+import { DEFAULT_HEALTH_GRACE_MS } from './cluster-health.js';
+import { DEFAULT_OWNER_WATCH_RETRY_MS, type OwnerRecord } from './device-ownership.js';
+
+/**
+ * How long after a hub's last health write its devices stop counting as
+ * online: twice the health grace, after which a hub that is alive but cut
+ * off has closed its devices itself. @defaultValue 10 s
+ */
+export const DEFAULT_HUB_SILENCE_MS = 2 * DEFAULT_HEALTH_GRACE_MS;
+/** Owner records followed at most (connected devices in the whole cluster); more are ignored and logged. @defaultValue 1,000,000 */
+export const DEFAULT_PRESENCE_MAX_DEVICES = 1_000_000;
+/** Hubs followed at most (keys of the health bucket). @defaultValue 1,000 */
+export const DEFAULT_PRESENCE_MAX_HUBS = 1_000;
+
+/** Options of {@link ClusterPresence.open}. */
+export interface ClusterPresenceOptions {
+  /** The hub's NATS connection (left open by {@link ClusterPresence.close}). */
+  readonly connection: NatsConnection;
+  /** The buckets' copies when this hub creates them (`cluster.replicas`). */
+  readonly replicas: number;
+  /** A device went online or offline (as this hub sees the cluster). */
+  readonly onChange: (device: string, online: boolean) => void;
+  /** @defaultValue DEFAULT_NATS_PREFIX */
+  readonly prefix?: string;
+  /** @defaultValue {@link DEFAULT_HUB_SILENCE_MS} */
+  readonly hubSilenceMs?: number;
+  /** @defaultValue {@link DEFAULT_PRESENCE_MAX_DEVICES} */
+  readonly maxDevices?: number;
+  /** @defaultValue {@link DEFAULT_PRESENCE_MAX_HUBS} */
+  readonly maxHubs?: number;
+  /** @defaultValue {@link DEFAULT_CLUSTER_KV_TIMEOUT_MS} */
+  readonly kvTimeoutMs?: number;
+  /** @defaultValue {@link DEFAULT_OWNER_WATCH_RETRY_MS} */
+  readonly watchRetryMs?: number;
+  /** @defaultValue SILENT_LOGGER */
+  readonly log?: Logger;
+  /** Wall clock, compared with the buckets' timestamps. @defaultValue Date.now */
+  readonly now?: () => number;
+}
+
+function positiveInteger(key: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new FleethubError('FH_ERR_CONFIG', `config: cluster presence ${key} must be a positive integer, got ${value}`);
+  return value;
+}
+
+/** The owner record in a watch entry, or null (deleted, or not a record). */
+function ownerOf(entry: KvWatchEntry): OwnerRecord | null {
+  if (entry.operation !== 'PUT') return null;
+  try {
+    const value = JSON.parse(entry.string()) as Partial<OwnerRecord> | null;
+    if (typeof value?.node === 'string' && typeof value.connId === 'string' && typeof value.since === 'number') return { node: value.node, connId: value.connId, since: value.since };
+  } catch {
+    // not JSON: no owner
+  }
+  return null;
+}
+
+/** Presence of every device in the cluster, for one hub. Obtain with {@link ClusterPresence.open}; {@link close} at the end. */
+export class ClusterPresence {
+  readonly #onChange: ClusterPresenceOptions['onChange'];
+  readonly #silenceMs: number;
+  readonly #maxDevices: number;
+  readonly #maxHubs: number;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  /** Device → the node owning it. */
+  readonly #owners = new Map<string, string>();
+  /** Node → its devices (the index a hub's death or return walks). */
+  readonly #byNode = new Map<string, Set<string>>();
+  /** Node → its last health write (ms since epoch, the bucket's timestamp, never later than now). */
+  readonly #heard = new Map<string, number>();
+  /** Nodes judged alive: heard within `hubSilenceMs` at the last judgement. */
+  readonly #alive = new Set<string>();
+  readonly #watches: KeptWatch[] = [];
+  #timer: NodeJS.Timeout | null = null;
+  #warnedFull = false;
+  #closed = false;
+
+  private constructor(options: ClusterPresenceOptions) {
+    this.#onChange = options.onChange;
+    this.#silenceMs = positiveInteger('hubSilenceMs', options.hubSilenceMs ?? DEFAULT_HUB_SILENCE_MS);
+    this.#maxDevices = positiveInteger('maxDevices', options.maxDevices ?? DEFAULT_PRESENCE_MAX_DEVICES);
+    this.#maxHubs = positiveInteger('maxHubs', options.maxHubs ?? DEFAULT_PRESENCE_MAX_HUBS);
+    this.#log = options.log ?? SILENT_LOGGER;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Opens (creating them) the health and ownership buckets and watches both. Throws FH_ERR_CONFIG on a bad option. */
+  static async open(options: ClusterPresenceOptions): Promise<ClusterPresence> {
+    const presence = new ClusterPresence(options);
+    const kvTimeoutMs = positiveInteger('kvTimeoutMs', options.kvTimeoutMs ?? DEFAULT_CLUSTER_KV_TIMEOUT_MS);
+    const retryMs = positiveInteger('watchRetryMs', options.watchRetryMs ?? DEFAULT_OWNER_WATCH_RETRY_MS);
+    const names = clusterNames(options.prefix);
+    const log = presence.#log;
+    const [health, owners] = await Promise.all([
+      openClusterBucket(options.connection, names.healthBucket, options.replicas, kvTimeoutMs),
+      openClusterBucket(options.connection, names.ownerBucket, options.replicas, kvTimeoutMs),
+    ]);
+    try {
+      // Hubs first, so the owners' replay finds their hubs' state. Both replay their last values, deletes included.
+      presence.#watches.push(await keepWatching(health, {}, (entry) => presence.#onHealth(entry), { name: 'health', retryMs, log }));
+      presence.#watches.push(await keepWatching(owners, {}, (entry) => presence.#onOwner(entry), { name: 'presence', retryMs, log }));
+    } catch (err) {
+      await presence.close();
+      throw err;
+    }
+    // A quarter of the silence: a dead hub's devices turn offline at most a quarter late.
+    presence.#timer = setInterval(() => presence.#judgeAll(), Math.max(1, Math.floor(presence.#silenceMs / 4)));
+    presence.#timer.unref();
+    return presence;
+  }
+
+  /** Whether `device` is online on some live hub. */
+  online(device: string): boolean {
+    const node = this.#owners.get(device);
+    return node !== undefined && this.#alive.has(node);
+  }
+
+  /** The devices online now. */
+  *onlineDevices(): Iterable<string> {
+    for (const node of this.#alive) yield* this.#byNode.get(node) ?? [];
+  }
+
+  /** Stops both watches and the timer. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    await Promise.all(this.#watches.map((w) => w.stop()));
+    this.#owners.clear();
+    this.#byNode.clear();
+  }
+
+  #onHealth(entry: KvWatchEntry): void {
+    let node: string;
+    try {
+      node = decodeToken(entry.key);
+    } catch {
+      return;
+    }
+    if (entry.operation !== 'PUT') {
+      this.#heard.delete(node);
+    } else if (this.#heard.has(node) || this.#heard.size < this.#maxHubs) {
+      // The bucket's timestamp, not the receipt time: a replayed write of a hub long dead is old at once.
+      this.#heard.set(node, Math.min(entry.created.getTime(), this.#now()));
+    }
+    this.#judge(node, this.#now());
+  }
+
+  #onOwner(entry: KvWatchEntry): void {
+    let device: string;
+    try {
+      device = decodeToken(entry.key);
+    } catch {
+      return;
+    }
+    const wasOnline = this.online(device);
+    const before = this.#owners.get(device);
+    const node = ownerOf(entry)?.node;
+    if (before !== undefined && before !== node) this.#unindex(device, before);
+    if (node !== undefined && before !== node) {
+      if (this.#owners.size >= this.#maxDevices) {
+        if (!this.#warnedFull) this.#log.log('warn', 'cluster.presence_full', { maxDevices: this.#maxDevices });
+        this.#warnedFull = true;
+      } else {
+        this.#owners.set(device, node);
+        let devices = this.#byNode.get(node);
+        if (devices === undefined) this.#byNode.set(node, (devices = new Set()));
+        devices.add(device);
+      }
+    }
+    const isOnline = this.online(device);
+    if (isOnline !== wasOnline && !this.#closed) this.#onChange(device, isOnline);
+  }
+
+  #unindex(device: string, node: string): void {
+    this.#owners.delete(device);
+    const devices = this.#byNode.get(node);
+    devices?.delete(device);
+    if (devices?.size === 0) this.#byNode.delete(node);
+  }
+
+  #judgeAll(): void {
+    const now = this.#now();
+    for (const node of [...this.#alive]) this.#judge(node, now);
+  }
+
+  /** Marks `node` alive or dead by its last health write, telling of each of its devices when that changed. */
+  #judge(node: string, now: number): void {
+    const heard = this.#heard.get(node);
+    const alive = heard !== undefined && now - heard < this.#silenceMs;
+    if (alive === this.#alive.has(node)) return;
+    if (alive) this.#alive.add(node);
+    else this.#alive.delete(node);
+    this.#log.log(alive ? 'info' : 'warn', alive ? 'cluster.hub_alive' : 'cluster.hub_silent', { node, devices: this.#byNode.get(node)?.size ?? 0 });
+    if (this.#closed) return;
+    for (const device of [...(this.#byNode.get(node) ?? [])]) this.#onChange(device, alive);
+  }
+}
