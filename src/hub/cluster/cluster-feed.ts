@@ -44,6 +44,10 @@ export const DEFAULT_CLUSTER_FEED_LOAD_CONCURRENCY = 16;
 export interface ClusterFeedOptions {
   /** The hub's NATS connection (left open by {@link ClusterFeed.close}). */
   readonly connection: NatsConnection;
+  /** This hub's node name (`cluster.node`). */
+  readonly node: string;
+  /** When this hub started (ms since epoch): its owner records claimed earlier are an earlier run's (cluster-presence.ts). @defaultValue the process's start (performance.timeOrigin) */
+  readonly startedAt?: number;
   /** `cluster.replicas`: the copies of buckets this hub creates. */
   readonly replicas: number;
   /** The hub's JetStream store: what it commits goes out to every hub. */
@@ -113,7 +117,7 @@ export class ClusterFeed implements LiveFeed {
       feed.#sub = nc.subscribe(feed.#live.filter, { callback: (err, msg) => (err === null ? feed.#received(msg) : undefined) });
       const { presence } = options;
       feed.#presence = await ClusterPresence.open({
-        connection: nc, replicas: options.replicas, prefix: options.prefix, kvTimeoutMs: timeoutMs, log: feed.#log,
+        connection: nc, node: options.node, startedAt: options.startedAt, replicas: options.replicas, prefix: options.prefix, kvTimeoutMs: timeoutMs, log: feed.#log,
         hubSilenceMs: presence?.hubSilenceMs, maxDevices: presence?.maxOnlineDevices, maxHubs: presence?.maxHubs, watchRetryMs: presence?.watchRetryMs,
         onChange: (device, online) => feed.#emit({ type: 'presence', device, online, at: Date.now() }),
       });

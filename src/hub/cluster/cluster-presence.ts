@@ -16,15 +16,21 @@
  * turn offline on every dashboard `hubSilenceMs` after its last heartbeat,
  * and online again if it comes back with their records (a device that
  * reconnects elsewhere meanwhile replaces its record and stays online).
+ * A hub that restarts under the same node name (within that silence, or
+ * after it) finds the records its earlier run left: records of its own node
+ * claimed before `startedAt`. It deletes each (a compare-and-set on the
+ * revision it saw, so a newer claim is never touched): those connections
+ * are gone, and no hub would release them otherwise.
  * A watch is an ephemeral ordered consumer of one server, not a replicated
  * consensus group.
  */
-import type { KvWatchEntry } from '@nats-io/kv';
+import { performance } from 'node:perf_hooks';
+import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { FleethubError } from '../../errors.js';
 import { SILENT_LOGGER, type Logger } from '../../log.js';
 import { decodeToken } from '../../store/jetstream/nats-names.js';
-import { clusterNames, DEFAULT_CLUSTER_KV_TIMEOUT_MS, keepWatching, openClusterBucket, type KeptWatch } from './cluster-bucket.js';
+import { clusterNames, DEFAULT_CLUSTER_KV_TIMEOUT_MS, errorText, keepWatching, openClusterBucket, type KeptWatch } from './cluster-bucket.js';
 import { DEFAULT_HEALTH_GRACE_MS } from './cluster-health.js';
 import { DEFAULT_OWNER_WATCH_RETRY_MS, type OwnerRecord } from './device-ownership.js';
 
@@ -45,6 +51,10 @@ export interface ClusterPresenceOptions {
   readonly connection: NatsConnection;
   /** The buckets' copies when this hub creates them (`cluster.replicas`). */
   readonly replicas: number;
+  /** This hub's node name (`cluster.node`): its records from before {@link startedAt} are removed. */
+  readonly node: string;
+  /** When this hub started (ms since epoch, its own clock, as the owner records' `since`): no connection of this run is older. @defaultValue the process's start (performance.timeOrigin) */
+  readonly startedAt?: number;
   /** A device went online or offline (as this hub sees the cluster). */
   readonly onChange: (device: string, online: boolean) => void;
   /** @defaultValue DEFAULT_NATS_PREFIX */
@@ -85,6 +95,10 @@ function ownerOf(entry: KvWatchEntry): OwnerRecord | null {
 /** Presence of every device in the cluster, for one hub. Obtain with {@link ClusterPresence.open}; {@link close} at the end. */
 export class ClusterPresence {
   readonly #onChange: ClusterPresenceOptions['onChange'];
+  readonly #node: string;
+  readonly #startedAt: number;
+  /** The ownership bucket (set by open), for removing this node's stale records. */
+  #ownersKv: KV | null = null;
   readonly #silenceMs: number;
   readonly #maxDevices: number;
   readonly #maxHubs: number;
@@ -105,11 +119,13 @@ export class ClusterPresence {
 
   private constructor(options: ClusterPresenceOptions) {
     this.#onChange = options.onChange;
+    this.#node = options.node;
+    this.#now = options.now ?? Date.now;
+    this.#startedAt = options.startedAt ?? Math.floor(performance.timeOrigin);
     this.#silenceMs = positiveInteger('hubSilenceMs', options.hubSilenceMs ?? DEFAULT_HUB_SILENCE_MS);
     this.#maxDevices = positiveInteger('maxDevices', options.maxDevices ?? DEFAULT_PRESENCE_MAX_DEVICES);
     this.#maxHubs = positiveInteger('maxHubs', options.maxHubs ?? DEFAULT_PRESENCE_MAX_HUBS);
     this.#log = options.log ?? SILENT_LOGGER;
-    this.#now = options.now ?? Date.now;
   }
 
   /** Opens (creating them) the health and ownership buckets and watches both. Throws FH_ERR_CONFIG on a bad option. */
@@ -123,6 +139,7 @@ export class ClusterPresence {
       openClusterBucket(options.connection, names.healthBucket, options.replicas, kvTimeoutMs),
       openClusterBucket(options.connection, names.ownerBucket, options.replicas, kvTimeoutMs),
     ]);
+    presence.#ownersKv = owners;
     try {
       // Hubs first, so the owners' replay finds their hubs' state. Both replay their last values, deletes included.
       presence.#watches.push(await keepWatching(health, {}, (entry) => presence.#onHealth(entry), { name: 'health', retryMs, log }));
@@ -183,7 +200,15 @@ export class ClusterPresence {
     }
     const wasOnline = this.online(device);
     const before = this.#owners.get(device);
-    const node = ownerOf(entry)?.node;
+    const record = ownerOf(entry);
+    let node = record?.node;
+    if (record !== null && record.node === this.#node && record.since < this.#startedAt) {
+      node = undefined; // a connection of this hub's earlier run: gone
+      void this.#ownersKv?.delete(entry.key, { previousSeq: entry.revision }).then(
+        () => this.#log.log('info', 'cluster.stale_owner_removed', { device, since: record.since }),
+        (err: unknown) => this.#log.log('debug', 'cluster.stale_owner_kept', { device, reason: errorText(err) }),
+      );
+    }
     if (before !== undefined && before !== node) this.#unindex(device, before);
     if (node !== undefined && before !== node) {
       if (this.#owners.size >= this.#maxDevices) {

@@ -49,7 +49,7 @@ describe('cluster live feed (3 nats-servers, replicas 3)', () => {
     closers.push(() => store.close());
     const health = await ClusterHealth.start({ connection: nc, node, replicas: 3, prefix });
     closers.push(() => health.close());
-    const feed = await ClusterFeed.open({ connection: nc, replicas: 3, store, registry: new DeviceRegistry(), rejectedSummaryMs: 1_000, prefix, ...options });
+    const feed = await ClusterFeed.open({ connection: nc, node, replicas: 3, store, registry: new DeviceRegistry(), rejectedSummaryMs: 1_000, prefix, ...options });
     closers.push(() => feed.close());
     const events: FeedEvent[] = [];
     feed.subscribe((event) => events.push(event));
@@ -163,6 +163,22 @@ describe('cluster live feed (3 nats-servers, replicas 3)', () => {
     await owners.put(encodeToken('dev-h'), JSON.stringify({ node: 'hub-b', connId: 'c2', since: Date.now() }));
     await waitUntil(() => [...b.feed.onlineDevices()].includes('dev-h'), 'hub B sees its own device online');
     assert.deepEqual([...b.feed.onlineDevices()], ['dev-h']);
+  });
+
+  it('removes the owner records an earlier run of the same hub left, and keeps those of this run', async () => {
+    const prefix = fixture.newPrefix();
+    const owners = await openClusterBucket(await fixture.connect('hub-x'), clusterNames(prefix).ownerBucket, 3, 5_000);
+    const earlier = Math.floor(performance.timeOrigin) - 60_000;
+    await owners.put(encodeToken('dev-old'), JSON.stringify({ node: 'hub-b', connId: 'old', since: earlier }));
+    await owners.put(encodeToken('dev-new'), JSON.stringify({ node: 'hub-b', connId: 'new', since: Date.now() }));
+    await owners.put(encodeToken('dev-other'), JSON.stringify({ node: 'hub-c', connId: 'c', since: earlier }));
+    const b = await hub('hub-b', prefix);
+    await waitUntil(async () => (await owners.get(encodeToken('dev-old')))?.operation === 'DEL', 'the stale record is deleted');
+    await waitUntil(() => [...b.feed.onlineDevices()].includes('dev-new'), 'hub B sees its device of this run online');
+    assert.deepEqual([...b.feed.onlineDevices()], ['dev-new']);
+    // Another hub's records are that hub's business (and judged by its heartbeat).
+    assert.equal((await owners.get(encodeToken('dev-other')))?.operation, 'PUT');
+    assert.equal((await owners.get(encodeToken('dev-new')))?.operation, 'PUT');
   });
 
   it('follows at most maxOnlineDevices owner records', async () => {
