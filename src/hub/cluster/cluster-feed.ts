@@ -11,7 +11,7 @@
  *   NATS message, a live reading is at most once: one lost with a hub that
  *   died between the ack and the publish is in the stream (and the next
  *   snapshot), not on the dashboards that were watching.
- * - Presence: the ownership bucket, judged by the hubs' health writes
+ * - Presence: the ownership bucket, judged by the hubs' heartbeats
  *   (cluster-presence.ts). The `presence` calls of the device listener are
  *   not needed for that (the bucket says the same, from every hub).
  * - Latest readings and known devices: from the readings stream at open,

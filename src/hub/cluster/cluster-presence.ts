@@ -5,17 +5,19 @@
  * The source is the device ownership bucket (device-ownership.ts): a
  * device is connected while its key holds an owner record, and released
  * devices have their key deleted. One KV watch of that bucket per hub
- * follows it, plus one watch of the health bucket (cluster-health.ts),
- * where every hub writes its own key every second while JetStream takes
- * its writes.
+ * follows it, plus one watch of the hubs' heartbeat bucket
+ * (hub-heartbeat.ts), where every hub's store writes its own key every
+ * second while JetStream takes its writes.
  *
  * A hub that dies cannot delete its records. So a device counts as online
- * only while its owner's hub has written its health key within
+ * only while its owner's hub has written its heartbeat within
  * `hubSilenceMs` (by the bucket's timestamps): the devices of a killed hub,
- * or of one cut off from JetStream (which closes them with 1013 anyway),
- * turn offline on every dashboard `hubSilenceMs` after its last heartbeat,
- * and online again if it comes back with their records (a device that
- * reconnects elsewhere meanwhile replaces its record and stays online).
+ * or of one cut off from JetStream (which closes them with 1013 after 5 s
+ * anyway), turn offline on every dashboard `hubSilenceMs` after its last
+ * heartbeat, and online again if it comes back with their records (a
+ * device that reconnects elsewhere meanwhile replaces its record and stays
+ * online). The buckets' timestamps are the NATS servers' clocks: the hubs'
+ * clocks must agree with them within a few seconds (NTP).
  * A hub that restarts under the same node name (within that silence, or
  * after it) finds the records its earlier run left: records of its own node
  * claimed before `startedAt`. It deletes each (a compare-and-set on the
@@ -29,20 +31,21 @@ import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { FleethubError } from '../../errors.js';
 import { SILENT_LOGGER, type Logger } from '../../log.js';
-import { decodeToken } from '../../store/jetstream/nats-names.js';
+import { decodeToken, natsNames } from '../../store/jetstream/nats-names.js';
 import { clusterNames, DEFAULT_CLUSTER_KV_TIMEOUT_MS, errorText, keepWatching, openClusterBucket, type KeptWatch } from './cluster-bucket.js';
-import { DEFAULT_HEALTH_GRACE_MS } from './cluster-health.js';
+import { DEFAULT_QUORUM_LOSS_MS } from '../../store/jetstream/jetstream-options.js';
+import { openHeartbeatBucket } from '../../store/jetstream/hub-heartbeat.js';
 import { DEFAULT_OWNER_WATCH_RETRY_MS, type OwnerRecord } from './device-ownership.js';
 
 /**
- * How long after a hub's last health write its devices stop counting as
- * online: twice the health grace, after which a hub that is alive but cut
- * off has closed its devices itself. @defaultValue 10 s
+ * How long after a hub's last heartbeat its devices stop counting as
+ * online: twice the quorum loss time, after which a hub that is alive but
+ * cut off has closed its devices itself. @defaultValue 10 s
  */
-export const DEFAULT_HUB_SILENCE_MS = 2 * DEFAULT_HEALTH_GRACE_MS;
+export const DEFAULT_HUB_SILENCE_MS = 2 * DEFAULT_QUORUM_LOSS_MS;
 /** Owner records followed at most (connected devices in the whole cluster); more are ignored and logged. @defaultValue 1,000,000 */
 export const DEFAULT_PRESENCE_MAX_DEVICES = 1_000_000;
-/** Hubs followed at most (keys of the health bucket). @defaultValue 1,000 */
+/** Hubs followed at most (keys of the heartbeat bucket). @defaultValue 1,000 */
 export const DEFAULT_PRESENCE_MAX_HUBS = 1_000;
 
 /** Options of {@link ClusterPresence.open}. */
@@ -108,7 +111,7 @@ export class ClusterPresence {
   readonly #owners = new Map<string, string>();
   /** Node → its devices (the index a hub's death or return walks). */
   readonly #byNode = new Map<string, Set<string>>();
-  /** Node → its last health write (ms since epoch, the bucket's timestamp, never later than now). */
+  /** Node → its last heartbeat (ms since epoch, the bucket's timestamp, never later than now). */
   readonly #heard = new Map<string, number>();
   /** Nodes judged alive: heard within `hubSilenceMs` at the last judgement. */
   readonly #alive = new Set<string>();
@@ -128,21 +131,21 @@ export class ClusterPresence {
     this.#log = options.log ?? SILENT_LOGGER;
   }
 
-  /** Opens (creating them) the health and ownership buckets and watches both. Throws FH_ERR_CONFIG on a bad option. */
+  /** Opens (creating them) the heartbeat and ownership buckets and watches both. Throws FH_ERR_CONFIG on a bad option. */
   static async open(options: ClusterPresenceOptions): Promise<ClusterPresence> {
     const presence = new ClusterPresence(options);
     const kvTimeoutMs = positiveInteger('kvTimeoutMs', options.kvTimeoutMs ?? DEFAULT_CLUSTER_KV_TIMEOUT_MS);
     const retryMs = positiveInteger('watchRetryMs', options.watchRetryMs ?? DEFAULT_OWNER_WATCH_RETRY_MS);
     const names = clusterNames(options.prefix);
     const log = presence.#log;
-    const [health, owners] = await Promise.all([
-      openClusterBucket(options.connection, names.healthBucket, options.replicas, kvTimeoutMs),
+    const [beats, owners] = await Promise.all([
+      openHeartbeatBucket(options.connection, natsNames(options.prefix).hubBucket, options.replicas, kvTimeoutMs),
       openClusterBucket(options.connection, names.ownerBucket, options.replicas, kvTimeoutMs),
     ]);
     presence.#ownersKv = owners;
     try {
       // Hubs first, so the owners' replay finds their hubs' state. Both replay their last values, deletes included.
-      presence.#watches.push(await keepWatching(health, {}, (entry) => presence.#onHealth(entry), { name: 'health', retryMs, log }));
+      presence.#watches.push(await keepWatching(beats, {}, (entry) => presence.#onBeat(entry), { name: 'heartbeats', retryMs, log }));
       presence.#watches.push(await keepWatching(owners, {}, (entry) => presence.#onOwner(entry), { name: 'presence', retryMs, log }));
     } catch (err) {
       await presence.close();
@@ -175,7 +178,7 @@ export class ClusterPresence {
     this.#byNode.clear();
   }
 
-  #onHealth(entry: KvWatchEntry): void {
+  #onBeat(entry: KvWatchEntry): void {
     let node: string;
     try {
       node = decodeToken(entry.key);
@@ -237,7 +240,7 @@ export class ClusterPresence {
     for (const node of [...this.#alive]) this.#judge(node, now);
   }
 
-  /** Marks `node` alive or dead by its last health write, telling of each of its devices when that changed. */
+  /** Marks `node` alive or dead by its last heartbeat, telling of each of its devices when that changed. */
   #judge(node: string, now: number): void {
     const heard = this.#heard.get(node);
     const alive = heard !== undefined && now - heard < this.#silenceMs;

@@ -23,12 +23,16 @@ export class HubHeartbeat {
 
   /** Opens (creating it) the bucket `bucket` with `replicas` copies, for hub `node`. */
   static async open(nc: NatsConnection, bucket: string, node: string, replicas: number, timeoutMs: number): Promise<HubHeartbeat> {
-    const kv = await new Kvm(nc).create(bucket, { replicas, history: 1, timeout: timeoutMs });
-    return new HubHeartbeat(kv, encodeToken(node));
+    return new HubHeartbeat(await openHeartbeatBucket(nc, bucket, replicas, timeoutMs), encodeToken(node));
   }
 
   /** Writes `now`; resolves once a quorum acked it, rejects when it was not. */
   async beat(now: number): Promise<void> {
     await this.#kv.put(this.#key, String(now));
   }
+}
+
+/** The heartbeat bucket (creating it), as every hub opens it: readers such as the cluster feed's presence watch it. */
+export function openHeartbeatBucket(nc: NatsConnection, bucket: string, replicas: number, timeoutMs: number): Promise<KV> {
+  return new Kvm(nc).create(bucket, { replicas, history: 1, timeout: timeoutMs });
 }

@@ -1,6 +1,6 @@
 /**
  * The cluster live feed against a real three-node nats-server cluster: two
- * "hubs" (a JetStream store, a health monitor and a feed each, on their own
+ * "hubs" (a JetStream store, which writes the hub's heartbeat, and a feed each, on their own
  * NATS connection) sharing one prefix, as two hub processes share a
  * cluster. A dashboard on hub B must see what hub A stores and who is
  * connected to A.
@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { clusterNames, openClusterBucket } from '../../../src/hub/cluster/cluster-bucket.js';
 import { ClusterFeed, type ClusterFeedOptions } from '../../../src/hub/cluster/cluster-feed.js';
-import { ClusterHealth } from '../../../src/hub/cluster/cluster-health.js';
 import { DeviceOwnership } from '../../../src/hub/cluster/device-ownership.js';
 import { DeviceRegistry } from '../../../src/hub/device-registry.js';
 import type { FeedEvent } from '../../../src/hub/live-feed.js';
 import { openJetStreamStore, type JetStreamStore } from '../../../src/store/jetstream-store.js';
-import { encodeToken } from '../../../src/store/jetstream/nats-names.js';
+import { HubHeartbeat, openHeartbeatBucket } from '../../../src/store/jetstream/hub-heartbeat.js';
+import { encodeToken, natsNames } from '../../../src/store/jetstream/nats-names.js';
 import { DEFAULT_STORE_CONFIG, type StoreConfig } from '../../../src/store/store-config.js';
 import type { StoredReading } from '../../../src/store/types.js';
 import { waitUntil } from '../../helpers/wait.js';
@@ -42,13 +42,11 @@ describe('cluster live feed (3 nats-servers, replicas 3)', () => {
     await fixture?.stop();
   });
 
-  /** Hub `node` on `prefix`: its store, its health monitor (the heartbeat presence relies on) and its feed with a subscriber. */
+  /** Hub `node` on `prefix`: its store (which writes the heartbeat presence relies on) and its feed with a subscriber. */
   const hub = async (node: string, prefix: string, options: Partial<ClusterFeedOptions> = {}): Promise<TestHub> => {
     const nc = await fixture.connect(node);
     const store = await openJetStreamStore({ node, nats: { servers: fixture.cluster.urls, tls: null, creds: null }, replicas: 3 }, NO_RETENTION, { prefix, connection: nc });
     closers.push(() => store.close());
-    const health = await ClusterHealth.start({ connection: nc, node, replicas: 3, prefix });
-    closers.push(() => health.close());
     const feed = await ClusterFeed.open({ connection: nc, node, replicas: 3, store, registry: new DeviceRegistry(), rejectedSummaryMs: 1_000, prefix, ...options });
     closers.push(() => feed.close());
     const events: FeedEvent[] = [];
@@ -126,15 +124,14 @@ describe('cluster live feed (3 nats-servers, replicas 3)', () => {
     assert.equal([...b.feed.knownDevices()].length, 2);
   });
 
-  it('turns the devices of a hub that stopped writing its health key offline, and online again when it is back', async () => {
+  it('turns the devices of a hub that stopped writing its heartbeat offline, and online again when it is back', async () => {
     const prefix = fixture.newPrefix();
     const b = await hub('hub-b', prefix, { presence: { hubSilenceMs: 2_000 } });
-    // A hub that claimed a device and then died: its health key and its owner record stay behind.
+    // A hub that claimed a device and then died: its heartbeat and its owner record stay behind.
     const nc = await fixture.connect('hub-dead');
-    const names = clusterNames(prefix);
-    const health = await openClusterBucket(nc, names.healthBucket, 3, 5_000);
-    const owners = await openClusterBucket(nc, names.ownerBucket, 3, 5_000);
-    await health.put(encodeToken('hub-dead'), JSON.stringify({ node: 'hub-dead', at: Date.now() }));
+    const heartbeat = await HubHeartbeat.open(nc, natsNames(prefix).hubBucket, 'hub-dead', 3, 5_000);
+    const owners = await openClusterBucket(nc, clusterNames(prefix).ownerBucket, 3, 5_000);
+    await heartbeat.beat(Date.now());
     await owners.put(encodeToken('dev-d'), JSON.stringify({ node: 'hub-dead', connId: 'c1', since: Date.now() }));
     await waitUntil(() => [...b.feed.onlineDevices()].includes('dev-d'), 'hub B sees dev-d online');
 
@@ -143,21 +140,20 @@ describe('cluster live feed (3 nats-servers, replicas 3)', () => {
     assert.ok(![...b.feed.onlineDevices()].includes('dev-d'));
     assert.notEqual(await owners.get(encodeToken('dev-d')), null);
 
-    await health.put(encodeToken('hub-dead'), JSON.stringify({ node: 'hub-dead', at: Date.now() }));
+    await heartbeat.beat(Date.now());
     await waitUntil(() => presenceOf(b.events, 'dev-d').at(-1) === true, 'hub B sees dev-d online again');
   });
 
   it('counts a record of a hub whose last heartbeat is old as offline from the start', async () => {
     const prefix = fixture.newPrefix();
     const nc = await fixture.connect('hub-gone');
-    const names = clusterNames(prefix);
-    const health = await openClusterBucket(nc, names.healthBucket, 3, 5_000);
-    const owners = await openClusterBucket(nc, names.ownerBucket, 3, 5_000);
-    await health.put(encodeToken('hub-gone'), JSON.stringify({ node: 'hub-gone', at: Date.now() }));
+    const beats = await openHeartbeatBucket(nc, natsNames(prefix).hubBucket, 3, 5_000);
+    const owners = await openClusterBucket(nc, clusterNames(prefix).ownerBucket, 3, 5_000);
+    await beats.put(encodeToken('hub-gone'), String(Date.now()));
     await owners.put(encodeToken('dev-g'), JSON.stringify({ node: 'hub-gone', connId: 'c1', since: Date.now() }));
     const silenceMs = 1_000;
     // Wait out the silence on the bucket's own timestamps, then start a hub.
-    await waitUntil(async () => Date.now() - ((await health.get(encodeToken('hub-gone')))?.created.getTime() ?? Date.now()) > 2 * silenceMs, 'the heartbeat is old');
+    await waitUntil(async () => Date.now() - ((await beats.get(encodeToken('hub-gone')))?.created.getTime() ?? Date.now()) > 2 * silenceMs, 'the heartbeat is old');
     const b = await hub('hub-b', prefix, { presence: { hubSilenceMs: silenceMs } });
     await waitUntil(() => [...b.feed.onlineDevices()].length === 0 && [...b.feed.knownDevices()].length === 0, 'hub B started');
     await owners.put(encodeToken('dev-h'), JSON.stringify({ node: 'hub-b', connId: 'c2', since: Date.now() }));
