@@ -48,6 +48,8 @@ export interface ClusterFeedOptions {
   readonly node: string;
   /** When this hub started (ms since epoch): its owner records claimed earlier are an earlier run's (cluster-presence.ts). @defaultValue the process's start (performance.timeOrigin) */
   readonly startedAt?: number;
+  /** Whether connection `connId` of this hub is open (ClusterSessionOwnership): its other records are removed (cluster-presence.ts). @defaultValue none */
+  readonly holds?: (connId: string) => boolean;
   /** `cluster.replicas`: the copies of buckets this hub creates. */
   readonly replicas: number;
   /** The hub's JetStream store: what it commits goes out to every hub. */
@@ -117,7 +119,7 @@ export class ClusterFeed implements LiveFeed {
       feed.#sub = nc.subscribe(feed.#live.filter, { callback: (err, msg) => (err === null ? feed.#received(msg) : undefined) });
       const { presence } = options;
       feed.#presence = await ClusterPresence.open({
-        connection: nc, node: options.node, startedAt: options.startedAt, replicas: options.replicas, prefix: options.prefix, kvTimeoutMs: timeoutMs, log: feed.#log,
+        connection: nc, node: options.node, startedAt: options.startedAt, holds: options.holds, replicas: options.replicas, prefix: options.prefix, kvTimeoutMs: timeoutMs, log: feed.#log,
         hubSilenceMs: presence?.hubSilenceMs, maxDevices: presence?.maxOnlineDevices, maxHubs: presence?.maxHubs, watchRetryMs: presence?.watchRetryMs,
         onChange: (device, online) => feed.#emit({ type: 'presence', device, online, at: Date.now() }),
       });

@@ -22,7 +22,9 @@
  * after it) finds the records its earlier run left: records of its own node
  * claimed before `startedAt`. It deletes each (a compare-and-set on the
  * revision it saw, so a newer claim is never touched): those connections
- * are gone, and no hub would release them otherwise.
+ * are gone, and no hub would release them otherwise. Given `holds`, it also
+ * removes its records of connections it no longer has (a release it could
+ * not write while cut off from JetStream).
  * A watch is an ephemeral ordered consumer of one server, not a replicated
  * consensus group.
  */
@@ -31,7 +33,7 @@ import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { FleethubError } from '../../errors.js';
 import { SILENT_LOGGER, type Logger } from '../../log.js';
-import { decodeToken, natsNames } from '../../store/jetstream/nats-names.js';
+import { decodeToken, encodeToken, natsNames } from '../../store/jetstream/nats-names.js';
 import { clusterNames, DEFAULT_CLUSTER_KV_TIMEOUT_MS, errorText, keepWatching, openClusterBucket, type KeptWatch } from './cluster-bucket.js';
 import { DEFAULT_QUORUM_LOSS_MS } from '../../store/jetstream/jetstream-options.js';
 import { openHeartbeatBucket } from '../../store/jetstream/hub-heartbeat.js';
@@ -58,6 +60,14 @@ export interface ClusterPresenceOptions {
   readonly node: string;
   /** When this hub started (ms since epoch, its own clock, as the owner records' `since`): no connection of this run is older. @defaultValue the process's start (performance.timeOrigin) */
   readonly startedAt?: number;
+  /**
+   * Whether connection `connId` of this hub is open or being claimed. When
+   * given, records of this node naming any other connection are removed
+   * every `hubSilenceMs` (releases this hub could not write, e.g. while it
+   * was cut off from JetStream). @defaultValue none: only the records of an
+   * earlier run are removed
+   */
+  readonly holds?: (connId: string) => boolean;
   /** A device went online or offline (as this hub sees the cluster). */
   readonly onChange: (device: string, online: boolean) => void;
   /** @defaultValue DEFAULT_NATS_PREFIX */
@@ -107,8 +117,11 @@ export class ClusterPresence {
   readonly #maxHubs: number;
   readonly #log: Logger;
   readonly #now: () => number;
+  readonly #holds: ((connId: string) => boolean) | null;
   /** Device → the node owning it. */
   readonly #owners = new Map<string, string>();
+  /** This node's records, device → connection and revision (for removing the stale ones). */
+  readonly #mine = new Map<string, { readonly connId: string; readonly revision: number }>();
   /** Node → its devices (the index a hub's death or return walks). */
   readonly #byNode = new Map<string, Set<string>>();
   /** Node → its last heartbeat (ms since epoch, the bucket's timestamp, never later than now). */
@@ -123,6 +136,7 @@ export class ClusterPresence {
   private constructor(options: ClusterPresenceOptions) {
     this.#onChange = options.onChange;
     this.#node = options.node;
+    this.#holds = options.holds ?? null;
     this.#now = options.now ?? Date.now;
     this.#startedAt = options.startedAt ?? Math.floor(performance.timeOrigin);
     this.#silenceMs = positiveInteger('hubSilenceMs', options.hubSilenceMs ?? DEFAULT_HUB_SILENCE_MS);
@@ -152,7 +166,11 @@ export class ClusterPresence {
       throw err;
     }
     // A quarter of the silence: a dead hub's devices turn offline at most a quarter late.
-    presence.#timer = setInterval(() => presence.#judgeAll(), Math.max(1, Math.floor(presence.#silenceMs / 4)));
+    let ticks = 0;
+    presence.#timer = setInterval(() => {
+      presence.#judgeAll();
+      if ((ticks = (ticks + 1) % 4) === 0) presence.#sweepMine();
+    }, Math.max(1, Math.floor(presence.#silenceMs / 4)));
     presence.#timer.unref();
     return presence;
   }
@@ -176,6 +194,7 @@ export class ClusterPresence {
     await Promise.all(this.#watches.map((w) => w.stop()));
     this.#owners.clear();
     this.#byNode.clear();
+    this.#mine.clear();
   }
 
   #onBeat(entry: KvWatchEntry): void {
@@ -205,12 +224,14 @@ export class ClusterPresence {
     const before = this.#owners.get(device);
     const record = ownerOf(entry);
     let node = record?.node;
-    if (record !== null && record.node === this.#node && record.since < this.#startedAt) {
-      node = undefined; // a connection of this hub's earlier run: gone
-      void this.#ownersKv?.delete(entry.key, { previousSeq: entry.revision }).then(
-        () => this.#log.log('info', 'cluster.stale_owner_removed', { device, since: record.since }),
-        (err: unknown) => this.#log.log('debug', 'cluster.stale_owner_kept', { device, reason: errorText(err) }),
-      );
+    this.#mine.delete(device);
+    if (record !== null && record.node === this.#node) {
+      if (record.since < this.#startedAt) {
+        node = undefined; // a connection of this hub's earlier run: gone
+        this.#remove(device, record.connId, entry.revision);
+      } else {
+        this.#mine.set(device, { connId: record.connId, revision: entry.revision });
+      }
     }
     if (before !== undefined && before !== node) this.#unindex(device, before);
     if (node !== undefined && before !== node) {
@@ -226,6 +247,21 @@ export class ClusterPresence {
     }
     const isOnline = this.online(device);
     if (isOnline !== wasOnline && !this.#closed) this.#onChange(device, isOnline);
+  }
+
+  /** Deletes `device`'s record if it is still at `revision` (the watch then reports the delete). */
+  #remove(device: string, connId: string, revision: number): void {
+    void this.#ownersKv?.delete(encodeToken(device), { previousSeq: revision }).then(
+      () => this.#log.log('info', 'cluster.stale_owner_removed', { device, conn: connId }),
+      (err: unknown) => this.#log.log('debug', 'cluster.stale_owner_kept', { device, reason: errorText(err) }),
+    );
+  }
+
+  /** Removes this node's records of connections it does not hold (with {@link ClusterPresenceOptions.holds}). */
+  #sweepMine(): void {
+    const holds = this.#holds;
+    if (holds === null || this.#closed) return;
+    for (const [device, { connId, revision }] of this.#mine) if (!holds(connId)) this.#remove(device, connId, revision);
   }
 
   #unindex(device: string, node: string): void {

@@ -177,6 +177,19 @@ describe('cluster live feed (3 nats-servers, replicas 3)', () => {
     assert.equal((await owners.get(encodeToken('dev-new')))?.operation, 'PUT');
   });
 
+  it('removes records of this hub naming connections it does not hold (a release it could not write)', async () => {
+    const prefix = fixture.newPrefix();
+    const held = new Set(['c-live']);
+    const b = await hub('hub-b', prefix, { holds: (connId) => held.has(connId), presence: { hubSilenceMs: 1_000 } });
+    const owners = await openClusterBucket(await fixture.connect('hub-x'), clusterNames(prefix).ownerBucket, 3, 5_000);
+    await owners.put(encodeToken('dev-live'), JSON.stringify({ node: 'hub-b', connId: 'c-live', since: Date.now() }));
+    await owners.put(encodeToken('dev-lost'), JSON.stringify({ node: 'hub-b', connId: 'c-lost', since: Date.now() }));
+    await waitUntil(async () => (await owners.get(encodeToken('dev-lost')))?.operation === 'DEL', 'the record of the lost connection is deleted');
+    await waitUntil(() => presenceOf(b.events, 'dev-lost').at(-1) === false, 'hub B saw dev-lost go offline');
+    assert.deepEqual([...b.feed.onlineDevices()], ['dev-live']);
+    assert.equal((await owners.get(encodeToken('dev-live')))?.operation, 'PUT');
+  });
+
   it('follows at most maxOnlineDevices owner records', async () => {
     const prefix = fixture.newPrefix();
     const b = await hub('hub-b', prefix, { presence: { maxOnlineDevices: 2 } });
