@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { isFleethubError } from '../../../src/errors.js';
 import { clusterNames, openClusterBucket } from '../../../src/hub/cluster/cluster-bucket.js';
 import { ClusterFeed, type ClusterFeedOptions } from '../../../src/hub/cluster/cluster-feed.js';
 import { DeviceOwnership } from '../../../src/hub/cluster/device-ownership.js';
@@ -200,6 +201,16 @@ describe('cluster live feed (3 nats-servers, replicas 3)', () => {
     await owners.put(encodeToken('o4'), JSON.stringify({ node: 'hub-b', connId: 'o4', since: Date.now() }));
     await waitUntil(() => [...b.feed.onlineDevices()].includes('o4'), 'a freed place is taken');
     assert.equal([...b.feed.onlineDevices()].length, 2);
+  });
+
+  it('refuses a bad limit with FH_ERR_CONFIG', async () => {
+    const prefix = fixture.newPrefix();
+    const nc = await fixture.connect('hub-c');
+    const store = await openJetStreamStore({ node: 'hub-c', nats: { servers: fixture.cluster.urls, tls: null, creds: null }, replicas: 3 }, NO_RETENTION, { prefix, connection: nc });
+    closers.push(() => store.close());
+    const base = { connection: nc, node: 'hub-c', replicas: 3, store, registry: new DeviceRegistry(), rejectedSummaryMs: 1_000, prefix };
+    await assert.rejects(ClusterFeed.open({ ...base, maxDevices: 0 }), (err: unknown) => isFleethubError(err, 'FH_ERR_CONFIG'));
+    await assert.rejects(ClusterFeed.open({ ...base, presence: { hubSilenceMs: -1 } }), (err: unknown) => isFleethubError(err, 'FH_ERR_CONFIG'));
   });
 
   it('keeps refusals on the hub the device is connected to', async () => {
