@@ -59,7 +59,8 @@ export interface DeviceListenerOptions {
   readonly cluster: DeviceListenerCluster | null;
   readonly store: Store;
   readonly registry: DeviceRegistry;
-  readonly feed: HubFeed;
+  /** Where presence and refusals go: a {@link HubFeed}, or in cluster mode a ClusterFeed. */
+  readonly feed: Pick<HubFeed, 'presence' | 'rejected'>;
   readonly metrics: HubMetrics;
   readonly log: Logger;
   /** What protocol 2 sessions offer (commands, desired configuration, renewal). @defaultValue none */

@@ -14,10 +14,11 @@ import { HubFeed } from './hub-feed.js';
 import { HubMetrics } from './hub-metrics.js';
 import type { LiveFeed } from './live-feed.js';
 import { openStore } from '../store/log-store.js';
-import { openJetStreamStore, type JetStreamStoreOptions } from '../store/jetstream-store.js';
+import { JetStreamStore, openJetStreamStore, type JetStreamStoreOptions } from '../store/jetstream-store.js';
 import type { Store } from '../store/types.js';
 import { CLOSE } from '../errors.js';
 import { ClusterHub, type ClusterHubOptions } from './cluster/cluster-hub.js';
+import { ClusterFeed } from './cluster/cluster-feed.js';
 
 /** Options of {@link createHub}. */
 export interface HubOptions {
@@ -65,7 +66,7 @@ class FleethubHub implements Hub {
   readonly #registry = new DeviceRegistry();
   #store: Store | null = null;
   #cluster: ClusterHub | null = null;
-  #feed: HubFeed | null = null;
+  #feed: HubFeed | ClusterFeed | null = null;
   #listener: DeviceListener | null = null;
   #console: ConsoleListener | null = null;
   #hubMetrics: HubMetrics | null = null;
@@ -108,7 +109,14 @@ class FleethubHub implements Hub {
   async #listen(): Promise<HubPorts> {
     const store = await this.#openStore();
     this.#store = store;
-    this.#feed = new HubFeed(store, this.#registry, this.#log, { rejectedSummaryMs: this.#config.console.rejectedSummaryMs });
+    try {
+      this.#feed = await this.#openFeed(store);
+    } catch (err) {
+      await this.#cluster?.close();
+      await store.close();
+      throw err;
+    }
+    const feed = this.#feed;
     this.#hubMetrics ??= new HubMetrics(this.metrics, {
       storeStats: () => store.stats(),
       storeUp: () => store.health().ok,
@@ -130,7 +138,7 @@ class FleethubHub implements Hub {
       cluster: this.#cluster?.listenerParts() ?? null,
       store,
       registry: this.#registry,
-      feed: this.#feed,
+      feed,
       metrics: this.#hubMetrics,
       log: this.#log,
     });
@@ -140,7 +148,7 @@ class FleethubHub implements Hub {
         config: this.#config.console,
         tls: { cert: material.cert, key: material.key },
         pkiDir: this.#config.pkiDir,
-        feed: this.#feed,
+        feed,
         metrics: this.metrics,
         health: () => this.#health(),
         log: this.#log,
@@ -159,7 +167,7 @@ class FleethubHub implements Hub {
       await this.#listener.close();
       await this.#cluster?.close();
       await this.#console?.close();
-      this.#feed.close();
+      await feed.close();
       await store.close();
       throw err;
     }
@@ -184,6 +192,19 @@ class FleethubHub implements Hub {
       throw err;
     }
     return store;
+  }
+
+  /** Single node: the feed of this hub's store and devices. Cluster mode: every hub's (cluster-feed.ts), on the store's connection. */
+  async #openFeed(store: Store): Promise<HubFeed | ClusterFeed> {
+    const rejectedSummaryMs = this.#config.console.rejectedSummaryMs;
+    const cluster = this.#config.cluster;
+    if (cluster === null || !(store instanceof JetStreamStore)) return new HubFeed(store, this.#registry, this.#log, { rejectedSummaryMs });
+    const prefix = this.#options.cluster?.prefix;
+    return ClusterFeed.open({
+      connection: store.connection, node: cluster.node, replicas: cluster.replicas, store, registry: this.#registry, rejectedSummaryMs, log: this.#log,
+      holds: (connId) => this.#cluster?.ownership.holds(connId) ?? true,
+      ...(prefix === undefined ? {} : { prefix }),
+    });
   }
 
   /** The body of `/healthz`; `ok: false` (the store cannot write) makes it a 503. */
@@ -214,7 +235,7 @@ class FleethubHub implements Hub {
     await this.#listener?.close();
     await this.#cluster?.close();
     await this.#console?.close();
-    this.#feed?.close();
+    await this.#feed?.close();
     await this.#store?.close();
     this.#log.log('info', 'hub.closed');
   }

@@ -28,8 +28,6 @@ export interface ClusterNames {
   readonly leaseBucket: string;
   /** The CRL and the inventory, as the CLI publishes them. */
   readonly pkiBucket: string;
-  /** Each hub's health probe writes its own key here. */
-  readonly healthBucket: string;
   /** The subject hub `node` answers takeover requests on. */
   takeoverSubject(node: string): string;
 }
@@ -41,7 +39,6 @@ export function clusterNames(prefix: string = DEFAULT_NATS_PREFIX): ClusterNames
     ownerBucket: `${prefix}-owners`,
     leaseBucket: `${prefix}-sink-leases`,
     pkiBucket: `${prefix}-pki`,
-    healthBucket: `${prefix}-health`,
     takeoverSubject: (node: string) => `${prefix}.node.${encodeToken(node)}.takeover`,
   });
 }

@@ -42,6 +42,11 @@ export class ClusterSessionOwnership implements SessionOwnership {
     void released.finally(() => this.#releasing.delete(released));
   }
 
+  /** Whether connection `connId` is open or being claimed here (the cluster feed removes this hub's records of any other). */
+  holds(connId: string): boolean {
+    return this.#sessions.has(connId);
+  }
+
   /** Resolves when the releases under way are written (at shutdown, so other hubs need no takeover request). */
   async settled(): Promise<void> {
     await Promise.all([...this.#releasing]);
