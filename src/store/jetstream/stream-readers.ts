@@ -58,7 +58,8 @@ export interface StreamReadersOptions {
 export class StreamReaders {
   readonly #opts: StreamReadersOptions;
   readonly #idle: Reader[] = [];
-  #busy = 0;
+  /** Readers taken by reads in progress. */
+  #taken = 0;
   #closed = false;
   #uses = 0;
 
@@ -73,9 +74,9 @@ export class StreamReaders {
    * read them by sequence instead.
    */
   async read(startSeq: number, count: number): Promise<ReadingMessage[] | null> {
-    if (this.#closed || count <= 0) return null;
-    this.#busy += 1;
+    if (this.#closed || count <= 0 || this.#opts.max === 0) return null;
     let reader: Reader | null = null;
+    this.#taken += 1; // counted before it exists, so reads side by side never make more than max
     try {
       reader = await this.#take(startSeq);
       if (reader === null) return null;
@@ -91,7 +92,7 @@ export class StreamReaders {
       reader = null;
       return null;
     } finally {
-      this.#busy -= 1;
+      this.#taken -= 1;
       if (reader !== null) {
         if (this.#closed) this.#discard(reader);
         else this.#idle.push(reader);
@@ -110,7 +111,7 @@ export class StreamReaders {
   async #take(startSeq: number): Promise<Reader | null> {
     const at = this.#idle.findIndex((reader) => reader.nextSeq === startSeq);
     if (at >= 0) return this.#idle.splice(at, 1)[0] ?? null;
-    if (this.#idle.length + this.#busy > this.#opts.max) {
+    if (this.#idle.length + this.#taken > this.#opts.max) {
       // At the limit: move the least recently used idle reader, or give up when all are busy.
       if (this.#idle.length === 0) return null;
       this.#idle.sort((a, b) => a.usedAt - b.usedAt);
