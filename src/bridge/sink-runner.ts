@@ -4,8 +4,8 @@
  * commit. In cluster mode the runner runs only while its hub holds the
  * sink's lease: {@link SinkRunner.stop} ends a run without saving the
  * position (the next holder repeats at most the batch in flight), and
- * {@link SinkRunner.start} begins another from the saved position. A failed delivery is retried with capped exponential backoff and
- * full jitter, forever (SPEC: every stored message reaches every sink at least
+ * {@link SinkRunner.start} begins another from the saved position. A failed
+ * delivery is retried with capped exponential backoff and full jitter, forever (SPEC: every stored message reaches every sink at least
  * once); the runner never touches the write path, so a dead sink slows neither
  * devices nor the other sinks.
  *

@@ -18,7 +18,9 @@
  *   refused by JetStream and reloads it, so no second store of state has to
  *   be kept in step with the stream.
  * - Positions are stream sequences minus one (dense from 0, as the
- *   interface wants); cursors live in a KV bucket (cursor-bucket.ts), seq
+ *   interface wants). Reads in sequence (a sink's) take one pull of a
+ *   reader's consumer per batch (stream-readers.ts), others a get per
+ *   reading; cursors live in a KV bucket (cursor-bucket.ts), seq
  *   resets in another (seq-reset-bucket.ts);
  *   retention is the stream's own max_age and max_bytes: unlike the embedded
  *   log's, it does not wait for saved cursors, and it follows the servers'
