@@ -5,9 +5,10 @@
  * sink's lease: {@link SinkRunner.stop} ends a run without saving the
  * position (the next holder repeats at most the batch in flight), and
  * {@link SinkRunner.start} begins another from the saved position. A failed
- * delivery is retried with capped exponential backoff and full jitter, forever (SPEC: every stored message reaches every sink at least
- * once); the runner never touches the write path, so a dead sink slows neither
- * devices nor the other sinks.
+ * delivery is retried with capped exponential backoff and full jitter,
+ * forever (SPEC: every stored message reaches every sink at least once); the
+ * runner never touches the write path, so a dead sink slows neither devices
+ * nor the other sinks.
  *
  * The poison-reading rule: a reading the destination can never take (the
  * sink throws a {@link SinkRefusedError}) must not stop the sink. A refused
