@@ -62,6 +62,9 @@ export {
   type SinkDrops,
   type SinkConfig,
   type RunnerSettings,
+  type SinkGate,
+  type SinkGateEvents,
+  type SinkGateHandle,
 } from './bridge/index.js';
 
 // The PKI

@@ -2,7 +2,9 @@
  * The bridge: one runner per sink, each reading the store from its own
  * persisted position (SPEC: Sinks). This is what the `serve` command wires:
  * `resolveSinkConfigs(raw)` at start-up, then `createBridge(...)`, `start()`,
- * `metrics()` on each `/metrics` scrape, `close()` at shutdown.
+ * `metrics()` on each `/metrics` scrape, `close()` at shutdown. In cluster
+ * mode a {@link SinkGate} (the sink leases) decides which hub runs each
+ * sink: the runner runs while its hub holds the sink's lease.
  */
 import type { Logger } from '../log.js';
 import type { StoreReader } from '../store/types.js';
@@ -12,6 +14,7 @@ import { RejectedReadingsFile, rejectedReadingsPath } from './rejected-readings.
 import type { SinkConfig } from './sink-config.js';
 import { renderSinkMetrics } from './sink-metrics.js';
 import { SinkRunner, type SinkRunnerStats } from './sink-runner.js';
+import type { SinkGate, SinkGateHandle } from './sink-gate.js';
 import { DEFAULT_RUNNER_SETTINGS, SINK_NAME_PATTERN, type RunnerSettings } from './sink-settings.js';
 import type { Sink } from './sink.js';
 import { ThingSpeakSink } from './thingspeak-sink.js';
@@ -19,6 +22,7 @@ import { ThingSpeakSink } from './thingspeak-sink.js';
 export type { Sink, SinkDrops } from './sink.js';
 export { SinkRefusedError, isSinkRefused } from './sink.js';
 export type { SinkRunnerStats } from './sink-runner.js';
+export type { SinkGate, SinkGateEvents, SinkGateHandle } from './sink-gate.js';
 export { SinkRunner, cursorName } from './sink-runner.js';
 export { resolveSinkConfigs, SINK_TYPES } from './sink-config.js';
 export type { SinkConfig, SinkType } from './sink-config.js';
@@ -46,17 +50,26 @@ export interface BridgeOptions {
    */
   readonly dataDir: string | null;
   readonly log: Logger;
+  /**
+   * Cluster mode: which hub runs each sink (the cluster's sink leases). A
+   * runner runs only while this hub holds its sink; it starts from the
+   * saved position when the hub gets it and stops at once, without saving,
+   * when the hub loses it. {@link Bridge.close} stops the runners, then
+   * releases every sink so another hub takes over at once. The gate stays
+   * the caller's to close, after the bridge. @defaultValue null: every runner runs on this hub
+   */
+  readonly gate?: SinkGate | null;
 }
 
 /** Running sink runners. */
 export interface Bridge {
-  /** Starts every runner (each catches up from its saved position). */
+  /** Starts every runner (each catches up from its saved position); with a gate, asks for every sink and starts each runner once its sink is held. */
   start(): void;
   /** Each runner's figures. */
   stats(): readonly SinkRunnerStats[];
   /** Prometheus text for the per-sink metrics (delivered, failed, lag, state, dropped). */
   metrics(): string;
-  /** Stops the runners after their in-flight delivery and saves positions. Idempotent. */
+  /** Stops the runners after their in-flight delivery and saves positions (then, with a gate, releases the sinks). Idempotent. */
   close(): Promise<void>;
 }
 
@@ -103,19 +116,41 @@ export function createBridge(options: BridgeOptions): Bridge {
     void Promise.all(runners.map(({ runner }) => runner.close()));
     throw err;
   }
+  const gate = options.gate ?? null;
+  const handles: SinkGateHandle[] = [];
+  let started = false;
   let closing: Promise<void> | null = null;
+  const startRunner = (runner: SinkRunner, type: string): void => {
+    if (closing !== null) return;
+    runner.start();
+    options.log.log('info', 'sink.start', { sink: runner.name, type });
+  };
   return {
     start() {
-      if (closing !== null) return;
+      if (closing !== null || started) return;
+      started = true;
       for (const { runner, type } of runners) {
-        runner.start();
-        options.log.log('info', 'sink.start', { sink: runner.name, type });
+        if (gate === null) {
+          startRunner(runner, type);
+          continue;
+        }
+        handles.push(gate.hold(runner.name, {
+          onAcquired: () => startRunner(runner, type),
+          onLost: (reason) => {
+            if (closing !== null) return;
+            options.log.log('warn', 'sink.stop', { sink: runner.name, type, reason });
+            void runner.stop();
+          },
+        }));
       }
     },
     stats: () => runners.map(({ runner }) => runner.stats()),
     metrics: () => renderSinkMetrics(runners.map(({ runner, type }) => ({ ...runner.stats(), type }))),
     close() {
-      closing ??= Promise.all(runners.map(({ runner }) => runner.close())).then(() => undefined);
+      // The runners first (each saves its position while its sink is still held), then the sinks go to other hubs.
+      closing ??= Promise.all(runners.map(({ runner }) => runner.close()))
+        .then(() => Promise.all(handles.map((handle) => handle.release())))
+        .then(() => undefined);
       return closing;
     },
   };

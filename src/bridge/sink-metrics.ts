@@ -16,6 +16,7 @@ export function renderSinkMetrics(stats: ReadonlyArray<SinkRunnerStats & { reado
   const lagMessages = new Gauge('fleethub_sink_lag_messages', 'Stored readings the sink has not delivered yet.');
   const lagSeconds = new Gauge('fleethub_sink_lag_seconds', 'Age of the oldest reading the sink is delivering, 0 when caught up.');
   const up = new Gauge('fleethub_sink_up', '1 when the sink delivers, 0 while it retries after a failure.');
+  const active = new Gauge('fleethub_sink_active', '1 on the hub running the sink, 0 on a hub waiting for its lease (cluster mode).');
   for (const s of stats) {
     const labels = { sink: s.name, type: s.type };
     delivered.inc(labels, s.delivered);
@@ -26,7 +27,8 @@ export function renderSinkMetrics(stats: ReadonlyArray<SinkRunnerStats & { reado
     lagMessages.set(s.lagMessages, labels);
     lagSeconds.set(s.lagSeconds, labels);
     up.set(s.state === 'up' ? 1 : 0, labels);
+    active.set(s.active ? 1 : 0, labels);
   }
   if (stats.length === 0) return '';
-  return [delivered, failures, dropped, lagMessages, lagSeconds, up].map((m) => m.render()).join('');
+  return [delivered, failures, dropped, lagMessages, lagSeconds, up, active].map((m) => m.render()).join('');
 }

@@ -1,10 +1,14 @@
 /**
  * One runner per sink: read a batch at the sink's persisted position, deliver
  * it, persist the new position, repeat; when caught up, wait for the next
- * commit. A failed delivery is retried with capped exponential backoff and
- * full jitter, forever (SPEC: every stored message reaches every sink at least
- * once); the runner never touches the write path, so a dead sink slows neither
- * devices nor the other sinks.
+ * commit. In cluster mode the runner runs only while its hub holds the
+ * sink's lease: {@link SinkRunner.stop} ends a run without saving the
+ * position (the next holder repeats at most the batch in flight), and
+ * {@link SinkRunner.start} begins another from the saved position. A failed
+ * delivery is retried with capped exponential backoff and full jitter,
+ * forever (SPEC: every stored message reaches every sink at least once); the
+ * runner never touches the write path, so a dead sink slows neither devices
+ * nor the other sinks.
  *
  * The poison-reading rule: a reading the destination can never take (the
  * sink throws a {@link SinkRefusedError}) must not stop the sink. A refused
@@ -48,6 +52,8 @@ export interface SinkRunnerStats {
   readonly lagSeconds: number;
   /** The next position to deliver. */
   readonly position: number;
+  /** True while this runner runs (always, once started, without leases; on one hub of a cluster at a time with them). */
+  readonly active: boolean;
 }
 
 /** Options of {@link SinkRunner}. */
@@ -62,6 +68,13 @@ export interface SinkRunnerOptions {
   readonly now?: () => number;
 }
 
+/** One run, from {@link SinkRunner.start} to its stop or close. */
+interface Run {
+  readonly abort: AbortController;
+  /** False once the run was stopped (its lease lost): it neither saves its position nor goes on. */
+  commits: boolean;
+}
+
 /** Drives one sink from the store. */
 export class SinkRunner {
   readonly #sink: Sink;
@@ -71,8 +84,10 @@ export class SinkRunner {
   readonly #rejectedFile: RejectedReadingsFile | null;
   readonly #now: () => number;
   readonly #backoff: Backoff;
-  readonly #abort = new AbortController();
-  #loop: Promise<void> | null = null;
+  /** The current run, or null when stopped (or not started). */
+  #run: Run | null = null;
+  /** Settles when the last run's loop has ended: a new run starts only then, so one sink never has two deliveries at once. */
+  #loop: Promise<void> = Promise.resolve();
   #closing: Promise<void> | null = null;
   #position: number | null = null;
   #saved: number | null = null;
@@ -99,13 +114,41 @@ export class SinkRunner {
     return this.#sink.name;
   }
 
-  /** Starts reading from the saved position. Calling it twice is a no-op. */
+  /** True while a run is on (started and neither stopped nor closed). */
+  get active(): boolean {
+    return this.#run !== null;
+  }
+
+  /** Starts a run from the saved position (after the previous run, if any, has ended). A no-op while running or once closed. */
   start(): void {
-    if (this.#loop !== null || this.#closing !== null) return;
-    this.#loop = this.#run().catch((err: unknown) => {
-      // Only a bug gets here: every expected failure is retried inside #run.
-      this.#log.log('error', 'sink.crashed', { sink: this.name, error: errorText(err) });
-    });
+    if (this.#run !== null || this.#closing !== null) return;
+    const run: Run = { abort: new AbortController(), commits: true };
+    this.#run = run;
+    this.#loop = this.#loop
+      .then(() => this.#runLoop(run))
+      .catch((err: unknown) => {
+        // Only a bug gets here: every expected failure is retried inside #runLoop.
+        this.#log.log('error', 'sink.crashed', { sink: this.name, error: errorText(err) });
+      });
+  }
+
+  /**
+   * Ends the run at once, without saving its position (its lease is lost:
+   * another hub goes on from the saved one). Nothing more is read or handed
+   * to the sink; the batch in flight is abandoned (a sink honours the abort
+   * signal; one already publishing finishes that batch) and is not counted
+   * in the cursor, so the next holder delivers it again. Resolves when the
+   * run's loop has ended. The sink stays open for a later {@link start}.
+   */
+  stop(): Promise<void> {
+    const run = this.#run;
+    if (run !== null) {
+      this.#run = null;
+      run.commits = false;
+      run.abort.abort(new Error(`sink ${this.name} stopped`));
+      this.#oldestPendingTs = null;
+    }
+    return this.#loop;
   }
 
   /** Current figures. */
@@ -120,9 +163,11 @@ export class SinkRunner {
       skipped: this.#skipped,
       rejected: this.#rejected,
       unmapped: this.#unmapped,
-      lagMessages: this.#position === null ? 0 : Math.max(0, this.#store.nextPosition() - position),
-      lagSeconds: caughtUp ? 0 : Math.max(0, (this.#now() - (this.#oldestPendingTs ?? 0)) / 1000),
+      // A stopped runner (another hub runs the sink) has no lag of its own to report.
+      lagMessages: this.#position === null || this.#run === null ? 0 : Math.max(0, this.#store.nextPosition() - position),
+      lagSeconds: caughtUp || this.#run === null ? 0 : Math.max(0, (this.#now() - (this.#oldestPendingTs ?? 0)) / 1000),
       position,
+      active: this.#run !== null,
     };
   }
 
@@ -133,17 +178,20 @@ export class SinkRunner {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      this.#abort.abort(new Error(`sink ${this.name} closing`));
+      const run = this.#run;
+      run?.abort.abort(new Error(`sink ${this.name} closing`));
       await this.#loop;
-      await this.#save();
+      if (run !== null) await this.#save(run);
+      this.#run = null;
       await this.#sink.close();
     })();
     return this.#closing;
   }
 
-  async #run(): Promise<void> {
-    const signal = this.#abort.signal;
-    const saved = await this.#retry('cursor', () => this.#store.cursor(cursorName(this.name)));
+  async #runLoop(run: Run): Promise<void> {
+    const signal = run.abort.signal;
+    if (signal.aborted) return; // stopped before the previous run had ended
+    const saved = await this.#retry(run, 'cursor', () => this.#store.cursor(cursorName(this.name)));
     if (saved === undefined) return;
     let position = saved;
     this.#position = position;
@@ -152,9 +200,9 @@ export class SinkRunner {
     while (!signal.aborted) {
       if (caughtUp && this.#settings.flushIntervalMs > 0 && this.#store.nextPosition() - position < this.#settings.batchSize) {
         // Linger a little after a quiet spell so that a trickle becomes batches, not one write per reading.
-        if (!(await this.#pause(this.#settings.flushIntervalMs))) return;
+        if (!(await this.#pause(run, this.#settings.flushIntervalMs))) return;
       }
-      const result = await this.#retry('read', () => this.#store.read(position, this.#settings.batchSize));
+      const result = await this.#retry(run, 'read', () => this.#store.read(position, this.#settings.batchSize));
       if (result === undefined) return;
       if (result.skipped > 0) {
         this.#skipped += result.skipped;
@@ -164,25 +212,25 @@ export class SinkRunner {
       if (result.readings.length === 0) {
         position = result.next;
         this.#position = position;
-        await this.#save();
+        await this.#save(run);
         caughtUp = true;
         await this.#store.waitFor(position, signal).catch(() => undefined);
         // waitFor also returns when the store closes: do not spin on a store that will never grow.
-        if (this.#store.nextPosition() <= position && !(await this.#pause(IDLE_RECHECK_MS))) return;
+        if (this.#store.nextPosition() <= position && !(await this.#pause(run, IDLE_RECHECK_MS))) return;
         continue;
       }
       caughtUp = false;
-      if (!(await this.#deliver(result.readings))) return;
+      if (!(await this.#deliver(run, result.readings))) return;
       position = result.next;
       this.#position = position;
-      await this.#save();
+      await this.#save(run);
     }
   }
 
   /** Delivers one batch, retrying until every reading is delivered or set aside; false when closed first. */
-  async #deliver(batch: readonly StoredReading[]): Promise<boolean> {
+  async #deliver(run: Run, batch: readonly StoredReading[]): Promise<boolean> {
     this.#oldestPendingTs = batch[0]?.ts ?? null;
-    if (!(await this.#deliverPart(batch))) return false;
+    if (!(await this.#deliverPart(run, batch))) return false;
     this.#oldestPendingTs = null;
     const drops = this.#sink.takeDrops?.();
     if (drops !== undefined) this.#unmapped += drops.unmapped;
@@ -195,11 +243,13 @@ export class SinkRunner {
    * per device holds), down to the single readings to set aside. The depth
    * is log2 of the batch size. False when closed first.
    */
-  async #deliverPart(part: readonly StoredReading[]): Promise<boolean> {
-    const signal = this.#abort.signal;
+  async #deliverPart(run: Run, part: readonly StoredReading[]): Promise<boolean> {
+    const signal = run.abort.signal;
     for (;;) {
       try {
         await this.#sink.deliver(part, signal);
+        // Stopped meanwhile: the batch is abandoned, whatever the destination took (the next holder repeats it).
+        if (!run.commits) return false;
         break;
       } catch (err: unknown) {
         if (signal.aborted) return false;
@@ -210,14 +260,14 @@ export class SinkRunner {
             return true;
           }
           const half = Math.ceil(part.length / 2);
-          return (await this.#deliverPart(part.slice(0, half))) && (await this.#deliverPart(part.slice(half)));
+          return (await this.#deliverPart(run, part.slice(0, half))) && (await this.#deliverPart(run, part.slice(half)));
         }
         this.#failures += 1;
         const delay = this.#backoff.next();
         if (this.#state === 'up') this.#log.log('warn', 'sink.down', { sink: this.name, error: errorText(err) });
         this.#state = 'retrying';
         this.#log.log('debug', 'sink.retry', { sink: this.name, attempt: this.#backoff.attempt, delayMs: delay, error: errorText(err) });
-        if (!(await this.#pause(delay))) return false;
+        if (!(await this.#pause(run, delay))) return false;
       }
     }
     if (this.#state === 'retrying') this.#log.log('info', 'sink.up', { sink: this.name, failures: this.#backoff.attempt });
@@ -247,32 +297,35 @@ export class SinkRunner {
   }
 
   /** Runs a store call, retrying with backoff on failure (a store being closed, a read error); undefined when closed. */
-  async #retry<T>(what: string, call: () => Promise<T>): Promise<T | undefined> {
+  async #retry<T>(run: Run, what: string, call: () => Promise<T>): Promise<T | undefined> {
+    const signal = run.abort.signal;
     for (;;) {
-      if (this.#abort.signal.aborted) return undefined;
+      if (signal.aborted) return undefined;
       try {
-        return await call();
+        const value = await call();
+        return signal.aborted ? undefined : value;
       } catch (err: unknown) {
-        if (this.#abort.signal.aborted) return undefined;
+        if (signal.aborted) return undefined;
         this.#log.log('warn', 'sink.store_error', { sink: this.name, op: what, error: errorText(err) });
-        if (!(await this.#pause(this.#backoff.next()))) return undefined;
+        if (!(await this.#pause(run, this.#backoff.next()))) return undefined;
       }
     }
   }
 
-  /** Sleeps unless closed; false when closed. */
-  async #pause(ms: number): Promise<boolean> {
+  /** Sleeps unless the run ends; false when it ends. */
+  async #pause(run: Run, ms: number): Promise<boolean> {
     try {
-      await sleep(ms, this.#abort.signal);
+      await sleep(ms, run.abort.signal);
       return true;
     } catch {
       return false;
     }
   }
 
-  async #save(): Promise<void> {
+  /** Saves the run's position, unless the run was stopped (another hub may be saving the cursor now). */
+  async #save(run: Run): Promise<void> {
     const position = this.#position;
-    if (position === null || position === this.#saved) return;
+    if (!run.commits || position === null || position === this.#saved) return;
     try {
       await this.#store.saveCursor(cursorName(this.name), position);
       this.#saved = position;

@@ -18,7 +18,9 @@
  *   refused by JetStream and reloads it, so no second store of state has to
  *   be kept in step with the stream.
  * - Positions are stream sequences minus one (dense from 0, as the
- *   interface wants); cursors live in a KV bucket (cursor-bucket.ts), seq
+ *   interface wants). Reads in sequence (a sink's) take one pull of a
+ *   reader's consumer per batch (stream-readers.ts), others a get per
+ *   reading; cursors live in a KV bucket (cursor-bucket.ts), seq
  *   resets in another (seq-reset-bucket.ts);
  *   retention is the stream's own max_age and max_bytes: unlike the embedded
  *   log's, it does not wait for saved cursors, and it follows the servers'
@@ -38,9 +40,10 @@ import { DeviceLanes } from './jetstream/device-lanes.js';
 import { HubHeartbeat } from './jetstream/hub-heartbeat.js';
 import { natsNames, type NatsNames } from './jetstream/nats-names.js';
 import { requestUntilAnswered, type PublishLimits } from './jetstream/publish-retry.js';
-import { decodeReading } from './jetstream/reading-message.js';
+import { decodeReading, type ReadingMessage } from './jetstream/reading-message.js';
 import { ensureReadingsStream } from './jetstream/readings-stream.js';
 import { SeqResetBucket } from './jetstream/seq-reset-bucket.js';
+import { StreamReaders } from './jetstream/stream-readers.js';
 import type { AppendOutcome, ReadResult, Reading, Store, StoredReading, StoreHealth, StoreStats } from './types.js';
 
 export * from './jetstream/jetstream-options.js';
@@ -117,6 +120,7 @@ export class JetStreamStore implements Store {
   readonly #opts: ResolvedJetStreamStoreOptions;
   readonly #log: Logger;
   readonly #lanes: DeviceLanes;
+  readonly #readers: StreamReaders;
   readonly #readWaiters = new PositionWaiters();
   readonly #listeners = new Set<(readings: readonly StoredReading[]) => void>();
   #commitBatch: StoredReading[] = [];
@@ -150,6 +154,9 @@ export class JetStreamStore implements Store {
     const limits = { ackTimeoutMs: init.opts.ackTimeoutMs, retryMs: init.opts.publishRetryMs, stopped: () => this.#closed };
     this.#lanes = new DeviceLanes({ js: init.js, jsm: init.jsm, names: init.names, limits, resets: init.resets, committed: (reading) => this.#committed(reading) });
     this.#limits = limits;
+    this.#readers = new StreamReaders({
+      jsm: init.jsm, js: init.js, stream: init.names.stream, max: init.opts.readConsumers, timeoutMs: init.opts.ackTimeoutMs, log: init.opts.log,
+    });
     this.#scheduleRefresh();
   }
 
@@ -246,7 +253,9 @@ export class JetStreamStore implements Store {
       const start = Math.max(from, this.#first);
       if (start >= this.#next || limit === 0) return { readings: [], next: start, skipped: start - from };
       const count = Math.min(limit, this.#next - start);
-      const messages = await Promise.all(Array.from({ length: count }, (_, k) => this.#getBySeq(start + k + 1)));
+      // A reader's pull when one goes on from here (sequential reads), else one get per reading.
+      const messages: ReadonlyArray<ReadingMessage | null> =
+        (await this.#readers.read(start + 1, count)) ?? (await Promise.all(Array.from({ length: count }, (_, k) => this.#getBySeq(start + k + 1))));
       const readings: StoredReading[] = [];
       for (const msg of messages) {
         if (msg === null) {
@@ -344,6 +353,7 @@ export class JetStreamStore implements Store {
     if (this.#refreshTimer !== null) clearTimeout(this.#refreshTimer);
     await this.#lanes.idle();
     await this.#ticking;
+    await this.#readers.close();
     this.#flushCommits();
     this.#readWaiters.releaseAll();
     if (this.#ownsConnection) await this.#nc.close().catch(() => {});

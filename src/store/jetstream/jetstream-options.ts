@@ -35,8 +35,16 @@ export const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
  * written (which tells whether JetStream has a quorum). @defaultValue 1 s
  */
 export const DEFAULT_INFO_REFRESH_MS = 1_000;
-/** Messages one `read()` fetches at once (each a get by sequence). @defaultValue 256 */
+/** Messages one `read()` fetches at once (one pull of a reader's consumer, or gets by sequence). @defaultValue 256 */
 export const DEFAULT_READ_BATCH = 256;
+/**
+ * Readers kept for sequential reads (stream-readers.ts): each an ephemeral,
+ * in-memory, one-replica consumer that goes on where the last read ended,
+ * so a batch costs one pull, not one get per reading. One per sink reading
+ * at once is enough; past it a read falls back to gets. 0: gets only.
+ * @defaultValue 4
+ */
+export const DEFAULT_READ_CONSUMERS = 4;
 /** How long opening the store keeps trying to reach JetStream before it fails. @defaultValue 30 s */
 export const DEFAULT_OPEN_TIMEOUT_MS = 30_000;
 /**
@@ -73,6 +81,8 @@ export interface JetStreamStoreOptions {
   readonly infoRefreshMs?: number;
   /** @defaultValue {@link DEFAULT_READ_BATCH} */
   readonly readBatch?: number;
+  /** @defaultValue {@link DEFAULT_READ_CONSUMERS} */
+  readonly readConsumers?: number;
   /** @defaultValue {@link DEFAULT_OPEN_TIMEOUT_MS} */
   readonly openTimeoutMs?: number;
   /** @defaultValue {@link DEFAULT_QUORUM_LOSS_MS} */
@@ -99,6 +109,7 @@ export function resolveJetStreamStoreOptions(options: JetStreamStoreOptions): Re
     duplicateWindowMs: options.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS,
     infoRefreshMs: options.infoRefreshMs ?? DEFAULT_INFO_REFRESH_MS,
     readBatch: options.readBatch ?? DEFAULT_READ_BATCH,
+    readConsumers: options.readConsumers ?? DEFAULT_READ_CONSUMERS,
     openTimeoutMs: options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS,
     quorumLossMs: options.quorumLossMs ?? DEFAULT_QUORUM_LOSS_MS,
   };
@@ -107,6 +118,7 @@ export function resolveJetStreamStoreOptions(options: JetStreamStoreOptions): Re
   integer('duplicateWindowMs', resolved.duplicateWindowMs, 1_000);
   integer('infoRefreshMs', resolved.infoRefreshMs, 10);
   integer('readBatch', resolved.readBatch, 1);
+  integer('readConsumers', resolved.readConsumers, 0);
   integer('openTimeoutMs', resolved.openTimeoutMs, 100);
   integer('quorumLossMs', resolved.quorumLossMs, 100);
   // A retry after the window would store the reading twice (SPEC: never stored twice).
