@@ -451,6 +451,8 @@ export class DeviceListener {
     return new CrlWatcher({
       source: new PolledFile(pkiPaths(this.#options.config.pkiDir).crl, this.#config.crlCheckMs),
       ...(this.#options.cluster === null ? {} : { published: this.#options.cluster.crl }),
+      // SPEC: Certificate authority for online signing. OpenSSL checks every CA of a chain: each CA's CRL is followed.
+      extraSource: (role) => new PolledFile(role === 'issuing' ? pkiPaths(this.#options.config.pkiDir).issuingCrl : pkiPaths(this.#options.config.pkiDir).claimCrl, this.#config.crlCheckMs),
       checkMs: this.#config.crlCheckMs,
       metrics: this.#options.metrics,
       log: this.#log,
