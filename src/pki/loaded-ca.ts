@@ -95,3 +95,14 @@ export async function loadClaimCa(dir: string): Promise<LoadedCa | null> {
     throw new FleethubError('FH_ERR_PKI_IO', `cannot load the claim CA in ${paths.dir}: ${(err as Error).message}`, { cause: err });
   }
 }
+
+/**
+ * FH_ERR_CA_MISSING unless the folder has a CA certificate: for commands
+ * that read the PKI without signing (`device list`, `device export`), which
+ * keep working once the root's key has been moved off the machine.
+ */
+export async function assertCaPresent(dir: string): Promise<void> {
+  const paths = pkiPaths(dir);
+  if (await exists(paths.caCert)) return;
+  await loadCa(dir); // its error says why (no CA, or an interrupted `ca init --force`)
+}

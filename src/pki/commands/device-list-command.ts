@@ -1,7 +1,7 @@
 /** `fleethub device list`: the inventory, as a table or JSON. */
 import type { Command } from 'commander';
 import { action } from '../../command-action.js';
-import { loadCa } from '../loaded-ca.js';
+import { assertCaPresent } from '../loaded-ca.js';
 import { readInventory, type DeviceRecord } from '../inventory.js';
 import { day, examples, pkiOption, resolvePkiDir } from './pki-options.js';
 
@@ -23,7 +23,7 @@ export function registerDeviceListCommand(device: Command): void {
   examples(cmd, ['fleethub device list', 'fleethub device list --json | jq -r \'.[] | select(.status=="revoked") | .id\'']);
   cmd.action(action(async (flags: { pki?: string; json?: boolean }) => {
     const dir = resolvePkiDir(flags.pki);
-    await loadCa(dir); // a clear "no CA" beats an empty list for a mistyped --pki
+    await assertCaPresent(dir); // a clear "no CA" beats an empty list for a mistyped --pki
     const records = await readInventory(dir);
     process.stdout.write(flags.json ? `${JSON.stringify(records, null, 2)}\n` : renderDeviceTable(records));
   }));

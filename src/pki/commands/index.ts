@@ -12,8 +12,10 @@ import { registerDeviceExportCommand } from './device-export-command.js';
 import { registerDeviceListCommand } from './device-list-command.js';
 import { registerDeviceRevokeCommand } from './device-revoke-command.js';
 import { examples } from './pki-options.js';
+import { registerProvisionBatchCommands } from './provision-batch-commands.js';
+import { registerProvisionResetCommand } from './provision-reset-command.js';
 
-/** Registers `ca init|server-cert|crl|issuing init` and `device add|list|revoke|export` on `program`. */
+/** Registers `ca init|server-cert|crl|issuing init`, `device add|list|revoke|export` and `provision ...` on `program`. */
 export function registerPkiCommands(program: Command): void {
   const ca = program.command('ca').description('the certificate authority: create it, issue the hub\'s server certificate, write the CRL');
   examples(ca, ['fleethub ca init --name "Acme sensors CA"', 'fleethub ca server-cert --host hub.example.com']);
@@ -27,4 +29,8 @@ export function registerPkiCommands(program: Command): void {
   registerDeviceListCommand(device);
   registerDeviceRevokeCommand(device);
   registerDeviceExportCommand(device);
+  const provision = program.command('provision').description('zero-touch provisioning by claim: factory batches, their claim certificates, resets');
+  examples(provision, ['fleethub provision batch add line-7 --ids-file ids.txt', 'fleethub provision export line-7 --format esp32 --out fleethub_claim.h']);
+  registerProvisionBatchCommands(provision);
+  registerProvisionResetCommand(provision, provision.commands.find((c) => c.name() === 'batch') as Command);
 }
