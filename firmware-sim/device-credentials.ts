@@ -4,8 +4,9 @@
  * one batch with `--provision`; for `badcert`, certificates the hub must
  * refuse: signed by another CA, expired, or revoked.
  *
- * The only module of firmware-sim that imports src/pki (ARCHITECTURE: the
- * simulator knows the hub only over the wire, and the PKI to provision).
+ * With claim-provisioning.ts (its CSR builder and the claim certificate's
+ * path), the only modules of firmware-sim that import src/pki (ARCHITECTURE:
+ * the simulator knows the hub only over the wire, and the PKI to provision).
  */
 import { readFile } from 'node:fs/promises';
 import { FleethubError } from '../src/errors.js';

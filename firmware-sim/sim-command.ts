@@ -34,6 +34,7 @@ interface SimFlags {
   payloadBytes: string;
   behavior: string;
   provision?: boolean;
+  claim?: string;
   report?: string;
   reportHtml?: string;
   tls: string;
@@ -62,6 +63,7 @@ Examples:
   # see the hub defend itself
   $ fleethub sim --devices 5 --behavior flood --duration 10
   $ fleethub sim --devices 5 --behavior badcert --provision --duration 10
+  $ fleethub sim --claim line-7 --prefix line7- --devices 100 --duration 30
 
 Exit status: 0; 9 (messages lost, readings never sent or dropped, or
 devices never connected: checked in normal and reconnect-storm); 2 bad
@@ -82,6 +84,7 @@ export function registerSimCommand(program: Command): void {
     .option('--payload-bytes <n>', 'pad each telemetry frame to at least n bytes (0: bare reading)', '0')
     .option('--behavior <name>', `one of ${BEHAVIORS.join(', ')}`, 'normal')
     .option('--provision', 'issue the missing device certificates in one batch first (badcert: also issue and revoke some)')
+    .option('--claim <batch>', 'provision every device through /v1/provision with the batch\'s claim certificate first (a key and CSR made per device)')
     .option('--report <file>', 'write the report as JSON')
     .option('--report-html <file>', 'write the report as an HTML page with charts')
     .option('--tls <version>', 'TLS version the devices speak: 1.2 or 1.3', '1.2')
@@ -118,6 +121,7 @@ export function registerSimCommand(program: Command): void {
           stormEvery: flags.stormEvery,
           seed: flags.seed,
           progress: flags.progress,
+          ...(flags.claim === undefined ? {} : { claim: flags.claim }),
           ...(flags.pki === undefined ? {} : { pkiDir: flags.pki }),
           ...(flags.ca === undefined ? {} : { caFile: flags.ca }),
           ...(flags.report === undefined ? {} : { reportFile: flags.report }),

@@ -40,6 +40,8 @@ export interface SimOptionsInput {
   behavior?: string;
   /** Issue missing device certificates first. @defaultValue false */
   provision?: boolean;
+  /** Provision every device through `/v1/provision` with this batch's claim certificate first (instead of `provision`). @defaultValue none */
+  claim?: string;
   /** Write the JSON report here. */
   reportFile?: string;
   /** Write the HTML report here. */
@@ -80,6 +82,8 @@ export interface SimOptions {
   readonly payloadBytes: number;
   readonly behavior: BehaviorName;
   readonly provision: boolean;
+  /** The batch whose claim certificate provisions the fleet first, or null. */
+  readonly claim: string | null;
   readonly reportFile: string | null;
   readonly reportHtmlFile: string | null;
   readonly tls: TlsVersion;
@@ -177,6 +181,7 @@ export function resolveSimOptions(input: SimOptionsInput = {}, env: NodeJS.Proce
     payloadBytes: number('payload-bytes', input.payloadBytes, 0, 0, MAX_SIM_PAYLOAD_BYTES, true),
     behavior: behavior as BehaviorName,
     provision: input.provision ?? false,
+    claim: resolveClaim(input, behavior),
     reportFile: input.reportFile ?? null,
     reportHtmlFile: input.reportHtmlFile ?? null,
     tls,
@@ -212,6 +217,15 @@ function resolveLocalAddresses(input: string | readonly string[] | undefined, ur
     if (hubFamily !== 0 && family !== hubFamily) throw bad('local-addresses', `IPv${hubFamily} addresses, as the hub's address in --url is`, address);
   }
   return list;
+}
+
+/** `--claim`: a batch name, not with `--provision` (the devices get their certificates one way), not for `badcert`. */
+function resolveClaim(input: SimOptionsInput, behavior: string): string | null {
+  if (input.claim === undefined) return null;
+  if (!isValidDeviceId(input.claim)) throw bad('claim', 'a batch name (letters, digits, . _ -, first a letter or digit)', input.claim);
+  if (input.provision === true) throw bad('claim', 'either --claim or --provision, not both', input.claim);
+  if (behavior === 'badcert') throw bad('claim', 'not with --behavior badcert (its certificates are made to be refused)', input.claim);
+  return input.claim;
 }
 
 /** The id of the device at `index` (0-based): `<prefix>0001`, as `device add --count N --prefix P` names it. */

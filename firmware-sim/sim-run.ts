@@ -8,6 +8,7 @@ import { FleethubError } from '../src/errors.js';
 import { writeFileAtomic } from '../src/atomic-file.js';
 import type { BackoffOptions } from '../src/backoff.js';
 import { SILENT_LOGGER, type Logger } from '../src/log.js';
+import { provisionByClaim } from './claim-provisioning.js';
 import { fleetIds, loadCaCert, loadFleetCredentials, makeBadCredentials, provisionFleet } from './device-credentials.js';
 import { runFleet } from './fleet.js';
 import { checkLocalAddresses } from './local-addresses.js';
@@ -55,6 +56,16 @@ export async function runSim(input: SimOptionsInput, io: SimRunIo = {}): Promise
     const bad = await makeBadCredentials(options.pkiDir, ids, options.provision);
     credentials = bad.credentials;
     err.write(`sim: badcert devices use ${[...new Set(bad.kinds)].join(', ')} certificates\n`);
+  } else if (options.claim !== null) {
+    const t = performance.now();
+    credentials = await provisionByClaim({
+      url: options.url, pkiDir: options.pkiDir, batch: options.claim, ids, ca, tls: options.tls as '1.2' | '1.3',
+      onProgress: (done, total) => {
+        if (err.isTTY === true && options.progress) err.write(`\rsim: provisioning ${done}/${total}`);
+      },
+    });
+    if (err.isTTY === true && options.progress) err.write('\n');
+    err.write(`sim: provisioned ${credentials.length} devices through /v1/provision (batch ${options.claim}) in ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
   } else {
     if (options.provision) {
       const t = performance.now();

@@ -104,6 +104,8 @@ export const CLOSE = {
   REVOKED: 4001,
   /** The device connected again: the older connection is closed, the newer one kept. */
   REPLACED: 4002,
+  /** SPEC: Provisioning by claim: the `provisionError` was sent; the device must not retry before `retryAfterMs`, if any. */
+  PROVISION_REFUSED: 4003,
   /**
    * A device kept sending through `maxRefusedInRow` nacks in a row
    * (`rate_limited` or `quota_exceeded`), or a dashboard kept sending past

@@ -10,6 +10,7 @@ import { FleethubError } from '../errors.js';
 import { isValidPlanName } from '../pki/index.js';
 import { parseTrustedRange } from './trusted-proxies.js';
 import { resolveClusterConfig, type ClusterConfig } from '../store/cluster-config.js';
+import { resolveProvisioningConfig, type ProvisioningConfig } from './provisioning/provisioning-config.js';
 import {
   DEFAULT_COMMIT_INTERVAL_MS, DEFAULT_RETENTION_BYTES, DEFAULT_RETENTION_HOURS, DEFAULT_SEGMENT_BYTES, MAX_COMMIT_INTERVAL_MS,
   type StoreConfig,
@@ -210,6 +211,8 @@ export interface HubConfig {
   readonly store: StoreConfig;
   /** Cluster mode on NATS JetStream; null runs the embedded store. */
   readonly cluster: ClusterConfig | null;
+  /** Provisioning by claim (`/v1/provision`). */
+  readonly provisioning: ProvisioningConfig;
 }
 
 export const DEFAULT_PKI_DIR = './certs';
@@ -227,7 +230,7 @@ export interface ResolveContext {
   readonly envPki?: string | undefined;
 }
 
-const TOP_KEYS = ['device', 'console', 'pkiDir', 'dataDir', 'limits', 'plans', 'store', 'sinks', 'cluster'] as const;
+const TOP_KEYS = ['device', 'console', 'pkiDir', 'dataDir', 'limits', 'plans', 'store', 'sinks', 'cluster', 'provisioning'] as const;
 
 /** Smallest maxDownlinkBytes: a P-256 device certificate in a `{"cert":..}` message must fit. */
 export const MIN_DOWNLINK_BYTES = 1024;
@@ -422,6 +425,7 @@ export function resolveHubConfig(raw: unknown, ctx: ResolveContext): { hub: HubC
     plans: Object.freeze(plans),
     store,
     cluster: resolveClusterConfig(raw.cluster, ctx.baseDir),
+    provisioning: resolveProvisioningConfig(raw.provisioning, ctx.baseDir),
   });
   return { hub, sinks: raw.sinks ?? [] };
 }

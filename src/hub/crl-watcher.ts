@@ -24,12 +24,20 @@
  * nextUpdate is less than CRL_EXPIRY_WARNING_DAYS away is logged once per
  * load (`crl.expiring`), and the gauge
  * `fleethub_crl_next_update_timestamp_seconds` always shows its nextUpdate.
+ *
+ * One CRL per CA: OpenSSL checks every CA of a chain against its CRL, so with
+ * an issuing CA (online signing) or a claim CA (provisioning) the root's CRL
+ * and theirs are each followed the same way (one slot each). The TLS options
+ * carry them only while all are present and current; otherwise none, and
+ * the listener enforces every slot's serials itself as above. The gauges
+ * show the root's CRL number, the revoked serials of all, whether any has
+ * expired, and the earliest nextUpdate.
  */
 import type { SecureContextOptions } from 'node:tls';
 import { FleethubError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { crlDaysLeftIfExpiring, crlExpired, crlReplacementRefusal, crlStateOf, NO_CRL, type CrlState } from './crl-state.js';
-import { deviceSecureContextOptions, type DeviceTlsMaterial } from './device-tls.js';
+import { deviceSecureContextOptions, type DeviceTlsMaterial, type ExtraCa } from './device-tls.js';
 import type { HubMetrics } from './hub-metrics.js';
 import type { TextSource } from './text-source.js';
 
@@ -45,14 +53,16 @@ export interface LiveDevice {
 
 /** What the watcher works with. */
 export interface CrlWatcherOptions<D extends LiveDevice> {
-  /** The PKI folder's `crl.pem`: a malformed one stops the start. */
+  /** The PKI folder's `crl.pem`, the root's CRL: a malformed one stops the start. */
   readonly source: CrlSource;
   /**
-   * Cluster mode: the CRL the CLI published to the cluster. Its texts go
-   * through the same checks, so whichever of the two is newest (by CRL
+   * Cluster mode: the root's CRL the CLI published to the cluster. Its texts
+   * go through the same checks, so whichever of the two is newest (by CRL
    * number) is loaded, and neither can unrevoke what the other revoked.
    */
   readonly published?: CrlSource;
+  /** The CRL of an issuing or claim CA found at start. @defaultValue none: only the root's CRL is followed */
+  readonly extraSource?: (role: ExtraCa['role']) => CrlSource;
   /** How often the loaded CRL's expiry is checked, and the longest a change of the source waits (ms). */
   readonly checkMs: number;
   readonly metrics: HubMetrics;
@@ -71,15 +81,23 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Follows the CRL: create, {@link start}, then {@link isRevoked} on every connection; {@link close} at the end. */
+/** One CA's CRL as the watcher follows it. */
+interface Slot {
+  readonly role: 'root' | ExtraCa['role'];
+  readonly caPem: string;
+  readonly source: CrlSource;
+  crl: CrlState;
+  wasExpired: boolean;
+  /** `crl.expiring` was logged for the CRL loaded now (once per load). */
+  expiryWarned: boolean;
+}
+
+/** Follows the CRLs: create, {@link start}, then {@link isRevoked} on every connection; {@link close} at the end. */
 export class CrlWatcher<D extends LiveDevice> {
   readonly #options: CrlWatcherOptions<D>;
   readonly #now: () => number;
   #material: DeviceTlsMaterial | null = null;
-  #crl: CrlState = NO_CRL;
-  #wasExpired = false;
-  /** `crl.expiring` was logged for the CRL loaded now (once per load). */
-  #expiryWarned = false;
+  #slots: Slot[] = [];
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
 
@@ -89,68 +107,80 @@ export class CrlWatcher<D extends LiveDevice> {
   }
 
   /**
-   * Loads the CRL and starts following it. `material` holds the CA (every
-   * CRL must be signed by it) and the server certificate and key of the TLS
-   * options. FH_ERR_CONFIG when the CRL is not a valid CRL of that CA.
+   * Loads the CRLs and starts following them. `material` holds the CAs (each
+   * CRL must be signed by its own) and the server certificate and key of the
+   * TLS options. FH_ERR_CONFIG when a CRL is not a valid CRL of its CA.
    */
   async start(material: DeviceTlsMaterial): Promise<void> {
-    const { source, log } = this.#options;
+    const { source, log, extraSource } = this.#options;
     this.#material = material;
-    const pem = await source.read();
-    let state: CrlState;
-    try {
-      state = crlStateOf(pem, material.ca);
-    } catch (err) {
-      throw new FleethubError('FH_ERR_CONFIG', `pki: ${source.name} is not a valid CRL of the hub's CA (${errorText(err)}); rewrite it with \`fleethub ca crl\``, { cause: err });
+    const slots: Slot[] = [{ role: 'root', caPem: material.ca, source, crl: NO_CRL, wasExpired: false, expiryWarned: false }];
+    if (extraSource !== undefined) {
+      for (const extra of material.extraCas ?? []) {
+        slots.push({ role: extra.role, caPem: extra.cert, source: extraSource(extra.role), crl: NO_CRL, wasExpired: false, expiryWarned: false });
+      }
     }
-    if (pem === null) log.log('warn', 'crl.missing', { path: source.name, effect: 'no certificate is revoked until it exists' });
-    this.#load(state);
+    this.#slots = slots;
+    for (const slot of slots) {
+      const pem = await slot.source.read();
+      let state: CrlState;
+      try {
+        state = crlStateOf(pem, slot.caPem);
+      } catch (err) {
+        const which = slot.role === 'root' ? 'the hub\'s CA' : `the ${slot.role} CA`;
+        throw new FleethubError('FH_ERR_CONFIG', `pki: ${slot.source.name} is not a valid CRL of ${which} (${errorText(err)}); rewrite it with \`fleethub ca crl\``, { cause: err });
+      }
+      if (pem === null) log.log('warn', 'crl.missing', { path: slot.source.name, effect: 'no certificate is revoked until it exists' });
+      this.#load(slot, state);
+    }
+    const root = slots[0] as Slot;
     const published = this.#options.published;
-    if (published !== undefined) this.#onText(await published.read().catch(() => null), published);
+    if (published !== undefined) this.#onText(root, await published.read().catch(() => null), published);
     if (this.#closed) return;
-    source.watch((text) => this.#onText(text, source));
-    published?.watch((text) => this.#onText(text, published));
+    for (const slot of slots) slot.source.watch((text) => this.#onText(slot, text));
+    published?.watch((text) => this.#onText(root, text, published));
     this.#timer = setInterval(() => this.#checkExpiry(), this.#options.checkMs);
     this.#timer.unref();
   }
 
-  /** True when the loaded CRL lists `serial` (uppercase hex), expired or not. */
+  /** True when a loaded CRL lists `serial` (uppercase hex), expired or not. */
   isRevoked(serial: string): boolean {
-    return this.#crl.serials.has(serial);
+    for (const slot of this.#slots) if (slot.crl.serials.has(serial)) return true;
+    return false;
   }
 
-  /** The loaded CRL's number (null: none loaded, or it has none). */
+  /** The root's loaded CRL number (null: none loaded, or it has none). */
   get number(): number | null {
-    return this.#crl.number;
+    return this.#slots[0]?.crl.number ?? null;
   }
 
-  /** The TLS options to serve with now: the CA, the server certificate, and the CRL while it is current. */
+  /** The TLS options to serve with now: the CAs, the server certificate, and the CRLs while they are current. */
   secureContextOptions(): SecureContextOptions {
     if (this.#material === null) throw new Error('CrlWatcher: secureContextOptions() before start()');
-    return deviceSecureContextOptions(this.#material, this.#crl, this.#now());
+    return deviceSecureContextOptions(this.#material, this.#slots.map((slot) => slot.crl), this.#now());
   }
 
-  /** Looks at the source and the expiry now instead of at the next poll; resolves after a new CRL took effect. */
+  /** Looks at the sources and the expiry now instead of at the next poll; resolves after a new CRL took effect. */
   async check(): Promise<void> {
-    await Promise.all([this.#options.source.check(), this.#options.published?.check()]);
+    await Promise.all([...this.#slots.map((slot) => slot.source.check()), this.#options.published?.check()]);
     this.#checkExpiry();
   }
 
-  /** Stops following the source. Idempotent. */
+  /** Stops following the sources. Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
-    await Promise.all([this.#options.source.close(), this.#options.published?.close()]);
+    await Promise.all([this.#options.source.close(), this.#options.published?.close(), ...this.#slots.slice(1).map((slot) => slot.source.close())]);
   }
 
   /** A new text from a source: load it unless it is refused (see the module comment). */
-  #onText(text: string | null, from: CrlSource): void {
+  #onText(slot: Slot, text: string | null, from: CrlSource = slot.source): void {
     const { log, metrics } = this.#options;
     if (this.#closed || this.#material === null) return;
     if (text === null) {
-      // Nothing published to the cluster (yet) is no news; a crl.pem that disappeared is.
-      if (this.#crl.pem !== null && from === this.#options.source) {
+      // Nothing published to the cluster (yet) is no news; a CRL file that disappeared is.
+      if (slot.crl.pem !== null && from === slot.source) {
         metrics.crlRefused.inc({ reason: 'missing' });
         log.log('warn', 'crl.missing', { path: from.name, kept: 'previous' });
       }
@@ -158,15 +188,15 @@ export class CrlWatcher<D extends LiveDevice> {
     }
     let next: CrlState;
     try {
-      next = crlStateOf(text, this.#material.ca);
+      next = crlStateOf(text, slot.caPem);
     } catch (err) {
       // A half-written or corrupt CRL must not unrevoke anyone: keep the last good one.
       metrics.crlRefused.inc({ reason: 'invalid' });
       log.log('error', 'crl.invalid', { path: from.name, error: errorText(err) });
       return;
     }
-    if (next.pem === this.#crl.pem) return;
-    const refusal = crlReplacementRefusal(this.#crl, next);
+    if (next.pem === slot.crl.pem) return;
+    const refusal = crlReplacementRefusal(slot.crl, next);
     if (refusal !== null) {
       // An older CRL (a backup or a copy put back) would unrevoke what came after it.
       metrics.crlRefused.inc({ reason: refusal });
@@ -174,13 +204,13 @@ export class CrlWatcher<D extends LiveDevice> {
         path: from.name,
         reason: refusal,
         number: next.number ?? undefined,
-        loaded: this.#crl.number ?? undefined,
+        loaded: slot.crl.number ?? undefined,
         kept: 'loaded',
         fix: 'a newer CRL is loaded within crlCheckMs (`fleethub ca crl` writes one); a restart loads the file as it is',
       });
       return;
     }
-    this.#load(next);
+    this.#load(slot, next);
     metrics.crlReloads.inc();
     this.#options.onContextChange(this.secureContextOptions());
     let closed = 0;
@@ -193,31 +223,51 @@ export class CrlWatcher<D extends LiveDevice> {
     log.log('info', 'crl.reloaded', { path: from.name, number: next.number ?? undefined, revoked: next.serials.size, closed });
   }
 
-  /** Makes `next` the loaded CRL, with its gauges and warnings. */
-  #load(next: CrlState): void {
-    const { metrics, log } = this.#options;
-    this.#crl = next;
+  /** Makes `next` the loaded CRL of `slot`, with the gauges and warnings. */
+  #load(slot: Slot, next: CrlState): void {
+    const { log } = this.#options;
+    slot.crl = next;
     const now = this.#now();
-    this.#wasExpired = crlExpired(next, now);
-    this.#expiryWarned = false;
-    metrics.crlNumber.set(next.number ?? 0);
-    metrics.crlRevoked.set(next.serials.size);
-    metrics.crlExpired.set(this.#wasExpired ? 1 : 0);
-    metrics.crlNextUpdate.set(next.nextUpdate === null ? 0 : next.nextUpdate.getTime() / 1000);
-    if (this.#wasExpired) log.log('warn', 'crl.expired', { nextUpdate: next.nextUpdate?.toISOString(), policy: 'enforced by the hub; run `fleethub ca crl`' });
-    this.#warnIfExpiring(now);
+    slot.wasExpired = crlExpired(next, now);
+    slot.expiryWarned = false;
+    this.#setGauges();
+    if (slot.wasExpired) log.log('warn', 'crl.expired', { path: slot.source.name, nextUpdate: next.nextUpdate?.toISOString(), policy: 'enforced by the hub; run `fleethub ca crl`' });
+    this.#warnIfExpiring(slot, now);
   }
 
-  /** Time passes without the source changing: the loaded CRL may expire. */
+  /** The gauges over every slot: the root's number, all revoked serials, any expired, the earliest nextUpdate. */
+  #setGauges(): void {
+    const { metrics } = this.#options;
+    let revoked = 0;
+    let expired = false;
+    let nextUpdate: number | null = null;
+    for (const slot of this.#slots) {
+      revoked += slot.crl.serials.size;
+      expired ||= slot.wasExpired;
+      const at = slot.crl.nextUpdate?.getTime();
+      if (at !== undefined && (nextUpdate === null || at < nextUpdate)) nextUpdate = at;
+    }
+    metrics.crlNumber.set(this.number ?? 0);
+    metrics.crlRevoked.set(revoked);
+    metrics.crlExpired.set(expired ? 1 : 0);
+    metrics.crlNextUpdate.set(nextUpdate === null ? 0 : nextUpdate / 1000);
+  }
+
+  /** Time passes without the sources changing: a loaded CRL may expire. */
   #checkExpiry(): void {
     if (this.#closed) return;
     const now = this.#now();
-    this.#warnIfExpiring(now);
-    const expired = crlExpired(this.#crl, now);
-    if (expired === this.#wasExpired) return;
-    this.#wasExpired = expired;
-    this.#options.metrics.crlExpired.set(expired ? 1 : 0);
-    if (expired) this.#options.log.log('warn', 'crl.expired', { nextUpdate: this.#crl.nextUpdate?.toISOString(), policy: 'enforced by the hub; run `fleethub ca crl`' });
+    let changed = false;
+    for (const slot of this.#slots) {
+      this.#warnIfExpiring(slot, now);
+      const expired = crlExpired(slot.crl, now);
+      if (expired === slot.wasExpired) continue;
+      slot.wasExpired = expired;
+      changed = true;
+      if (expired) this.#options.log.log('warn', 'crl.expired', { path: slot.source.name, nextUpdate: slot.crl.nextUpdate?.toISOString(), policy: 'enforced by the hub; run `fleethub ca crl`' });
+    }
+    if (!changed) return;
+    this.#setGauges();
     if (this.#material !== null) this.#options.onContextChange(this.secureContextOptions());
   }
 
@@ -226,15 +276,17 @@ export class CrlWatcher<D extends LiveDevice> {
    * CRL_EXPIRY_WARNING_DAYS away (at load, or later as time passes), so the
    * fix comes before the expired-CRL policy has to step in.
    */
-  #warnIfExpiring(now: number): void {
-    if (this.#expiryWarned) return;
-    const daysLeft = crlDaysLeftIfExpiring(this.#crl, now);
+  #warnIfExpiring(slot: Slot, now: number): void {
+    if (slot.expiryWarned) return;
+    const daysLeft = crlDaysLeftIfExpiring(slot.crl, now);
     if (daysLeft === null) return;
-    this.#expiryWarned = true;
+    slot.expiryWarned = true;
+    const command = slot.role === 'root' ? 'fleethub ca crl --ca root` (where the root key is)' : `fleethub ca crl --ca ${slot.role}\``;
     this.#options.log.log('warn', 'crl.expiring', {
-      nextUpdate: this.#crl.nextUpdate?.toISOString(),
+      path: slot.source.name,
+      nextUpdate: slot.crl.nextUpdate?.toISOString(),
       daysLeft,
-      fix: `run \`fleethub ca crl\` to re-sign it; the hub loads the new one within ${this.#options.checkMs} ms`,
+      fix: `run \`${command} to re-sign it; the hub loads the new one within ${this.#options.checkMs} ms`,
     });
   }
 }

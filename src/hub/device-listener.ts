@@ -37,6 +37,8 @@ import { DevicePlans } from './device-plans.js';
 import { PolledFile, PreferredSource, type TextSource } from './text-source.js';
 import { ProxyProtocolStep, type ProxyStepHandlers } from './proxy-accept.js';
 import { TicketKeyFile } from './ticket-key-file.js';
+import { openProvisioning } from './provisioning/open-provisioning.js';
+import { isProvisionPath, type ProvisionEndpoint } from './provisioning/provision-endpoint.js';
 import type { Store } from '../store/types.js';
 import { offeredVersion } from './protocol-v2.js';
 import { V2Session, type V2Participant } from './v2-session.js';
@@ -113,6 +115,8 @@ export class DeviceListener {
   #tls: HttpsServer | null = null;
   readonly #crl: CrlWatcher<DeviceSession>;
   readonly #plans: DevicePlans;
+  /** `/v1/provision` (provisioning/), or null when the PKI folder has no claim CA. */
+  #provisioning: ProvisionEndpoint | null = null;
   #sweep: NodeJS.Timeout | null = null;
   /** ws servers by maxPayload, so each device plan gets its own frame limit (SPEC: 1009). */
   readonly #wss = new Map<number, WebSocketServer>();
@@ -193,6 +197,7 @@ export class DeviceListener {
     // A CRL that is not one of the CA's stops the start (FH_ERR_CONFIG): running without it would unrevoke everyone.
     await this.#crl.start(await loadDeviceTlsMaterial(this.#options.config.pkiDir));
     await this.#plans.start();
+    this.#provisioning = await openProvisioning(this.#options.config, this.#options.metrics, this.#log);
     const rotationHours = this.#config.ticketKeyRotationHours;
     this.#ticketKeys = new TicketKeyFile(this.#options.config.pkiDir, { rotationHours, log: this.#log, onChange: (key) => this.#tls?.setTicketKeys(key) });
     // SPEC: Cluster mode. One ticket key for every hub on this PKI folder, kept across restarts (ticket-key-file.ts).
@@ -242,6 +247,7 @@ export class DeviceListener {
     const netClosed = new Promise<void>((resolve) => this.#net.close(() => resolve()));
     if (this.#sweep !== null) clearInterval(this.#sweep);
     this.#ticketKeys?.close();
+    this.#provisioning?.close();
     await Promise.all([this.#crl.close(), this.#plans.close()]);
     if (this.#upgradeSweep !== null) clearInterval(this.#upgradeSweep);
     for (const socket of this.#awaitingUpgrade.keys()) socket.destroy();
@@ -371,6 +377,10 @@ export class DeviceListener {
   }
 
   #onUpgrade(req: IncomingMessage, socket: TLSSocket, head: Buffer): void {
+    if (this.#provisioning !== null && req.method === 'GET' && isProvisionPath(req.url) && this.#closing === null) {
+      this.#onProvisionUpgrade(this.#provisioning, req, socket, head);
+      return;
+    }
     if (req.method !== 'GET' || !isDevicePath(req.url) || this.#closing !== null) {
       this.#options.metrics.upgradesRefused.inc({ reason: 'not_found' });
       refuseHttp(socket, 404);
@@ -392,6 +402,12 @@ export class DeviceListener {
     // The CRL may have changed since the handshake, and a resumed session skipped OpenSSL's check: check again.
     if (this.#crl.isRevoked(peer.serial)) {
       this.#options.metrics.upgradesRefused.inc({ reason: 'revoked' });
+      refuseHttp(socket, 403);
+      return;
+    }
+    // SPEC: a claim certificate opens only /v1/provision, whatever its CN.
+    if (this.#provisioning?.isClaim(socket) === true) {
+      this.#options.metrics.upgradesRefused.inc({ reason: 'claim_certificate' });
       refuseHttp(socket, 403);
       return;
     }
@@ -429,6 +445,21 @@ export class DeviceListener {
     });
   }
 
+  /** SPEC: Provisioning by claim. Only a claim certificate, unrevoked, opens `/v1/provision`; the endpoint does the rest. */
+  #onProvisionUpgrade(endpoint: ProvisionEndpoint, req: IncomingMessage, socket: TLSSocket, head: Buffer): void {
+    const secured = this.#awaitingUpgrade.get(socket);
+    if (secured === undefined || socket.destroyed) return void socket.destroy();
+    const { cn, serial } = secured.peer;
+    const reason = !socket.authorized || cn === null || !endpoint.isClaim(socket) ? 'device_certificate' : this.#crl.isRevoked(serial) ? 'revoked' : null;
+    if (reason !== null) {
+      this.#options.metrics.upgradesRefused.inc({ reason });
+      refuseHttp(socket, 403);
+      return;
+    }
+    this.#awaitingUpgrade.delete(socket);
+    endpoint.upgrade(req, socket, head, cn as string, serial, this.#proxy.addressOf(socket) ?? 'unknown');
+  }
+
   #wssFor(maxPayload: number): WebSocketServer {
     let wss = this.#wss.get(maxPayload);
     if (wss === undefined) {
@@ -452,6 +483,8 @@ export class DeviceListener {
     return new CrlWatcher({
       source: new PolledFile(pkiPaths(this.#options.config.pkiDir).crl, this.#config.crlCheckMs),
       ...(this.#options.cluster === null ? {} : { published: this.#options.cluster.crl }),
+      // SPEC: Certificate authority for online signing. OpenSSL checks every CA of a chain: each CA's CRL is followed.
+      extraSource: (role) => new PolledFile(role === 'issuing' ? pkiPaths(this.#options.config.pkiDir).issuingCrl : pkiPaths(this.#options.config.pkiDir).claimCrl, this.#config.crlCheckMs),
       checkMs: this.#config.crlCheckMs,
       metrics: this.#options.metrics,
       log: this.#log,

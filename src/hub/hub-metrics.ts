@@ -90,6 +90,8 @@ export class HubMetrics {
   readonly crlNumber: Gauge;
   /** New CRL text not loaded, by reason (invalid, older, same_number, unnumbered, missing): the loaded CRL stays. */
   readonly crlRefused: Counter;
+  /** `/v1/provision` requests by outcome: issued, repeat, or the refusal. */
+  readonly provisioning: Counter;
 
   constructor(registry: MetricsRegistry, sources: HubMetricSources) {
     registry.observedGauge('fleethub_device_sockets', 'Open TCP sockets on the device listener', sources.openSockets);
@@ -119,6 +121,7 @@ export class HubMetrics {
     this.crlReloads = registry.counter('fleethub_crl_reloads_total', 'Times crl.pem was reloaded after a change');
     this.crlNumber = registry.gauge('fleethub_crl_number', 'CRL number of the loaded CRL (0: no CRL, or one without a number)');
     this.crlRefused = registry.counter('fleethub_crl_refused_total', 'Changed CRLs not loaded (the loaded one stays), by reason: invalid, older, same_number, unnumbered, missing');
+    this.provisioning = registry.counter('fleethub_provisioning_total', 'Provisioning requests on /v1/provision, by outcome: issued, repeat, not_allowed, already_provisioned, csr_invalid, claim_revoked, rate_limited, timeout');
     registry.collect(() => {
       const s = sources.storeStats();
       return [

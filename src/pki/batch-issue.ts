@@ -6,7 +6,7 @@
  * shared journal transactions. The inventory is written once, last.
  */
 import { FleethubError } from '../errors.js';
-import { loadCa } from './loaded-ca.js';
+import { loadSigningCa } from './loaded-ca.js';
 import { assertDeviceId } from './device-id.js';
 import { retireDevice, resolvePlan, signDevice } from './devices.js';
 import { loadInventory, saveInventory, statusOf, toRecord, type DeviceRecord, type StoredDevice } from './inventory.js';
@@ -44,6 +44,8 @@ export interface AddDevicesOptions {
    * @defaultValue false
    */
   skipExisting?: boolean;
+  /** The passphrase of an encrypted `issuing.key`. @defaultValue null */
+  issuingPassphrase?: string | null;
   /** Called after each chunk is on disk. @defaultValue undefined */
   onProgress?: (done: number, total: number) => void;
 }
@@ -93,7 +95,7 @@ export async function addDevicesTimed(dir: string, opts: AddDevicesOptions): Pro
   const plan = resolvePlan(opts.plan);
   const days = resolveDays(opts.days, DEFAULT_DEVICE_DAYS);
   const paths = pkiPaths(dir);
-  const ca = await loadCa(paths.dir);
+  const signer = await loadSigningCa(paths.dir, opts.issuingPassphrase ?? null);
   const timings: BatchTimings = { keygenMs: 0, signMs: 0, writeMs: 0, inventoryMs: 0 };
   return withPkiLock(paths.dir, async () => {
     const inventory = await loadInventory(paths.dir);
@@ -116,7 +118,7 @@ export async function addDevicesTimed(dir: string, opts: AddDevicesOptions): Pro
       const files: FileWrite[] = [];
       chunk.forEach((id, i) => {
         const pair = keys[i] as KeyPair;
-        const out = signDevice(ca, paths.dir, { id, publicKey: pair.publicKey, privateKey: pair.privateKey, keyType: spec.type, plan, days }, now);
+        const out = signDevice(signer, paths.dir, { id, publicKey: pair.publicKey, privateKey: pair.privateKey, keyType: spec.type, plan, days }, now);
         issued.push(out.device);
         files.push(...out.files);
       });

@@ -4,7 +4,7 @@
  */
 import { isIP } from 'node:net';
 import { FleethubError } from '../errors.js';
-import { issueCertificate } from './certificate.js';
+import { issueCertificate, ROOT_PATH_LEN } from './certificate.js';
 import { generateKeys, privateKeyPem, resolveKeySpec, type KeyType } from './keys.js';
 import { pkiPaths } from './paths.js';
 import { loadCa } from './loaded-ca.js';
@@ -42,6 +42,12 @@ export interface InitCaOptions {
    * it issued stops working. @defaultValue false
    */
   force?: boolean;
+  /**
+   * pathLenConstraint: {@link ROOT_PATH_LEN} lets the root certify one
+   * issuing CA (`ca issuing init`); 0 makes a root as fleethub made them
+   * before online signing. @defaultValue {@link ROOT_PATH_LEN}
+   */
+  pathLen?: 0 | 1;
 }
 
 /** What {@link initCa} made, and where the PKI it replaced went. */
@@ -71,6 +77,7 @@ export async function initCa(dir: string, opts: InitCaOptions = {}): Promise<Ini
     const keys = await generateKeys(spec);
     const cert = issueCertificate({
       profile: 'ca', commonName: name, publicKey: keys.publicKey, selfKey: keys.privateKey, validity: validityFor(days, new Date()),
+      pathLen: opts.pathLen ?? ROOT_PATH_LEN,
     });
     // Key first: a crash in between leaves a key without a certificate, which `ca init` reports and --force repairs.
     await writeFilesAtomic([

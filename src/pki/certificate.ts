@@ -15,8 +15,20 @@ import { children, content, derToPem, expectTlv, TAG, whole } from './der-reader
 import { keyTypeOf } from './keys.js';
 import type { Validity } from './validity.js';
 
-/** Which extensions a certificate gets. */
-export type Profile = 'ca' | 'server' | 'device';
+/**
+ * Which extensions a certificate gets: `ca` the root (`ca.crt`), `issuing`
+ * the online issuing CA (`issuing.crt`, signs device certificates only),
+ * `server` the hub's TLS certificate, `device` a client certificate (devices
+ * and claim certificates alike).
+ */
+export type Profile = 'ca' | 'issuing' | 'server' | 'device';
+
+/**
+ * pathLenConstraint of a root made by `ca init`: 1, so it can certify one
+ * issuing CA (which itself has 0 and signs end entities only). Roots made
+ * before online signing existed have 0.
+ */
+export const ROOT_PATH_LEN = 1;
 
 /** What signs a certificate or CRL: the CA's subject, key identifier, key and lifetime. */
 export interface Issuer {
@@ -43,6 +55,8 @@ export interface CertificateRequest {
   readonly issuer?: Issuer;
   /** The CA's own private key when `issuer` is absent. */
   readonly selfKey?: KeyObject;
+  /** `ca` profile: the pathLenConstraint. @defaultValue {@link ROOT_PATH_LEN} */
+  readonly pathLen?: number;
 }
 
 /** An issued certificate. */
@@ -115,9 +129,10 @@ export function ipBytes(ip: string): Buffer {
 function extensionsFor(req: CertificateRequest, subjectKeyId: Buffer): Asn1[] {
   const rsa = keyTypeOf(req.publicKey) === 'rsa';
   const exts: Asn1[] = [];
-  if (req.profile === 'ca') {
-    // RFC 5280 §4.2.1.9: CA:true, pathLenConstraint 0 (it signs end entities only), critical.
-    exts.push(extension(OID.basicConstraints, true, seq([bool(true), smallInt(0)])));
+  if (req.profile === 'ca' || req.profile === 'issuing') {
+    // RFC 5280 §4.2.1.9: CA:true, critical; a root may certify one issuing CA below it, which signs end entities only.
+    const pathLen = req.profile === 'issuing' ? 0 : req.pathLen ?? ROOT_PATH_LEN;
+    exts.push(extension(OID.basicConstraints, true, seq([bool(true), smallInt(pathLen)])));
     exts.push(extension(OID.keyUsage, true, namedBits([KU.keyCertSign, KU.cRLSign])));
   } else {
     // SPEC: end-entity certificates carry CA:false (DER omits the FALSE default: an empty SEQUENCE).

@@ -5,7 +5,7 @@
 import { unlink } from 'node:fs/promises';
 import type { KeyObject } from 'node:crypto';
 import { FleethubError } from '../errors.js';
-import { loadCa, type LoadedCa } from './loaded-ca.js';
+import { loadSigningCa, type LoadedCa } from './loaded-ca.js';
 import { issueCertificate } from './certificate.js';
 import { verifyCsr } from './csr.js';
 import { assertDeviceId, isValidPlanName } from './device-id.js';
@@ -13,7 +13,7 @@ import { loadInventory, saveInventory, statusOf, toRecord, type DeviceRecord, ty
 import { generateKeys, privateKeyPem, resolveKeySpec, type KeySpec, type KeyType } from './keys.js';
 import { pkiPaths } from './paths.js';
 import { ensurePrivateDir, KEY_MODE, PUBLIC_MODE, withPkiLock, writeFilesAtomic, type FileWrite } from './pki-files.js';
-import { markRevoked, writeCrlUnlocked } from './revocation.js';
+import { issuerRoleOf, markRevoked, writeCaCrlUnlocked, type CaRole } from './revocation.js';
 import { DEFAULT_DEVICE_DAYS, resolveDays, validityFor } from './validity.js';
 
 /** Options of {@link addDevice}. */
@@ -30,6 +30,14 @@ export interface AddDeviceOptions {
   csrPem?: string;
   /** Replace an active device, revoking its certificate (reason superseded). @defaultValue false */
   force?: boolean;
+  /** The passphrase of an encrypted `issuing.key` (with an issuing CA, it signs). @defaultValue null */
+  issuingPassphrase?: string | null;
+}
+
+/** The CA that signs device certificates: the issuing CA when the folder has one, else the root. */
+export interface SigningCa {
+  readonly ca: LoadedCa;
+  readonly role: 'root' | 'issuing';
 }
 
 /** Checks `--plan`; returns it or null. */
@@ -64,8 +72,9 @@ export interface DeviceIssue {
 }
 
 /** Signs one device certificate; returns the stored record and the files to write. Pure apart from randomness. */
-export function signDevice(ca: LoadedCa, dir: string, req: DeviceIssue, now = new Date()): { device: StoredDevice; files: FileWrite[] } {
+export function signDevice(signer: SigningCa, dir: string, req: DeviceIssue, now = new Date()): { device: StoredDevice; files: FileWrite[] } {
   const paths = pkiPaths(dir);
+  const { ca } = signer;
   const cert = issueCertificate({
     profile: 'device', commonName: req.id, publicKey: req.publicKey, issuer: ca.issuer,
     validity: validityFor(req.days, now, ca.issuer.notAfter),
@@ -77,26 +86,27 @@ export function signDevice(ca: LoadedCa, dir: string, req: DeviceIssue, now = ne
     id: req.id, serial: cert.serial, keyType: req.keyType,
     notBefore: cert.notBefore.toISOString(), notAfter: cert.notAfter.toISOString(),
     plan: req.plan, revokedAt: null, reason: null, hasKey: req.privateKey !== null,
+    ...(signer.role === 'issuing' ? { issuer: 'issuing' as const } : {}),
   };
   return { device, files };
 }
 
 /**
  * Moves the current record of `id` (if any) to the history, revoking it when
- * it is still valid. Active ids need `force`. Returns true when a revocation
- * happened (the CRL must be rewritten).
+ * it is still valid. Active ids need `force`. Returns the CA whose CRL must
+ * be rewritten when a revocation happened, else null.
  */
-export function retireDevice(inventory: InventoryFile, id: string, force: boolean, now = new Date()): boolean {
+export function retireDevice(inventory: InventoryFile, id: string, force: boolean, now = new Date()): CaRole | null {
   const index = inventory.devices.findIndex((d) => d.id === id);
   const old = inventory.devices[index];
-  if (!old) return false;
+  if (!old) return null;
   const status = statusOf(old, now);
   if (status === 'active' && !force) {
     throw new FleethubError('FH_ERR_DEVICE_EXISTS', `device ${id} already has an active certificate (--force revokes it and issues a new one)`);
   }
   inventory.devices.splice(index, 1);
   inventory.history.push(status === 'active' ? markRevoked(old, 'superseded', now) : old);
-  return status === 'active';
+  return status === 'active' ? issuerRoleOf(old) : null;
 }
 
 /**
@@ -119,7 +129,8 @@ export async function addDevice(dir: string, id: string, opts: AddDeviceOptions 
     spec = resolveKeySpec(opts.keyType, opts.keyBits);
   }
   const paths = pkiPaths(dir);
-  const ca = await loadCa(paths.dir);
+  const passphrase = opts.issuingPassphrase ?? null;
+  const signer = await loadSigningCa(paths.dir, passphrase);
   return withPkiLock(paths.dir, async () => {
     const inventory = await loadInventory(paths.dir);
     // Checked before the slow key generation, and again nothing is written until here passes.
@@ -128,10 +139,11 @@ export async function addDevice(dir: string, id: string, opts: AddDeviceOptions 
     await ensurePrivateDir(paths.devicesDir);
     const keys = csrKey ? { publicKey: csrKey.publicKey, privateKey: null } : await generateKeys(spec as KeySpec);
     const keyType = csrKey?.keyType ?? (spec as KeySpec).type;
-    const { device, files } = signDevice(ca, paths.dir, { id, publicKey: keys.publicKey, privateKey: keys.privateKey, keyType, plan, days });
+    const { device, files } = signDevice(signer, paths.dir, { id, publicKey: keys.publicKey, privateKey: keys.privateKey, keyType, plan, days });
     // SPEC: revoke before re-issuing, so a crash never leaves two valid certificates for one id.
     // Saves the inventory with the revocation, then writes the CRL.
-    if (retireDevice(inventory, id, opts.force ?? false)) await writeCrlUnlocked(paths.dir, {}, inventory);
+    const retired = retireDevice(inventory, id, opts.force ?? false);
+    if (retired !== null) await writeCaCrlUnlocked(paths.dir, retired, { issuingPassphrase: passphrase }, inventory);
     await writeFilesAtomic(files);
     // A key file left from an earlier certificate must not sit next to a CSR-issued one.
     if (!keys.privateKey) await unlink(paths.deviceKey(id)).catch(() => {});

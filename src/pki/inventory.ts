@@ -29,6 +29,37 @@ export interface StoredDevice {
   readonly reason: RevocationReason | null;
   /** False when issued from a CSR: the private key never left the device, so there is no key file. */
   readonly hasKey: boolean;
+  /** `issuing` when the issuing CA signed it (its CRL lists it when revoked); absent: the root did. */
+  readonly issuer?: 'issuing';
+}
+
+/** A provisioning batch (SPEC: Provisioning by claim): its claim certificate and who may use it. */
+export interface StoredBatch {
+  readonly name: string;
+  /** The claim certificate's serial, uppercase hex. */
+  readonly serial: string;
+  /** ISO 8601. */
+  readonly createdAt: string;
+  /** ISO 8601: the claim certificate's notAfter. */
+  readonly notAfter: string;
+  /** Device ids the batch may provision; null with `open`. */
+  readonly allow: readonly string[] | null;
+  /** `--open --max N`: any id, at most `max` of them. */
+  readonly max: number | null;
+  /** ISO 8601 when revoked (its claim certificate is on `claim-crl.pem`), else null. */
+  readonly revokedAt: string | null;
+}
+
+/** One device provisioned by claim. */
+export interface StoredProvision {
+  readonly id: string;
+  readonly batch: string;
+  /** The issued certificate's serial. */
+  readonly serial: string;
+  /** SHA-256 of the device key's SPKI, hex: an identical repeat (same id, same key) gets the same certificate. */
+  readonly keySha256: string;
+  /** ISO 8601. */
+  readonly at: string;
 }
 
 /** A device as {@link readInventory} returns it: the stored fields and its status now. */
@@ -50,11 +81,32 @@ export interface InventoryFile {
    * it existed: read as 0, and `crl.pem`'s own number then counts.
    */
   crlNumber: number;
+  /** The issuing CA's highest CRL number (as crlNumber, for `issuing-crl.pem`). */
+  issuingCrlNumber: number;
+  /** The claim CA's highest CRL number (as crlNumber, for `claim-crl.pem`). */
+  claimCrlNumber: number;
+  /** Provisioning batches, in creation order. */
+  batches: StoredBatch[];
+  /** Devices provisioned by claim (until `provision reset`). */
+  provisioned: StoredProvision[];
 }
 
 /** An inventory with nothing in it. */
 export function emptyInventory(): InventoryFile {
-  return { version: 1, devices: [], history: [], crlNumber: 0 };
+  return { version: 1, devices: [], history: [], crlNumber: 0, issuingCrlNumber: 0, claimCrlNumber: 0, batches: [], provisioned: [] };
+}
+
+function crlNumberField(value: unknown, key: string): number {
+  const n = value ?? 0;
+  // A damaged number must stop the CA rather than read as 0: it could then reissue a number.
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new Error(`${key} ${JSON.stringify(n)} is not a whole number`);
+  return n;
+}
+
+function listField<T>(value: unknown, key: string): T[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new Error(`${key} is not a list`);
+  return value as T[];
 }
 
 /** Status of a stored device at `now`. */
@@ -73,10 +125,15 @@ export function parseInventory(text: string, path: string): InventoryFile {
   try {
     const parsed = JSON.parse(text) as Partial<InventoryFile>;
     if (parsed.version !== 1 || !Array.isArray(parsed.devices) || !Array.isArray(parsed.history)) throw new Error('unexpected shape');
-    const crlNumber = parsed.crlNumber ?? 0;
-    // A damaged number must stop the CA rather than read as 0: it could then reissue a number.
-    if (!Number.isSafeInteger(crlNumber) || crlNumber < 0) throw new Error(`crlNumber ${JSON.stringify(crlNumber)} is not a whole number`);
-    return { version: 1, devices: parsed.devices, history: parsed.history, crlNumber };
+    // Fields added after the first version are absent in older inventories: read as none.
+    return {
+      version: 1, devices: parsed.devices, history: parsed.history,
+      crlNumber: crlNumberField(parsed.crlNumber, 'crlNumber'),
+      issuingCrlNumber: crlNumberField(parsed.issuingCrlNumber, 'issuingCrlNumber'),
+      claimCrlNumber: crlNumberField(parsed.claimCrlNumber, 'claimCrlNumber'),
+      batches: listField<StoredBatch>(parsed.batches, 'batches'),
+      provisioned: listField<StoredProvision>(parsed.provisioned, 'provisioned'),
+    };
   } catch (err) {
     throw new FleethubError('FH_ERR_PKI_IO', `cannot read ${path}: not a fleethub inventory (${(err as Error).message})`, { cause: err });
   }
@@ -92,8 +149,14 @@ export async function loadInventory(dir: string): Promise<InventoryFile> {
 /** Atomically replaces the inventory file. */
 export async function saveInventory(dir: string, inventory: InventoryFile): Promise<void> {
   // One record per line: diffable, and still a single JSON document.
-  const lines = (list: StoredDevice[]): string => list.map((d) => `    ${JSON.stringify(d)}`).join(',\n');
-  const text = `{\n  "version": 1,\n  "crlNumber": ${inventory.crlNumber},\n  "devices": [\n${lines(inventory.devices)}\n  ],\n  "history": [\n${lines(inventory.history)}\n  ]\n}\n`;
+  const lines = (list: readonly object[]): string => list.map((d) => `    ${JSON.stringify(d)}`).join(',\n');
+  let text = `{\n  "version": 1,\n  "crlNumber": ${inventory.crlNumber},\n`;
+  // Written only once used, so an inventory of a PKI without online signing or provisioning reads as before.
+  if (inventory.issuingCrlNumber > 0) text += `  "issuingCrlNumber": ${inventory.issuingCrlNumber},\n`;
+  if (inventory.claimCrlNumber > 0) text += `  "claimCrlNumber": ${inventory.claimCrlNumber},\n`;
+  if (inventory.batches.length > 0) text += `  "batches": [\n${lines(inventory.batches)}\n  ],\n`;
+  if (inventory.provisioned.length > 0) text += `  "provisioned": [\n${lines(inventory.provisioned)}\n  ],\n`;
+  text += `  "devices": [\n${lines(inventory.devices)}\n  ],\n  "history": [\n${lines(inventory.history)}\n  ]\n}\n`;
   await writeOneAtomic(pkiPaths(dir).inventory, text, PUBLIC_MODE);
 }
 

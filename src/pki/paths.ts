@@ -16,6 +16,22 @@ export interface PkiPaths {
   readonly tokenKey: string;
   readonly devicesDir: string;
   readonly inventory: string;
+  /** The issuing CA (online signing), certified by the root; its key may be encrypted. */
+  readonly issuingCert: string;
+  readonly issuingKey: string;
+  /** The issuing CA's CRL: the certificates it signed that are revoked. */
+  readonly issuingCrl: string;
+  /** The claim CA: it signs the claim certificates of provisioning batches, trusted for `/v1/provision` only. */
+  readonly claimCaCert: string;
+  readonly claimCaKey: string;
+  /** The claim CA's CRL: the revoked batches' claim certificates. */
+  readonly claimCrl: string;
+  /** `claims/`: one certificate and key per batch. */
+  readonly claimsDir: string;
+  /** `claims/<batch>.crt`; throws FH_ERR_INVALID_ID for an invalid batch name. */
+  claimCert(batch: string): string;
+  /** `claims/<batch>.key`; throws FH_ERR_INVALID_ID for an invalid batch name. */
+  claimKey(batch: string): string;
   /** `devices/<id>.crt`; throws FH_ERR_INVALID_ID for an invalid id (no path escapes). */
   deviceCert(id: string): string;
   /** `devices/<id>.key`; throws FH_ERR_INVALID_ID for an invalid id. */
@@ -29,6 +45,7 @@ export const INVENTORY_FILE = 'inventory.json';
 export function pkiPaths(dir: string): PkiPaths {
   const root = resolve(dir);
   const devicesDir = join(root, 'devices');
+  const claimsDir = join(root, 'claims');
   return {
     dir: root,
     caCert: join(root, 'ca.crt'),
@@ -39,6 +56,21 @@ export function pkiPaths(dir: string): PkiPaths {
     tokenKey: join(root, 'token.key'),
     devicesDir,
     inventory: join(root, INVENTORY_FILE),
+    issuingCert: join(root, 'issuing.crt'),
+    issuingKey: join(root, 'issuing.key'),
+    issuingCrl: join(root, 'issuing-crl.pem'),
+    claimCaCert: join(root, 'claim-ca.crt'),
+    claimCaKey: join(root, 'claim-ca.key'),
+    claimCrl: join(root, 'claim-crl.pem'),
+    claimsDir,
+    claimCert(batch: string): string {
+      assertDeviceId(batch);
+      return join(claimsDir, `${batch}.crt`);
+    },
+    claimKey(batch: string): string {
+      assertDeviceId(batch);
+      return join(claimsDir, `${batch}.key`);
+    },
     deviceCert(id: string): string {
       assertDeviceId(id);
       return join(devicesDir, `${id}.crt`);

@@ -51,7 +51,10 @@ export interface ArchivedPki {
  * move: the CA first (see the module comment).
  */
 export function caBoundPaths(paths: PkiPaths): string[] {
-  return [paths.caKey, paths.caCert, paths.serverKey, paths.serverCert, paths.crl, paths.inventory, paths.devicesDir];
+  return [
+    paths.caKey, paths.caCert, paths.serverKey, paths.serverCert, paths.crl, paths.inventory, paths.devicesDir,
+    paths.issuingKey, paths.issuingCert, paths.issuingCrl, paths.claimCaKey, paths.claimCaCert, paths.claimCrl, paths.claimsDir,
+  ];
 }
 
 /** Pure: `replaced-20260115T103000Z` for `now` (UTC, ISO 8601 basic format, whole seconds). */

@@ -1,9 +1,12 @@
 /**
- * Revoking devices and (re)writing `crl.pem` (SPEC: `device revoke`, `ca crl`).
- * The CRL lists every revoked certificate in the inventory, current or replaced.
+ * Revoking devices and (re)writing the CRLs (SPEC: `device revoke`, `ca crl`).
+ * Each CA has its own CRL, signed by itself: `crl.pem` the root's (the
+ * certificates it signed), `issuing-crl.pem` the issuing CA's,
+ * `claim-crl.pem` the claim CA's (revoked batches). Each lists every revoked
+ * certificate of its CA in the inventory, current or replaced.
  */
 import { FleethubError } from '../errors.js';
-import { loadCa } from './loaded-ca.js';
+import { loadCa, loadClaimCa, loadIssuingCa, type LoadedCa } from './loaded-ca.js';
 import { buildCrl, parseCrl, resolveRevocationReason, type CrlEntry, type RevocationReason } from './crl.js';
 import { assertDeviceId } from './device-id.js';
 import { loadInventory, saveInventory, toRecord, type DeviceRecord, type InventoryFile, type StoredDevice } from './inventory.js';
@@ -13,16 +16,34 @@ import { DEFAULT_CRL_DAYS, resolveDays } from './validity.js';
 
 const DAY_MS = 86_400_000;
 
+/** The CAs of a PKI folder, each with its own CRL. */
+export type CaRole = 'root' | 'issuing' | 'claim';
+
 /** Options of {@link writeCrl}. */
 export interface WriteCrlOptions {
   /** nextUpdate − thisUpdate in days. @defaultValue {@link DEFAULT_CRL_DAYS} */
   days?: number;
+  /** The passphrase of an encrypted `issuing.key`. @defaultValue null */
+  issuingPassphrase?: string | null;
+  /** Only this CA's CRL. @defaultValue every CA of the folder whose key is there */
+  ca?: CaRole;
 }
 
-/** The revoked entries of an inventory. */
-export function crlEntries(inventory: InventoryFile): CrlEntry[] {
+/** The CA that signed a stored device certificate. */
+export function issuerRoleOf(device: StoredDevice): CaRole {
+  return device.issuer === 'issuing' ? 'issuing' : 'root';
+}
+
+/** The revoked entries of an inventory for the CRL of `role`. */
+export function crlEntries(inventory: InventoryFile, role: CaRole = 'root'): CrlEntry[] {
+  if (role === 'claim') {
+    // A revoked batch's claim certificate stops working at once (SPEC: refused in the TLS handshake).
+    return inventory.batches
+      .filter((b) => b.revokedAt !== null)
+      .map((b) => ({ serial: b.serial, revokedAt: new Date(b.revokedAt as string), reason: 'cessationOfOperation' }));
+  }
   return [...inventory.history, ...inventory.devices]
-    .filter((d) => d.revokedAt !== null)
+    .filter((d) => d.revokedAt !== null && issuerRoleOf(d) === role)
     .map((d) => ({ serial: d.serial, revokedAt: new Date(d.revokedAt as string), reason: d.reason ?? 'unspecified' }));
 }
 
@@ -47,37 +68,74 @@ async function folderCrlNumber(path: string): Promise<number | null> {
   }
 }
 
+/** The CA of `role`, ready to sign its CRL. */
+async function loadRole(dir: string, role: CaRole, passphrase: string | null): Promise<LoadedCa> {
+  if (role === 'root') return loadCa(dir);
+  const ca = role === 'issuing' ? await loadIssuingCa(dir, passphrase) : await loadClaimCa(dir);
+  if (ca === null) throw new FleethubError('FH_ERR_CA_MISSING', `no ${role} CA in ${pkiPaths(dir).dir}`);
+  return ca;
+}
+
 /**
- * {@link writeCrl} for callers already holding the PKI lock; `inventory`,
- * when given, is the caller's changed one (a revocation). The inventory is
- * saved first, with the new CRL number in it, then `crl.pem` is written: a
- * crash in between leaves a number unused, never used twice, and what the
- * inventory revoked is repaired by `fleethub ca crl`. Returns the number.
+ * Writes the CRL of the CA `role`, for callers already holding the PKI lock;
+ * `inventory`, when given, is the caller's changed one (a revocation). The
+ * inventory is saved first, with the new CRL number in it, then the CRL is
+ * written: a crash in between leaves a number unused, never used twice, and
+ * what the inventory revoked is repaired by `fleethub ca crl`. Returns the number.
  */
-export async function writeCrlUnlocked(dir: string, opts: WriteCrlOptions = {}, inventory?: InventoryFile): Promise<number> {
+export async function writeCaCrlUnlocked(dir: string, role: CaRole, opts: WriteCrlOptions = {}, inventory?: InventoryFile): Promise<number> {
   const days = resolveDays(opts.days, DEFAULT_CRL_DAYS);
   const paths = pkiPaths(dir);
-  const ca = await loadCa(paths.dir);
+  const ca = await loadRole(paths.dir, role, opts.issuingPassphrase ?? null);
   const inv = inventory ?? (await loadInventory(paths.dir));
-  const number = nextCrlNumber(inv.crlNumber, await folderCrlNumber(paths.crl));
-  inv.crlNumber = number;
+  const path = role === 'root' ? paths.crl : role === 'issuing' ? paths.issuingCrl : paths.claimCrl;
+  const recorded = role === 'root' ? inv.crlNumber : role === 'issuing' ? inv.issuingCrlNumber : inv.claimCrlNumber;
+  const number = nextCrlNumber(recorded, await folderCrlNumber(path));
+  if (role === 'root') inv.crlNumber = number;
+  else if (role === 'issuing') inv.issuingCrlNumber = number;
+  else inv.claimCrlNumber = number;
   await saveInventory(paths.dir, inv);
   const now = new Date();
-  const pem = buildCrl(ca.issuer, crlEntries(inv), {
+  const pem = buildCrl(ca.issuer, crlEntries(inv, role), {
     number,
     thisUpdate: now,
     nextUpdate: new Date(now.getTime() + days * DAY_MS),
   });
-  await writeOneAtomic(paths.crl, pem, PUBLIC_MODE);
+  await writeOneAtomic(path, pem, PUBLIC_MODE);
   return number;
 }
 
-/** (Re)writes `crl.pem`, signed by the CA, listing every revoked serial. */
-export async function writeCrl(dir: string, opts: WriteCrlOptions = {}): Promise<void> {
+/** The root's CRL ({@link writeCaCrlUnlocked} for `root`). */
+export async function writeCrlUnlocked(dir: string, opts: WriteCrlOptions = {}, inventory?: InventoryFile): Promise<number> {
+  return writeCaCrlUnlocked(dir, 'root', opts, inventory);
+}
+
+/** The CAs of the folder whose CRL `ca crl` rewrites by default: each one whose key is here. */
+async function presentRoles(dir: string): Promise<CaRole[]> {
+  const paths = pkiPaths(dir);
+  const roles: CaRole[] = [];
+  // The root's key may have been moved off the machine (online signing): its CRL is then signed where the key is.
+  if (await exists(paths.caKey)) roles.push('root');
+  if (await exists(paths.issuingKey)) roles.push('issuing');
+  if (await exists(paths.claimCaKey)) roles.push('claim');
+  return roles;
+}
+
+/**
+ * (Re)writes the CRLs, each signed by its CA, listing every revoked serial:
+ * `opts.ca`'s only, or that of every CA whose key is in the folder. Returns
+ * the CAs whose CRL was written.
+ */
+export async function writeCrl(dir: string, opts: WriteCrlOptions = {}): Promise<CaRole[]> {
   resolveDays(opts.days, DEFAULT_CRL_DAYS);
   const root = pkiPaths(dir).dir;
-  await loadCa(root);
-  await withPkiLock(root, () => writeCrlUnlocked(root, opts));
+  const roles = opts.ca !== undefined ? [opts.ca] : await presentRoles(root);
+  if (roles.length === 0) await loadCa(root); // no CA at all: FH_ERR_CA_MISSING
+  for (const role of roles) await loadRole(root, role, opts.issuingPassphrase ?? null);
+  await withPkiLock(root, async () => {
+    for (const role of roles) await writeCaCrlUnlocked(root, role, opts);
+  });
+  return roles;
 }
 
 /** Marks `device` revoked in place (the caller saves). */
@@ -89,6 +147,8 @@ export function markRevoked(device: StoredDevice, reason: RevocationReason, now 
 export interface RevokeOptions {
   /** CRLReason (RFC 5280 §5.3.1). @defaultValue 'unspecified' */
   reason?: RevocationReason;
+  /** The passphrase of an encrypted `issuing.key`, for a device the issuing CA signed. @defaultValue null */
+  issuingPassphrase?: string | null;
 }
 
 /**
@@ -100,7 +160,8 @@ export async function revokeDevice(dir: string, id: string, opts: RevokeOptions 
   assertDeviceId(id);
   const reason = resolveRevocationReason(opts.reason);
   const root = pkiPaths(dir).dir;
-  await loadCa(root);
+  const passphrase = opts.issuingPassphrase ?? null;
+  if (!(await exists(pkiPaths(root).issuingCert))) await loadCa(root);
   return withPkiLock(root, async () => {
     const inventory = await loadInventory(root);
     const index = inventory.devices.findIndex((d) => d.id === id);
@@ -109,10 +170,12 @@ export async function revokeDevice(dir: string, id: string, opts: RevokeOptions 
     if (device.revokedAt !== null) {
       throw new FleethubError('FH_ERR_ALREADY_REVOKED', `device ${id} was already revoked at ${device.revokedAt}`);
     }
+    // The CA that signed it must sign the CRL that lists it: checked before anything is written.
+    await loadRole(root, issuerRoleOf(device), passphrase);
     const revoked = markRevoked(device, reason);
     inventory.devices[index] = revoked;
     // Saves the inventory (the revocation and the CRL number), then writes the CRL.
-    await writeCrlUnlocked(root, {}, inventory);
+    await writeCaCrlUnlocked(root, issuerRoleOf(device), { issuingPassphrase: passphrase }, inventory);
     return toRecord(revoked);
   });
 }

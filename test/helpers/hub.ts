@@ -22,6 +22,8 @@ export interface HubOverrides {
   console?: Partial<ConsoleListenerConfig>;
   plans?: Record<string, Partial<DeviceLimits>>;
   store?: Partial<StoreConfig>;
+  /** The `provisioning` section, as a config file holds it. */
+  provisioning?: Record<string, unknown>;
   /** Reuse a data dir (a restart); it is then not deleted by stop(). */
   dataDir?: string;
   log?: Logger;
@@ -60,6 +62,7 @@ export function testHubConfig(pkiDir: string, dataDir: string, overrides: HubOve
       limits: overrides.limits ?? {},
       plans: overrides.plans ?? {},
       store: overrides.store ?? {},
+      ...(overrides.provisioning === undefined ? {} : { provisioning: overrides.provisioning }),
       pkiDir,
       dataDir,
       ...(overrides.cluster === undefined ? {} : { cluster: overrides.cluster }),

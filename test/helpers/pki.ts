@@ -45,12 +45,16 @@ async function deviceFrom(issuer: Issuer, id: string, keyType: KeyType, notBefor
   return { id, cert: cert.pem, key: privateKeyPem(keys.privateKey) };
 }
 
-/** Makes a test PKI; `keyType` is that of the CA, the server and the devices (default 'ec'). */
-export async function makeTestPki(opts: { keyType?: KeyType } = {}): Promise<TestPki> {
+/**
+ * Makes a test PKI; `keyType` is that of the CA, the server and the devices
+ * (default 'ec'); `rootPathLen` 0 makes a root as fleethub made them before
+ * online signing (default: today's root, which may certify an issuing CA).
+ */
+export async function makeTestPki(opts: { keyType?: KeyType; rootPathLen?: 0 | 1 } = {}): Promise<TestPki> {
   const keyType = opts.keyType ?? 'ec';
   const dir = await mkdtemp(join(tmpdir(), 'fleethub-pki-'));
   const paths = pkiPaths(dir);
-  await initCa(dir, { name: TEST_CA_NAME, keyType });
+  await initCa(dir, { name: TEST_CA_NAME, keyType, ...(opts.rootPathLen === undefined ? {} : { pathLen: opts.rootPathLen }) });
   await issueServerCert(dir, { hosts: ['localhost'], ips: ['127.0.0.1', '::1'], keyType });
   const ca = await readFile(paths.caCert, 'utf8');
   const server = { cert: await readFile(paths.serverCert, 'utf8'), key: await readFile(paths.serverKey, 'utf8') };

@@ -53,12 +53,12 @@ for (const keyType of ['ec', 'rsa'] as const) {
       assert.equal((await opensslVerify(['-CAfile', paths.caCert, '-purpose', 'sslclient', paths.serverCert])).ok, false);
     });
 
-    await t.test('CA: self-signed, CA:true pathlen 0 critical, keyCertSign+cRLSign critical', async () => {
+    await t.test('CA: self-signed, CA:true pathlen 1 critical (it may certify one issuing CA), keyCertSign+cRLSign critical', async () => {
       assert.equal(ca.ca, true);
       assert.equal(ca.subject, 'CN=Acme CA');
       assert.ok(ca.checkIssued(ca) && ca.verify(ca.publicKey));
       const text = await certText(paths.caCert);
-      assert.match(text, /Basic Constraints: critical\s+CA:TRUE, pathlen:0/);
+      assert.match(text, /Basic Constraints: critical\s+CA:TRUE, pathlen:1/);
       assert.match(text, /Key Usage: critical\s+Certificate Sign, CRL Sign\n/);
       assert.match(text, /Subject Key Identifier/);
       assert.equal(ca.publicKey.asymmetricKeyType, keyType);

@@ -9,11 +9,12 @@ import { pkiPaths } from '../paths.js';
 import { MAX_CSR_BYTES } from '../csr.js';
 import { DEFAULT_DEVICE_DAYS } from '../validity.js';
 import { readFile, stat } from 'node:fs/promises';
-import { day, examples, keyOptions, parseWhole, pkiOption, resolvePkiDir } from './pki-options.js';
+import { readPassphrase } from '../ca-passphrase.js';
+import { day, examples, keyOptions, parseWhole, passphraseOption, pkiOption, resolvePkiDir } from './pki-options.js';
 
 interface DeviceAddFlags {
   pki?: string; plan?: string; days?: string; keyType?: string; keyBits?: string; csr?: string;
-  count?: string; prefix?: string; force?: boolean; skipExisting?: boolean;
+  count?: string; prefix?: string; force?: boolean; skipExisting?: boolean; passphraseFile?: string;
 }
 
 async function readCsrFile(path: string): Promise<string> {
@@ -41,6 +42,7 @@ async function runBatch(dir: string, flags: DeviceAddFlags, count: number): Prom
     count, prefix: flags.prefix, plan: flags.plan, days: parseWhole(flags.days, '--days'),
     keyType: flags.keyType as 'ec' | 'rsa' | undefined, keyBits: parseWhole(flags.keyBits, '--key-bits'),
     skipExisting: flags.skipExisting ?? false,
+    issuingPassphrase: await readPassphrase({ file: flags.passphraseFile ?? null }),
     onProgress: (done, total) => {
       if (tty) process.stderr.write(`\rissuing ${done}/${total}`);
     },
@@ -71,6 +73,7 @@ export function registerDeviceAddCommand(device: Command): void {
     .option('--skip-existing', 'with --count: leave ids that already have an active certificate alone')
     .option('--force', 'replace an active device: its old certificate is revoked (reason superseded)');
   keyOptions(cmd);
+  passphraseOption(cmd);
   pkiOption(cmd);
   examples(cmd, [
     'fleethub device add greenhouse-01 --plan basic',
@@ -98,6 +101,7 @@ export function registerDeviceAddCommand(device: Command): void {
     const rec = await addDevice(dir, deviceId, {
       plan: flags.plan, days: parseWhole(flags.days, '--days'), keyType: flags.keyType as 'ec' | 'rsa' | undefined,
       keyBits: parseWhole(flags.keyBits, '--key-bits'), csrPem, force: flags.force ?? false,
+      issuingPassphrase: await readPassphrase({ file: flags.passphraseFile ?? null }),
     });
     process.stdout.write(describe(rec, dir));
   }));

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { action } from '../../command-action.js';
 import { FleethubError } from '../../errors.js';
-import { loadCa } from '../loaded-ca.js';
+import { assertCaPresent } from '../loaded-ca.js';
 import { readDeviceCredentials } from '../device-credentials.js';
 import { exportEsp32Header } from '../esp32-header.js';
 import { KEY_MODE, PUBLIC_MODE, makeDirs, pkiIoError, writeFilesAtomic, type FileWrite } from '../pki-files.js';
@@ -28,7 +28,7 @@ export function registerDeviceExportCommand(device: Command): void {
       throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `--format must be pem or esp32, got ${flags.format === undefined ? 'nothing' : JSON.stringify(flags.format)}`);
     }
     const dir = resolvePkiDir(flags.pki);
-    await loadCa(dir);
+    await assertCaPresent(dir);
     const creds = await readDeviceCredentials(dir, id);
     if (creds.record.status === 'revoked') {
       throw new FleethubError('FH_ERR_ALREADY_REVOKED', `device ${id} is revoked: its certificate would be refused (issue a new one with "device add ${id}")`);

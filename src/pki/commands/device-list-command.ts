@@ -1,9 +1,25 @@
 /** `fleethub device list`: the inventory, as a table or JSON. */
 import type { Command } from 'commander';
 import { action } from '../../command-action.js';
-import { loadCa } from '../loaded-ca.js';
+import { assertCaPresent } from '../loaded-ca.js';
 import { readInventory, type DeviceRecord } from '../inventory.js';
+import { parseDurationMs } from '../../duration.js';
+import { FleethubError } from '../../errors.js';
 import { day, examples, pkiOption, resolvePkiDir } from './pki-options.js';
+
+/** Pure: the active devices whose certificate ends within `withinMs` of `now`, soonest first. */
+export function expiringWithin(records: readonly DeviceRecord[], withinMs: number, now: number): DeviceRecord[] {
+  return records
+    .filter((r) => r.status === 'active' && Date.parse(r.notAfter) - now <= withinMs)
+    .sort((a, b) => Date.parse(a.notAfter) - Date.parse(b.notAfter));
+}
+
+/** `--expiring 30d`: a duration with a unit (a bare number is days). */
+function parseExpiring(value: string): number {
+  const ms = parseDurationMs(value, 'd');
+  if (ms === null || ms <= 0) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `--expiring must be a duration like 30d, 12h or 90 (days), got ${JSON.stringify(value)}`);
+  return ms;
+}
 
 /** Renders records as an aligned text table. Pure. */
 export function renderDeviceTable(records: readonly DeviceRecord[]): string {
@@ -18,13 +34,17 @@ export function renderDeviceTable(records: readonly DeviceRecord[]): string {
 export function registerDeviceListCommand(device: Command): void {
   const cmd = device.command('list')
     .description('the inventory: id, status (active/revoked/expired), notAfter, plan, key type, serial')
-    .option('--json', 'print a JSON array (every field, ISO dates)');
+    .option('--json', 'print a JSON array (every field, ISO dates)')
+    .option('--expiring <time>', 'only active devices whose certificate ends within this time (30d, 12h; a bare number is days), soonest first');
   pkiOption(cmd);
-  examples(cmd, ['fleethub device list', 'fleethub device list --json | jq -r \'.[] | select(.status=="revoked") | .id\'']);
-  cmd.action(action(async (flags: { pki?: string; json?: boolean }) => {
+  examples(cmd, ['fleethub device list', 'fleethub device list --expiring 30d', 'fleethub device list --json | jq -r \'.[] | select(.status=="revoked") | .id\'']);
+  cmd.action(action(async (flags: { pki?: string; json?: boolean; expiring?: string }) => {
+    const within = flags.expiring === undefined ? null : parseExpiring(flags.expiring);
     const dir = resolvePkiDir(flags.pki);
-    await loadCa(dir); // a clear "no CA" beats an empty list for a mistyped --pki
-    const records = await readInventory(dir);
+    await assertCaPresent(dir); // a clear "no CA" beats an empty list for a mistyped --pki
+    const all = await readInventory(dir);
+    const records = within === null ? all : expiringWithin(all, within, Date.now());
+    if (within !== null && records.length === 0 && !flags.json) return void process.stdout.write(`no active device certificate ends within ${flags.expiring}\n`);
     process.stdout.write(flags.json ? `${JSON.stringify(records, null, 2)}\n` : renderDeviceTable(records));
   }));
 }

@@ -6,7 +6,8 @@ import { loadHubConfig } from '../../hub/config-file.js';
 import { publishPkiToCluster } from '../../hub/cluster/publish-pki.js';
 import { REVOCATION_REASONS, resolveRevocationReason } from '../crl.js';
 import { revokeDevice } from '../revocation.js';
-import { examples, pkiOption, resolvePkiDir } from './pki-options.js';
+import { readPassphrase } from '../ca-passphrase.js';
+import { examples, passphraseOption, pkiOption, resolvePkiDir } from './pki-options.js';
 
 /** Registers `device revoke` under `device`. */
 export function registerDeviceRevokeCommand(device: Command): void {
@@ -14,14 +15,18 @@ export function registerDeviceRevokeCommand(device: Command): void {
     .description('revoke a device: the inventory marks it and crl.pem is rewritten (a running hub drops it within 5 s)')
     .option('--reason <reason>', `RFC 5280 reason: ${Object.keys(REVOCATION_REASONS).join(', ')} (default unspecified)`)
     .option('--config <file>', "a hub's JSON config: its pkiDir, and with `cluster` the CRL is also published to every hub (within 2 s)");
+  passphraseOption(cmd);
   pkiOption(cmd);
   examples(cmd, ['fleethub device revoke greenhouse-01 --reason keyCompromise', 'fleethub device revoke greenhouse-01 --config hub-a.json']);
-  cmd.action(action(async (id: string, flags: { pki?: string; reason?: string; config?: string }) => {
+  cmd.action(action(async (id: string, flags: { pki?: string; reason?: string; config?: string; passphraseFile?: string }) => {
     if (flags.config !== undefined && flags.pki !== undefined) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', '--pki and --config name the PKI folder twice: give one');
     const config = flags.config === undefined ? null : (await loadHubConfig(flags.config)).hub;
     const pkiDir = config?.pkiDir ?? resolvePkiDir(flags.pki);
-    const rec = await revokeDevice(pkiDir, id, { reason: resolveRevocationReason(flags.reason) });
-    process.stdout.write(`revoked ${rec.id} (serial ${rec.serial}, reason ${rec.reason ?? 'unspecified'}); crl.pem rewritten\n`);
+    const rec = await revokeDevice(pkiDir, id, {
+      reason: resolveRevocationReason(flags.reason), issuingPassphrase: await readPassphrase({ file: flags.passphraseFile ?? null }),
+    });
+    const crl = rec.issuer === 'issuing' ? 'issuing-crl.pem' : 'crl.pem';
+    process.stdout.write(`revoked ${rec.id} (serial ${rec.serial}, reason ${rec.reason ?? 'unspecified'}); ${crl} rewritten\n`);
     if (config?.cluster == null) return;
     const published = await publishPkiToCluster(config.cluster, pkiDir);
     process.stdout.write(`published the CRL to the cluster (revision ${published.crl}); every hub closes ${rec.id} within 2 s\n`);

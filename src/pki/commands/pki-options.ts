@@ -38,6 +38,11 @@ export function keyOptions(cmd: Command): Command {
     .option('--key-bits <bits>', 'RSA modulus: 2048 (default) or 3072');
 }
 
+/** Adds `--passphrase-file <file>` (the issuing CA key's passphrase; else env FLEETHUB_ISSUING_PASSPHRASE). */
+export function passphraseOption(cmd: Command): Command {
+  return cmd.option('--passphrase-file <file>', "passphrase of an encrypted issuing.key (else env FLEETHUB_ISSUING_PASSPHRASE)");
+}
+
 /** Adds an "Examples:" block to `--help`. */
 export function examples(cmd: Command, lines: string[]): Command {
   return cmd.addHelpText('after', `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
