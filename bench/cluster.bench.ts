@@ -111,6 +111,7 @@ interface StormFigures {
 
 const round1 = (v: number): number => Math.round(v * 10) / 10;
 const round3 = (v: number): number => Math.round(v * 1000) / 1000;
+const closeCodes = (closes: Readonly<Record<string, number>>): string => Object.entries(closes).map(([code, n]) => `${code} ×${n}`).join(', ') || 'none';
 const seconds = (ms: number | null): string => (ms === null ? 'never' : `${(ms / 1000).toFixed(1)} s`);
 
 /** A hub config in `dir`: the deployed hub-<name>.json (cluster) or a bare single-node one, with this run's ports and folders. */
@@ -414,8 +415,8 @@ async function main(): Promise<void> {
       ['idle CPU', `single hub ${c.idleCores.single} cores, cluster (hubs + nats-servers) ${c.idleCores.cluster} cores`],
       ['cluster / single CPU', `${c.ratioMean}× (rounds ${c.ratioPerRound.join(', ')}; spread ${c.ratioMin}–${c.ratioMax}); net of idle ${c.netOfIdleRatioMean}× (${c.netOfIdleRatioPerRound.join(', ')})`],
       ['stream on disk', `${results.stream.bytesPerReading} bytes per reading per replica (${results.stream.messages} readings)`],
-      ['leader kill: ack gap', `${seconds(l.ackGapMs)} (1 s ticks; ack max ${seconds(l.ackMs.max)}), lost ${l.lost}, reconnects ${l.reconnects}`],
-      ['hub kill: all back', `${seconds(h.allBackMs)} (${h.reconnects} reconnects, p50/p99 ${seconds(h.reconnectMs.p50)} / ${seconds(h.reconnectMs.p99)}), lost ${h.lost}`],
+      ['leader kill: ack gap', `${seconds(l.ackGapMs)} (1 s ticks; ack max ${seconds(l.ackMs.max)}), lost ${l.lost}, reconnects ${l.reconnects} (closes: ${closeCodes(l.closes)})`],
+      ['hub kill: all back', `${seconds(h.allBackMs)} (${h.reconnects} reconnects, p50/p99 ${seconds(h.reconnectMs.p50)} / ${seconds(h.reconnectMs.p99)}), ack gap ${seconds(h.ackGapMs)}, lost ${h.lost}`],
       ['storm, full handshakes', storm(results.storm.full)],
       ['storm, resumed', storm(results.storm.resumed)],
     ];
