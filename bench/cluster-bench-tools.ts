@@ -150,15 +150,6 @@ export class SimWatch extends Writable {
     return this.ticks[this.ticks.length - 1] ?? null;
   }
 
-  /** Resolves once a tick satisfies `check`; rejects after `timeoutMs`. */
-  until(check: (tick: SimTick) => boolean, what: string, timeoutMs: number): Promise<SimTick> {
-    let found: SimTick | null = null;
-    return waitUntil(() => {
-      found = this.ticks.find(check) ?? null;
-      return found !== null;
-    }, `${this.#label}: ${what}`, timeoutMs).then(() => found as unknown as SimTick);
-  }
-
   /**
    * The longest time in ms between two ticks that saw new acks, from `fromMs`
    * on (a tick resolution of 1 s: an upper bound of the ack gap).

@@ -165,10 +165,9 @@ function simulate(pkiDir: string, input: SimOptionsInput, watch: SimWatch, stop?
   return runSim(options, { out: QUIET, err: watch, ...(stop === undefined ? {} : { signal: stop }) }).then((r) => r.report);
 }
 
-/** A sending tick after the warm-up, once the fleet has settled. */
-function settled(watch: SimWatch): Promise<SimTick> {
-  let sending = 0;
-  return watch.until((t) => t.phase === 'sending' && (sending += 1) > WARMUP_TICKS, 'the fleet streams', RECOVERY_TIMEOUT_MS);
+/** Resolves once the fleet has streamed past the warm-up. */
+function settled(watch: SimWatch): Promise<void> {
+  return waitUntil(() => watch.ticks.filter((t) => t.phase === 'sending').length > WARMUP_TICKS, 'the fleet streams', RECOVERY_TIMEOUT_MS);
 }
 
 /** CPU cores these processes use with no device connected (timers, NATS heartbeats and Raft), over {@link IDLE_SECONDS}. */
