@@ -25,6 +25,25 @@ uint32_t fh_conn_random32(fh_client *c)
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
+const char *fh_conn_host(const fh_client *c)
+{
+    return c->endpoint == 0 ? c->cfg.host : c->cfg.alternates[c->endpoint - 1].host;
+}
+
+uint16_t fh_conn_port(const fh_client *c)
+{
+    return c->endpoint == 0 ? c->cfg.port : c->cfg.alternates[c->endpoint - 1].port;
+}
+
+/* mbedTLS calls this for each certificate of the hub's chain; depth 0 with no flags left is the hub itself, verified. */
+static int on_verify(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+    fh_client *c = ctx;
+    (void)crt;
+    if (depth == 0 && *flags == 0) c->server_verified = true;
+    return 0;
+}
+
 int fh_conn_setup(fh_client *c)
 {
     int rc;
@@ -56,6 +75,7 @@ int fh_conn_setup(fh_client *c)
     /* CA verification is required: a hub that cannot show a certificate from the fleet's CA gets nothing. */
     mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
     mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
+    mbedtls_ssl_conf_verify(&c->conf, on_verify, c);
     rc = mbedtls_ssl_conf_own_cert(&c->conf, &c->cert, &c->key);
     if (rc != 0) return rc;
     mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
@@ -65,6 +85,7 @@ int fh_conn_setup(fh_client *c)
     /* The server-name check (and SNI): the certificate's DNS SAN must match the host connected to. */
     rc = mbedtls_ssl_set_hostname(&c->ssl, c->cfg.host);
     if (rc != 0) return rc;
+    c->hostname_endpoint = 0;
     c->ssl_ready = true;
     return 0;
 }
@@ -142,16 +163,32 @@ int fh_conn_open(fh_client *c)
     uint8_t nonce[16];
     size_t klen = 0, got = 0;
     int rc, hlen;
-    snprintf(port, sizeof port, "%u", (unsigned)c->cfg.port);
+    const char *host = fh_conn_host(c);
+    c->server_verified = false;
+    snprintf(port, sizeof port, "%u", (unsigned)fh_conn_port(c));
     mbedtls_net_init(&c->net);
-    rc = mbedtls_net_connect(&c->net, c->cfg.host, port, MBEDTLS_NET_PROTO_TCP);
+    rc = mbedtls_net_connect(&c->net, host, port, MBEDTLS_NET_PROTO_TCP);
     if (rc != 0) return rc;
     mbedtls_ssl_session_reset(&c->ssl);
+    if (c->hostname_endpoint != c->endpoint) {
+        /* Another endpoint: its name is what the server certificate must show (mbedTLS copies it). */
+        if ((rc = mbedtls_ssl_set_hostname(&c->ssl, host)) != 0) goto fail;
+        c->hostname_endpoint = c->endpoint;
+    }
     mbedtls_ssl_set_bio(&c->ssl, &c->net, mbedtls_net_send, NULL, mbedtls_net_recv_timeout);
     mbedtls_ssl_conf_read_timeout(&c->conf, c->cfg.connect_timeout_ms);
     for (int spins = 0; (rc = mbedtls_ssl_handshake(&c->ssl)) != 0; spins++) {
-        if ((rc != MBEDTLS_ERR_SSL_WANT_READ && rc != MBEDTLS_ERR_SSL_WANT_WRITE) || spins > 1000) goto fail;
+        if ((rc != MBEDTLS_ERR_SSL_WANT_READ && rc != MBEDTLS_ERR_SSL_WANT_WRITE) || spins > 1000) {
+            /*
+             * The hub proved who it is, then ended the handshake (an alert, or
+             * just the connection) once it had our certificate: it refused us.
+             * A timeout is not a refusal: the hub may only be slow.
+             */
+            if (c->server_verified && rc != MBEDTLS_ERR_SSL_TIMEOUT) c->refusals++;
+            goto fail;
+        }
     }
+    c->refusals = 0;
     /* RFC 6455 §4.1: a random 16-byte nonce, base64-encoded. */
     if ((rc = mbedtls_ctr_drbg_random(&c->drbg, nonce, sizeof nonce)) != 0) goto fail;
     if ((rc = mbedtls_base64_encode((unsigned char *)key, sizeof key, &klen, nonce, sizeof nonce)) != 0) goto fail;
@@ -159,7 +196,7 @@ int fh_conn_open(fh_client *c)
     hlen = snprintf((char *)c->buf.tx, c->buf.tx_size,
                     "GET %s HTTP/1.1\r\nHost: %s:%u\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                    c->cfg.path, c->cfg.host, (unsigned)c->cfg.port, key);
+                    c->cfg.path, host, (unsigned)fh_conn_port(c), key);
     if (hlen < 0 || (size_t)hlen >= c->buf.tx_size) {
         rc = -1;
         goto fail;

@@ -29,13 +29,13 @@ static uint8_t rx_buf[4096];
 static uint8_t msg_buf[16384];
 static uint8_t tx_buf[SLOT_BYTES + 128];
 static char ca_pem[PEM_MAX], cert_pem[PEM_MAX], key_pem[PEM_MAX];
-static char host[256];
+static char hosts[1 + FH_MAX_ENDPOINTS][256];
 
 static void usage(void)
 {
     fprintf(stderr,
             "usage: fleethub-device --url wss://HOST:PORT/v1/device --ca FILE --cert FILE --key FILE --state DIR\n"
-            "                       [--count N] [--interval-ms M] [--protocol 1] [--backoff-max-ms M]\n"
+            "                       [--url ANOTHER_HUB...] [--count N] [--interval-ms M] [--protocol 1] [--backoff-max-ms M]\n"
             "example: fleethub-device --url wss://localhost:8443/v1/device --ca certs/ca.crt \\\n"
             "           --cert certs/devices/esp32-01.crt --key certs/devices/esp32-01.key --state ./state --count 10\n");
 }
@@ -94,17 +94,23 @@ static void on_event(const fh_event *ev, void *ctx)
         else printf("nack null %s retryAfterMs=%u\n", ev->text, ev->retry_after_ms);
         break;
     case FH_EV_CLOSE: printf("close %u\n", ev->close_code); break;
-    case FH_EV_CONNECT_FAILED: printf("connect_failed -0x%04x\n", (unsigned)-ev->error); break;
+    case FH_EV_CONNECT_FAILED:
+        printf("connect_failed -0x%04x%s%s\n", (unsigned)-ev->error, ev->text[0] ? " " : "", ev->text);
+        break;
     case FH_EV_RETRY: printf("retry in %u ms\n", ev->retry_after_ms); break;
     case FH_EV_DROPPED: printf("dropped %" PRIu64 " %s\n", ev->seq, ev->text); break;
     case FH_EV_STOPPED: printf("stopped %u\n", ev->close_code); break;
+    case FH_EV_PAUSED: printf("pause %u ms\n", ev->retry_after_ms); break;
     }
     fflush(stdout);
 }
 
 int main(int argc, char **argv)
 {
-    const char *url = NULL, *ca = NULL, *cert = NULL, *key = NULL, *state = NULL, *path = NULL;
+    const char *urls[1 + FH_MAX_ENDPOINTS] = { NULL };
+    size_t url_count = 0;
+    fh_endpoint alternates[FH_MAX_ENDPOINTS];
+    const char *ca = NULL, *cert = NULL, *key = NULL, *state = NULL, *path = NULL;
     long count = 10, interval_ms = 1000, protocol = 1, backoff_max = FH_DEFAULT_BACKOFF_MAX_MS;
     uint16_t port = 0;
     for (int i = 1; i < argc; i++) {
@@ -120,7 +126,13 @@ int main(int argc, char **argv)
         }
         i++;
         char *end = NULL;
-        if (strcmp(a, "--url") == 0) url = v;
+        if (strcmp(a, "--url") == 0) {
+            if (url_count == 1 + FH_MAX_ENDPOINTS) {
+                fprintf(stderr, "fleethub-device: at most %u --url\n", 1 + FH_MAX_ENDPOINTS);
+                return 2;
+            }
+            urls[url_count++] = v;
+        }
         else if (strcmp(a, "--ca") == 0) ca = v;
         else if (strcmp(a, "--cert") == 0) cert = v;
         else if (strcmp(a, "--key") == 0) key = v;
@@ -139,7 +151,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (url == NULL || ca == NULL || cert == NULL || key == NULL || state == NULL) {
+    if (url_count == 0 || ca == NULL || cert == NULL || key == NULL || state == NULL) {
         usage();
         return 2;
     }
@@ -151,9 +163,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "fleethub-device: --backoff-max-ms must be from 1 to 3600000\n");
         return 2;
     }
-    if (parse_url(url, host, sizeof host, &port, &path) != 0) {
-        fprintf(stderr, "fleethub-device: --url must look like wss://HOST:PORT/v1/device, got %s\n", url);
-        return 2;
+    for (size_t i = 0; i < url_count; i++) {
+        const char *p = NULL;
+        if (parse_url(urls[i], hosts[i], sizeof hosts[i], i == 0 ? &port : &alternates[i - 1].port, &p) != 0 ||
+            (path != NULL && strcmp(p, path) != 0)) {
+            fprintf(stderr, "fleethub-device: --url must look like wss://HOST:PORT/v1/device (one path for all), got %s\n", urls[i]);
+            return 2;
+        }
+        if (i > 0) alternates[i - 1].host = hosts[i];
+        path = p;
     }
     if (read_file(ca, ca_pem, sizeof ca_pem) != 0 || read_file(cert, cert_pem, sizeof cert_pem) != 0 ||
         read_file(key, key_pem, sizeof key_pem) != 0) {
@@ -181,9 +199,11 @@ int main(int argc, char **argv)
 
     fh_client_config cfg;
     fh_client_config_defaults(&cfg);
-    cfg.host = host;
+    cfg.host = hosts[0];
     cfg.port = port;
     cfg.path = path;
+    cfg.alternates = alternates;
+    cfg.alternate_count = url_count - 1;
     cfg.ca_pem = ca_pem;
     cfg.cert_pem = cert_pem;
     cfg.key_pem = key_pem;
