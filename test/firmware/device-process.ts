@@ -72,9 +72,9 @@ export function highestAck(lines: readonly string[]): number {
   return highest;
 }
 
-export function startDevice(url: string, files: DeviceFiles, extra: readonly string[] = []): DeviceProcess {
+export function startDevice(url: string, files: DeviceFiles, extra: readonly string[] = [], binary = DEVICE_BINARY): DeviceProcess {
   const child = spawn(
-    DEVICE_BINARY,
+    binary,
     ['--url', url, '--ca', files.ca, '--cert', files.cert, '--key', files.key, '--state', files.state, ...extra],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );

@@ -18,7 +18,7 @@
 
 #include "fleethub/fh_client.h"
 #include "fleethub/fh_port.h"
-#include "fleethub/fh_storage_file.h"
+#include "fh_storage_file.h"
 
 #define OUTBOX_SLOTS 64
 #define SLOT_BYTES 256
