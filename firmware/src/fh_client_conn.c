@@ -6,6 +6,9 @@
 
 #include <mbedtls/base64.h>
 #include <mbedtls/version.h>
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
+#include <psa/crypto.h>
+#endif
 
 #include "fleethub/fh_port.h"
 
@@ -47,6 +50,10 @@ static int on_verify(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
 int fh_conn_setup(fh_client *c)
 {
     int rc;
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
+    /* mbedTLS 3.x: TLS and X.509 may go through PSA (MBEDTLS_USE_PSA_CRYPTO, as ESP-IDF 5 can build it); idempotent. */
+    if (psa_crypto_init() != PSA_SUCCESS) return -1;
+#endif
     rc = mbedtls_ctr_drbg_seed(&c->drbg, mbedtls_entropy_func, &c->entropy, (const unsigned char *)PERSONALIZATION,
                                sizeof PERSONALIZATION - 1);
     if (rc != 0) return rc;

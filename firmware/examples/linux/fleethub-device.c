@@ -14,9 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
 
 #include "fleethub/fh_client.h"
+#include "fleethub/fh_csr.h"
 #include "fleethub/fh_port.h"
 #include "fh_storage_file.h"
 
@@ -36,8 +42,61 @@ static void usage(void)
     fprintf(stderr,
             "usage: fleethub-device --url wss://HOST:PORT/v1/device --ca FILE --cert FILE --key FILE --state DIR\n"
             "                       [--url ANOTHER_HUB...] [--count N] [--interval-ms M] [--protocol 1] [--backoff-max-ms M]\n"
+            "       fleethub-device --new-key KEY_FILE --csr CSR_FILE --id DEVICE_ID   (a key and request made here)\n"
             "example: fleethub-device --url wss://localhost:8443/v1/device --ca certs/ca.crt \\\n"
             "           --cert certs/devices/esp32-01.crt --key certs/devices/esp32-01.key --state ./state --count 10\n");
+}
+
+/* Writes a new file (never over an existing one: a key is not replaced by accident). */
+static int write_new_file(const char *path, const char *text, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, mode);
+    size_t len = strlen(text), done = 0;
+    if (fd < 0) return -1;
+    while (done < len) {
+        ssize_t n = write(fd, text + done, len - done);
+        if (n <= 0) {
+            close(fd);
+            return -1;
+        }
+        done += (size_t)n;
+    }
+    return fsync(fd) == 0 && close(fd) == 0 ? 0 : -1;
+}
+
+/* --new-key/--csr/--id: a P-256 key and a request for `fleethub device add <id> --csr`. */
+static int make_csr(const char *key_path, const char *csr_path, const char *id)
+{
+    static const char personalization[] = "fleethub-device-csr";
+    static char new_key_pem[FH_KEY_PEM_MAX], csr_pem[FH_CSR_PEM_MAX];
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg;
+    int rc;
+    mbedtls_entropy_init(&entropy);
+    mbedtls_ctr_drbg_init(&drbg);
+    rc = mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, (const unsigned char *)personalization, sizeof personalization - 1);
+    if (rc == 0) rc = fh_make_key_and_csr(id, mbedtls_ctr_drbg_random, &drbg, new_key_pem, sizeof new_key_pem, csr_pem, sizeof csr_pem);
+    mbedtls_ctr_drbg_free(&drbg);
+    mbedtls_entropy_free(&entropy);
+    if (rc == -1) {
+        fprintf(stderr, "fleethub-device: --id must be 1 to 64 of A-Z a-z 0-9 . _ - (first a letter or digit), got %s\n", id);
+        return 2;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "fleethub-device: cannot make the key and request (mbedTLS -0x%04x)\n", (unsigned)-rc);
+        return 2;
+    }
+    if (write_new_file(key_path, new_key_pem, 0600) != 0) {
+        fprintf(stderr, "fleethub-device: cannot write --new-key %s (it must not exist yet)\n", key_path);
+        return 2;
+    }
+    memset(new_key_pem, 0, sizeof new_key_pem);
+    if (write_new_file(csr_path, csr_pem, 0644) != 0) {
+        fprintf(stderr, "fleethub-device: cannot write --csr %s (it must not exist yet)\n", csr_path);
+        return 2;
+    }
+    printf("key %s\ncsr %s\n", key_path, csr_path);
+    return 0;
 }
 
 static int read_file(const char *path, char *out, size_t cap)
@@ -110,6 +169,7 @@ int main(int argc, char **argv)
     const char *urls[1 + FH_MAX_ENDPOINTS] = { NULL };
     size_t url_count = 0;
     fh_endpoint alternates[FH_MAX_ENDPOINTS];
+    const char *new_key = NULL, *csr = NULL, *id = NULL;
     const char *ca = NULL, *cert = NULL, *key = NULL, *state = NULL, *path = NULL;
     long count = 10, interval_ms = 1000, protocol = 1, backoff_max = FH_DEFAULT_BACKOFF_MAX_MS;
     uint16_t port = 0;
@@ -137,6 +197,9 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--cert") == 0) cert = v;
         else if (strcmp(a, "--key") == 0) key = v;
         else if (strcmp(a, "--state") == 0) state = v;
+        else if (strcmp(a, "--new-key") == 0) new_key = v;
+        else if (strcmp(a, "--csr") == 0) csr = v;
+        else if (strcmp(a, "--id") == 0) id = v;
         else if (strcmp(a, "--count") == 0) count = strtol(v, &end, 10);
         else if (strcmp(a, "--interval-ms") == 0) interval_ms = strtol(v, &end, 10);
         else if (strcmp(a, "--protocol") == 0) protocol = strtol(v, &end, 10);
@@ -150,6 +213,13 @@ int main(int argc, char **argv)
             fprintf(stderr, "fleethub-device: %s must be a number >= 0, got %s\n", a, v);
             return 2;
         }
+    }
+    if (new_key != NULL || csr != NULL || id != NULL) {
+        if (new_key == NULL || csr == NULL || id == NULL) {
+            fprintf(stderr, "fleethub-device: --new-key, --csr and --id go together\n");
+            return 2;
+        }
+        return make_csr(new_key, csr, id);
     }
     if (url_count == 0 || ca == NULL || cert == NULL || key == NULL || state == NULL) {
         usage();
