@@ -29,6 +29,7 @@ void fh_client_config_defaults(fh_client_config *cfg)
     cfg->connect_timeout_ms = FH_DEFAULT_CONNECT_TIMEOUT_MS;
     cfg->refused_min_ms = FH_DEFAULT_REFUSED_MIN_MS;
     cfg->quota_wait_ms = FH_DEFAULT_QUOTA_WAIT_MS;
+    cfg->protocol = FH_DEFAULT_PROTOCOL;
 }
 
 int fh_client_init(fh_client *c, const fh_client_config *cfg, const fh_client_buffers *buf, fh_outbox *outbox)
@@ -46,6 +47,7 @@ int fh_client_init(fh_client *c, const fh_client_config *cfg, const fh_client_bu
     mbedtls_ssl_init(&c->ssl);
     mbedtls_net_init(&c->net);
     if (buf->rx_size < 512 || buf->msg_size < 64 || buf->tx_size < 256 || cfg->window == 0) return -1;
+    if (cfg->protocol != 1 && cfg->protocol != 2) return -1;
     if (cfg->alternate_count > FH_MAX_ENDPOINTS || (cfg->alternate_count > 0 && cfg->alternates == NULL)) return -1;
     c->state = FH_STATE_IDLE;
     return fh_conn_setup(c);
@@ -139,6 +141,27 @@ static void on_hello(fh_client *c, fh_json_span hello)
         if (fh_json_get(limits, "maxFields", &v) == 0) fh_json_int(v, &c->limits.max_fields);
         if (fh_json_get(limits, "maxDownlinkBytes", &v) == 0) fh_json_int(v, &c->limits.max_downlink_bytes);
     }
+    /*
+     * SPEC: version 2 is what the hub selected in the upgrade and confirms in
+     * hello.protocol; otherwise this connection speaks version 1.
+     */
+    c->protocol = 1;
+    c->features = 0;
+    if (c->v2_selected && fh_json_get(hello, "protocol", &v) == 0 && fh_json_int(v, &n) == 0 && n == 2) {
+        fh_json_span list, item;
+        c->protocol = 2;
+        if (fh_json_get(hello, "features", &list) == 0) {
+            for (size_t i = 0; i < 16 && fh_json_array_at(list, i, &item) == 0; i++) {
+                char name[16];
+                if (fh_json_string(item, name, sizeof name) != 0) continue;
+                if (strcmp(name, "renew") == 0) c->features |= FH_FEATURE_RENEW;
+                else if (strcmp(name, "cmd") == 0) c->features |= FH_FEATURE_CMD;
+                else if (strcmp(name, "config") == 0) c->features |= FH_FEATURE_CONFIG;
+            }
+        }
+    }
+    ev.protocol = c->protocol;
+    ev.features = c->features;
     /* SPEC: hello.lastSeq is the highest seq stored; numbering goes on above it. */
     ev.error = fh_outbox_hello(c->outbox, ev.has_last_seq, ev.last_seq);
     c->state = FH_STATE_READY;

@@ -145,11 +145,15 @@ static bool header_is(const char *line, const char *name)
     return true;
 }
 
-/* RFC 6455 §4.1: 101, and Sec-WebSocket-Accept = base64(SHA-1(key + GUID)). */
-static int check_response(char *head, const char *key)
+/*
+ * RFC 6455 §4.1: 101, Sec-WebSocket-Accept = base64(SHA-1(key + GUID)), and
+ * a subprotocol only if it is the one offered (`offered` NULL: none).
+ */
+static int check_response(char *head, const char *key, const char *offered, bool *selected)
 {
     char expected[29];
-    bool accepted = false;
+    bool accepted = false, protocol_ok = true;
+    *selected = false;
     if (strncmp(head, "HTTP/1.1 101", 12) != 0) return -2;
     if (fh_ws_accept_for_key(key, expected) != 0) return -1;
     for (char *line = strstr(head, "\r\n"); line != NULL; line = strstr(line, "\r\n")) {
@@ -159,8 +163,15 @@ static int check_response(char *head, const char *key)
             while (*v == ' ' || *v == '\t') v++;
             size_t n = strcspn(v, " \t\r");
             accepted = n == strlen(expected) && memcmp(v, expected, n) == 0;
+        } else if (header_is(line, "sec-websocket-protocol:")) {
+            char *v = line + strlen("sec-websocket-protocol:");
+            while (*v == ' ' || *v == '\t') v++;
+            size_t n = strcspn(v, " \t\r");
+            *selected = offered != NULL && n == strlen(offered) && memcmp(v, offered, n) == 0;
+            protocol_ok = *selected; /* a subprotocol we did not offer fails the connection */
         }
     }
+    if (!protocol_ok) return -6;
     return accepted ? 0 : -3;
 }
 
@@ -202,8 +213,9 @@ int fh_conn_open(fh_client *c)
     key[klen] = '\0';
     hlen = snprintf((char *)c->buf.tx, c->buf.tx_size,
                     "GET %s HTTP/1.1\r\nHost: %s:%u\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                    "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                    c->cfg.path, host, (unsigned)fh_conn_port(c), key);
+                    "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+                    c->cfg.path, host, (unsigned)fh_conn_port(c), key,
+                    c->cfg.protocol == 2 ? "Sec-WebSocket-Protocol: " FH_SUBPROTOCOL_V2 "\r\n" : "");
     if (hlen < 0 || (size_t)hlen >= c->buf.tx_size) {
         rc = -1;
         goto fail;
@@ -227,7 +239,7 @@ int fh_conn_open(fh_client *c)
         if (end == NULL) continue;
         size_t head_len = (size_t)(end - (char *)c->buf.rx) + 4;
         end[2] = '\0';
-        if ((rc = check_response((char *)c->buf.rx, key)) != 0) goto fail;
+        if ((rc = check_response((char *)c->buf.rx, key, c->cfg.protocol == 2 ? FH_SUBPROTOCOL_V2 : NULL, &c->v2_selected)) != 0) goto fail;
         fh_ws_reader_init(&c->reader, c->buf.msg, c->buf.msg_size);
         c->state = FH_STATE_OPEN;
         c->last_rx_ms = fh_port_now_ms();

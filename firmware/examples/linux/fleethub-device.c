@@ -41,7 +41,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: fleethub-device --url wss://HOST:PORT/v1/device --ca FILE --cert FILE --key FILE --state DIR\n"
-            "                       [--url ANOTHER_HUB...] [--count N] [--interval-ms M] [--protocol 1] [--backoff-max-ms M]\n"
+            "                       [--url ANOTHER_HUB...] [--count N] [--interval-ms M] [--protocol 1|2] [--backoff-max-ms M]\n"
             "       fleethub-device --new-key KEY_FILE --csr CSR_FILE --id DEVICE_ID   (a key and request made here)\n"
             "example: fleethub-device --url wss://localhost:8443/v1/device --ca certs/ca.crt \\\n"
             "           --cert certs/devices/esp32-01.crt --key certs/devices/esp32-01.key --state ./state --count 10\n");
@@ -140,12 +140,18 @@ static int parse_url(const char *url, char *h, size_t hcap, uint16_t *port, cons
 
 static void on_event(const fh_event *ev, void *ctx)
 {
-    (void)ctx;
     switch (ev->type) {
     case FH_EV_CONNECTED: printf("connected\n"); break;
     case FH_EV_HELLO:
         if (ev->has_last_seq) printf("hello lastSeq=%" PRIu64 "\n", ev->last_seq);
         else printf("hello lastSeq=null\n");
+        if (*(const long *)ctx == 2) {
+            char features[32] = "";
+            if (ev->features & FH_FEATURE_RENEW) strcat(features, ",renew");
+            if (ev->features & FH_FEATURE_CMD) strcat(features, ",cmd");
+            if (ev->features & FH_FEATURE_CONFIG) strcat(features, ",config");
+            printf("protocol %u features=%s\n", ev->protocol, features[0] ? features + 1 : "");
+        }
         break;
     case FH_EV_ACK: printf("ack %" PRIu64 "\n", ev->seq); break;
     case FH_EV_NACK:
@@ -225,8 +231,8 @@ int main(int argc, char **argv)
         usage();
         return 2;
     }
-    if (protocol != 1) {
-        fprintf(stderr, "fleethub-device: --protocol %ld is not supported by this build (protocol 1 only)\n", protocol);
+    if (protocol != 1 && protocol != 2) {
+        fprintf(stderr, "fleethub-device: --protocol must be 1 or 2, got %ld\n", protocol);
         return 2;
     }
     if (backoff_max < 1 || backoff_max > 3600000) {
@@ -280,6 +286,8 @@ int main(int argc, char **argv)
     cfg.backoff_max_ms = (uint32_t)backoff_max;
     if (cfg.backoff_base_ms > cfg.backoff_max_ms) cfg.backoff_base_ms = cfg.backoff_max_ms;
     cfg.on_event = on_event;
+    cfg.event_ctx = &protocol;
+    cfg.protocol = (uint8_t)protocol;
     fh_client_buffers bufs = { rx_buf, sizeof rx_buf, msg_buf, sizeof msg_buf, tx_buf, sizeof tx_buf };
     static fh_client client;
     rc = fh_client_init(&client, &cfg, &bufs, &outbox);

@@ -57,13 +57,25 @@ enum {
 #define FH_DEFAULT_REFUSED_MIN_MS 300000u
 /** `quota_exceeded` without `retryAfterMs`: the daily quota lasts until the hub's UTC day ends; wait this long before trying one reading again. */
 #define FH_DEFAULT_QUOTA_WAIT_MS 600000u
+/** The device protocol version asked for: 1, or 2 (offers the `fleethub.v2` subprotocol; a hub without it answers in 1). */
+#define FH_DEFAULT_PROTOCOL 1u
+/** SPEC: the subprotocol that opts in to device protocol version 2. */
+#define FH_SUBPROTOCOL_V2 "fleethub.v2"
+
+/** `hello.features` of protocol 2 (bits of fh_event.features). */
+enum {
+    FH_FEATURE_RENEW = 1u << 0,
+    FH_FEATURE_CMD = 1u << 1,
+    FH_FEATURE_CONFIG = 1u << 2,
+};
+
 /** Extra endpoints besides `host`/`port` (1013 and failed connects move to the next one). */
 #define FH_MAX_ENDPOINTS 4u
 
 /** What happened (one callback per event). */
 typedef enum {
     FH_EV_CONNECTED,      /* TLS and upgrade done */
-    FH_EV_HELLO,          /* has_last_seq, last_seq */
+    FH_EV_HELLO,          /* has_last_seq, last_seq; protocol (1 or 2) and features (FH_FEATURE_*) of this connection */
     FH_EV_ACK,            /* seq = N */
     FH_EV_NACK,           /* seq (has_seq), error, retry_after_ms */
     FH_EV_CLOSE,          /* close_code from the hub (1006 when the connection just ended) */
@@ -84,6 +96,8 @@ typedef struct {
     int error;
     uint32_t retry_after_ms;
     const char *text; /* nack error code, or a short reason */
+    uint8_t protocol;
+    uint32_t features;
     const char *host; /* FH_EV_CONNECTED, FH_EV_CONNECT_FAILED: the endpoint */
     uint16_t port;
 } fh_event;
@@ -131,6 +145,7 @@ typedef struct {
     const char *ca_pem, *cert_pem, *key_pem; /* NUL-terminated PEM */
     uint32_t backoff_base_ms, backoff_max_ms, rate_limited_min_ms, window, ack_timeout_ms, connect_timeout_ms;
     uint32_t refused_min_ms, quota_wait_ms;
+    uint8_t protocol; /* FH_DEFAULT_PROTOCOL; 2 offers fleethub.v2 */
     void (*on_event)(const fh_event *ev, void *ctx);
     void *event_ctx;
     const fh_message_handler *handlers; /* extra downlink kinds; may be NULL */
@@ -173,6 +188,9 @@ typedef struct fh_client {
     size_t endpoint;         /* 0: host/port, i: alternates[i - 1] */
     size_t hostname_endpoint; /* the endpoint whose name the TLS context checks */
     bool server_verified;    /* this handshake: the hub's certificate passed */
+    bool v2_selected;        /* this connection: the hub selected fleethub.v2 in its 101 */
+    uint8_t protocol;        /* this connection, once its hello came: 1 or 2 */
+    uint32_t features;       /* this connection's hello.features (FH_FEATURE_*) */
     uint32_t refusals;       /* handshakes in a row the hub ended after verifying itself */
     uint64_t last_rx_ms;
     uint64_t connected_ms;
