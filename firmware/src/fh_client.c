@@ -162,6 +162,7 @@ static void on_hello(fh_client *c, fh_json_span hello)
     }
     ev.protocol = c->protocol;
     ev.features = c->features;
+    ev.limits = &c->limits;
     /* SPEC: hello.lastSeq is the highest seq stored; numbering goes on above it. */
     ev.error = fh_outbox_hello(c->outbox, ev.has_last_seq, ev.last_seq);
     c->state = FH_STATE_READY;

@@ -1,10 +1,11 @@
 /**
  * Which device protocol version the C client speaks (SPEC: Device protocol
- * version 2, negotiated): with `--protocol 2` it offers `fleethub.v2`; a hub
- * that does not select it (this hub today) gets version 1, unchanged. Where
- * the hub selects it, `hello.protocol` and `hello.features` are read; the
- * hub's own version 2 is not on this branch, so that side is a test peer
- * (Node's https and `ws`), and commands, config and renewal are not built.
+ * version 2, negotiated): with `--protocol 2` it offers `fleethub.v2`, and
+ * speaks version 2 only when the hub selects it and its hello says
+ * `"protocol":2` (the real hub: negotiation, `hello.features`,
+ * `limits.maxDownlinkBytes`). A hub that does not select it, or selects one
+ * the device did not offer, is a test peer (Node's https and `ws`).
+ * Commands, config and renewal are not built in the client.
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,17 +45,39 @@ async function peer(pki: TestPki, select: string | false, hello: object): Promis
   };
 }
 
-test('--protocol 2 against this hub (no fleethub.v2 yet): version 1, every reading stored once', async (t) => {
-  const hub = await startHub({ limits: { msgsPerSec: 10_000, burst: 10_000 } });
+test('--protocol 2 against the real hub: version 2 negotiated, its maxDownlinkBytes read, every reading stored once', async (t) => {
+  const hub = await startHub({ limits: { msgsPerSec: 10_000, burst: 10_000, maxDownlinkBytes: 8192 } });
   t.after(() => hub.stop());
-  const files = await deviceFiles(hub.pki.ca, await hub.pki.addDevice('fw-v2-fallback'));
+  const files = await deviceFiles(hub.pki.ca, await hub.pki.addDevice('fw-v2-hub'));
   t.after(() => files.cleanup());
   const device = startDevice(`wss://localhost:${hub.devicePort}/v1/device`, files, ['--protocol', '2', '--count', '5', '--interval-ms', '0']);
   t.after(() => reapDevice(device));
   assert.deepEqual(await device.exited, { code: 0, signal: null }, device.output());
-  assert.ok(device.lines().includes('protocol 1 features='), device.output());
+  // No feature is offered by a hub without commands, config or renewal set up.
+  assert.ok(device.lines().includes('protocol 2 features= maxDownlinkBytes=8192'), device.output());
   assert.equal(highestAck(device.lines()), 5);
-  assertContiguousOnce(await storedSeqs(hub.hub.store, 'fw-v2-fallback'), 5);
+  assertContiguousOnce(await storedSeqs(hub.hub.store, 'fw-v2-hub'), 5);
+
+  // The same device with --protocol 1 offers nothing and gets the version 1 hello.
+  const v1 = startDevice(`wss://localhost:${hub.devicePort}/v1/device`, files, ['--count', '1', '--interval-ms', '0']);
+  t.after(() => reapDevice(v1));
+  assert.deepEqual(await v1.exited, { code: 0, signal: null }, v1.output());
+  assert.ok(!v1.lines().some((l) => l.startsWith('protocol ')), v1.output());
+  assertContiguousOnce(await storedSeqs(hub.hub.store, 'fw-v2-hub'), 6);
+});
+
+test('--protocol 2 against a hub that does not select fleethub.v2: version 1, the readings acked', async (t) => {
+  const pki = await makeTestPki();
+  t.after(() => pki.cleanup());
+  const files = await deviceFiles(pki.ca, await pki.addDevice('fw-v2-old'));
+  t.after(() => files.cleanup());
+  const old = await peer(pki, false, { device: 'fw-v2-old', lastSeq: null, limits: {} });
+  t.after(() => old.close());
+  const device = startDevice(old.url, files, ['--protocol', '2', '--count', '2', '--interval-ms', '0']);
+  t.after(() => reapDevice(device));
+  assert.deepEqual(await device.exited, { code: 0, signal: null }, device.output());
+  assert.deepEqual(old.offered, ['fleethub.v2']);
+  assert.ok(device.lines().includes('protocol 1 features= maxDownlinkBytes=0'), device.output());
 });
 
 test('a peer that selects fleethub.v2 and says protocol 2: the client reads hello.features', async (t) => {
@@ -68,7 +91,7 @@ test('a peer that selects fleethub.v2 and says protocol 2: the client reads hell
   t.after(() => reapDevice(device));
   assert.deepEqual(await device.exited, { code: 0, signal: null }, device.output());
   assert.deepEqual(v2.offered, ['fleethub.v2']);
-  assert.ok(device.lines().includes('protocol 2 features=renew,cmd'), device.output());
+  assert.ok(device.lines().includes('protocol 2 features=renew,cmd maxDownlinkBytes=8192'), device.output());
 });
 
 test('fleethub.v2 selected but a hello without protocol 2, or --protocol 1: version 1', async (t) => {
@@ -81,7 +104,7 @@ test('fleethub.v2 selected but a hello without protocol 2, or --protocol 1: vers
   const device = startDevice(half.url, files, ['--protocol', '2', '--count', '1', '--interval-ms', '0']);
   t.after(() => reapDevice(device));
   assert.deepEqual(await device.exited, { code: 0, signal: null }, device.output());
-  assert.ok(device.lines().includes('protocol 1 features='), device.output());
+  assert.ok(device.lines().includes('protocol 1 features= maxDownlinkBytes=0'), device.output());
 
   const v1 = startDevice(half.url, files, ['--count', '1', '--interval-ms', '0']);
   t.after(() => reapDevice(v1));

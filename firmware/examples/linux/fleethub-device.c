@@ -150,7 +150,13 @@ static void on_event(const fh_event *ev, void *ctx)
             if (ev->features & FH_FEATURE_RENEW) strcat(features, ",renew");
             if (ev->features & FH_FEATURE_CMD) strcat(features, ",cmd");
             if (ev->features & FH_FEATURE_CONFIG) strcat(features, ",config");
-            printf("protocol %u features=%s\n", ev->protocol, features[0] ? features + 1 : "");
+            printf("protocol %u features=%s maxDownlinkBytes=%" PRId64 "\n", ev->protocol, features[0] ? features + 1 : "",
+                   ev->limits->max_downlink_bytes);
+            if (ev->limits->max_downlink_bytes > (int64_t)sizeof msg_buf) {
+                /* The hub may send more than we reassemble: such a message would end the connection with 1009. */
+                fprintf(stderr, "fleethub-device: the hub's maxDownlinkBytes %" PRId64 " is over this build's %zu\n",
+                        ev->limits->max_downlink_bytes, sizeof msg_buf);
+            }
         }
         break;
     case FH_EV_ACK: printf("ack %" PRIu64 "\n", ev->seq); break;

@@ -98,12 +98,13 @@ typedef struct {
     const char *text; /* nack error code, or a short reason */
     uint8_t protocol;
     uint32_t features;
+    const struct fh_limits *limits; /* FH_EV_HELLO: hello.limits (valid during the callback) */
     const char *host; /* FH_EV_CONNECTED, FH_EV_CONNECT_FAILED: the endpoint */
     uint16_t port;
 } fh_event;
 
 /** `hello.limits` (0 when the hub did not say). */
-typedef struct {
+typedef struct fh_limits {
     int64_t max_payload_bytes;
     int64_t msgs_per_sec;
     int64_t burst;
