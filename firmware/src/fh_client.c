@@ -27,6 +27,9 @@ void fh_client_config_defaults(fh_client_config *cfg)
     cfg->window = FH_DEFAULT_WINDOW;
     cfg->ack_timeout_ms = FH_DEFAULT_ACK_TIMEOUT_MS;
     cfg->connect_timeout_ms = FH_DEFAULT_CONNECT_TIMEOUT_MS;
+    cfg->refused_min_ms = FH_DEFAULT_REFUSED_MIN_MS;
+    cfg->quota_wait_ms = FH_DEFAULT_QUOTA_WAIT_MS;
+    cfg->protocol = FH_DEFAULT_PROTOCOL;
 }
 
 int fh_client_init(fh_client *c, const fh_client_config *cfg, const fh_client_buffers *buf, fh_outbox *outbox)
@@ -44,6 +47,8 @@ int fh_client_init(fh_client *c, const fh_client_config *cfg, const fh_client_bu
     mbedtls_ssl_init(&c->ssl);
     mbedtls_net_init(&c->net);
     if (buf->rx_size < 512 || buf->msg_size < 64 || buf->tx_size < 256 || cfg->window == 0) return -1;
+    if (cfg->protocol != 1 && cfg->protocol != 2) return -1;
+    if (cfg->alternate_count > FH_MAX_ENDPOINTS || (cfg->alternate_count > 0 && cfg->alternates == NULL)) return -1;
     c->state = FH_STATE_IDLE;
     return fh_conn_setup(c);
 }
@@ -77,6 +82,12 @@ static void schedule_retry(fh_client *c, uint32_t floor_ms)
     emit(c, &ev);
 }
 
+/* The next endpoint in turn (1013, a failed connect): a cluster's other hubs. */
+static void next_endpoint(fh_client *c)
+{
+    if (c->cfg.alternate_count > 0) c->endpoint = (c->endpoint + 1) % (c->cfg.alternate_count + 1);
+}
+
 /* The connection is gone (closed, broken or dropped): decide what comes next from the close code. */
 static void ended(fh_client *c, uint16_t code)
 {
@@ -86,6 +97,7 @@ static void ended(fh_client *c, uint16_t code)
     c->state = FH_STATE_IDLE;
     c->pause_until_ms = 0;
     c->resend_after_pause = false;
+    c->probing = false;
     emit(c, &ev);
     switch (code) {
     case FH_CLOSE_REVOKED:            /* revoked: reconnecting would only be refused again */
@@ -97,9 +109,15 @@ static void ended(fh_client *c, uint16_t code)
         emit(c, &ev);
         return;
     case FH_CLOSE_RATE_LIMITED:
-        schedule_retry(c, c->cfg.rate_limited_min_ms);
+        /* SPEC: kept sending while refused; wait at least as long as the hub last asked. */
+        schedule_retry(c, c->last_retry_after_ms > c->cfg.rate_limited_min_ms ? c->last_retry_after_ms : c->cfg.rate_limited_min_ms);
         return;
-    default: /* 1001 shutting down, 1011 store failed, 1013 try later, 1006 lost, 1008/1009: back off and come back */
+    case FH_WS_CLOSE_TRY_AGAIN:
+        /* SPEC: 1013, a cluster hub lost its cluster: another hub of the fleet can take us. */
+        next_endpoint(c);
+        schedule_retry(c, 0);
+        return;
+    default: /* 1001 shutting down, 1011 store failed, 1006 lost, 1008/1009: back off and come back */
         schedule_retry(c, 0);
         return;
     }
@@ -121,7 +139,30 @@ static void on_hello(fh_client *c, fh_json_span hello)
         if (fh_json_get(limits, "burst", &v) == 0) fh_json_int(v, &c->limits.burst);
         if (fh_json_get(limits, "msgsPerDay", &v) == 0) fh_json_int(v, &c->limits.msgs_per_day);
         if (fh_json_get(limits, "maxFields", &v) == 0) fh_json_int(v, &c->limits.max_fields);
+        if (fh_json_get(limits, "maxDownlinkBytes", &v) == 0) fh_json_int(v, &c->limits.max_downlink_bytes);
     }
+    /*
+     * SPEC: version 2 is what the hub selected in the upgrade and confirms in
+     * hello.protocol; otherwise this connection speaks version 1.
+     */
+    c->protocol = 1;
+    c->features = 0;
+    if (c->v2_selected && fh_json_get(hello, "protocol", &v) == 0 && fh_json_int(v, &n) == 0 && n == 2) {
+        fh_json_span list, item;
+        c->protocol = 2;
+        if (fh_json_get(hello, "features", &list) == 0) {
+            for (size_t i = 0; i < 16 && fh_json_array_at(list, i, &item) == 0; i++) {
+                char name[16];
+                if (fh_json_string(item, name, sizeof name) != 0) continue;
+                if (strcmp(name, "renew") == 0) c->features |= FH_FEATURE_RENEW;
+                else if (strcmp(name, "cmd") == 0) c->features |= FH_FEATURE_CMD;
+                else if (strcmp(name, "config") == 0) c->features |= FH_FEATURE_CONFIG;
+            }
+        }
+    }
+    ev.protocol = c->protocol;
+    ev.features = c->features;
+    ev.limits = &c->limits;
     /* SPEC: hello.lastSeq is the highest seq stored; numbering goes on above it. */
     ev.error = fh_outbox_hello(c->outbox, ev.has_last_seq, ev.last_seq);
     c->state = FH_STATE_READY;
@@ -136,6 +177,7 @@ static void on_ack(fh_client *c, fh_json_span value)
     ev.seq = (uint64_t)n;
     ev.error = fh_outbox_ack(c->outbox, ev.seq) < 0 ? -3 : 0;
     c->attempt = 0;
+    c->probing = false;
     emit(c, &ev);
 }
 
@@ -152,6 +194,7 @@ static void on_nack(fh_client *c, fh_json_span msg, fh_json_span seq_value)
     if (fh_json_get(msg, "error", &v) == 0) fh_json_string(v, code, sizeof code);
     if (fh_json_get(msg, "retryAfterMs", &v) == 0 && fh_json_int(v, &n) == 0 && n > 0) {
         ev.retry_after_ms = n > 3600000 ? 3600000u : (uint32_t)n;
+        c->last_retry_after_ms = ev.retry_after_ms;
     }
     emit(c, &ev);
     if (strcmp(code, "invalid_json") == 0 || strcmp(code, "invalid_message") == 0) {
@@ -164,10 +207,18 @@ static void on_nack(fh_client *c, fh_json_span msg, fh_json_span seq_value)
     }
     /* rate_limited / quota_exceeded: keep it, send nothing until retryAfterMs has passed. */
     if (ev.has_seq) fh_outbox_nack(c->outbox, ev.seq);
-    uint32_t wait = ev.retry_after_ms > 0 ? ev.retry_after_ms : c->cfg.backoff_base_ms;
+    uint32_t wait = ev.retry_after_ms;
+    if (wait == 0) {
+        /* No retryAfterMs: a quota lasts until the hub's day ends, so resending soon would only be refused again. */
+        wait = strcmp(code, "quota_exceeded") == 0 ? c->cfg.quota_wait_ms : c->cfg.backoff_base_ms;
+    }
     uint64_t until = fh_port_now_ms() + wait;
-    if (until > c->pause_until_ms) c->pause_until_ms = until;
     c->resend_after_pause = true;
+    if (until > c->pause_until_ms) {
+        fh_event paused = { .type = FH_EV_PAUSED, .retry_after_ms = wait, .text = code };
+        c->pause_until_ms = until;
+        emit(c, &paused);
+    }
 }
 
 /* One downlink text message: its first key says what it is. */
@@ -192,7 +243,8 @@ static int dispatch(fh_client *c, const char *text, size_t len)
 
 void fh_client_opened(fh_client *c)
 {
-    fh_event ev = { .type = FH_EV_CONNECTED };
+    fh_event ev = { .type = FH_EV_CONNECTED, .host = fh_conn_host(c), .port = fh_conn_port(c) };
+    c->last_retry_after_ms = 0;
     fh_outbox_rewind(c->outbox); /* SPEC: acks speak of this connection only; resend what is held */
     emit(c, &ev);
 }
@@ -248,8 +300,10 @@ static void pump(fh_client *c)
         if (fh_outbox_in_flight(o) > 0) return;
         fh_outbox_rewind(o);
         c->resend_after_pause = false;
+        /* One reading probes whether the hub takes readings again; the rest follow its ack. */
+        c->probing = true;
     }
-    while (fh_outbox_in_flight(o) < c->cfg.window) {
+    while (fh_outbox_in_flight(o) < (c->probing ? 1u : c->cfg.window)) {
         int i = fh_outbox_next_unsent(o);
         if (i < 0) return;
         fh_slot *s = fh_outbox_slot(o, (size_t)i);
@@ -294,9 +348,19 @@ int fh_client_poll(fh_client *c, uint32_t wait_ms)
         }
         int rc = fh_conn_open(c);
         if (rc != 0) {
-            fh_event ev = { .type = FH_EV_CONNECT_FAILED, .error = rc };
+            bool refused = c->refusals > 0 && c->server_verified;
+            fh_event ev = { .type = FH_EV_CONNECT_FAILED, .error = rc, .host = fh_conn_host(c), .port = fh_conn_port(c),
+                            .text = refused ? "refused" : "" };
             emit(c, &ev);
-            schedule_retry(c, 0);
+            if (refused && c->refusals >= 2) {
+                /* The hub refused our certificate again (revoked, expired, unknown): that does not heal soon. */
+                schedule_retry(c, c->cfg.refused_min_ms);
+            } else if (refused) {
+                schedule_retry(c, 0);
+            } else {
+                next_endpoint(c);
+                schedule_retry(c, 0);
+            }
             return 0;
         }
     }

@@ -6,6 +6,9 @@
 
 #include <mbedtls/base64.h>
 #include <mbedtls/version.h>
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
+#include <psa/crypto.h>
+#endif
 
 #include "fleethub/fh_port.h"
 
@@ -25,9 +28,32 @@ uint32_t fh_conn_random32(fh_client *c)
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
+const char *fh_conn_host(const fh_client *c)
+{
+    return c->endpoint == 0 ? c->cfg.host : c->cfg.alternates[c->endpoint - 1].host;
+}
+
+uint16_t fh_conn_port(const fh_client *c)
+{
+    return c->endpoint == 0 ? c->cfg.port : c->cfg.alternates[c->endpoint - 1].port;
+}
+
+/* mbedTLS calls this for each certificate of the hub's chain; depth 0 with no flags left is the hub itself, verified. */
+static int on_verify(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+    fh_client *c = ctx;
+    (void)crt;
+    if (depth == 0 && *flags == 0) c->server_verified = true;
+    return 0;
+}
+
 int fh_conn_setup(fh_client *c)
 {
     int rc;
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
+    /* mbedTLS 3.x: TLS and X.509 may go through PSA (MBEDTLS_USE_PSA_CRYPTO, as ESP-IDF 5 can build it); idempotent. */
+    if (psa_crypto_init() != PSA_SUCCESS) return -1;
+#endif
     rc = mbedtls_ctr_drbg_seed(&c->drbg, mbedtls_entropy_func, &c->entropy, (const unsigned char *)PERSONALIZATION,
                                sizeof PERSONALIZATION - 1);
     if (rc != 0) return rc;
@@ -56,6 +82,7 @@ int fh_conn_setup(fh_client *c)
     /* CA verification is required: a hub that cannot show a certificate from the fleet's CA gets nothing. */
     mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
     mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
+    mbedtls_ssl_conf_verify(&c->conf, on_verify, c);
     rc = mbedtls_ssl_conf_own_cert(&c->conf, &c->cert, &c->key);
     if (rc != 0) return rc;
     mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
@@ -65,6 +92,7 @@ int fh_conn_setup(fh_client *c)
     /* The server-name check (and SNI): the certificate's DNS SAN must match the host connected to. */
     rc = mbedtls_ssl_set_hostname(&c->ssl, c->cfg.host);
     if (rc != 0) return rc;
+    c->hostname_endpoint = 0;
     c->ssl_ready = true;
     return 0;
 }
@@ -117,11 +145,15 @@ static bool header_is(const char *line, const char *name)
     return true;
 }
 
-/* RFC 6455 §4.1: 101, and Sec-WebSocket-Accept = base64(SHA-1(key + GUID)). */
-static int check_response(char *head, const char *key)
+/*
+ * RFC 6455 §4.1: 101, Sec-WebSocket-Accept = base64(SHA-1(key + GUID)), and
+ * a subprotocol only if it is the one offered (`offered` NULL: none).
+ */
+static int check_response(char *head, const char *key, const char *offered, bool *selected)
 {
     char expected[29];
-    bool accepted = false;
+    bool accepted = false, protocol_ok = true;
+    *selected = false;
     if (strncmp(head, "HTTP/1.1 101", 12) != 0) return -2;
     if (fh_ws_accept_for_key(key, expected) != 0) return -1;
     for (char *line = strstr(head, "\r\n"); line != NULL; line = strstr(line, "\r\n")) {
@@ -131,8 +163,15 @@ static int check_response(char *head, const char *key)
             while (*v == ' ' || *v == '\t') v++;
             size_t n = strcspn(v, " \t\r");
             accepted = n == strlen(expected) && memcmp(v, expected, n) == 0;
+        } else if (header_is(line, "sec-websocket-protocol:")) {
+            char *v = line + strlen("sec-websocket-protocol:");
+            while (*v == ' ' || *v == '\t') v++;
+            size_t n = strcspn(v, " \t\r");
+            *selected = offered != NULL && n == strlen(offered) && memcmp(v, offered, n) == 0;
+            protocol_ok = *selected; /* a subprotocol we did not offer fails the connection */
         }
     }
+    if (!protocol_ok) return -6;
     return accepted ? 0 : -3;
 }
 
@@ -142,24 +181,41 @@ int fh_conn_open(fh_client *c)
     uint8_t nonce[16];
     size_t klen = 0, got = 0;
     int rc, hlen;
-    snprintf(port, sizeof port, "%u", (unsigned)c->cfg.port);
+    const char *host = fh_conn_host(c);
+    c->server_verified = false;
+    snprintf(port, sizeof port, "%u", (unsigned)fh_conn_port(c));
     mbedtls_net_init(&c->net);
-    rc = mbedtls_net_connect(&c->net, c->cfg.host, port, MBEDTLS_NET_PROTO_TCP);
+    rc = mbedtls_net_connect(&c->net, host, port, MBEDTLS_NET_PROTO_TCP);
     if (rc != 0) return rc;
     mbedtls_ssl_session_reset(&c->ssl);
+    if (c->hostname_endpoint != c->endpoint) {
+        /* Another endpoint: its name is what the server certificate must show (mbedTLS copies it). */
+        if ((rc = mbedtls_ssl_set_hostname(&c->ssl, host)) != 0) goto fail;
+        c->hostname_endpoint = c->endpoint;
+    }
     mbedtls_ssl_set_bio(&c->ssl, &c->net, mbedtls_net_send, NULL, mbedtls_net_recv_timeout);
     mbedtls_ssl_conf_read_timeout(&c->conf, c->cfg.connect_timeout_ms);
     for (int spins = 0; (rc = mbedtls_ssl_handshake(&c->ssl)) != 0; spins++) {
-        if ((rc != MBEDTLS_ERR_SSL_WANT_READ && rc != MBEDTLS_ERR_SSL_WANT_WRITE) || spins > 1000) goto fail;
+        if ((rc != MBEDTLS_ERR_SSL_WANT_READ && rc != MBEDTLS_ERR_SSL_WANT_WRITE) || spins > 1000) {
+            /*
+             * The hub proved who it is, then ended the handshake (an alert, or
+             * just the connection) once it had our certificate: it refused us.
+             * A timeout is not a refusal: the hub may only be slow.
+             */
+            if (c->server_verified && rc != MBEDTLS_ERR_SSL_TIMEOUT) c->refusals++;
+            goto fail;
+        }
     }
+    c->refusals = 0;
     /* RFC 6455 §4.1: a random 16-byte nonce, base64-encoded. */
     if ((rc = mbedtls_ctr_drbg_random(&c->drbg, nonce, sizeof nonce)) != 0) goto fail;
     if ((rc = mbedtls_base64_encode((unsigned char *)key, sizeof key, &klen, nonce, sizeof nonce)) != 0) goto fail;
     key[klen] = '\0';
     hlen = snprintf((char *)c->buf.tx, c->buf.tx_size,
                     "GET %s HTTP/1.1\r\nHost: %s:%u\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                    "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                    c->cfg.path, c->cfg.host, (unsigned)c->cfg.port, key);
+                    "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+                    c->cfg.path, host, (unsigned)fh_conn_port(c), key,
+                    c->cfg.protocol == 2 ? "Sec-WebSocket-Protocol: " FH_SUBPROTOCOL_V2 "\r\n" : "");
     if (hlen < 0 || (size_t)hlen >= c->buf.tx_size) {
         rc = -1;
         goto fail;
@@ -183,7 +239,7 @@ int fh_conn_open(fh_client *c)
         if (end == NULL) continue;
         size_t head_len = (size_t)(end - (char *)c->buf.rx) + 4;
         end[2] = '\0';
-        if ((rc = check_response((char *)c->buf.rx, key)) != 0) goto fail;
+        if ((rc = check_response((char *)c->buf.rx, key, c->cfg.protocol == 2 ? FH_SUBPROTOCOL_V2 : NULL, &c->v2_selected)) != 0) goto fail;
         fh_ws_reader_init(&c->reader, c->buf.msg, c->buf.msg_size);
         c->state = FH_STATE_OPEN;
         c->last_rx_ms = fh_port_now_ms();

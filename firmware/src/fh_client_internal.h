@@ -15,6 +15,9 @@ void fh_conn_send_close(fh_client *c, uint16_t code);
 /** Ends the TCP/TLS connection (no WebSocket close). */
 void fh_conn_drop(fh_client *c);
 uint32_t fh_conn_random32(fh_client *c);
+/** The endpoint the client connects to now. */
+const char *fh_conn_host(const fh_client *c);
+uint16_t fh_conn_port(const fh_client *c);
 
 /* fh_client.c */
 /** The upgrade succeeded (called before any frame that came with the response is fed). */

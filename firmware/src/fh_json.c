@@ -167,6 +167,33 @@ static int each_member(fh_json_span obj, int (*fn)(fh_json_span key, fh_json_spa
     }
 }
 
+int fh_json_array_at(fh_json_span arr, size_t index, fh_json_span *out)
+{
+    cursor c = { arr.p, arr.p + arr.n };
+    skip_ws(&c);
+    if (c.p >= c.end || *c.p != '[') return -1;
+    c.p++;
+    skip_ws(&c);
+    if (c.p < c.end && *c.p == ']') return 1;
+    for (size_t i = 0;; i++) {
+        skip_ws(&c);
+        const char *v = c.p;
+        if (parse_value(&c, 1) != 0) return -1;
+        if (i == index) {
+            out->p = v;
+            out->n = (size_t)(c.p - v);
+            return 0;
+        }
+        skip_ws(&c);
+        if (c.p >= c.end) return -1;
+        if (*c.p == ',') {
+            c.p++;
+            continue;
+        }
+        return *c.p == ']' ? 1 : -1;
+    }
+}
+
 bool fh_json_span_eq(fh_json_span s, const char *key)
 {
     size_t n = strlen(key);

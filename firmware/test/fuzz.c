@@ -32,6 +32,9 @@ static const char *SEEDS[] = {
     "{\"hello\":{\"device\":\"d1\",\"lastSeq\":42,\"limits\":{\"maxPayloadBytes\":16384,\"msgsPerSec\":10,\"burst\":50,"
     "\"msgsPerDay\":200000,\"maxFields\":32}}}",
     "{\"hello\":{\"device\":\"d1\",\"lastSeq\":null,\"limits\":{}}}",
+    "{\"hello\":{\"device\":\"d1\",\"protocol\":2,\"features\":[\"renew\",\"cmd\",\"config\"],\"lastSeq\":3,"
+    "\"limits\":{\"maxDownlinkBytes\":4096}}}",
+    "[\"a\",1,[2,3],{\"b\":null}]",
     "{\"ack\":7}",
     "{\"nack\":9,\"error\":\"rate_limited\",\"retryAfterMs\":500}",
     "{\"nack\":null,\"error\":\"invalid_json\"}",
@@ -45,9 +48,14 @@ static void use_json(const char *text, size_t len)
     char s[64];
     int64_t n;
     if (fh_json_validate(text, len) != 0) return;
+    for (size_t i = 0; i < 4 && fh_json_array_at(msg, i, &inner) == 0; i++) (void)fh_json_is_null(inner);
     if (fh_json_first_key(msg, &kind) != 0) return;
     if (fh_json_get(msg, "hello", &v) == 0) {
         if (fh_json_get(v, "lastSeq", &inner) == 0) fh_json_int(inner, &n);
+        if (fh_json_get(v, "features", &inner) == 0) {
+            fh_json_span feature;
+            for (size_t i = 0; i < 8 && fh_json_array_at(inner, i, &feature) == 0; i++) fh_json_string(feature, s, sizeof s);
+        }
         if (fh_json_get(v, "limits", &inner) == 0 && fh_json_get(inner, "maxPayloadBytes", &v) == 0) fh_json_int(v, &n);
     }
     if (fh_json_get(msg, "ack", &v) == 0) fh_json_int(v, &n);
@@ -181,6 +189,15 @@ static void exact_cases(void)
     memset(deep, '[', 1000);
     memset(deep + 1000, ']', 1000);
     CHECK(fh_json_validate(deep, 2000) != 0, "deep nesting is refused");
+    /* Array elements, as hello.features is read. */
+    static const char features[] = " [ \"renew\" , {\"a\":[1]} ,\"cmd\" ] ";
+    fh_json_span arr = { features, sizeof features - 1 }, el;
+    char name[16] = "";
+    CHECK(fh_json_array_at(arr, 2, &el) == 0 && fh_json_string(el, name, sizeof name) == 0 && strcmp(name, "cmd") == 0,
+          "the third element of an array");
+    CHECK(fh_json_array_at(arr, 1, &el) == 0 && el.n == 9, "an element that is an object, whole");
+    CHECK(fh_json_array_at(arr, 3, &el) == 1, "past the end of an array");
+    CHECK(fh_json_array_at((fh_json_span){ "{}", 2 }, 0, &el) == -1, "an object is not an array");
 }
 
 int main(int argc, char **argv)

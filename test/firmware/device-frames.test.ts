@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { waitUntil } from '../helpers/hub.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
-import { deviceFiles, FIRMWARE_DIR, makeFirmware, reapDevice, startDevice } from './device-process.js';
+import { BUILD_DIR, deviceFiles, makeFirmware, reapDevice, startDevice } from './device-process.js';
 
 /** The example's reassembly buffer (examples/linux/fleethub-device.c msg_buf) and its receive buffer. */
 const DEVICE_MAX_MESSAGE = 16_384;
@@ -83,7 +83,7 @@ test('a downlink message of several receive buffers, in fragments around a ping,
 
 test('fuzz: the frame and JSON readers take 100000 random and mutated inputs under ASan and UBSan', () => {
   makeFirmware('fuzz');
-  const run = spawnSync(join(FIRMWARE_DIR, 'build', 'fleethub-fuzz'), ['100000', '20261207'], { encoding: 'utf8' });
+  const run = spawnSync(join(BUILD_DIR, 'fleethub-fuzz'), ['100000', '20261207'], { encoding: 'utf8' });
   assert.equal(run.status, 0, `${run.stdout}${run.stderr}`);
   assert.match(run.stdout, /^fleethub-fuzz: 100000 iterations, \d+ messages, \d+ refused streams, 0 failed checks\n$/);
   assert.equal(run.stderr, '', 'no sanitizer report');

@@ -12,11 +12,22 @@ import type { DeviceCredentials } from '../helpers/pki.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 
 export const FIRMWARE_DIR = join(REPO_ROOT, 'firmware');
-export const DEVICE_BINARY = join(FIRMWARE_DIR, 'build', 'fleethub-device');
+
+/**
+ * Another mbedTLS to build against (a source tree with `include/` and a built
+ * `library/`, such as a 3.x release): `FLEETHUB_MBEDTLS_DIR=/path npm test -- test/firmware`.
+ * Unset: the system's (Debian's 2.28).
+ */
+const OTHER_MBEDTLS = process.env.FLEETHUB_MBEDTLS_DIR;
+/** The build folder under firmware/ (another mbedTLS gets its own, so the two never mix objects). */
+const BUILD = OTHER_MBEDTLS === undefined || OTHER_MBEDTLS === '' ? 'build' : 'build-other-mbedtls';
+export const BUILD_DIR = join(FIRMWARE_DIR, BUILD);
+export const DEVICE_BINARY = join(BUILD_DIR, 'fleethub-device');
 
 /** Runs `make -C firmware [target]`; throws with make's output when it fails. */
 export function makeFirmware(target?: string): void {
-  const run = spawnSync('make', ['-C', FIRMWARE_DIR, ...(target === undefined ? [] : [target])], { encoding: 'utf8' });
+  const other = BUILD === 'build' ? [] : [`BUILD=${BUILD}`, `CFLAGS=-O2 -g -I${OTHER_MBEDTLS}/include`, `LDFLAGS=-L${OTHER_MBEDTLS}/library`];
+  const run = spawnSync('make', ['-C', FIRMWARE_DIR, ...other, ...(target === undefined ? [] : [target])], { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`make -C firmware ${target ?? ''} failed:\n${run.stdout}${run.stderr}`);
 }
 
@@ -61,9 +72,9 @@ export function highestAck(lines: readonly string[]): number {
   return highest;
 }
 
-export function startDevice(url: string, files: DeviceFiles, extra: readonly string[] = []): DeviceProcess {
+export function startDevice(url: string, files: DeviceFiles, extra: readonly string[] = [], binary = DEVICE_BINARY): DeviceProcess {
   const child = spawn(
-    DEVICE_BINARY,
+    binary,
     ['--url', url, '--ca', files.ca, '--cert', files.cert, '--key', files.key, '--state', files.state, ...extra],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );

@@ -14,11 +14,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
 
 #include "fleethub/fh_client.h"
+#include "fleethub/fh_csr.h"
 #include "fleethub/fh_port.h"
-#include "fleethub/fh_storage_file.h"
+#include "fh_storage_file.h"
 
 #define OUTBOX_SLOTS 64
 #define SLOT_BYTES 256
@@ -29,15 +35,68 @@ static uint8_t rx_buf[4096];
 static uint8_t msg_buf[16384];
 static uint8_t tx_buf[SLOT_BYTES + 128];
 static char ca_pem[PEM_MAX], cert_pem[PEM_MAX], key_pem[PEM_MAX];
-static char host[256];
+static char hosts[1 + FH_MAX_ENDPOINTS][256];
 
 static void usage(void)
 {
     fprintf(stderr,
             "usage: fleethub-device --url wss://HOST:PORT/v1/device --ca FILE --cert FILE --key FILE --state DIR\n"
-            "                       [--count N] [--interval-ms M] [--protocol 1] [--backoff-max-ms M]\n"
+            "                       [--url ANOTHER_HUB...] [--count N] [--interval-ms M] [--protocol 1|2] [--backoff-max-ms M]\n"
+            "       fleethub-device --new-key KEY_FILE --csr CSR_FILE --id DEVICE_ID   (a key and request made here)\n"
             "example: fleethub-device --url wss://localhost:8443/v1/device --ca certs/ca.crt \\\n"
             "           --cert certs/devices/esp32-01.crt --key certs/devices/esp32-01.key --state ./state --count 10\n");
+}
+
+/* Writes a new file (never over an existing one: a key is not replaced by accident). */
+static int write_new_file(const char *path, const char *text, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, mode);
+    size_t len = strlen(text), done = 0;
+    if (fd < 0) return -1;
+    while (done < len) {
+        ssize_t n = write(fd, text + done, len - done);
+        if (n <= 0) {
+            close(fd);
+            return -1;
+        }
+        done += (size_t)n;
+    }
+    return fsync(fd) == 0 && close(fd) == 0 ? 0 : -1;
+}
+
+/* --new-key/--csr/--id: a P-256 key and a request for `fleethub device add <id> --csr`. */
+static int make_csr(const char *key_path, const char *csr_path, const char *id)
+{
+    static const char personalization[] = "fleethub-device-csr";
+    static char new_key_pem[FH_KEY_PEM_MAX], csr_pem[FH_CSR_PEM_MAX];
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg;
+    int rc;
+    mbedtls_entropy_init(&entropy);
+    mbedtls_ctr_drbg_init(&drbg);
+    rc = mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, (const unsigned char *)personalization, sizeof personalization - 1);
+    if (rc == 0) rc = fh_make_key_and_csr(id, mbedtls_ctr_drbg_random, &drbg, new_key_pem, sizeof new_key_pem, csr_pem, sizeof csr_pem);
+    mbedtls_ctr_drbg_free(&drbg);
+    mbedtls_entropy_free(&entropy);
+    if (rc == -1) {
+        fprintf(stderr, "fleethub-device: --id must be 1 to 64 of A-Z a-z 0-9 . _ - (first a letter or digit), got %s\n", id);
+        return 2;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "fleethub-device: cannot make the key and request (mbedTLS -0x%04x)\n", (unsigned)-rc);
+        return 2;
+    }
+    if (write_new_file(key_path, new_key_pem, 0600) != 0) {
+        fprintf(stderr, "fleethub-device: cannot write --new-key %s (it must not exist yet)\n", key_path);
+        return 2;
+    }
+    memset(new_key_pem, 0, sizeof new_key_pem);
+    if (write_new_file(csr_path, csr_pem, 0644) != 0) {
+        fprintf(stderr, "fleethub-device: cannot write --csr %s (it must not exist yet)\n", csr_path);
+        return 2;
+    }
+    printf("key %s\ncsr %s\n", key_path, csr_path);
+    return 0;
 }
 
 static int read_file(const char *path, char *out, size_t cap)
@@ -81,12 +140,24 @@ static int parse_url(const char *url, char *h, size_t hcap, uint16_t *port, cons
 
 static void on_event(const fh_event *ev, void *ctx)
 {
-    (void)ctx;
     switch (ev->type) {
     case FH_EV_CONNECTED: printf("connected\n"); break;
     case FH_EV_HELLO:
         if (ev->has_last_seq) printf("hello lastSeq=%" PRIu64 "\n", ev->last_seq);
         else printf("hello lastSeq=null\n");
+        if (*(const long *)ctx == 2) {
+            char features[32] = "";
+            if (ev->features & FH_FEATURE_RENEW) strcat(features, ",renew");
+            if (ev->features & FH_FEATURE_CMD) strcat(features, ",cmd");
+            if (ev->features & FH_FEATURE_CONFIG) strcat(features, ",config");
+            printf("protocol %u features=%s maxDownlinkBytes=%" PRId64 "\n", ev->protocol, features[0] ? features + 1 : "",
+                   ev->limits->max_downlink_bytes);
+            if (ev->limits->max_downlink_bytes > (int64_t)sizeof msg_buf) {
+                /* The hub may send more than we reassemble: such a message would end the connection with 1009. */
+                fprintf(stderr, "fleethub-device: the hub's maxDownlinkBytes %" PRId64 " is over this build's %zu\n",
+                        ev->limits->max_downlink_bytes, sizeof msg_buf);
+            }
+        }
         break;
     case FH_EV_ACK: printf("ack %" PRIu64 "\n", ev->seq); break;
     case FH_EV_NACK:
@@ -94,17 +165,24 @@ static void on_event(const fh_event *ev, void *ctx)
         else printf("nack null %s retryAfterMs=%u\n", ev->text, ev->retry_after_ms);
         break;
     case FH_EV_CLOSE: printf("close %u\n", ev->close_code); break;
-    case FH_EV_CONNECT_FAILED: printf("connect_failed -0x%04x\n", (unsigned)-ev->error); break;
+    case FH_EV_CONNECT_FAILED:
+        printf("connect_failed -0x%04x%s%s\n", (unsigned)-ev->error, ev->text[0] ? " " : "", ev->text);
+        break;
     case FH_EV_RETRY: printf("retry in %u ms\n", ev->retry_after_ms); break;
     case FH_EV_DROPPED: printf("dropped %" PRIu64 " %s\n", ev->seq, ev->text); break;
     case FH_EV_STOPPED: printf("stopped %u\n", ev->close_code); break;
+    case FH_EV_PAUSED: printf("pause %u ms\n", ev->retry_after_ms); break;
     }
     fflush(stdout);
 }
 
 int main(int argc, char **argv)
 {
-    const char *url = NULL, *ca = NULL, *cert = NULL, *key = NULL, *state = NULL, *path = NULL;
+    const char *urls[1 + FH_MAX_ENDPOINTS] = { NULL };
+    size_t url_count = 0;
+    fh_endpoint alternates[FH_MAX_ENDPOINTS];
+    const char *new_key = NULL, *csr = NULL, *id = NULL;
+    const char *ca = NULL, *cert = NULL, *key = NULL, *state = NULL, *path = NULL;
     long count = 10, interval_ms = 1000, protocol = 1, backoff_max = FH_DEFAULT_BACKOFF_MAX_MS;
     uint16_t port = 0;
     for (int i = 1; i < argc; i++) {
@@ -120,11 +198,20 @@ int main(int argc, char **argv)
         }
         i++;
         char *end = NULL;
-        if (strcmp(a, "--url") == 0) url = v;
+        if (strcmp(a, "--url") == 0) {
+            if (url_count == 1 + FH_MAX_ENDPOINTS) {
+                fprintf(stderr, "fleethub-device: at most %u --url\n", 1 + FH_MAX_ENDPOINTS);
+                return 2;
+            }
+            urls[url_count++] = v;
+        }
         else if (strcmp(a, "--ca") == 0) ca = v;
         else if (strcmp(a, "--cert") == 0) cert = v;
         else if (strcmp(a, "--key") == 0) key = v;
         else if (strcmp(a, "--state") == 0) state = v;
+        else if (strcmp(a, "--new-key") == 0) new_key = v;
+        else if (strcmp(a, "--csr") == 0) csr = v;
+        else if (strcmp(a, "--id") == 0) id = v;
         else if (strcmp(a, "--count") == 0) count = strtol(v, &end, 10);
         else if (strcmp(a, "--interval-ms") == 0) interval_ms = strtol(v, &end, 10);
         else if (strcmp(a, "--protocol") == 0) protocol = strtol(v, &end, 10);
@@ -139,21 +226,34 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (url == NULL || ca == NULL || cert == NULL || key == NULL || state == NULL) {
+    if (new_key != NULL || csr != NULL || id != NULL) {
+        if (new_key == NULL || csr == NULL || id == NULL) {
+            fprintf(stderr, "fleethub-device: --new-key, --csr and --id go together\n");
+            return 2;
+        }
+        return make_csr(new_key, csr, id);
+    }
+    if (url_count == 0 || ca == NULL || cert == NULL || key == NULL || state == NULL) {
         usage();
         return 2;
     }
-    if (protocol != 1) {
-        fprintf(stderr, "fleethub-device: --protocol %ld is not supported by this build (protocol 1 only)\n", protocol);
+    if (protocol != 1 && protocol != 2) {
+        fprintf(stderr, "fleethub-device: --protocol must be 1 or 2, got %ld\n", protocol);
         return 2;
     }
     if (backoff_max < 1 || backoff_max > 3600000) {
         fprintf(stderr, "fleethub-device: --backoff-max-ms must be from 1 to 3600000\n");
         return 2;
     }
-    if (parse_url(url, host, sizeof host, &port, &path) != 0) {
-        fprintf(stderr, "fleethub-device: --url must look like wss://HOST:PORT/v1/device, got %s\n", url);
-        return 2;
+    for (size_t i = 0; i < url_count; i++) {
+        const char *p = NULL;
+        if (parse_url(urls[i], hosts[i], sizeof hosts[i], i == 0 ? &port : &alternates[i - 1].port, &p) != 0 ||
+            (path != NULL && strcmp(p, path) != 0)) {
+            fprintf(stderr, "fleethub-device: --url must look like wss://HOST:PORT/v1/device (one path for all), got %s\n", urls[i]);
+            return 2;
+        }
+        if (i > 0) alternates[i - 1].host = hosts[i];
+        path = p;
     }
     if (read_file(ca, ca_pem, sizeof ca_pem) != 0 || read_file(cert, cert_pem, sizeof cert_pem) != 0 ||
         read_file(key, key_pem, sizeof key_pem) != 0) {
@@ -181,15 +281,19 @@ int main(int argc, char **argv)
 
     fh_client_config cfg;
     fh_client_config_defaults(&cfg);
-    cfg.host = host;
+    cfg.host = hosts[0];
     cfg.port = port;
     cfg.path = path;
+    cfg.alternates = alternates;
+    cfg.alternate_count = url_count - 1;
     cfg.ca_pem = ca_pem;
     cfg.cert_pem = cert_pem;
     cfg.key_pem = key_pem;
     cfg.backoff_max_ms = (uint32_t)backoff_max;
     if (cfg.backoff_base_ms > cfg.backoff_max_ms) cfg.backoff_base_ms = cfg.backoff_max_ms;
     cfg.on_event = on_event;
+    cfg.event_ctx = &protocol;
+    cfg.protocol = (uint8_t)protocol;
     fh_client_buffers bufs = { rx_buf, sizeof rx_buf, msg_buf, sizeof msg_buf, tx_buf, sizeof tx_buf };
     static fh_client client;
     rc = fh_client_init(&client, &cfg, &bufs, &outbox);

@@ -1,6 +1,6 @@
 /* The Linux storage of the outbox block (see fh_storage_file.h). */
 #define _POSIX_C_SOURCE 200809L
-#include "fleethub/fh_storage_file.h"
+#include "fh_storage_file.h"
 
 #include <errno.h>
 #include <fcntl.h>

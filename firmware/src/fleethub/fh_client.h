@@ -46,18 +46,44 @@ enum {
 #define FH_DEFAULT_ACK_TIMEOUT_MS 30000u
 /** TLS handshake plus upgrade. */
 #define FH_DEFAULT_CONNECT_TIMEOUT_MS 15000u
+/**
+ * The hub refused the TLS handshake twice in a row after showing a valid
+ * certificate of its own (it ended the handshake or sent a fatal alert once
+ * it had ours: a revoked, expired or unknown device certificate): the next
+ * attempt waits at least this. Such a refusal does not heal by itself, and a
+ * fleet of refused devices must not hammer the hub. (Twice, so a hub that
+ * dies in the middle of one handshake does not cost a long wait.)
+ */
+#define FH_DEFAULT_REFUSED_MIN_MS 300000u
+/** `quota_exceeded` without `retryAfterMs`: the daily quota lasts until the hub's UTC day ends; wait this long before trying one reading again. */
+#define FH_DEFAULT_QUOTA_WAIT_MS 600000u
+/** The device protocol version asked for: 1, or 2 (offers the `fleethub.v2` subprotocol; a hub without it answers in 1). */
+#define FH_DEFAULT_PROTOCOL 1u
+/** SPEC: the subprotocol that opts in to device protocol version 2. */
+#define FH_SUBPROTOCOL_V2 "fleethub.v2"
+
+/** `hello.features` of protocol 2 (bits of fh_event.features). */
+enum {
+    FH_FEATURE_RENEW = 1u << 0,
+    FH_FEATURE_CMD = 1u << 1,
+    FH_FEATURE_CONFIG = 1u << 2,
+};
+
+/** Extra endpoints besides `host`/`port` (1013 and failed connects move to the next one). */
+#define FH_MAX_ENDPOINTS 4u
 
 /** What happened (one callback per event). */
 typedef enum {
     FH_EV_CONNECTED,      /* TLS and upgrade done */
-    FH_EV_HELLO,          /* has_last_seq, last_seq */
+    FH_EV_HELLO,          /* has_last_seq, last_seq; protocol (1 or 2) and features (FH_FEATURE_*) of this connection */
     FH_EV_ACK,            /* seq = N */
     FH_EV_NACK,           /* seq (has_seq), error, retry_after_ms */
     FH_EV_CLOSE,          /* close_code from the hub (1006 when the connection just ended) */
-    FH_EV_CONNECT_FAILED, /* error = mbedTLS or fh error code */
+    FH_EV_CONNECT_FAILED, /* error = mbedTLS or fh error code; text "refused" when the hub refused our certificate */
     FH_EV_RETRY,          /* retry_after_ms until the next connect */
     FH_EV_DROPPED,        /* seq refused for good (invalid, or larger than maxPayloadBytes) */
     FH_EV_STOPPED,        /* close_code: 4001/4002/4003; the client will not reconnect */
+    FH_EV_PAUSED,         /* a nack: nothing is sent for retry_after_ms, then one reading goes first */
 } fh_event_type;
 
 typedef struct {
@@ -70,15 +96,21 @@ typedef struct {
     int error;
     uint32_t retry_after_ms;
     const char *text; /* nack error code, or a short reason */
+    uint8_t protocol;
+    uint32_t features;
+    const struct fh_limits *limits; /* FH_EV_HELLO: hello.limits (valid during the callback) */
+    const char *host; /* FH_EV_CONNECTED, FH_EV_CONNECT_FAILED: the endpoint */
+    uint16_t port;
 } fh_event;
 
 /** `hello.limits` (0 when the hub did not say). */
-typedef struct {
+typedef struct fh_limits {
     int64_t max_payload_bytes;
     int64_t msgs_per_sec;
     int64_t burst;
     int64_t msgs_per_day;
     int64_t max_fields;
+    int64_t max_downlink_bytes; /* protocol 2; larger than the `msg` buffer means some messages would be refused with 1009 */
 } fh_limits;
 
 struct fh_client;
@@ -94,12 +126,27 @@ typedef struct {
     void *ctx;
 } fh_message_handler;
 
+/** Another address of the same fleethub (a cluster hub behind another name or port). */
+typedef struct {
+    const char *host;
+    uint16_t port;
+} fh_endpoint;
+
 typedef struct {
     const char *host; /* DNS name: checked against the server certificate (ESP32 mbedTLS ignores IP SANs) */
     uint16_t port;
     const char *path; /* "/v1/device" */
+    /*
+     * Other endpoints of the same fleethub, tried in turn after `host`: the
+     * client moves to the next one when a hub closes with 1013 (it lost its
+     * cluster) or a connect fails. At most FH_MAX_ENDPOINTS; may be NULL.
+     */
+    const fh_endpoint *alternates;
+    size_t alternate_count;
     const char *ca_pem, *cert_pem, *key_pem; /* NUL-terminated PEM */
     uint32_t backoff_base_ms, backoff_max_ms, rate_limited_min_ms, window, ack_timeout_ms, connect_timeout_ms;
+    uint32_t refused_min_ms, quota_wait_ms;
+    uint8_t protocol; /* FH_DEFAULT_PROTOCOL; 2 offers fleethub.v2 */
     void (*on_event)(const fh_event *ev, void *ctx);
     void *event_ctx;
     const fh_message_handler *handlers; /* extra downlink kinds; may be NULL */
@@ -137,6 +184,15 @@ typedef struct fh_client {
     uint64_t next_connect_ms;
     uint64_t pause_until_ms;
     bool resend_after_pause;
+    bool probing;            /* after a pause: one reading in flight until it is acked */
+    uint32_t last_retry_after_ms; /* the last nack's retryAfterMs on this connection (a 4029 waits at least this) */
+    size_t endpoint;         /* 0: host/port, i: alternates[i - 1] */
+    size_t hostname_endpoint; /* the endpoint whose name the TLS context checks */
+    bool server_verified;    /* this handshake: the hub's certificate passed */
+    bool v2_selected;        /* this connection: the hub selected fleethub.v2 in its 101 */
+    uint8_t protocol;        /* this connection, once its hello came: 1 or 2 */
+    uint32_t features;       /* this connection's hello.features (FH_FEATURE_*) */
+    uint32_t refusals;       /* handshakes in a row the hub ended after verifying itself */
     uint64_t last_rx_ms;
     uint64_t connected_ms;
     uint16_t stop_code;

@@ -35,6 +35,8 @@ int fh_json_get(fh_json_span obj, const char *key, fh_json_span *out);
 
 /** The first member's key of object `obj` (what a protocol message is): 0, 1 when empty, -1 when not an object. */
 int fh_json_first_key(fh_json_span obj, fh_json_span *key);
+/** Element `index` of an array (validated text). 0 found, 1 past the end, -1 not an array. */
+int fh_json_array_at(fh_json_span arr, size_t index, fh_json_span *out);
 
 /** true when the span is the literal null. */
 bool fh_json_is_null(fh_json_span v);

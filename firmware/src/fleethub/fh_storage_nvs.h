@@ -1,0 +1,34 @@
+/*
+ * fh_storage in ESP32 NVS: the outbox block as one blob. NVS keeps the old
+ * or the new value across a power cut (ESP-IDF's NVS documentation), which
+ * is what fh_storage.save promises. Call nvs_flash_init() first (Arduino-ESP32
+ * does it at boot). Every save rewrites the whole block: keep the outbox
+ * small (FH_OUTBOX_BYTES(16, 128) is 2.4 KB) and the NVS partition large
+ * enough for several copies, since NVS spreads writes over its pages.
+ */
+#ifndef FLEETHUB_FH_STORAGE_NVS_H
+#define FLEETHUB_FH_STORAGE_NVS_H
+
+#include <stdint.h>
+
+#include "fleethub/fh_outbox.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    uint32_t handle;  /* nvs_handle_t */
+    char key[16];     /* NVS keys are at most 15 characters */
+} fh_nvs_storage;
+
+/**
+ * Keeps the outbox in NVS namespace `ns` under `key` (each at most 15
+ * characters), in the default NVS partition. 0, or an esp_err_t.
+ */
+int fh_nvs_storage_init(fh_nvs_storage *s, const char *ns, const char *key, fh_storage *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

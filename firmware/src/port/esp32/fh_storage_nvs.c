@@ -1,0 +1,48 @@
+/* The outbox block in NVS (see fh_storage_nvs.h). ESP-IDF only: not compiled on Linux. */
+#ifdef ESP_PLATFORM
+#include "fleethub/fh_storage_nvs.h"
+
+#include <string.h>
+
+#include "esp_err.h"
+#include "nvs.h"
+
+static int nvs_load(void *ctx, uint8_t *buf, size_t cap, size_t *len)
+{
+    fh_nvs_storage *s = ctx;
+    size_t got = cap;
+    esp_err_t err = nvs_get_blob((nvs_handle_t)s->handle, s->key, buf, &got);
+    *len = 0;
+    if (err == ESP_ERR_NVS_NOT_FOUND) return 0; /* first boot, or erased flash */
+    if (err == ESP_ERR_NVS_INVALID_LENGTH) {
+        /* A larger blob is another outbox shape: report one byte more so fh_outbox_init refuses it. */
+        *len = cap + 1;
+        return 0;
+    }
+    if (err != ESP_OK) return -1;
+    *len = got;
+    return 0;
+}
+
+static int nvs_save(void *ctx, const uint8_t *buf, size_t len)
+{
+    fh_nvs_storage *s = ctx;
+    if (nvs_set_blob((nvs_handle_t)s->handle, s->key, buf, len) != ESP_OK) return -1;
+    /* Written to flash before the reading counts as kept. */
+    return nvs_commit((nvs_handle_t)s->handle) == ESP_OK ? 0 : -1;
+}
+
+int fh_nvs_storage_init(fh_nvs_storage *s, const char *ns, const char *key, fh_storage *out)
+{
+    nvs_handle_t handle;
+    if (strlen(key) >= sizeof s->key || strlen(ns) > 15) return ESP_ERR_INVALID_ARG;
+    esp_err_t err = nvs_open(ns, NVS_READWRITE, &handle);
+    if (err != ESP_OK) return err;
+    s->handle = (uint32_t)handle;
+    memcpy(s->key, key, strlen(key) + 1);
+    out->ctx = s;
+    out->load = nvs_load;
+    out->save = nvs_save;
+    return 0;
+}
+#endif
