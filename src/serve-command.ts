@@ -104,8 +104,10 @@ async function serve(options: { config?: string }): Promise<void> {
 
   try {
     const ports = await hub.listen();
-    await releaseRetiredSinkCursors(hub.store, sinkConfigs, log);
-    bridge = createBridge({ store: hub.store, sinks: sinkConfigs, dataDir: config.dataDir, log });
+    // In a cluster the cursors are shared: a hub whose sinks section is older than the others' must not release theirs.
+    if (hub.cluster === null) await releaseRetiredSinkCursors(hub.store, sinkConfigs, log);
+    // SPEC: every sink delivers once per cluster: its runner runs on the hub holding its lease.
+    bridge = createBridge({ store: hub.store, sinks: sinkConfigs, dataDir: config.dataDir, log, gate: hub.cluster?.leases ?? null });
     hub.metrics.collect(() => bridge?.metrics() ?? '');
     bridge.start();
     const deviceUrl = `wss://${displayHost(config.device.host)}:${ports.devicePort}/v1/device`;

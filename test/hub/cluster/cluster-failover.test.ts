@@ -5,8 +5,10 @@
  * HAProxy on deploy/haproxy/haproxy.cfg (PROXY v2, health checks on
  * /healthz), and `fleethub sim` streaming through HAProxy. While it streams,
  * `kill -9` of a hub, then of the readings stream's leader. The simulator
- * must report zero lost, and every reading it sent must be in the stream
- * exactly once, in order per device.
+ * must report zero lost, every reading it sent must be in the stream
+ * exactly once, in order per device, and the MQTT sink both hubs configure
+ * (run by one at a time, under its lease) must deliver every one of them to
+ * a real Mosquitto.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -19,6 +21,8 @@ import { openJetStreamStore } from '../../../src/store/jetstream-store.js';
 import { DEFAULT_STORE_CONFIG } from '../../../src/store/store-config.js';
 import { runCli, spawnCli, startServe, type ServeProcess } from '../../helpers/cli.js';
 import { startHaproxy, type Haproxy } from '../../helpers/haproxy.js';
+import { startMosquitto, type Mosquitto } from '../../helpers/mosquitto.js';
+import { subscribe, type Subscriber } from '../../bridge/mqtt-subscriber.js';
 import { startNatsCluster, type NatsCluster } from '../../helpers/nats-cluster.js';
 import { REPO_ROOT } from '../../helpers/paths.js';
 import { waitUntil } from '../../helpers/wait.js';
@@ -27,7 +31,7 @@ const DEVICES = 20;
 const ENV = { FLEETHUB_PKI: undefined, FLEETHUB_LOG_LEVEL: 'info' };
 
 /** deploy/hubs/hub-<n>.json with the test's ports, folders and NATS servers; everything else as deployed. */
-async function hubConfig(dir: string, name: 'a' | 'b', natsUrls: readonly string[]): Promise<string> {
+async function hubConfig(dir: string, name: 'a' | 'b', natsUrls: readonly string[], mqttUrl: string): Promise<string> {
   const deployed = JSON.parse(await readFile(join(REPO_ROOT, 'deploy', 'hubs', `hub-${name}.json`), 'utf8')) as {
     device: Record<string, unknown>; console: Record<string, unknown>; cluster: { nats: Record<string, unknown> };
   };
@@ -38,6 +42,8 @@ async function hubConfig(dir: string, name: 'a' | 'b', natsUrls: readonly string
     pkiDir: join(dir, 'certs'),
     dataDir: join(dir, `data-${name}`),
     cluster: { ...deployed.cluster, nats: { ...deployed.cluster.nats, servers: natsUrls } },
+    // Both hubs configure the sink; it runs on the one holding its lease.
+    sinks: [{ type: 'mqtt', name: 'broker', url: mqttUrl, backoffInitialMs: 100, backoffMaxMs: 500, connectTimeoutMs: 2_000 }],
   };
   const path = join(dir, `hub-${name}.json`);
   await writeFile(path, JSON.stringify(config));
@@ -54,11 +60,15 @@ describe('cluster mode behind HAProxy: hubs and NATS servers die, nothing is los
   let dir: string;
   let nats: NatsCluster;
   let haproxy: Haproxy | undefined;
+  let broker: Mosquitto;
+  let subscriber: Subscriber;
   const hubs: ServeProcess[] = [];
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'fleethub-failover-'));
     nats = await startNatsCluster();
+    broker = await startMosquitto();
+    subscriber = await subscribe(broker.url, 'fleethub/+/telemetry');
     const pki = join(dir, 'certs');
     for (const args of [['ca', 'init', '--pki', pki], ['ca', 'server-cert', '--pki', pki, '--host', 'localhost', '--ip', '127.0.0.1']]) {
       const result = await runCli(args, { env: ENV });
@@ -66,7 +76,7 @@ describe('cluster mode behind HAProxy: hubs and NATS servers die, nothing is los
     }
     // One hub first: it makes the stream and the buckets.
     for (const name of ['a', 'b'] as const) {
-      const serve = startServe(['--config', await hubConfig(dir, name, nats.urls)], { env: ENV });
+      const serve = startServe(['--config', await hubConfig(dir, name, nats.urls, broker.url)], { env: ENV });
       hubs.push(serve);
       await serve.ready;
     }
@@ -77,6 +87,8 @@ describe('cluster mode behind HAProxy: hubs and NATS servers die, nothing is los
   after(async () => {
     await Promise.all(hubs.map(reap));
     await haproxy?.stop();
+    await subscriber?.close();
+    await broker?.stop();
     await nats?.stop();
     await rm(dir, { recursive: true, force: true });
   });
@@ -139,5 +151,12 @@ describe('cluster mode behind HAProxy: hubs and NATS servers die, nothing is los
     } finally {
       await store.close();
     }
+
+    // The MQTT sink ran on one hub at a time and went on from its position when its hub died: every reading arrived.
+    const delivered = (): Set<string> => new Set(subscriber.messages.map((m) => {
+      const { device, seq } = JSON.parse(m.payload) as { device: string; seq: number };
+      return `${device}#${seq}`;
+    }));
+    await waitUntil(() => delivered().size === result.messages.sent, 'every reading delivered to Mosquitto', 60_000);
   });
 });
