@@ -29,7 +29,9 @@ import { readSegments } from './segment-reads.js';
 import type { Segment } from './segment.js';
 import { SegmentWriter } from './segment-writer.js';
 import { saveSeqResets, type SeqResets } from './seq-resets.js';
-import type { AppendOutcome, ReadResult, Reading, Store, StoredReading, StoreHealth, StoreStats } from './types.js';
+import type { AppendOutcome, HistoryPage, HistoryQuery, ReadResult, Reading, Store, StoredReading, StoreHealth, StoreStats } from './types.js';
+import { checkHistoryQuery, type CheckedHistoryQuery } from './history-query.js';
+import type { HistoryIndex } from './history/history-index.js';
 import { repairWriter, WriteOutage } from './write-outage.js';
 
 /** What {@link EmbeddedLog} is made of: the resolved options and what opening the folder found. */
@@ -43,6 +45,7 @@ export interface EmbeddedLogInit extends ResolvedStoreOptions {
   readonly devices: Map<string, DeviceState>;
   readonly checkpointPosition: number;
   readonly resets: SeqResets;
+  readonly history: HistoryIndex;
 }
 
 /** The embedded log: a {@link Store} in a folder. Obtain one with `openStore` (log-store.ts). */
@@ -53,6 +56,7 @@ export class EmbeddedLog implements Store {
   readonly #segments: Segment[];
   readonly #devices: Map<string, DeviceState>;
   readonly #cursors: CursorFile;
+  readonly #history: HistoryIndex;
   #writer: SegmentWriter;
   /** Readings of each device accepted but not yet committed: seq → position (a map per device seen since open). */
   readonly #inflight = new Map<string, InFlight>();
@@ -90,6 +94,7 @@ export class EmbeddedLog implements Store {
     this.#segments = init.segments;
     this.#devices = init.devices;
     this.#cursors = init.cursors;
+    this.#history = init.history;
     this.#writer = init.writer;
     this.#checkpointPosition = init.checkpointPosition;
     this.#retention = new RetentionRunner(init.log);
@@ -219,6 +224,16 @@ export class EmbeddedLog implements Store {
 
   read(from: number, max: number): Promise<ReadResult> {
     return readSegments(this.#segments, () => this.#committedEnd, from, max, this.#init.readMaxBytes);
+  }
+
+  history(query: HistoryQuery): Promise<HistoryPage> {
+    let checked: CheckedHistoryQuery;
+    try {
+      checked = checkHistoryQuery(query);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#history.query(checked, this.#committedEnd);
   }
 
   waitFor(position: number, signal?: AbortSignal): Promise<void> {
@@ -363,6 +378,7 @@ export class EmbeddedLog implements Store {
     for (let i = 0; i < readings.length; i += 1) {
       const reading = readings[i] as StoredReading;
       const frameBytes = group.frameBytes[i] as number;
+      this.#history.note(reading.device, reading.ts, offset, segment.count, frameBytes);
       segment.noteCommitted(offset, frameBytes);
       offset += frameBytes;
       let state = this.#devices.get(reading.device);
@@ -399,7 +415,8 @@ export class EmbeddedLog implements Store {
     this.#writer = writer;
     sealed.sealedAt = this.#now();
     this.#segments.push(segment);
-    this.#scheduleMaintenance();
+    this.#history.rolled(segment);
+    this.#scheduleMaintenance(); // writes the sealed segment's history index too
   }
 
   /**
@@ -435,6 +452,9 @@ export class EmbeddedLog implements Store {
       } catch (err) {
         this.#logFailure('store.maintenance_failed', err);
       }
+      // After retention: no index file is written for a segment about to go. A failure here leaves the
+      // segment's index in memory (or to be rebuilt), and is tried again at the next pass.
+      await this.#history.persist().catch((err: unknown) => this.#logFailure('store.history_index_failed', err));
     });
   }
 
@@ -452,6 +472,7 @@ export class EmbeddedLog implements Store {
   }
 
   async #retain(): Promise<void> {
+    const bases = this.#segments.map((segment) => segment.base);
     const outcome = await this.#retention.run({
       dir: this.#init.dir,
       config: this.#init.config,
@@ -462,6 +483,7 @@ export class EmbeddedLog implements Store {
     });
     this.#stats.retentionBlockedBytes = outcome.blockedBytes;
     this.#stats.deletedSegments += outcome.deleted;
+    if (outcome.deleted > 0) await this.#history.forget(bases.slice(0, outcome.deleted));
   }
 
   #logFailure(event: string, err: unknown): void {

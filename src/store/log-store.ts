@@ -1,7 +1,8 @@
 /**
  * The embedded store: opening the append-only log in a folder (the log
  * itself, with group commit, is embedded-log.ts; its failure and recovery
- * while running, write-outage.ts; recovery after a crash, recovery.ts).
+ * while running, write-outage.ts; recovery after a crash, recovery.ts; the
+ * history index, history/).
  */
 import { FleethubError, isFleethubError } from '../errors.js';
 import type { StoreConfig } from './store-config.js';
@@ -9,6 +10,7 @@ import { CursorFile } from './cursor-file.js';
 import { prepareDataDir } from './data-dir.js';
 import { lockDir } from './dir-lock.js';
 import { EmbeddedLog } from './embedded-log.js';
+import { HistoryIndex, HistoryScan } from './history/history-index.js';
 import { recoverLog } from './recovery.js';
 import { resolveStoreOptions, type StoreOptions } from './store-options.js';
 import type { Segment } from './segment.js';
@@ -37,12 +39,14 @@ export async function openStore(dir: string, config: StoreConfig, options: Store
     await prepareDataDir(dir);
     release = await lockDir(dir);
     const resets = await loadSeqResets(dir);
-    const recovered = await recoverLog(dir, log, resolved.now(), resets);
+    const scan = new HistoryScan(dir);
+    const recovered = await recoverLog(dir, log, resolved.now(), resets, (base) => scan.visitor(base));
+    const history = await HistoryIndex.open(dir, log, recovered.segments, scan);
     const cursors = await CursorFile.load(dir);
     const active = recovered.segments[recovered.segments.length - 1] as Segment;
     const writer = await SegmentWriter.open(active.path);
     const store = new EmbeddedLog({
-      ...resolved, dir, config, release, cursors, writer, resets,
+      ...resolved, dir, config, release, cursors, writer, resets, history,
       segments: recovered.segments,
       devices: recovered.devices,
       checkpointPosition: recovered.checkpointPosition,
