@@ -23,7 +23,8 @@ import { decodeKey, FRAME_HEADER_BYTES } from '../record-codec.js';
 import { scanSegmentFile, type FrameVisitor, type Segment } from '../segment.js';
 import type { HistoryPage, StoredReading } from '../types.js';
 import { readPicked } from './history-frames.js';
-import { parseIndexFileName, SegmentHistory } from './segment-history.js';
+import type { DeviceEntries } from './device-entries.js';
+import { IndexDamaged, parseIndexFileName, SegmentHistory } from './segment-history.js';
 
 /** Builds segment indexes from frames as recovery scans them (a `FrameVisitor` per segment). */
 export class HistoryScan {
@@ -145,7 +146,7 @@ export class HistoryIndex {
       try {
         const history = this.#bySegment.get(segment.base) ?? (await this.#build(segment));
         if (!history.overlaps(q.device, q.from, q.to)) continue;
-        const entries = await history.entries(q.device);
+        const entries = await this.#entries(segment, history, q.device);
         if (entries === null) continue;
         const picks: number[] = [];
         const count = entries.count; // the active segment's grows meanwhile: this query sees what was committed when it came
@@ -167,6 +168,18 @@ export class HistoryIndex {
     const more = out.length > q.limit;
     if (more) out.length = q.limit;
     return { readings: out, next: nextCursor(q, out[out.length - 1]?.position, more) };
+  }
+
+  /** The device's entries in a segment; a damaged block of its index file gets the file rebuilt from the segment. */
+  async #entries(segment: Segment, history: SegmentHistory, device: string): Promise<DeviceEntries | null> {
+    try {
+      return await history.entries(device);
+    } catch (err) {
+      if (!(err instanceof IndexDamaged)) throw err;
+      this.#log.log('warn', 'store.history_index_damaged', { segment: segment.base, file: history.path });
+      if (this.#bySegment.get(segment.base) === history) this.#bySegment.delete(segment.base);
+      return (await this.#build(segment)).entries(device);
+    }
   }
 
   /** Rebuilds (once, however many ask) the index of a sealed segment that has none. */

@@ -45,6 +45,13 @@ export function parseIndexFileName(name: string): number | null {
   return Number.isSafeInteger(base) ? base : null;
 }
 
+/** A block of an index file does not match its CRC: the file is rebuilt from the segment. */
+export class IndexDamaged extends FleethubError {
+  constructor(path: string) {
+    super('FH_ERR_STORE_IO', `store: history index ${path} is damaged`);
+  }
+}
+
 /** One device in one segment. */
 interface DeviceSlot {
   count: number;
@@ -103,7 +110,7 @@ export class SegmentHistory {
       block = Buffer.allocUnsafe(bytes);
       const { bytesRead } = await handle.read(block, 0, bytes, slot.blockOffset);
       if (bytesRead !== bytes || crc32Range(block, 0, bytes) !== slot.blockCrc) {
-        throw new FleethubError('FH_ERR_STORE_IO', `store: history index ${this.path} is damaged`);
+        throw new IndexDamaged(this.path);
       }
     } finally {
       await handle.close();
