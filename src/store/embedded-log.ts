@@ -15,7 +15,6 @@
 import { FleethubError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { StoreConfig } from './store-config.js';
-import { writeCheckpoint } from './checkpoint-file.js';
 import type { CursorFile } from './cursor-file.js';
 import { DeviceState } from './device-state.js';
 import { writeRecord } from './record-codec.js';
@@ -23,7 +22,6 @@ import { encodeBatch, type EncodedBatch } from './reading-check.js';
 import { PositionWaiters } from './position-waiters.js';
 import { AckWaiters, InFlight, PendingGroup } from './commit-queue.js';
 import { createSegmentFile } from './recovery.js';
-import { RetentionRunner } from './retention-runner.js';
 import type { ResolvedStoreOptions } from './store-options.js';
 import { readSegments } from './segment-reads.js';
 import type { Segment } from './segment.js';
@@ -32,6 +30,7 @@ import { saveSeqResets, type SeqResets } from './seq-resets.js';
 import type { AppendOutcome, HistoryPage, HistoryQuery, ReadResult, Reading, Store, StoredReading, StoreHealth, StoreStats } from './types.js';
 import { checkHistoryQuery, type CheckedHistoryQuery } from './history-query.js';
 import type { HistoryIndex } from './history/history-index.js';
+import { LogMaintenance } from './log-maintenance.js';
 import { repairWriter, WriteOutage } from './write-outage.js';
 
 /** What {@link EmbeddedLog} is made of: the resolved options and what opening the folder found. */
@@ -65,7 +64,6 @@ export class EmbeddedLog implements Store {
   #committedEnd: number;
   readonly #ackWaiters = new AckWaiters();
   readonly #readWaiters = new PositionWaiters();
-  readonly #retention: RetentionRunner;
   readonly #listeners = new Set<(readings: readonly StoredReading[]) => void>();
   #flushing = false;
   /** The monotonic clock when the last group commit started. */
@@ -73,10 +71,8 @@ export class EmbeddedLog implements Store {
   #idleWaiters: (() => void)[] = [];
   /** Ends the pacing wait of the flush loop, while there is one. */
   #endPace: (() => void) | null = null;
-  #maintenance: Promise<void> = Promise.resolve();
-  #maintenanceQueued = false;
-  #checkpointPosition: number;
-  #bytesSinceCheckpoint = 0;
+  /** Checkpoints, retention and history index files, in the background. */
+  readonly #maintenance: LogMaintenance;
   readonly #timer: NodeJS.Timeout;
   #closed = false;
   #closing: Promise<void> | null = null;
@@ -84,7 +80,6 @@ export class EmbeddedLog implements Store {
   readonly #outage: WriteOutage;
   readonly #stats = {
     fsyncs: 0, fsyncSeconds: 0, lastFsyncMs: 0, appended: 0, duplicates: 0, staleDuplicates: 0,
-    checkpoints: 0, deletedSegments: 0, retentionBlockedBytes: 0,
   };
 
   constructor(init: EmbeddedLogInit) {
@@ -96,8 +91,19 @@ export class EmbeddedLog implements Store {
     this.#cursors = init.cursors;
     this.#history = init.history;
     this.#writer = init.writer;
-    this.#checkpointPosition = init.checkpointPosition;
-    this.#retention = new RetentionRunner(init.log);
+    this.#maintenance = new LogMaintenance({
+      dir: init.dir,
+      config: init.config,
+      log: init.log,
+      checkpointBytes: init.checkpointBytes,
+      now: init.now,
+      segments: init.segments,
+      cursors: init.cursors,
+      devices: init.devices,
+      history: init.history,
+      committedEnd: () => this.#committedEnd,
+      down: () => this.#outage.down !== null,
+    }, init.checkpointPosition);
     this.#committedEnd = this.#active.end;
     this.#acceptedEnd = this.#committedEnd;
     this.#outage = new WriteOutage({
@@ -107,11 +113,11 @@ export class EmbeddedLog implements Store {
       now: init.now,
       busy: () => this.#flushing || this.#closed,
       repair: () => this.#repair(),
-      recovered: () => this.#scheduleMaintenance(),
+      recovered: () => this.#maintenance.schedule(),
     });
-    this.#timer = setInterval(() => this.#scheduleMaintenance(), init.retentionCheckMs);
+    this.#timer = setInterval(() => this.#maintenance.schedule(), init.retentionCheckMs);
     this.#timer.unref();
-    this.#scheduleMaintenance(); // apply retention to what recovery found
+    this.#maintenance.schedule(); // apply retention to what recovery found
   }
 
   get #active(): Segment {
@@ -274,9 +280,7 @@ export class EmbeddedLog implements Store {
       appended: s.appended,
       duplicates: s.duplicates,
       staleDuplicates: s.staleDuplicates,
-      checkpoints: s.checkpoints,
-      deletedSegments: s.deletedSegments,
-      retentionBlockedBytes: s.retentionBlockedBytes,
+      ...this.#maintenance.counts,
     };
   }
 
@@ -291,8 +295,8 @@ export class EmbeddedLog implements Store {
     this.#endPace?.();
     await this.#whenIdle();
     await this.#outage.stop();
-    await this.#maintenance;
-    if (this.#outage.down === null) await this.#checkpoint().catch((err: unknown) => this.#logFailure('store.checkpoint_failed', err));
+    await this.#maintenance.settled();
+    if (this.#outage.down === null) await this.#maintenance.checkpoint().catch((err: unknown) => this.#logFailure('store.checkpoint_failed', err));
     await this.#cursors.settled();
     await this.#writer.close().catch(() => {});
     this.#readWaiters.releaseAll();
@@ -378,7 +382,7 @@ export class EmbeddedLog implements Store {
     for (let i = 0; i < readings.length; i += 1) {
       const reading = readings[i] as StoredReading;
       const frameBytes = group.frameBytes[i] as number;
-      this.#history.note(reading.device, reading.ts, offset, segment.count, frameBytes);
+      this.#history.note(reading.device, reading.ts, offset, frameBytes);
       segment.noteCommitted(offset, frameBytes);
       offset += frameBytes;
       let state = this.#devices.get(reading.device);
@@ -391,7 +395,6 @@ export class EmbeddedLog implements Store {
       this.#inflight.get(reading.device)?.committedOldest();
     }
     this.#committedEnd = segment.end;
-    this.#bytesSinceCheckpoint += data.length;
 
     this.#ackWaiters.release(this.#committedEnd);
     // Listeners get the group's own array, frozen: no copy per commit.
@@ -404,7 +407,7 @@ export class EmbeddedLog implements Store {
       }
     }
     this.#readWaiters.wake(this.#committedEnd);
-    if (this.#bytesSinceCheckpoint >= this.#init.checkpointBytes) this.#scheduleMaintenance();
+    this.#maintenance.committed(data.length);
   }
 
   async #roll(): Promise<void> {
@@ -416,7 +419,7 @@ export class EmbeddedLog implements Store {
     sealed.sealedAt = this.#now();
     this.#segments.push(segment);
     this.#history.rolled(segment);
-    this.#scheduleMaintenance(); // writes the sealed segment's history index too
+    this.#maintenance.schedule(); // writes the sealed segment's history index too
   }
 
   /**
@@ -438,52 +441,6 @@ export class EmbeddedLog implements Store {
 
   async #repair(): Promise<void> {
     this.#writer = await repairWriter(this.#writer, this.#active);
-  }
-
-  #scheduleMaintenance(): void {
-    if (this.#maintenanceQueued) return;
-    this.#maintenanceQueued = true;
-    this.#maintenance = this.#maintenance.then(async () => {
-      this.#maintenanceQueued = false;
-      if (this.#outage.down !== null) return;
-      try {
-        await this.#checkpoint();
-        await this.#retain();
-      } catch (err) {
-        this.#logFailure('store.maintenance_failed', err);
-      }
-      // After retention: no index file is written for a segment about to go. A failure here leaves the
-      // segment's index in memory (or to be rebuilt), and is tried again at the next pass.
-      await this.#history.persist().catch((err: unknown) => this.#logFailure('store.history_index_failed', err));
-    });
-  }
-
-  async #checkpoint(): Promise<void> {
-    const position = this.#committedEnd;
-    if (position === this.#checkpointPosition) return;
-    // writeCheckpoint serialises synchronously before its first await, so the
-    // snapshot is exactly the state after `position`, between two commits.
-    const bytes = this.#bytesSinceCheckpoint;
-    const active = this.#active;
-    await writeCheckpoint(this.#init.dir, { position, segmentBase: active.base, offset: active.bytes }, this.#devices);
-    this.#checkpointPosition = position;
-    this.#bytesSinceCheckpoint = Math.max(0, this.#bytesSinceCheckpoint - bytes);
-    this.#stats.checkpoints += 1;
-  }
-
-  async #retain(): Promise<void> {
-    const bases = this.#segments.map((segment) => segment.base);
-    const outcome = await this.#retention.run({
-      dir: this.#init.dir,
-      config: this.#init.config,
-      segments: this.#segments,
-      cursors: this.#cursors.entries(),
-      checkpointPosition: this.#checkpointPosition,
-      now: this.#now(),
-    });
-    this.#stats.retentionBlockedBytes = outcome.blockedBytes;
-    this.#stats.deletedSegments += outcome.deleted;
-    if (outcome.deleted > 0) await this.#history.forget(bases.slice(0, outcome.deleted));
   }
 
   #logFailure(event: string, err: unknown): void {

@@ -1,15 +1,15 @@
 /**
  * One device's readings in one segment, as the history index keeps them:
  * for each, its `ts`, the byte offset and length of its frame, and its
- * ordinal in the segment (position − base). Parallel typed arrays that
- * double as they fill: 24 bytes a reading, no object per reading for the
- * garbage collector to trace.
+ * ordinal in the segment (position − base). Parallel typed arrays of a
+ * size known when they are made: 24 bytes a reading, no object per reading
+ * for the garbage collector to trace. In an index file a device's block is
+ * the same four arrays one after the other: all ts, offsets, ordinals,
+ * lengths.
  */
 
 /** Bytes one entry takes, in memory and in an index file. */
 export const ENTRY_BYTES = 24;
-
-const INITIAL_CAPACITY = 16;
 
 /** A device's entries in one segment, in log order. */
 export class DeviceEntries {
@@ -21,7 +21,7 @@ export class DeviceEntries {
   ordinals: Uint32Array;
   lengths: Uint32Array;
 
-  constructor(capacity = INITIAL_CAPACITY) {
+  constructor(capacity: number) {
     this.ts = new Float64Array(capacity);
     this.offsets = new Float64Array(capacity);
     this.ordinals = new Uint32Array(capacity);
@@ -31,7 +31,7 @@ export class DeviceEntries {
   /** Adds the reading stored at byte `offset` (`length` bytes), the `ordinal`-th of its segment. */
   add(ts: number, offset: number, ordinal: number, length: number): void {
     const at = this.count;
-    if (at === this.ts.length) this.#grow();
+    if (at === this.ts.length) throw new RangeError(`history entries are full (${at})`);
     this.ts[at] = ts;
     this.offsets[at] = offset;
     this.ordinals[at] = ordinal;
@@ -41,18 +41,7 @@ export class DeviceEntries {
     if (ts > this.maxTs) this.maxTs = ts;
   }
 
-  /** The entries as one block of an index file: all ts, then offsets, ordinals, lengths. */
-  encode(): Buffer {
-    const n = this.count;
-    const buf = Buffer.allocUnsafe(n * ENTRY_BYTES);
-    Buffer.from(this.ts.buffer, this.ts.byteOffset, n * 8).copy(buf, 0);
-    Buffer.from(this.offsets.buffer, this.offsets.byteOffset, n * 8).copy(buf, n * 8);
-    Buffer.from(this.ordinals.buffer, this.ordinals.byteOffset, n * 4).copy(buf, n * 16);
-    Buffer.from(this.lengths.buffer, this.lengths.byteOffset, n * 4).copy(buf, n * 20);
-    return buf;
-  }
-
-  /** The entries of a block {@link encode} made, `count` of them. */
+  /** The entries of an index-file block (segment-columns.ts lays them out), `count` of them. */
   static decode(block: Buffer, count: number): DeviceEntries {
     const entries = new DeviceEntries(Math.max(count, 1));
     // Copied out (the block's byte offset need not be aligned for a typed array view).
@@ -70,21 +59,5 @@ export class DeviceEntries {
       if (ts > entries.maxTs) entries.maxTs = ts;
     }
     return entries;
-  }
-
-  #grow(): void {
-    const capacity = this.ts.length * 2;
-    const ts = new Float64Array(capacity);
-    ts.set(this.ts);
-    const offsets = new Float64Array(capacity);
-    offsets.set(this.offsets);
-    const ordinals = new Uint32Array(capacity);
-    ordinals.set(this.ordinals);
-    const lengths = new Uint32Array(capacity);
-    lengths.set(this.lengths);
-    this.ts = ts;
-    this.offsets = offsets;
-    this.ordinals = ordinals;
-    this.lengths = lengths;
   }
 }

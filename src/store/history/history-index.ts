@@ -39,9 +39,9 @@ export class HistoryScan {
   visitor(base: number): FrameVisitor {
     const history = new SegmentHistory(this.#dir, base);
     this.built.set(base, history);
-    return (buf, start, end, ordinal, offset) => {
+    return (buf, start, end, _ordinal, offset) => {
       const { device, dataStart } = decodeKey(buf, start);
-      history.note(device, buf.readDoubleLE(dataStart - 16), offset, ordinal, end - start + FRAME_HEADER_BYTES);
+      history.note(device, buf.readDoubleLE(dataStart - 16), offset, end - start + FRAME_HEADER_BYTES);
     };
   }
 }
@@ -105,9 +105,9 @@ export class HistoryIndex {
     return new HistoryIndex(dir, log, segments, bySegment);
   }
 
-  /** A reading was committed at byte `offset` (`length` bytes) of the active segment, its `ordinal`-th. */
-  note(device: string, ts: number, offset: number, ordinal: number, length: number): void {
-    this.#active.note(device, ts, offset, ordinal, length);
+  /** The active segment's next reading was committed at byte `offset`, `length` bytes. */
+  note(device: string, ts: number, offset: number, length: number): void {
+    this.#active.note(device, ts, offset, length);
   }
 
   /** The log rolled over to `segment` (now the active one). */

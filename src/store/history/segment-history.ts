@@ -2,8 +2,8 @@
  * The history index of one segment: for each device with readings in it,
  * their count and time span, and their entries (device-entries.ts).
  *
- * While a segment is written, and until its index file is, the entries are
- * in memory. Then they live in `<base>.idx` beside the segment, and memory
+ * While a segment is written, and until its index file is, its rows are
+ * in memory (segment-columns.ts). Then they live in `<base>.idx` beside the segment, and memory
  * keeps only each device's summary and where its block is: a query reads the
  * blocks of the devices and segments it needs, nothing else.
  *
@@ -24,8 +24,9 @@ import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../atomic-file.js';
 import { FleethubError } from '../../errors.js';
-import { crc32Range } from '../crc32.js';
+import { crc32Large } from '../crc32.js';
 import { DeviceEntries, ENTRY_BYTES } from './device-entries.js';
+import { SegmentColumns } from './segment-columns.js';
 
 const MAGIC = 'FHHX';
 const VERSION = 1;
@@ -54,11 +55,12 @@ export class IndexDamaged extends FleethubError {
 
 /** One device in one segment. */
 interface DeviceSlot {
+  /** Its number in the segment's rows (segment-columns.ts). */
+  readonly number: number;
   count: number;
   minTs: number;
   maxTs: number;
-  /** In memory until the index file is written; then null and read from the file. */
-  entries: DeviceEntries | null;
+  /** Where its entries are in the index file, once written. */
   blockOffset: number;
   blockCrc: number;
 }
@@ -68,6 +70,8 @@ export class SegmentHistory {
   readonly base: number;
   readonly path: string;
   readonly #devices = new Map<string, DeviceSlot>();
+  /** The rows, in memory until the index file is written; then null and read from the file. */
+  #columns: SegmentColumns | null = new SegmentColumns();
   /** Readings indexed. */
   readings = 0;
   /** Whether the index file holds it (entries then are not kept in memory). */
@@ -78,14 +82,14 @@ export class SegmentHistory {
     this.path = join(dir, indexFileName(base));
   }
 
-  /** Indexes the reading at byte `offset` (`length` bytes), the `ordinal`-th of the segment. */
-  note(device: string, ts: number, offset: number, ordinal: number, length: number): void {
+  /** Indexes the next reading of the segment (its `readings`-th), at byte `offset`, `length` bytes. */
+  note(device: string, ts: number, offset: number, length: number): void {
     let slot = this.#devices.get(device);
     if (slot === undefined) {
-      slot = { count: 0, minTs: ts, maxTs: ts, entries: new DeviceEntries(), blockOffset: 0, blockCrc: 0 };
+      slot = { number: this.#devices.size, count: 0, minTs: ts, maxTs: ts, blockOffset: 0, blockCrc: 0 };
       this.#devices.set(device, slot);
     }
-    (slot.entries as DeviceEntries).add(ts, offset, ordinal, length);
+    (this.#columns as SegmentColumns).add(slot.number, ts, offset, length);
     slot.count += 1;
     if (ts < slot.minTs) slot.minTs = ts;
     if (ts > slot.maxTs) slot.maxTs = ts;
@@ -102,14 +106,14 @@ export class SegmentHistory {
   async entries(device: string): Promise<DeviceEntries | null> {
     const slot = this.#devices.get(device);
     if (slot === undefined) return null;
-    if (slot.entries !== null) return slot.entries;
+    if (this.#columns !== null) return this.#columns.gather(slot.number, slot.count);
     const bytes = slot.count * ENTRY_BYTES;
     const handle = await open(this.path, 'r');
     let block: Buffer;
     try {
       block = Buffer.allocUnsafe(bytes);
       const { bytesRead } = await handle.read(block, 0, bytes, slot.blockOffset);
-      if (bytesRead !== bytes || crc32Range(block, 0, bytes) !== slot.blockCrc) {
+      if (bytesRead !== bytes || crc32Large(block, 0, bytes) !== slot.blockCrc) {
         throw new IndexDamaged(this.path);
       }
     } finally {
@@ -121,37 +125,41 @@ export class SegmentHistory {
   /** Writes the index file (0600, atomically); from then on only the summaries stay in memory. */
   async write(): Promise<void> {
     const names: Buffer[] = [];
-    const blocks: Buffer[] = [];
+    const counts: number[] = [];
     let dirBytes = 0;
     for (const [device, slot] of this.#devices) {
       const name = Buffer.from(device, 'utf8');
-      names.push(name);
-      blocks.push((slot.entries as DeviceEntries).encode());
-      dirBytes += 1 + name.length + 4 + 8 + 8 + 8 + 4;
+      names[slot.number] = name;
+      counts[slot.number] = slot.count;
+      dirBytes += 1 + name.length + 32;
     }
-    const total = HEADER_BYTES + dirBytes + blocks.reduce((sum, b) => sum + b.length, 0);
-    const file = Buffer.allocUnsafe(total);
-    let at = HEADER_BYTES;
+    // Blocks start on multiples of 8, so that typed arrays can be laid over them.
+    dirBytes += (8 - ((HEADER_BYTES + dirBytes) % 8)) % 8;
+    const starts: number[] = [];
     let blockAt = HEADER_BYTES + dirBytes;
-    let i = 0;
-    const placed: Array<[DeviceSlot, number, number]> = [];
+    for (const count of counts) {
+      starts.push(blockAt);
+      blockAt += count * ENTRY_BYTES;
+    }
+    const file = Buffer.allocUnsafeSlow(blockAt); // its own ArrayBuffer, at offset 0
+    file.fill(0, 0, HEADER_BYTES + dirBytes);
+    (this.#columns as SegmentColumns).layOut(file, starts, counts);
+    let at = HEADER_BYTES;
+    const crcs: number[] = [];
     for (const slot of this.#devices.values()) {
-      const name = names[i] as Buffer;
-      const block = blocks[i] as Buffer;
-      i += 1;
-      const crc = crc32Range(block, 0, block.length);
+      const name = names[slot.number] as Buffer;
+      const start = starts[slot.number] as number;
+      const crc = crc32Large(file, start, start + slot.count * ENTRY_BYTES);
+      crcs[slot.number] = crc;
       file[at] = name.length;
       name.copy(file, at + 1);
       at += 1 + name.length;
       file.writeUInt32LE(slot.count, at);
       file.writeDoubleLE(slot.minTs, at + 4);
       file.writeDoubleLE(slot.maxTs, at + 12);
-      file.writeDoubleLE(blockAt, at + 20);
+      file.writeDoubleLE(start, at + 20);
       file.writeUInt32LE(crc, at + 28);
       at += 32;
-      block.copy(file, blockAt);
-      placed.push([slot, blockAt, crc]);
-      blockAt += block.length;
     }
     file.write(MAGIC, 0, 'latin1');
     file[4] = VERSION;
@@ -160,13 +168,13 @@ export class SegmentHistory {
     file.writeUInt32LE(this.#devices.size, 8);
     file.writeUInt32LE(this.readings, 12);
     file.writeUInt32LE(dirBytes, 16);
-    file.writeUInt32LE(crc32Range(file, HEADER_BYTES, HEADER_BYTES + dirBytes), 20);
+    file.writeUInt32LE(crc32Large(file, HEADER_BYTES, HEADER_BYTES + dirBytes), 20);
     await writeFileAtomic(this.path, file, { mode: 0o600 });
-    for (const [slot, offset, crc] of placed) {
-      slot.blockOffset = offset;
-      slot.blockCrc = crc;
-      slot.entries = null;
+    for (const slot of this.#devices.values()) {
+      slot.blockOffset = starts[slot.number] as number;
+      slot.blockCrc = crcs[slot.number] as number;
     }
+    this.#columns = null;
     this.persisted = true;
   }
 
@@ -192,7 +200,7 @@ export class SegmentHistory {
         file = Buffer.alloc(HEADER_BYTES + dirBytes);
         header.copy(file);
         const { bytesRead } = await handle.read(file, HEADER_BYTES, dirBytes, HEADER_BYTES);
-        if (bytesRead !== dirBytes || crc32Range(file, HEADER_BYTES, file.length) !== header.readUInt32LE(20)) return null;
+        if (bytesRead !== dirBytes || crc32Large(file, HEADER_BYTES, file.length) !== header.readUInt32LE(20)) return null;
       } finally {
         await handle.close();
       }
@@ -208,10 +216,10 @@ export class SegmentHistory {
       const device = file.toString('utf8', at + 1, at + 1 + idBytes);
       at += 1 + idBytes;
       history.#devices.set(device, {
+        number: d,
         count: file.readUInt32LE(at),
         minTs: file.readDoubleLE(at + 4),
         maxTs: file.readDoubleLE(at + 12),
-        entries: null,
         blockOffset: file.readDoubleLE(at + 20),
         blockCrc: file.readUInt32LE(at + 28),
       });
@@ -219,6 +227,7 @@ export class SegmentHistory {
     }
     history.readings = readings;
     history.persisted = true;
+    history.#columns = null;
     return history;
   }
 }
