@@ -26,7 +26,14 @@ import { readPicked } from './history-frames.js';
 import type { DeviceEntries } from './device-entries.js';
 import { IndexDamaged, parseIndexFileName, SegmentHistory } from './segment-history.js';
 
-/** Builds segment indexes from frames as recovery scans them (a `FrameVisitor` per segment). */
+/**
+ * Builds the index of the newest segment from the frames recovery scans (a
+ * `FrameVisitor` per segment). Only the last segment scanned is kept: an
+ * older one recovery had to scan (after the checkpoint, or all of them when
+ * there is none) loads its index file or is re-indexed by maintenance one
+ * segment at a time, so opening a large log never holds the rows of many
+ * segments in memory at once.
+ */
 export class HistoryScan {
   readonly #dir: string;
   readonly built = new Map<number, SegmentHistory>();
@@ -38,6 +45,7 @@ export class HistoryScan {
   /** The visitor for the segment at `base`; a segment scanned again (recovery starting over) starts afresh. */
   visitor(base: number): FrameVisitor {
     const history = new SegmentHistory(this.#dir, base);
+    this.built.clear();
     this.built.set(base, history);
     return (buf, start, end, _ordinal, offset) => {
       const { device, dataStart } = decodeKey(buf, start);
