@@ -8,7 +8,13 @@
  *   (checkpoint), and with no checkpoint at all (full replay, the worst case);
  * - the durable write of one group commit (9 KB, about 100 readings): with
  *   O_DSYNC, as the store does where it can, and as a write and an fdatasync,
- *   in alternating rounds; CPU and wall time per commit.
+ *   in alternating rounds; CPU and wall time per commit;
+ * - history (store-history.ts): a day of 1,000 devices at one reading every
+ *   10 s, one device's last 24 h, and the history index's share of the write
+ *   CPU.
+ *
+ * `STORE_BENCH_SCENARIOS=history,open` runs only those (default: all);
+ * `STORE_BENCH_HISTORY_DEVICES=100` scales the history fleet down.
  *
  * Writes bench/results/store.json. Runs in a temp folder on the machine's
  * disk; fsync cost depends on that disk, so quote the figures with it.
@@ -24,9 +30,12 @@ import { openStore } from '../src/store/log-store.js';
 import { SegmentWriter } from '../src/store/segment-writer.js';
 import type { Reading } from '../src/store/types.js';
 import { REPO_ROOT } from '../test/helpers/paths.js';
+import { historyScenario, type HistoryResult } from './store-history.js';
 
 const CONFIG: StoreConfig = DEFAULT_STORE_CONFIG;
 const RUN_MS = Number(process.env.STORE_BENCH_MS ?? 4000);
+const SCENARIOS = new Set((process.env.STORE_BENCH_SCENARIOS ?? 'append,durable,open,history').split(','));
+const HISTORY_DEVICES = Number(process.env.STORE_BENCH_HISTORY_DEVICES ?? 1000);
 const OPEN_DEVICES = 1000;
 const OPEN_READINGS_PER_DEVICE = 1000;
 /** Durable-write scenario: bytes per commit (about 100 paced readings), commits per round, rounds per mode. */
@@ -195,20 +204,35 @@ async function openScenario(root: string): Promise<OpenResult> {
 const root = await mkdtemp(join(tmpdir(), 'fleethub-store-bench-'));
 try {
   const append: AppendResult[] = [];
-  for (const appenders of [1, 100, 1000]) append.push(await appendScenario(root, appenders));
-  console.log(`store: group commit, single-reading appends, ${RUN_MS / 1000} s each (${cpus().length} cores, Node ${process.version})`);
-  console.table(append);
-  const durable = await durableWriteScenario(root);
-  console.log(`store: durable write of one ${COMMIT_BYTES}-byte group commit, ${WRITE_ROUNDS} alternating rounds of ${COMMITS_PER_ROUND} per mode`);
-  console.table(durable);
-  const open = await openScenario(root);
-  console.log(`store: open time, ${OPEN_DEVICES} devices × ${OPEN_READINGS_PER_DEVICE} readings`);
-  console.table([open]);
+  if (SCENARIOS.has('append')) {
+    for (const appenders of [1, 100, 1000]) append.push(await appendScenario(root, appenders));
+    console.log(`store: group commit, single-reading appends, ${RUN_MS / 1000} s each (${cpus().length} cores, Node ${process.version})`);
+    console.table(append);
+  }
+  let durable: DurableWriteResult[] = [];
+  if (SCENARIOS.has('durable')) {
+    durable = await durableWriteScenario(root);
+    console.log(`store: durable write of one ${COMMIT_BYTES}-byte group commit, ${WRITE_ROUNDS} alternating rounds of ${COMMITS_PER_ROUND} per mode`);
+    console.table(durable);
+  }
+  let open: OpenResult | null = null;
+  if (SCENARIOS.has('open')) {
+    open = await openScenario(root);
+    console.log(`store: open time, ${OPEN_DEVICES} devices × ${OPEN_READINGS_PER_DEVICE} readings`);
+    console.table([open]);
+  }
+  let history: HistoryResult | null = null;
+  if (SCENARIOS.has('history')) {
+    history = await historyScenario(root, HISTORY_DEVICES, CONFIG);
+    const scale = HISTORY_DEVICES === 1000 ? '' : ` (scaled down from 1,000 devices)`;
+    console.log(`store: history, a day of ${HISTORY_DEVICES} devices at one reading every 10 s${scale} (${cpus().length} cores, Node ${process.version})`);
+    console.table([history]);
+  }
   const resultsDir = resolve(REPO_ROOT, 'bench', 'results');
   await mkdir(resultsDir, { recursive: true });
   await writeFile(
     join(resultsDir, 'store.json'),
-    `${JSON.stringify({ machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version }, runMs: RUN_MS, append, durable, open }, null, 2)}\n`,
+    `${JSON.stringify({ machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version }, runMs: RUN_MS, append, durable, open, history }, null, 2)}\n`,
   );
 } finally {
   await rm(root, { recursive: true, force: true });

@@ -161,6 +161,13 @@ export const DASHBOARD_REASONS = {
   capacity: { kind: 'http', status: 503, text: 'Service Unavailable', metric: 'capacity' },
   shutting_down: { kind: 'http', status: 503, text: 'Service Unavailable', metric: 'shutting_down' },
 
+  // History requests (SPEC: History, GET /v1/devices/<id>/readings), answered with `{"error":<metric without history_>,"message":..}`.
+  history_unauthorized: { kind: 'http', status: 401, text: 'Unauthorized', metric: 'history_unauthorized' },
+  history_forbidden: { kind: 'http', status: 403, text: 'Forbidden', metric: 'history_forbidden' },
+  history_bad_request: { kind: 'http', status: 400, text: 'Bad Request', metric: 'history_bad_request' },
+  history_busy: { kind: 'http', status: 503, text: 'Service Unavailable', metric: 'history_busy' },
+  history_store_failed: { kind: 'http', status: 503, text: 'Service Unavailable', metric: 'history_store_failed' },
+
   // Closes of an open dashboard WebSocket.
   auth_timeout: { kind: 'close', code: CLOSE.UNAUTHORIZED, text: 'auth timeout', metric: 'auth_timeout' },
   auth_missing: { kind: 'close', code: CLOSE.UNAUTHORIZED, text: 'first message must be {"auth":token}', metric: 'auth_missing' },

@@ -11,6 +11,7 @@ import { isValidPlanName } from '../pki/index.js';
 import { parseTrustedRange } from './trusted-proxies.js';
 import { resolveClusterConfig, type ClusterConfig } from '../store/cluster-config.js';
 import { resolveProvisioningConfig, type ProvisioningConfig } from './provisioning/provisioning-config.js';
+import { MAX_HISTORY_READINGS } from '../store/history-query.js';
 import {
   DEFAULT_COMMIT_INTERVAL_MS, DEFAULT_RETENTION_BYTES, DEFAULT_RETENTION_HOURS, DEFAULT_SEGMENT_BYTES, MAX_COMMIT_INTERVAL_MS,
   type StoreConfig,
@@ -169,6 +170,10 @@ export interface ConsoleListenerConfig {
   readonly authFailureLogIntervalMs: number;
   /** A device's refused messages reach dashboards as at most one `rejected` event (with a count) per this interval. */
   readonly rejectedSummaryMs: number;
+  /** Largest `limit` a history request may ask (SPEC: History, at most 10000); more is refused with 400. */
+  readonly historyMaxLimit: number;
+  /** History requests answered at once; more are refused with 503 and `Retry-After` (each may hold `historyMaxLimit` readings). */
+  readonly historyMaxInFlight: number;
 }
 
 export const DEFAULT_CONSOLE_HOST = '0.0.0.0';
@@ -198,6 +203,10 @@ export const DEFAULT_AUTH_FAILURE_WINDOW_MS = 60_000;
 export const DEFAULT_AUTH_FAILURE_LOG_INTERVAL_MS = 60_000;
 /** SPEC-sized: a misbehaving device costs a dashboard one `rejected` event per second, whatever it sends. */
 export const DEFAULT_REJECTED_SUMMARY_MS = 1_000;
+/** SPEC: a history page holds at most 10000 readings (about 1 MB of JSON). */
+export const DEFAULT_HISTORY_MAX_LIMIT = 10_000;
+/** A few charts loading at once; bounds the readings a flood of history requests holds in memory. */
+export const DEFAULT_HISTORY_MAX_IN_FLIGHT = 8;
 
 /** Everything `fleethub serve` runs with, fully resolved. */
 export interface HubConfig {
@@ -366,7 +375,7 @@ export function resolveHubConfig(raw: unknown, ctx: ResolveContext): { hub: HubC
 
   const c = section(raw, 'console', 'console', ['host', 'port', 'origins', 'authTimeoutMs', 'maxBufferedMessages', 'maxBufferedBytes', 'stalledCloseMs', 'maxConnectionsPerToken', 'maxConnections', 'maxClientMessagesPerSec', 'maxClientPayloadBytes', 'maxSubscriptions', 'tokenKeyCheckMs', 'pingIntervalMs',
     'maxSockets', 'maxSocketsPerIp', 'newSocketsPerIpPerSec', 'handshakeTimeoutMs', 'idleTimeoutMs', 'authFailuresPerIp', 'authFailureWindowMs',
-    'authFailureLogIntervalMs', 'rejectedSummaryMs']);
+    'authFailureLogIntervalMs', 'rejectedSummaryMs', 'historyMaxLimit', 'historyMaxInFlight']);
   const consoleConfig: ConsoleListenerConfig = Object.freeze({
     host: text(c, 'host', 'console', DEFAULT_CONSOLE_HOST),
     port: integer(c, 'port', 'console', DEFAULT_CONSOLE_PORT, 0, 65_535),
@@ -392,6 +401,8 @@ export function resolveHubConfig(raw: unknown, ctx: ResolveContext): { hub: HubC
     authFailureWindowMs: integer(c, 'authFailureWindowMs', 'console', DEFAULT_AUTH_FAILURE_WINDOW_MS, 100, 86_400_000),
     authFailureLogIntervalMs: integer(c, 'authFailureLogIntervalMs', 'console', DEFAULT_AUTH_FAILURE_LOG_INTERVAL_MS, 100, 86_400_000),
     rejectedSummaryMs: integer(c, 'rejectedSummaryMs', 'console', DEFAULT_REJECTED_SUMMARY_MS, 10, 60_000),
+    historyMaxLimit: integer(c, 'historyMaxLimit', 'console', DEFAULT_HISTORY_MAX_LIMIT, 1, MAX_HISTORY_READINGS),
+    historyMaxInFlight: integer(c, 'historyMaxInFlight', 'console', DEFAULT_HISTORY_MAX_IN_FLIGHT, 1, 1_000),
   });
 
   const limits = limitsFrom(section(raw, 'limits', 'limits', LIMIT_KEYS), 'limits', DEFAULT_LIMITS);

@@ -13,7 +13,7 @@
 import type { Logger } from '../log.js';
 import type { DeviceRegistry } from './device-registry.js';
 import type { FeedEvent, LiveFeed, RejectedEvent } from './live-feed.js';
-import type { Store, StoredReading } from '../store/types.js';
+import type { HistoryPage, HistoryQuery, Store, StoredReading } from '../store/types.js';
 
 /** Options of {@link HubFeed}. */
 export interface HubFeedOptions {
@@ -61,6 +61,10 @@ export class HubFeed implements LiveFeed {
 
   latest(device: string): StoredReading | undefined {
     return this.#store.latest(device);
+  }
+
+  history(query: HistoryQuery): Promise<HistoryPage> {
+    return this.#store.history(query);
   }
 
   subscribe(listener: (event: FeedEvent) => void): () => void {

@@ -1,8 +1,9 @@
 /**
  * What the console (dashboards) sees of the hub: committed readings, presence
- * and rejections as they happen, plus the current state to start from.
+ * and rejections as they happen, the current state to start from, and the
+ * stored history behind it.
  */
-import type { StoredReading } from '../store/types.js';
+import type { HistoryPage, HistoryQuery, StoredReading } from '../store/types.js';
 
 /** One live event. Readings appear only after the fsync that commits them. */
 export type FeedEvent =
@@ -39,4 +40,6 @@ export interface LiveFeed {
   latest(device: string): StoredReading | undefined;
   /** Subscribes to live events; returns the unsubscribe function. */
   subscribe(listener: (event: FeedEvent) => void): () => void;
+  /** A page of a device's stored readings by time (SPEC: History; the store's `history`). */
+  history(query: HistoryQuery): Promise<HistoryPage>;
 }

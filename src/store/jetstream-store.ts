@@ -44,12 +44,15 @@ import { decodeReading, type ReadingMessage } from './jetstream/reading-message.
 import { ensureReadingsStream } from './jetstream/readings-stream.js';
 import { SeqResetBucket } from './jetstream/seq-reset-bucket.js';
 import { StreamReaders } from './jetstream/stream-readers.js';
-import type { AppendOutcome, ReadResult, Reading, Store, StoredReading, StoreHealth, StoreStats } from './types.js';
+import type { AppendOutcome, HistoryPage, HistoryQuery, ReadResult, Reading, Store, StoredReading, StoreHealth, StoreStats } from './types.js';
+import { checkHistoryQuery } from './history-query.js';
+import { JetStreamHistory, resolveJetStreamHistoryOptions, type JetStreamHistoryOptions } from './jetstream/history.js';
 
 export * from './jetstream/jetstream-options.js';
+export { DEFAULT_HISTORY_CLOCK_SKEW_MS, DEFAULT_HISTORY_SCAN_MESSAGES, type JetStreamHistoryOptions } from './jetstream/history.js';
 
 /** Options of {@link openJetStreamStore}. */
-export interface OpenJetStreamStoreOptions extends JetStreamStoreOptions {
+export interface OpenJetStreamStoreOptions extends JetStreamStoreOptions, JetStreamHistoryOptions {
   /** A connection to use instead of opening one from the config; the store leaves it open on close. */
   readonly connection?: NatsConnection;
 }
@@ -62,6 +65,7 @@ export interface OpenJetStreamStoreOptions extends JetStreamStoreOptions {
  */
 export async function openJetStreamStore(cluster: ClusterConfig, config: StoreConfig, options: OpenJetStreamStoreOptions = {}): Promise<JetStreamStore> {
   const resolved = resolveJetStreamStoreOptions(options);
+  const historyOptions = resolveJetStreamHistoryOptions(options);
   const names = natsNames(resolved.prefix);
   const deadline = Date.now() + resolved.openTimeoutMs;
   let nc = options.connection;
@@ -79,7 +83,8 @@ export async function openJetStreamStore(cluster: ClusterConfig, config: StoreCo
       const heartbeat = await HubHeartbeat.open(nc, names.hubBucket, cluster.node, cluster.replicas, resolved.ackTimeoutMs);
       const resets = await SeqResetBucket.open(nc, names.seqResetBucket, cluster.replicas, resolved.ackTimeoutMs);
       const js = jetstream(nc, { timeout: resolved.ackTimeoutMs });
-      const store = new JetStreamStore({ nc, ownsConnection: owns, jsm, js, names, cursors, resets, heartbeat, opts: resolved });
+      const history = new JetStreamHistory(js, names, historyOptions, resolved.ackTimeoutMs);
+      const store = new JetStreamStore({ nc, ownsConnection: owns, jsm, js, names, cursors, resets, heartbeat, opts: resolved, history });
       store.noteStreamState(info.state.first_seq, info.state.last_seq, info.state.bytes);
       resolved.log.log('info', 'store.open', { backend: 'jetstream', node: cluster.node, stream: names.stream, first: store.firstPosition(), next: store.nextPosition() });
       return store;
@@ -107,6 +112,7 @@ interface JetStreamStoreInit {
   readonly resets: SeqResetBucket;
   readonly heartbeat: HubHeartbeat;
   readonly opts: ResolvedJetStreamStoreOptions;
+  readonly history: JetStreamHistory;
 }
 
 /** The store on JetStream. Obtain one with {@link openJetStreamStore}. */
@@ -140,6 +146,7 @@ export class JetStreamStore implements Store {
   /** When the store closed, or null. */
   #closedAt: number | null = null;
   readonly #limits: PublishLimits;
+  readonly #history: JetStreamHistory;
 
   /** @internal Use {@link openJetStreamStore}. */
   constructor(init: JetStreamStoreInit) {
@@ -157,6 +164,7 @@ export class JetStreamStore implements Store {
     this.#readers = new StreamReaders({
       jsm: init.jsm, js: init.js, stream: init.names.stream, max: init.opts.readConsumers, timeoutMs: init.opts.ackTimeoutMs, log: init.opts.log,
     });
+    this.#history = init.history;
     this.#scheduleRefresh();
   }
 
@@ -273,6 +281,12 @@ export class JetStreamStore implements Store {
     }
     const start = Math.max(from, this.#first);
     return { readings: [], next: start, skipped: start - from };
+  }
+
+  /** See StoreReader.history: from the device's own subject (jetstream/history.ts). */
+  async history(query: HistoryQuery): Promise<HistoryPage> {
+    if (this.#closed) throw new FleethubError('FH_ERR_STORE_IO', 'store: closed');
+    return this.#history.query(checkHistoryQuery(query));
   }
 
   waitFor(position: number, signal?: AbortSignal): Promise<void> {

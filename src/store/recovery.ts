@@ -17,7 +17,7 @@ import { readCheckpoint } from './checkpoint-file.js';
 import { DeviceState } from './device-state.js';
 import { decodeKey, decodeRecord, FRAME_HEADER_BYTES } from './record-codec.js';
 import type { SeqResets } from './seq-resets.js';
-import { INDEX_STRIDE, parseSegmentFileName, scanSegmentFile, Segment, segmentFileName } from './segment.js';
+import { INDEX_STRIDE, parseSegmentFileName, scanSegmentFile, Segment, segmentFileName, type FrameVisitor } from './segment.js';
 
 /** The state of the log after recovery. */
 export interface RecoveredLog {
@@ -33,8 +33,17 @@ export interface RecoveredLog {
   readonly truncatedBytes: number;
 }
 
-/** Recovers the log in `dir` (which exists), with its seq `resets`; `now` (ms since epoch) dates a first segment. */
-export async function recoverLog(dir: string, log: Logger, now: number, resets: SeqResets, ignoreCheckpoint = false): Promise<RecoveredLog> {
+/** Called once per segment that recovery scans; the visitor it returns sees each of the segment's valid frames. */
+export type SegmentScanObserver = (base: number) => FrameVisitor;
+
+/**
+ * Recovers the log in `dir` (which exists), with its seq `resets`; `now` (ms
+ * since epoch) dates a first segment. `observe` sees every frame of the
+ * segments scanned (the history index rebuilds theirs from it).
+ */
+export async function recoverLog(
+  dir: string, log: Logger, now: number, resets: SeqResets, observe?: SegmentScanObserver, ignoreCheckpoint = false,
+): Promise<RecoveredLog> {
   const names = await readdir(dir);
   for (const name of names) {
     // Leftovers of an atomic write interrupted by a crash.
@@ -71,8 +80,10 @@ export async function recoverLog(dir: string, log: Logger, now: number, resets: 
     // Frames before the checkpoint were durable before it was written: a
     // crash cannot have torn them, so only their lengths are walked (for the index).
     const verifyFrom = checkpoint !== null && checkpoint.segmentBase === base ? checkpoint.offset : 0;
+    const observer = observe?.(base);
     const result = await scanSegmentFile(path, verifyFrom, (buf, start, end, ordinal, offset) => {
       if (ordinal % INDEX_STRIDE === 0) index.push(offset);
+      observer?.(buf, start, end, ordinal, offset);
       if (position >= from) {
         const { device, seq, hubTime } = decodeKey(buf, start);
         let state = devices.get(device);
@@ -117,7 +128,7 @@ export async function recoverLog(dir: string, log: Logger, now: number, resets: 
   if (checkpoint !== null && from > end) {
     // The checkpoint describes readings the log does not hold: trust the log.
     log.log('warn', 'store.checkpoint_ahead', { checkpoint: from, log: end });
-    return recoverLog(dir, log, now, resets, true);
+    return recoverLog(dir, log, now, resets, observe, true);
   }
   return { segments, devices, checkpointPosition: checkpoint === null ? (segments[0] as Segment).base : from, usedCheckpoint: checkpoint !== null, replayed, truncatedBytes };
 }

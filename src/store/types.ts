@@ -61,6 +61,31 @@ export interface ReadResult {
   readonly skipped: number;
 }
 
+/**
+ * One page of a device's history (SPEC: History): its committed readings
+ * whose `ts` lies in `[from, to)`, in the order they were stored (a device's
+ * own order; the same as time order unless its clock went back).
+ */
+export interface HistoryQuery {
+  readonly device: string;
+  /** ms since epoch, inclusive. */
+  readonly from: number;
+  /** ms since epoch, exclusive; at least `from`. */
+  readonly to: number;
+  /** Readings in the page at most: 1 to `MAX_HISTORY_READINGS` (history-query.ts). */
+  readonly limit: number;
+  /** The `next` of the previous page of the same device and range: this page starts after it. */
+  readonly cursor?: string | undefined;
+}
+
+/** What {@link StoreReader.history} answers. */
+export interface HistoryPage {
+  /** Oldest stored first, at most the query's `limit`. */
+  readonly readings: readonly StoredReading[];
+  /** An opaque cursor for the page after this one, or null when this one ends the range. */
+  readonly next: string | null;
+}
+
 /** Read access to committed readings; all a bridge may see of the store. */
 export interface StoreReader {
   /** Position of the oldest retained reading. */
@@ -80,6 +105,13 @@ export interface StoreReader {
   saveCursor(name: string, position: number): Promise<void>;
   /** Forgets a saved cursor (a sink removed from the config), so it no longer holds back retention. */
   deleteCursor(name: string): Promise<void>;
+  /**
+   * A page of one device's readings by time (see {@link HistoryQuery}),
+   * found without reading the whole log. A device with no reading in the
+   * range (or none at all) gets an empty page. Rejects with
+   * FH_ERR_INVALID_ARGUMENT on a bad range, limit or cursor (history-query.ts).
+   */
+  history(query: HistoryQuery): Promise<HistoryPage>;
 }
 
 /** The durable store the hub writes to. */

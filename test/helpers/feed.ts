@@ -5,7 +5,8 @@
  * a library.
  */
 import type { FeedEvent, LiveFeed } from '../../src/hub/live-feed.js';
-import type { StoredReading, TelemetryData } from '../../src/store/types.js';
+import type { HistoryPage, HistoryQuery, StoredReading, TelemetryData } from '../../src/store/types.js';
+import { MemoryStoreReader } from './memory-store-reader.js';
 
 /** A LiveFeed driven by the test. */
 export class TestFeed implements LiveFeed {
@@ -13,7 +14,6 @@ export class TestFeed implements LiveFeed {
   readonly #latest = new Map<string, StoredReading>();
   readonly #seq = new Map<string, number>();
   readonly #listeners = new Set<(event: FeedEvent) => void>();
-  #position = 0;
 
   onlineDevices(): Iterable<string> {
     return this.#online;
@@ -25,6 +25,22 @@ export class TestFeed implements LiveFeed {
 
   latest(device: string): StoredReading | undefined {
     return this.#latest.get(device);
+  }
+
+  /** Every reading put in, in a reader that answers history queries. */
+  readonly stored = new MemoryStoreReader();
+  /** History queries asked so far. */
+  historyCalls = 0;
+  /** While set, history queries wait for it (a slow store). */
+  historyHold: Promise<void> | null = null;
+  /** While set, history queries fail with it (a store that cannot read). */
+  historyError: Error | null = null;
+
+  async history(query: HistoryQuery): Promise<HistoryPage> {
+    this.historyCalls += 1;
+    await this.historyHold;
+    if (this.historyError !== null) throw this.historyError;
+    return this.stored.history(query);
   }
 
   subscribe(listener: (event: FeedEvent) => void): () => void {
@@ -48,7 +64,7 @@ export class TestFeed implements LiveFeed {
   reading(device: string, data: TelemetryData, seq?: number, ts = Date.now()): StoredReading {
     const next = seq ?? (this.#seq.get(device) ?? 0) + 1;
     this.#seq.set(device, next);
-    const reading: StoredReading = { device, seq: next, ts, data, position: this.#position++ };
+    const [reading] = this.stored.append([{ device, seq: next, ts, data }]) as [StoredReading];
     this.#latest.set(device, reading);
     this.#emit({ type: 'reading', reading });
     return reading;

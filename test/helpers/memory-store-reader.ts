@@ -1,9 +1,11 @@
 /**
  * An in-memory StoreReader for bridge tests: append readings, read them from
- * any position, wait for commits, keep cursors. `failReads` and `retain`
+ * any position, wait for commits, keep cursors, answer history queries (by
+ * looking at every reading: it is small). `retain`
  * simulate a store error and retention deleting old readings.
  */
-import type { Reading, ReadResult, StoreReader, StoredReading } from '../../src/store/types.js';
+import { checkHistoryQuery, nextCursor } from '../../src/store/history-query.js';
+import type { HistoryPage, HistoryQuery, Reading, ReadResult, StoreReader, StoredReading } from '../../src/store/types.js';
 
 export class MemoryStoreReader implements StoreReader {
   readonly #readings: StoredReading[] = [];
@@ -72,5 +74,17 @@ export class MemoryStoreReader implements StoreReader {
 
   async deleteCursor(name: string): Promise<void> {
     this.#cursors.delete(name);
+  }
+
+  async history(query: HistoryQuery): Promise<HistoryPage> {
+    const q = checkHistoryQuery(query);
+    const found: StoredReading[] = [];
+    for (const r of this.#readings) {
+      if (r.device === q.device && r.position > q.after && r.ts >= q.from && r.ts < q.to) found.push(r);
+      if (found.length > q.limit) break;
+    }
+    const more = found.length > q.limit;
+    if (more) found.length = q.limit;
+    return { readings: found, next: nextCursor(q, found[found.length - 1]?.position, more) };
   }
 }

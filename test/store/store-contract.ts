@@ -5,6 +5,8 @@
  * factory. The reader part ({@link storeReaderContract}) is all a bridge may
  * rely on; the test helper MemoryStoreReader runs it too.
  *
+ * History queries are in history-contract.ts, registered from here.
+ *
  * Only what the interface in src/store/types.ts promises is asserted, never
  * how a backend does it: retention may delete in whole segments or in
  * messages, so the tests say "some old readings went, none a cursor holds".
@@ -16,6 +18,7 @@ import { DEDUPE_WINDOW } from '../../src/store/seq-window.js';
 import type { Reading, Store, StoreReader } from '../../src/store/types.js';
 import { readAll, reading } from './store-fixtures.js';
 import { waitUntil } from '../helpers/wait.js';
+import { historyReaderContract, historyStoreContract } from './history-contract.js';
 
 /** What a contract test asks of the store it opens. */
 export interface ContractOptions {
@@ -233,6 +236,8 @@ export function storeContract(name: string, newPlace: () => Promise<StorePlace>,
       assert.equal(store.lastSeq('a'), 1);
     }));
 
+    historyStoreContract(withPlace);
+
     storeReaderContract(`${name} (reader)`, async () => {
       const place = await newPlace();
       const store = await place.open();
@@ -311,5 +316,7 @@ export function storeReaderContract(name: string, newReader: () => Promise<Reade
       await reader.saveCursor('__proto__', 3);
       assert.equal(await reader.cursor('__proto__'), 3);
     }));
+
+    historyReaderContract(withReader);
   });
 }

@@ -26,7 +26,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { FleethubError } from '../../errors.js';
 import { SILENT_LOGGER, type Logger } from '../../log.js';
 import { natsNames } from '../../store/jetstream/nats-names.js';
-import type { Store, StoredReading } from '../../store/types.js';
+import type { HistoryPage, HistoryQuery, Store, StoredReading } from '../../store/types.js';
 import type { DeviceRegistry } from '../device-registry.js';
 import { HubFeed } from '../hub-feed.js';
 import type { FeedEvent, LiveFeed } from '../live-feed.js';
@@ -150,6 +150,11 @@ export class ClusterFeed implements LiveFeed {
 
   latest(device: string): StoredReading | undefined {
     return this.#latest.latest(device);
+  }
+
+  /** From the stream every hub writes to: every device's history, wherever it was connected. */
+  history(query: HistoryQuery): Promise<HistoryPage> {
+    return this.#local.history(query);
   }
 
   subscribe(listener: (event: FeedEvent) => void): () => void {

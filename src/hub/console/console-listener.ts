@@ -1,7 +1,8 @@
 /**
  * The console listener (SPEC: Two listeners): HTTPS with the server
  * certificate only, serving `/` (the web dashboard), `/v1/stream` (dashboard
- * WebSockets), `/healthz` and `/metrics`.
+ * WebSockets), `/v1/devices/<id>/readings` (history, history-route.ts),
+ * `/healthz` and `/metrics`.
  *
  *   net.Server ──gate──▶ https.Server (TLS, handshakeTimeoutMs) ──first request within idleTimeoutMs──▶ page / upgrade ──▶ DashboardSession
  *
@@ -34,6 +35,7 @@ import { registerDashboardMetrics, type DashboardMetrics } from './dashboard-met
 import { loadPageAssets, securityHeaders, type PageAsset } from './dashboard-page.js';
 import { encodePresence, encodeReading, encodeRejected } from './dashboard-protocol.js';
 import { DashboardSession, type SessionHost } from './dashboard-session.js';
+import { HistoryRoute, historyPathDevice } from './history-route.js';
 import { originAllowed } from './origin-policy.js';
 import { TokenKeyFile } from './token-key-file.js';
 
@@ -148,6 +150,8 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
     },
   };
 
+  const history = new HistoryRoute(host);
+
   /** Subscribed to the feed only while a dashboard is connected (see `ended` and the upgrade). */
   function fanOut(event: FeedEvent): void {
     // Encoded once, shared by every dashboard that wants it.
@@ -261,6 +265,11 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
     }
     if (path === STREAM_PATH) {
       res.writeHead(426, { ...headers, Upgrade: 'websocket', 'Content-Type': 'text/plain' }).end('this is a WebSocket endpoint\n');
+      return;
+    }
+    const device = historyPathDevice(path);
+    if (device !== null) {
+      history.serve(req, res, device, headers);
       return;
     }
     const asset = assets.get(path);

@@ -1,0 +1,210 @@
+/**
+ * The embedded log's history index: for every segment, which devices have
+ * readings in it, over which time span, and where each of their frames is
+ * (segment-history.ts). A query for one device and range reads the index
+ * blocks of the segments whose span overlaps it, then only the frames it
+ * returns: never the whole log.
+ *
+ * It follows the log: each committed reading is noted in the active
+ * segment's index (in memory); when a segment is sealed, maintenance writes
+ * its index file beside it and keeps only the summaries; retention deletes
+ * the index file with its segment. At open, recovery's scan of the segments
+ * after the checkpoint rebuilds their index (so a crash loses nothing of
+ * it), older segments load their index file, and a sealed segment whose file
+ * is missing or damaged is rebuilt from the segment by the next maintenance
+ * pass or the first query that needs it.
+ */
+import { readdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FleethubError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { nextCursor, type CheckedHistoryQuery } from '../history-query.js';
+import { decodeKey, FRAME_HEADER_BYTES } from '../record-codec.js';
+import { scanSegmentFile, type FrameVisitor, type Segment } from '../segment.js';
+import type { HistoryPage, StoredReading } from '../types.js';
+import { readPicked } from './history-frames.js';
+import type { DeviceEntries } from './device-entries.js';
+import { IndexDamaged, parseIndexFileName, SegmentHistory } from './segment-history.js';
+
+/**
+ * Builds the index of the newest segment from the frames recovery scans (a
+ * `FrameVisitor` per segment). Only the last segment scanned is kept: an
+ * older one recovery had to scan (after the checkpoint, or all of them when
+ * there is none) loads its index file or is re-indexed by maintenance one
+ * segment at a time, so opening a large log never holds the rows of many
+ * segments in memory at once.
+ */
+export class HistoryScan {
+  readonly #dir: string;
+  readonly built = new Map<number, SegmentHistory>();
+
+  constructor(dir: string) {
+    this.#dir = dir;
+  }
+
+  /** The visitor for the segment at `base`; a segment scanned again (recovery starting over) starts afresh. */
+  visitor(base: number): FrameVisitor {
+    const history = new SegmentHistory(this.#dir, base);
+    this.built.clear();
+    this.built.set(base, history);
+    return (buf, start, end, _ordinal, offset) => {
+      const { device, dataStart } = decodeKey(buf, start);
+      history.note(device, buf.readDoubleLE(dataStart - 16), offset, end - start + FRAME_HEADER_BYTES);
+    };
+  }
+}
+
+/** Scans a sealed segment to rebuild its index. */
+async function buildFromSegment(dir: string, segment: Segment): Promise<SegmentHistory> {
+  const scan = new HistoryScan(dir);
+  const visit = scan.visitor(segment.base);
+  const result = await scanSegmentFile(segment.path, Number.POSITIVE_INFINITY, visit);
+  const history = scan.built.get(segment.base) as SegmentHistory;
+  if (result.records < segment.count || history.readings < segment.count) {
+    throw new FleethubError('FH_ERR_STORE_IO', `store: ${segment.path} holds ${result.records} readings, expected ${segment.count}`);
+  }
+  return history;
+}
+
+/** The history index of one embedded log. */
+export class HistoryIndex {
+  readonly #dir: string;
+  readonly #log: Logger;
+  /** The store's own list (oldest first, the active one last); retention splices it. */
+  readonly #segments: readonly Segment[];
+  readonly #bySegment: Map<number, SegmentHistory>;
+  readonly #building = new Map<number, Promise<SegmentHistory>>();
+  #active: SegmentHistory;
+
+  private constructor(dir: string, log: Logger, segments: readonly Segment[], bySegment: Map<number, SegmentHistory>) {
+    this.#dir = dir;
+    this.#log = log;
+    this.#segments = segments;
+    this.#bySegment = bySegment;
+    const active = segments[segments.length - 1] as Segment;
+    let history = bySegment.get(active.base);
+    if (history === undefined) {
+      history = new SegmentHistory(dir, active.base);
+      bySegment.set(active.base, history);
+    }
+    this.#active = history;
+  }
+
+  /**
+   * The index of the log in `dir` after recovery: what `scan` rebuilt, the
+   * index files of the other segments, and no file of a deleted segment.
+   */
+  static async open(dir: string, log: Logger, segments: readonly Segment[], scan: HistoryScan): Promise<HistoryIndex> {
+    const bySegment = new Map<number, SegmentHistory>();
+    const bases = new Set(segments.map((s) => s.base));
+    for (const name of await readdir(dir)) {
+      const base = parseIndexFileName(name);
+      // Left by retention interrupted between the segment and its index: nothing to index any more.
+      if (base !== null && !bases.has(base)) await unlink(join(dir, name)).catch(() => {});
+    }
+    for (const segment of segments) {
+      const scanned = scan.built.get(segment.base);
+      if (scanned !== undefined && scanned.readings === segment.count) bySegment.set(segment.base, scanned);
+      else if (segment !== segments[segments.length - 1]) {
+        const loaded = await SegmentHistory.load(dir, segment.base, segment.count);
+        if (loaded !== null) bySegment.set(segment.base, loaded);
+      }
+    }
+    return new HistoryIndex(dir, log, segments, bySegment);
+  }
+
+  /** The active segment's next reading was committed at byte `offset`, `length` bytes. */
+  note(device: string, ts: number, offset: number, length: number): void {
+    this.#active.note(device, ts, offset, length);
+  }
+
+  /** The log rolled over to `segment` (now the active one). */
+  rolled(segment: Segment): void {
+    this.#active = new SegmentHistory(this.#dir, segment.base);
+    this.#bySegment.set(segment.base, this.#active);
+  }
+
+  /** Writes the index file of every sealed segment that has none yet (rebuilding it from the segment if needed). */
+  async persist(): Promise<void> {
+    const sealed = this.#segments.slice(0, -1);
+    for (const segment of sealed) {
+      const history = this.#bySegment.get(segment.base) ?? (await this.#build(segment));
+      if (history.persisted || !this.#bySegment.has(segment.base)) continue;
+      await history.write();
+    }
+  }
+
+  /** Retention deleted these segments: their index files go too. */
+  async forget(bases: readonly number[]): Promise<void> {
+    for (const base of bases) {
+      const history = this.#bySegment.get(base);
+      this.#bySegment.delete(base);
+      if (history !== undefined) await unlink(history.path).catch(() => {});
+      else await unlink(join(this.#dir, `${String(base).padStart(20, '0')}.idx`)).catch(() => {});
+    }
+  }
+
+  /** Answers a checked query (see StoreReader.history): committed readings only, up to `committedEnd`. */
+  async query(q: CheckedHistoryQuery, committedEnd: number): Promise<HistoryPage> {
+    const want = q.limit + 1; // one more than the page: whether a next page exists
+    const out: StoredReading[] = [];
+    for (const segment of this.#segments.slice()) {
+      if (segment.count === 0 || segment.end - 1 <= q.after || segment.base >= committedEnd) continue;
+      let readings: StoredReading[];
+      try {
+        const history = this.#bySegment.get(segment.base) ?? (await this.#build(segment));
+        if (!history.overlaps(q.device, q.from, q.to)) continue;
+        const entries = await this.#entries(segment, history, q.device);
+        if (entries === null) continue;
+        const picks: number[] = [];
+        const count = entries.count; // the active segment's grows meanwhile: this query sees what was committed when it came
+        for (let i = 0; i < count && out.length + picks.length < want; i += 1) {
+          const position = segment.base + (entries.ordinals[i] as number);
+          const ts = entries.ts[i] as number;
+          if (position > q.after && position < committedEnd && ts >= q.from && ts < q.to) picks.push(i);
+        }
+        if (picks.length === 0) continue;
+        readings = await readPicked(segment.path, segment.base, q.device, entries, picks);
+      } catch (err) {
+        // Retention deleted the segment (and its index) while this query read it: its readings are gone.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !this.#segments.includes(segment)) continue;
+        throw err;
+      }
+      for (const reading of readings) out.push(reading);
+      if (out.length >= want) break;
+    }
+    const more = out.length > q.limit;
+    if (more) out.length = q.limit;
+    return { readings: out, next: nextCursor(q, out[out.length - 1]?.position, more) };
+  }
+
+  /** The device's entries in a segment; a damaged block of its index file gets the file rebuilt from the segment. */
+  async #entries(segment: Segment, history: SegmentHistory, device: string): Promise<DeviceEntries | null> {
+    try {
+      return await history.entries(device);
+    } catch (err) {
+      if (!(err instanceof IndexDamaged)) throw err;
+      this.#log.log('warn', 'store.history_index_damaged', { segment: segment.base, file: history.path });
+      if (this.#bySegment.get(segment.base) === history) this.#bySegment.delete(segment.base);
+      return (await this.#build(segment)).entries(device);
+    }
+  }
+
+  /** Rebuilds (once, however many ask) the index of a sealed segment that has none. */
+  #build(segment: Segment): Promise<SegmentHistory> {
+    let building = this.#building.get(segment.base);
+    if (building === undefined) {
+      building = (async () => {
+        const history = await buildFromSegment(this.#dir, segment);
+        if (this.#segments.includes(segment)) {
+          this.#bySegment.set(segment.base, history);
+          await history.write();
+          this.#log.log('info', 'store.history_index_rebuilt', { segment: segment.base, readings: history.readings });
+        }
+        return history;
+      })().finally(() => this.#building.delete(segment.base));
+      this.#building.set(segment.base, building);
+    }
+    return building;
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * The history index of one segment: for each device with readings in it,
+ * their count and time span, and their entries (device-entries.ts).
+ *
+ * While a segment is written, and until its index file is, its rows are
+ * in memory (segment-columns.ts). Then they live in `<base>.idx` beside the segment, and memory
+ * keeps only each device's summary and where its block is: a query reads the
+ * blocks of the devices and segments it needs, nothing else.
+ *
+ * File layout (the machine's byte order, recorded in the header; a file of
+ * another order, version or reading count is rebuilt from the segment):
+ *
+ * ```
+ * "FHHX" | u8 version | u8 byteOrder | u16 0 | u32 devices | u32 readings | u32 dirBytes | u32 dirCrc
+ * dir:    per device: u8 idBytes | id | u32 count | f64 minTs | f64 maxTs | f64 blockOffset | u32 blockCrc
+ * blocks: per device: its entries (DeviceEntries.encode)
+ * ```
+ *
+ * The file is written atomically (temp file, fsync, rename), so a crash
+ * leaves the old state (no file: rebuilt) or the whole new file.
+ */
+import { open } from 'node:fs/promises';
+import { endianness } from 'node:os';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../../atomic-file.js';
+import { FleethubError } from '../../errors.js';
+import { crc32Large } from '../crc32.js';
+import { DeviceEntries, ENTRY_BYTES } from './device-entries.js';
+import { SegmentColumns } from './segment-columns.js';
+
+const MAGIC = 'FHHX';
+const VERSION = 1;
+const BYTE_ORDER = endianness() === 'LE' ? 1 : 2;
+const HEADER_BYTES = 24;
+
+/** `00000000000000001234.idx`: the index file of the segment at base 1234. */
+export function indexFileName(base: number): string {
+  return `${String(base).padStart(20, '0')}.idx`;
+}
+
+/** The base of an index file name, or null for any other file. */
+export function parseIndexFileName(name: string): number | null {
+  const match = /^(\d{20})\.idx$/.exec(name);
+  if (match?.[1] === undefined) return null;
+  const base = Number(match[1]);
+  return Number.isSafeInteger(base) ? base : null;
+}
+
+/** A block of an index file does not match its CRC: the file is rebuilt from the segment. */
+export class IndexDamaged extends FleethubError {
+  constructor(path: string) {
+    super('FH_ERR_STORE_IO', `store: history index ${path} is damaged`);
+  }
+}
+
+/** One device in one segment. */
+interface DeviceSlot {
+  /** Its number in the segment's rows (segment-columns.ts). */
+  readonly number: number;
+  count: number;
+  minTs: number;
+  maxTs: number;
+  /** Where its entries are in the index file, once written. */
+  blockOffset: number;
+  blockCrc: number;
+}
+
+/** The history index of one segment. */
+export class SegmentHistory {
+  readonly base: number;
+  readonly path: string;
+  readonly #devices = new Map<string, DeviceSlot>();
+  /** The rows, in memory until the index file is written; then null and read from the file. */
+  #columns: SegmentColumns | null = new SegmentColumns();
+  /** Readings indexed. */
+  readings = 0;
+  /** Whether the index file holds it (entries then are not kept in memory). */
+  persisted = false;
+
+  constructor(dir: string, base: number) {
+    this.base = base;
+    this.path = join(dir, indexFileName(base));
+  }
+
+  /** Indexes the next reading of the segment (its `readings`-th), at byte `offset`, `length` bytes. */
+  note(device: string, ts: number, offset: number, length: number): void {
+    let slot = this.#devices.get(device);
+    if (slot === undefined) {
+      slot = { number: this.#devices.size, count: 0, minTs: ts, maxTs: ts, blockOffset: 0, blockCrc: 0 };
+      this.#devices.set(device, slot);
+    }
+    (this.#columns as SegmentColumns).add(slot.number, ts, offset, length);
+    slot.count += 1;
+    if (ts < slot.minTs) slot.minTs = ts;
+    if (ts > slot.maxTs) slot.maxTs = ts;
+    this.readings += 1;
+  }
+
+  /** Whether the device may have a reading with `ts` in `[from, to)` here. */
+  overlaps(device: string, from: number, to: number): boolean {
+    const slot = this.#devices.get(device);
+    return slot !== undefined && slot.maxTs >= from && slot.minTs < to;
+  }
+
+  /** The device's entries: from memory, or its block of the index file (CRC checked). */
+  async entries(device: string): Promise<DeviceEntries | null> {
+    const slot = this.#devices.get(device);
+    if (slot === undefined) return null;
+    if (this.#columns !== null) return this.#columns.gather(slot.number, slot.count);
+    const bytes = slot.count * ENTRY_BYTES;
+    const handle = await open(this.path, 'r');
+    let block: Buffer;
+    try {
+      block = Buffer.allocUnsafe(bytes);
+      const { bytesRead } = await handle.read(block, 0, bytes, slot.blockOffset);
+      if (bytesRead !== bytes || crc32Large(block, 0, bytes) !== slot.blockCrc) {
+        throw new IndexDamaged(this.path);
+      }
+    } finally {
+      await handle.close();
+    }
+    return DeviceEntries.decode(block, slot.count);
+  }
+
+  /** Writes the index file (0600, atomically); from then on only the summaries stay in memory. */
+  async write(): Promise<void> {
+    const names: Buffer[] = [];
+    const counts: number[] = [];
+    let dirBytes = 0;
+    for (const [device, slot] of this.#devices) {
+      const name = Buffer.from(device, 'utf8');
+      names[slot.number] = name;
+      counts[slot.number] = slot.count;
+      dirBytes += 1 + name.length + 32;
+    }
+    // Blocks start on multiples of 8, so that typed arrays can be laid over them.
+    dirBytes += (8 - ((HEADER_BYTES + dirBytes) % 8)) % 8;
+    const starts: number[] = [];
+    let blockAt = HEADER_BYTES + dirBytes;
+    for (const count of counts) {
+      starts.push(blockAt);
+      blockAt += count * ENTRY_BYTES;
+    }
+    const file = Buffer.allocUnsafeSlow(blockAt); // its own ArrayBuffer, at offset 0
+    file.fill(0, 0, HEADER_BYTES + dirBytes);
+    (this.#columns as SegmentColumns).layOut(file, starts, counts);
+    let at = HEADER_BYTES;
+    const crcs: number[] = [];
+    for (const slot of this.#devices.values()) {
+      const name = names[slot.number] as Buffer;
+      const start = starts[slot.number] as number;
+      const crc = crc32Large(file, start, start + slot.count * ENTRY_BYTES);
+      crcs[slot.number] = crc;
+      file[at] = name.length;
+      name.copy(file, at + 1);
+      at += 1 + name.length;
+      file.writeUInt32LE(slot.count, at);
+      file.writeDoubleLE(slot.minTs, at + 4);
+      file.writeDoubleLE(slot.maxTs, at + 12);
+      file.writeDoubleLE(start, at + 20);
+      file.writeUInt32LE(crc, at + 28);
+      at += 32;
+    }
+    file.write(MAGIC, 0, 'latin1');
+    file[4] = VERSION;
+    file[5] = BYTE_ORDER;
+    file.writeUInt16LE(0, 6);
+    file.writeUInt32LE(this.#devices.size, 8);
+    file.writeUInt32LE(this.readings, 12);
+    file.writeUInt32LE(dirBytes, 16);
+    file.writeUInt32LE(crc32Large(file, HEADER_BYTES, HEADER_BYTES + dirBytes), 20);
+    await writeFileAtomic(this.path, file, { mode: 0o600 });
+    for (const slot of this.#devices.values()) {
+      slot.blockOffset = starts[slot.number] as number;
+      slot.blockCrc = crcs[slot.number] as number;
+    }
+    this.#columns = null;
+    this.persisted = true;
+  }
+
+  /**
+   * Loads the summaries of the index file of the segment at `base`, which
+   * holds `readings` readings. Null when there is no usable file (none,
+   * damaged, another byte order or version, another count): the caller
+   * rebuilds it from the segment.
+   */
+  static async load(dir: string, base: number, readings: number): Promise<SegmentHistory | null> {
+    const history = new SegmentHistory(dir, base);
+    let file: Buffer;
+    try {
+      // Only the header and the directory are needed; the blocks are read per query.
+      const handle = await open(history.path, 'r');
+      try {
+        const header = Buffer.alloc(HEADER_BYTES);
+        await handle.read(header, 0, HEADER_BYTES, 0);
+        if (header.toString('latin1', 0, 4) !== MAGIC || header[4] !== VERSION || header[5] !== BYTE_ORDER) return null;
+        if (header.readUInt32LE(12) !== readings) return null;
+        const dirBytes = header.readUInt32LE(16);
+        if (HEADER_BYTES + dirBytes > (await handle.stat()).size) return null;
+        file = Buffer.alloc(HEADER_BYTES + dirBytes);
+        header.copy(file);
+        const { bytesRead } = await handle.read(file, HEADER_BYTES, dirBytes, HEADER_BYTES);
+        if (bytesRead !== dirBytes || crc32Large(file, HEADER_BYTES, file.length) !== header.readUInt32LE(20)) return null;
+      } finally {
+        await handle.close();
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    const devices = file.readUInt32LE(8);
+    let at = HEADER_BYTES;
+    for (let d = 0; d < devices; d += 1) {
+      const idBytes = file[at] ?? 0;
+      if (at + 1 + idBytes + 32 > file.length) return null;
+      const device = file.toString('utf8', at + 1, at + 1 + idBytes);
+      at += 1 + idBytes;
+      history.#devices.set(device, {
+        number: d,
+        count: file.readUInt32LE(at),
+        minTs: file.readDoubleLE(at + 4),
+        maxTs: file.readDoubleLE(at + 12),
+        blockOffset: file.readDoubleLE(at + 20),
+        blockCrc: file.readUInt32LE(at + 28),
+      });
+      at += 32;
+    }
+    history.readings = readings;
+    history.persisted = true;
+    history.#columns = null;
+    return history;
+  }
+}

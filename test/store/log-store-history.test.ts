@@ -1,0 +1,110 @@
+/**
+ * The embedded log's history index (src/store/history/): sealed segments
+ * get an index file; a query reads only the segments whose time span
+ * overlaps it; a missing, damaged or stale index is rebuilt from the log;
+ * retention takes the index with its segment; a torn tail leaves no entry.
+ */
+import assert from 'node:assert/strict';
+import { appendFile, open, readdir, stat, truncate, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { createMemoryLogger } from '../../src/log.js';
+import { encodeRecord } from '../../src/store/record-codec.js';
+import type { StoreConfig } from '../../src/store/store-config.js';
+import type { Reading, Store } from '../../src/store/types.js';
+import { waitUntil } from '../helpers/wait.js';
+import { historyAll, timed } from './history-contract.js';
+import { SMALL_CONFIG, storePerTest } from './store-fixtures.js';
+
+const T = 1_700_000_000_000;
+/** Segments of about 4 KiB: 30 or so readings each. */
+const TINY: StoreConfig = { ...SMALL_CONFIG, segmentBytes: 4096 };
+const padded = (device: string, seq: number): Reading => timed(device, seq, T + seq * 1000, { pad: 'p'.repeat(80) });
+const ALL = { from: 0, to: Number.MAX_SAFE_INTEGER, limit: 1000 };
+
+describe('log store history index', () => {
+  const fixture = storePerTest();
+  const files = async (ext: string): Promise<string[]> => (await readdir(fixture.tmp.dir)).filter((f) => f.endsWith(ext)).sort();
+
+  /** Fills a store with `n` readings each of a and b, and waits for every sealed segment's index file. */
+  async function filled(n: number, config = TINY): Promise<Store> {
+    const store = await fixture.open(config, { retentionCheckMs: 20 });
+    for (let seq = 1; seq <= n; seq += 1) await store.append([padded('a', seq), padded('b', seq)]);
+    await waitUntil(async () => (await files('.idx')).length === (await files('.log')).length - 1, 'every sealed segment has its index file', 30_000);
+    return store;
+  }
+
+  it('writes an index file beside each sealed segment, and answers from it after a reopen', async () => {
+    let store = await filled(100);
+    const before = await historyAll(store, { device: 'a', ...ALL, limit: 9 });
+    assert.equal(before.readings.length, 100);
+    await store.close();
+    store = await fixture.open(TINY);
+    const after = await historyAll(store, { device: 'a', ...ALL, limit: 9 });
+    assert.deepEqual(after.readings, before.readings);
+  });
+
+  it('reads only the segments whose time span overlaps the query: old segments damaged on disk are never touched', async () => {
+    const store = await filled(100);
+    await store.close();
+    // Every sealed segment but the last two loses its bytes (a query that scanned the log would fail or miss readings).
+    const logs = await files('.log');
+    for (const name of logs.slice(0, -3)) await writeFile(join(fixture.tmp.dir, name), Buffer.alloc((await stat(join(fixture.tmp.dir, name))).size, 0xee));
+    const reopened = await fixture.open(TINY);
+    const recent = await reopened.history({ device: 'b', from: T + 95_000, to: T + 1_000_000, limit: 100 });
+    assert.deepEqual(recent.readings.map((r) => r.seq), [95, 96, 97, 98, 99, 100]);
+  });
+
+  for (const [name, damage] of [
+    ['missing (a crash before it was written)', (path: string) => unlink(path)],
+    ['damaged', (path: string) => writeFile(path, 'not an index')],
+    ['cut short', (path: string) => truncate(path, 30)],
+    ['damaged in an entry block (found by a query)', async (path: string) => {
+      const size = (await stat(path)).size;
+      const handle = await open(path, 'r+');
+      await handle.write(Buffer.from([0xde, 0xad]), 0, 2, size - 4);
+      await handle.close();
+    }],
+  ] as const) {
+    it(`rebuilds an index file that is ${name}, from the segment`, async () => {
+      let store = await filled(100);
+      const expected = [...(await historyAll(store, { device: 'a', ...ALL })).readings, ...(await historyAll(store, { device: 'b', ...ALL })).readings];
+      assert.equal(expected.length, 200);
+      await store.close();
+      for (const idx of await files('.idx')) await damage(join(fixture.tmp.dir, idx));
+      const log = createMemoryLogger();
+      store = await fixture.open(TINY, { log, retentionCheckMs: 20 });
+      const got = [...(await historyAll(store, { device: 'a', ...ALL, limit: 13 })).readings, ...(await historyAll(store, { device: 'b', ...ALL, limit: 13 })).readings];
+      assert.deepEqual(got, expected);
+      await waitUntil(async () => (await files('.idx')).length === (await files('.log')).length - 1, 'the index files are written again', 30_000);
+      assert.ok(log.lines.some((l) => l.includes('store.history_index_rebuilt')));
+    });
+  }
+
+  it('retention deletes a segment\'s index file with it, and a leftover index of a deleted segment goes at open', async () => {
+    const store = await fixture.open({ ...TINY, retentionBytes: 16 * 1024 }, { retentionCheckMs: 20 });
+    for (let seq = 1; seq <= 300; seq += 1) await store.append([padded('a', seq)]);
+    await waitUntil(() => store.firstPosition() > 100, 'retention deleted old segments', 30_000);
+    await waitUntil(async () => {
+      const logs = new Set((await files('.log')).map((f) => f.slice(0, 20)));
+      return (await files('.idx')).every((f) => logs.has(f.slice(0, 20)));
+    }, 'no index file without its segment', 30_000);
+    await store.close();
+    const orphan = join(fixture.tmp.dir, `${'0'.repeat(20)}.idx`);
+    await writeFile(orphan, 'left behind by a crash');
+    await fixture.open(TINY);
+    assert.ok(!(await files('.idx')).includes(`${'0'.repeat(20)}.idx`), 'the leftover is removed');
+  });
+
+  it('a torn tail cut at open leaves no history entry behind, and new readings are found after it', async () => {
+    let store = await fixture.open(SMALL_CONFIG);
+    for (let seq = 1; seq <= 10; seq += 1) await store.append([timed('a', seq, T + seq)]);
+    await store.close();
+    const [active] = (await files('.log')).slice(-1);
+    await appendFile(join(fixture.tmp.dir, active as string), encodeRecord('a', 11, T + 11, T, { v: 11 }).subarray(0, 30));
+    store = await fixture.open(SMALL_CONFIG);
+    await store.append([timed('a', 11, T + 11), timed('a', 12, T + 12)]);
+    const { readings } = await historyAll(store, { device: 'a', ...ALL });
+    assert.deepEqual(readings.map((r) => r.seq), Array.from({ length: 12 }, (_, k) => k + 1));
+  });
+});
