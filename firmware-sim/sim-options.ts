@@ -5,9 +5,8 @@
  */
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { parseDurationMs } from '../src/duration.js';
-import { FleethubError } from '../src/errors.js';
-import { isValidDeviceId } from '../src/pki/index.js';
+import { ConfigReader, type ConfigSource } from '../src/config/config-reader.js';
+import { DEFAULT_PKI_DIR, defaultPkiDir, isValidDeviceId } from '../src/pki/index.js';
 import { DEFAULT_OUTBOX_CAPACITY } from './outbox.js';
 
 /** The behaviours of SPEC "Simulator" `--behavior`. */
@@ -101,7 +100,8 @@ export interface SimOptions {
 
 /** The hub a simulation connects to: `fleethub serve`'s default device port on this machine. */
 export const DEFAULT_SIM_URL = 'wss://localhost:8443/v1/device';
-export const DEFAULT_SIM_PKI_DIR = './certs';
+/** `./certs` (src/pki's {@link DEFAULT_PKI_DIR}), or the folder `FLEETHUB_PKI` names. */
+export const DEFAULT_SIM_PKI_DIR = DEFAULT_PKI_DIR;
 /** Devices in a simulated fleet. */
 export const DEFAULT_SIM_DEVICES = 10;
 /** Prefix of the simulated device ids (`sim0001` …). */
@@ -126,76 +126,67 @@ export const MAX_SIM_DEVICES = 50_000;
 const MAX_INDEX_DIGITS = 8;
 /** Largest per-device rate; beyond it use `flood`. */
 export const MAX_SIM_RATE = 1_000;
+/** Shortest `--storm-every`: a storm needs time to reconnect before the next one. */
+export const MIN_SIM_STORM_EVERY_MS = 100;
 /** Largest padding: the hub's default maxPayloadBytes is 16 KiB; beyond 64 KiB is not telemetry. */
 export const MAX_SIM_PAYLOAD_BYTES = 64 * 1024;
 
-function bad(flag: string, what: string, got: unknown): FleethubError {
-  return new FleethubError('FH_ERR_INVALID_ARGUMENT', `sim: --${flag} must be ${what}, got ${JSON.stringify(got)}`);
-}
+/** Flags whose name is not the key's in kebab case. */
+const FLAG_NAMES: Readonly<Record<string, string>> = Object.freeze({ pkiDir: 'pki', caFile: 'ca', reportFile: 'report', reportHtmlFile: 'report-html' });
 
-function number(flag: string, value: number | string | undefined, fallback: number, min: number, max: number, integer: boolean): number {
-  if (value === undefined) return fallback;
-  const n = typeof value === 'number' ? value : value.trim() === '' ? Number.NaN : Number(value);
-  const what = `${integer ? 'an integer' : 'a number'} from ${min} to ${max}`;
-  if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) throw bad(flag, what, value);
-  return n;
-}
-
-/** A duration flag in ms: `30` (seconds, also as a number), `30s`, `2m`, `500ms` or `1h` (src/duration.ts). */
-function durationOption(flag: string, value: number | string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const ms = typeof value === 'number' ? (Number.isFinite(value) && value >= 0 ? Math.round(value * 1000) : null) : parseDurationMs(value, 's');
-  if (ms === null) throw bad(flag, 'a duration such as 30, 30s, 2m or 500ms', value);
-  return ms;
-}
+/** The simulator's options are its flags: an error names the flag and is a usage error (exit 2). */
+const SIM_FLAGS: ConfigSource = Object.freeze({
+  code: 'FH_ERR_INVALID_ARGUMENT',
+  prefix: 'sim',
+  textNumbers: true,
+  name: (key: string) => `--${Object.hasOwn(FLAG_NAMES, key) ? FLAG_NAMES[key] : key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`,
+});
 
 /** Checks the input once and returns the complete options. */
 export function resolveSimOptions(input: SimOptionsInput = {}, env: NodeJS.ProcessEnv = process.env): SimOptions {
-  const url = input.url ?? DEFAULT_SIM_URL;
+  const r = new ConfigReader(input, '', SIM_FLAGS);
+  const url = r.string('url', DEFAULT_SIM_URL);
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw bad('url', 'a wss:// URL', url);
+    throw r.fail('url', 'a wss:// URL', url);
   }
-  if (parsed.protocol !== 'wss:') throw bad('url', 'a wss:// URL (devices always use TLS)', url);
-  const behavior = input.behavior ?? 'normal';
-  if (!(BEHAVIORS as readonly string[]).includes(behavior)) throw bad('behavior', `one of ${BEHAVIORS.join(', ')}`, behavior);
-  const tls = input.tls ?? '1.2';
-  if (tls !== '1.2' && tls !== '1.3') throw bad('tls', '1.2 or 1.3', tls);
-  const prefix = input.prefix ?? DEFAULT_SIM_PREFIX;
+  if (parsed.protocol !== 'wss:') throw r.fail('url', 'a wss:// URL (devices always use TLS)', url);
+  const prefix = r.string('prefix', DEFAULT_SIM_PREFIX);
   // Every id the prefix makes must be a device id (SPEC): with the longest index, 8 digits, too.
-  if (!isValidDeviceId(`${prefix}${'0'.repeat(MAX_INDEX_DIGITS)}`)) throw bad('prefix', 'a device id prefix (letters, digits, . _ -, first a letter or digit, at most 56)', prefix);
-  const pkiDir = input.pkiDir ?? env.FLEETHUB_PKI ?? DEFAULT_SIM_PKI_DIR;
-  const localAddresses = resolveLocalAddresses(input.localAddresses, parsed.hostname);
-  const stormEveryMs = durationOption('storm-every', input.stormEvery, DEFAULT_SIM_STORM_EVERY_MS);
-  if (stormEveryMs < 100) throw bad('storm-every', 'at least 100ms', input.stormEvery);
-  return Object.freeze({
+  if (!isValidDeviceId(`${prefix}${'0'.repeat(MAX_INDEX_DIGITS)}`)) throw r.fail('prefix', 'a device id prefix (letters, digits, . _ -, first a letter or digit, at most 56)', prefix);
+  const pkiDir = r.string('pkiDir', defaultPkiDir(env));
+  const behavior = r.oneOf('behavior', BEHAVIORS, 'normal');
+  const provision = r.bool('provision', false);
+  const options: SimOptions = {
     url,
     pkiDir,
-    caFile: input.caFile ?? join(pkiDir, 'ca.crt'),
-    devices: number('devices', input.devices, DEFAULT_SIM_DEVICES, 1, MAX_SIM_DEVICES, true),
+    caFile: r.string('caFile', join(pkiDir, 'ca.crt')),
+    devices: r.int('devices', 1, MAX_SIM_DEVICES, DEFAULT_SIM_DEVICES),
     prefix,
-    rate: number('rate', input.rate, DEFAULT_SIM_RATE, 0.001, MAX_SIM_RATE, false),
-    durationMs: durationOption('duration', input.duration, DEFAULT_SIM_DURATION_MS),
-    payloadBytes: number('payload-bytes', input.payloadBytes, 0, 0, MAX_SIM_PAYLOAD_BYTES, true),
-    behavior: behavior as BehaviorName,
-    provision: input.provision ?? false,
-    claim: resolveClaim(input, behavior),
-    reportFile: input.reportFile ?? null,
-    reportHtmlFile: input.reportHtmlFile ?? null,
-    tls,
-    tlsResume: input.tlsResume ?? false,
-    drainTimeoutMs: durationOption('drain-timeout', input.drainTimeout, DEFAULT_SIM_DRAIN_TIMEOUT_MS),
-    connectRate: number('connect-rate', input.connectRate, DEFAULT_SIM_CONNECT_RATE, 1, 100_000, false),
-    connectTimeoutMs: durationOption('connect-timeout', input.connectTimeout, DEFAULT_SIM_CONNECT_TIMEOUT_MS),
-    maxPending: number('max-pending', input.maxPending, DEFAULT_SIM_MAX_PENDING, 1, 100_000, true),
-    outbox: number('outbox', input.outbox, DEFAULT_OUTBOX_CAPACITY, 1, 4096, true),
-    stormEveryMs,
-    seed: number('seed', input.seed, 1, 0, 2 ** 32 - 1, true),
-    progress: input.progress ?? true,
-    localAddresses: Object.freeze(localAddresses),
-  });
+    rate: r.number('rate', 0.001, MAX_SIM_RATE, DEFAULT_SIM_RATE),
+    durationMs: r.duration('duration', 's', 0, Number.POSITIVE_INFINITY, DEFAULT_SIM_DURATION_MS),
+    payloadBytes: r.int('payloadBytes', 0, MAX_SIM_PAYLOAD_BYTES, 0),
+    behavior,
+    provision,
+    claim: resolveClaim(r, provision, behavior),
+    reportFile: r.string('reportFile', null),
+    reportHtmlFile: r.string('reportHtmlFile', null),
+    tls: r.oneOf('tls', ['1.2', '1.3'] as const, '1.2'),
+    tlsResume: r.bool('tlsResume', false),
+    drainTimeoutMs: r.duration('drainTimeout', 's', 0, Number.POSITIVE_INFINITY, DEFAULT_SIM_DRAIN_TIMEOUT_MS),
+    connectRate: r.number('connectRate', 1, 100_000, DEFAULT_SIM_CONNECT_RATE),
+    connectTimeoutMs: r.duration('connectTimeout', 's', 0, Number.POSITIVE_INFINITY, DEFAULT_SIM_CONNECT_TIMEOUT_MS),
+    maxPending: r.int('maxPending', 1, 100_000, DEFAULT_SIM_MAX_PENDING),
+    outbox: r.int('outbox', 1, 4096, DEFAULT_OUTBOX_CAPACITY),
+    stormEveryMs: r.duration('stormEvery', 's', MIN_SIM_STORM_EVERY_MS, Number.POSITIVE_INFINITY, DEFAULT_SIM_STORM_EVERY_MS),
+    seed: r.int('seed', 0, 2 ** 32 - 1, 1),
+    progress: r.bool('progress', true),
+    localAddresses: Object.freeze(resolveLocalAddresses(r, parsed.hostname)),
+  };
+  r.done();
+  return Object.freeze(options);
 }
 
 /**
@@ -205,27 +196,30 @@ export function resolveSimOptions(input: SimOptionsInput = {}, env: NodeJS.Proce
  * bound to an IPv6 address cannot reach an IPv4 one). Whether each address
  * belongs to this machine is checked when the run starts (local-addresses.ts).
  */
-function resolveLocalAddresses(input: string | readonly string[] | undefined, urlHost: string): string[] {
-  if (input === undefined || (typeof input !== 'string' && input.length === 0)) return [];
-  const list = (typeof input === 'string' ? input.split(',') : input).map((a) => a.trim()).filter((a) => a.length > 0);
+function resolveLocalAddresses(r: ConfigReader, urlHost: string): string[] {
+  const input = r.raw('localAddresses');
+  if (input === undefined || (Array.isArray(input) && input.length === 0)) return [];
   const what = 'a comma-separated list of IP addresses, e.g. 127.0.0.2,127.0.0.3';
-  if (list.length === 0) throw bad('local-addresses', what, typeof input === 'string' ? input : input.join(','));
+  if (typeof input !== 'string' && !(Array.isArray(input) && input.every((a) => typeof a === 'string'))) throw r.fail('localAddresses', what, input);
+  const list = (typeof input === 'string' ? input.split(',') : (input as string[])).map((a) => a.trim()).filter((a) => a.length > 0);
+  if (list.length === 0) throw r.fail('localAddresses', what, typeof input === 'string' ? input : input.join(','));
   const hubFamily = isIP(urlHost.replace(/^\[|\]$/g, ''));
   for (const address of list) {
     const family = isIP(address);
-    if (family === 0) throw bad('local-addresses', what, address);
-    if (hubFamily !== 0 && family !== hubFamily) throw bad('local-addresses', `IPv${hubFamily} addresses, as the hub's address in --url is`, address);
+    if (family === 0) throw r.fail('localAddresses', what, address);
+    if (hubFamily !== 0 && family !== hubFamily) throw r.fail('localAddresses', `IPv${hubFamily} addresses, as the hub's address in --url is`, address);
   }
   return list;
 }
 
 /** `--claim`: a batch name, not with `--provision` (the devices get their certificates one way), not for `badcert`. */
-function resolveClaim(input: SimOptionsInput, behavior: string): string | null {
-  if (input.claim === undefined) return null;
-  if (!isValidDeviceId(input.claim)) throw bad('claim', 'a batch name (letters, digits, . _ -, first a letter or digit)', input.claim);
-  if (input.provision === true) throw bad('claim', 'either --claim or --provision, not both', input.claim);
-  if (behavior === 'badcert') throw bad('claim', 'not with --behavior badcert (its certificates are made to be refused)', input.claim);
-  return input.claim;
+function resolveClaim(r: ConfigReader, provision: boolean, behavior: string): string | null {
+  const claim = r.string('claim', null);
+  if (claim === null) return null;
+  if (!isValidDeviceId(claim)) throw r.fail('claim', 'a batch name (letters, digits, . _ -, first a letter or digit)', claim);
+  if (provision) throw r.fail('claim', 'either --claim or --provision, not both', claim);
+  if (behavior === 'badcert') throw r.fail('claim', 'not with --behavior badcert (its certificates are made to be refused)', claim);
+  return claim;
 }
 
 /** The id of the device at `index` (0-based): `<prefix>0001`, as `device add --count N --prefix P` names it. */

@@ -34,6 +34,7 @@ export {
   type ProxyProtocolConfig,
   type ConsoleListenerConfig,
   type ResolveContext,
+  type HubConfigInput,
 } from './hub/config.js';
 export { DEFAULT_STORE_CONFIG, type StoreConfig } from './store/store-config.js';
 export type { LiveFeed, FeedEvent } from './hub/live-feed.js';

@@ -1,6 +1,6 @@
 /** The `influx` sink's config section (SPEC: Sinks, Configuration): InfluxDB 1.x over HTTP(S). */
-import { configError, nameMap, type ConfigReader } from './config-reader.js';
-import { MAX_MS, readFilePath, readRunnerSettings, type SinkConfigBase, type SinkResolveContext } from './sink-settings.js';
+import { nameMap, type ConfigReader } from '../config/config-reader.js';
+import { MAX_MS, readRunnerSettings, type SinkConfigBase } from './sink-settings.js';
 
 /** A resolved `influx` sink (InfluxDB 1.x). */
 export interface InfluxSinkConfig extends SinkConfigBase {
@@ -41,20 +41,20 @@ export const DEFAULT_INFLUX_FLUSH_INTERVAL_MS = 1_000;
 export const DEFAULT_INFLUX_REQUEST_TIMEOUT_MS = 30_000;
 
 /** Reads an `influx` sink section (`name` already read). */
-export function resolveInfluxSink(r: ConfigReader, name: string, ctx: SinkResolveContext): InfluxSinkConfig {
+export function resolveInfluxSink(r: ConfigReader, name: string): InfluxSinkConfig {
   const measurement = r.string('measurement', DEFAULT_INFLUX_MEASUREMENT);
   const tags: Array<[string, string]> = [];
   if (r.has('tags')) {
     const tagsReader = r.object('tags');
     for (const key of tagsReader.keys()) {
-      if (key === 'device') throw configError(tagsReader.at(key), 'another name (device is the device id tag)', key);
+      if (key === 'device') throw tagsReader.fail(key, 'another name (device is the device id tag)', key);
       tags.push([key, tagsReader.string(key)]);
     }
     tagsReader.done();
   }
-  const floatFields = r.raw('floatFields') ?? [];
-  if (!Array.isArray(floatFields) || !floatFields.every((f): f is string => typeof f === 'string' && f.length > 0)) {
-    throw configError(r.at('floatFields'), 'an array of field names', floatFields);
+  const floatFields = r.array('floatFields', 'an array of field names', []);
+  if (!floatFields.every((f): f is string => typeof f === 'string' && f.length > 0)) {
+    throw r.fail('floatFields', 'an array of field names', floatFields);
   }
   return {
     type: 'influx',
@@ -68,7 +68,7 @@ export function resolveInfluxSink(r: ConfigReader, name: string, ctx: SinkResolv
     retentionPolicy: r.string('retentionPolicy', null),
     username: r.string('username', null),
     password: r.string('password', null),
-    ca: readFilePath(r, 'ca', ctx),
+    ca: r.filePath('ca', null),
     measurement,
     tags: nameMap(tags),
     floatFields: Object.freeze([...floatFields]),

@@ -2,8 +2,8 @@
  * The `mqtt` sink's config section (SPEC: Sinks, Configuration), and the
  * broker connection settings it shares with ThingSpeak's MQTT transport.
  */
-import { configError, type ConfigReader } from './config-reader.js';
-import { DEFAULT_FLUSH_INTERVAL_MS, MAX_MS, readFilePath, readRunnerSettings, type SinkConfigBase, type SinkResolveContext } from './sink-settings.js';
+import type { ConfigReader } from '../config/config-reader.js';
+import { DEFAULT_FLUSH_INTERVAL_MS, MAX_MS, readRunnerSettings, type SinkConfigBase } from './sink-settings.js';
 
 /** TLS files (paths) for mqtts:// and wss:// brokers. */
 export interface TlsFiles {
@@ -53,13 +53,13 @@ export const DEFAULT_KEEPALIVE_SEC = 30;
 export const DEFAULT_MAX_INFLIGHT = 100;
 
 /** Reads an `mqtt` sink section (`name` already read). */
-export function resolveMqttSink(r: ConfigReader, name: string, ctx: SinkResolveContext): MqttSinkConfig {
+export function resolveMqttSink(r: ConfigReader, name: string): MqttSinkConfig {
   return {
     type: 'mqtt',
     name,
     path: r.path,
     ...readRunnerSettings(r, { batchSize: DEFAULT_MQTT_BATCH_SIZE, flushIntervalMs: DEFAULT_FLUSH_INTERVAL_MS }),
-    ...readMqttConnection(r, null, ctx),
+    ...readMqttConnection(r, null),
     topic: topicTemplate(r),
     qos: r.oneOf('qos', [0, 1, 2] as const, DEFAULT_MQTT_QOS),
     retain: r.bool('retain', false),
@@ -67,7 +67,7 @@ export function resolveMqttSink(r: ConfigReader, name: string, ctx: SinkResolveC
 }
 
 /** Reads the broker keys of a section; `defaultUrl` null makes `url` required. */
-export function readMqttConnection(r: ConfigReader, defaultUrl: string | null, ctx: SinkResolveContext): MqttConnectionConfig {
+export function readMqttConnection(r: ConfigReader, defaultUrl: string | null): MqttConnectionConfig {
   const url = defaultUrl === null ? r.string('url') : r.string('url', defaultUrl);
   let parsed: URL | null = null;
   try {
@@ -76,23 +76,23 @@ export function readMqttConnection(r: ConfigReader, defaultUrl: string | null, c
     parsed = null;
   }
   if (parsed === null || !['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(parsed.protocol) || parsed.hostname === '') {
-    throw configError(r.at('url'), 'an mqtt://, mqtts://, ws:// or wss:// URL', url);
+    throw r.fail('url', 'an mqtt://, mqtts://, ws:// or wss:// URL', url);
   }
   const connection: MqttConnectionConfig = {
     url,
     username: r.string('username', null),
     password: r.string('password', null),
     clientId: r.string('clientId', null),
-    ca: readFilePath(r, 'ca', ctx),
-    cert: readFilePath(r, 'cert', ctx),
-    key: readFilePath(r, 'key', ctx),
+    ca: r.filePath('ca', null),
+    cert: r.filePath('cert', null),
+    key: r.filePath('key', null),
     connectTimeoutMs: r.int('connectTimeoutMs', 100, MAX_MS, DEFAULT_CONNECT_TIMEOUT_MS),
     ackTimeoutMs: r.int('ackTimeoutMs', 100, MAX_MS, DEFAULT_ACK_TIMEOUT_MS),
     keepaliveSec: r.int('keepaliveSec', 0, 65_535, DEFAULT_KEEPALIVE_SEC),
     maxInflight: r.int('maxInflight', 1, 65_535, DEFAULT_MAX_INFLIGHT),
   };
   if ((connection.cert === null) !== (connection.key === null)) {
-    throw configError(r.at(connection.cert === null ? 'cert' : 'key'), 'set together with ' + (connection.cert === null ? 'key' : 'cert'), undefined);
+    throw r.fail(connection.cert === null ? 'cert' : 'key', 'set together with ' + (connection.cert === null ? 'key' : 'cert'), undefined);
   }
   return connection;
 }
@@ -100,6 +100,6 @@ export function readMqttConnection(r: ConfigReader, defaultUrl: string | null, c
 function topicTemplate(r: ConfigReader): string {
   const topic = r.string('topic', DEFAULT_MQTT_TOPIC);
   // MQTT 3.1.1 §4.7.1: wildcards are for subscriptions only; a publish topic must not hold them.
-  if (/[#+]/.test(topic)) throw configError(r.at('topic'), 'a topic without + or # wildcards', topic);
+  if (/[#+]/.test(topic)) throw r.fail('topic', 'a topic without + or # wildcards', topic);
   return topic;
 }

@@ -4,7 +4,7 @@
  * `sink-settings.ts`; each sink type reads its own section in its own module.
  * Every error names its key; unknown keys are refused.
  */
-import { ConfigReader, configError } from './config-reader.js';
+import { CONFIG_FILE, ConfigReader, configError } from '../config/config-reader.js';
 import { resolveInfluxSink, type InfluxSinkConfig } from './influx-config.js';
 import { resolveMqttSink, type MqttSinkConfig } from './mqtt-config.js';
 import { readSinkName, type SinkResolveContext } from './sink-settings.js';
@@ -27,11 +27,12 @@ export type SinkConfig = MqttSinkConfig | InfluxSinkConfig | ThingSpeakSinkConfi
 export function resolveSinkConfigs(raw: unknown, options: SinkResolveContext = {}): readonly SinkConfig[] {
   if (raw === undefined) return Object.freeze([]);
   if (!Array.isArray(raw)) throw configError('sinks', 'an array', raw);
+  const source = options.baseDir === undefined ? CONFIG_FILE : { ...CONFIG_FILE, baseDir: options.baseDir };
   const names = new Set<string>();
   const sinks = raw.map((entry: unknown, i) => {
-    const reader = new ConfigReader(entry, `sinks[${i}]`);
-    const sink = resolveOne(reader, options);
-    if (names.has(sink.name)) throw configError(reader.at('name'), 'unique among the sinks', sink.name);
+    const reader = new ConfigReader(entry, `sinks[${i}]`, source);
+    const sink = resolveOne(reader);
+    if (names.has(sink.name)) throw reader.fail('name', 'unique among the sinks', sink.name);
     names.add(sink.name);
     reader.done();
     return Object.freeze(sink);
@@ -39,15 +40,15 @@ export function resolveSinkConfigs(raw: unknown, options: SinkResolveContext = {
   return Object.freeze(sinks);
 }
 
-function resolveOne(r: ConfigReader, ctx: SinkResolveContext): SinkConfig {
+function resolveOne(r: ConfigReader): SinkConfig {
   const type = r.oneOf('type', SINK_TYPES);
   const name = readSinkName(r);
   switch (type) {
     case 'mqtt':
-      return resolveMqttSink(r, name, ctx);
+      return resolveMqttSink(r, name);
     case 'influx':
-      return resolveInfluxSink(r, name, ctx);
+      return resolveInfluxSink(r, name);
     case 'thingspeak':
-      return resolveThingSpeakSink(r, name, ctx);
+      return resolveThingSpeakSink(r, name);
   }
 }

@@ -4,9 +4,8 @@
  * sink type reads the rest of its section in its own module
  * (`mqtt-config.ts`, `influx-config.ts`, `thingspeak-config.ts`).
  */
-import { resolve } from 'node:path';
 import { DEFAULT_BACKOFF_INITIAL_MS, DEFAULT_BACKOFF_MAX_MS } from '../backoff.js';
-import { configError, type ConfigReader } from './config-reader.js';
+import type { ConfigReader } from '../config/config-reader.js';
 
 /** How a runner reads, batches and retries; every sink type has these keys. */
 export interface RunnerSettings {
@@ -66,7 +65,7 @@ export function readRunnerSettings(r: ConfigReader, defaults: Pick<RunnerSetting
     rejectedFileBytes: r.int('rejectedFileBytes', 1024, 1024 * 1024 * 1024, DEFAULT_REJECTED_FILE_BYTES),
   };
   if (settings.backoffMaxMs < settings.backoffInitialMs) {
-    throw configError(r.at('backoffMaxMs'), `at least backoffInitialMs (${settings.backoffInitialMs})`, settings.backoffMaxMs);
+    throw r.fail('backoffMaxMs', `at least backoffInitialMs (${settings.backoffInitialMs})`, settings.backoffMaxMs);
   }
   return settings;
 }
@@ -74,7 +73,7 @@ export function readRunnerSettings(r: ConfigReader, defaults: Pick<RunnerSetting
 /** Reads `name` and checks it against {@link SINK_NAME_PATTERN}. */
 export function readSinkName(r: ConfigReader): string {
   const name = r.string('name');
-  if (!SINK_NAME_PATTERN.test(name)) throw configError(r.at('name'), '1 to 64 of A-Z a-z 0-9 . _ - starting with a letter or digit', name);
+  if (!SINK_NAME_PATTERN.test(name)) throw r.fail('name', '1 to 64 of A-Z a-z 0-9 . _ - starting with a letter or digit', name);
   return name;
 }
 
@@ -82,10 +81,4 @@ export function readSinkName(r: ConfigReader): string {
 export interface SinkResolveContext {
   /** The config file's folder (absent: the working directory). */
   readonly baseDir?: string;
-}
-
-/** An optional file path (`ca`, `cert`, `key`), resolved against the config file's folder. */
-export function readFilePath(r: ConfigReader, key: string, ctx: SinkResolveContext): string | null {
-  const file = r.string(key, null);
-  return file === null || ctx.baseDir === undefined ? file : resolve(ctx.baseDir, file);
 }

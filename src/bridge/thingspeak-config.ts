@@ -3,9 +3,9 @@
  * transport (HTTP bulk updates, or MQTT publishes with the broker keys of
  * `mqtt-config.ts`), pacing, and the channel of each device.
  */
-import { configError, type ConfigReader } from './config-reader.js';
+import type { ConfigReader } from '../config/config-reader.js';
 import { readMqttConnection, type MqttConnectionConfig } from './mqtt-config.js';
-import { DEFAULT_FLUSH_INTERVAL_MS, MAX_MS, readFilePath, readRunnerSettings, type SinkConfigBase, type SinkResolveContext } from './sink-settings.js';
+import { DEFAULT_FLUSH_INTERVAL_MS, MAX_MS, readRunnerSettings, type SinkConfigBase } from './sink-settings.js';
 
 /** ThingSpeak field slots. */
 export const THINGSPEAK_FIELDS = ['field1', 'field2', 'field3', 'field4', 'field5', 'field6', 'field7', 'field8'] as const;
@@ -66,7 +66,7 @@ export const DEFAULT_THINGSPEAK_MQTT_BATCH_SIZE = 8;
 export const DEFAULT_THINGSPEAK_REQUEST_TIMEOUT_MS = 30_000;
 
 /** Reads a `thingspeak` sink section (`name` already read). */
-export function resolveThingSpeakSink(r: ConfigReader, name: string, ctx: SinkResolveContext): ThingSpeakSinkConfig {
+export function resolveThingSpeakSink(r: ConfigReader, name: string): ThingSpeakSinkConfig {
   const transport = r.oneOf('transport', ['http', 'mqtt'] as const, 'http');
   const common = {
     type: 'thingspeak' as const,
@@ -80,14 +80,14 @@ export function resolveThingSpeakSink(r: ConfigReader, name: string, ctx: SinkRe
     minIntervalMs: r.int('minIntervalMs', 0, MAX_MS, DEFAULT_THINGSPEAK_MIN_INTERVAL_MS),
     channels: readChannels(r.object('channels')),
   };
-  if (transport === 'mqtt') return { ...common, transport, mqtt: readMqttConnection(r, DEFAULT_THINGSPEAK_MQTT_URL, ctx) };
+  if (transport === 'mqtt') return { ...common, transport, mqtt: readMqttConnection(r, DEFAULT_THINGSPEAK_MQTT_URL) };
   const url = r.string('url', DEFAULT_THINGSPEAK_URL);
-  if (!/^https?:\/\/[^/]+/.test(url)) throw configError(r.at('url'), 'an http:// or https:// URL', url);
+  if (!/^https?:\/\/[^/]+/.test(url)) throw r.fail('url', 'an http:// or https:// URL', url);
   return {
     ...common,
     transport,
     url: url.replace(/\/+$/, ''),
-    ca: readFilePath(r, 'ca', ctx),
+    ca: r.filePath('ca', null),
     maxEntries: r.int('maxEntries', 1, 14_400, THINGSPEAK_MAX_BULK_ENTRIES),
     requestTimeoutMs: r.int('requestTimeoutMs', 100, MAX_MS, DEFAULT_THINGSPEAK_REQUEST_TIMEOUT_MS),
   };
@@ -107,7 +107,7 @@ function readChannel(r: ConfigReader): ThingSpeakChannel {
   const used = new Set<string>();
   for (const name of fieldsReader.keys()) {
     const slot = fieldsReader.oneOf(name, THINGSPEAK_FIELDS);
-    if (used.has(slot)) throw configError(fieldsReader.at(name), `a slot not used by another field`, slot);
+    if (used.has(slot)) throw fieldsReader.fail(name, `a slot not used by another field`, slot);
     used.add(slot);
     fields.set(name, slot);
   }

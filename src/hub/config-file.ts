@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { FleethubError } from '../errors.js';
+import { envPkiDir } from '../pki/index.js';
 import { resolveHubConfig, type HubConfig } from './config.js';
 
 /** Reads and parses a JSON config file; any failure is one FH_ERR_CONFIG line. */
@@ -39,6 +40,6 @@ export interface LoadedHubConfig {
 export async function loadHubConfig(path: string | undefined): Promise<LoadedHubConfig> {
   const raw = path === undefined ? {} : await readConfigFile(path);
   const baseDir = path === undefined ? process.cwd() : dirname(resolve(path));
-  const { hub, sinks } = resolveHubConfig(raw, { baseDir, envPki: process.env.FLEETHUB_PKI });
+  const { hub, sinks } = resolveHubConfig(raw, { baseDir, envPki: envPkiDir() });
   return { raw, baseDir, hub, sinks };
 }

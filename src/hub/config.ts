@@ -1,21 +1,19 @@
 /**
  * The hub's configuration: input types, the `DEFAULT_*` constants, and one
  * resolver that runs once at start and returns a complete, frozen object.
- * Nothing downstream writes `?? default`.
+ * Nothing downstream writes `?? default`. Each section is read by the one
+ * config reader (src/config/config-reader.ts); the store's and the cluster's
+ * sections are declared by the store, the sinks' by the bridge.
  *
  * The configuration reference (docs/operations.md, docs/devices.md) says what each limit protects against.
  */
-import { isAbsolute, resolve as resolvePath } from 'node:path';
-import { FleethubError } from '../errors.js';
-import { isValidPlanName } from '../pki/index.js';
+import { CONFIG_FILE, ConfigReader, configError, MAX_CONFIG_INTEGER, type ConfigSource } from '../config/config-reader.js';
+import { DEFAULT_PKI_DIR, isValidPlanName } from '../pki/index.js';
 import { parseTrustedRange } from './trusted-proxies.js';
-import { resolveClusterConfig, type ClusterConfig } from '../store/cluster-config.js';
-import { resolveProvisioningConfig, type ProvisioningConfig } from './provisioning/provisioning-config.js';
+import { readClusterSection, type ClusterConfig, type ClusterConfigInput } from '../store/cluster-config.js';
 import { MAX_HISTORY_READINGS } from '../store/history-query.js';
-import {
-  DEFAULT_COMMIT_INTERVAL_MS, DEFAULT_RETENTION_BYTES, DEFAULT_RETENTION_HOURS, DEFAULT_SEGMENT_BYTES, MAX_COMMIT_INTERVAL_MS,
-  type StoreConfig,
-} from '../store/store-config.js';
+import { readProvisioningSection, type ProvisioningConfig } from './provisioning/provisioning-config.js';
+import { readStoreSection, type StoreConfig } from '../store/store-config.js';
 export type { StoreConfig } from '../store/store-config.js';
 
 /** Per-device limits, as sent in `hello.limits` (SPEC: Device protocol). */
@@ -224,22 +222,40 @@ export interface HubConfig {
   readonly provisioning: ProvisioningConfig;
 }
 
-export const DEFAULT_PKI_DIR = './certs';
+/**
+ * The config file's object, as a library user writes it: every key optional,
+ * each absent one taking its `DEFAULT_*` (docs/operations.md, Configuration).
+ */
+export interface HubConfigInput {
+  readonly device?: Partial<Omit<DeviceListenerConfig, 'proxyProtocol'>> & { readonly proxyProtocol?: Partial<ProxyProtocolConfig> };
+  readonly console?: Partial<ConsoleListenerConfig>;
+  /** Relative to the working directory (to the config file's folder in `fleethub serve --config`). @defaultValue {@link DEFAULT_PKI_DIR} */
+  readonly pkiDir?: string;
+  /** @defaultValue {@link DEFAULT_DATA_DIR} */
+  readonly dataDir?: string;
+  readonly limits?: Partial<DeviceLimits>;
+  readonly plans?: Readonly<Record<string, Partial<DeviceLimits>>>;
+  readonly store?: Partial<StoreConfig>;
+  readonly cluster?: ClusterConfigInput;
+  readonly provisioning?: Partial<ProvisioningConfig>;
+  /** The bridge's (`resolveSinkConfigs`); `createHub` refuses them. */
+  readonly sinks?: readonly unknown[];
+}
+
+/** The PKI folder when neither the config nor `FLEETHUB_PKI` names one (defined once, in src/pki/paths.ts). */
+export { DEFAULT_PKI_DIR };
 export const DEFAULT_DATA_DIR = './data';
 
 // ---------------------------------------------------------------------------
 // The resolver.
 
-
 /** Where relative paths and defaults come from when resolving. */
 export interface ResolveContext {
   /** Relative `pkiDir`/`dataDir` written in a config file are taken from the file's folder. */
   readonly baseDir: string;
-  /** The `FLEETHUB_PKI` environment value, if any: the default pkiDir (relative to the working directory). */
+  /** The `FLEETHUB_PKI` environment value, if any (`envPkiDir()` of src/pki): the default pkiDir (relative to the working directory). */
   readonly envPki?: string | undefined;
 }
-
-const TOP_KEYS = ['device', 'console', 'pkiDir', 'dataDir', 'limits', 'plans', 'store', 'sinks', 'cluster', 'provisioning'] as const;
 
 /** Smallest maxDownlinkBytes: a P-256 device certificate in a `{"cert":..}` message must fit. */
 export const MIN_DOWNLINK_BYTES = 1024;
@@ -247,94 +263,116 @@ export const MIN_DOWNLINK_BYTES = 1024;
 /** Upper bound of maxPayloadBytes: a device frame never needs more, and ws's own default (100 MiB) is a memory hazard. */
 export const MAX_PAYLOAD_BYTES_CEILING = 1024 * 1024;
 
-function fail(key: string, rule: string, got: unknown): never {
-  const shown = typeof got === 'string' ? JSON.stringify(got) : Array.isArray(got) ? 'an array' : got === null ? 'null' : typeof got === 'object' ? 'an object' : String(got);
-  throw new FleethubError('FH_ERR_CONFIG', `config: ${key} ${rule}, got ${shown}`);
+const MAX = MAX_CONFIG_INTEGER;
+
+/** Reads a `limits` section (or a plan), each key absent taking its value from `base`. */
+function readLimits(r: ConfigReader, base: DeviceLimits): DeviceLimits {
+  return Object.freeze({
+    maxPayloadBytes: r.int('maxPayloadBytes', 256, MAX_PAYLOAD_BYTES_CEILING, base.maxPayloadBytes),
+    msgsPerSec: r.int('msgsPerSec', 1, 100_000, base.msgsPerSec),
+    burst: r.int('burst', 1, 1_000_000, base.burst),
+    msgsPerDay: r.int('msgsPerDay', 1, MAX, base.msgsPerDay),
+    maxFields: r.int('maxFields', 1, 1_000, base.maxFields),
+    maxDownlinkBytes: r.int('maxDownlinkBytes', MIN_DOWNLINK_BYTES, MAX_PAYLOAD_BYTES_CEILING, base.maxDownlinkBytes),
+  });
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Reads an optional object section and refuses keys it does not know. */
-function section(raw: Record<string, unknown>, key: string, path: string, known: readonly string[]): Record<string, unknown> {
-  const value = raw[key];
-  if (value === undefined) return {};
-  if (!isPlainObject(value)) fail(path, 'must be an object', value);
-  for (const k of Object.keys(value)) {
-    if (!known.includes(k)) throw new FleethubError('FH_ERR_CONFIG', `config: unknown key ${path}.${k} (known: ${known.join(', ')})`);
-  }
-  return value;
-}
-
-function integer(obj: Record<string, unknown>, key: string, path: string, fallback: number, min: number, max: number): number {
-  const value = obj[key];
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    const rule = min === 1 && max === Number.MAX_SAFE_INTEGER ? 'must be a positive integer'
-      : min === 0 && max === Number.MAX_SAFE_INTEGER ? 'must be an integer ≥ 0'
-      : `must be an integer from ${min} to ${max}`;
-    fail(path === '' ? key : `${path}.${key}`, rule, value);
-  }
-  return value;
-}
-
-function text(obj: Record<string, unknown>, key: string, path: string, fallback: string): string {
-  const value = obj[key];
-  if (value === undefined) return fallback;
-  if (typeof value !== 'string' || value.trim() === '') fail(path === '' ? key : `${path}.${key}`, 'must be a non-empty string', value);
-  return value;
-}
-
-const LIMIT_KEYS = ['maxPayloadBytes', 'msgsPerSec', 'burst', 'msgsPerDay', 'maxFields', 'maxDownlinkBytes'] as const;
-const MAX = Number.MAX_SAFE_INTEGER;
-
-function limitsFrom(obj: Record<string, unknown>, path: string, base: DeviceLimits): DeviceLimits {
-  const limits: DeviceLimits = {
-    maxPayloadBytes: integer(obj, 'maxPayloadBytes', path, base.maxPayloadBytes, 256, MAX_PAYLOAD_BYTES_CEILING),
-    msgsPerSec: integer(obj, 'msgsPerSec', path, base.msgsPerSec, 1, 100_000),
-    burst: integer(obj, 'burst', path, base.burst, 1, 1_000_000),
-    msgsPerDay: integer(obj, 'msgsPerDay', path, base.msgsPerDay, 1, MAX),
-    maxFields: integer(obj, 'maxFields', path, base.maxFields, 1, 1_000),
-    maxDownlinkBytes: integer(obj, 'maxDownlinkBytes', path, base.maxDownlinkBytes, MIN_DOWNLINK_BYTES, MAX_PAYLOAD_BYTES_CEILING),
-  };
-  return Object.freeze(limits);
-}
-
-function origins(value: unknown): readonly string[] | null {
+/** `console.origins`: null (the console's own origin) or normalized origins. */
+function readOrigins(r: ConfigReader): readonly string[] | null {
+  const value = r.raw('origins');
   if (value === undefined || value === null) return null;
-  if (!Array.isArray(value)) fail('console.origins', 'must be an array of origins like "https://dash.example.com"', value);
-  return Object.freeze(value.map((entry, i) => {
-    if (typeof entry !== 'string') fail(`console.origins[${i}]`, 'must be a string', entry);
+  const list = r.array('origins', 'an array of origins like "https://dash.example.com"');
+  return Object.freeze(list.map((entry, i) => {
+    const key = `origins[${i}]`;
+    if (typeof entry !== 'string') throw r.fail(key, 'a string', entry);
     let url: URL;
     try {
       url = new URL(entry);
     } catch {
-      fail(`console.origins[${i}]`, 'must be an origin like "https://dash.example.com"', entry);
+      throw r.fail(key, 'an origin like "https://dash.example.com"', entry);
     }
     if (url.origin === 'null' || url.origin !== entry.replace(/\/$/, '')) {
-      fail(`console.origins[${i}]`, 'must be an origin (scheme://host[:port], no path)', entry);
+      throw r.fail(key, 'an origin (scheme://host[:port], no path)', entry);
     }
     return url.origin;
   }));
 }
 
 /** `device.proxyProtocol.trusted`: addresses or CIDRs, each normalized to `addr/prefix`. */
-function trustedProxies(value: unknown): readonly string[] {
-  if (value === undefined) return Object.freeze([]);
-  if (!Array.isArray(value)) fail('device.proxyProtocol.trusted', 'must be an array of addresses or CIDRs like "10.0.0.2/32"', value);
-  return Object.freeze(value.map((entry, i) => {
+function readTrustedProxies(r: ConfigReader): readonly string[] {
+  const list = r.array('trusted', 'an array of addresses or CIDRs like "10.0.0.2/32"', []);
+  return Object.freeze(list.map((entry, i) => {
     const range = typeof entry === 'string' ? parseTrustedRange(entry.trim()) : null;
-    if (range === null) fail(`device.proxyProtocol.trusted[${i}]`, 'must be an IPv4 or IPv6 address or CIDR like "10.0.0.2/32" or "fd00::/8"', entry);
+    if (range === null) throw r.fail(`trusted[${i}]`, 'an IPv4 or IPv6 address or CIDR like "10.0.0.2/32" or "fd00::/8"', entry);
     return `${range.address}/${range.prefix}`;
   }));
 }
 
-/** A path from the config file is relative to the file's folder; a default is relative to the working directory. */
-function dir(obj: Record<string, unknown>, key: string, fallback: string, ctx: ResolveContext): string {
-  if (obj[key] === undefined) return resolvePath(fallback);
-  const value = text(obj, key, '', fallback).trim();
-  return isAbsolute(value) ? value : resolvePath(ctx.baseDir, value);
+/** Reads the `device` section. */
+export function readDeviceSection(d: ConfigReader): DeviceListenerConfig {
+  return Object.freeze({
+    host: d.string('host', DEFAULT_DEVICE_HOST),
+    port: d.int('port', 0, 65_535, DEFAULT_DEVICE_PORT),
+    maxConnections: d.int('maxConnections', 1, MAX, DEFAULT_MAX_CONNECTIONS),
+    maxConnectionsPerIp: d.int('maxConnectionsPerIp', 1, MAX, DEFAULT_MAX_CONNECTIONS_PER_IP),
+    newConnectionsPerIpPerSec: d.int('newConnectionsPerIpPerSec', 1, MAX, DEFAULT_NEW_CONNECTIONS_PER_IP_PER_SEC),
+    handshakeTimeoutMs: d.int('handshakeTimeoutMs', 100, 600_000, DEFAULT_HANDSHAKE_TIMEOUT_MS),
+    pingIntervalMs: d.int('pingIntervalMs', 100, 3_600_000, DEFAULT_PING_INTERVAL_MS),
+    maxInvalidInRow: d.int('maxInvalidInRow', 1, 10_000, DEFAULT_MAX_INVALID_IN_ROW),
+    maxRefusedInRow: d.int('maxRefusedInRow', 1, 1_000_000, DEFAULT_MAX_REFUSED_IN_ROW),
+    maxRefusalsPerMinute: d.int('maxRefusalsPerMinute', 1, 1_000_000, DEFAULT_MAX_REFUSALS_PER_MINUTE),
+    maxUnreadReplyBytes: d.int('maxUnreadReplyBytes', 1024, 64 * 1024 * 1024, DEFAULT_MAX_UNREAD_REPLY_BYTES),
+    crlCheckMs: d.int('crlCheckMs', 50, 5_000, DEFAULT_CRL_CHECK_MS),
+    proxyProtocol: d.section('proxyProtocol', (pp): ProxyProtocolConfig => Object.freeze({
+      trusted: readTrustedProxies(pp),
+      headerTimeoutMs: pp.int('headerTimeoutMs', 50, 60_000, DEFAULT_PROXY_HEADER_TIMEOUT_MS),
+      maxHeaderBytes: pp.int('maxHeaderBytes', MIN_PROXY_MAX_HEADER_BYTES, 65_551, DEFAULT_PROXY_MAX_HEADER_BYTES),
+    })),
+    ticketKeyRotationHours: d.int('ticketKeyRotationHours', 0, MAX_TICKET_LIFETIME_HOURS, DEFAULT_TICKET_KEY_ROTATION_HOURS),
+  });
+}
+
+/** Reads the `console` section. */
+export function readConsoleSection(c: ConfigReader): ConsoleListenerConfig {
+  return Object.freeze({
+    host: c.string('host', DEFAULT_CONSOLE_HOST),
+    port: c.int('port', 0, 65_535, DEFAULT_CONSOLE_PORT),
+    origins: readOrigins(c),
+    authTimeoutMs: c.int('authTimeoutMs', 100, 60_000, DEFAULT_AUTH_TIMEOUT_MS),
+    maxBufferedMessages: c.int('maxBufferedMessages', 1, 1_000_000, DEFAULT_MAX_BUFFERED_MESSAGES),
+    maxBufferedBytes: c.int('maxBufferedBytes', 1024, 1024 * 1024 * 1024, DEFAULT_MAX_BUFFERED_BYTES),
+    stalledCloseMs: c.int('stalledCloseMs', 100, 3_600_000, DEFAULT_STALLED_CLOSE_MS),
+    maxConnectionsPerToken: c.int('maxConnectionsPerToken', 1, 100_000, DEFAULT_MAX_CONNECTIONS_PER_TOKEN),
+    maxConnections: c.int('maxConnections', 1, 100_000, DEFAULT_MAX_DASHBOARD_CONNECTIONS),
+    maxClientMessagesPerSec: c.int('maxClientMessagesPerSec', 1, 10_000, DEFAULT_MAX_CLIENT_MESSAGES_PER_SEC),
+    maxClientPayloadBytes: c.int('maxClientPayloadBytes', 256, MAX_PAYLOAD_BYTES_CEILING, DEFAULT_MAX_CLIENT_PAYLOAD_BYTES),
+    maxSubscriptions: c.int('maxSubscriptions', 1, 10_000, DEFAULT_MAX_SUBSCRIPTIONS),
+    // A check is one stat(); past a minute, rotating the key no longer revokes promptly.
+    tokenKeyCheckMs: c.int('tokenKeyCheckMs', 50, 60_000, DEFAULT_TOKEN_KEY_CHECK_MS),
+    pingIntervalMs: c.int('pingIntervalMs', 100, 3_600_000, DEFAULT_DASHBOARD_PING_INTERVAL_MS),
+    maxSockets: c.int('maxSockets', 1, 1_000_000, DEFAULT_MAX_CONSOLE_SOCKETS),
+    maxSocketsPerIp: c.int('maxSocketsPerIp', 1, 1_000_000, DEFAULT_MAX_CONSOLE_SOCKETS_PER_IP),
+    newSocketsPerIpPerSec: c.int('newSocketsPerIpPerSec', 1, 1_000_000, DEFAULT_NEW_CONSOLE_SOCKETS_PER_IP_PER_SEC),
+    handshakeTimeoutMs: c.int('handshakeTimeoutMs', 100, 600_000, DEFAULT_CONSOLE_HANDSHAKE_TIMEOUT_MS),
+    idleTimeoutMs: c.int('idleTimeoutMs', 100, 600_000, DEFAULT_CONSOLE_IDLE_TIMEOUT_MS),
+    authFailuresPerIp: c.int('authFailuresPerIp', 1, 1_000_000, DEFAULT_AUTH_FAILURES_PER_IP),
+    authFailureWindowMs: c.int('authFailureWindowMs', 100, 86_400_000, DEFAULT_AUTH_FAILURE_WINDOW_MS),
+    authFailureLogIntervalMs: c.int('authFailureLogIntervalMs', 100, 86_400_000, DEFAULT_AUTH_FAILURE_LOG_INTERVAL_MS),
+    rejectedSummaryMs: c.int('rejectedSummaryMs', 10, 60_000, DEFAULT_REJECTED_SUMMARY_MS),
+    historyMaxLimit: c.int('historyMaxLimit', 1, MAX_HISTORY_READINGS, DEFAULT_HISTORY_MAX_LIMIT),
+    historyMaxInFlight: c.int('historyMaxInFlight', 1, 1_000, DEFAULT_HISTORY_MAX_IN_FLIGHT),
+  });
+}
+
+/** `plans`: plan name → limits, each key absent taking its value from `limits`. */
+function readPlans(r: ConfigReader, limits: DeviceLimits): Readonly<Record<string, DeviceLimits>> {
+  // Null prototype: a plan named `constructor` or `toString` is data, not a property of Object.prototype.
+  const plans = Object.create(null) as Record<string, DeviceLimits>;
+  for (const name of r.keys()) {
+    if (!isValidPlanName(name)) throw r.fail(name, 'named with 1–64 of A-Z a-z 0-9 . _ -', name);
+    plans[name] = r.section(name, (p) => readLimits(p, limits));
+  }
+  return Object.freeze(plans);
 }
 
 /**
@@ -343,100 +381,53 @@ function dir(obj: Record<string, unknown>, key: string, fallback: string, ctx: R
  * for the bridge's own resolver. Throws FH_ERR_CONFIG naming the key.
  */
 export function resolveHubConfig(raw: unknown, ctx: ResolveContext): { hub: HubConfig; sinks: unknown } {
-  if (!isPlainObject(raw)) fail('(top level)', 'must be a JSON object', raw);
-  for (const key of Object.keys(raw)) {
-    if (!(TOP_KEYS as readonly string[]).includes(key)) {
-      throw new FleethubError('FH_ERR_CONFIG', `config: unknown key ${key} (known: ${TOP_KEYS.join(', ')})`);
-    }
-  }
+  const source: ConfigSource = { ...CONFIG_FILE, baseDir: ctx.baseDir };
+  const r = ConfigReader.root(raw, source);
+  const device = r.section('device', readDeviceSection);
+  const consoleConfig = r.section('console', readConsoleSection);
+  const pkiDir = r.filePath('pkiDir', ctx.envPki ?? DEFAULT_PKI_DIR);
+  const dataDir = r.filePath('dataDir', DEFAULT_DATA_DIR);
+  const limits = r.section('limits', (l) => readLimits(l, DEFAULT_LIMITS));
+  const plans = r.section('plans', (p) => readPlans(p, limits));
+  const store = r.section('store', readStoreSection);
+  // Absent: the embedded store.
+  const cluster = r.raw('cluster') === undefined ? null : r.section('cluster', readClusterSection);
+  const provisioning = r.section('provisioning', readProvisioningSection);
+  const sinks = r.array('sinks', 'an array', []);
+  r.done();
+  const hub: HubConfig = Object.freeze({ device, console: consoleConfig, pkiDir, dataDir, limits, plans, store, cluster, provisioning });
+  RESOLVED.add(hub);
+  return { hub, sinks };
+}
 
-  const d = section(raw, 'device', 'device', ['host', 'port', 'maxConnections', 'maxConnectionsPerIp', 'newConnectionsPerIpPerSec', 'handshakeTimeoutMs', 'pingIntervalMs', 'maxInvalidInRow', 'maxRefusedInRow', 'maxRefusalsPerMinute', 'maxUnreadReplyBytes', 'crlCheckMs', 'proxyProtocol', 'ticketKeyRotationHours']);
-  const pp = section(d, 'proxyProtocol', 'device.proxyProtocol', ['trusted', 'headerTimeoutMs', 'maxHeaderBytes']);
-  const device: DeviceListenerConfig = Object.freeze({
-    host: text(d, 'host', 'device', DEFAULT_DEVICE_HOST),
-    port: integer(d, 'port', 'device', DEFAULT_DEVICE_PORT, 0, 65_535),
-    maxConnections: integer(d, 'maxConnections', 'device', DEFAULT_MAX_CONNECTIONS, 1, MAX),
-    maxConnectionsPerIp: integer(d, 'maxConnectionsPerIp', 'device', DEFAULT_MAX_CONNECTIONS_PER_IP, 1, MAX),
-    newConnectionsPerIpPerSec: integer(d, 'newConnectionsPerIpPerSec', 'device', DEFAULT_NEW_CONNECTIONS_PER_IP_PER_SEC, 1, MAX),
-    handshakeTimeoutMs: integer(d, 'handshakeTimeoutMs', 'device', DEFAULT_HANDSHAKE_TIMEOUT_MS, 100, 600_000),
-    pingIntervalMs: integer(d, 'pingIntervalMs', 'device', DEFAULT_PING_INTERVAL_MS, 100, 3_600_000),
-    maxInvalidInRow: integer(d, 'maxInvalidInRow', 'device', DEFAULT_MAX_INVALID_IN_ROW, 1, 10_000),
-    maxRefusedInRow: integer(d, 'maxRefusedInRow', 'device', DEFAULT_MAX_REFUSED_IN_ROW, 1, 1_000_000),
-    maxRefusalsPerMinute: integer(d, 'maxRefusalsPerMinute', 'device', DEFAULT_MAX_REFUSALS_PER_MINUTE, 1, 1_000_000),
-    maxUnreadReplyBytes: integer(d, 'maxUnreadReplyBytes', 'device', DEFAULT_MAX_UNREAD_REPLY_BYTES, 1024, 64 * 1024 * 1024),
-    crlCheckMs: integer(d, 'crlCheckMs', 'device', DEFAULT_CRL_CHECK_MS, 50, 5_000),
-    proxyProtocol: Object.freeze({
-      trusted: trustedProxies(pp.trusted),
-      headerTimeoutMs: integer(pp, 'headerTimeoutMs', 'device.proxyProtocol', DEFAULT_PROXY_HEADER_TIMEOUT_MS, 50, 60_000),
-      maxHeaderBytes: integer(pp, 'maxHeaderBytes', 'device.proxyProtocol', DEFAULT_PROXY_MAX_HEADER_BYTES, MIN_PROXY_MAX_HEADER_BYTES, 65_551),
-    }),
-    ticketKeyRotationHours: integer(d, 'ticketKeyRotationHours', 'device', DEFAULT_TICKET_KEY_ROTATION_HOURS, 0, MAX_TICKET_LIFETIME_HOURS),
-  });
+/** Every HubConfig {@link resolveHubConfig} made. */
+const RESOLVED = new WeakSet<object>();
+const HUB_CONFIG_KEYS = ['device', 'console', 'pkiDir', 'dataDir', 'limits', 'plans', 'store', 'cluster', 'provisioning'] as const;
 
-  const c = section(raw, 'console', 'console', ['host', 'port', 'origins', 'authTimeoutMs', 'maxBufferedMessages', 'maxBufferedBytes', 'stalledCloseMs', 'maxConnectionsPerToken', 'maxConnections', 'maxClientMessagesPerSec', 'maxClientPayloadBytes', 'maxSubscriptions', 'tokenKeyCheckMs', 'pingIntervalMs',
-    'maxSockets', 'maxSocketsPerIp', 'newSocketsPerIpPerSec', 'handshakeTimeoutMs', 'idleTimeoutMs', 'authFailuresPerIp', 'authFailureWindowMs',
-    'authFailureLogIntervalMs', 'rejectedSummaryMs', 'historyMaxLimit', 'historyMaxInFlight']);
-  const consoleConfig: ConsoleListenerConfig = Object.freeze({
-    host: text(c, 'host', 'console', DEFAULT_CONSOLE_HOST),
-    port: integer(c, 'port', 'console', DEFAULT_CONSOLE_PORT, 0, 65_535),
-    origins: origins(c.origins),
-    authTimeoutMs: integer(c, 'authTimeoutMs', 'console', DEFAULT_AUTH_TIMEOUT_MS, 100, 60_000),
-    maxBufferedMessages: integer(c, 'maxBufferedMessages', 'console', DEFAULT_MAX_BUFFERED_MESSAGES, 1, 1_000_000),
-    maxBufferedBytes: integer(c, 'maxBufferedBytes', 'console', DEFAULT_MAX_BUFFERED_BYTES, 1024, 1024 * 1024 * 1024),
-    stalledCloseMs: integer(c, 'stalledCloseMs', 'console', DEFAULT_STALLED_CLOSE_MS, 100, 3_600_000),
-    maxConnectionsPerToken: integer(c, 'maxConnectionsPerToken', 'console', DEFAULT_MAX_CONNECTIONS_PER_TOKEN, 1, 100_000),
-    maxConnections: integer(c, 'maxConnections', 'console', DEFAULT_MAX_DASHBOARD_CONNECTIONS, 1, 100_000),
-    maxClientMessagesPerSec: integer(c, 'maxClientMessagesPerSec', 'console', DEFAULT_MAX_CLIENT_MESSAGES_PER_SEC, 1, 10_000),
-    maxClientPayloadBytes: integer(c, 'maxClientPayloadBytes', 'console', DEFAULT_MAX_CLIENT_PAYLOAD_BYTES, 256, MAX_PAYLOAD_BYTES_CEILING),
-    maxSubscriptions: integer(c, 'maxSubscriptions', 'console', DEFAULT_MAX_SUBSCRIPTIONS, 1, 10_000),
-    // A check is one stat(); past a minute, rotating the key no longer revokes promptly.
-    tokenKeyCheckMs: integer(c, 'tokenKeyCheckMs', 'console', DEFAULT_TOKEN_KEY_CHECK_MS, 50, 60_000),
-    pingIntervalMs: integer(c, 'pingIntervalMs', 'console', DEFAULT_DASHBOARD_PING_INTERVAL_MS, 100, 3_600_000),
-    maxSockets: integer(c, 'maxSockets', 'console', DEFAULT_MAX_CONSOLE_SOCKETS, 1, 1_000_000),
-    maxSocketsPerIp: integer(c, 'maxSocketsPerIp', 'console', DEFAULT_MAX_CONSOLE_SOCKETS_PER_IP, 1, 1_000_000),
-    newSocketsPerIpPerSec: integer(c, 'newSocketsPerIpPerSec', 'console', DEFAULT_NEW_CONSOLE_SOCKETS_PER_IP_PER_SEC, 1, 1_000_000),
-    handshakeTimeoutMs: integer(c, 'handshakeTimeoutMs', 'console', DEFAULT_CONSOLE_HANDSHAKE_TIMEOUT_MS, 100, 600_000),
-    idleTimeoutMs: integer(c, 'idleTimeoutMs', 'console', DEFAULT_CONSOLE_IDLE_TIMEOUT_MS, 100, 600_000),
-    authFailuresPerIp: integer(c, 'authFailuresPerIp', 'console', DEFAULT_AUTH_FAILURES_PER_IP, 1, 1_000_000),
-    authFailureWindowMs: integer(c, 'authFailureWindowMs', 'console', DEFAULT_AUTH_FAILURE_WINDOW_MS, 100, 86_400_000),
-    authFailureLogIntervalMs: integer(c, 'authFailureLogIntervalMs', 'console', DEFAULT_AUTH_FAILURE_LOG_INTERVAL_MS, 100, 86_400_000),
-    rejectedSummaryMs: integer(c, 'rejectedSummaryMs', 'console', DEFAULT_REJECTED_SUMMARY_MS, 10, 60_000),
-    historyMaxLimit: integer(c, 'historyMaxLimit', 'console', DEFAULT_HISTORY_MAX_LIMIT, 1, MAX_HISTORY_READINGS),
-    historyMaxInFlight: integer(c, 'historyMaxInFlight', 'console', DEFAULT_HISTORY_MAX_IN_FLIGHT, 1, 1_000),
-  });
+/**
+ * True for a {@link HubConfig}: one {@link resolveHubConfig} made, or a copy
+ * of one with some values replaced (every section there, `cluster` null or
+ * resolved). A config file's object is never one: it has no `cluster: null`
+ * and no complete `device` section.
+ */
+export function isHubConfig(input: unknown): input is HubConfig {
+  if (typeof input !== 'object' || input === null) return false;
+  if (RESOLVED.has(input)) return true;
+  const config = input as Readonly<Record<string, unknown>>;
+  const device = config.device as Partial<DeviceListenerConfig> | undefined;
+  return HUB_CONFIG_KEYS.every((key) => Object.hasOwn(config, key) && config[key] !== undefined)
+    && typeof device?.proxyProtocol?.maxHeaderBytes === 'number' && typeof device.ticketKeyRotationHours === 'number';
+}
 
-  const limits = limitsFrom(section(raw, 'limits', 'limits', LIMIT_KEYS), 'limits', DEFAULT_LIMITS);
-
-  // Null prototype: a plan named `constructor` or `toString` is data, not a property of Object.prototype.
-  const plans = Object.create(null) as Record<string, DeviceLimits>;
-  if (raw.plans !== undefined) {
-    if (!isPlainObject(raw.plans)) fail('plans', 'must be an object of plan name → limits', raw.plans);
-    for (const name of Object.keys(raw.plans)) {
-      if (!isValidPlanName(name)) fail(`plans.${name}`, 'must be named with 1–64 of A-Z a-z 0-9 . _ -', name);
-      plans[name] = limitsFrom(section(raw.plans, name, `plans.${name}`, LIMIT_KEYS), `plans.${name}`, limits);
-    }
-  }
-
-  const s = section(raw, 'store', 'store', ['segmentBytes', 'retentionBytes', 'retentionHours', 'commitIntervalMs']);
-  const store: StoreConfig = Object.freeze({
-    segmentBytes: integer(s, 'segmentBytes', 'store', DEFAULT_SEGMENT_BYTES, 4096, 4 * 1024 * 1024 * 1024),
-    retentionBytes: integer(s, 'retentionBytes', 'store', DEFAULT_RETENTION_BYTES, 0, MAX),
-    retentionHours: integer(s, 'retentionHours', 'store', DEFAULT_RETENTION_HOURS, 0, 100 * 365 * 24),
-    commitIntervalMs: integer(s, 'commitIntervalMs', 'store', DEFAULT_COMMIT_INTERVAL_MS, 0, MAX_COMMIT_INTERVAL_MS),
-  });
-
-  if (raw.sinks !== undefined && !Array.isArray(raw.sinks)) fail('sinks', 'must be an array', raw.sinks);
-
-  const hub: HubConfig = Object.freeze({
-    device,
-    console: consoleConfig,
-    pkiDir: dir(raw, 'pkiDir', ctx.envPki ?? DEFAULT_PKI_DIR, ctx),
-    dataDir: dir(raw, 'dataDir', DEFAULT_DATA_DIR, ctx),
-    limits,
-    plans: Object.freeze(plans),
-    store,
-    cluster: resolveClusterConfig(raw.cluster, ctx.baseDir),
-    provisioning: resolveProvisioningConfig(raw.provisioning, ctx.baseDir),
-  });
-  return { hub, sinks: raw.sinks ?? [] };
+/**
+ * What `createHub` takes: a {@link HubConfig}, or the config file's object
+ * (as `fleethub serve --config` reads it), which is then resolved here, its
+ * relative paths taken from the working directory. A hub runs no sinks: a
+ * raw config with `sinks` is refused (give them to `createBridge`).
+ */
+export function hubConfigOf(input: HubConfig | HubConfigInput): HubConfig {
+  if (isHubConfig(input)) return input;
+  const { hub, sinks } = resolveHubConfig(input, { baseDir: process.cwd() });
+  if ((sinks as readonly unknown[]).length > 0) throw configError('sinks', 'given to createBridge (resolveSinkConfigs), not to createHub', sinks);
+  return hub;
 }

@@ -5,7 +5,7 @@
  */
 import { SILENT_LOGGER, type Logger } from '../log.js';
 import { MetricsRegistry } from '../metrics.js';
-import type { HubConfig } from './config.js';
+import { hubConfigOf, type HubConfig, type HubConfigInput } from './config.js';
 import { createConsoleListener, type ConsoleListener } from './console/console-listener.js';
 import { DeviceListener } from './device-listener.js';
 import { loadDeviceTlsMaterial } from './device-tls.js';
@@ -241,7 +241,12 @@ class FleethubHub implements Hub {
   }
 }
 
-/** Creates a hub; nothing is opened before {@link Hub.listen}. */
-export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
-  return new FleethubHub(config, options);
+/**
+ * Creates a hub from a {@link HubConfig}, or from the config file's object
+ * (resolved here as `fleethub serve` would, relative paths from the working
+ * directory; throws FH_ERR_CONFIG naming the key). Nothing is opened before
+ * {@link Hub.listen}.
+ */
+export function createHub(input: HubConfig | HubConfigInput, options: HubOptions = {}): Hub {
+  return new FleethubHub(hubConfigOf(input), options);
 }

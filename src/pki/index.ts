@@ -6,7 +6,7 @@
 export type { KeyType, KeySpec } from './keys.js';
 export { DEFAULT_KEY_TYPE, DEFAULT_RSA_BITS, KEY_TYPES } from './keys.js';
 export { DEVICE_ID_PATTERN, isValidDeviceId, isValidPlanName, assertDeviceId } from './device-id.js';
-export { pkiPaths, type PkiPaths } from './paths.js';
+export { DEFAULT_PKI_DIR, PKI_DIR_ENV, defaultPkiDir, envPkiDir, pkiPaths, type PkiPaths } from './paths.js';
 export {
   DEFAULT_CA_DAYS, DEFAULT_SERVER_DAYS, DEFAULT_DEVICE_DAYS, DEFAULT_CRL_DAYS, BACKDATE_MS,
 } from './validity.js';

@@ -38,6 +38,21 @@ export interface PkiPaths {
   deviceKey(id: string): string;
 }
 
+/** The PKI folder when neither a flag, the config nor {@link PKI_DIR_ENV} names one (SPEC). */
+export const DEFAULT_PKI_DIR = './certs';
+/** The environment variable that names the default PKI folder. */
+export const PKI_DIR_ENV = 'FLEETHUB_PKI';
+
+/** The PKI folder `FLEETHUB_PKI` names, if any: the one place the variable is read. */
+export function envPkiDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env[PKI_DIR_ENV];
+}
+
+/** The PKI folder when no flag or config names one: `FLEETHUB_PKI`, else `./certs` (as written, not resolved). */
+export function defaultPkiDir(env: NodeJS.ProcessEnv = process.env): string {
+  return envPkiDir(env) ?? DEFAULT_PKI_DIR;
+}
+
 /** The inventory's file name inside the PKI folder. */
 export const INVENTORY_FILE = 'inventory.json';
 

@@ -35,6 +35,7 @@ import { PositionWaiters } from './position-waiters.js';
 import type { StoreConfig } from './store-config.js';
 import { MAX_READ_READINGS } from './store-options.js';
 import { CursorBucket } from './jetstream/cursor-bucket.js';
+import { checkStoreConfig } from './store-config.js';
 import { natsConnectOptions, resolveJetStreamStoreOptions, type JetStreamStoreOptions, type ResolvedJetStreamStoreOptions } from './jetstream/jetstream-options.js';
 import { DeviceLanes } from './jetstream/device-lanes.js';
 import { HubHeartbeat } from './jetstream/hub-heartbeat.js';
@@ -64,6 +65,7 @@ export interface OpenJetStreamStoreOptions extends JetStreamStoreOptions, JetStr
  * option.
  */
 export async function openJetStreamStore(cluster: ClusterConfig, config: StoreConfig, options: OpenJetStreamStoreOptions = {}): Promise<JetStreamStore> {
+  checkStoreConfig(config);
   const resolved = resolveJetStreamStoreOptions(options);
   const historyOptions = resolveJetStreamHistoryOptions(options);
   const names = natsNames(resolved.prefix);

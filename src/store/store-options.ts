@@ -4,9 +4,9 @@
  * config values the store relies on.
  */
 import { performance } from 'node:perf_hooks';
-import { FleethubError } from '../errors.js';
+import { ConfigReader, MAX_CONFIG_INTEGER } from '../config/config-reader.js';
 import { SILENT_LOGGER, type Logger } from '../log.js';
-import type { StoreConfig } from './store-config.js';
+import { checkStoreConfig, type StoreConfig } from './store-config.js';
 
 /** Log bytes written between two checkpoints; bounds the replay at open. @defaultValue 16 MiB */
 export const DEFAULT_CHECKPOINT_BYTES = 16 * 1024 * 1024;
@@ -47,32 +47,23 @@ export interface StoreOptions {
 /** {@link StoreOptions} with every default filled in. */
 export type ResolvedStoreOptions = Required<StoreOptions>;
 
-function integer(key: string, value: number, min: number): void {
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new FleethubError('FH_ERR_CONFIG', `config: ${key} must be an integer >= ${min}, got ${value}`);
-  }
-}
-
-/** Checks `config` and fills in the options' defaults. Throws FH_ERR_CONFIG naming the key. */
+/**
+ * Checks `config` by the config file's own rules (the `store` section's
+ * reader) and fills in the options' defaults. Throws FH_ERR_CONFIG naming the
+ * key (`store.segmentBytes`, `storeOptions.readMaxBytes`).
+ */
 export function resolveStoreOptions(config: StoreConfig, options: StoreOptions): ResolvedStoreOptions {
-  integer('store.segmentBytes', config.segmentBytes, 1);
-  integer('store.retentionBytes', config.retentionBytes, 0);
-  integer('store.commitIntervalMs', config.commitIntervalMs, 0);
-  if (typeof config.retentionHours !== 'number' || !Number.isFinite(config.retentionHours) || config.retentionHours < 0) {
-    throw new FleethubError('FH_ERR_CONFIG', `config: store.retentionHours must be a non-negative number, got ${config.retentionHours}`);
-  }
+  checkStoreConfig(config);
+  // Options come from code, not from a file: their keys are the type's, so unread ones are not refused.
+  const r = new ConfigReader(options, 'storeOptions');
   const resolved: ResolvedStoreOptions = {
     log: options.log ?? SILENT_LOGGER,
     now: options.now ?? Date.now,
     monotonic: options.monotonic ?? (() => performance.now()),
-    checkpointBytes: options.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES,
-    retentionCheckMs: options.retentionCheckMs ?? DEFAULT_RETENTION_CHECK_MS,
-    readMaxBytes: options.readMaxBytes ?? DEFAULT_READ_MAX_BYTES,
-    recoveryCheckMs: options.recoveryCheckMs ?? DEFAULT_RECOVERY_CHECK_MS,
+    checkpointBytes: r.int('checkpointBytes', 1, MAX_CONFIG_INTEGER, DEFAULT_CHECKPOINT_BYTES),
+    retentionCheckMs: r.int('retentionCheckMs', 1, MAX_CONFIG_INTEGER, DEFAULT_RETENTION_CHECK_MS),
+    readMaxBytes: r.int('readMaxBytes', 64, MAX_CONFIG_INTEGER, DEFAULT_READ_MAX_BYTES),
+    recoveryCheckMs: r.int('recoveryCheckMs', 1, MAX_CONFIG_INTEGER, DEFAULT_RECOVERY_CHECK_MS),
   };
-  integer('store checkpointBytes', resolved.checkpointBytes, 1);
-  integer('store retentionCheckMs', resolved.retentionCheckMs, 1);
-  integer('store readMaxBytes', resolved.readMaxBytes, 64);
-  integer('store recoveryCheckMs', resolved.recoveryCheckMs, 1);
   return Object.freeze(resolved);
 }

@@ -9,6 +9,7 @@ import { isFleethubError } from '../../src/errors.js';
 import { createMemoryLogger } from '../../src/log.js';
 import { openStore, type EmbeddedStore, type StoreOptions } from '../../src/store/log-store.js';
 import { DEDUPE_WINDOW } from '../../src/store/seq-window.js';
+import { MAX_COMMIT_INTERVAL_MS } from '../../src/store/store-config.js';
 import type { StoredReading } from '../../src/store/types.js';
 import { readAll, reading, SMALL_CONFIG, storePerTest } from './store-fixtures.js';
 
@@ -54,19 +55,22 @@ describe('log store', () => {
     assert.equal(store.nextPosition(), 4);
   });
 
-  it('after an idle spell longer than commitIntervalMs, an append is committed without waiting', { timeout: 60_000 }, async () => {
+  it('after an idle spell longer than commitIntervalMs, an append is committed without waiting', { timeout: 60_000 }, async (t) => {
     let clock = 0;
-    // An hour's interval on a clock the test drives: an append that waited for it would time the test out.
-    const store = await fixture.open({ ...SMALL_CONFIG, commitIntervalMs: 3_600_000 }, { monotonic: () => clock });
+    const store = await fixture.open({ ...SMALL_CONFIG, commitIntervalMs: MAX_COMMIT_INTERVAL_MS }, { monotonic: () => clock });
+    // The longest interval on a clock the test drives, and timers that never fire by themselves: an append that waited would time the test out.
+    t.mock.timers.enable({ apis: ['setTimeout'] });
     await store.append([reading('a', 1)]);
-    clock += 3_600_001;
+    clock += MAX_COMMIT_INTERVAL_MS + 1;
     assert.deepEqual(await store.append([reading('a', 2)]), ['stored']);
     assert.equal(store.stats().fsyncs, 2);
   });
 
-  it('close does not wait out commitIntervalMs: what is pending is committed at once', { timeout: 60_000 }, async () => {
+  it('close does not wait out commitIntervalMs: what is pending is committed at once', { timeout: 60_000 }, async (t) => {
     const clock = 0;
-    const store = await fixture.open({ ...SMALL_CONFIG, commitIntervalMs: 3_600_000 }, { monotonic: () => clock });
+    const store = await fixture.open({ ...SMALL_CONFIG, commitIntervalMs: MAX_COMMIT_INTERVAL_MS }, { monotonic: () => clock });
+    // Timers never fire by themselves: a close that waited out the interval would time the test out.
+    t.mock.timers.enable({ apis: ['setTimeout'] });
     await store.append([reading('a', 1)]);
     const pending = store.append([reading('a', 2)]); // the clock stands still: the interval is never up
     await store.close();

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { action } from '../../command-action.js';
-import { DEFAULT_PKI_DIR } from '../config.js';
+import { defaultPkiDir } from '../../pki/index.js';
 import { parseTtl, signToken } from './dashboard-token.js';
 import { loadOrCreateTokenKey } from './token-key-file.js';
 
@@ -35,7 +35,7 @@ export function registerTokenCommands(program: Command): void {
     .description('print a dashboard token scoped to the devices matching GLOB, signed with token.key (made on first use)')
     .requiredOption('--devices <glob>', 'devices the token may see (* any run, ? one character)')
     .option('--ttl <duration>', 'lifetime: a number and s, m, h or d, at most 30d', '1h')
-    .option('--pki <dir>', 'PKI folder holding token.key (env FLEETHUB_PKI)', process.env.FLEETHUB_PKI ?? DEFAULT_PKI_DIR)
+    .option('--pki <dir>', 'PKI folder holding token.key (env FLEETHUB_PKI)', defaultPkiDir())
     .option('--json', 'print {"token","devices","expiresAt"} instead of the bare token')
     .addHelpText('after', EXAMPLES)
     .action(

@@ -9,8 +9,7 @@
  * { "provisioning": { "perBatchPerMinute": 600, "perIpPerMinute": 60, "issuingPassphraseFile": "/run/secrets/issuing-pass" } }
  * ```
  */
-import { isAbsolute, resolve } from 'node:path';
-import { FleethubError } from '../../errors.js';
+import type { ConfigReader } from '../../config/config-reader.js';
 import { DEFAULT_DEVICE_DAYS, MAX_DAYS } from '../../pki/validity.js';
 
 /** The resolved `provisioning` section. */
@@ -40,38 +39,19 @@ export const DEFAULT_PROVISION_REQUEST_TIMEOUT_MS = 10_000;
 export const DEFAULT_PROVISION_MAX_REQUEST_BYTES = 16 * 1024;
 export const DEFAULT_ISSUING_PASSPHRASE_ENV = 'FLEETHUB_ISSUING_PASSPHRASE';
 
-const KEYS = ['perBatchPerMinute', 'perIpPerMinute', 'requestTimeoutMs', 'maxRequestBytes', 'deviceDays', 'issuingPassphraseFile', 'issuingPassphraseEnv'] as const;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-function fail(key: string, rule: string, got: unknown): never {
-  throw new FleethubError('FH_ERR_CONFIG', `config: provisioning.${key} ${rule}, got ${JSON.stringify(got) ?? String(got)}`);
-}
-
-function whole(obj: Record<string, unknown>, key: string, fallback: number, min: number, max: number): number {
-  const value = obj[key];
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) fail(key, `must be an integer from ${min} to ${max}`, value);
-  return value;
-}
-
-/** Resolves `provisioning` (undefined: every default); relative paths are taken from `baseDir`. */
-export function resolveProvisioningConfig(raw: unknown, baseDir: string): ProvisioningConfig {
-  const obj = raw ?? {};
-  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new FleethubError('FH_ERR_CONFIG', 'config: provisioning must be an object');
-  const section = obj as Record<string, unknown>;
-  for (const k of Object.keys(section)) {
-    if (!(KEYS as readonly string[]).includes(k)) throw new FleethubError('FH_ERR_CONFIG', `config: unknown key provisioning.${k} (known: ${KEYS.join(', ')})`);
-  }
-  const file = section.issuingPassphraseFile;
-  if (file !== undefined && (typeof file !== 'string' || file.trim() === '')) fail('issuingPassphraseFile', 'must be a non-empty path', file);
-  const env = section.issuingPassphraseEnv;
-  if (env !== undefined && (typeof env !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(env))) fail('issuingPassphraseEnv', 'must be an environment variable name', env);
+/** Reads `provisioning` (absent: every default); a relative passphrase file is taken from the config file's folder. */
+export function readProvisioningSection(r: ConfigReader): ProvisioningConfig {
+  const env = r.string('issuingPassphraseEnv', DEFAULT_ISSUING_PASSPHRASE_ENV);
+  if (!ENV_NAME.test(env)) throw r.fail('issuingPassphraseEnv', 'an environment variable name', env);
   return Object.freeze({
-    perBatchPerMinute: whole(section, 'perBatchPerMinute', DEFAULT_PROVISION_PER_BATCH_PER_MINUTE, 1, 1_000_000),
-    perIpPerMinute: whole(section, 'perIpPerMinute', DEFAULT_PROVISION_PER_IP_PER_MINUTE, 1, 1_000_000),
-    requestTimeoutMs: whole(section, 'requestTimeoutMs', DEFAULT_PROVISION_REQUEST_TIMEOUT_MS, 100, 600_000),
-    maxRequestBytes: whole(section, 'maxRequestBytes', DEFAULT_PROVISION_MAX_REQUEST_BYTES, 1024, 1024 * 1024),
-    deviceDays: whole(section, 'deviceDays', DEFAULT_DEVICE_DAYS, 1, MAX_DAYS),
-    issuingPassphraseFile: typeof file === 'string' ? (isAbsolute(file) ? file : resolve(baseDir, file)) : null,
-    issuingPassphraseEnv: typeof env === 'string' ? env : DEFAULT_ISSUING_PASSPHRASE_ENV,
+    perBatchPerMinute: r.int('perBatchPerMinute', 1, 1_000_000, DEFAULT_PROVISION_PER_BATCH_PER_MINUTE),
+    perIpPerMinute: r.int('perIpPerMinute', 1, 1_000_000, DEFAULT_PROVISION_PER_IP_PER_MINUTE),
+    requestTimeoutMs: r.int('requestTimeoutMs', 100, 600_000, DEFAULT_PROVISION_REQUEST_TIMEOUT_MS),
+    maxRequestBytes: r.int('maxRequestBytes', 1024, 1024 * 1024, DEFAULT_PROVISION_MAX_REQUEST_BYTES),
+    deviceDays: r.int('deviceDays', 1, MAX_DAYS, DEFAULT_DEVICE_DAYS),
+    issuingPassphraseFile: r.filePath('issuingPassphraseFile', null),
+    issuingPassphraseEnv: env,
   });
 }

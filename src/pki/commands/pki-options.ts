@@ -6,9 +6,9 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { FleethubError } from '../../errors.js';
+import { DEFAULT_PKI_DIR, defaultPkiDir } from '../paths.js';
 
-/** The PKI folder when neither `--pki` nor FLEETHUB_PKI is given (SPEC). @defaultValue './certs' */
-export const DEFAULT_PKI_DIR = './certs';
+export { DEFAULT_PKI_DIR };
 
 /** Adds `--pki <dir>`. */
 export function pkiOption(cmd: Command): Command {
@@ -17,7 +17,7 @@ export function pkiOption(cmd: Command): Command {
 
 /** `--pki`, else FLEETHUB_PKI, else ./certs, as an absolute path. */
 export function resolvePkiDir(pki: string | undefined): string {
-  const dir = pki ?? process.env.FLEETHUB_PKI ?? DEFAULT_PKI_DIR;
+  const dir = pki ?? defaultPkiDir();
   if (dir.length === 0) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', '--pki must not be empty');
   return resolve(dir);
 }

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { credsAuthenticator, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { ConfigReader, MAX_CONFIG_INTEGER } from '../../config/config-reader.js';
 import { FleethubError } from '../../errors.js';
 import { SILENT_LOGGER, type Logger } from '../../log.js';
 import type { ClusterConfig } from '../cluster-config.js';
@@ -92,41 +93,30 @@ export interface JetStreamStoreOptions {
 /** {@link JetStreamStoreOptions} with every default filled in. */
 export type ResolvedJetStreamStoreOptions = Required<JetStreamStoreOptions>;
 
-function integer(key: string, value: number, min: number): void {
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new FleethubError('FH_ERR_CONFIG', `config: jetstream store ${key} must be an integer >= ${min}, got ${value}`);
-  }
-}
-
-/** Fills in the defaults and checks the values. Throws FH_ERR_CONFIG naming the option. */
+/**
+ * Fills in the defaults and checks the values. Throws FH_ERR_CONFIG naming
+ * the option (`jetStreamStoreOptions.ackTimeoutMs`).
+ */
 export function resolveJetStreamStoreOptions(options: JetStreamStoreOptions): ResolvedJetStreamStoreOptions {
+  // Options come from code, not from a file: their keys are the type's (and `connection`), so unread ones are not refused.
+  const r = new ConfigReader(options, 'jetStreamStoreOptions');
   const resolved: ResolvedJetStreamStoreOptions = {
     log: options.log ?? SILENT_LOGGER,
     now: options.now ?? Date.now,
-    prefix: options.prefix ?? DEFAULT_NATS_PREFIX,
-    ackTimeoutMs: options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS,
-    publishRetryMs: options.publishRetryMs ?? DEFAULT_PUBLISH_RETRY_MS,
-    duplicateWindowMs: options.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS,
-    infoRefreshMs: options.infoRefreshMs ?? DEFAULT_INFO_REFRESH_MS,
-    readBatch: options.readBatch ?? DEFAULT_READ_BATCH,
-    readConsumers: options.readConsumers ?? DEFAULT_READ_CONSUMERS,
-    openTimeoutMs: options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS,
-    quorumLossMs: options.quorumLossMs ?? DEFAULT_QUORUM_LOSS_MS,
+    prefix: r.string('prefix', DEFAULT_NATS_PREFIX),
+    ackTimeoutMs: r.int('ackTimeoutMs', 100, MAX_CONFIG_INTEGER, DEFAULT_ACK_TIMEOUT_MS),
+    publishRetryMs: r.int('publishRetryMs', 0, MAX_CONFIG_INTEGER, DEFAULT_PUBLISH_RETRY_MS),
+    duplicateWindowMs: r.int('duplicateWindowMs', 1_000, MAX_CONFIG_INTEGER, DEFAULT_DUPLICATE_WINDOW_MS),
+    infoRefreshMs: r.int('infoRefreshMs', 10, MAX_CONFIG_INTEGER, DEFAULT_INFO_REFRESH_MS),
+    readBatch: r.int('readBatch', 1, MAX_CONFIG_INTEGER, DEFAULT_READ_BATCH),
+    readConsumers: r.int('readConsumers', 0, MAX_CONFIG_INTEGER, DEFAULT_READ_CONSUMERS),
+    openTimeoutMs: r.int('openTimeoutMs', 100, MAX_CONFIG_INTEGER, DEFAULT_OPEN_TIMEOUT_MS),
+    quorumLossMs: r.int('quorumLossMs', 100, MAX_CONFIG_INTEGER, DEFAULT_QUORUM_LOSS_MS),
   };
-  integer('ackTimeoutMs', resolved.ackTimeoutMs, 100);
-  integer('publishRetryMs', resolved.publishRetryMs, 0);
-  integer('duplicateWindowMs', resolved.duplicateWindowMs, 1_000);
-  integer('infoRefreshMs', resolved.infoRefreshMs, 10);
-  integer('readBatch', resolved.readBatch, 1);
-  integer('readConsumers', resolved.readConsumers, 0);
-  integer('openTimeoutMs', resolved.openTimeoutMs, 100);
-  integer('quorumLossMs', resolved.quorumLossMs, 100);
   // A retry after the window would store the reading twice (SPEC: never stored twice).
-  if (resolved.duplicateWindowMs <= resolved.publishRetryMs + resolved.ackTimeoutMs) {
-    throw new FleethubError(
-      'FH_ERR_CONFIG',
-      `config: jetstream store duplicateWindowMs (${resolved.duplicateWindowMs}) must exceed publishRetryMs + ackTimeoutMs (${resolved.publishRetryMs + resolved.ackTimeoutMs})`,
-    );
+  const horizon = resolved.publishRetryMs + resolved.ackTimeoutMs;
+  if (resolved.duplicateWindowMs <= horizon) {
+    throw r.fail('duplicateWindowMs', `more than publishRetryMs + ackTimeoutMs (${horizon})`, resolved.duplicateWindowMs);
   }
   return Object.freeze(resolved);
 }
