@@ -157,9 +157,7 @@ export function resolveSimOptions(input: SimOptionsInput = {}, env: NodeJS.Proce
   // Every id the prefix makes must be a device id (SPEC): with the longest index, 8 digits, too.
   if (!isValidDeviceId(`${prefix}${'0'.repeat(MAX_INDEX_DIGITS)}`)) throw r.fail('prefix', 'a device id prefix (letters, digits, . _ -, first a letter or digit, at most 56)', prefix);
   const pkiDir = r.string('pkiDir', defaultPkiDir(env));
-  const behavior = r.oneOf('behavior', BEHAVIORS, 'normal');
-  const provision = r.bool('provision', false);
-  const options: SimOptions = {
+  const options: Omit<SimOptions, 'claim'> = {
     url,
     pkiDir,
     caFile: r.string('caFile', join(pkiDir, 'ca.crt')),
@@ -168,9 +166,8 @@ export function resolveSimOptions(input: SimOptionsInput = {}, env: NodeJS.Proce
     rate: r.number('rate', 0.001, MAX_SIM_RATE, DEFAULT_SIM_RATE),
     durationMs: r.duration('duration', 's', 0, Number.POSITIVE_INFINITY, DEFAULT_SIM_DURATION_MS),
     payloadBytes: r.int('payloadBytes', 0, MAX_SIM_PAYLOAD_BYTES, 0),
-    behavior,
-    provision,
-    claim: resolveClaim(r, provision, behavior),
+    behavior: r.oneOf('behavior', BEHAVIORS, 'normal'),
+    provision: r.bool('provision', false),
     reportFile: r.string('reportFile', null),
     reportHtmlFile: r.string('reportHtmlFile', null),
     tls: r.oneOf('tls', ['1.2', '1.3'] as const, '1.2'),
@@ -185,8 +182,9 @@ export function resolveSimOptions(input: SimOptionsInput = {}, env: NodeJS.Proce
     progress: r.bool('progress', true),
     localAddresses: Object.freeze(resolveLocalAddresses(r, parsed.hostname)),
   };
+  const claim = resolveClaim(r, options.provision, options.behavior);
   r.done();
-  return Object.freeze(options);
+  return Object.freeze({ ...options, claim });
 }
 
 /**
