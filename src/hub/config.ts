@@ -12,6 +12,7 @@ import { parseTrustedRange } from './trusted-proxies.js';
 import { resolveClusterConfig, type ClusterConfig } from '../store/cluster-config.js';
 import { resolveProvisioningConfig, type ProvisioningConfig } from './provisioning/provisioning-config.js';
 import { MAX_HISTORY_READINGS } from '../store/history-query.js';
+import { resolveCommandAllowList, type CommandAllowList } from './commands/command-config.js';
 import {
   DEFAULT_COMMIT_INTERVAL_MS, DEFAULT_RETENTION_BYTES, DEFAULT_RETENTION_HOURS, DEFAULT_SEGMENT_BYTES, MAX_COMMIT_INTERVAL_MS,
   type StoreConfig,
@@ -174,6 +175,12 @@ export interface ConsoleListenerConfig {
   readonly historyMaxLimit: number;
   /** History requests answered at once; more are refused with 503 and `Retry-After` (each may hold `historyMaxLimit` readings). */
   readonly historyMaxInFlight: number;
+  /** Commands one token may send per minute, over all its connections; more are refused `rate_limited`. */
+  readonly commandsPerTokenPerMin: number;
+  /** Commands waiting (queued or in flight) for one device; more are refused `queue_full`. */
+  readonly maxQueuedCommandsPerDevice: number;
+  /** Longest `ttlMs` a command may ask for. */
+  readonly maxCommandTtlMs: number;
 }
 
 export const DEFAULT_CONSOLE_HOST = '0.0.0.0';
@@ -207,6 +214,12 @@ export const DEFAULT_REJECTED_SUMMARY_MS = 1_000;
 export const DEFAULT_HISTORY_MAX_LIMIT = 10_000;
 /** A few charts loading at once; bounds the readings a flood of history requests holds in memory. */
 export const DEFAULT_HISTORY_MAX_IN_FLIGHT = 8;
+/** One a second on average, in bursts of up to a minute's worth: an operator or a script, not a flood. */
+export const DEFAULT_COMMANDS_PER_TOKEN_PER_MIN = 60;
+/** A device answers one command at a time; more than this waiting means something is wrong. */
+export const DEFAULT_MAX_QUEUED_COMMANDS_PER_DEVICE = 16;
+/** A week: a command older than that is stale, whatever it was for. */
+export const DEFAULT_MAX_COMMAND_TTL_MS = 7 * 24 * 3_600_000;
 
 /** Everything `fleethub serve` runs with, fully resolved. */
 export interface HubConfig {
@@ -222,6 +235,8 @@ export interface HubConfig {
   readonly cluster: ClusterConfig | null;
   /** Provisioning by claim (`/v1/provision`). */
   readonly provisioning: ProvisioningConfig;
+  /** The commands allow-list (SPEC: `commands`); empty: no command reaches any device. */
+  readonly commands: CommandAllowList;
 }
 
 export const DEFAULT_PKI_DIR = './certs';
@@ -239,7 +254,7 @@ export interface ResolveContext {
   readonly envPki?: string | undefined;
 }
 
-const TOP_KEYS = ['device', 'console', 'pkiDir', 'dataDir', 'limits', 'plans', 'store', 'sinks', 'cluster', 'provisioning'] as const;
+const TOP_KEYS = ['device', 'console', 'pkiDir', 'dataDir', 'limits', 'plans', 'store', 'sinks', 'cluster', 'provisioning', 'commands'] as const;
 
 /** Smallest maxDownlinkBytes: a P-256 device certificate in a `{"cert":..}` message must fit. */
 export const MIN_DOWNLINK_BYTES = 1024;
@@ -375,7 +390,7 @@ export function resolveHubConfig(raw: unknown, ctx: ResolveContext): { hub: HubC
 
   const c = section(raw, 'console', 'console', ['host', 'port', 'origins', 'authTimeoutMs', 'maxBufferedMessages', 'maxBufferedBytes', 'stalledCloseMs', 'maxConnectionsPerToken', 'maxConnections', 'maxClientMessagesPerSec', 'maxClientPayloadBytes', 'maxSubscriptions', 'tokenKeyCheckMs', 'pingIntervalMs',
     'maxSockets', 'maxSocketsPerIp', 'newSocketsPerIpPerSec', 'handshakeTimeoutMs', 'idleTimeoutMs', 'authFailuresPerIp', 'authFailureWindowMs',
-    'authFailureLogIntervalMs', 'rejectedSummaryMs', 'historyMaxLimit', 'historyMaxInFlight']);
+    'authFailureLogIntervalMs', 'rejectedSummaryMs', 'historyMaxLimit', 'historyMaxInFlight', 'commandsPerTokenPerMin', 'maxQueuedCommandsPerDevice', 'maxCommandTtlMs']);
   const consoleConfig: ConsoleListenerConfig = Object.freeze({
     host: text(c, 'host', 'console', DEFAULT_CONSOLE_HOST),
     port: integer(c, 'port', 'console', DEFAULT_CONSOLE_PORT, 0, 65_535),
@@ -403,6 +418,9 @@ export function resolveHubConfig(raw: unknown, ctx: ResolveContext): { hub: HubC
     rejectedSummaryMs: integer(c, 'rejectedSummaryMs', 'console', DEFAULT_REJECTED_SUMMARY_MS, 10, 60_000),
     historyMaxLimit: integer(c, 'historyMaxLimit', 'console', DEFAULT_HISTORY_MAX_LIMIT, 1, MAX_HISTORY_READINGS),
     historyMaxInFlight: integer(c, 'historyMaxInFlight', 'console', DEFAULT_HISTORY_MAX_IN_FLIGHT, 1, 1_000),
+    commandsPerTokenPerMin: integer(c, 'commandsPerTokenPerMin', 'console', DEFAULT_COMMANDS_PER_TOKEN_PER_MIN, 1, 1_000_000),
+    maxQueuedCommandsPerDevice: integer(c, 'maxQueuedCommandsPerDevice', 'console', DEFAULT_MAX_QUEUED_COMMANDS_PER_DEVICE, 1, 10_000),
+    maxCommandTtlMs: integer(c, 'maxCommandTtlMs', 'console', DEFAULT_MAX_COMMAND_TTL_MS, 1_000, 30 * 24 * 3_600_000),
   });
 
   const limits = limitsFrom(section(raw, 'limits', 'limits', LIMIT_KEYS), 'limits', DEFAULT_LIMITS);
@@ -437,6 +455,7 @@ export function resolveHubConfig(raw: unknown, ctx: ResolveContext): { hub: HubC
     store,
     cluster: resolveClusterConfig(raw.cluster, ctx.baseDir),
     provisioning: resolveProvisioningConfig(raw.provisioning, ctx.baseDir),
+    commands: resolveCommandAllowList(raw.commands),
   });
   return { hub, sinks: raw.sinks ?? [] };
 }
