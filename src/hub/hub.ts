@@ -164,6 +164,7 @@ class FleethubHub implements Hub {
         metrics: this.metrics,
         health: () => this.#health(),
         log: this.#log,
+        control,
       });
       const devicePort = await this.#listener.listen();
       const consolePort = await this.#console.listen();

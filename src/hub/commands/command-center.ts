@@ -172,6 +172,13 @@ export class CommandCenter implements V2Participant {
     return record;
   }
 
+  /** Records a command refused before it reached the center (`rate_limited` at the console): audited and counted like any other. */
+  refuse(request: CommandRequest, token: string, error: string): CommandRecord {
+    const now = this.#now();
+    const record: CommandRecord = { id: randomBytes(9).toString('base64url'), device: request.device, name: request.name, token, createdAt: now, args: {}, timeoutMs: 0, expiresAt: now, state: 'queued' };
+    return this.#end(record, 'refused', { error });
+  }
+
   feature(peer: V2Peer): DeviceFeature | null {
     return anyCommandFor(this.#o.allowList, peer.plan) ? 'cmd' : null;
   }
