@@ -6,7 +6,7 @@
  * when it has grown well past its live records). A cluster backend (a
  * JetStream KV bucket) can stand behind the same interface.
  */
-import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../atomic-file.js';
 import { FleethubError } from '../../errors.js';
@@ -76,6 +76,8 @@ export class JournalStore<T> implements KeyedStore<T> {
   static async open<T>(dir: string, name: string, accept: (value: unknown) => value is T): Promise<JournalStore<T>> {
     const path = join(dir, `${name}.jsonl`);
     try {
+      // In cluster mode nothing else makes the data folder.
+      await mkdir(dir, { recursive: true, mode: 0o700 });
       const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? '' : Promise.reject(err)));
       const records = replay(text, accept);
       await writeFileAtomic(path, render(records), { mode: 0o600 });
