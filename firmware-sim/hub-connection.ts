@@ -7,7 +7,10 @@
 import type tls from 'node:tls';
 import WebSocket, { type ClientOptions } from 'ws';
 import type { DeviceTls } from './device-tls.js';
-import { parseHubMessage, type HelloLimits } from './hub-messages.js';
+import { parseHubMessage, type HelloLimits, type HubMessage } from './hub-messages.js';
+
+/** SPEC: a device opts into protocol 2 by offering this subprotocol (next to `arduino`). */
+export const PROTOCOL_V2 = 'fleethub.v2';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HELLO_TIMEOUT_MS, type SimDeviceOptions } from './sim-device-options.js';
 
 /** How a connection ended, for the device to count and to choose its backoff. */
@@ -27,6 +30,8 @@ export interface HubConnectionEvents {
   onHello(lastSeq: number | null, limits: HelloLimits): void;
   onAck(seq: number): void;
   onNack(seq: number | null, error: string, retryAfterMs: number | null): void;
+  /** Protocol 2: a command or a desired configuration. */
+  onControl(message: Extract<HubMessage, { type: 'cmd' | 'config' }>): void;
   onClose(end: ConnectionEnd): void;
 }
 
@@ -46,7 +51,9 @@ export function openHubConnection(o: SimDeviceOptions, deviceTls: DeviceTls, eve
     if (pending) stats.pendingConnects -= 1;
     pending = false;
   };
-  const ws = new WebSocket(o.url, subprotocol === null ? [] : [subprotocol], {
+  // SPEC: simulated devices speak protocol 2 when the hub offers it; a hub that does not ignores the offer.
+  const protocols = [...(subprotocol === null ? [] : [subprotocol]), ...(o.protocolV2 === false ? [] : [PROTOCOL_V2])];
+  const ws = new WebSocket(o.url, protocols, {
     ...tlsOptions,
     ...(origin === null ? {} : { origin }),
     ...(o.tlsResume === true
@@ -80,6 +87,7 @@ export function openHubConnection(o: SimDeviceOptions, deviceTls: DeviceTls, eve
       events.onHello(message.lastSeq, message.limits);
     } else if (message.type === 'ack') events.onAck(message.seq);
     else if (message.type === 'nack') events.onNack(message.seq, message.error, message.retryAfterMs);
+    else if (message.type === 'cmd' || message.type === 'config') events.onControl(message);
   });
   ws.on('error', (err) => {
     lastError = err;

@@ -1,6 +1,6 @@
 /**
  * Parsing what the hub sends a device (SPEC: Device protocol): `hello`,
- * `ack`, `nack`. Pure; anything else is `unknown` and ignored, as tolerant
+ * `ack`, `nack`, and in protocol 2 `cmd` and `config`. Pure; anything else is `unknown` and ignored, as tolerant
  * firmware would.
  */
 
@@ -18,6 +18,8 @@ export type HubMessage =
   | { readonly type: 'hello'; readonly device: string; readonly lastSeq: number | null; readonly limits: HelloLimits }
   | { readonly type: 'ack'; readonly seq: number }
   | { readonly type: 'nack'; readonly seq: number | null; readonly error: string; readonly retryAfterMs: number | null }
+  | { readonly type: 'cmd'; readonly id: string; readonly name: string; readonly args: Readonly<Record<string, unknown>> }
+  | { readonly type: 'config'; readonly version: number; readonly desired: Readonly<Record<string, unknown>> }
   | { readonly type: 'unknown'; readonly text: string };
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -42,6 +44,12 @@ export function parseHubMessage(text: string): HubMessage {
     const seq = typeof value.nack === 'number' && Number.isInteger(value.nack) ? value.nack : null;
     const retry = typeof value.retryAfterMs === 'number' && Number.isFinite(value.retryAfterMs) && value.retryAfterMs >= 0 ? value.retryAfterMs : null;
     return { type: 'nack', seq, error: value.error, retryAfterMs: retry };
+  }
+  if (isRecord(value.cmd) && typeof value.cmd.id === 'string' && typeof value.cmd.name === 'string') {
+    return { type: 'cmd', id: value.cmd.id, name: value.cmd.name, args: isRecord(value.cmd.args) ? value.cmd.args : {} };
+  }
+  if (isRecord(value.config) && typeof value.config.version === 'number' && isRecord(value.config.desired)) {
+    return { type: 'config', version: value.config.version, desired: value.config.desired };
   }
   if (isRecord(value.hello)) {
     const hello = value.hello;

@@ -43,6 +43,8 @@ export interface SimDeviceOptions {
   readonly connectTimeoutMs?: number;
   /** WebSocket subprotocol; null sends none. @defaultValue `arduino` (the Arduino WebSockets library's) */
   readonly subprotocol?: string | null;
+  /** Offer protocol 2 (`fleethub.v2`) next to the subprotocol. @defaultValue true */
+  readonly protocolV2?: boolean;
   /** Origin header; null sends none. @defaultValue `file://` (the Arduino WebSockets library's) */
   readonly origin?: string | null;
   /**

@@ -19,7 +19,8 @@ import { classifyConnectError } from './connect-errors.js';
 import { DeviceTls } from './device-tls.js';
 import type { FleetStats } from './fleet-stats.js';
 import { openHubConnection, type ConnectionEnd } from './hub-connection.js';
-import type { HelloLimits } from './hub-messages.js';
+import type { HelloLimits, HubMessage } from './hub-messages.js';
+import { answerCommand, applyDesired } from './device-commands.js';
 import type { SimDeviceOptions } from './sim-device-options.js';
 import { openSlowloris } from './slowloris-connection.js';
 import { TelemetrySender } from './telemetry-sender.js';
@@ -154,8 +155,30 @@ export class SimDevice {
       onHello: (lastSeq, limits) => this.#onHello(lastSeq, limits),
       onAck: (seq) => this.#sender.onAck(seq),
       onNack: (seq, error, retryAfterMs) => this.#sender.onNack(seq, error, retryAfterMs),
+      onControl: (message) => this.#onControl(message),
       onClose: (end) => this.#onClose(end),
     });
+  }
+
+  /** SPEC: simulated devices answer commands and apply desired configuration (protocol 2). */
+  #onControl(message: Extract<HubMessage, { type: 'cmd' | 'config' }>): void {
+    const ws = this.#ws;
+    if (ws === null || ws.readyState !== WebSocket.OPEN) return;
+    if (message.type === 'config') {
+      const { ack, rate } = applyDesired(message.desired);
+      if (rate !== undefined) this.#sender.setRate(rate);
+      ws.send(JSON.stringify({ configAck: { version: message.version, ...ack } }));
+      return;
+    }
+    const outcome = answerCommand(message.name, message.args);
+    ws.send(JSON.stringify({ cmdResult: { id: message.id, ...outcome.reply } }));
+    if (outcome.rate !== undefined) this.#sender.setRate(outcome.rate);
+    if (outcome.reboot === true) {
+      // The answer leaves first; then a close of our own, and the usual reconnect.
+      this.#o.logger.log('debug', 'sim.device.reboot', { device: this.id });
+      this.#dropping = true;
+      ws.close(1000);
+    }
   }
 
   #onClose({ code, opened, selfClosed, lastError }: ConnectionEnd): void {

@@ -40,6 +40,8 @@ export class TelemetrySender {
   #pumpTimer: NodeJS.Timeout | null = null;
   #junkSent = 0;
   #sentThisConnection = 0;
+  /** Readings per second: `--rate`, until the hub sets another (`set_interval`, desired `interval_s`). */
+  #rate: number;
 
   constructor(options: SimDeviceOptions) {
     this.#o = options;
@@ -48,6 +50,21 @@ export class TelemetrySender {
     this.#outbox = new Outbox<SensorReading>({ capacity: options.outbox });
     this.#sensors = new SensorModel(options.seed);
     this.#random = seededRandom(options.seed ^ 0x5bd1e995);
+    this.#rate = options.rate;
+  }
+
+  /** Readings per second now. */
+  get rate(): number {
+    return this.#rate;
+  }
+
+  /** A new rate from the hub; the generation ticks follow it at once. */
+  setRate(perSec: number): void {
+    this.#rate = perSec;
+    if (this.#genTimer === null) return;
+    clearInterval(this.#genTimer);
+    this.#genTimer = null;
+    this.startGenerating(performance.now());
   }
 
   /** Readings not yet acked (sent or not). */
@@ -90,7 +107,7 @@ export class TelemetrySender {
   /** Starts the generation ticks (once, at the first hello). */
   startGenerating(now: number): void {
     if (!this.#generating) return;
-    const tickMs = this.#profile.obeyLimits ? Math.max(10, Math.min(1000, 1000 / this.#o.rate)) : FLOOD_TICK_MS;
+    const tickMs = this.#profile.obeyLimits ? Math.max(10, Math.min(1000, 1000 / this.#rate)) : FLOOD_TICK_MS;
     this.#genAt = now;
     this.#genTimer = setInterval(() => this.#generate(), tickMs);
   }
@@ -113,7 +130,7 @@ export class TelemetrySender {
     const now = performance.now();
     let due: number;
     if (this.#profile.obeyLimits) {
-      this.#credit += ((now - this.#genAt) * this.#o.rate) / 1000;
+      this.#credit += ((now - this.#genAt) * this.#rate) / 1000;
       due = Math.min(MAX_READINGS_PER_TICK, Math.floor(this.#credit));
       this.#credit -= due;
     } else due = this.#socket !== null ? FLOOD_BATCH : 0; // a flood only makes sense on an open connection

@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT } from './errors.js';
 import { registerPkiCommands } from './pki/commands/index.js';
 import { registerTokenCommands } from './hub/console/token-command.js';
+import { registerDeviceControlCommands } from './hub/console/device-control-command.js';
 import { registerServeCommand } from './serve-command.js';
 import { registerResetSeqCommand } from './reset-seq-command.js';
 import { registerSimCommand } from '../firmware-sim/sim-command.js';
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerTokenCommands(program);
   registerServeCommand(program);
   registerResetSeqCommand(program);
+  registerDeviceControlCommands(program);
   registerSimCommand(program);
   return program;
 }

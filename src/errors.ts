@@ -59,6 +59,14 @@ export const EXIT = {
   NETWORK: 8,
   /** `fleethub sim`: a message was lost. */
   LOST_MESSAGES: 9,
+  /** `fleethub device command`: the device answered `ok: false` (SPEC: exit 10). */
+  COMMAND_FAILED: 10,
+  /** `fleethub device command`: the device did not answer within `timeoutMs` (SPEC: exit 11). */
+  COMMAND_TIMED_OUT: 11,
+  /** `fleethub device command`: the device did not come online within the ttl, or the connection dropped after it was sent (SPEC: exit 12). */
+  COMMAND_NOT_DELIVERED: 12,
+  /** `fleethub device command`: the hub refused the command (not on the allow-list, bad args, rate limited, queue full). */
+  COMMAND_REFUSED: 13,
 } as const;
 
 /**
@@ -231,6 +239,14 @@ export const ERRORS = {
 
   // Simulator
   FH_ERR_LOST_MESSAGES: { message: 'messages were lost', exitCode: EXIT.LOST_MESSAGES },
+
+  // Commands and desired configuration through the console (`fleethub device command`, `device config`)
+  FH_ERR_CONSOLE: { message: 'cannot reach the console', exitCode: EXIT.NETWORK },
+  FH_ERR_CONFIG_REFUSED: { message: 'the hub refused the configuration', exitCode: EXIT.INVALID_INPUT },
+  FH_ERR_COMMAND_FAILED: { message: 'the command failed', exitCode: EXIT.COMMAND_FAILED },
+  FH_ERR_COMMAND_TIMED_OUT: { message: 'the command timed out', exitCode: EXIT.COMMAND_TIMED_OUT },
+  FH_ERR_COMMAND_NOT_DELIVERED: { message: 'the command expired or was lost', exitCode: EXIT.COMMAND_NOT_DELIVERED },
+  FH_ERR_COMMAND_REFUSED: { message: 'the hub refused the command', exitCode: EXIT.COMMAND_REFUSED },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** A code from {@link ERRORS}. */

@@ -13,6 +13,7 @@ import { parseTrustedRange } from './trusted-proxies.js';
 import { readClusterSection, type ClusterConfig, type ClusterConfigInput } from '../store/cluster-config.js';
 import { MAX_HISTORY_READINGS } from '../store/history-query.js';
 import { readProvisioningSection, type ProvisioningConfig } from './provisioning/provisioning-config.js';
+import { readCommandAllowList, type CommandAllowList } from './commands/command-config.js';
 import { readStoreSection, type StoreConfig } from '../store/store-config.js';
 export type { StoreConfig } from '../store/store-config.js';
 
@@ -172,6 +173,12 @@ export interface ConsoleListenerConfig {
   readonly historyMaxLimit: number;
   /** History requests answered at once; more are refused with 503 and `Retry-After` (each may hold `historyMaxLimit` readings). */
   readonly historyMaxInFlight: number;
+  /** Commands one token may send per minute, over all its connections; more are refused `rate_limited`. */
+  readonly commandsPerTokenPerMin: number;
+  /** Commands waiting (queued or in flight) for one device; more are refused `queue_full`. */
+  readonly maxQueuedCommandsPerDevice: number;
+  /** Longest `ttlMs` a command may ask for. */
+  readonly maxCommandTtlMs: number;
 }
 
 export const DEFAULT_CONSOLE_HOST = '0.0.0.0';
@@ -205,6 +212,12 @@ export const DEFAULT_REJECTED_SUMMARY_MS = 1_000;
 export const DEFAULT_HISTORY_MAX_LIMIT = 10_000;
 /** A few charts loading at once; bounds the readings a flood of history requests holds in memory. */
 export const DEFAULT_HISTORY_MAX_IN_FLIGHT = 8;
+/** One a second on average, in bursts of up to a minute's worth: an operator or a script, not a flood. */
+export const DEFAULT_COMMANDS_PER_TOKEN_PER_MIN = 60;
+/** A device answers one command at a time; more than this waiting means something is wrong. */
+export const DEFAULT_MAX_QUEUED_COMMANDS_PER_DEVICE = 16;
+/** A week: a command older than that is stale, whatever it was for. */
+export const DEFAULT_MAX_COMMAND_TTL_MS = 7 * 24 * 3_600_000;
 
 /** Everything `fleethub serve` runs with, fully resolved. */
 export interface HubConfig {
@@ -220,6 +233,8 @@ export interface HubConfig {
   readonly cluster: ClusterConfig | null;
   /** Provisioning by claim (`/v1/provision`). */
   readonly provisioning: ProvisioningConfig;
+  /** The commands allow-list (SPEC: `commands`); empty: no command reaches any device. */
+  readonly commands: CommandAllowList;
 }
 
 /**
@@ -238,6 +253,7 @@ export interface HubConfigInput {
   readonly store?: Partial<StoreConfig>;
   readonly cluster?: ClusterConfigInput;
   readonly provisioning?: Partial<ProvisioningConfig>;
+  readonly commands?: Readonly<Record<string, { readonly plans?: readonly string[]; readonly timeoutMs?: number }>>;
   /** The bridge's (`resolveSinkConfigs`); `createHub` refuses them. */
   readonly sinks?: readonly unknown[];
 }
@@ -361,6 +377,9 @@ export function readConsoleSection(c: ConfigReader): ConsoleListenerConfig {
     rejectedSummaryMs: c.int('rejectedSummaryMs', 10, 60_000, DEFAULT_REJECTED_SUMMARY_MS),
     historyMaxLimit: c.int('historyMaxLimit', 1, MAX_HISTORY_READINGS, DEFAULT_HISTORY_MAX_LIMIT),
     historyMaxInFlight: c.int('historyMaxInFlight', 1, 1_000, DEFAULT_HISTORY_MAX_IN_FLIGHT),
+    commandsPerTokenPerMin: c.int('commandsPerTokenPerMin', 1, 1_000_000, DEFAULT_COMMANDS_PER_TOKEN_PER_MIN),
+    maxQueuedCommandsPerDevice: c.int('maxQueuedCommandsPerDevice', 1, 10_000, DEFAULT_MAX_QUEUED_COMMANDS_PER_DEVICE),
+    maxCommandTtlMs: c.int('maxCommandTtlMs', 1_000, 30 * 24 * 3_600_000, DEFAULT_MAX_COMMAND_TTL_MS),
   });
 }
 
@@ -393,16 +412,17 @@ export function resolveHubConfig(raw: unknown, ctx: ResolveContext): { hub: HubC
   // Absent: the embedded store.
   const cluster = r.raw('cluster') === undefined ? null : r.section('cluster', readClusterSection);
   const provisioning = r.section('provisioning', readProvisioningSection);
+  const commands = r.section('commands', readCommandAllowList);
   const sinks = r.array('sinks', 'an array', []);
   r.done();
-  const hub: HubConfig = Object.freeze({ device, console: consoleConfig, pkiDir, dataDir, limits, plans, store, cluster, provisioning });
+  const hub: HubConfig = Object.freeze({ device, console: consoleConfig, pkiDir, dataDir, limits, plans, store, cluster, provisioning, commands });
   RESOLVED.add(hub);
   return { hub, sinks };
 }
 
 /** Every HubConfig {@link resolveHubConfig} made. */
 const RESOLVED = new WeakSet<object>();
-const HUB_CONFIG_KEYS = ['device', 'console', 'pkiDir', 'dataDir', 'limits', 'plans', 'store', 'cluster', 'provisioning'] as const;
+const HUB_CONFIG_KEYS = ['device', 'console', 'pkiDir', 'dataDir', 'limits', 'plans', 'store', 'cluster', 'provisioning', 'commands'] as const;
 
 /**
  * True for a {@link HubConfig}: one {@link resolveHubConfig} made, or a copy

@@ -192,6 +192,11 @@ export class DeviceListener {
     return this.#options.registry;
   }
 
+  /** A device's plan from the inventory (undefined: none, or not read yet). */
+  planOf(id: string): string | undefined {
+    return this.#plans.get(id);
+  }
+
   /** Loads the PKI, starts watching the CRL and the inventory, and listens. Resolves with the bound port. */
   async listen(): Promise<number> {
     // A CRL that is not one of the CA's stops the start (FH_ERR_CONFIG): running without it would unrevoke everyone.

@@ -19,6 +19,7 @@ import type { Store } from '../store/types.js';
 import { CLOSE } from '../errors.js';
 import { ClusterHub, type ClusterHubOptions } from './cluster/cluster-hub.js';
 import { ClusterFeed } from './cluster/cluster-feed.js';
+import { openDeviceControl, type DeviceControl } from './commands/device-control.js';
 
 /** Options of {@link createHub}. */
 export interface HubOptions {
@@ -56,6 +57,8 @@ export interface Hub {
   checkRevocation(): Promise<void>;
   /** Cluster mode's parts (the sink leases among them) after {@link listen}; null on a single hub. */
   readonly cluster: ClusterHub | null;
+  /** Commands and desired configuration (available after {@link listen} resolved). */
+  readonly control: DeviceControl;
 }
 
 class FleethubHub implements Hub {
@@ -70,6 +73,7 @@ class FleethubHub implements Hub {
   #listener: DeviceListener | null = null;
   #console: ConsoleListener | null = null;
   #hubMetrics: HubMetrics | null = null;
+  #control: DeviceControl | null = null;
   #listening: Promise<HubPorts> | null = null;
   #closing: Promise<void> | null = null;
 
@@ -91,6 +95,11 @@ class FleethubHub implements Hub {
   get feed(): LiveFeed {
     if (this.#feed === null) throw new Error('hub.feed is available after listen()');
     return this.#feed;
+  }
+
+  get control(): DeviceControl {
+    if (this.#control === null) throw new Error('hub.control is available after listen()');
+    return this.#control;
   }
 
   onlineDevices(): string[] {
@@ -133,6 +142,8 @@ class FleethubHub implements Hub {
         return paused;
       },
     });
+    const control = await openDeviceControl({ config: this.#config, planOf: (id) => this.#listener?.planOf(id), metrics: this.metrics, log: this.#log });
+    this.#control = control;
     this.#listener = new DeviceListener({
       config: this.#config,
       cluster: this.#cluster?.listenerParts() ?? null,
@@ -141,6 +152,7 @@ class FleethubHub implements Hub {
       feed,
       metrics: this.#hubMetrics,
       log: this.#log,
+      v2: control.participants,
     });
     try {
       const material = await loadDeviceTlsMaterial(this.#config.pkiDir);
@@ -152,6 +164,7 @@ class FleethubHub implements Hub {
         metrics: this.metrics,
         health: () => this.#health(),
         log: this.#log,
+        control,
       });
       const devicePort = await this.#listener.listen();
       const consolePort = await this.#console.listen();
@@ -168,6 +181,7 @@ class FleethubHub implements Hub {
       await this.#cluster?.close();
       await this.#console?.close();
       await feed.close();
+      await control.close();
       await store.close();
       throw err;
     }
@@ -236,6 +250,7 @@ class FleethubHub implements Hub {
     await this.#cluster?.close();
     await this.#console?.close();
     await this.#feed?.close();
+    await this.#control?.close();
     await this.#store?.close();
     this.#log.log('info', 'hub.closed');
   }

@@ -1,12 +1,12 @@
 /** Dashboard tokens: format, verification, tampering, expiry, --ttl parsing, and token.key on disk. */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isFleethubError } from '../../src/errors.js';
-import { MAX_TOKEN_TTL_MS, parseTtl, signToken, verifyToken } from '../../src/hub/console/dashboard-token.js';
+import { MAX_TOKEN_TTL_MS, parseScopes, parseTtl, signToken, verifyToken } from '../../src/hub/console/dashboard-token.js';
 import { loadOrCreateTokenKey, TokenKeyFile } from '../../src/hub/console/token-key-file.js';
 
 const key = randomBytes(32);
@@ -119,5 +119,29 @@ describe('token.key', () => {
     } finally {
       await rm(other, { recursive: true, force: true });
     }
+  });
+});
+
+describe('token scopes', () => {
+  /** A token signed like the hub signs, with any claims (a token from before scopes has no `scp`). */
+  const craft = (claims: Record<string, unknown>): string => {
+    const body = Buffer.from(JSON.stringify(claims)).toString('base64url');
+    return `fh1.${body}.${createHmac('sha256', key).update(`fh1.${body}`).digest('base64url')}`;
+  };
+
+  it('a token without scopes, old or new, is read-only; scopes round-trip', () => {
+    const now = Date.now();
+    assert.deepEqual(verifyToken(key, craft({ id: 'old', dev: '*', iat: now, exp: now + 60_000 })).scopes, ['read']);
+    assert.deepEqual(verifyToken(key, signToken(key, { devices: '*' }).token).scopes, ['read']);
+    assert.deepEqual(verifyToken(key, signToken(key, { devices: '*', scopes: ['read', 'command', 'config'] }).token).scopes, ['read', 'command', 'config']);
+  });
+
+  it('refuses an unknown, repeated or empty scope, signed or parsed', () => {
+    const now = Date.now();
+    for (const scp of [['admin'], ['read', 'read'], [], 'read']) {
+      assert.equal(code(() => verifyToken(key, craft({ id: 'x', dev: '*', iat: now, exp: now + 60_000, scp }))), 'FH_ERR_TOKEN_INVALID', JSON.stringify(scp));
+    }
+    assert.deepEqual(parseScopes('read, command'), ['read', 'command']);
+    for (const text of ['admin', 'read,read', '', 'read,']) assert.equal(code(() => parseScopes(text)), 'FH_ERR_INVALID_ARGUMENT', text);
   });
 });

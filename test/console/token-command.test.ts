@@ -38,6 +38,17 @@ describe('fleethub token create', () => {
     assert.ok(Math.abs(claims.expiresAt - Date.now() - 30 * 60_000) < 60_000);
   });
 
+  it('--scope gives the token its scopes (read by default); an unknown scope is a usage error', async () => {
+    const plain = await fleethub(['token', 'create', '--devices', '*', '--pki', dir]);
+    assert.deepEqual(verifyToken(loadOrCreateTokenKey(dir), plain.stdout.trim()).scopes, ['read']);
+    const scoped = await fleethub(['token', 'create', '--devices', 'pump-*', '--scope', 'read,command,config', '--pki', dir]);
+    assert.equal(scoped.code, 0, scoped.stderr);
+    assert.deepEqual(verifyToken(loadOrCreateTokenKey(dir), scoped.stdout.trim()).scopes, ['read', 'command', 'config']);
+    const bad = await fleethub(['token', 'create', '--devices', '*', '--scope', 'admin', '--pki', dir]);
+    assert.equal(bad.code, 2);
+    assert.equal(bad.stdout, '');
+  });
+
   it('reads the PKI folder from FLEETHUB_PKI and defaults --ttl to 1h', async () => {
     const { code, stdout } = await fleethub(['token', 'create', '--devices', '*'], { FLEETHUB_PKI: dir });
     assert.equal(code, 0);

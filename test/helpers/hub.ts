@@ -24,6 +24,8 @@ export interface HubOverrides {
   store?: Partial<StoreConfig>;
   /** The `provisioning` section, as a config file holds it. */
   provisioning?: Record<string, unknown>;
+  /** The `commands` allow-list, as in a config file. */
+  commands?: Record<string, unknown>;
   /** Reuse a data dir (a restart); it is then not deleted by stop(). */
   dataDir?: string;
   log?: Logger;
@@ -63,6 +65,7 @@ export function testHubConfig(pkiDir: string, dataDir: string, overrides: HubOve
       plans: overrides.plans ?? {},
       store: overrides.store ?? {},
       ...(overrides.provisioning === undefined ? {} : { provisioning: overrides.provisioning }),
+      ...(overrides.commands === undefined ? {} : { commands: overrides.commands }),
       pkiDir,
       dataDir,
       ...(overrides.cluster === undefined ? {} : { cluster: overrides.cluster }),

@@ -38,6 +38,7 @@ import { DashboardSession, type SessionHost } from './dashboard-session.js';
 import { HistoryRoute, historyPathDevice } from './history-route.js';
 import { originAllowed } from './origin-policy.js';
 import { TokenKeyFile } from './token-key-file.js';
+import { TokenCommandLimiter, type ConsoleControl } from './control-requests.js';
 
 /** The stream's path (SPEC). */
 export const STREAM_PATH = '/v1/stream';
@@ -57,6 +58,8 @@ export interface ConsoleListenerOptions {
   /** The body of `/healthz`; with `ok: false` it is answered with 503 (a load balancer then takes the hub out). */
   health: () => Record<string, unknown>;
   log: Logger;
+  /** Commands and desired configuration for tokens with those scopes. @defaultValue none: such requests are forbidden */
+  control?: ConsoleControl;
 }
 
 /** The running console listener. */
@@ -127,6 +130,8 @@ export function createConsoleListener(options: ConsoleListenerOptions): ConsoleL
     },
     log,
     metrics,
+    control: options.control ?? null,
+    commandLimiter: new TokenCommandLimiter(config.commandsPerTokenPerMin),
     authBlocked: (ip) => authThrottle.blocked(ip),
     authRefused: (ip, throttled) => authThrottle.refused(ip, throttled),
     acquireToken(id) {

@@ -4,7 +4,8 @@
  * object each.
  *
  * Dashboard → hub: `{"auth":token}` (first, once), `{"subscribe":glob}`,
- * `{"unsubscribe":glob}`.
+ * `{"unsubscribe":glob}`, and with the token's scopes `{"command":..}` and
+ * `{"config":..}` (control-requests.ts).
  *
  * Hub → dashboard: `{"authed":{"devices","expiresAt"}}`, `{"subscribed":glob}`,
  * `{"unsubscribed":glob}`, readings `{"device","seq","ts","data"}`,
@@ -15,12 +16,14 @@
 import type { RejectedEvent } from '../live-feed.js';
 import type { StoredReading } from '../../store/types.js';
 import { isValidGlob } from './device-glob.js';
+import { parseControlRequest, type ControlRequest } from './control-requests.js';
 
 /** A well-formed message from a dashboard. */
 export type DashboardRequest =
   | { readonly type: 'auth'; readonly token: string }
   | { readonly type: 'subscribe'; readonly glob: string }
-  | { readonly type: 'unsubscribe'; readonly glob: string };
+  | { readonly type: 'unsubscribe'; readonly glob: string }
+  | ControlRequest;
 
 /** `error` values the hub sends a dashboard. */
 export type DashboardErrorCode =
@@ -28,7 +31,10 @@ export type DashboardErrorCode =
   | 'invalid_message'
   | 'forbidden'
   | 'rate_limited'
-  | 'too_many_subscriptions';
+  | 'too_many_subscriptions'
+  | 'invalid_config'
+  | 'too_large'
+  | 'unavailable';
 
 /** What {@link parseDashboardMessage} found. */
 export type ParsedDashboardMessage = DashboardRequest | { readonly type: 'invalid'; readonly error: 'invalid_json' | 'invalid_message' };
@@ -58,6 +64,10 @@ export function parseDashboardMessage(text: string): ParsedDashboardMessage {
   if ('unsubscribe' in record) {
     return isValidGlob(record.unsubscribe) ? { type: 'unsubscribe', glob: record.unsubscribe } : { type: 'invalid', error: 'invalid_message' };
   }
+  if ('command' in record || 'config' in record) {
+    const key = 'command' in record ? 'command' : 'config';
+    return parseControlRequest(key, record[key]) ?? { type: 'invalid', error: 'invalid_message' };
+  }
   return { type: 'invalid', error: 'invalid_message' };
 }
 
@@ -80,9 +90,9 @@ export function encodeRejected(event: RejectedEvent): string {
   return JSON.stringify({ rejected: { device: event.device, code: event.code, count: event.count, codes: event.codes, at: event.at } });
 }
 
-/** `{"authed":{"devices","expiresAt"}}` (SPEC). */
-export function encodeAuthed(devices: string, expiresAt: number): string {
-  return JSON.stringify({ authed: { devices, expiresAt } });
+/** `{"authed":{"devices","expiresAt","scopes"}}` (SPEC, and the token's scopes so a page shows only what it may use). */
+export function encodeAuthed(devices: string, expiresAt: number, scopes: readonly string[]): string {
+  return JSON.stringify({ authed: { devices, expiresAt, scopes } });
 }
 
 /** `{"error":code}`. */

@@ -20,6 +20,7 @@ import type { DashboardMetrics } from './dashboard-metrics.js';
 import { DashboardOutbox } from './dashboard-outbox.js';
 import { encodeAuthed, encodeError, encodePresence, encodeReading, parseDashboardMessage, type DashboardErrorCode } from './dashboard-protocol.js';
 import { globMatches, globWithin } from './device-glob.js';
+import { handleControlRequest, type ConsoleControl, type ControlRequest, type TokenCommandLimiter } from './control-requests.js';
 import type { TokenKeyFile } from './token-key-file.js';
 
 /** Invalid or forbidden messages in a row before closing with 1008 (as on the device side). */
@@ -50,6 +51,10 @@ export interface SessionHost {
   readonly keyFile: TokenKeyFile;
   readonly log: Logger;
   readonly metrics: DashboardMetrics;
+  /** Commands and desired configuration; null on a console without a hub behind it. */
+  readonly control: ConsoleControl | null;
+  /** Commands per token (SPEC: per-token rate limits). */
+  readonly commandLimiter: TokenCommandLimiter;
   /** True when `ip` is past its refused auths for now: its next auth is refused at once (auth-throttle.ts). */
   authBlocked(ip: string): boolean;
   /** An auth from `ip` was refused (`throttled`: by {@link authBlocked}). */
@@ -210,7 +215,27 @@ export class DashboardSession {
       case 'unsubscribe':
         this.#unsubscribe(message.glob);
         return;
+      case 'command':
+      case 'config':
+        this.#control(message);
+        return;
     }
+  }
+
+  #control(request: ControlRequest): void {
+    const claims = this.#claims as TokenClaims;
+    void handleControlRequest(request, {
+      claims,
+      control: this.#host.control,
+      limiter: this.#host.commandLimiter,
+      send: (text) => {
+        if (!this.#closing) this.#enqueue(text);
+      },
+      strike: (code) => this.#strike(code),
+      accepted: () => {
+        this.#invalidInRow = 0;
+      },
+    }).catch((err: unknown) => this.#host.log.log('error', 'dashboard.control_failed', { token: claims.id, error: String(err) }));
   }
 
   #authenticate(text: string | null): void {
@@ -241,7 +266,7 @@ export class DashboardSession {
     this.#claims = claims;
     this.#armExpiry();
     this.#host.log.log('info', 'dashboard.authed', { ip: this.#remote, token: claims.id, devices: claims.devices });
-    this.#enqueue(encodeAuthed(claims.devices, claims.expiresAt));
+    this.#enqueue(encodeAuthed(claims.devices, claims.expiresAt, claims.scopes));
   }
 
   #subscribe(glob: string): void {

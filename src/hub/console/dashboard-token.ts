@@ -2,8 +2,9 @@
  * Dashboard tokens (SPEC: `fleethub token create`, Dashboard protocol).
  *
  * A token is `fh1.<claims>.<mac>`: the version, the base64url JSON claims
- * `{"id","dev","iat","exp"}` (id, device glob, issued-at and expiry in ms
- * since epoch), and the base64url HMAC-SHA256 of `fh1.<claims>` under the
+ * `{"id","dev","iat","exp","scp"}` (id, device glob, issued-at and expiry in
+ * ms since epoch, scopes; a token without `scp` is `read` only, so every
+ * token made before scopes existed stays read-only), and the base64url HMAC-SHA256 of `fh1.<claims>` under the
  * 32-byte `token.key`. URL-safe, about 130 characters, no padding. The MAC is
  * checked in constant time before the claims are even parsed, so a forged
  * token learns nothing from the hub. Tokens are bearer credentials sent as the
@@ -28,6 +29,29 @@ export const DEFAULT_TOKEN_TTL_MS = 60 * 60 * 1000;
 /** Longest `--ttl` accepted: 30 days, long enough for a wall display, short enough that forgotten tokens die. */
 export const MAX_TOKEN_TTL_MS = 30 * 24 * 60 * 60 * 1000;
 
+/** What a token allows (SPEC: Token scopes): `read` the stream, send `command`s, set desired `config`. */
+export const TOKEN_SCOPES = ['read', 'command', 'config'] as const;
+
+/** One of {@link TOKEN_SCOPES}. */
+export type TokenScope = (typeof TOKEN_SCOPES)[number];
+
+/** `--scope` when none is given: a dashboard token never controls devices unless it says so. @defaultValue read */
+export const DEFAULT_TOKEN_SCOPES: readonly TokenScope[] = Object.freeze(['read']);
+
+function isScopeList(value: unknown): value is TokenScope[] {
+  return Array.isArray(value) && value.length > 0 && value.length <= TOKEN_SCOPES.length
+    && value.every((s, i) => (TOKEN_SCOPES as readonly unknown[]).includes(s) && value.indexOf(s) === i);
+}
+
+/** Parses `--scope read,command,config`; throws FH_ERR_INVALID_ARGUMENT for an unknown or repeated scope. */
+export function parseScopes(text: string): TokenScope[] {
+  const scopes = text.split(',').map((s) => s.trim());
+  if (!isScopeList(scopes)) {
+    throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `--scope must be a comma-separated list of ${TOKEN_SCOPES.join(', ')}, got ${JSON.stringify(text)}`);
+  }
+  return scopes;
+}
+
 /** What a verified token says. */
 export interface TokenClaims {
   /** Random id, for logs and the per-token connection limit. */
@@ -38,6 +62,8 @@ export interface TokenClaims {
   readonly issuedAt: number;
   /** ms since epoch; the token (and any dashboard using it) ends here. */
   readonly expiresAt: number;
+  /** What it allows. */
+  readonly scopes: readonly TokenScope[];
 }
 
 /**
@@ -64,6 +90,8 @@ export interface TokenRequest {
   readonly ttlMs?: number;
   /** Clock, for tests. @defaultValue Date.now() */
   readonly now?: number;
+  /** @defaultValue {@link DEFAULT_TOKEN_SCOPES} */
+  readonly scopes?: readonly TokenScope[];
 }
 
 function mac(key: Uint8Array, signed: string): Buffer {
@@ -79,9 +107,11 @@ export function signToken(key: Uint8Array, request: TokenRequest): { token: stri
   if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0 || ttlMs > MAX_TOKEN_TTL_MS) {
     throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `token lifetime must be between 1 ms and 30 days, got ${ttlMs} ms`);
   }
+  const scopes = request.scopes ?? DEFAULT_TOKEN_SCOPES;
+  if (!isScopeList(scopes)) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `token scopes must be some of ${TOKEN_SCOPES.join(', ')}`);
   const now = request.now ?? Date.now();
-  const claims: TokenClaims = { id: randomBytes(9).toString('base64url'), devices: request.devices, issuedAt: now, expiresAt: now + ttlMs };
-  const body = Buffer.from(JSON.stringify({ id: claims.id, dev: claims.devices, iat: claims.issuedAt, exp: claims.expiresAt })).toString('base64url');
+  const claims: TokenClaims = { id: randomBytes(9).toString('base64url'), devices: request.devices, issuedAt: now, expiresAt: now + ttlMs, scopes: [...scopes] };
+  const body = Buffer.from(JSON.stringify({ id: claims.id, dev: claims.devices, iat: claims.issuedAt, exp: claims.expiresAt, scp: claims.scopes })).toString('base64url');
   const signed = `${TOKEN_VERSION}.${body}`;
   return { token: `${signed}.${mac(key, signed).toString('base64url')}`, claims };
 }
@@ -112,8 +142,10 @@ export function verifyToken(key: Uint8Array, token: unknown, now: number = Date.
     throw invalid();
   }
   if (typeof raw !== 'object' || raw === null) throw invalid();
-  const { id, dev, iat, exp } = raw as Record<string, unknown>;
+  const { id, dev, iat, exp, scp } = raw as Record<string, unknown>;
   if (typeof id !== 'string' || !isValidGlob(dev) || !Number.isSafeInteger(iat) || !Number.isSafeInteger(exp)) throw invalid();
+  // No `scp`: a token from before scopes, read-only.
+  if (scp !== undefined && !isScopeList(scp)) throw invalid();
   if ((exp as number) <= now) throw new FleethubError('FH_ERR_TOKEN_EXPIRED');
-  return { id, devices: dev, issuedAt: iat as number, expiresAt: exp as number };
+  return { id, devices: dev, issuedAt: iat as number, expiresAt: exp as number, scopes: scp ?? DEFAULT_TOKEN_SCOPES };
 }
