@@ -23,7 +23,7 @@ test('commands: a bad entry stops start-up naming the key', () => {
     [{ ping: { plans: ['no spaces'] } }, 'commands.ping.plans'],
     [{ ping: { timeoutMs: 0 } }, 'commands.ping.timeoutMs'],
     [{ ping: { timeoutMs: 3_600_001 } }, 'commands.ping.timeoutMs'],
-    [{ ping: { retries: 3 } }, 'commands.ping'],
+    [{ ping: { retries: 3 } }, 'unknown key commands.ping.retries'],
     [{ ping: true }, 'commands.ping'],
   ] as const) {
     assert.throws(() => resolve(commands), (err: unknown) => isFleethubError(err, 'FH_ERR_CONFIG') && (err as Error).message.includes(`config: ${key} `), JSON.stringify(commands));
