@@ -142,7 +142,15 @@ class FleethubHub implements Hub {
         return paused;
       },
     });
-    const control = await openDeviceControl({ config: this.#config, planOf: (id) => this.#listener?.planOf(id), metrics: this.metrics, log: this.#log });
+    let control: DeviceControl;
+    try {
+      control = await openDeviceControl({ config: this.#config, planOf: (id) => this.#listener?.planOf(id), metrics: this.metrics, log: this.#log });
+    } catch (err) {
+      await feed.close();
+      await this.#cluster?.close();
+      await store.close();
+      throw err;
+    }
     this.#control = control;
     this.#listener = new DeviceListener({
       config: this.#config,
