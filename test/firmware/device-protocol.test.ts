@@ -53,8 +53,8 @@ test('--protocol 2 against the real hub: version 2 negotiated, its maxDownlinkBy
   const device = startDevice(`wss://localhost:${hub.devicePort}/v1/device`, files, ['--protocol', '2', '--count', '5', '--interval-ms', '0']);
   t.after(() => reapDevice(device));
   assert.deepEqual(await device.exited, { code: 0, signal: null }, device.output());
-  // No feature is offered by a hub without commands, config or renewal set up.
-  assert.ok(device.lines().includes('protocol 2 features= maxDownlinkBytes=8192'), device.output());
+  // A hub without a commands allow-list or renewal offers desired configuration only.
+  assert.ok(device.lines().includes('protocol 2 features=config maxDownlinkBytes=8192'), device.output());
   assert.equal(highestAck(device.lines()), 5);
   assertContiguousOnce(await storedSeqs(hub.hub.store, 'fw-v2-hub'), 5);
 
