@@ -245,7 +245,7 @@ async function restartStorm(setup: HubSetup, hub: HubProcess, pkiDir: string, tl
   const stop = new AbortController();
   const watch = new SimWatch(label);
   const run = simulate(pkiDir, {
-    url: directUrl(setup), devices: STORM_DEVICES, rate: STORM_RATE, tlsResume, connectRate: 1_000, connectTimeout: '120s',
+    url: directUrl(setup), prefix: 'storm', devices: STORM_DEVICES, rate: STORM_RATE, tlsResume, connectRate: 1_000, connectTimeout: '120s',
     duration: `${Math.round(RECOVERY_TIMEOUT_MS / 1000) + 60}s`,
   }, watch, stop.signal);
   let current = hub;
@@ -293,8 +293,10 @@ async function main(): Promise<void> {
   try {
     await initCa(pkiDir, {});
     await issueServerCert(pkiDir, { hosts: ['localhost'], ips: ['127.0.0.1'] });
-    process.stderr.write(`cluster bench: provisioning ${Math.max(DEVICES, STORM_DEVICES)} device certificates\n`);
-    await provisionFleet(pkiDir, 'bench', Math.max(DEVICES, STORM_DEVICES));
+    // A fleet's ids are padded to the width of its size (bench0001, storm00001): one fleet per size.
+    process.stderr.write(`cluster bench: provisioning ${DEVICES + STORM_DEVICES} device certificates\n`);
+    await provisionFleet(pkiDir, 'bench', DEVICES);
+    await provisionFleet(pkiDir, 'storm', STORM_DEVICES);
 
     const singleSetup = await writeHubConfig(dir, 'single', null);
     single = await launch(singleSetup);
