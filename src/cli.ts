@@ -9,6 +9,7 @@ import { registerTokenCommands } from './hub/console/token-command.js';
 import { registerDeviceControlCommands } from './hub/console/device-control-command.js';
 import { registerServeCommand } from './serve-command.js';
 import { registerResetSeqCommand } from './reset-seq-command.js';
+import { registerDeviceRevokeCommand } from './revoke-command.js';
 import { registerSimCommand } from '../firmware-sim/sim-command.js';
 
 /** Builds the program; exported for tests that want to inspect the help. */
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerPkiCommands(program);
+  registerDeviceRevokeCommand(program);
   registerTokenCommands(program);
   registerServeCommand(program);
   registerResetSeqCommand(program);

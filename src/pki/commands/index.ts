@@ -10,7 +10,6 @@ import { registerCaServerCertCommand } from './ca-server-cert-command.js';
 import { registerDeviceAddCommand } from './device-add-command.js';
 import { registerDeviceExportCommand } from './device-export-command.js';
 import { registerDeviceListCommand } from './device-list-command.js';
-import { registerDeviceRevokeCommand } from './device-revoke-command.js';
 import { examples } from './pki-options.js';
 import { registerProvisionBatchCommands } from './provision-batch-commands.js';
 import { registerProvisionResetCommand } from './provision-reset-command.js';
@@ -27,7 +26,6 @@ export function registerPkiCommands(program: Command): void {
   examples(device, ['fleethub device add greenhouse-01', 'fleethub device export greenhouse-01 --format esp32 --out fleethub_credentials.h']);
   registerDeviceAddCommand(device);
   registerDeviceListCommand(device);
-  registerDeviceRevokeCommand(device);
   registerDeviceExportCommand(device);
   const provision = program.command('provision').description('zero-touch provisioning by claim: factory batches, their claim certificates, resets');
   examples(provision, ['fleethub provision batch add line-7 --ids-file ids.txt', 'fleethub provision export line-7 --format esp32 --out fleethub_claim.h']);

@@ -1,16 +1,22 @@
-/** `fleethub device revoke`: marks a device revoked and rewrites the CRL; with a cluster hub's config, publishes it to the cluster. */
+/**
+ * `fleethub device revoke`: marks a device revoked and rewrites the CRL;
+ * with a cluster hub's config, publishes it to the cluster. It lives here,
+ * not with the other `device` commands in src/pki/commands, because it also
+ * reads a hub's config and talks to the cluster (the PKI knows no hub).
+ */
 import type { Command } from 'commander';
-import { action } from '../../command-action.js';
-import { FleethubError } from '../../errors.js';
-import { loadHubConfig } from '../../hub/config-file.js';
-import { publishPkiToCluster } from '../../hub/cluster/publish-pki.js';
-import { REVOCATION_REASONS, resolveRevocationReason } from '../crl.js';
-import { revokeDevice } from '../revocation.js';
-import { readPassphrase } from '../ca-passphrase.js';
-import { examples, passphraseOption, pkiOption, resolvePkiDir } from './pki-options.js';
+import { action } from './command-action.js';
+import { FleethubError } from './errors.js';
+import { loadHubConfig } from './hub/config-file.js';
+import { publishPkiToCluster } from './hub/cluster/publish-pki.js';
+import { REVOCATION_REASONS, resolveRevocationReason } from './pki/crl.js';
+import { revokeDevice } from './pki/revocation.js';
+import { readPassphrase } from './pki/ca-passphrase.js';
+import { examples, passphraseOption, pkiOption, resolvePkiDir } from './pki/commands/pki-options.js';
 
-/** Registers `device revoke` under `device`. */
-export function registerDeviceRevokeCommand(device: Command): void {
+/** Registers `device revoke` under `device` (made by the PKI's commands). */
+export function registerDeviceRevokeCommand(program: Command): void {
+  const device = program.commands.find((c) => c.name() === 'device') ?? program.command('device');
   const cmd = device.command('revoke <id>')
     .description('revoke a device: the inventory marks it and crl.pem is rewritten (a running hub drops it within 5 s)')
     .option('--reason <reason>', `RFC 5280 reason: ${Object.keys(REVOCATION_REASONS).join(', ')} (default unspecified)`)
