@@ -116,8 +116,28 @@ async function nodeReady(spec: NatsNodeSpec): Promise<boolean> {
   return typeof meta?.leader === 'string' && meta.leader.length > 0;
 }
 
-/** Starts the cluster; throws (having stopped whatever started) when it does not come up. */
+/** Attempts at starting a cluster when a port picked free was taken before a node bound it. */
+const PORT_RACE_ATTEMPTS = 3;
+
+/**
+ * Starts the cluster; throws (having stopped whatever started) when it does
+ * not come up. Free ports are picked before the nodes bind them, and test
+ * files running side by side pick theirs too: a node that finds its port
+ * taken ("address already in use") is a lost race, not a failure, and the
+ * cluster starts again on new ports.
+ */
 export async function startNatsCluster(options: NatsClusterOptions = {}): Promise<NatsCluster> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startNatsClusterOnce(options);
+    } catch (err) {
+      const raced = err instanceof Error && err.message.includes('address already in use');
+      if (!raced || attempt >= PORT_RACE_ATTEMPTS) throw err;
+    }
+  }
+}
+
+async function startNatsClusterOnce(options: NatsClusterOptions): Promise<NatsCluster> {
   requireBinary(NATS_SERVER, 'nats-server');
   const count = options.nodes ?? 3;
   if (!Number.isSafeInteger(count) || count < 1) throw new Error(`nodes must be a positive integer, got ${count}`);

@@ -93,10 +93,8 @@ export class ServiceProcess {
       exited = true;
     });
     try {
-      await waitUntil(async () => {
-        if (exited) throw new Error('exited');
-        return ready();
-      }, `${this.#label} answers`, START_TIMEOUT_MS);
+      // A process that dies while starting (a port taken, a bad config) ends the wait at once (waitUntil retries a check that throws).
+      await waitUntil(async () => exited || ready(), `${this.#label} answers`, START_TIMEOUT_MS);
       if (exited) throw new Error('exited');
     } catch (err: unknown) {
       await this.stop();
