@@ -143,6 +143,9 @@ export function natsConnectOptions(cluster: ClusterConfig): NodeConnectionOption
     reconnectTimeWait: DEFAULT_NATS_RECONNECT_WAIT_MS,
     pingInterval: DEFAULT_NATS_PING_INTERVAL_MS,
     maxPingOut: 2,
+    // Without it the client builds an Error (a stack trace) for every request it sends, in case it times out:
+    // 3 % of a cluster hub's CPU in a profile at 1,000 readings/s, for traces the hub's log never shows.
+    noAsyncTraces: true,
   };
   const tls = cluster.nats.tls;
   if (tls !== null) {
