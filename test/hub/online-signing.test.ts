@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -144,7 +144,10 @@ test('an encrypted issuing key: signing needs the passphrase (env or file), a wr
     await writeFile(passFile, 'correct horse battery staple\n', { mode: 0o600 });
     const init = await runCli(['ca', 'issuing', 'init', '--pki', pki.dir, '--passphrase-file', passFile]);
     assert.equal(init.code, 0, init.stderr);
-    assert.match(await readFile(paths.issuingKey, 'utf8'), /BEGIN ENCRYPTED PRIVATE KEY/);
+    // Encrypted: unreadable without the passphrase, readable with it.
+    const issuingKeyPem = await readFile(paths.issuingKey, 'utf8');
+    assert.throws(() => createPrivateKey(issuingKeyPem));
+    assert.equal(createPrivateKey({ key: issuingKeyPem, passphrase: 'correct horse battery staple' }).type, 'private');
 
     const none = await runCli(['device', 'add', 'os-enc-1', '--pki', pki.dir]);
     assert.equal(none.code, 2, none.stderr);
