@@ -28,13 +28,15 @@ import { limitsForPlan } from './device-limits.js';
 import type { DeviceRegistry } from './device-registry.js';
 import { peerOf, type Peer } from './device-peer.js';
 import { isDevicePath, refuseHttp, selectSubprotocol } from './device-upgrade.js';
-import { DeviceSession, type SessionContext, type SessionOwnership, type SessionSummary } from './device-session.js';
+import { DeviceSession, type SessionContext } from './device-session.js';
+import type { DeviceListenerCluster } from './cluster/cluster-hub.js';
+import { nackedText } from './session-summary.js';
 import { CrlWatcher } from './crl-watcher.js';
 import { loadDeviceTlsMaterial } from './device-tls.js';
 import type { HubFeed } from './hub-feed.js';
 import { handshakeFailureReason, type HubMetrics } from './hub-metrics.js';
 import { DevicePlans } from './device-plans.js';
-import { PolledFile, PreferredSource, type TextSource } from './text-source.js';
+import { PolledFile, PreferredSource } from './text-source.js';
 import { ProxyProtocolStep, type ProxyStepHandlers } from './proxy-accept.js';
 import { TicketKeyFile } from './ticket-key-file.js';
 import { openProvisioning } from './provisioning/open-provisioning.js';
@@ -43,16 +45,6 @@ import type { Store } from '../store/types.js';
 import { offeredVersion } from './protocol-v2.js';
 import { V2Session, type V2Participant } from './v2-session.js';
 import type { DownlinkPort } from './session-extension.js';
-
-/** What cluster mode adds to the device listener (SPEC: Cluster mode). */
-export interface DeviceListenerCluster {
-  /** One live connection per device across the cluster. */
-  readonly ownership: SessionOwnership;
-  /** The CRL the CLI published to the cluster, followed beside `crl.pem` (the newest wins). */
-  readonly crl: TextSource;
-  /** The inventory the CLI published to the cluster: device plans come from it once one was published. */
-  readonly inventory: TextSource;
-}
 
 /** What the device listener works with. */
 export interface DeviceListenerOptions {
@@ -76,13 +68,6 @@ function uncork(socket: Duplex): void {
 
 /** Resets from peers are routine; the socket's 'close' does the bookkeeping. */
 function ignoreSocketError(): void {}
-
-/** A session's nacks by code for its disconnect line (`rate_limited:3,invalid_json:1`), or undefined when there were none. */
-function nackedText(summary: SessionSummary): string | undefined {
-  let text = '';
-  for (const code in summary.nacked) text += `${text === '' ? '' : ','}${code}:${summary.nacked[code as WireErrorCode]}`;
-  return text === '' ? undefined : text;
-}
 
 /**
  * A connection between its TLS handshake and its upgrade: who it is (read
@@ -257,7 +242,7 @@ export class DeviceListener {
     if (this.#upgradeSweep !== null) clearInterval(this.#upgradeSweep);
     for (const socket of this.#awaitingUpgrade.keys()) socket.destroy();
     this.#awaitingUpgrade.clear();
-    await Promise.all([...this.registry.sessions()].map((s) => s.close(CLOSE.GOING_AWAY, true)));
+    await this.closeDevices(CLOSE.GOING_AWAY);
     this.#proxy.close();
     for (const socket of this.#sockets) socket.destroy();
     for (const wss of this.#wss.values()) wss.close();

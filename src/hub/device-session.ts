@@ -13,31 +13,14 @@ import type { AppendOutcome, Reading, Store } from '../store/types.js';
 import { TokenBucket } from './token-bucket.js';
 import type { DownlinkPort, SessionExtension, SessionExtensionFactory } from './session-extension.js';
 import { downlinkBytes } from './protocol-v2.js';
+import type { SessionSummary } from './session-summary.js';
+import { wsErrorCloseCode } from './ws-close-codes.js';
 
 /** How long a closing session waits for the peer's close frame before dropping the socket. */
 const CLOSE_GRACE_MS = 2_000;
 
 /** The window `maxRefusalsPerMinute` counts in. */
 export const REFUSAL_WINDOW_MS = 60_000;
-
-/**
- * The close code ws sends for each error it reports (its documented
- * `WS_ERR_*` codes, RFC 6455 §7.4.1): ws closes the connection itself, and
- * its 'close' event then carries the peer's code (1006 when the peer sent
- * none), so the session records the one actually sent.
- */
-const WS_ERROR_CLOSE_CODES: ReadonlyMap<string, number> = new Map([
-  ['WS_ERR_INVALID_UTF8', 1007],
-  ['WS_ERR_UNSUPPORTED_MESSAGE_LENGTH', CLOSE.TOO_BIG],
-  ['WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH', CLOSE.TOO_BIG],
-  ['WS_ERR_TOO_MANY_BUFFERED_PARTS', CLOSE.POLICY],
-]);
-
-/** The close code ws sent for `err`: protocol errors 1002 unless the table says otherwise; null for a socket error (no close frame). */
-export function wsErrorCloseCode(err: { code?: unknown }): number | null {
-  if (typeof err.code !== 'string' || !err.code.startsWith('WS_ERR_')) return null;
-  return WS_ERROR_CLOSE_CODES.get(err.code) ?? 1002;
-}
 
 /** What a session reports to the hub (metrics, feed, logs); all optional work, no I/O expected. */
 export interface SessionObserver {
@@ -51,12 +34,6 @@ export interface SessionObserver {
   paused(): void;
   /** The session ended; `code` is the close code received or sent ({@link DeviceSession.summary} has its counts). */
   closed(session: DeviceSession, code: number): void;
-}
-
-/** Counts of one session, logged once when it ends (limit breaches summarised, not one line per message). */
-export interface SessionSummary {
-  accepted: number;
-  nacked: Partial<Record<WireErrorCode, number>>;
 }
 
 /**

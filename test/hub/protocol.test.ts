@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ackMessage, helloMessage, MAX_TS_SKEW_MS, MIN_TS, nackMessage, parseFrame, withinCodePoints } from '../../src/hub/protocol.js';
-import { wsErrorCloseCode } from '../../src/hub/device-session.js';
+import { wsErrorCloseCode } from '../../src/hub/ws-close-codes.js';
 import { DEFAULT_LIMITS } from '../../src/hub/config.js';
 
 const now = Date.UTC(2026, 10, 22, 12);

@@ -13,11 +13,22 @@
 import { SILENT_LOGGER, type Logger } from '../../log.js';
 import type { ClusterConfig } from '../../store/cluster-config.js';
 import type { JetStreamStore } from '../../store/jetstream-store.js';
-import type { DeviceListenerCluster } from '../device-listener.js';
+import type { SessionOwnership } from '../device-session.js';
+import type { TextSource } from '../text-source.js';
 import { ClusterPki } from './cluster-crl.js';
 import { DeviceOwnership } from './device-ownership.js';
 import { ClusterSessionOwnership } from './session-ownership.js';
 import { SinkLeases } from './sink-lease.js';
+
+/** What cluster mode adds to the device listener (SPEC: Cluster mode). */
+export interface DeviceListenerCluster {
+  /** One live connection per device across the cluster. */
+  readonly ownership: SessionOwnership;
+  /** The CRL the CLI published to the cluster, followed beside `crl.pem` (the newest wins). */
+  readonly crl: TextSource;
+  /** The inventory the CLI published to the cluster: device plans come from it once one was published. */
+  readonly inventory: TextSource;
+}
 
 /** How often the hub looks at the store's health to act on a lost or regained quorum. @defaultValue 500 ms */
 export const DEFAULT_QUORUM_CHECK_MS = 500;
