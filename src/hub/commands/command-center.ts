@@ -124,6 +124,11 @@ export class CommandCenter implements V2Participant {
     options.metrics.observedGauge('fleethub_commands_waiting', 'Commands queued or in flight.', () => this.#live.size);
   }
 
+  /** The allow-listed names, in the config's order (what a dashboard with the `command` scope may offer). */
+  get names(): readonly string[] {
+    return [...this.#o.allowList.keys()];
+  }
+
   /**
    * Takes up what the store kept: a command recorded `sent` was perhaps
    * delivered and is never resent (`lost`); a queued one past its ttl is

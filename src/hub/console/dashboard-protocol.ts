@@ -7,7 +7,7 @@
  * `{"unsubscribe":glob}`, and with the token's scopes `{"command":..}` and
  * `{"config":..}` (control-requests.ts).
  *
- * Hub → dashboard: `{"authed":{"devices","expiresAt"}}`, `{"subscribed":glob}`,
+ * Hub → dashboard: `{"authed":{"devices","expiresAt","scopes","commands"?}}`, `{"subscribed":glob}`,
  * `{"unsubscribed":glob}`, readings `{"device","seq","ts","data"}`,
  * `{"presence":{"device","online"}}`, `{"rejected":{"device","code","count","codes","at"}}`
  * (device messages the hub refused, summarised: the dashboard's "limit breaches"),
@@ -90,9 +90,13 @@ export function encodeRejected(event: RejectedEvent): string {
   return JSON.stringify({ rejected: { device: event.device, code: event.code, count: event.count, codes: event.codes, at: event.at } });
 }
 
-/** `{"authed":{"devices","expiresAt","scopes"}}` (SPEC, and the token's scopes so a page shows only what it may use). */
-export function encodeAuthed(devices: string, expiresAt: number, scopes: readonly string[]): string {
-  return JSON.stringify({ authed: { devices, expiresAt, scopes } });
+/**
+ * `{"authed":{"devices","expiresAt","scopes"}}` (SPEC, and the token's scopes
+ * so a page shows only what it may use); with `commands` (the allow-listed
+ * names) for a token with the `command` scope, so a page offers only those.
+ */
+export function encodeAuthed(devices: string, expiresAt: number, scopes: readonly string[], commands?: readonly string[]): string {
+  return JSON.stringify({ authed: commands === undefined ? { devices, expiresAt, scopes } : { devices, expiresAt, scopes, commands } });
 }
 
 /** `{"error":code}`. */

@@ -1,6 +1,7 @@
 /**
  * One dashboard connection on `/v1/stream` (SPEC: Dashboard protocol): first
- * message authentication, subscriptions within the token's scope, the
+ * message authentication, subscriptions within the token's scope (and only
+ * with its `read` scope), the
  * subscribe snapshot, live fan-out through a bounded outbox, and every
  * per-connection limit.
  *
@@ -266,12 +267,14 @@ export class DashboardSession {
     this.#claims = claims;
     this.#armExpiry();
     this.#host.log.log('info', 'dashboard.authed', { ip: this.#remote, token: claims.id, devices: claims.devices });
-    this.#enqueue(encodeAuthed(claims.devices, claims.expiresAt, claims.scopes));
+    const commands = claims.scopes.includes('command') ? this.#host.control?.commands.names ?? [] : undefined;
+    this.#enqueue(encodeAuthed(claims.devices, claims.expiresAt, claims.scopes, commands));
   }
 
   #subscribe(glob: string): void {
     const claims = this.#claims as TokenClaims;
-    if (!globWithin(glob, claims.devices)) {
+    // SPEC Token scopes: readings and presence need `read`; a command- or config-only token sees none.
+    if (!claims.scopes.includes('read') || !globWithin(glob, claims.devices)) {
       this.#strike('forbidden');
       return;
     }

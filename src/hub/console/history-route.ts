@@ -16,7 +16,8 @@
  *    parameters, a bound that is not a non-negative integer, `from` after
  *    `to`, a `limit` outside 1..`historyMaxLimit`, a cursor that is not one
  *    of this device's → 400;
- * 3. the token's device glob must cover the device → 403;
+ * 3. the token's device glob must cover the device, and its scopes include
+ *    `read` (SPEC: Token scopes) → 403;
  * 4. at most `historyMaxInFlight` requests run at once → 503 + Retry-After.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -129,6 +130,7 @@ export class HistoryRoute {
       if (!isValidDeviceId(device)) throw new Refusal('history_bad_request', 'not a device id');
       query = parseQuery(new URL(req.url ?? '/', 'https://console').searchParams, device, this.#host.config.historyMaxLimit);
       if (!globMatches(claims.devices, device)) throw new Refusal('history_forbidden', 'the token does not cover this device');
+      if (!claims.scopes.includes('read')) throw new Refusal('history_forbidden', 'the token has no read scope');
       if (this.#inFlight >= this.#host.config.historyMaxInFlight) throw new Refusal('history_busy', 'too many history requests at once; try again');
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
