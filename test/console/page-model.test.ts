@@ -87,3 +87,31 @@ describe('page: fleet model', () => {
     assert.equal(model.rejections.length, 3);
   });
 });
+
+interface HistoryLoaderModule {
+  CHART_POINTS: number;
+  RANGES: Map<string, number>;
+  foldReadings(readings: unknown[], from: number, to: number, points?: number): Map<string, { t: number[]; v: number[] }>;
+}
+const loader = (await import(pathToFileURL(join(REPO_ROOT, 'src/hub/console/page/history-loader.js')).href)) as HistoryLoaderModule;
+
+describe('page: history folding', () => {
+  it('keeps few readings as they are, numbers only, fields in the order they appear', () => {
+    const series = loader.foldReadings([
+      { seq: 1, ts: 10, data: { temp: 1, note: '<b>', ok: true } },
+      { seq: 2, ts: 20, data: { hum: 50, temp: 2 } },
+      { seq: 3, ts: 30, data: { temp: Number.NaN } },
+      null,
+    ], 0, 100);
+    assert.deepEqual([...series.keys()], ['temp', 'hum']);
+    assert.deepEqual(series.get('temp'), { t: [10, 20], v: [1, 2] });
+  });
+  it('averages many readings per time bucket: at most CHART_POINTS points, spikes kept in their bucket\'s mean', () => {
+    const readings = Array.from({ length: 10_000 }, (_, i) => ({ seq: i + 1, ts: i * 1000, data: { v: i % 2 === 0 ? 0 : 2 } }));
+    const folded = loader.foldReadings(readings, 0, 10_000_000).get('v')!;
+    assert.equal(folded.v.length, loader.CHART_POINTS);
+    assert.ok(folded.v.every((v) => Math.abs(v - 1) < 0.1), 'each bucket is its readings\' mean');
+    assert.ok(folded.t.every((t, i) => i === 0 || t > folded.t[i - 1]!), 'oldest first');
+    assert.deepEqual([...loader.RANGES.keys()], ['1h', '24h', '7d']);
+  });
+});

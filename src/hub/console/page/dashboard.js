@@ -1,5 +1,8 @@
 // The live dashboard: login, the stream, and one render pass per animation
 // frame. Device data is untrusted and only ever reaches the page as text.
+// What the token may do (`authed.scopes`) decides which panels exist.
+import { CommandPanel } from './command-panel.js';
+import { ConfigPanel } from './config-panel.js';
 import { DeviceView } from './device-view.js';
 import { FleetModel } from './fleet-model.js';
 import { FleetTable } from './fleet-table.js';
@@ -11,6 +14,7 @@ const $ = (id) => document.getElementById(id);
 
 const model = new FleetModel();
 let client = null;
+let token = null;
 let expiresAt = 0;
 let frame = 0;
 let lastFullRender = 0;
@@ -20,12 +24,23 @@ const table = new FleetTable($('fleet-body'), $('fleet-empty'), selectDevice);
 const deviceView = new DeviceView({
   title: $('device-title'), state: $('device-state'), hint: $('device-hint'), facts: $('device-facts'),
   seen: $('device-seen'), seq: $('device-seq'), rate: $('device-rate'), charts: $('charts'),
-  fields: $('device-fields'), fieldsBody: $('device-fields-body'),
-});
+  fields: $('device-fields'), fieldsBody: $('device-fields-body'), ranges: $('ranges'), historyNote: $('history-note'),
+}, () => token);
+const send = (message) => client?.send(message);
+const commandPanel = new CommandPanel({
+  panel: $('command-panel'), form: $('command-form'), name: $('command-name'), args: $('command-args'), submit: $('command-send'),
+  error: $('command-error'), list: $('command-list'), empty: $('command-empty'),
+}, send);
+const configPanel = new ConfigPanel({
+  panel: $('config-panel'), version: $('config-version'), sync: $('config-sync'), desired: $('config-desired'), acked: $('config-acked'),
+  form: $('config-form'), text: $('config-text'), submit: $('config-save'), error: $('config-error'),
+}, send);
 
 function selectDevice(id) {
   table.select(id);
   deviceView.show(id);
+  commandPanel.show(id);
+  configPanel.show(id);
   schedule();
 }
 
@@ -93,17 +108,32 @@ function onMessage(m) {
   if (m.authed) {
     expiresAt = m.authed.expiresAt;
     $('scope').textContent = m.authed.devices;
+    // A hub from before scopes sends none: such tokens read only.
+    const scopes = Array.isArray(m.authed.scopes) ? m.authed.scopes : ['read'];
+    $('scope-words').textContent = scopes.join(', ');
+    $('fleet-empty').textContent = scopes.includes('read') ? 'Waiting for devices…' : 'This token may not read readings (no read scope).';
+    const names = Array.isArray(m.authed.commands) ? m.authed.commands.filter((n) => typeof n === 'string') : [];
+    commandPanel.setAllowed(scopes.includes('command'), names);
+    configPanel.setAllowed(scopes.includes('config'));
   } else if (m.presence) {
     model.presence(m.presence.device, m.presence.online);
   } else if (typeof m.device === 'string') {
     model.reading(m);
+    deviceView.live(m);
+  } else if (m.command) {
+    commandPanel.update(m.command);
+  } else if (m.commandResult) {
+    commandPanel.update(m.commandResult);
+  } else if (m.config) {
+    configPanel.update(m.config);
   } else if (m.rejected) {
     model.rejected(m.rejected);
   } else if (typeof m.dropped === 'number') {
     model.dropped += m.dropped;
     toast(`${m.dropped} messages skipped: this page could not keep up`);
   } else if (m.error) {
-    toast(`Hub says: ${m.error}`);
+    const code = String(m.error);
+    if (!commandPanel.refused(code) && !configPanel.refused(code)) toast(`Hub says: ${code}`);
   }
   schedule();
 }
@@ -118,14 +148,17 @@ function showLogin(error) {
   $('token').focus();
 }
 
-function connect(token) {
+function connect(saved) {
+  token = saved;
   $('login').hidden = true;
   $('app').hidden = false;
   $('stats').hidden = false;
   $('session').hidden = false;
   model.clear();
   table.clear();
-  deviceView.show(null);
+  selectDevice(null);
+  commandPanel.setAllowed(false, []);
+  configPanel.setAllowed(false);
   client = new StreamClient(token, {
     message: onMessage,
     state(state, detail) {
@@ -136,6 +169,8 @@ function connect(token) {
     unauthorized(reason) {
       sessionStorage.removeItem(TOKEN_KEY);
       client = null;
+      token = null;
+      selectDevice(null);
       showLogin(`The hub refused this token (${reason}). Create a new one with fleethub token create.`);
     },
   });
@@ -158,6 +193,8 @@ $('login-form').addEventListener('submit', (event) => {
 $('sign-out').addEventListener('click', () => {
   client?.stop();
   client = null;
+  token = null;
+  selectDevice(null);
   sessionStorage.removeItem(TOKEN_KEY);
   showLogin();
 });

@@ -1,18 +1,15 @@
-// The selected device: state, last seen, rate, a live line chart per numeric
-// field over the last minutes, and its other fields as text.
+// The selected device: state, last seen, rate, a line chart per numeric
+// field over the picked range (history first, then live: device-series.js),
+// and its other fields as text.
 import { drawLineChart } from './line-chart.js';
 import { formatAgo, formatCount, formatValue } from './format.js';
-import { HISTORY_MS } from './fleet-model.js';
+import { DeviceSeries } from './device-series.js';
+import { RANGES } from './history-loader.js';
 
 const COLORS = ['#2dd4bf', '#818cf8', '#f472b6', '#fbbf24', '#38bdf8', '#a3e635', '#fb923c', '#c084fc'];
 /** Redraw charts at least this often so they scroll with time. */
 const SCROLL_MS = 500;
-
-/** The chart's time span: the data's age rounded up to a minute, from one minute to HISTORY_MS. */
-function chartWindow(series, now) {
-  const oldest = series.t[0] ?? now;
-  return Math.min(HISTORY_MS, Math.max(60000, Math.ceil((now - oldest) / 60000) * 60000));
-}
+const RANGE_WORDS = new Map([['1h', 'the last hour'], ['24h', 'the last 24 hours'], ['7d', 'the last 7 days']]);
 
 export class DeviceView {
   #el;
@@ -21,18 +18,55 @@ export class DeviceView {
   #fieldsKey = '';
   #drawnAt = 0;
   #fresh = true;
+  #range = '1h';
+  /** @type {DeviceSeries | null} */
+  #series = null;
+  #seriesVersion = -1;
+  #token;
 
-  /** @param {Record<string, HTMLElement>} el */
-  constructor(el) {
+  /**
+   * @param {Record<string, HTMLElement>} el
+   * @param {() => string | null} token the dashboard token, for history requests
+   */
+  constructor(el, token) {
     this.#el = el;
+    this.#token = token;
+    for (const button of el.ranges.querySelectorAll('button[data-range]')) {
+      button.addEventListener('click', () => this.setRange(button.dataset.range));
+    }
   }
 
   get selected() {
     return this.#id;
   }
 
+  /** Picks the range (a key of RANGES) and reloads the selected device's history. */
+  setRange(key) {
+    if (!RANGES.has(key)) return;
+    this.#range = key;
+    for (const button of this.#el.ranges.querySelectorAll('button[data-range]')) {
+      button.setAttribute('aria-pressed', String(button.dataset.range === key));
+    }
+    if (this.#id !== null) this.show(this.#id);
+  }
+
+  /** A reading from the stream: the selected device's goes on its charts. */
+  live(message) {
+    this.#series?.live(message);
+  }
+
   show(id) {
     this.#id = id;
+    this.#series?.stop();
+    const token = this.#token();
+    this.#series = id === null || token === null ? null : new DeviceSeries(id, RANGES.get(this.#range), token, () => {
+      this.#fresh = true;
+    });
+    this.#seriesVersion = -1;
+    this.#el.ranges.hidden = id === null;
+    this.#el.historyNote.textContent = id === null ? '' : `Loading ${RANGE_WORDS.get(this.#range)} from history…`;
+    this.#el.charts.dataset.range = this.#range;
+    this.#el.charts.dataset.state = 'loading';
     this.#charts.clear();
     this.#fieldsKey = '';
     this.#el.charts.replaceChildren();
@@ -50,7 +84,9 @@ export class DeviceView {
     if (this.#id === null) return;
     const device = model.devices.get(this.#id);
     if (!device) return;
-    const changed = model.dirty.has(this.#id) || this.#fresh;
+    const series = this.#series;
+    const seriesChanged = series !== null && series.version !== this.#seriesVersion;
+    const changed = model.dirty.has(this.#id) || this.#fresh || seriesChanged;
     if (!changed && now - this.#drawnAt < SCROLL_MS) return;
     this.#fresh = false;
     this.#drawnAt = now;
@@ -61,16 +97,29 @@ export class DeviceView {
     this.#el.seq.textContent = device.seq ? String(device.seq) : '–';
     this.#el.rate.textContent = formatCount(model.deviceRate(device, now));
 
-    const numeric = [...device.history.keys()]; // in the order the device sends them
+    if (series === null) return;
+    if (seriesChanged) this.#noteHistory(series);
+    this.#seriesVersion = series.version;
+    if (series.state === 'loading') return;
+    const numeric = [...series.fields.keys()]; // in the order they first appear
     const key = numeric.join('\n');
     if (key !== this.#fieldsKey) this.#buildCharts(numeric);
     for (const [name, chart] of this.#charts) {
       const value = device.data[name];
       chart.value.textContent = value === undefined ? '–' : formatValue(value);
-      const series = device.history.get(name);
-      drawLineChart(chart.canvas, series, { now, windowMs: chartWindow(series, now), color: chart.color });
+      drawLineChart(chart.canvas, series.fields.get(name), { now, windowMs: series.rangeMs, color: chart.color });
     }
     if (changed) this.#renderFields(device.data);
+  }
+
+  #noteHistory(series) {
+    const charts = this.#el.charts;
+    if (charts.dataset.state !== series.state) charts.dataset.state = series.state;
+    charts.dataset.readings = String(series.readings);
+    const words = RANGE_WORDS.get(this.#range);
+    this.#el.historyNote.textContent = series.state === 'loading' ? `Loading ${words} from history…`
+      : series.state === 'error' ? `Live only: ${series.error}.`
+        : `${formatCount(series.readings)} stored readings over ${words}${series.sampled ? ' (sampled: some stretches held more than a page)' : ''}, then live.`;
   }
 
   #buildCharts(names) {
@@ -87,7 +136,7 @@ export class DeviceView {
       value.className = 'latest';
       caption.append(label, value);
       const canvas = document.createElement('canvas');
-      canvas.setAttribute('aria-label', `${name} over the last minutes`);
+      canvas.setAttribute('aria-label', `${name} over ${RANGE_WORDS.get(this.#range)}`);
       canvas.setAttribute('role', 'img');
       card.append(caption, canvas);
       const color = COLORS[i % COLORS.length];
@@ -98,7 +147,7 @@ export class DeviceView {
     if (cards.length === 0) {
       const note = document.createElement('p');
       note.className = 'hint';
-      note.textContent = 'No numeric fields yet: charts appear with the first number this device sends.';
+      note.textContent = 'No numeric fields in this range yet: charts appear with the first number this device sends.';
       cards.push(note);
     }
     this.#el.charts.replaceChildren(...cards);

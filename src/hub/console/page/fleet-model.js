@@ -11,6 +11,11 @@ const MAX_REJECTIONS = 100;
 /** Device clocks without NTP can be far off; beyond this skew the browser's clock is used. */
 const MAX_CLOCK_SKEW_MS = 60 * 60 * 1000;
 
+/** A reading's time: the device's `ts`, or the browser's clock when there is none or it is off by more than MAX_CLOCK_SKEW_MS. */
+export function readingTime(message, now) {
+  return typeof message.ts === 'number' && Math.abs(message.ts - now) < MAX_CLOCK_SKEW_MS ? Math.min(message.ts, now) : now;
+}
+
 function arrivalRate(arrivals, now) {
   let n = 0;
   for (let i = arrivals.length - 1; i >= 0 && arrivals[i] > now - RATE_WINDOW_MS; i--) n++;
@@ -60,7 +65,7 @@ export class FleetModel {
     const seq = typeof message.seq === 'number' ? message.seq : 0;
     const live = device.seq > 0;
     if (live && seq <= device.seq) return;
-    const ts = typeof message.ts === 'number' && Math.abs(message.ts - now) < MAX_CLOCK_SKEW_MS ? Math.min(message.ts, now) : now;
+    const ts = readingTime(message, now);
     device.seq = seq;
     device.lastSeen = Math.max(device.lastSeen, ts);
     device.data = message.data && typeof message.data === 'object' ? message.data : {};

@@ -2,7 +2,18 @@
 // own drawing code, no library (the page fetches nothing from outside).
 
 const PAD = { left: 46, right: 12, top: 10, bottom: 20 };
-const TICK_STEPS_MS = [10000, 15000, 30000, 60000];
+const MIN = 60000;
+const HOUR = 60 * MIN;
+const TICK_STEPS_MS = [10000, 15000, 30000, MIN, 5 * MIN, 10 * MIN, 15 * MIN, 30 * MIN, HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, 24 * HOUR];
+
+/** A time axis label: "now", "-30s", "-5m", "-2h", "-3d". */
+function agoLabel(ago) {
+  if (ago === 0) return 'now';
+  if (ago % (24 * HOUR) === 0) return `-${ago / (24 * HOUR)}d`;
+  if (ago % HOUR === 0) return `-${ago / HOUR}h`;
+  if (ago % MIN === 0) return `-${ago / MIN}m`;
+  return `-${Math.round(ago / 1000)}s`;
+}
 
 /** An axis label with just enough decimals to tell neighbouring grid lines (`step` apart) from each other. */
 function axisLabel(value, step) {
@@ -37,6 +48,8 @@ export function drawLineChart(canvas, points, options) {
   const plotH = height - PAD.top - PAD.bottom;
   let first = 0;
   while (first < points.t.length && points.t[first] < start) first++;
+  // What the chart shows, for tests and the curious: the points inside the window.
+  canvas.dataset.points = String(points.t.length - first);
   // Keep one point left of the window so the line enters from the edge.
   if (first > 0) first--;
 
@@ -80,10 +93,9 @@ export function drawLineChart(canvas, points, options) {
   }
   ctx.textAlign = 'center';
   ctx.textBaseline = 'top';
-  const step = TICK_STEPS_MS.find((ms) => windowMs / ms <= 6) ?? 60000;
+  const step = TICK_STEPS_MS.find((ms) => windowMs / ms <= 6) ?? 24 * HOUR;
   for (let ago = Math.floor(windowMs / step) * step; ago >= 0; ago -= step) {
-    const label = ago === 0 ? 'now' : ago % 60000 === 0 ? `-${ago / 60000}m` : `-${Math.round(ago / 1000)}s`;
-    ctx.fillText(label, Math.min(Math.max(x(now - ago), PAD.left + 10), width - PAD.right - 10), height - PAD.bottom + 5);
+    ctx.fillText(agoLabel(ago), Math.min(Math.max(x(now - ago), PAD.left + 10), width - PAD.right - 10), height - PAD.bottom + 5);
   }
 
   if (points.t.length - first === 0) return;

@@ -1,6 +1,7 @@
 // The dashboard side of SPEC "Dashboard protocol": connect to /v1/stream on
-// this same origin, send {"auth":token} first, subscribe to the token's scope,
-// and reconnect with capped exponential backoff and full jitter. A 4401 close
+// this same origin, send {"auth":token} first, subscribe to the token's devices
+// (when it may read them), and reconnect with capped exponential backoff and
+// full jitter. A 4401 close
 // means the token is bad, expired or revoked: no retry, back to the login.
 
 const MIN_BACKOFF_MS = 1000;
@@ -57,7 +58,9 @@ export class StreamClient {
         if (message.authed) {
           this.#attempt = 0;
           this.#handlers.state('live');
-          ws.send(JSON.stringify({ subscribe: message.authed.devices }));
+          // SPEC Token scopes: readings need `read` (a hub from before scopes sends none: read).
+          const scopes = Array.isArray(message.authed.scopes) ? message.authed.scopes : ['read'];
+          if (scopes.includes('read')) ws.send(JSON.stringify({ subscribe: message.authed.devices }));
         }
         this.#handlers.message(message);
       }
