@@ -115,6 +115,8 @@ function onMessage(m) {
     const names = Array.isArray(m.authed.commands) ? m.authed.commands.filter((n) => typeof n === 'string') : [];
     commandPanel.setAllowed(scopes.includes('command'), names);
     configPanel.setAllowed(scopes.includes('config'));
+    // Back after a reconnect: the history fills what the stream missed meanwhile.
+    if (deviceView.selected !== null) deviceView.show(deviceView.selected);
   } else if (m.presence) {
     model.presence(m.presence.device, m.presence.online);
   } else if (typeof m.device === 'string') {
