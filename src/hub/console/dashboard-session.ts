@@ -1,9 +1,8 @@
 /**
  * One dashboard connection on `/v1/stream` (SPEC: Dashboard protocol): first
  * message authentication, subscriptions within the token's scope (and only
- * with its `read` scope), the
- * subscribe snapshot, live fan-out through a bounded outbox, and every
- * per-connection limit.
+ * with its `read` scope), the subscribe snapshot, live fan-out through a
+ * bounded outbox, and every per-connection limit.
  *
  * Every close names a reason of DASHBOARD_REASONS (src/errors.ts), which
  * holds its code, text and metric label. 1009 is sent by ws itself (its
