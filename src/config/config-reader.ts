@@ -85,6 +85,17 @@ export class ConfigReader {
     this.#object = value;
   }
 
+  /**
+   * A reader of an options object given in code (`StoreOptions`,
+   * `DeviceOwnershipOptions`), named `name` in errors
+   * (`config: deviceOwnershipOptions.claimAttempts must be a positive integer, got 0`).
+   * Its keys are its type's, and it may hold what JSON cannot (a connection,
+   * callbacks): do not call {@link done} on it.
+   */
+  static options(value: object, name: string): ConfigReader {
+    return new ConfigReader(value, name);
+  }
+
   /** A reader of the top level of `value` (the parsed config file). */
   static root(value: unknown, source: ConfigSource = CONFIG_FILE): ConfigReader {
     return new ConfigReader(value, '', source);

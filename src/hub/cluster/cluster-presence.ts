@@ -31,7 +31,7 @@
 import { performance } from 'node:perf_hooks';
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { FleethubError } from '../../errors.js';
+import { ConfigReader, MAX_CONFIG_INTEGER } from '../../config/config-reader.js';
 import { SILENT_LOGGER, type Logger } from '../../log.js';
 import { decodeToken, encodeToken, natsNames } from '../../store/jetstream/nats-names.js';
 import { clusterNames, DEFAULT_CLUSTER_KV_TIMEOUT_MS, errorText, keepWatching, openClusterBucket, type KeptWatch } from './cluster-bucket.js';
@@ -88,9 +88,25 @@ export interface ClusterPresenceOptions {
   readonly now?: () => number;
 }
 
-function positiveInteger(key: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new FleethubError('FH_ERR_CONFIG', `config: cluster presence ${key} must be a positive integer, got ${value}`);
-  return value;
+/** The limits and timings of {@link ClusterPresenceOptions}, defaults filled in and checked. */
+interface PresenceLimits {
+  readonly hubSilenceMs: number;
+  readonly maxDevices: number;
+  readonly maxHubs: number;
+  readonly kvTimeoutMs: number;
+  readonly watchRetryMs: number;
+}
+
+/** Fills in the defaults and checks the values. Throws FH_ERR_CONFIG naming the option (`clusterPresenceOptions.maxHubs`). */
+function resolveLimits(options: ClusterPresenceOptions): PresenceLimits {
+  const r = ConfigReader.options(options, 'clusterPresenceOptions');
+  return {
+    hubSilenceMs: r.int('hubSilenceMs', 1, MAX_CONFIG_INTEGER, DEFAULT_HUB_SILENCE_MS),
+    maxDevices: r.int('maxDevices', 1, MAX_CONFIG_INTEGER, DEFAULT_PRESENCE_MAX_DEVICES),
+    maxHubs: r.int('maxHubs', 1, MAX_CONFIG_INTEGER, DEFAULT_PRESENCE_MAX_HUBS),
+    kvTimeoutMs: r.int('kvTimeoutMs', 1, MAX_CONFIG_INTEGER, DEFAULT_CLUSTER_KV_TIMEOUT_MS),
+    watchRetryMs: r.int('watchRetryMs', 1, MAX_CONFIG_INTEGER, DEFAULT_OWNER_WATCH_RETRY_MS),
+  };
 }
 
 /** The owner record in a watch entry, or null (deleted, or not a record). */
@@ -133,23 +149,23 @@ export class ClusterPresence {
   #warnedFull = false;
   #closed = false;
 
-  private constructor(options: ClusterPresenceOptions) {
+  private constructor(options: ClusterPresenceOptions, limits: PresenceLimits) {
     this.#onChange = options.onChange;
     this.#node = options.node;
     this.#holds = options.holds ?? null;
     this.#now = options.now ?? Date.now;
     this.#startedAt = options.startedAt ?? Math.floor(performance.timeOrigin);
-    this.#silenceMs = positiveInteger('hubSilenceMs', options.hubSilenceMs ?? DEFAULT_HUB_SILENCE_MS);
-    this.#maxDevices = positiveInteger('maxDevices', options.maxDevices ?? DEFAULT_PRESENCE_MAX_DEVICES);
-    this.#maxHubs = positiveInteger('maxHubs', options.maxHubs ?? DEFAULT_PRESENCE_MAX_HUBS);
+    this.#silenceMs = limits.hubSilenceMs;
+    this.#maxDevices = limits.maxDevices;
+    this.#maxHubs = limits.maxHubs;
     this.#log = options.log ?? SILENT_LOGGER;
   }
 
   /** Opens (creating them) the heartbeat and ownership buckets and watches both. Throws FH_ERR_CONFIG on a bad option. */
   static async open(options: ClusterPresenceOptions): Promise<ClusterPresence> {
-    const presence = new ClusterPresence(options);
-    const kvTimeoutMs = positiveInteger('kvTimeoutMs', options.kvTimeoutMs ?? DEFAULT_CLUSTER_KV_TIMEOUT_MS);
-    const retryMs = positiveInteger('watchRetryMs', options.watchRetryMs ?? DEFAULT_OWNER_WATCH_RETRY_MS);
+    const limits = resolveLimits(options);
+    const presence = new ClusterPresence(options, limits);
+    const { kvTimeoutMs, watchRetryMs: retryMs } = limits;
     const names = clusterNames(options.prefix);
     const log = presence.#log;
     const [beats, owners] = await Promise.all([

@@ -23,6 +23,7 @@
 import type { KV, KvEntry } from '@nats-io/kv';
 import { KvWatchInclude } from '@nats-io/kv';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { ConfigReader, MAX_CONFIG_INTEGER } from '../../config/config-reader.js';
 import { FleethubError } from '../../errors.js';
 import { SILENT_LOGGER, type Logger } from '../../log.js';
 import { decodeToken, encodeToken } from '../../store/jetstream/nats-names.js';
@@ -116,9 +117,23 @@ function recordOf(entry: KvEntry | null): OwnerRecord | null {
   return null;
 }
 
-function positiveInteger(key: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new FleethubError('FH_ERR_CONFIG', `config: ownership ${key} must be a positive integer, got ${value}`);
-  return value;
+/** The timings of {@link DeviceOwnershipOptions}, defaults filled in and checked. */
+interface OwnershipTimings {
+  readonly takeoverTimeoutMs: number;
+  readonly claimAttempts: number;
+  readonly kvTimeoutMs: number;
+  readonly watchRetryMs: number;
+}
+
+/** Fills in the defaults and checks the values. Throws FH_ERR_CONFIG naming the option (`deviceOwnershipOptions.claimAttempts`). */
+function resolveTimings(options: DeviceOwnershipOptions): OwnershipTimings {
+  const r = ConfigReader.options(options, 'deviceOwnershipOptions');
+  return {
+    takeoverTimeoutMs: r.int('takeoverTimeoutMs', 1, MAX_CONFIG_INTEGER, DEFAULT_TAKEOVER_TIMEOUT_MS),
+    claimAttempts: r.int('claimAttempts', 1, MAX_CONFIG_INTEGER, DEFAULT_CLAIM_ATTEMPTS),
+    kvTimeoutMs: r.int('kvTimeoutMs', 1, MAX_CONFIG_INTEGER, DEFAULT_CLUSTER_KV_TIMEOUT_MS),
+    watchRetryMs: r.int('watchRetryMs', 1, MAX_CONFIG_INTEGER, DEFAULT_OWNER_WATCH_RETRY_MS),
+  };
 }
 
 /** Device ownership for one hub. Obtain with {@link DeviceOwnership.open}; {@link close} at the end. */
@@ -140,26 +155,23 @@ export class DeviceOwnership {
   #watch: KeptWatch | null = null;
   #closed = false;
 
-  private constructor(options: DeviceOwnershipOptions, kv: KV) {
+  private constructor(options: DeviceOwnershipOptions, timings: OwnershipTimings, kv: KV) {
     this.#nc = options.connection;
     this.#kv = kv;
     this.#node = options.node;
     this.#onTakeover = options.onTakeover;
     this.#takeoverSubject = clusterNames(options.prefix).takeoverSubject;
-    this.#takeoverTimeoutMs = options.takeoverTimeoutMs ?? DEFAULT_TAKEOVER_TIMEOUT_MS;
-    this.#claimAttempts = options.claimAttempts ?? DEFAULT_CLAIM_ATTEMPTS;
+    this.#takeoverTimeoutMs = timings.takeoverTimeoutMs;
+    this.#claimAttempts = timings.claimAttempts;
     this.#log = options.log ?? SILENT_LOGGER;
     this.#now = options.now ?? Date.now;
   }
 
   /** Opens (creating it) the ownership bucket, answers takeover requests and watches the bucket. Throws FH_ERR_CONFIG on a bad option. */
   static async open(options: DeviceOwnershipOptions): Promise<DeviceOwnership> {
-    positiveInteger('takeoverTimeoutMs', options.takeoverTimeoutMs ?? DEFAULT_TAKEOVER_TIMEOUT_MS);
-    positiveInteger('claimAttempts', options.claimAttempts ?? DEFAULT_CLAIM_ATTEMPTS);
-    positiveInteger('watchRetryMs', options.watchRetryMs ?? DEFAULT_OWNER_WATCH_RETRY_MS);
-    const kvTimeoutMs = positiveInteger('kvTimeoutMs', options.kvTimeoutMs ?? DEFAULT_CLUSTER_KV_TIMEOUT_MS);
-    const kv = await openClusterBucket(options.connection, clusterNames(options.prefix).ownerBucket, options.replicas, kvTimeoutMs);
-    const ownership = new DeviceOwnership(options, kv);
+    const timings = resolveTimings(options);
+    const kv = await openClusterBucket(options.connection, clusterNames(options.prefix).ownerBucket, options.replicas, timings.kvTimeoutMs);
+    const ownership = new DeviceOwnership(options, timings, kv);
     ownership.#sub = options.connection.subscribe(ownership.#takeoverSubject(options.node), {
       callback: (err, msg) => {
         if (err === null) void ownership.#answer(msg);
@@ -168,7 +180,7 @@ export class DeviceOwnership {
     try {
       // Later writes only: a hub cares about replacements from now on, not the keys as they are.
       ownership.#watch = await keepWatching(kv, { include: KvWatchInclude.UpdatesOnly, ignoreDeletes: true }, (entry) => ownership.#onEntry(entry), {
-        name: 'owners', retryMs: options.watchRetryMs ?? DEFAULT_OWNER_WATCH_RETRY_MS, log: options.log ?? SILENT_LOGGER,
+        name: 'owners', retryMs: timings.watchRetryMs, log: ownership.#log,
       });
     } catch (err) {
       ownership.#sub.unsubscribe();
