@@ -267,6 +267,26 @@ export class ConfigReader {
   }
 }
 
+/**
+ * Reads integer options given in code: each key of `rules` as an integer
+ * from its `min` up (to {@link MAX_CONFIG_INTEGER}), its `fallback` when
+ * absent. `name` names the object in errors (`deviceOwnershipOptions`).
+ * Throws FH_ERR_CONFIG naming the option.
+ */
+export function readIntOptions<K extends string>(
+  options: object,
+  name: string,
+  rules: Readonly<Record<K, readonly [min: number, fallback: number]>>,
+): Readonly<Record<K, number>> {
+  const r = ConfigReader.options(options, name);
+  const out = {} as Record<K, number>;
+  for (const key of Object.keys(rules) as K[]) {
+    const [min, fallback] = rules[key];
+    out[key] = r.int(key, min, MAX_CONFIG_INTEGER, fallback);
+  }
+  return Object.freeze(out);
+}
+
 /** A frozen null-prototype object of `entries`: `constructor` or `__proto__` as a key is data, not a property of Object.prototype. */
 export function nameMap<T>(entries: Iterable<readonly [string, T]>): Readonly<Record<string, T>> {
   const out = Object.create(null) as Record<string, T>;

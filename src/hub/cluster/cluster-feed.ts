@@ -23,7 +23,7 @@
  */
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { ConfigReader, MAX_CONFIG_INTEGER } from '../../config/config-reader.js';
+import { readIntOptions } from '../../config/config-reader.js';
 import { SILENT_LOGGER, type Logger } from '../../log.js';
 import { natsNames } from '../../store/jetstream/nats-names.js';
 import type { HistoryPage, HistoryQuery, Store, StoredReading } from '../../store/types.js';
@@ -73,13 +73,12 @@ export interface ClusterFeedOptions {
 }
 
 /** The limits of {@link ClusterFeedOptions}, defaults filled in and checked. Throws FH_ERR_CONFIG naming the option (`clusterFeedOptions.maxDevices`). */
-function resolveLimits(options: ClusterFeedOptions): { readonly maxDevices: number; readonly concurrency: number; readonly timeoutMs: number } {
-  const r = ConfigReader.options(options, 'clusterFeedOptions');
-  return {
-    maxDevices: r.int('maxDevices', 1, MAX_CONFIG_INTEGER, DEFAULT_CLUSTER_FEED_MAX_DEVICES),
-    concurrency: r.int('loadConcurrency', 1, MAX_CONFIG_INTEGER, DEFAULT_CLUSTER_FEED_LOAD_CONCURRENCY),
-    timeoutMs: r.int('timeoutMs', 1, MAX_CONFIG_INTEGER, DEFAULT_CLUSTER_KV_TIMEOUT_MS),
-  };
+function resolveLimits(options: ClusterFeedOptions) {
+  return readIntOptions(options, 'clusterFeedOptions', {
+    maxDevices: [1, DEFAULT_CLUSTER_FEED_MAX_DEVICES],
+    loadConcurrency: [1, DEFAULT_CLUSTER_FEED_LOAD_CONCURRENCY],
+    timeoutMs: [1, DEFAULT_CLUSTER_KV_TIMEOUT_MS],
+  });
 }
 
 /** A cluster hub's live feed. Obtain with {@link ClusterFeed.open}; {@link close} at the end. */
@@ -113,7 +112,7 @@ export class ClusterFeed implements LiveFeed {
    * on a bad option, or NATS's error when a bucket cannot be opened.
    */
   static async open(options: ClusterFeedOptions): Promise<ClusterFeed> {
-    const { maxDevices, concurrency, timeoutMs } = resolveLimits(options);
+    const { maxDevices, loadConcurrency: concurrency, timeoutMs } = resolveLimits(options);
     const names = natsNames(options.prefix);
     const feed = new ClusterFeed(options, maxDevices);
     const nc = options.connection;

@@ -10,7 +10,7 @@
  * reports unhealthy after `quorumLossMs` (5 s) without one. One signal
  * serves `/healthz`, the refusal of new devices and the close of live ones.
  */
-import { ConfigReader, MAX_CONFIG_INTEGER } from '../../config/config-reader.js';
+import { readIntOptions } from '../../config/config-reader.js';
 import { SILENT_LOGGER, type Logger } from '../../log.js';
 import type { ClusterConfig } from '../../store/cluster-config.js';
 import type { JetStreamStore } from '../../store/jetstream-store.js';
@@ -87,7 +87,7 @@ export class ClusterHub {
   /** Opens the cluster parts on `store`'s connection. Throws FH_ERR_CONFIG on a bad option, naming it (`clusterHubOptions.quorumCheckMs`). */
   static async open(store: JetStreamStore, cluster: ClusterConfig, hooks: ClusterHubHooks, options: ClusterHubOptions = {}): Promise<ClusterHub> {
     const log = hooks.log ?? SILENT_LOGGER;
-    const quorumCheckMs = ConfigReader.options(options, 'clusterHubOptions').int('quorumCheckMs', 1, MAX_CONFIG_INTEGER, DEFAULT_QUORUM_CHECK_MS);
+    const { quorumCheckMs } = readIntOptions(options, 'clusterHubOptions', { quorumCheckMs: [1, DEFAULT_QUORUM_CHECK_MS] });
     const common = { connection: store.connection, node: cluster.node, replicas: cluster.replicas, log, ...(options.prefix === undefined ? {} : { prefix: options.prefix }) };
     const ownership = new ClusterSessionOwnership();
     const devices = await DeviceOwnership.open({

@@ -31,7 +31,7 @@
 import { performance } from 'node:perf_hooks';
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { ConfigReader, MAX_CONFIG_INTEGER } from '../../config/config-reader.js';
+import { readIntOptions } from '../../config/config-reader.js';
 import { SILENT_LOGGER, type Logger } from '../../log.js';
 import { decodeToken, encodeToken, natsNames } from '../../store/jetstream/nats-names.js';
 import { clusterNames, DEFAULT_CLUSTER_KV_TIMEOUT_MS, errorText, keepWatching, openClusterBucket, type KeptWatch } from './cluster-bucket.js';
@@ -88,26 +88,19 @@ export interface ClusterPresenceOptions {
   readonly now?: () => number;
 }
 
-/** The limits and timings of {@link ClusterPresenceOptions}, defaults filled in and checked. */
-interface PresenceLimits {
-  readonly hubSilenceMs: number;
-  readonly maxDevices: number;
-  readonly maxHubs: number;
-  readonly kvTimeoutMs: number;
-  readonly watchRetryMs: number;
+/** Fills in the defaults of the limits and timings and checks them. Throws FH_ERR_CONFIG naming the option (`clusterPresenceOptions.maxHubs`). */
+function resolveLimits(options: ClusterPresenceOptions) {
+  return readIntOptions(options, 'clusterPresenceOptions', {
+    hubSilenceMs: [1, DEFAULT_HUB_SILENCE_MS],
+    maxDevices: [1, DEFAULT_PRESENCE_MAX_DEVICES],
+    maxHubs: [1, DEFAULT_PRESENCE_MAX_HUBS],
+    kvTimeoutMs: [1, DEFAULT_CLUSTER_KV_TIMEOUT_MS],
+    watchRetryMs: [1, DEFAULT_OWNER_WATCH_RETRY_MS],
+  });
 }
 
-/** Fills in the defaults and checks the values. Throws FH_ERR_CONFIG naming the option (`clusterPresenceOptions.maxHubs`). */
-function resolveLimits(options: ClusterPresenceOptions): PresenceLimits {
-  const r = ConfigReader.options(options, 'clusterPresenceOptions');
-  return {
-    hubSilenceMs: r.int('hubSilenceMs', 1, MAX_CONFIG_INTEGER, DEFAULT_HUB_SILENCE_MS),
-    maxDevices: r.int('maxDevices', 1, MAX_CONFIG_INTEGER, DEFAULT_PRESENCE_MAX_DEVICES),
-    maxHubs: r.int('maxHubs', 1, MAX_CONFIG_INTEGER, DEFAULT_PRESENCE_MAX_HUBS),
-    kvTimeoutMs: r.int('kvTimeoutMs', 1, MAX_CONFIG_INTEGER, DEFAULT_CLUSTER_KV_TIMEOUT_MS),
-    watchRetryMs: r.int('watchRetryMs', 1, MAX_CONFIG_INTEGER, DEFAULT_OWNER_WATCH_RETRY_MS),
-  };
-}
+/** The limits and timings of {@link ClusterPresenceOptions}, defaults filled in and checked. */
+type PresenceLimits = ReturnType<typeof resolveLimits>;
 
 /** The owner record in a watch entry, or null (deleted, or not a record). */
 function ownerOf(entry: KvWatchEntry): OwnerRecord | null {

@@ -23,7 +23,7 @@
 import type { KV, KvEntry } from '@nats-io/kv';
 import { KvWatchInclude } from '@nats-io/kv';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { ConfigReader, MAX_CONFIG_INTEGER } from '../../config/config-reader.js';
+import { readIntOptions } from '../../config/config-reader.js';
 import { FleethubError } from '../../errors.js';
 import { SILENT_LOGGER, type Logger } from '../../log.js';
 import { decodeToken, encodeToken } from '../../store/jetstream/nats-names.js';
@@ -117,24 +117,18 @@ function recordOf(entry: KvEntry | null): OwnerRecord | null {
   return null;
 }
 
-/** The timings of {@link DeviceOwnershipOptions}, defaults filled in and checked. */
-interface OwnershipTimings {
-  readonly takeoverTimeoutMs: number;
-  readonly claimAttempts: number;
-  readonly kvTimeoutMs: number;
-  readonly watchRetryMs: number;
+/** Fills in the defaults of the timings and checks them. Throws FH_ERR_CONFIG naming the option (`deviceOwnershipOptions.claimAttempts`). */
+function resolveTimings(options: DeviceOwnershipOptions) {
+  return readIntOptions(options, 'deviceOwnershipOptions', {
+    takeoverTimeoutMs: [1, DEFAULT_TAKEOVER_TIMEOUT_MS],
+    claimAttempts: [1, DEFAULT_CLAIM_ATTEMPTS],
+    kvTimeoutMs: [1, DEFAULT_CLUSTER_KV_TIMEOUT_MS],
+    watchRetryMs: [1, DEFAULT_OWNER_WATCH_RETRY_MS],
+  });
 }
 
-/** Fills in the defaults and checks the values. Throws FH_ERR_CONFIG naming the option (`deviceOwnershipOptions.claimAttempts`). */
-function resolveTimings(options: DeviceOwnershipOptions): OwnershipTimings {
-  const r = ConfigReader.options(options, 'deviceOwnershipOptions');
-  return {
-    takeoverTimeoutMs: r.int('takeoverTimeoutMs', 1, MAX_CONFIG_INTEGER, DEFAULT_TAKEOVER_TIMEOUT_MS),
-    claimAttempts: r.int('claimAttempts', 1, MAX_CONFIG_INTEGER, DEFAULT_CLAIM_ATTEMPTS),
-    kvTimeoutMs: r.int('kvTimeoutMs', 1, MAX_CONFIG_INTEGER, DEFAULT_CLUSTER_KV_TIMEOUT_MS),
-    watchRetryMs: r.int('watchRetryMs', 1, MAX_CONFIG_INTEGER, DEFAULT_OWNER_WATCH_RETRY_MS),
-  };
-}
+/** The timings of {@link DeviceOwnershipOptions}, defaults filled in and checked. */
+type OwnershipTimings = ReturnType<typeof resolveTimings>;
 
 /** Device ownership for one hub. Obtain with {@link DeviceOwnership.open}; {@link close} at the end. */
 export class DeviceOwnership {
