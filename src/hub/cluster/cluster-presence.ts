@@ -37,7 +37,7 @@ import { decodeToken, encodeToken, natsNames } from '../../store/jetstream/nats-
 import { clusterNames, DEFAULT_CLUSTER_KV_TIMEOUT_MS, errorText, keepWatching, openClusterBucket, type KeptWatch } from './cluster-bucket.js';
 import { DEFAULT_QUORUM_LOSS_MS } from '../../store/jetstream/jetstream-options.js';
 import { openHeartbeatBucket } from '../../store/jetstream/hub-heartbeat.js';
-import { DEFAULT_OWNER_WATCH_RETRY_MS, type OwnerRecord } from './device-ownership.js';
+import { DEFAULT_OWNER_WATCH_RETRY_MS, ownerRecordOf } from './device-ownership.js';
 
 /**
  * How long after a hub's last heartbeat its devices stop counting as
@@ -101,18 +101,6 @@ function resolveLimits(options: ClusterPresenceOptions) {
 
 /** The limits and timings of {@link ClusterPresenceOptions}, defaults filled in and checked. */
 type PresenceLimits = ReturnType<typeof resolveLimits>;
-
-/** The owner record in a watch entry, or null (deleted, or not a record). */
-function ownerOf(entry: KvWatchEntry): OwnerRecord | null {
-  if (entry.operation !== 'PUT') return null;
-  try {
-    const value = JSON.parse(entry.string()) as Partial<OwnerRecord> | null;
-    if (typeof value?.node === 'string' && typeof value.connId === 'string' && typeof value.since === 'number') return { node: value.node, connId: value.connId, since: value.since };
-  } catch {
-    // not JSON: no owner
-  }
-  return null;
-}
 
 /** Presence of every device in the cluster, for one hub. Obtain with {@link ClusterPresence.open}; {@link close} at the end. */
 export class ClusterPresence {
@@ -231,7 +219,7 @@ export class ClusterPresence {
     }
     const wasOnline = this.online(device);
     const before = this.#owners.get(device);
-    const record = ownerOf(entry);
+    const record = ownerRecordOf(entry);
     let node = record?.node;
     this.#mine.delete(device);
     if (record !== null && record.node === this.#node) {

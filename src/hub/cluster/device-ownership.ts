@@ -103,8 +103,11 @@ interface Held {
 
 const encoder = new TextEncoder();
 
-/** The record in `entry`, or null when it holds none (deleted, or not a record: it is then overwritten). */
-function recordOf(entry: KvEntry | null): OwnerRecord | null {
+/**
+ * The owner record in `entry`, or null when it holds none (deleted, or not
+ * a record: a claim then overwrites it, and presence counts no owner).
+ */
+export function ownerRecordOf(entry: KvEntry | null): OwnerRecord | null {
   if (entry === null || entry.operation !== 'PUT') return null;
   try {
     const value = JSON.parse(entry.string()) as Partial<OwnerRecord> | null;
@@ -199,7 +202,7 @@ export class DeviceOwnership {
     for (let attempt = 1; ; attempt += 1) {
       try {
         const entry = await this.#kv.get(key);
-        previous = recordOf(entry);
+        previous = ownerRecordOf(entry);
         const value = encoder.encode(JSON.stringify({ node: this.#node, connId, since: this.#now() } satisfies OwnerRecord));
         revision = entry === null ? await this.#kv.create(key, value) : await this.#kv.update(key, value, entry.revision);
         break;
@@ -234,7 +237,7 @@ export class DeviceOwnership {
     const key = encodeToken(device);
     try {
       const entry = await this.#kv.get(key);
-      const record = recordOf(entry);
+      const record = ownerRecordOf(entry);
       if (entry === null || record === null || record.node !== this.#node || record.connId !== connId) return false;
       await this.#kv.delete(key, { previousSeq: entry.revision });
       return true;
@@ -246,7 +249,7 @@ export class DeviceOwnership {
 
   /** The owner of `device` now, or null. */
   async owner(device: string): Promise<OwnerRecord | null> {
-    return recordOf(await this.#kv.get(encodeToken(device)));
+    return ownerRecordOf(await this.#kv.get(encodeToken(device)));
   }
 
   /** Stops answering and watching; waits for takeovers in progress. Leaves the records (sessions release their own). Idempotent. */
@@ -324,7 +327,7 @@ export class DeviceOwnership {
     }
     const conns = this.#byDevice.get(device);
     if (conns === undefined) return;
-    const record = recordOf(entry);
+    const record = ownerRecordOf(entry);
     for (const connId of [...conns]) {
       const held = this.#held.get(connId);
       if (held === undefined) continue;
