@@ -85,6 +85,17 @@ export class ConfigReader {
     this.#object = value;
   }
 
+  /**
+   * A reader of an options object given in code (`StoreOptions`,
+   * `DeviceOwnershipOptions`), named `name` in errors
+   * (`config: deviceOwnershipOptions.claimAttempts must be a positive integer, got 0`).
+   * Its keys are its type's, and it may hold what JSON cannot (a connection,
+   * callbacks): do not call {@link done} on it.
+   */
+  static options(value: object, name: string): ConfigReader {
+    return new ConfigReader(value, name);
+  }
+
   /** A reader of the top level of `value` (the parsed config file). */
   static root(value: unknown, source: ConfigSource = CONFIG_FILE): ConfigReader {
     return new ConfigReader(value, '', source);
@@ -254,6 +265,26 @@ export class ConfigReader {
   #own(key: string): unknown {
     return Object.hasOwn(this.#object, key) ? this.#object[key] : undefined;
   }
+}
+
+/**
+ * Reads integer options given in code: each key of `rules` as an integer
+ * from its `min` up (to {@link MAX_CONFIG_INTEGER}), its `fallback` when
+ * absent. `name` names the object in errors (`deviceOwnershipOptions`).
+ * Throws FH_ERR_CONFIG naming the option.
+ */
+export function readIntOptions<K extends string>(
+  options: object,
+  name: string,
+  rules: Readonly<Record<K, readonly [min: number, fallback: number]>>,
+): Readonly<Record<K, number>> {
+  const r = ConfigReader.options(options, name);
+  const out = {} as Record<K, number>;
+  for (const key of Object.keys(rules) as K[]) {
+    const [min, fallback] = rules[key];
+    out[key] = r.int(key, min, MAX_CONFIG_INTEGER, fallback);
+  }
+  return Object.freeze(out);
 }
 
 /** A frozen null-prototype object of `entries`: `constructor` or `__proto__` as a key is data, not a property of Object.prototype. */

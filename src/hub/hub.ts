@@ -14,7 +14,8 @@ import { HubFeed } from './hub-feed.js';
 import { HubMetrics } from './hub-metrics.js';
 import type { LiveFeed } from './live-feed.js';
 import { openStore } from '../store/log-store.js';
-import { JetStreamStore, openJetStreamStore, type JetStreamStoreOptions } from '../store/jetstream-store.js';
+import { openJetStreamStore, type JetStreamStore, type JetStreamStoreOptions } from '../store/jetstream-store.js';
+import type { ClusterConfig } from '../store/cluster-config.js';
 import type { Store } from '../store/types.js';
 import { CLOSE } from '../errors.js';
 import { ClusterHub, type ClusterHubOptions } from './cluster/cluster-hub.js';
@@ -27,6 +28,13 @@ export interface HubOptions {
   readonly log?: Logger;
   /** Cluster mode's tuning that is not in the config file (names in NATS, timings); ignored without `cluster`. */
   readonly cluster?: ClusterHubOptions & Omit<JetStreamStoreOptions, 'log' | 'prefix'>;
+}
+
+/** What the hub's store is: the embedded log store, or in cluster mode the JetStream store, whose connection the cluster feed shares. */
+interface OpenedStore {
+  readonly store: Store;
+  /** Cluster mode: the same store as its JetStream type, and the `cluster` section; null with the embedded store. */
+  readonly cluster: { readonly store: JetStreamStore; readonly config: ClusterConfig } | null;
 }
 
 /** Ports the listeners got (useful with port 0). */
@@ -116,10 +124,11 @@ class FleethubHub implements Hub {
   }
 
   async #listen(): Promise<HubPorts> {
-    const store = await this.#openStore();
+    const opened = await this.#openStore();
+    const { store } = opened;
     this.#store = store;
     try {
-      this.#feed = await this.#openFeed(store);
+      this.#feed = await this.#openFeed(opened);
     } catch (err) {
       await this.#cluster?.close();
       await store.close();
@@ -196,9 +205,9 @@ class FleethubHub implements Hub {
   }
 
   /** The embedded log store, or in cluster mode the JetStream store and the cluster parts on its connection. */
-  async #openStore(): Promise<Store> {
+  async #openStore(): Promise<OpenedStore> {
     const cluster = this.#config.cluster;
-    if (cluster === null) return openStore(this.#config.dataDir, this.#config.store, { log: this.#log });
+    if (cluster === null) return { store: await openStore(this.#config.dataDir, this.#config.store, { log: this.#log }), cluster: null };
     const tuning = this.#options.cluster ?? {};
     const store = await openJetStreamStore(cluster, this.#config.store, { ...tuning, log: this.#log });
     try {
@@ -213,14 +222,14 @@ class FleethubHub implements Hub {
       await store.close();
       throw err;
     }
-    return store;
+    return { store, cluster: { store, config: cluster } };
   }
 
   /** Single node: the feed of this hub's store and devices. Cluster mode: every hub's (cluster-feed.ts), on the store's connection. */
-  async #openFeed(store: Store): Promise<HubFeed | ClusterFeed> {
+  async #openFeed(opened: OpenedStore): Promise<HubFeed | ClusterFeed> {
     const rejectedSummaryMs = this.#config.console.rejectedSummaryMs;
-    const cluster = this.#config.cluster;
-    if (cluster === null || !(store instanceof JetStreamStore)) return new HubFeed(store, this.#registry, this.#log, { rejectedSummaryMs });
+    if (opened.cluster === null) return new HubFeed(opened.store, this.#registry, this.#log, { rejectedSummaryMs });
+    const { store, config: cluster } = opened.cluster;
     const prefix = this.#options.cluster?.prefix;
     return ClusterFeed.open({
       connection: store.connection, node: cluster.node, replicas: cluster.replicas, store, registry: this.#registry, rejectedSummaryMs, log: this.#log,

@@ -54,8 +54,7 @@ export type ResolvedStoreOptions = Required<StoreOptions>;
  */
 export function resolveStoreOptions(config: StoreConfig, options: StoreOptions): ResolvedStoreOptions {
   checkStoreConfig(config);
-  // Options come from code, not from a file: their keys are the type's, so unread ones are not refused.
-  const r = new ConfigReader(options, 'storeOptions');
+  const r = ConfigReader.options(options, 'storeOptions');
   const resolved: ResolvedStoreOptions = {
     log: options.log ?? SILENT_LOGGER,
     now: options.now ?? Date.now,

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { resolveSimOptions } from '../../firmware-sim/sim-options.js';
 import { resolveSinkConfigs } from '../../src/bridge/sink-config.js';
+import { readIntOptions } from '../../src/config/config-reader.js';
 import { FleethubError } from '../../src/errors.js';
 import { hubConfigOf, resolveHubConfig } from '../../src/hub/config.js';
 import { createHub } from '../../src/hub/hub.js';
@@ -136,6 +137,14 @@ describe('every section, one reader', () => {
   it('JetStream store options (code, not a file) meet the same integer rule', () => {
     assert.equal(refusal(() => resolveJetStreamStoreOptions({ ackTimeoutMs: 99 })), 'config: jetStreamStoreOptions.ackTimeoutMs must be an integer ≥ 100, got 99');
     assert.equal(refusal(() => resolveJetStreamStoreOptions({ readBatch: '8' as unknown as number })), 'config: jetStreamStoreOptions.readBatch must be a positive integer, got "8"');
+  });
+
+  it('integer options given in code (the cluster parts\') take their defaults and meet the same rule', () => {
+    const rules = { claimAttempts: [1, 5], checkMs: [10, 5_000] } as const;
+    assert.deepEqual(readIntOptions({ connection: {}, checkMs: undefined }, 'partOptions', rules), { claimAttempts: 5, checkMs: 5_000 });
+    assert.deepEqual(readIntOptions({ claimAttempts: 2, checkMs: 10 }, 'partOptions', rules), { claimAttempts: 2, checkMs: 10 });
+    assert.equal(refusal(() => readIntOptions({ checkMs: 9 }, 'partOptions', rules)), 'config: partOptions.checkMs must be an integer ≥ 10, got 9');
+    assert.equal(refusal(() => readIntOptions({ claimAttempts: 1.5 }, 'partOptions', rules)), 'config: partOptions.claimAttempts must be a positive integer, got 1.5');
   });
 });
 

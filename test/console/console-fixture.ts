@@ -2,7 +2,6 @@
  * A console listener on 127.0.0.1:0 with a {@link TestFeed}, a temp PKI
  * folder and a real `ws` client over TLS that trusts the test CA.
  */
-import { request as httpsRequest } from 'node:https';
 import WebSocket from 'ws';
 import { tmpdir } from 'node:os';
 import { resolveHubConfig, type ConsoleListenerConfig } from '../../src/hub/config.js';
@@ -186,16 +185,5 @@ export async function startConsole(overrides: Partial<ConsoleListenerConfig> = {
   return fixture;
 }
 
-/** A GET over HTTPS trusting `ca`: status, headers and body. */
-export function httpsGet(url: string, ca: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { ca }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+/** A GET over HTTPS trusting `ca` (test/helpers/https-get.ts). */
+export { httpsGet } from '../helpers/https-get.js';

@@ -6,7 +6,6 @@
  * `fleethub_dashboard_refused_total`.
  */
 import assert from 'node:assert/strict';
-import { request } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { signToken } from '../../src/hub/console/dashboard-token.js';
 import { DEFAULT_HISTORY_LIMIT } from '../../src/hub/console/history-route.js';
@@ -14,6 +13,7 @@ import { loadOrCreateTokenKey } from '../../src/hub/console/token-key-file.js';
 import type { Reading } from '../../src/store/types.js';
 import { connectDevice } from '../helpers/device-client.js';
 import { metricValue, startHub, waitUntil, type TestHub } from '../helpers/hub.js';
+import { httpsGet } from '../helpers/https-get.js';
 import { startConsole, type ConsoleFixture } from './console-fixture.js';
 
 const T = 1_700_000_000_000;
@@ -22,6 +22,12 @@ interface Answer {
   readonly status: number;
   readonly headers: Record<string, string | string[] | undefined>;
   readonly json: Record<string, unknown>;
+}
+
+/** A GET whose answer is a JSON object. */
+async function getJson(url: string, ca: string, headers: Record<string, string>): Promise<Answer> {
+  const { status, headers: answerHeaders, body } = await httpsGet(url, ca, { headers });
+  return { status, headers: answerHeaders, json: JSON.parse(body) as Record<string, unknown> };
 }
 
 describe('history route on a real hub', () => {
@@ -42,18 +48,7 @@ describe('history route on a real hub', () => {
   const token = (devices: string, ttlMs?: number, now?: number): string =>
     signToken(key, { devices, ...(ttlMs === undefined ? {} : { ttlMs }), ...(now === undefined ? {} : { now }) }).token;
 
-  function get(path: string, headers: Record<string, string> = {}): Promise<Answer> {
-    return new Promise((resolve, reject) => {
-      const req = request(`${hub.consoleUrl}${path}`, { ca: hub.pki.ca, headers }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, json: JSON.parse(body) as Record<string, unknown> }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
-  }
+  const get = (path: string, headers: Record<string, string> = {}): Promise<Answer> => getJson(`${hub.consoleUrl}${path}`, hub.pki.ca, headers);
   const bearer = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}` });
   const refused = (reason: string): number => metricValue(hub.hub, `fleethub_dashboard_refused_total{reason="${reason}"}`);
 
@@ -191,17 +186,7 @@ describe('history route limits (console with a test feed)', () => {
   });
   after(() => c.stop());
 
-  const get = (path: string, t: string): Promise<Answer> =>
-    new Promise((resolve, reject) => {
-      const req = request(`${c.baseUrl}${path}`, { ca: c.ca, headers: { authorization: `Bearer ${t}` } }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, json: JSON.parse(body) as Record<string, unknown> }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
+  const get = (path: string, t: string): Promise<Answer> => getJson(`${c.baseUrl}${path}`, c.ca, { authorization: `Bearer ${t}` });
 
   it('503 with Retry-After past historyMaxInFlight requests at once, answered again once they end', async () => {
     const t = c.token('pump-*');

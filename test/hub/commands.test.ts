@@ -4,14 +4,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { metricValue, startHub, waitUntil, type TestHub } from '../helpers/hub.js';
-import { connectDevice, type DeviceClient } from '../helpers/device-client.js';
-import type { DeviceCredentials } from '../helpers/pki.js';
+import { roundTrip, startEnrolledHub, type EnrolledHub } from '../helpers/enrolled-hub.js';
 import type { CommandRecord, CommandRequest } from '../../src/hub/commands/command-center.js';
 import type { Hub } from '../../src/hub/hub.js';
 
 // SPEC: Device protocol version 2, Commands. At most once, one in flight per device, a state that always ends.
 let th: TestHub;
-const devices = new Map<string, DeviceCredentials>();
+let connect: EnrolledHub['connect'];
 const COMMANDS = {
   ping: { plans: ['*'], timeoutMs: 10_000 },
   slow: { plans: ['*'], timeoutMs: 300 },
@@ -19,21 +18,13 @@ const COMMANDS = {
 };
 
 before(async () => {
-  th = await startHub({ commands: COMMANDS, console: { maxQueuedCommandsPerDevice: 2 }, plans: { pumps: {}, small: { maxDownlinkBytes: 1024 } } });
-  const ids: [string, string?][] = [['c-online'], ['c-offline'], ['c-expire'], ['c-lost'], ['c-timeout'], ['c-refuse'], ['c-pump', 'pumps'], ['c-small', 'small'], ['c-bad'], ['c-order'], ['c-v1'], ['c-restart']];
-  for (const [id, plan] of ids) devices.set(id, await th.pki.addDevice(id, plan === undefined ? {} : { plan }));
-  await th.hub.checkRevocation();
+  ({ th, connect } = await startEnrolledHub({ commands: COMMANDS, console: { maxQueuedCommandsPerDevice: 2 }, plans: { pumps: {}, small: { maxDownlinkBytes: 1024 } } }, [
+    ['c-online'], ['c-offline'], ['c-expire'], ['c-lost'], ['c-timeout'], ['c-refuse'], ['c-pump', 'pumps'], ['c-small', 'small'], ['c-bad'], ['c-order'], ['c-v1'], ['c-restart'],
+  ]));
 });
 after(async () => {
   await th.stop();
 });
-
-async function connect(id: string, v2 = true, url = th.deviceUrl): Promise<DeviceClient> {
-  const c = devices.get(id)!;
-  const client = await connectDevice({ url, ca: th.pki.ca, cert: c.cert, key: c.key, ...(v2 ? { protocol: 'fleethub.v2' } : {}) });
-  await client.hello();
-  return client;
-}
 
 /** Submits and collects every state the command enters. */
 async function submit(request: CommandRequest, hub: Hub = th.hub): Promise<{ first: CommandRecord; states: CommandRecord[]; final: () => Promise<CommandRecord> }> {
@@ -49,12 +40,6 @@ async function submit(request: CommandRequest, hub: Hub = th.hub): Promise<{ fir
       return states.find(isFinal)!;
     },
   };
-}
-
-/** Sends a reading and waits for its ack: whatever the hub sent before the ack has arrived too. */
-async function roundTrip(client: DeviceClient, seq: number): Promise<void> {
-  client.send({ seq, data: { v: 1 } });
-  await client.waitForAck(seq);
 }
 
 test('a command to an online v2 device is sent once and answered: succeeded with its result', async () => {

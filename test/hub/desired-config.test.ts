@@ -1,36 +1,19 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { metricValue, startHub, waitUntil, type TestHub } from '../helpers/hub.js';
-import { connectDevice, type DeviceClient } from '../helpers/device-client.js';
-import type { DeviceCredentials } from '../helpers/pki.js';
+import type { DeviceClient } from '../helpers/device-client.js';
+import { roundTrip, startEnrolledHub, type EnrolledHub } from '../helpers/enrolled-hub.js';
 
 // SPEC: Device protocol version 2, Desired configuration: sent after hello only when not acknowledged, and on every change.
 let th: TestHub;
-const devices = new Map<string, DeviceCredentials>();
+let connect: EnrolledHub['connect'];
 
 before(async () => {
-  th = await startHub({ plans: { small: { maxDownlinkBytes: 1024 } } });
-  for (const [id, plan] of [['cfg-a'], ['cfg-unacked'], ['cfg-bad'], ['cfg-small', 'small'], ['cfg-v1'], ['cfg-restart']] as const) {
-    devices.set(id, await th.pki.addDevice(id, plan === undefined ? {} : { plan }));
-  }
-  await th.hub.checkRevocation();
+  ({ th, connect } = await startEnrolledHub({ plans: { small: { maxDownlinkBytes: 1024 } } }, [['cfg-a'], ['cfg-unacked'], ['cfg-bad'], ['cfg-small', 'small'], ['cfg-v1'], ['cfg-restart']]));
 });
 after(async () => {
   await th.stop();
 });
-
-async function connect(id: string, v2 = true, url = th.deviceUrl): Promise<DeviceClient> {
-  const c = devices.get(id)!;
-  const client = await connectDevice({ url, ca: th.pki.ca, cert: c.cert, key: c.key, ...(v2 ? { protocol: 'fleethub.v2' } : {}) });
-  await client.hello();
-  return client;
-}
-
-/** Sends a reading and waits for its ack: whatever the hub sent before the ack has arrived too. */
-async function roundTrip(client: DeviceClient, seq: number): Promise<void> {
-  client.send({ seq, data: { v: 1 } });
-  await client.waitForAck(seq);
-}
 
 const configs = (client: DeviceClient) => client.messages.filter((m) => m.config !== undefined).map((m) => m.config!);
 

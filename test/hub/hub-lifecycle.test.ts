@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
-import { request as httpsRequest } from 'node:https';
 import { metricValue, startHub } from '../helpers/hub.js';
+import { httpsGet, type HttpsAnswer } from '../helpers/https-get.js';
 import { waitUntil } from '../helpers/wait.js';
 import { connectDevice } from '../helpers/device-client.js';
 import { makeTestPki } from '../helpers/pki.js';
@@ -131,17 +131,7 @@ test('the live feed: presence, committed readings and rejections; /metrics carri
 test('the console listener serves /healthz and /metrics with the device figures', async () => {
   const th = await startHub();
   try {
-    const get = (path: string): Promise<{ status: number; body: string }> =>
-      new Promise((resolve, reject) => {
-        const req = httpsRequest(`${th.consoleUrl}${path}`, { ca: th.pki.ca, agent: false }, (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => (body += chunk));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        });
-        req.on('error', reject);
-        req.end();
-      });
+    const get = (path: string): Promise<HttpsAnswer> => httpsGet(`${th.consoleUrl}${path}`, th.pki.ca, { ownConnection: true });
     const health = await get('/healthz');
     assert.equal(health.status, 200);
     assert.equal((JSON.parse(health.body) as { devicesOnline: number }).devicesOnline, 0);

@@ -6,25 +6,15 @@
  * it turns back by itself.
  */
 import assert from 'node:assert/strict';
-import { request as httpsRequest } from 'node:https';
 import { test } from 'node:test';
 import { connectDevice } from '../helpers/device-client.js';
 import { metricValue, startHub } from '../helpers/hub.js';
+import { httpsGet, type HttpsAnswer } from '../helpers/https-get.js';
 import { waitUntil } from '../helpers/wait.js';
 import { fillDisk, mountTmpfs } from '../helpers/tmpfs.js';
 
-function get(url: string, ca: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { ca, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+/** A GET on its own connection (the test closes the hub later). */
+const get = (url: string, ca: string): Promise<HttpsAnswer> => httpsGet(url, ca, { ownConnection: true });
 
 test('a full disk: 1011 for the device whose reading failed and before hello for new ones, /healthz 503, then recovery', async (t) => {
   const fs = await mountTmpfs(2 * 1024 * 1024);

@@ -15,6 +15,7 @@
 import { createHash } from 'node:crypto';
 import type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
+import { readIntOptions } from '../../config/config-reader.js';
 import { FleethubError } from '../../errors.js';
 import { SILENT_LOGGER, type Logger } from '../../log.js';
 import { clusterNames, DEFAULT_CLUSTER_KV_TIMEOUT_MS, errorText, openClusterBucket } from './cluster-bucket.js';
@@ -74,10 +75,9 @@ export class ClusterPki {
 
   /** Opens (creating it) the bucket. Throws FH_ERR_CONFIG on a bad option. */
   static async open(options: ClusterPkiOptions): Promise<ClusterPki> {
-    const checkMs = options.checkMs ?? DEFAULT_CLUSTER_TEXT_CHECK_MS;
-    if (!Number.isSafeInteger(checkMs) || checkMs < 10) throw new FleethubError('FH_ERR_CONFIG', `config: cluster checkMs must be an integer >= 10, got ${checkMs}`);
+    const { checkMs, kvTimeoutMs } = readIntOptions(options, 'clusterPkiOptions', { checkMs: [10, DEFAULT_CLUSTER_TEXT_CHECK_MS], kvTimeoutMs: [1, DEFAULT_CLUSTER_KV_TIMEOUT_MS] });
     const bucket = clusterNames(options.prefix).pkiBucket;
-    const kv = await openClusterBucket(options.connection, bucket, options.replicas, options.kvTimeoutMs ?? DEFAULT_CLUSTER_KV_TIMEOUT_MS);
+    const kv = await openClusterBucket(options.connection, bucket, options.replicas, kvTimeoutMs);
     return new ClusterPki(options.connection, kv, bucket, checkMs, options.log ?? SILENT_LOGGER);
   }
 

@@ -23,7 +23,7 @@
  */
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { FleethubError } from '../../errors.js';
+import { readIntOptions } from '../../config/config-reader.js';
 import { SILENT_LOGGER, type Logger } from '../../log.js';
 import { natsNames } from '../../store/jetstream/nats-names.js';
 import type { HistoryPage, HistoryQuery, Store, StoredReading } from '../../store/types.js';
@@ -72,9 +72,13 @@ export interface ClusterFeedOptions {
   readonly log?: Logger;
 }
 
-function positiveInteger(key: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new FleethubError('FH_ERR_CONFIG', `config: cluster feed ${key} must be a positive integer, got ${value}`);
-  return value;
+/** The limits of {@link ClusterFeedOptions}, defaults filled in and checked. Throws FH_ERR_CONFIG naming the option (`clusterFeedOptions.maxDevices`). */
+function resolveLimits(options: ClusterFeedOptions) {
+  return readIntOptions(options, 'clusterFeedOptions', {
+    maxDevices: [1, DEFAULT_CLUSTER_FEED_MAX_DEVICES],
+    loadConcurrency: [1, DEFAULT_CLUSTER_FEED_LOAD_CONCURRENCY],
+    timeoutMs: [1, DEFAULT_CLUSTER_KV_TIMEOUT_MS],
+  });
 }
 
 /** A cluster hub's live feed. Obtain with {@link ClusterFeed.open}; {@link close} at the end. */
@@ -108,9 +112,7 @@ export class ClusterFeed implements LiveFeed {
    * on a bad option, or NATS's error when a bucket cannot be opened.
    */
   static async open(options: ClusterFeedOptions): Promise<ClusterFeed> {
-    const maxDevices = positiveInteger('maxDevices', options.maxDevices ?? DEFAULT_CLUSTER_FEED_MAX_DEVICES);
-    const concurrency = positiveInteger('loadConcurrency', options.loadConcurrency ?? DEFAULT_CLUSTER_FEED_LOAD_CONCURRENCY);
-    const timeoutMs = positiveInteger('timeoutMs', options.timeoutMs ?? DEFAULT_CLUSTER_KV_TIMEOUT_MS);
+    const { maxDevices, loadConcurrency: concurrency, timeoutMs } = resolveLimits(options);
     const names = natsNames(options.prefix);
     const feed = new ClusterFeed(options, maxDevices);
     const nc = options.connection;

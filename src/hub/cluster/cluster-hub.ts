@@ -10,6 +10,7 @@
  * reports unhealthy after `quorumLossMs` (5 s) without one. One signal
  * serves `/healthz`, the refusal of new devices and the close of live ones.
  */
+import { readIntOptions } from '../../config/config-reader.js';
 import { SILENT_LOGGER, type Logger } from '../../log.js';
 import type { ClusterConfig } from '../../store/cluster-config.js';
 import type { JetStreamStore } from '../../store/jetstream-store.js';
@@ -83,9 +84,10 @@ export class ClusterHub {
     await Promise.all([this.#devices.close(), this.#pki.close()]);
   }
 
-  /** Opens the cluster parts on `store`'s connection. */
+  /** Opens the cluster parts on `store`'s connection. Throws FH_ERR_CONFIG on a bad option, naming it (`clusterHubOptions.quorumCheckMs`). */
   static async open(store: JetStreamStore, cluster: ClusterConfig, hooks: ClusterHubHooks, options: ClusterHubOptions = {}): Promise<ClusterHub> {
     const log = hooks.log ?? SILENT_LOGGER;
+    const { quorumCheckMs } = readIntOptions(options, 'clusterHubOptions', { quorumCheckMs: [1, DEFAULT_QUORUM_CHECK_MS] });
     const common = { connection: store.connection, node: cluster.node, replicas: cluster.replicas, log, ...(options.prefix === undefined ? {} : { prefix: options.prefix }) };
     const ownership = new ClusterSessionOwnership();
     const devices = await DeviceOwnership.open({
@@ -103,7 +105,7 @@ export class ClusterHub {
       up = ok;
       log.log(ok ? 'info' : 'error', ok ? 'cluster.up' : 'cluster.down', ok ? {} : { effect: '/healthz answers 503; devices are closed with 1013' });
       hooks.onQuorum(ok);
-    }, options.quorumCheckMs ?? DEFAULT_QUORUM_CHECK_MS);
+    }, quorumCheckMs);
     timer.unref();
     return new ClusterHub(ownership, devices, pki, leases, timer);
   }

@@ -31,13 +31,13 @@
 import { performance } from 'node:perf_hooks';
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { FleethubError } from '../../errors.js';
+import { readIntOptions } from '../../config/config-reader.js';
 import { SILENT_LOGGER, type Logger } from '../../log.js';
 import { decodeToken, encodeToken, natsNames } from '../../store/jetstream/nats-names.js';
 import { clusterNames, DEFAULT_CLUSTER_KV_TIMEOUT_MS, errorText, keepWatching, openClusterBucket, type KeptWatch } from './cluster-bucket.js';
 import { DEFAULT_QUORUM_LOSS_MS } from '../../store/jetstream/jetstream-options.js';
 import { openHeartbeatBucket } from '../../store/jetstream/hub-heartbeat.js';
-import { DEFAULT_OWNER_WATCH_RETRY_MS, type OwnerRecord } from './device-ownership.js';
+import { DEFAULT_OWNER_WATCH_RETRY_MS, ownerRecordOf } from './device-ownership.js';
 
 /**
  * How long after a hub's last heartbeat its devices stop counting as
@@ -88,22 +88,19 @@ export interface ClusterPresenceOptions {
   readonly now?: () => number;
 }
 
-function positiveInteger(key: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new FleethubError('FH_ERR_CONFIG', `config: cluster presence ${key} must be a positive integer, got ${value}`);
-  return value;
+/** Fills in the defaults of the limits and timings and checks them. Throws FH_ERR_CONFIG naming the option (`clusterPresenceOptions.maxHubs`). */
+function resolveLimits(options: ClusterPresenceOptions) {
+  return readIntOptions(options, 'clusterPresenceOptions', {
+    hubSilenceMs: [1, DEFAULT_HUB_SILENCE_MS],
+    maxDevices: [1, DEFAULT_PRESENCE_MAX_DEVICES],
+    maxHubs: [1, DEFAULT_PRESENCE_MAX_HUBS],
+    kvTimeoutMs: [1, DEFAULT_CLUSTER_KV_TIMEOUT_MS],
+    watchRetryMs: [1, DEFAULT_OWNER_WATCH_RETRY_MS],
+  });
 }
 
-/** The owner record in a watch entry, or null (deleted, or not a record). */
-function ownerOf(entry: KvWatchEntry): OwnerRecord | null {
-  if (entry.operation !== 'PUT') return null;
-  try {
-    const value = JSON.parse(entry.string()) as Partial<OwnerRecord> | null;
-    if (typeof value?.node === 'string' && typeof value.connId === 'string' && typeof value.since === 'number') return { node: value.node, connId: value.connId, since: value.since };
-  } catch {
-    // not JSON: no owner
-  }
-  return null;
-}
+/** The limits and timings of {@link ClusterPresenceOptions}, defaults filled in and checked. */
+type PresenceLimits = ReturnType<typeof resolveLimits>;
 
 /** Presence of every device in the cluster, for one hub. Obtain with {@link ClusterPresence.open}; {@link close} at the end. */
 export class ClusterPresence {
@@ -133,23 +130,23 @@ export class ClusterPresence {
   #warnedFull = false;
   #closed = false;
 
-  private constructor(options: ClusterPresenceOptions) {
+  private constructor(options: ClusterPresenceOptions, limits: PresenceLimits) {
     this.#onChange = options.onChange;
     this.#node = options.node;
     this.#holds = options.holds ?? null;
     this.#now = options.now ?? Date.now;
     this.#startedAt = options.startedAt ?? Math.floor(performance.timeOrigin);
-    this.#silenceMs = positiveInteger('hubSilenceMs', options.hubSilenceMs ?? DEFAULT_HUB_SILENCE_MS);
-    this.#maxDevices = positiveInteger('maxDevices', options.maxDevices ?? DEFAULT_PRESENCE_MAX_DEVICES);
-    this.#maxHubs = positiveInteger('maxHubs', options.maxHubs ?? DEFAULT_PRESENCE_MAX_HUBS);
+    this.#silenceMs = limits.hubSilenceMs;
+    this.#maxDevices = limits.maxDevices;
+    this.#maxHubs = limits.maxHubs;
     this.#log = options.log ?? SILENT_LOGGER;
   }
 
   /** Opens (creating them) the heartbeat and ownership buckets and watches both. Throws FH_ERR_CONFIG on a bad option. */
   static async open(options: ClusterPresenceOptions): Promise<ClusterPresence> {
-    const presence = new ClusterPresence(options);
-    const kvTimeoutMs = positiveInteger('kvTimeoutMs', options.kvTimeoutMs ?? DEFAULT_CLUSTER_KV_TIMEOUT_MS);
-    const retryMs = positiveInteger('watchRetryMs', options.watchRetryMs ?? DEFAULT_OWNER_WATCH_RETRY_MS);
+    const limits = resolveLimits(options);
+    const presence = new ClusterPresence(options, limits);
+    const { kvTimeoutMs, watchRetryMs: retryMs } = limits;
     const names = clusterNames(options.prefix);
     const log = presence.#log;
     const [beats, owners] = await Promise.all([
@@ -222,7 +219,7 @@ export class ClusterPresence {
     }
     const wasOnline = this.online(device);
     const before = this.#owners.get(device);
-    const record = ownerOf(entry);
+    const record = ownerRecordOf(entry);
     let node = record?.node;
     this.#mine.delete(device);
     if (record !== null && record.node === this.#node) {

@@ -23,6 +23,7 @@
 import type { KV, KvEntry } from '@nats-io/kv';
 import { KvWatchInclude } from '@nats-io/kv';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { readIntOptions } from '../../config/config-reader.js';
 import { FleethubError } from '../../errors.js';
 import { SILENT_LOGGER, type Logger } from '../../log.js';
 import { decodeToken, encodeToken } from '../../store/jetstream/nats-names.js';
@@ -102,8 +103,11 @@ interface Held {
 
 const encoder = new TextEncoder();
 
-/** The record in `entry`, or null when it holds none (deleted, or not a record: it is then overwritten). */
-function recordOf(entry: KvEntry | null): OwnerRecord | null {
+/**
+ * The owner record in `entry`, or null when it holds none (deleted, or not
+ * a record: a claim then overwrites it, and presence counts no owner).
+ */
+export function ownerRecordOf(entry: KvEntry | null): OwnerRecord | null {
   if (entry === null || entry.operation !== 'PUT') return null;
   try {
     const value = JSON.parse(entry.string()) as Partial<OwnerRecord> | null;
@@ -116,10 +120,18 @@ function recordOf(entry: KvEntry | null): OwnerRecord | null {
   return null;
 }
 
-function positiveInteger(key: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new FleethubError('FH_ERR_CONFIG', `config: ownership ${key} must be a positive integer, got ${value}`);
-  return value;
+/** Fills in the defaults of the timings and checks them. Throws FH_ERR_CONFIG naming the option (`deviceOwnershipOptions.claimAttempts`). */
+function resolveTimings(options: DeviceOwnershipOptions) {
+  return readIntOptions(options, 'deviceOwnershipOptions', {
+    takeoverTimeoutMs: [1, DEFAULT_TAKEOVER_TIMEOUT_MS],
+    claimAttempts: [1, DEFAULT_CLAIM_ATTEMPTS],
+    kvTimeoutMs: [1, DEFAULT_CLUSTER_KV_TIMEOUT_MS],
+    watchRetryMs: [1, DEFAULT_OWNER_WATCH_RETRY_MS],
+  });
 }
+
+/** The timings of {@link DeviceOwnershipOptions}, defaults filled in and checked. */
+type OwnershipTimings = ReturnType<typeof resolveTimings>;
 
 /** Device ownership for one hub. Obtain with {@link DeviceOwnership.open}; {@link close} at the end. */
 export class DeviceOwnership {
@@ -140,26 +152,23 @@ export class DeviceOwnership {
   #watch: KeptWatch | null = null;
   #closed = false;
 
-  private constructor(options: DeviceOwnershipOptions, kv: KV) {
+  private constructor(options: DeviceOwnershipOptions, timings: OwnershipTimings, kv: KV) {
     this.#nc = options.connection;
     this.#kv = kv;
     this.#node = options.node;
     this.#onTakeover = options.onTakeover;
     this.#takeoverSubject = clusterNames(options.prefix).takeoverSubject;
-    this.#takeoverTimeoutMs = options.takeoverTimeoutMs ?? DEFAULT_TAKEOVER_TIMEOUT_MS;
-    this.#claimAttempts = options.claimAttempts ?? DEFAULT_CLAIM_ATTEMPTS;
+    this.#takeoverTimeoutMs = timings.takeoverTimeoutMs;
+    this.#claimAttempts = timings.claimAttempts;
     this.#log = options.log ?? SILENT_LOGGER;
     this.#now = options.now ?? Date.now;
   }
 
   /** Opens (creating it) the ownership bucket, answers takeover requests and watches the bucket. Throws FH_ERR_CONFIG on a bad option. */
   static async open(options: DeviceOwnershipOptions): Promise<DeviceOwnership> {
-    positiveInteger('takeoverTimeoutMs', options.takeoverTimeoutMs ?? DEFAULT_TAKEOVER_TIMEOUT_MS);
-    positiveInteger('claimAttempts', options.claimAttempts ?? DEFAULT_CLAIM_ATTEMPTS);
-    positiveInteger('watchRetryMs', options.watchRetryMs ?? DEFAULT_OWNER_WATCH_RETRY_MS);
-    const kvTimeoutMs = positiveInteger('kvTimeoutMs', options.kvTimeoutMs ?? DEFAULT_CLUSTER_KV_TIMEOUT_MS);
-    const kv = await openClusterBucket(options.connection, clusterNames(options.prefix).ownerBucket, options.replicas, kvTimeoutMs);
-    const ownership = new DeviceOwnership(options, kv);
+    const timings = resolveTimings(options);
+    const kv = await openClusterBucket(options.connection, clusterNames(options.prefix).ownerBucket, options.replicas, timings.kvTimeoutMs);
+    const ownership = new DeviceOwnership(options, timings, kv);
     ownership.#sub = options.connection.subscribe(ownership.#takeoverSubject(options.node), {
       callback: (err, msg) => {
         if (err === null) void ownership.#answer(msg);
@@ -168,7 +177,7 @@ export class DeviceOwnership {
     try {
       // Later writes only: a hub cares about replacements from now on, not the keys as they are.
       ownership.#watch = await keepWatching(kv, { include: KvWatchInclude.UpdatesOnly, ignoreDeletes: true }, (entry) => ownership.#onEntry(entry), {
-        name: 'owners', retryMs: options.watchRetryMs ?? DEFAULT_OWNER_WATCH_RETRY_MS, log: options.log ?? SILENT_LOGGER,
+        name: 'owners', retryMs: timings.watchRetryMs, log: ownership.#log,
       });
     } catch (err) {
       ownership.#sub.unsubscribe();
@@ -193,7 +202,7 @@ export class DeviceOwnership {
     for (let attempt = 1; ; attempt += 1) {
       try {
         const entry = await this.#kv.get(key);
-        previous = recordOf(entry);
+        previous = ownerRecordOf(entry);
         const value = encoder.encode(JSON.stringify({ node: this.#node, connId, since: this.#now() } satisfies OwnerRecord));
         revision = entry === null ? await this.#kv.create(key, value) : await this.#kv.update(key, value, entry.revision);
         break;
@@ -228,7 +237,7 @@ export class DeviceOwnership {
     const key = encodeToken(device);
     try {
       const entry = await this.#kv.get(key);
-      const record = recordOf(entry);
+      const record = ownerRecordOf(entry);
       if (entry === null || record === null || record.node !== this.#node || record.connId !== connId) return false;
       await this.#kv.delete(key, { previousSeq: entry.revision });
       return true;
@@ -240,7 +249,7 @@ export class DeviceOwnership {
 
   /** The owner of `device` now, or null. */
   async owner(device: string): Promise<OwnerRecord | null> {
-    return recordOf(await this.#kv.get(encodeToken(device)));
+    return ownerRecordOf(await this.#kv.get(encodeToken(device)));
   }
 
   /** Stops answering and watching; waits for takeovers in progress. Leaves the records (sessions release their own). Idempotent. */
@@ -318,7 +327,7 @@ export class DeviceOwnership {
     }
     const conns = this.#byDevice.get(device);
     if (conns === undefined) return;
-    const record = recordOf(entry);
+    const record = ownerRecordOf(entry);
     for (const connId of [...conns]) {
       const held = this.#held.get(connId);
       if (held === undefined) continue;

@@ -23,6 +23,7 @@
 import { performance } from 'node:perf_hooks';
 import type { KV, KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { ConfigReader, MAX_CONFIG_INTEGER } from '../../config/config-reader.js';
 import { FleethubError } from '../../errors.js';
 import { SILENT_LOGGER, type Logger } from '../../log.js';
 import { encodeToken } from '../../store/jetstream/nats-names.js';
@@ -86,20 +87,17 @@ interface LeaseTimings {
   readonly clockSkewMs: number;
 }
 
-function resolveTimings(options: SinkLeaseOptions): LeaseTimings {
-  const check = (key: string, value: number, min: number): number => {
-    if (!Number.isSafeInteger(value) || value < min) throw new FleethubError('FH_ERR_CONFIG', `config: sink lease ${key} must be an integer >= ${min}, got ${value}`);
-    return value;
-  };
-  const ttlMs = check('ttlMs', options.ttlMs ?? DEFAULT_LEASE_TTL_MS, 100);
-  const renewMs = check('renewMs', options.renewMs ?? Math.round(ttlMs / 3), 10);
-  const clockSkewMs = check('clockSkewMs', options.clockSkewMs ?? Math.min(DEFAULT_LEASE_CLOCK_SKEW_MS, Math.round(ttlMs / 10)), 0);
-  const acquireMs = check('acquireMs', options.acquireMs ?? renewMs, 10);
+/** Fills in the defaults and checks the values. Throws FH_ERR_CONFIG naming the option (`sinkLeaseOptions.ttlMs`). */
+function resolveTimings(options: SinkLeaseOptions): LeaseTimings & { readonly kvTimeoutMs: number } {
+  const r = ConfigReader.options(options, 'sinkLeaseOptions');
+  const ttlMs = r.int('ttlMs', 100, MAX_CONFIG_INTEGER, DEFAULT_LEASE_TTL_MS);
+  const renewMs = r.int('renewMs', 10, MAX_CONFIG_INTEGER, Math.round(ttlMs / 3));
+  const clockSkewMs = r.int('clockSkewMs', 0, MAX_CONFIG_INTEGER, Math.min(DEFAULT_LEASE_CLOCK_SKEW_MS, Math.round(ttlMs / 10)));
+  const acquireMs = r.int('acquireMs', 10, MAX_CONFIG_INTEGER, renewMs);
+  const kvTimeoutMs = r.int('kvTimeoutMs', 1, MAX_CONFIG_INTEGER, DEFAULT_CLUSTER_KV_TIMEOUT_MS);
   // A renew must land before the holder's belief ends, or every lease would lapse between renews.
-  if (renewMs >= ttlMs - clockSkewMs) {
-    throw new FleethubError('FH_ERR_CONFIG', `config: sink lease renewMs (${renewMs}) must be under ttlMs - clockSkewMs (${ttlMs - clockSkewMs})`);
-  }
-  return { ttlMs, renewMs, acquireMs, clockSkewMs };
+  if (renewMs >= ttlMs - clockSkewMs) throw r.fail('renewMs', `under ttlMs - clockSkewMs (${ttlMs - clockSkewMs})`, renewMs);
+  return { ttlMs, renewMs, acquireMs, clockSkewMs, kvTimeoutMs };
 }
 
 function recordOf(entry: KvEntry | null): LeaseRecord | null {
@@ -133,8 +131,8 @@ export class SinkLeases {
 
   /** Opens (creating it) the lease bucket. Throws FH_ERR_CONFIG on bad timings. */
   static async open(options: SinkLeaseOptions): Promise<SinkLeases> {
-    const timings = resolveTimings(options);
-    const kv = await openClusterBucket(options.connection, clusterNames(options.prefix).leaseBucket, options.replicas, options.kvTimeoutMs ?? DEFAULT_CLUSTER_KV_TIMEOUT_MS);
+    const { kvTimeoutMs, ...timings } = resolveTimings(options);
+    const kv = await openClusterBucket(options.connection, clusterNames(options.prefix).leaseBucket, options.replicas, kvTimeoutMs);
     return new SinkLeases(kv, options, timings);
   }
 
