@@ -62,6 +62,8 @@ const STORM_RATE = 0.1;
 const LEADER_OBSERVE_MS = 15_000;
 /** Seconds over which the processes' idle CPU is measured, before the rounds. */
 const IDLE_SECONDS = Number(process.env.CLUSTER_BENCH_IDLE_SECONDS ?? 10);
+/** `cpu`: only the CPU rounds (printed, not written to results): for comparing a change side by side quickly. */
+const ONLY_CPU = process.env.CLUSTER_BENCH_ONLY === 'cpu';
 const STREAM = 'fleethub-readings';
 const QUIET = { write: () => true } as unknown as NodeJS.WritableStream;
 const HUB_NAMES = ['a', 'b', 'c'] as const;
@@ -294,9 +296,9 @@ async function main(): Promise<void> {
     await initCa(pkiDir, {});
     await issueServerCert(pkiDir, { hosts: ['localhost'], ips: ['127.0.0.1'] });
     // A fleet's ids are padded to the width of its size (bench0001, storm00001): one fleet per size.
-    process.stderr.write(`cluster bench: provisioning ${DEVICES + STORM_DEVICES} device certificates\n`);
+    process.stderr.write(`cluster bench: provisioning ${DEVICES + (ONLY_CPU ? 0 : STORM_DEVICES)} device certificates\n`);
     await provisionFleet(pkiDir, 'bench', DEVICES);
-    await provisionFleet(pkiDir, 'storm', STORM_DEVICES);
+    if (!ONLY_CPU) await provisionFleet(pkiDir, 'storm', STORM_DEVICES);
 
     const singleSetup = await writeHubConfig(dir, 'single', null);
     single = await launch(singleSetup);
@@ -335,6 +337,11 @@ async function main(): Promise<void> {
     const ratios = ratiosOf((r) => r.cpuMsPerReading);
     const netRatios = ratiosOf((r) => r.cpuMsPerReadingNetOfIdle);
     const stream = await streamInfo(nats);
+    if (ONLY_CPU) {
+      for (const r of rounds) process.stdout.write(`${r.kind} ${r.round + 1}: ${r.cpuMsPerReading} ms CPU per reading ${JSON.stringify(r.cpuSByProcess)}, ack p50/p99 ${r.ackMs.p50} / ${r.ackMs.p99} ms, lost ${r.lost}\n`);
+      process.stdout.write(`cluster / single: ${ratios.join(', ')}; ${Math.round(stream.bytes / Math.max(1, stream.messages))} bytes per reading\n`);
+      return;
+    }
 
     // 2. The stream leader dies while the fleet streams.
     process.stderr.write(`cluster bench: kill -9 of the readings stream's leader, ${DEVICES} devices streaming\n`);

@@ -161,7 +161,7 @@ export class JetStreamStore implements Store {
     this.#opts = init.opts;
     this.#log = init.opts.log;
     const limits = { ackTimeoutMs: init.opts.ackTimeoutMs, retryMs: init.opts.publishRetryMs, stopped: () => this.#closed };
-    this.#lanes = new DeviceLanes({ js: init.js, jsm: init.jsm, names: init.names, limits, resets: init.resets, committed: (reading) => this.#committed(reading) });
+    this.#lanes = new DeviceLanes({ js: init.js, jsm: init.jsm, names: init.names, limits, resets: init.resets, publishWindowMs: init.opts.publishWindowMs, committed: (reading) => this.#committed(reading) });
     this.#limits = limits;
     this.#readers = new StreamReaders({
       jsm: init.jsm, js: init.js, stream: init.names.stream, max: init.opts.readConsumers, timeoutMs: init.opts.ackTimeoutMs, log: init.opts.log,

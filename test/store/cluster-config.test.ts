@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { isFleethubError } from '../../src/errors.js';
 import { DEFAULT_CLUSTER_REPLICAS, resolveClusterConfig } from '../../src/store/cluster-config.js';
 import {
-  DEFAULT_ACK_TIMEOUT_MS, DEFAULT_DUPLICATE_WINDOW_MS, DEFAULT_NATS_PING_INTERVAL_MS, DEFAULT_PUBLISH_RETRY_MS,
+  DEFAULT_ACK_TIMEOUT_MS, DEFAULT_DUPLICATE_WINDOW_MS, DEFAULT_NATS_PING_INTERVAL_MS, DEFAULT_PUBLISH_RETRY_MS, DEFAULT_PUBLISH_WINDOW_MS, MAX_PUBLISH_WINDOW_MS,
   natsConnectOptions, resolveJetStreamStoreOptions,
 } from '../../src/store/jetstream/jetstream-options.js';
 
@@ -71,6 +71,13 @@ describe('JetStream store options', () => {
     assert.doesNotThrow(() => resolveJetStreamStoreOptions({ publishRetryMs: 60_000, ackTimeoutMs: 2_000, duplicateWindowMs: 62_001 }));
     assert.throws(() => resolveJetStreamStoreOptions({ ackTimeoutMs: 0 }), configError('ackTimeoutMs'));
     assert.throws(() => resolveJetStreamStoreOptions({ readBatch: 0 }), configError('readBatch'));
+  });
+
+  it('bounds the publish window, which adds to every ack\'s latency', () => {
+    assert.equal(resolveJetStreamStoreOptions({}).publishWindowMs, DEFAULT_PUBLISH_WINDOW_MS);
+    assert.equal(resolveJetStreamStoreOptions({ publishWindowMs: MAX_PUBLISH_WINDOW_MS }).publishWindowMs, MAX_PUBLISH_WINDOW_MS);
+    assert.throws(() => resolveJetStreamStoreOptions({ publishWindowMs: MAX_PUBLISH_WINDOW_MS + 1 }), configError('publishWindowMs'));
+    assert.throws(() => resolveJetStreamStoreOptions({ publishWindowMs: -1 }), configError('publishWindowMs'));
   });
 
   it('builds NATS client options that reconnect forever and ping every few seconds', async () => {
