@@ -66,7 +66,9 @@ export interface OpenJetStreamStoreOptions extends JetStreamStoreOptions, JetStr
  */
 export async function openJetStreamStore(cluster: ClusterConfig, config: StoreConfig, options: OpenJetStreamStoreOptions = {}): Promise<JetStreamStore> {
   checkStoreConfig(config);
-  const resolved = resolveJetStreamStoreOptions(options);
+  // The config file's `cluster.publishWindowMs`, unless the code says otherwise.
+  const fromConfig = options.publishWindowMs === undefined && cluster.publishWindowMs !== undefined ? { publishWindowMs: cluster.publishWindowMs } : {};
+  const resolved = resolveJetStreamStoreOptions({ ...options, ...fromConfig });
   const historyOptions = resolveJetStreamHistoryOptions(options);
   const names = natsNames(resolved.prefix);
   const deadline = Date.now() + resolved.openTimeoutMs;

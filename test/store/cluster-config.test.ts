@@ -35,6 +35,11 @@ describe('cluster config', () => {
     assert.equal(c?.replicas, 1);
   });
 
+  it('takes publishWindowMs from the file when given, and leaves the store\'s default otherwise', () => {
+    assert.equal(resolveClusterConfig({ node: 'a', nats: { servers: ['nats://x:1'] }, publishWindowMs: 5 }, '/')?.publishWindowMs, 5);
+    assert.equal(resolveClusterConfig({ node: 'a', nats: { servers: ['nats://x:1'] } }, '/')?.publishWindowMs, undefined);
+  });
+
   it('refuses bad values with the key in the message', () => {
     const ok = { node: 'a', nats: { servers: ['nats://x:1'] } };
     const cases: Array<[unknown, string]> = [
@@ -50,6 +55,8 @@ describe('cluster config', () => {
       [{ ...ok, replicas: 0 }, 'cluster.replicas'],
       [{ ...ok, replicas: 6 }, 'cluster.replicas'],
       [{ ...ok, replicas: 2.5 }, 'cluster.replicas'],
+      [{ ...ok, publishWindowMs: -1 }, 'cluster.publishWindowMs'],
+      [{ ...ok, publishWindowMs: 1_001 }, 'cluster.publishWindowMs'],
       [{ ...ok, replica: 3 }, 'cluster.replica'],
       [{ ...ok, __proto__: { node: 'x' }, nodes: 1 }, 'cluster.nodes'],
     ];
