@@ -64,8 +64,8 @@ const LEADER_OBSERVE_MS = 15_000;
 const IDLE_SECONDS = Number(process.env.CLUSTER_BENCH_IDLE_SECONDS ?? 10);
 /** `cpu`: only the CPU rounds (printed, not written to results): for comparing a change side by side quickly. */
 const ONLY_CPU = process.env.CLUSTER_BENCH_ONLY === 'cpu';
-/** `cluster.publishWindowMs` of the hubs (unset: the default). */
-const PUBLISH_WINDOW_MS = process.env.CLUSTER_BENCH_PUBLISH_WINDOW_MS === undefined ? null : Number(process.env.CLUSTER_BENCH_PUBLISH_WINDOW_MS);
+/** `store.commitIntervalMs` of every hub, single and cluster alike (unset: the default). */
+const COMMIT_INTERVAL_MS = process.env.CLUSTER_BENCH_COMMIT_INTERVAL_MS === undefined ? null : Number(process.env.CLUSTER_BENCH_COMMIT_INTERVAL_MS);
 const STREAM = 'fleethub-readings';
 const QUIET = { write: () => true } as unknown as NodeJS.WritableStream;
 const HUB_NAMES = ['a', 'b', 'c'] as const;
@@ -132,10 +132,9 @@ async function writeHubConfig(dir: string, name: string, natsUrls: readonly stri
     const deployed = JSON.parse(await readFile(join(REPO_ROOT, 'deploy', 'hubs', `hub-${name}.json`), 'utf8')) as {
       device: Record<string, unknown>; cluster: { nats: Record<string, unknown> };
     };
-    config = { ...deployed, device: { ...deployed.device, ...device }, ...common, cluster: {
-      ...deployed.cluster, nats: { ...deployed.cluster.nats, servers: natsUrls }, ...(PUBLISH_WINDOW_MS === null ? {} : { publishWindowMs: PUBLISH_WINDOW_MS }),
-    } };
+    config = { ...deployed, device: { ...deployed.device, ...device }, ...common, cluster: { ...deployed.cluster, nats: { ...deployed.cluster.nats, servers: natsUrls } } };
   }
+  if (COMMIT_INTERVAL_MS !== null) config.store = { commitIntervalMs: COMMIT_INTERVAL_MS };
   const configPath = join(dir, `hub-${name}.json`);
   await writeFile(configPath, JSON.stringify(config));
   return { name: `hub-${name}`, configPath, devicePort, consolePort };
@@ -396,7 +395,7 @@ async function main(): Promise<void> {
         cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version,
         loadAverageBefore: round1(loadBefore), loadAverageAfter: round1(loadavg()[0] ?? 0),
       },
-      settings: { devices: DEVICES, stormDevices: STORM_DEVICES, seconds: SECONDS, rounds: ROUNDS, hubs: HUBS, natsNodes: 3, replicas: 3, publishWindowMs: PUBLISH_WINDOW_MS },
+      settings: { devices: DEVICES, stormDevices: STORM_DEVICES, seconds: SECONDS, rounds: ROUNDS, hubs: HUBS, natsNodes: 3, replicas: 3, commitIntervalMs: COMMIT_INTERVAL_MS },
       cpu: {
         idleCores: idle, rounds, ratioPerRound: ratios, ratioMean: mean(ratios), ratioMin: Math.min(...ratios), ratioMax: Math.max(...ratios),
         netOfIdleRatioPerRound: netRatios, netOfIdleRatioMean: mean(netRatios),

@@ -8,7 +8,6 @@
  * ```
  */
 import { CONFIG_FILE, ConfigReader, type ConfigSource } from '../config/config-reader.js';
-import { DEFAULT_PUBLISH_WINDOW_MS, MAX_PUBLISH_WINDOW_MS } from './jetstream/jetstream-options.js';
 
 /** PEM files for a TLS connection to NATS; paths are taken from the config file's folder when relative. */
 export interface ClusterTlsConfig {
@@ -40,8 +39,6 @@ export interface ClusterConfig {
    * @defaultValue {@link DEFAULT_CLUSTER_REPLICAS}
    */
   readonly replicas: number;
-  /** How long a reading waits for others to go to JetStream in one write (jetstream-options.ts); absent: the store's default. */
-  readonly publishWindowMs?: number;
 }
 
 /** The `cluster` section as written in the config file (paths relative to its folder). */
@@ -54,8 +51,6 @@ export interface ClusterConfigInput {
   };
   /** @defaultValue {@link DEFAULT_CLUSTER_REPLICAS} */
   readonly replicas?: number;
-  /** @defaultValue DEFAULT_PUBLISH_WINDOW_MS */
-  readonly publishWindowMs?: number;
 }
 
 /** Three copies: an ack survives the loss of any one NATS server (SPEC: an ack means a quorum has it). */
@@ -93,7 +88,6 @@ export function readClusterSection(r: ConfigReader): ClusterConfig {
     node,
     nats: Object.freeze({ servers: Object.freeze([...servers] as string[]), tls, creds }),
     replicas: r.int('replicas', 1, MAX_CLUSTER_REPLICAS, DEFAULT_CLUSTER_REPLICAS),
-    ...(r.has('publishWindowMs') ? { publishWindowMs: r.int('publishWindowMs', 0, MAX_PUBLISH_WINDOW_MS, DEFAULT_PUBLISH_WINDOW_MS) } : {}),
   });
 }
 

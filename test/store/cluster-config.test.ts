@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { isFleethubError } from '../../src/errors.js';
 import { DEFAULT_CLUSTER_REPLICAS, resolveClusterConfig } from '../../src/store/cluster-config.js';
 import {
-  DEFAULT_ACK_TIMEOUT_MS, DEFAULT_DUPLICATE_WINDOW_MS, DEFAULT_NATS_PING_INTERVAL_MS, DEFAULT_PUBLISH_RETRY_MS, DEFAULT_PUBLISH_WINDOW_MS, MAX_PUBLISH_WINDOW_MS,
+  DEFAULT_ACK_TIMEOUT_MS, DEFAULT_DUPLICATE_WINDOW_MS, DEFAULT_NATS_PING_INTERVAL_MS, DEFAULT_PUBLISH_RETRY_MS,
   natsConnectOptions, resolveJetStreamStoreOptions,
 } from '../../src/store/jetstream/jetstream-options.js';
 
@@ -35,11 +35,6 @@ describe('cluster config', () => {
     assert.equal(c?.replicas, 1);
   });
 
-  it('takes publishWindowMs from the file when given, and leaves the store\'s default otherwise', () => {
-    assert.equal(resolveClusterConfig({ node: 'a', nats: { servers: ['nats://x:1'] }, publishWindowMs: 5 }, '/')?.publishWindowMs, 5);
-    assert.equal(resolveClusterConfig({ node: 'a', nats: { servers: ['nats://x:1'] } }, '/')?.publishWindowMs, undefined);
-  });
-
   it('refuses bad values with the key in the message', () => {
     const ok = { node: 'a', nats: { servers: ['nats://x:1'] } };
     const cases: Array<[unknown, string]> = [
@@ -55,8 +50,6 @@ describe('cluster config', () => {
       [{ ...ok, replicas: 0 }, 'cluster.replicas'],
       [{ ...ok, replicas: 6 }, 'cluster.replicas'],
       [{ ...ok, replicas: 2.5 }, 'cluster.replicas'],
-      [{ ...ok, publishWindowMs: -1 }, 'cluster.publishWindowMs'],
-      [{ ...ok, publishWindowMs: 1_001 }, 'cluster.publishWindowMs'],
       [{ ...ok, replica: 3 }, 'cluster.replica'],
       [{ ...ok, __proto__: { node: 'x' }, nodes: 1 }, 'cluster.nodes'],
     ];
@@ -78,13 +71,6 @@ describe('JetStream store options', () => {
     assert.doesNotThrow(() => resolveJetStreamStoreOptions({ publishRetryMs: 60_000, ackTimeoutMs: 2_000, duplicateWindowMs: 62_001 }));
     assert.throws(() => resolveJetStreamStoreOptions({ ackTimeoutMs: 0 }), configError('ackTimeoutMs'));
     assert.throws(() => resolveJetStreamStoreOptions({ readBatch: 0 }), configError('readBatch'));
-  });
-
-  it('bounds the publish window, which adds to every ack\'s latency', () => {
-    assert.equal(resolveJetStreamStoreOptions({}).publishWindowMs, DEFAULT_PUBLISH_WINDOW_MS);
-    assert.equal(resolveJetStreamStoreOptions({ publishWindowMs: MAX_PUBLISH_WINDOW_MS }).publishWindowMs, MAX_PUBLISH_WINDOW_MS);
-    assert.throws(() => resolveJetStreamStoreOptions({ publishWindowMs: MAX_PUBLISH_WINDOW_MS + 1 }), configError('publishWindowMs'));
-    assert.throws(() => resolveJetStreamStoreOptions({ publishWindowMs: -1 }), configError('publishWindowMs'));
   });
 
   it('builds NATS client options that reconnect forever and ping every few seconds', async () => {

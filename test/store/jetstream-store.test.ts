@@ -86,9 +86,9 @@ describe('JetStream store (3 nats-servers, replicas 3)', () => {
     assert.equal((info.cluster?.replicas ?? []).length, 2);
   });
 
-  it('with a publish window, stores the readings of devices sending in separate turns in order per device', async () => {
+  it('gathering publishes for commitIntervalMs, stores the readings of devices sending in separate turns in order per device', async () => {
     const prefix = newPrefix();
-    const a = await open(prefix, 'hub-a', NO_RETENTION, { publishWindowMs: 20 });
+    const a = await open(prefix, 'hub-a', { ...NO_RETENTION, commitIntervalMs: 50 });
     const devices = ['w1', 'w2', 'w3', 'w4'];
     // Each reading handed over in its own turn of the event loop, as readings from separate sockets are.
     const outcomes = await Promise.all(devices.flatMap((device) => [1, 2, 3].map((seq) =>

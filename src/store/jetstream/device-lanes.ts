@@ -59,8 +59,8 @@ export interface LanesInit {
   readonly names: NatsNames;
   readonly limits: PublishLimits;
   readonly resets: SeqResetBucket;
-  /** `publishWindowMs` (publish-window.ts). */
-  readonly publishWindowMs: number;
+  /** `store.commitIntervalMs`: publishes leave at most this often (publish-window.ts). */
+  readonly commitIntervalMs: number;
   /** Called with each reading JetStream acked. */
   readonly committed: (reading: StoredReading) => void;
 }
@@ -76,7 +76,7 @@ export class DeviceLanes {
 
   constructor(init: LanesInit) {
     this.#init = init;
-    this.#window = new PublishWindow(init.publishWindowMs);
+    this.#window = new PublishWindow(init.commitIntervalMs);
   }
 
   /** The device's state as last read or written by this hub, or undefined. */

@@ -64,16 +64,6 @@ export const DEFAULT_NATS_RECONNECT_WAIT_MS = 500;
  */
 export const DEFAULT_QUORUM_LOSS_MS = 5_000;
 
-/**
- * How long a reading waits for other devices' readings to go to JetStream
- * with it in one write (publish-window.ts): 0 is until the end of the event
- * loop's turn, no added latency; more trades that many ms of ack latency for
- * fewer, larger writes at low rates. @defaultValue 0
- */
-export const DEFAULT_PUBLISH_WINDOW_MS = 0;
-/** The most a publish window may be: it adds to every ack's latency. */
-export const MAX_PUBLISH_WINDOW_MS = 1_000;
-
 /** Options of `openJetStreamStore` besides the config. */
 export interface JetStreamStoreOptions {
   /** @defaultValue SILENT_LOGGER */
@@ -98,8 +88,6 @@ export interface JetStreamStoreOptions {
   readonly openTimeoutMs?: number;
   /** @defaultValue {@link DEFAULT_QUORUM_LOSS_MS} */
   readonly quorumLossMs?: number;
-  /** @defaultValue {@link DEFAULT_PUBLISH_WINDOW_MS} (at most {@link MAX_PUBLISH_WINDOW_MS}) */
-  readonly publishWindowMs?: number;
 }
 
 /** {@link JetStreamStoreOptions} with every default filled in. */
@@ -124,7 +112,6 @@ export function resolveJetStreamStoreOptions(options: JetStreamStoreOptions): Re
     readConsumers: r.int('readConsumers', 0, MAX_CONFIG_INTEGER, DEFAULT_READ_CONSUMERS),
     openTimeoutMs: r.int('openTimeoutMs', 100, MAX_CONFIG_INTEGER, DEFAULT_OPEN_TIMEOUT_MS),
     quorumLossMs: r.int('quorumLossMs', 100, MAX_CONFIG_INTEGER, DEFAULT_QUORUM_LOSS_MS),
-    publishWindowMs: r.int('publishWindowMs', 0, MAX_PUBLISH_WINDOW_MS, DEFAULT_PUBLISH_WINDOW_MS),
   };
   // A retry after the window would store the reading twice (SPEC: never stored twice).
   const horizon = resolved.publishRetryMs + resolved.ackTimeoutMs;
