@@ -75,7 +75,10 @@ export interface HubProcess {
 export async function startHub(name: string, configPath: string, devicePort: number, consolePort: number): Promise<HubProcess> {
   const env: NodeJS.ProcessEnv = { ...process.env, FLEETHUB_LOG_LEVEL: 'warn' };
   delete env.FLEETHUB_PKI; // the config names the PKI folder
-  const child = spawn(process.execPath, [COMPILED_CLI, 'serve', '--config', configPath], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'], env });
+  // CLUSTER_BENCH_HUB_PROFILE=DIR: each hub writes a CPU profile to DIR when it stops (SIGTERM).
+  const profile = process.env.CLUSTER_BENCH_HUB_PROFILE;
+  const nodeArgs = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
+  const child = spawn(process.execPath, [...nodeArgs, COMPILED_CLI, 'serve', '--config', configPath], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'], env });
   let log = '';
   child.stderr?.setEncoding('utf8').on('data', (s: string) => (log = (log + s).slice(-4_096)));
   const exited = new Promise<void>((done) => child.once('exit', () => done()));

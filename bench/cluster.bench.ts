@@ -62,6 +62,10 @@ const STORM_RATE = 0.1;
 const LEADER_OBSERVE_MS = 15_000;
 /** Seconds over which the processes' idle CPU is measured, before the rounds. */
 const IDLE_SECONDS = Number(process.env.CLUSTER_BENCH_IDLE_SECONDS ?? 10);
+/** `cpu`: only the CPU rounds (printed, not written to results): for comparing a change side by side quickly. */
+const ONLY_CPU = process.env.CLUSTER_BENCH_ONLY === 'cpu';
+/** `store.commitIntervalMs` of every hub, single and cluster alike (unset: the default). */
+const COMMIT_INTERVAL_MS = process.env.CLUSTER_BENCH_COMMIT_INTERVAL_MS === undefined ? null : Number(process.env.CLUSTER_BENCH_COMMIT_INTERVAL_MS);
 const STREAM = 'fleethub-readings';
 const QUIET = { write: () => true } as unknown as NodeJS.WritableStream;
 const HUB_NAMES = ['a', 'b', 'c'] as const;
@@ -130,6 +134,7 @@ async function writeHubConfig(dir: string, name: string, natsUrls: readonly stri
     };
     config = { ...deployed, device: { ...deployed.device, ...device }, ...common, cluster: { ...deployed.cluster, nats: { ...deployed.cluster.nats, servers: natsUrls } } };
   }
+  if (COMMIT_INTERVAL_MS !== null) config.store = { commitIntervalMs: COMMIT_INTERVAL_MS };
   const configPath = join(dir, `hub-${name}.json`);
   await writeFile(configPath, JSON.stringify(config));
   return { name: `hub-${name}`, configPath, devicePort, consolePort };
@@ -294,9 +299,9 @@ async function main(): Promise<void> {
     await initCa(pkiDir, {});
     await issueServerCert(pkiDir, { hosts: ['localhost'], ips: ['127.0.0.1'] });
     // A fleet's ids are padded to the width of its size (bench0001, storm00001): one fleet per size.
-    process.stderr.write(`cluster bench: provisioning ${DEVICES + STORM_DEVICES} device certificates\n`);
+    process.stderr.write(`cluster bench: provisioning ${DEVICES + (ONLY_CPU ? 0 : STORM_DEVICES)} device certificates\n`);
     await provisionFleet(pkiDir, 'bench', DEVICES);
-    await provisionFleet(pkiDir, 'storm', STORM_DEVICES);
+    if (!ONLY_CPU) await provisionFleet(pkiDir, 'storm', STORM_DEVICES);
 
     const singleSetup = await writeHubConfig(dir, 'single', null);
     single = await launch(singleSetup);
@@ -335,6 +340,11 @@ async function main(): Promise<void> {
     const ratios = ratiosOf((r) => r.cpuMsPerReading);
     const netRatios = ratiosOf((r) => r.cpuMsPerReadingNetOfIdle);
     const stream = await streamInfo(nats);
+    if (ONLY_CPU) {
+      for (const r of rounds) process.stdout.write(`${r.kind} ${r.round + 1}: ${r.cpuMsPerReading} ms CPU per reading ${JSON.stringify(r.cpuSByProcess)}, ack p50/p99 ${r.ackMs.p50} / ${r.ackMs.p99} ms, lost ${r.lost}\n`);
+      process.stdout.write(`cluster / single: ${ratios.join(', ')}; ${Math.round(stream.bytes / Math.max(1, stream.messages))} bytes per reading\n`);
+      return;
+    }
 
     // 2. The stream leader dies while the fleet streams.
     process.stderr.write(`cluster bench: kill -9 of the readings stream's leader, ${DEVICES} devices streaming\n`);
@@ -385,7 +395,7 @@ async function main(): Promise<void> {
         cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version,
         loadAverageBefore: round1(loadBefore), loadAverageAfter: round1(loadavg()[0] ?? 0),
       },
-      settings: { devices: DEVICES, stormDevices: STORM_DEVICES, seconds: SECONDS, rounds: ROUNDS, hubs: HUBS, natsNodes: 3, replicas: 3 },
+      settings: { devices: DEVICES, stormDevices: STORM_DEVICES, seconds: SECONDS, rounds: ROUNDS, hubs: HUBS, natsNodes: 3, replicas: 3, commitIntervalMs: COMMIT_INTERVAL_MS },
       cpu: {
         idleCores: idle, rounds, ratioPerRound: ratios, ratioMean: mean(ratios), ratioMin: Math.min(...ratios), ratioMax: Math.max(...ratios),
         netOfIdleRatioPerRound: netRatios, netOfIdleRatioMean: mean(netRatios),
@@ -425,7 +435,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n`);
   } finally {
     await haproxy?.stop();
-    await Promise.all([...hubs, ...(single === null ? [] : [single])].map((h) => stopHub(h, 'SIGKILL')));
+    await Promise.all([...hubs, ...(single === null ? [] : [single])].map((h) => stopHub(h, ONLY_CPU ? 'SIGTERM' : 'SIGKILL')));
     await nats?.stop();
     await rm(dir, { recursive: true, force: true });
   }

@@ -230,11 +230,13 @@ class FleethubHub implements Hub {
     const rejectedSummaryMs = this.#config.console.rejectedSummaryMs;
     if (opened.cluster === null) return new HubFeed(opened.store, this.#registry, this.#log, { rejectedSummaryMs });
     const { store, config: cluster } = opened.cluster;
-    const prefix = this.#options.cluster?.prefix;
+    const { prefix, liveBatchMs, liveBatchBytes } = this.#options.cluster ?? {};
     return ClusterFeed.open({
       connection: store.connection, node: cluster.node, replicas: cluster.replicas, store, registry: this.#registry, rejectedSummaryMs, log: this.#log,
       holds: (connId) => this.#cluster?.ownership.holds(connId) ?? true,
       ...(prefix === undefined ? {} : { prefix }),
+      ...(liveBatchMs === undefined ? {} : { batchMs: liveBatchMs }),
+      ...(liveBatchBytes === undefined ? {} : { batchBytes: liveBatchBytes }),
     });
   }
 

@@ -86,7 +86,7 @@ export async function openJetStreamStore(cluster: ClusterConfig, config: StoreCo
       const resets = await SeqResetBucket.open(nc, names.seqResetBucket, cluster.replicas, resolved.ackTimeoutMs);
       const js = jetstream(nc, { timeout: resolved.ackTimeoutMs });
       const history = new JetStreamHistory(js, names, historyOptions, resolved.ackTimeoutMs);
-      const store = new JetStreamStore({ nc, ownsConnection: owns, jsm, js, names, cursors, resets, heartbeat, opts: resolved, history });
+      const store = new JetStreamStore({ nc, ownsConnection: owns, jsm, js, names, cursors, resets, heartbeat, opts: resolved, history, commitIntervalMs: config.commitIntervalMs });
       store.noteStreamState(info.state.first_seq, info.state.last_seq, info.state.bytes);
       resolved.log.log('info', 'store.open', { backend: 'jetstream', node: cluster.node, stream: names.stream, first: store.firstPosition(), next: store.nextPosition() });
       return store;
@@ -115,6 +115,8 @@ interface JetStreamStoreInit {
   readonly heartbeat: HubHeartbeat;
   readonly opts: ResolvedJetStreamStoreOptions;
   readonly history: JetStreamHistory;
+  /** `store.commitIntervalMs`: readings go to JetStream at most this often (publish-window.ts). */
+  readonly commitIntervalMs: number;
 }
 
 /** The store on JetStream. Obtain one with {@link openJetStreamStore}. */
@@ -161,7 +163,7 @@ export class JetStreamStore implements Store {
     this.#opts = init.opts;
     this.#log = init.opts.log;
     const limits = { ackTimeoutMs: init.opts.ackTimeoutMs, retryMs: init.opts.publishRetryMs, stopped: () => this.#closed };
-    this.#lanes = new DeviceLanes({ js: init.js, jsm: init.jsm, names: init.names, limits, resets: init.resets, committed: (reading) => this.#committed(reading) });
+    this.#lanes = new DeviceLanes({ js: init.js, jsm: init.jsm, names: init.names, limits, resets: init.resets, commitIntervalMs: init.commitIntervalMs, committed: (reading) => this.#committed(reading) });
     this.#limits = limits;
     this.#readers = new StreamReaders({
       jsm: init.jsm, js: init.js, stream: init.names.stream, max: init.opts.readConsumers, timeoutMs: init.opts.ackTimeoutMs, log: init.opts.log,

@@ -86,6 +86,18 @@ describe('JetStream store (3 nats-servers, replicas 3)', () => {
     assert.equal((info.cluster?.replicas ?? []).length, 2);
   });
 
+  it('gathering publishes for commitIntervalMs, stores the readings of devices sending in separate turns in order per device', async () => {
+    const prefix = newPrefix();
+    const a = await open(prefix, 'hub-a', { ...NO_RETENTION, commitIntervalMs: 50 });
+    const devices = ['w1', 'w2', 'w3', 'w4'];
+    // Each reading handed over in its own turn of the event loop, as readings from separate sockets are.
+    const outcomes = await Promise.all(devices.flatMap((device) => [1, 2, 3].map((seq) =>
+      new Promise<unknown>((resolve, reject) => setImmediate(() => a.append([reading(device, seq)]).then(resolve, reject))))));
+    assert.deepEqual(outcomes, devices.flatMap(() => [['stored'], ['stored'], ['stored']]));
+    const all = await readAll(a);
+    for (const device of devices) assert.deepEqual(all.filter((r) => r.device === device).map((r) => r.seq), [1, 2, 3]);
+  });
+
   it('stores a publish resent with the same message id once (a timeout is not a refusal)', async () => {
     const prefix = newPrefix();
     const a = await open(prefix);

@@ -3,14 +3,15 @@
  * dashboards on any hub see every device's readings and presence).
  *
  * - Readings: once JetStream acked a reading (the store's `onCommit`), the
- *   hub that stored it publishes it on the core subject `<prefix>.live.<device>`
- *   (live-reading.ts). Every hub has one plain subscription to
- *   `<prefix>.live.>`, so a dashboard anywhere sees each committed reading
- *   once, and never one JetStream did not ack. No consumer per dashboard or
- *   per device: each would be a replicated consensus group. Like any core
- *   NATS message, a live reading is at most once: one lost with a hub that
- *   died between the ack and the publish is in the stream (and the next
- *   snapshot), not on the dashboards that were watching.
+ *   hub that stored it publishes it on the core subject `<prefix>.live.<hub>`
+ *   (live-reading.ts), gathered for at most `liveBatchMs` into one message
+ *   with the hub's other commits of that time. Every hub has one plain
+ *   subscription to `<prefix>.live.>`, so a dashboard anywhere sees each
+ *   committed reading once, and never one JetStream did not ack. No consumer
+ *   per dashboard or per device: each would be a replicated consensus group.
+ *   Like any core NATS message, a live reading is at most once: one lost with
+ *   a hub that died between the ack and the publish is in the stream (and
+ *   the next snapshot), not on the dashboards that were watching.
  * - Presence: the ownership bucket, judged by the hubs' heartbeats
  *   (cluster-presence.ts). The `presence` calls of the device listener are
  *   not needed for that (the bucket says the same, from every hub).
@@ -33,12 +34,16 @@ import type { FeedEvent, LiveFeed } from '../live-feed.js';
 import { DEFAULT_CLUSTER_KV_TIMEOUT_MS, errorText } from './cluster-bucket.js';
 import { LatestReadings, loadLatest } from './cluster-latest.js';
 import { ClusterPresence, type ClusterPresenceOptions } from './cluster-presence.js';
-import { decodeLiveReading, encodeLiveReading, liveSubjects, type LiveSubjects } from './live-reading.js';
+import { decodeLiveBatch, encodeLiveBatch, encodeLiveEntry, liveSubjectOf, liveSubjects } from './live-reading.js';
 
 /** Devices whose latest reading a hub keeps for dashboards' snapshots; the least recently updated are forgotten first. @defaultValue 100,000 */
 export const DEFAULT_CLUSTER_FEED_MAX_DEVICES = 100_000;
 /** Last-message gets in flight at once while the latest readings load at open. @defaultValue 16 */
 export const DEFAULT_CLUSTER_FEED_LOAD_CONCURRENCY = 16;
+/** The longest a committed reading waits to go out to the other hubs with the hub's next ones (ms). @defaultValue 50 */
+export const DEFAULT_CLUSTER_FEED_BATCH_MS = 50;
+/** The most bytes of readings one live message carries (NATS's default max_payload is 1 MiB). @defaultValue 262,144 */
+export const DEFAULT_CLUSTER_FEED_BATCH_BYTES = 256 * 1024;
 
 /** Options of {@link ClusterFeed.open}. */
 export interface ClusterFeedOptions {
@@ -64,6 +69,10 @@ export interface ClusterFeedOptions {
   readonly maxDevices?: number;
   /** @defaultValue {@link DEFAULT_CLUSTER_FEED_LOAD_CONCURRENCY} */
   readonly loadConcurrency?: number;
+  /** @defaultValue {@link DEFAULT_CLUSTER_FEED_BATCH_MS} */
+  readonly batchMs?: number;
+  /** @defaultValue {@link DEFAULT_CLUSTER_FEED_BATCH_BYTES} */
+  readonly batchBytes?: number;
   /** How long one NATS request waits (stream info, a get, opening a bucket). @defaultValue DEFAULT_CLUSTER_KV_TIMEOUT_MS */
   readonly timeoutMs?: number;
   /** Presence tuning (cluster-presence.ts): `hubSilenceMs`, `maxDevices` (as `maxOnlineDevices` here), `maxHubs`, `watchRetryMs`. */
@@ -78,13 +87,22 @@ function resolveLimits(options: ClusterFeedOptions) {
     maxDevices: [1, DEFAULT_CLUSTER_FEED_MAX_DEVICES],
     loadConcurrency: [1, DEFAULT_CLUSTER_FEED_LOAD_CONCURRENCY],
     timeoutMs: [1, DEFAULT_CLUSTER_KV_TIMEOUT_MS],
+    batchMs: [1, DEFAULT_CLUSTER_FEED_BATCH_MS],
+    batchBytes: [1, DEFAULT_CLUSTER_FEED_BATCH_BYTES],
   });
 }
 
 /** A cluster hub's live feed. Obtain with {@link ClusterFeed.open}; {@link close} at the end. */
 export class ClusterFeed implements LiveFeed {
   readonly #nc: NatsConnection;
-  readonly #live: LiveSubjects;
+  readonly #subject: string;
+  readonly #filter: string;
+  readonly #batchMs: number;
+  readonly #batchBytes: number;
+  /** Entries committed since the last live message, and their bytes. */
+  #batch: string[] = [];
+  #batchSize = 0;
+  #flushTimer: NodeJS.Timeout | null = null;
   readonly #log: Logger;
   readonly #local: HubFeed;
   readonly #latest: LatestReadings;
@@ -97,9 +115,13 @@ export class ClusterFeed implements LiveFeed {
   #warnedBad = false;
   #closed = false;
 
-  private constructor(options: ClusterFeedOptions, maxDevices: number) {
+  private constructor(options: ClusterFeedOptions, maxDevices: number, batchMs: number, batchBytes: number) {
     this.#nc = options.connection;
-    this.#live = liveSubjects(options.prefix);
+    const live = liveSubjects(options.prefix);
+    this.#subject = liveSubjectOf(live, options.node);
+    this.#filter = live.filter;
+    this.#batchMs = batchMs;
+    this.#batchBytes = batchBytes;
     this.#log = options.log ?? SILENT_LOGGER;
     this.#local = new HubFeed(options.store, options.registry, this.#log, { rejectedSummaryMs: options.rejectedSummaryMs });
     this.#latest = new LatestReadings(maxDevices, this.#log);
@@ -112,13 +134,13 @@ export class ClusterFeed implements LiveFeed {
    * on a bad option, or NATS's error when a bucket cannot be opened.
    */
   static async open(options: ClusterFeedOptions): Promise<ClusterFeed> {
-    const { maxDevices, loadConcurrency: concurrency, timeoutMs } = resolveLimits(options);
+    const { maxDevices, loadConcurrency: concurrency, timeoutMs, batchMs, batchBytes } = resolveLimits(options);
     const names = natsNames(options.prefix);
-    const feed = new ClusterFeed(options, maxDevices);
+    const feed = new ClusterFeed(options, maxDevices, batchMs, batchBytes);
     const nc = options.connection;
     try {
       // Subscribed before the load starts: a reading committed meanwhile is not missed (the newer one wins either way).
-      feed.#sub = nc.subscribe(feed.#live.filter, { callback: (err, msg) => (err === null ? feed.#received(msg) : undefined) });
+      feed.#sub = nc.subscribe(feed.#filter, { callback: (err, msg) => (err === null ? feed.#received(msg) : undefined) });
       const { presence } = options;
       feed.#presence = await ClusterPresence.open({
         connection: nc, node: options.node, startedAt: options.startedAt, holds: options.holds, replicas: options.replicas, prefix: options.prefix, kvTimeoutMs: timeoutMs, log: feed.#log,
@@ -186,6 +208,7 @@ export class ClusterFeed implements LiveFeed {
     if (this.#closed) return;
     this.#closed = true;
     this.#unsubscribeStore?.();
+    this.#flush();
     this.#sub?.unsubscribe();
     this.#local.close();
     this.#listeners.clear();
@@ -194,29 +217,46 @@ export class ClusterFeed implements LiveFeed {
     this.#latest.clear();
   }
 
+  /** Queues committed readings for the next live message; sends it once `batchBytes` are queued or `batchMs` after the first. */
   #publish(readings: readonly StoredReading[]): void {
     for (const reading of readings) {
-      const msg = encodeLiveReading(reading, this.#live);
-      try {
-        this.#nc.publish(msg.subject, msg.data, { headers: msg.headers });
-      } catch (err) {
-        // The connection closed under the hub: its dashboards go without; the reading is stored.
-        this.#log.log('debug', 'cluster.feed_publish_failed', { reason: errorText(err) });
-      }
+      const entry = encodeLiveEntry(reading);
+      if (this.#batchSize > 0 && this.#batchSize + entry.length > this.#batchBytes) this.#flush();
+      this.#batch.push(entry);
+      this.#batchSize += entry.length + 1;
+    }
+    if (this.#batchSize >= this.#batchBytes) this.#flush();
+    else if (this.#batch.length > 0) this.#flushTimer ??= setTimeout(() => this.#flush(), this.#batchMs);
+  }
+
+  #flush(): void {
+    if (this.#flushTimer !== null) clearTimeout(this.#flushTimer);
+    this.#flushTimer = null;
+    if (this.#batch.length === 0) return;
+    const body = encodeLiveBatch(this.#batch);
+    this.#batch = [];
+    this.#batchSize = 0;
+    try {
+      this.#nc.publish(this.#subject, body);
+    } catch (err) {
+      // The connection closed under the hub: its dashboards go without; the readings are stored.
+      this.#log.log('debug', 'cluster.feed_publish_failed', { reason: errorText(err) });
     }
   }
 
-  #received(msg: Parameters<typeof decodeLiveReading>[0]): void {
-    let reading: StoredReading;
+  #received(msg: { readonly subject: string; readonly data: Uint8Array }): void {
+    let readings: StoredReading[];
     try {
-      reading = decodeLiveReading(msg, this.#live);
+      readings = decodeLiveBatch(msg.data);
     } catch (err) {
       if (!this.#warnedBad) this.#log.log('warn', 'cluster.feed_bad_message', { subject: msg.subject, reason: errorText(err) });
       this.#warnedBad = true;
       return;
     }
-    this.#latest.note(reading);
-    this.#emit({ type: 'reading', reading });
+    for (const reading of readings) {
+      this.#latest.note(reading);
+      this.#emit({ type: 'reading', reading });
+    }
   }
 
   #emit(event: FeedEvent): void {

@@ -44,6 +44,10 @@ export interface ClusterHubOptions {
   readonly takeoverTimeoutMs?: number;
   /** @defaultValue {@link DEFAULT_QUORUM_CHECK_MS} */
   readonly quorumCheckMs?: number;
+  /** The longest a committed reading waits to go to the other hubs' dashboards with this hub's next ones (ms). @defaultValue DEFAULT_CLUSTER_FEED_BATCH_MS */
+  readonly liveBatchMs?: number;
+  /** The most bytes of readings in one live message. @defaultValue DEFAULT_CLUSTER_FEED_BATCH_BYTES */
+  readonly liveBatchBytes?: number;
 }
 
 /** What {@link openClusterHub} needs from the hub. */

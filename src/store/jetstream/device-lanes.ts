@@ -16,6 +16,7 @@ import { DeviceState } from '../device-state.js';
 import type { AppendOutcome, Reading, StoredReading } from '../types.js';
 import { encodeToken, type NatsNames } from './nats-names.js';
 import { publishUntilAcked, requestUntilAnswered, type PublishLimits } from './publish-retry.js';
+import { PublishWindow } from './publish-window.js';
 import { decodeDeviceState, readingHeaders, readingMsgId, stateAfter } from './reading-message.js';
 import type { SeqResetBucket } from './seq-reset-bucket.js';
 
@@ -58,6 +59,8 @@ export interface LanesInit {
   readonly names: NatsNames;
   readonly limits: PublishLimits;
   readonly resets: SeqResetBucket;
+  /** `store.commitIntervalMs`: publishes leave at most this often (publish-window.ts). */
+  readonly commitIntervalMs: number;
   /** Called with each reading JetStream acked. */
   readonly committed: (reading: StoredReading) => void;
 }
@@ -66,12 +69,14 @@ export interface LanesInit {
 export class DeviceLanes {
   readonly #init: LanesInit;
   readonly #lanes = new Map<string, Lane>();
+  readonly #window: PublishWindow;
   #inflight = 0;
   #idleWaiters: (() => void)[] = [];
   readonly stats: LaneStats = { acks: 0, ackSeconds: 0, lastAckMs: 0, appended: 0, duplicates: 0, staleDuplicates: 0, conflicts: 0 };
 
   constructor(init: LanesInit) {
     this.#init = init;
+    this.#window = new PublishWindow(init.commitIntervalMs);
   }
 
   /** The device's state as last read or written by this hub, or undefined. */
@@ -182,6 +187,8 @@ export class DeviceLanes {
           this.stats.duplicates += 1;
           return 'duplicate';
         }
+        // With the other lanes' readings of this turn: one write to NATS, one batch for its servers.
+        await this.#window.next();
         const started = performance.now();
         const result = await publishUntilAcked(js, {
           subject: names.readingsPrefix + encodeToken(device),
@@ -208,7 +215,7 @@ export class DeviceLanes {
         this.stats.ackSeconds += ms / 1000;
         this.stats.lastAckMs = ms;
         this.stats.appended += 1;
-        const stored: StoredReading = { device, seq, ts, data, position: ack.seq - 1 };
+        const stored: StoredReading = { device, seq, ts, data, dataJson: json, position: ack.seq - 1 };
         state.apply(stored, hubTime, json);
         lane.lastSubjectSeq = ack.seq;
         if (ack.duplicate) lane.state = null; // re-read once: the copy JetStream kept is the authority

@@ -69,7 +69,8 @@ describe('cluster live feed (3 nats-servers, replicas 3)', () => {
 
     await waitUntil(() => readingsOf(b.events, 'dev.1').length === 2, 'hub B got both readings');
     const got = readingsOf(b.events, 'dev.1');
-    assert.deepEqual(got.map((r) => ({ device: r.device, seq: r.seq, ts: r.ts, data: r.data, position: r.position })), committed);
+    const plain = (r: StoredReading): StoredReading => ({ device: r.device, seq: r.seq, ts: r.ts, data: r.data, position: r.position });
+    assert.deepEqual(got.map(plain), committed.map(plain));
     assert.deepEqual(b.feed.latest('dev.1'), got[1]);
     assert.ok([...b.feed.knownDevices()].includes('dev.1'));
     // Hub A's own dashboards see it the same way, through the same subject.
@@ -211,6 +212,43 @@ describe('cluster live feed (3 nats-servers, replicas 3)', () => {
     const base = { connection: nc, node: 'hub-c', replicas: 3, store, registry: new DeviceRegistry(), rejectedSummaryMs: 1_000, prefix };
     await assert.rejects(ClusterFeed.open({ ...base, maxDevices: 0 }), (err: unknown) => isFleethubError(err, 'FH_ERR_CONFIG'));
     await assert.rejects(ClusterFeed.open({ ...base, presence: { hubSilenceMs: -1 } }), (err: unknown) => isFleethubError(err, 'FH_ERR_CONFIG'));
+    await assert.rejects(ClusterFeed.open({ ...base, batchMs: 0 }), (err: unknown) => isFleethubError(err, 'FH_ERR_CONFIG'));
+    await assert.rejects(ClusterFeed.open({ ...base, batchBytes: 0 }), (err: unknown) => isFleethubError(err, 'FH_ERR_CONFIG'));
+  });
+
+  it('sends what a hub commits within batchMs as one live message, and splits a batch at batchBytes', async () => {
+    const prefix = fixture.newPrefix();
+    const watcher = await fixture.connect('watcher');
+    const sizes: number[] = [];
+    watcher.subscribe(`${prefix}.live.>`, { callback: (_err, msg) => void sizes.push(msg.data.length) });
+    await watcher.flush();
+    const a = await hub('hub-a', prefix, { batchMs: 1_000 });
+    const b = await hub('hub-b', prefix);
+    const devices = Array.from({ length: 20 }, (_, i) => `batch-${i}`);
+    await a.store.append(devices.map((d) => reading(d, 1)));
+    await waitUntil(() => devices.every((d) => readingsOf(b.events, d).length === 1), 'hub B got all 20 readings');
+    assert.equal(sizes.length, 1, `20 readings committed together go out as one message, got ${sizes.length}`);
+
+    // A hub with a small batchBytes splits the same commit into messages of at most that many bytes.
+    const c = await hub('hub-c', prefix, { batchMs: 1_000, batchBytes: 200 });
+    sizes.length = 0;
+    await c.store.append(devices.map((d) => reading(d, 2)));
+    await waitUntil(() => devices.every((d) => readingsOf(b.events, d).length === 2), 'hub B got the second 20');
+    assert.ok(sizes.length > 1, `split into ${sizes.length} messages`);
+    for (const size of sizes) assert.ok(size <= 200, `a message of ${size} bytes is over batchBytes`);
+    assert.deepEqual(devices.map((d) => readingsOf(b.events, d).map((r) => r.seq)), devices.map(() => [1, 2]));
+  });
+
+  it('ignores a live message no hub wrote and goes on with the next', async () => {
+    const prefix = fixture.newPrefix();
+    const b = await hub('hub-b', prefix);
+    const a = await hub('hub-a', prefix, { batchMs: 10 });
+    const rogue = await fixture.connect('rogue');
+    for (const body of ['not json', '{"device":"x"}', '[["x",0,1,2,{}]]', '[["x",1,1,2,[1]]]', '[["",1,1,2,{}]]']) rogue.publish(`${prefix}.live.rogue`, body);
+    await rogue.flush();
+    await a.store.append([reading('dev-after', 1)]);
+    await waitUntil(() => readingsOf(b.events, 'dev-after').length === 1, 'hub B got the good reading');
+    assert.deepEqual(b.events.filter((e) => e.type === 'reading').map((e) => e.type === 'reading' && e.reading.device), ['dev-after']);
   });
 
   it('keeps refusals on the hub the device is connected to', async () => {
