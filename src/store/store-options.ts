@@ -22,8 +22,10 @@ export const DEFAULT_RECOVERY_CHECK_MS = 1000;
 /**
  * Most bytes of a history index file held in memory while it is written (a
  * sealed segment's frames are copied into it by device); a larger file is
- * written in several passes over its segment. @defaultValue 64 MiB (a whole
- * default segment: one pass)
+ * written in several passes over its segment. The memory is kept from one
+ * sealed segment to the next (fresh memory for each cost more CPU in page
+ * faults than the copy). @defaultValue 64 MiB (a default segment's frames:
+ * one pass, and a short one for the last group commit past the size)
  */
 export const DEFAULT_HISTORY_WRITE_WINDOW_BYTES = 64 * 1024 * 1024;
 /** Readings one `read()` call returns at most, whatever `max` asks. */

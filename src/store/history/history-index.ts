@@ -23,6 +23,7 @@ import { nextCursor, type CheckedHistoryQuery } from '../history-query.js';
 import { decodeKey, FRAME_HEADER_BYTES } from '../record-codec.js';
 import { scanSegmentFile, type FrameVisitor, type Segment } from '../segment.js';
 import type { HistoryPage, StoredReading } from '../types.js';
+import { CopyBuffers } from './frame-copy.js';
 import { readPicked } from './history-frames.js';
 import { IndexDamaged, parseIndexFileName, SegmentHistory } from './segment-history.js';
 
@@ -79,6 +80,8 @@ export class HistoryIndex {
   readonly #dir: string;
   readonly #log: Logger;
   readonly #options: HistoryIndexOptions;
+  /** The memory index files are written through, while no write has it (a query's rebuild may write beside maintenance). */
+  #buffers: CopyBuffers | null = new CopyBuffers();
   /** The store's own list (oldest first, the active one last); retention splices it. */
   readonly #segments: readonly Segment[];
   readonly #bySegment: Map<number, SegmentHistory>;
@@ -141,7 +144,7 @@ export class HistoryIndex {
     for (const segment of sealed) {
       const history = this.#bySegment.get(segment.base) ?? (await this.#build(segment));
       if (history.persisted || !this.#bySegment.has(segment.base)) continue;
-      await history.write(segment.path, this.#options.writeWindowBytes);
+      await this.#write(history, segment);
     }
   }
 
@@ -208,6 +211,17 @@ export class HistoryIndex {
     }
   }
 
+  /** Writes the index file of `segment`, through the kept buffers unless another write has them. */
+  async #write(history: SegmentHistory, segment: Segment): Promise<void> {
+    const buffers = this.#buffers ?? new CopyBuffers();
+    this.#buffers = null;
+    try {
+      await history.write(segment.path, this.#options.writeWindowBytes, buffers);
+    } finally {
+      this.#buffers = buffers;
+    }
+  }
+
   /** Rebuilds (once, however many ask) the index of a sealed segment that has none. */
   #build(segment: Segment): Promise<SegmentHistory> {
     let building = this.#building.get(segment.base);
@@ -216,7 +230,7 @@ export class HistoryIndex {
         const history = await buildFromSegment(this.#dir, segment);
         if (this.#segments.includes(segment)) {
           this.#bySegment.set(segment.base, history);
-          await history.write(segment.path, this.#options.writeWindowBytes);
+          await this.#write(history, segment);
           this.#log.log('info', 'store.history_index_rebuilt', { segment: segment.base, readings: history.readings });
         }
         return history;

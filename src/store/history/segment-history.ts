@@ -35,7 +35,7 @@ import { writeAtomically } from '../../atomic-file.js';
 import { FleethubError } from '../../errors.js';
 import { crc32Large } from '../crc32.js';
 import { DeviceEntries, ENTRY_BYTES } from './device-entries.js';
-import { copyFrames, writeAll } from './frame-copy.js';
+import { copyFrames, writeAll, type CopyBuffers } from './frame-copy.js';
 import { SegmentColumns } from './segment-columns.js';
 
 const MAGIC = 'FHHX';
@@ -150,9 +150,10 @@ export class SegmentHistory {
   /**
    * Writes the index file (0600, atomically), copying the frames from the
    * sealed segment at `segmentPath` through a window of at most
-   * `windowBytes`; from then on only the summaries stay in memory.
+   * `windowBytes` (of `buffers`); from then on only the summaries stay in
+   * memory.
    */
-  async write(segmentPath: string, windowBytes: number): Promise<void> {
+  async write(segmentPath: string, windowBytes: number, buffers: CopyBuffers): Promise<void> {
     const names: Buffer[] = [];
     const counts: number[] = [];
     let dirBytes = 0;
@@ -180,7 +181,7 @@ export class SegmentHistory {
       frameAt += bytes;
     }
     const columns = this.#columns as SegmentColumns;
-    const file = Buffer.allocUnsafeSlow(blockAt); // its own ArrayBuffer, at offset 0
+    const file = buffers.head(blockAt); // at offset 0 of its own ArrayBuffer
     file.fill(0, 0, HEADER_BYTES + dirBytes);
     columns.layOut(file, starts, counts, frameStarts);
     let at = HEADER_BYTES;
@@ -210,7 +211,7 @@ export class SegmentHistory {
     file.writeUInt32LE(crc32Large(file, HEADER_BYTES, HEADER_BYTES + dirBytes), 20);
     await writeAtomically(this.path, { mode: 0o600 }, async (handle) => {
       await writeAll(handle, file, 0);
-      await copyFrames(handle, segmentPath, columns, { frameStarts, start: blockAt, end: frameAt }, windowBytes);
+      await copyFrames(handle, segmentPath, columns, { frameStarts, start: blockAt, end: frameAt }, windowBytes, buffers);
     });
     for (const slot of this.#devices.values()) {
       slot.blockOffset = starts[slot.number] as number;
