@@ -6,20 +6,21 @@
  * - one device's last 24 h (8,640 readings) in one page of 10,000, and in
  *   pages of the default 1,000, after a reopen (sealed segments answer from
  *   their index files), p50 and max over several devices;
- * - the history index's share of the store's write CPU: the same readings
- *   noted into segment indexes and their files written, exactly as the store
- *   does on commit and on rollover, timed alone, against the CPU of the whole
- *   fill (appends, group commits, checkpoints, rollovers, the index itself).
+ * - the history index's share of the store's write CPU, side by side: the
+ *   same fill (appends, group commits, checkpoints, rollovers and, with the
+ *   index, noting every reading and writing each sealed segment's index
+ *   file with its frames) with the index and without it (`historyIndex:
+ *   false`), in alternating rounds, through the close that waits for the
+ *   last index file.
  *
  * `STORE_BENCH_HISTORY_DEVICES` scales the fleet down (each device still has
- * a whole day: the query's work is the same, the log around it smaller).
+ * a whole day: the query's work is the same, the log around it smaller);
+ * `STORE_BENCH_HISTORY_ROUNDS` (default 2) sets the rounds of each fill.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { openStore } from '../src/store/log-store.js';
-import { recordBytes } from '../src/store/record-codec.js';
-import { SegmentHistory } from '../src/store/history/segment-history.js';
 import { DEFAULT_STORE_CONFIG, type StoreConfig } from '../src/store/store-config.js';
 import type { Reading } from '../src/store/types.js';
 
@@ -30,15 +31,24 @@ const READINGS_PER_DEVICE = DAY_MS / INTERVAL_MS;
 const STEPS_PER_APPEND = 6;
 const QUERY_DEVICES = 10;
 
+/** One fill's write CPU (seconds, the readings' making taken out), with or without the index. */
+export interface FillRound {
+  readonly index: boolean;
+  readonly fillSeconds: number;
+  readonly cpuSeconds: number;
+}
+
 /** What the history scenario measured. */
 export interface HistoryResult {
   readonly devices: number;
   readonly readings: number;
   readonly logMiB: number;
   readonly indexMiB: number;
-  readonly fillSeconds: number;
-  readonly fillCpuSeconds: number;
-  readonly indexCpuSeconds: number;
+  readonly rounds: number;
+  /** Write CPU with the index, p50 (min–max) over the rounds. */
+  readonly fillCpuWithIndex: string;
+  readonly fillCpuWithoutIndex: string;
+  /** (with − without) / with, of the p50s, and the spread over pairs of rounds. */
   readonly indexShareOfWriteCpu: string;
   readonly last24hReadings: number;
   readonly last24hOnePageP50Ms: number;
@@ -65,79 +75,66 @@ function cpuSeconds(since: NodeJS.CpuUsage): number {
   return (used.user + used.system) / 1e6;
 }
 
-/** The index work of the fill, alone: note every reading, write each segment's index file at rollover. */
-async function indexAlone(root: string, devices: number, dayStart: number, config: StoreConfig): Promise<{ cpuSeconds: number; bytes: number }> {
-  const dir = await mkdtemp(join(root, 'index-'));
-  let history = new SegmentHistory(dir, 0);
-  let segmentBytes = 0;
-  let ordinal = 0;
-  let bytes = 0;
-  let base = 0;
-  const start = process.cpuUsage();
-  for (let k = 0; k < READINGS_PER_DEVICE; k += 1) {
-    for (let d = 0; d < devices; d += 1) {
-      const r = sample(d, k, dayStart);
-      const frame = recordBytes(Buffer.byteLength(r.device), Buffer.byteLength(JSON.stringify(r.data)));
-      history.note(r.device, r.ts, segmentBytes, frame);
-      segmentBytes += frame;
-      ordinal += 1;
-    }
-    if (segmentBytes >= config.segmentBytes) {
-      await history.write();
-      bytes += history.readings * 24;
-      base += ordinal;
-      history = new SegmentHistory(dir, base);
-      segmentBytes = 0;
-      ordinal = 0;
-    }
-  }
-  const cpu = cpuSeconds(start);
-  // The JSON and byte counting above is the store's work too (it has both at hand): take it back out.
-  const overhead = process.cpuUsage();
-  for (let k = 0; k < READINGS_PER_DEVICE; k += 1) {
-    for (let d = 0; d < devices; d += 1) {
-      const r = sample(d, k, dayStart);
-      recordBytes(Buffer.byteLength(r.device), Buffer.byteLength(JSON.stringify(r.data)));
-    }
-  }
-  const sampling = cpuSeconds(overhead);
-  await rm(dir, { recursive: true, force: true });
-  return { cpuSeconds: Math.max(0, cpu - sampling), bytes };
-}
-
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
-/** Runs the scenario in a folder under `root`. */
-export async function historyScenario(root: string, devices: number, config: StoreConfig = DEFAULT_STORE_CONFIG): Promise<HistoryResult> {
-  const dir = join(root, 'history');
-  const dayStart = Date.UTC(2026, 0, 1);
-  let store = await openStore(dir, config);
+function fillBatch(k: number, devices: number, dayStart: number): Reading[] {
+  const batch: Reading[] = [];
+  for (let s = k; s < Math.min(k + STEPS_PER_APPEND, READINGS_PER_DEVICE); s += 1) {
+    for (let d = 0; d < devices; d += 1) batch.push(sample(d, s, dayStart));
+  }
+  return batch;
+}
+
+/** Fills a new store in `dir` with the day, with or without the index, and closes it (the last index file written). */
+async function fill(dir: string, devices: number, dayStart: number, config: StoreConfig, index: boolean): Promise<FillRound & { bytes: number; readings: number }> {
+  const store = await openStore(dir, config, { historyIndex: index });
   const cpu = process.cpuUsage();
   const t0 = performance.now();
-  for (let k = 0; k < READINGS_PER_DEVICE; k += STEPS_PER_APPEND) {
-    const batch: Reading[] = [];
-    for (let s = k; s < Math.min(k + STEPS_PER_APPEND, READINGS_PER_DEVICE); s += 1) {
-      for (let d = 0; d < devices; d += 1) batch.push(sample(d, s, dayStart));
-    }
-    await store.append(batch);
-  }
-  const fillSeconds = (performance.now() - t0) / 1000;
-  const fillWithGeneration = cpuSeconds(cpu);
-  // The store's write CPU: the fill without making up the readings, timed alone here.
-  const generation = process.cpuUsage();
-  for (let k = 0; k < READINGS_PER_DEVICE; k += STEPS_PER_APPEND) {
-    const batch: Reading[] = [];
-    for (let s = k; s < Math.min(k + STEPS_PER_APPEND, READINGS_PER_DEVICE); s += 1) {
-      for (let d = 0; d < devices; d += 1) batch.push(sample(d, s, dayStart));
-    }
-  }
-  const fillCpuSeconds = fillWithGeneration - cpuSeconds(generation);
+  for (let k = 0; k < READINGS_PER_DEVICE; k += STEPS_PER_APPEND) await store.append(fillBatch(k, devices, dayStart));
   const { bytes, readings } = store.stats();
   await store.close();
-  store = await openStore(dir, config);
+  const fillSeconds = (performance.now() - t0) / 1000;
+  const withGeneration = cpuSeconds(cpu);
+  // The store's write CPU: the fill without making up the readings, timed alone here.
+  const generation = process.cpuUsage();
+  for (let k = 0; k < READINGS_PER_DEVICE; k += STEPS_PER_APPEND) fillBatch(k, devices, dayStart);
+  return { index, fillSeconds: Number(fillSeconds.toFixed(1)), cpuSeconds: withGeneration - cpuSeconds(generation), bytes, readings };
+}
+
+async function indexBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir)) if (name.endsWith('.idx')) total += (await stat(join(dir, name))).size;
+  return total;
+}
+
+function spread(values: readonly number[]): string {
+  return `${median([...values]).toFixed(2)} s (${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)})`;
+}
+
+/** Runs the scenario in folders under `root`; `rounds` fills with the index and as many without, alternating. */
+export async function historyScenario(root: string, devices: number, config: StoreConfig = DEFAULT_STORE_CONFIG, rounds = 2): Promise<HistoryResult> {
+  const dayStart = Date.UTC(2026, 0, 1);
+  const fills: FillRound[] = [];
+  let dir = '';
+  let bytes = 0;
+  let readings = 0;
+  for (let round = 0; round < rounds; round += 1) {
+    // Alternating which goes first, so that a drift of the machine's load weighs on both alike; the
+    // last round ends with the index, and its store is the one queried.
+    for (const index of (rounds - 1 - round) % 2 === 0 ? [false, true] : [true, false]) {
+      if (dir !== '') await rm(dir, { recursive: true, force: true });
+      dir = await mkdtemp(join(root, 'history-'));
+      const done = await fill(dir, devices, dayStart, config, index);
+      fills.push({ index: done.index, fillSeconds: done.fillSeconds, cpuSeconds: done.cpuSeconds });
+      bytes = done.bytes;
+      readings = done.readings;
+    }
+  }
+  const indexMiB = (await indexBytes(dir)) / 2 ** 20;
+  const store = await openStore(dir, config);
 
   const to = dayStart + DAY_MS;
   const onePage: number[] = [];
@@ -167,16 +164,21 @@ export async function historyScenario(root: string, devices: number, config: Sto
   }
   await store.close();
   await rm(dir, { recursive: true, force: true });
-  const index = await indexAlone(root, devices, dayStart, config);
+  const withIndex = fills.filter((f) => f.index).map((f) => f.cpuSeconds);
+  const without = fills.filter((f) => !f.index).map((f) => f.cpuSeconds);
+  const shares = withIndex.map((w, i) => (100 * (w - (without[i] as number))) / w);
+  const share = (100 * (median([...withIndex]) - median([...without]))) / median([...withIndex]);
+  console.log('store: history, write CPU of each fill (s)');
+  console.table(fills);
   return {
     devices,
     readings,
     logMiB: Number((bytes / 2 ** 20).toFixed(1)),
-    indexMiB: Number((index.bytes / 2 ** 20).toFixed(1)),
-    fillSeconds: Number(fillSeconds.toFixed(1)),
-    fillCpuSeconds: Number(fillCpuSeconds.toFixed(1)),
-    indexCpuSeconds: Number(index.cpuSeconds.toFixed(2)),
-    indexShareOfWriteCpu: `${((100 * index.cpuSeconds) / fillCpuSeconds).toFixed(1)} %`,
+    indexMiB: Number(indexMiB.toFixed(1)),
+    rounds,
+    fillCpuWithIndex: spread(withIndex),
+    fillCpuWithoutIndex: spread(without),
+    indexShareOfWriteCpu: `${share.toFixed(1)} % (rounds ${Math.min(...shares).toFixed(1)} to ${Math.max(...shares).toFixed(1)} %)`,
     last24hReadings,
     last24hOnePageP50Ms: Number(median(onePage).toFixed(1)),
     last24hOnePageMaxMs: Number(Math.max(...onePage).toFixed(1)),

@@ -11,10 +11,12 @@
  *   in alternating rounds; CPU and wall time per commit;
  * - history (store-history.ts): a day of 1,000 devices at one reading every
  *   10 s, one device's last 24 h, and the history index's share of the write
- *   CPU.
+ *   CPU (the fill with and without the index, in alternating rounds).
  *
  * `STORE_BENCH_SCENARIOS=history,open` runs only those (default: all);
- * `STORE_BENCH_HISTORY_DEVICES=100` scales the history fleet down.
+ * `STORE_BENCH_HISTORY_DEVICES=100` scales the history fleet down;
+ * `STORE_BENCH_HISTORY_ROUNDS=3` sets the fills with and without the index
+ * (default 2 of each).
  *
  * Writes bench/results/store.json. Runs in a temp folder on the machine's
  * disk; fsync cost depends on that disk, so quote the figures with it.
@@ -36,6 +38,7 @@ const CONFIG: StoreConfig = DEFAULT_STORE_CONFIG;
 const RUN_MS = Number(process.env.STORE_BENCH_MS ?? 4000);
 const SCENARIOS = new Set((process.env.STORE_BENCH_SCENARIOS ?? 'append,durable,open,history').split(','));
 const HISTORY_DEVICES = Number(process.env.STORE_BENCH_HISTORY_DEVICES ?? 1000);
+const HISTORY_ROUNDS = Number(process.env.STORE_BENCH_HISTORY_ROUNDS ?? 2);
 const OPEN_DEVICES = 1000;
 const OPEN_READINGS_PER_DEVICE = 1000;
 /** Durable-write scenario: bytes per commit (about 100 paced readings), commits per round, rounds per mode. */
@@ -223,7 +226,7 @@ try {
   }
   let history: HistoryResult | null = null;
   if (SCENARIOS.has('history')) {
-    history = await historyScenario(root, HISTORY_DEVICES, CONFIG);
+    history = await historyScenario(root, HISTORY_DEVICES, CONFIG, HISTORY_ROUNDS);
     const scale = HISTORY_DEVICES === 1000 ? '' : ` (scaled down from 1,000 devices)`;
     console.log(`store: history, a day of ${HISTORY_DEVICES} devices at one reading every 10 s${scale} (${cpus().length} cores, Node ${process.version})`);
     console.table([history]);

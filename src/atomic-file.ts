@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, fchmodSync, fsyncSync, linkSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { open, rename, unlink, link } from 'node:fs/promises';
+import { open, rename, unlink, link, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** Options of {@link writeFileAtomic}. */
@@ -32,15 +32,26 @@ export async function fsyncDir(dir: string): Promise<void> {
 
 /** Atomically replaces (or, with `exclusive`, creates) `path` with `data`. */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
+  await writeAtomically(path, options, (handle) => handle.writeFile(data));
+}
+
+/**
+ * Like {@link writeFileAtomic}, for a file too large to build in memory at
+ * once: `write` fills the temp file through its handle (positioned writes).
+ */
+export async function writeAtomically(path: string, options: AtomicWriteOptions, write: (handle: FileHandle) => Promise<void>): Promise<void> {
   const tmp = tempPath(path);
   const handle = await open(tmp, 'wx', options.mode ?? 0o644);
   try {
-    await handle.writeFile(data);
+    await write(handle);
     await handle.chmod(options.mode ?? 0o644); // the umask may have narrowed or widened it
     await handle.sync();
-  } finally {
+  } catch (err) {
     await handle.close();
+    await unlink(tmp).catch(() => {});
+    throw err;
   }
+  await handle.close();
   try {
     if (options.exclusive) {
       await link(tmp, path); // fails with EEXIST, never replaces

@@ -41,7 +41,8 @@ export async function openStore(dir: string, config: StoreConfig, options: Store
     const resets = await loadSeqResets(dir);
     const scan = new HistoryScan(dir);
     const recovered = await recoverLog(dir, log, resolved.now(), resets, (base) => scan.visitor(base));
-    const history = await HistoryIndex.open(dir, log, recovered.segments, scan);
+    const historyOptions = { enabled: resolved.historyIndex, writeWindowBytes: resolved.historyWriteWindowBytes };
+    const history = await HistoryIndex.open(dir, log, historyOptions, recovered.segments, scan);
     const cursors = await CursorFile.load(dir);
     const active = recovered.segments[recovered.segments.length - 1] as Segment;
     const writer = await SegmentWriter.open(active.path);

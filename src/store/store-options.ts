@@ -19,6 +19,15 @@ export const DEFAULT_READ_MAX_BYTES = 1024 * 1024;
  * disk by itself (appends that arrive meanwhile try it too). @defaultValue 1 s
  */
 export const DEFAULT_RECOVERY_CHECK_MS = 1000;
+/**
+ * Most bytes of a history index file held in memory while it is written (a
+ * sealed segment's frames are copied into it by device); a larger file is
+ * written in several passes over its segment. The memory is kept from one
+ * sealed segment to the next (fresh memory for each cost more CPU in page
+ * faults than the copy). @defaultValue 64 MiB (a default segment's frames:
+ * one pass, and a short one for the last group commit past the size)
+ */
+export const DEFAULT_HISTORY_WRITE_WINDOW_BYTES = 64 * 1024 * 1024;
 /** Readings one `read()` call returns at most, whatever `max` asks. */
 export const MAX_READ_READINGS = 10_000;
 
@@ -42,6 +51,15 @@ export interface StoreOptions {
   readonly readMaxBytes?: number;
   /** @defaultValue {@link DEFAULT_RECOVERY_CHECK_MS} */
   readonly recoveryCheckMs?: number;
+  /**
+   * Whether the store keeps a history index (`history()` answers). False
+   * writes no index files and `history()` rejects with
+   * FH_ERR_INVALID_ARGUMENT: the baseline the store benchmark measures the
+   * index's write cost against. @defaultValue true
+   */
+  readonly historyIndex?: boolean;
+  /** @defaultValue {@link DEFAULT_HISTORY_WRITE_WINDOW_BYTES} */
+  readonly historyWriteWindowBytes?: number;
 }
 
 /** {@link StoreOptions} with every default filled in. */
@@ -63,6 +81,8 @@ export function resolveStoreOptions(config: StoreConfig, options: StoreOptions):
     retentionCheckMs: r.int('retentionCheckMs', 1, MAX_CONFIG_INTEGER, DEFAULT_RETENTION_CHECK_MS),
     readMaxBytes: r.int('readMaxBytes', 64, MAX_CONFIG_INTEGER, DEFAULT_READ_MAX_BYTES),
     recoveryCheckMs: r.int('recoveryCheckMs', 1, MAX_CONFIG_INTEGER, DEFAULT_RECOVERY_CHECK_MS),
+    historyIndex: r.bool('historyIndex', true),
+    historyWriteWindowBytes: r.int('historyWriteWindowBytes', 1, MAX_CONFIG_INTEGER, DEFAULT_HISTORY_WRITE_WINDOW_BYTES),
   };
   return Object.freeze(resolved);
 }

@@ -1,13 +1,18 @@
 /**
  * The embedded log's history index (src/store/history/): sealed segments
- * get an index file; a query reads only the segments whose time span
- * overlaps it; a missing, damaged or stale index is rebuilt from the log;
- * retention takes the index with its segment; a torn tail leaves no entry.
+ * get an index file holding each device's frames as one run, so a query
+ * reads a sealed segment's readings from its index file alone; a query reads
+ * only the segments whose time span overlaps it; a missing, damaged, stale
+ * or old-version index is rebuilt from the log; an index file larger than
+ * `historyWriteWindowBytes` is written in several passes; a store opened
+ * with `historyIndex: false` keeps none; retention takes the index with its
+ * segment; a torn tail leaves no entry.
  */
 import assert from 'node:assert/strict';
 import { appendFile, open, readdir, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { isFleethubError } from '../../src/errors.js';
 import { createMemoryLogger } from '../../src/log.js';
 import { encodeRecord } from '../../src/store/record-codec.js';
 import type { StoreConfig } from '../../src/store/store-config.js';
@@ -59,7 +64,20 @@ describe('log store history index', () => {
     ['missing (a crash before it was written)', (path: string) => unlink(path)],
     ['damaged', (path: string) => writeFile(path, 'not an index')],
     ['cut short', (path: string) => truncate(path, 30)],
+    ['of the previous version (entries pointing into the segment)', async (path: string) => {
+      const handle = await open(path, 'r+');
+      await handle.write(Buffer.from([1]), 0, 1, 4);
+      await handle.close();
+    }],
     ['damaged in an entry block (found by a query)', async (path: string) => {
+      const handle = await open(path, 'r+');
+      const header = Buffer.alloc(24);
+      await handle.read(header, 0, 24, 0);
+      // The blocks start after the header and the directory (whose size is in the header).
+      await handle.write(Buffer.from([0xde, 0xad]), 0, 2, 24 + header.readUInt32LE(16) + 2);
+      await handle.close();
+    }],
+    ['damaged in a copied frame (found by a query)', async (path: string) => {
       const size = (await stat(path)).size;
       const handle = await open(path, 'r+');
       await handle.write(Buffer.from([0xde, 0xad]), 0, 2, size - 4);
@@ -80,6 +98,46 @@ describe('log store history index', () => {
       assert.ok(log.lines.some((l) => l.includes('store.history_index_rebuilt')));
     });
   }
+
+  it('answers a sealed segment from its index file alone: the segment\'s own bytes are not read', async () => {
+    const store = await filled(100);
+    const expected = (await historyAll(store, { device: 'a', ...ALL })).readings;
+    // Overwritten in place while the store is open: a query that read frames from a sealed segment would fail its CRCs.
+    for (const name of (await files('.log')).slice(0, -1)) {
+      const path = join(fixture.tmp.dir, name);
+      await writeFile(path, Buffer.alloc((await stat(path)).size, 0xee));
+    }
+    const got = await historyAll(store, { device: 'a', ...ALL, limit: 7 });
+    assert.deepEqual(got.readings, expected);
+    assert.equal(got.readings.length, 100);
+  });
+
+  it('writes an index file larger than historyWriteWindowBytes in several passes, with the same answers', async () => {
+    await assert.rejects(fixture.open(TINY, { historyWriteWindowBytes: 0 }), (err) => isFleethubError(err, 'FH_ERR_CONFIG'));
+    // 100 bytes: every index file (over 4 KiB) takes dozens of passes, and frames straddle two windows.
+    let store = await fixture.open(TINY, { retentionCheckMs: 20, historyWriteWindowBytes: 100 });
+    for (let seq = 1; seq <= 100; seq += 1) await store.append([padded('a', seq), padded('b', seq)]);
+    await waitUntil(async () => (await files('.idx')).length === (await files('.log')).length - 1, 'every sealed segment has its index file', 30_000);
+    await store.close();
+    store = await fixture.open(TINY);
+    for (const device of ['a', 'b']) {
+      const { readings } = await historyAll(store, { device, ...ALL, limit: 11 });
+      assert.deepEqual(readings.map((r) => [r.device, r.seq, r.data.pad]), Array.from({ length: 100 }, (_, k) => [device, k + 1, 'p'.repeat(80)]));
+    }
+  });
+
+  it('with historyIndex false keeps no index and refuses history; opened again with it, the index is rebuilt', async () => {
+    let store = await fixture.open(TINY, { historyIndex: false, retentionCheckMs: 20 });
+    for (let seq = 1; seq <= 100; seq += 1) await store.append([padded('a', seq)]);
+    await assert.rejects(store.history({ device: 'a', ...ALL }), (err) => isFleethubError(err, 'FH_ERR_INVALID_ARGUMENT'));
+    await store.close();
+    assert.ok((await files('.log')).length > 3, 'segments rolled over');
+    assert.deepEqual(await files('.idx'), []);
+    store = await fixture.open(TINY, { retentionCheckMs: 20 });
+    const { readings } = await historyAll(store, { device: 'a', ...ALL });
+    assert.deepEqual(readings.map((r) => r.seq), Array.from({ length: 100 }, (_, k) => k + 1));
+    await waitUntil(async () => (await files('.idx')).length === (await files('.log')).length - 1, 'the index files are written', 30_000);
+  });
 
   it('retention deletes a segment\'s index file with it, and a leftover index of a deleted segment goes at open', async () => {
     const store = await fixture.open({ ...TINY, retentionBytes: 16 * 1024 }, { retentionCheckMs: 20 });

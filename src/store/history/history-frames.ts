@@ -1,7 +1,9 @@
 /**
  * Reads the frames a history query picked from one segment: only those,
  * by their offsets, never the readings of other devices in between (frames
- * within a page of each other are read in one go).
+ * within a page of each other are read in one go). A sealed segment's are
+ * in its index file, the device's frames one after the other, so they come
+ * in one read or a few; the active segment's are read from the segment.
  *
  * The reads are synchronous `pread`s in slices of {@link READS_PER_SLICE},
  * with a turn of the event loop between slices: a day of one device is
@@ -16,6 +18,7 @@ import { FleethubError } from '../../errors.js';
 import { decodeRecord, FRAME_HEADER_BYTES, frameEnd, frameProblem } from '../record-codec.js';
 import type { StoredReading } from '../types.js';
 import type { DeviceEntries } from './device-entries.js';
+import { IndexDamaged, type DeviceFrames } from './segment-history.js';
 
 /** Frames less than this far apart are read in one read. */
 export const SPAN_GAP_BYTES = 4096;
@@ -49,7 +52,7 @@ function spansOf(entries: DeviceEntries, picks: readonly number[]): Span[] {
   return spans;
 }
 
-function readSpan(fd: number, span: Span): Buffer {
+function readSpan(fd: number, span: Span, damaged: () => Error): Buffer {
   const length = span.end - span.start;
   const buf = Buffer.allocUnsafe(length);
   let done = 0;
@@ -59,17 +62,21 @@ function readSpan(fd: number, span: Span): Buffer {
     if (bytesRead === 0) break;
     done += bytesRead;
   }
-  if (done !== length) throw new FleethubError('FH_ERR_STORE_IO', `store: a segment is shorter than its history index says`);
+  if (done !== length) throw damaged();
   return buf;
 }
 
 /**
- * The readings of `picks` (indexes into `entries`, in log order) from the
- * segment file at `path` whose first position is `base`. Each frame's CRC
- * is checked, and each must be a reading of `device`. Rejects with the
- * file's ENOENT when retention deleted the segment meanwhile.
+ * The readings of `picks` (indexes into `found.entries`, in log order) of
+ * the segment whose first position is `base`, from `found.file`. Each
+ * frame's CRC is checked, and each must be a reading of `device`: a frame
+ * that fails either, or is cut short, rejects with IndexDamaged when read
+ * from an index file (it is rebuilt) and FH_ERR_STORE_IO from a segment.
+ * Rejects with the file's ENOENT when retention deleted the segment meanwhile.
  */
-export async function readPicked(path: string, base: number, device: string, entries: DeviceEntries, picks: readonly number[]): Promise<StoredReading[]> {
+export async function readPicked(found: DeviceFrames, base: number, device: string, picks: readonly number[]): Promise<StoredReading[]> {
+  const { entries, file: path } = found;
+  const damaged = (detail: string): Error => (found.inIndex ? new IndexDamaged(path) : new FleethubError('FH_ERR_STORE_IO', `store: ${detail}`));
   const spans = spansOf(entries, picks);
   const out: StoredReading[] = [];
   const handle = await open(path, 'r');
@@ -77,13 +84,13 @@ export async function readPicked(path: string, base: number, device: string, ent
     for (let k = 0; k < spans.length; k += 1) {
       if (k > 0 && k % READS_PER_SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const span = spans[k] as Span;
-      const buf = readSpan(handle.fd, span);
+      const buf = readSpan(handle.fd, span, () => damaged(`${path} is shorter than its history index says`));
       for (const i of span.picks) {
         const at = (entries.offsets[i] as number) - span.start;
         const end = frameEnd(buf, at, at + (entries.lengths[i] as number), true);
-        if (end < 0) throw new FleethubError('FH_ERR_STORE_IO', `store: ${frameProblem(end)} in ${path} at byte ${span.start + at}`);
+        if (end < 0) throw damaged(`${frameProblem(end)} in ${path} at byte ${span.start + at}`);
         const { reading } = decodeRecord(buf, at + FRAME_HEADER_BYTES, end, base + (entries.ordinals[i] as number));
-        if (reading.device !== device) throw new FleethubError('FH_ERR_STORE_IO', `store: the history index of ${path} does not match the segment`);
+        if (reading.device !== device) throw damaged(`the history index of ${path} does not match the segment`);
         out.push(reading);
       }
     }

@@ -7,7 +7,8 @@
  *
  * It follows the log: each committed reading is noted in the active
  * segment's index (in memory); when a segment is sealed, maintenance writes
- * its index file beside it and keeps only the summaries; retention deletes
+ * its index file beside it, with each device's frames copied there as one
+ * run, and keeps only the summaries; retention deletes
  * the index file with its segment. At open, recovery's scan of the segments
  * after the checkpoint rebuilds their index (so a crash loses nothing of
  * it), older segments load their index file, and a sealed segment whose file
@@ -22,8 +23,8 @@ import { nextCursor, type CheckedHistoryQuery } from '../history-query.js';
 import { decodeKey, FRAME_HEADER_BYTES } from '../record-codec.js';
 import { scanSegmentFile, type FrameVisitor, type Segment } from '../segment.js';
 import type { HistoryPage, StoredReading } from '../types.js';
+import { CopyBuffers } from './frame-copy.js';
 import { readPicked } from './history-frames.js';
-import type { DeviceEntries } from './device-entries.js';
 import { IndexDamaged, parseIndexFileName, SegmentHistory } from './segment-history.js';
 
 /**
@@ -66,19 +67,31 @@ async function buildFromSegment(dir: string, segment: Segment): Promise<SegmentH
   return history;
 }
 
+/** How a {@link HistoryIndex} works (the store's options `historyIndex` and `historyWriteWindowBytes`). */
+export interface HistoryIndexOptions {
+  /** False: no index is kept and `query` refuses (a store that never answers history, or a benchmark's baseline). */
+  readonly enabled: boolean;
+  /** Most bytes of an index file held in memory while it is written. */
+  readonly writeWindowBytes: number;
+}
+
 /** The history index of one embedded log. */
 export class HistoryIndex {
   readonly #dir: string;
   readonly #log: Logger;
+  readonly #options: HistoryIndexOptions;
+  /** The memory index files are written through, while no write has it (a query's rebuild may write beside maintenance). */
+  #buffers: CopyBuffers | null = new CopyBuffers();
   /** The store's own list (oldest first, the active one last); retention splices it. */
   readonly #segments: readonly Segment[];
   readonly #bySegment: Map<number, SegmentHistory>;
   readonly #building = new Map<number, Promise<SegmentHistory>>();
   #active: SegmentHistory;
 
-  private constructor(dir: string, log: Logger, segments: readonly Segment[], bySegment: Map<number, SegmentHistory>) {
+  private constructor(dir: string, log: Logger, options: HistoryIndexOptions, segments: readonly Segment[], bySegment: Map<number, SegmentHistory>) {
     this.#dir = dir;
     this.#log = log;
+    this.#options = options;
     this.#segments = segments;
     this.#bySegment = bySegment;
     const active = segments[segments.length - 1] as Segment;
@@ -94,7 +107,7 @@ export class HistoryIndex {
    * The index of the log in `dir` after recovery: what `scan` rebuilt, the
    * index files of the other segments, and no file of a deleted segment.
    */
-  static async open(dir: string, log: Logger, segments: readonly Segment[], scan: HistoryScan): Promise<HistoryIndex> {
+  static async open(dir: string, log: Logger, options: HistoryIndexOptions, segments: readonly Segment[], scan: HistoryScan): Promise<HistoryIndex> {
     const bySegment = new Map<number, SegmentHistory>();
     const bases = new Set(segments.map((s) => s.base));
     for (const name of await readdir(dir)) {
@@ -102,7 +115,7 @@ export class HistoryIndex {
       // Left by retention interrupted between the segment and its index: nothing to index any more.
       if (base !== null && !bases.has(base)) await unlink(join(dir, name)).catch(() => {});
     }
-    for (const segment of segments) {
+    for (const segment of options.enabled ? segments : []) {
       const scanned = scan.built.get(segment.base);
       if (scanned !== undefined && scanned.readings === segment.count) bySegment.set(segment.base, scanned);
       else if (segment !== segments[segments.length - 1]) {
@@ -110,12 +123,12 @@ export class HistoryIndex {
         if (loaded !== null) bySegment.set(segment.base, loaded);
       }
     }
-    return new HistoryIndex(dir, log, segments, bySegment);
+    return new HistoryIndex(dir, log, options, segments, bySegment);
   }
 
   /** The active segment's next reading was committed at byte `offset`, `length` bytes. */
   note(device: string, ts: number, offset: number, length: number): void {
-    this.#active.note(device, ts, offset, length);
+    if (this.#options.enabled) this.#active.note(device, ts, offset, length);
   }
 
   /** The log rolled over to `segment` (now the active one). */
@@ -126,11 +139,12 @@ export class HistoryIndex {
 
   /** Writes the index file of every sealed segment that has none yet (rebuilding it from the segment if needed). */
   async persist(): Promise<void> {
+    if (!this.#options.enabled) return;
     const sealed = this.#segments.slice(0, -1);
     for (const segment of sealed) {
       const history = this.#bySegment.get(segment.base) ?? (await this.#build(segment));
       if (history.persisted || !this.#bySegment.has(segment.base)) continue;
-      await history.write();
+      await this.#write(history, segment);
     }
   }
 
@@ -146,25 +160,14 @@ export class HistoryIndex {
 
   /** Answers a checked query (see StoreReader.history): committed readings only, up to `committedEnd`. */
   async query(q: CheckedHistoryQuery, committedEnd: number): Promise<HistoryPage> {
+    if (!this.#options.enabled) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', 'store: history is off (the store was opened with historyIndex false)');
     const want = q.limit + 1; // one more than the page: whether a next page exists
     const out: StoredReading[] = [];
     for (const segment of this.#segments.slice()) {
       if (segment.count === 0 || segment.end - 1 <= q.after || segment.base >= committedEnd) continue;
       let readings: StoredReading[];
       try {
-        const history = this.#bySegment.get(segment.base) ?? (await this.#build(segment));
-        if (!history.overlaps(q.device, q.from, q.to)) continue;
-        const entries = await this.#entries(segment, history, q.device);
-        if (entries === null) continue;
-        const picks: number[] = [];
-        const count = entries.count; // the active segment's grows meanwhile: this query sees what was committed when it came
-        for (let i = 0; i < count && out.length + picks.length < want; i += 1) {
-          const position = segment.base + (entries.ordinals[i] as number);
-          const ts = entries.ts[i] as number;
-          if (position > q.after && position < committedEnd && ts >= q.from && ts < q.to) picks.push(i);
-        }
-        if (picks.length === 0) continue;
-        readings = await readPicked(segment.path, segment.base, q.device, entries, picks);
+        readings = await this.#segmentReadings(segment, q, committedEnd, want - out.length);
       } catch (err) {
         // Retention deleted the segment (and its index) while this query read it: its readings are gone.
         if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !this.#segments.includes(segment)) continue;
@@ -178,15 +181,44 @@ export class HistoryIndex {
     return { readings: out, next: nextCursor(q, out[out.length - 1]?.position, more) };
   }
 
-  /** The device's entries in a segment; a damaged block of its index file gets the file rebuilt from the segment. */
-  async #entries(segment: Segment, history: SegmentHistory, device: string): Promise<DeviceEntries | null> {
+  /**
+   * Up to `max` of the query's readings in `segment`. A damaged index file
+   * (a block or a frame that fails its CRC) is logged and rebuilt from the
+   * segment, and the segment read again from the new one (once).
+   */
+  async #segmentReadings(segment: Segment, q: CheckedHistoryQuery, committedEnd: number, max: number): Promise<StoredReading[]> {
+    // Bounded: a second damaged index (rebuilt from the segment just now) is not rebuilt again.
+    for (let attempt = 0; ; attempt += 1) {
+      const history = this.#bySegment.get(segment.base) ?? (await this.#build(segment));
+      try {
+        if (!history.overlaps(q.device, q.from, q.to)) return [];
+        const found = await history.entries(q.device, segment.path);
+        if (found === null) return [];
+        const { entries } = found;
+        const picks: number[] = [];
+        const count = entries.count; // the active segment's grows meanwhile: this query sees what was committed when it came
+        for (let i = 0; i < count && picks.length < max; i += 1) {
+          const position = segment.base + (entries.ordinals[i] as number);
+          const ts = entries.ts[i] as number;
+          if (position > q.after && position < committedEnd && ts >= q.from && ts < q.to) picks.push(i);
+        }
+        return picks.length === 0 ? [] : await readPicked(found, segment.base, q.device, picks);
+      } catch (err) {
+        if (!(err instanceof IndexDamaged) || attempt > 0) throw err;
+        this.#log.log('warn', 'store.history_index_damaged', { segment: segment.base, file: history.path });
+        if (this.#bySegment.get(segment.base) === history) this.#bySegment.delete(segment.base);
+      }
+    }
+  }
+
+  /** Writes the index file of `segment`, through the kept buffers unless another write has them. */
+  async #write(history: SegmentHistory, segment: Segment): Promise<void> {
+    const buffers = this.#buffers ?? new CopyBuffers();
+    this.#buffers = null;
     try {
-      return await history.entries(device);
-    } catch (err) {
-      if (!(err instanceof IndexDamaged)) throw err;
-      this.#log.log('warn', 'store.history_index_damaged', { segment: segment.base, file: history.path });
-      if (this.#bySegment.get(segment.base) === history) this.#bySegment.delete(segment.base);
-      return (await this.#build(segment)).entries(device);
+      await history.write(segment.path, this.#options.writeWindowBytes, buffers);
+    } finally {
+      this.#buffers = buffers;
     }
   }
 
@@ -198,7 +230,7 @@ export class HistoryIndex {
         const history = await buildFromSegment(this.#dir, segment);
         if (this.#segments.includes(segment)) {
           this.#bySegment.set(segment.base, history);
-          await history.write();
+          await this.#write(history, segment);
           this.#log.log('info', 'store.history_index_rebuilt', { segment: segment.base, readings: history.readings });
         }
         return history;

@@ -5,7 +5,8 @@
  * device. Rows live in fixed chunks of typed arrays: a reading costs a
  * handful of array writes, never an allocation or a copy per device or per
  * reading. A device's rows are gathered when a query needs them, and every
- * device's rows are laid out into the index file in one pass.
+ * device's rows are laid out into the index file in one pass, and its
+ * frames are copied there from the segment (frame-copy.ts).
  */
 import { DeviceEntries } from './device-entries.js';
 
@@ -55,13 +56,30 @@ export class SegmentColumns {
     return entries;
   }
 
+  /** Device number of row `i`. */
+  device(i: number): number {
+    return (this.#chunks[i >>> CHUNK_BITS] as Chunk).devices[i & ROW_MASK] as number;
+  }
+
+  /** Segment byte offset of row `i`'s frame. */
+  offset(i: number): number {
+    return (this.#chunks[i >>> CHUNK_BITS] as Chunk).offsets[i & ROW_MASK] as number;
+  }
+
+  /** Bytes of row `i`'s frame. */
+  length(i: number): number {
+    return (this.#chunks[i >>> CHUNK_BITS] as Chunk).lengths[i & ROW_MASK] as number;
+  }
+
   /**
    * Lays every device's rows out as index-file blocks (DeviceEntries'
    * layout) in `file`, in one pass: device `d` has `counts[d]` rows and its
    * block starts at `starts[d]`, which is a multiple of 8 from the start of
-   * `file`'s own ArrayBuffer.
+   * `file`'s own ArrayBuffer. A row's offset in the block is where its frame
+   * will be in the index file: device `d`'s frames, in log order, from
+   * `frameStarts[d]`.
    */
-  layOut(file: Buffer, starts: readonly number[], counts: readonly number[]): void {
+  layOut(file: Buffer, starts: readonly number[], counts: readonly number[], frameStarts: readonly number[]): void {
     const views = starts.map((start, d) => {
       const n = counts[d] as number;
       const at = file.byteOffset + start;
@@ -71,6 +89,7 @@ export class SegmentColumns {
         ordinals: new Uint32Array(file.buffer, at + n * 16, n),
         lengths: new Uint32Array(file.buffer, at + n * 20, n),
         next: 0,
+        frameAt: frameStarts[d] as number,
       };
     });
     for (let i = 0; i < this.count; i += 1) {
@@ -78,11 +97,13 @@ export class SegmentColumns {
       const r = i & ROW_MASK;
       const view = views[chunk.devices[r] as number] as (typeof views)[number];
       const k = view.next;
+      const length = chunk.lengths[r] as number;
       view.ts[k] = chunk.ts[r] as number;
-      view.offsets[k] = chunk.offsets[r] as number;
+      view.offsets[k] = view.frameAt;
       view.ordinals[k] = i;
-      view.lengths[k] = chunk.lengths[r] as number;
+      view.lengths[k] = length;
       view.next = k + 1;
+      view.frameAt += length;
     }
   }
 }

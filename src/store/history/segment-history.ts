@@ -1,11 +1,15 @@
 /**
  * The history index of one segment: for each device with readings in it,
- * their count and time span, and their entries (device-entries.ts).
+ * their count and time span, their entries (device-entries.ts) and, once
+ * the index file is written, a copy of their frames, grouped by device.
  *
  * While a segment is written, and until its index file is, its rows are
- * in memory (segment-columns.ts). Then they live in `<base>.idx` beside the segment, and memory
+ * in memory (segment-columns.ts) and their entries point into the segment.
+ * Then they live in `<base>.idx` beside the segment, with each device's
+ * frames copied after the entries as one run (frame-copy.ts), and memory
  * keeps only each device's summary and where its block is: a query reads the
- * blocks of the devices and segments it needs, nothing else.
+ * block of each device and segment it needs, then that device's run of
+ * frames in the index file, and never the segment itself.
  *
  * File layout (the machine's byte order, recorded in the header; a file of
  * another order, version or reading count is rebuilt from the segment):
@@ -13,8 +17,13 @@
  * ```
  * "FHHX" | u8 version | u8 byteOrder | u16 0 | u32 devices | u32 readings | u32 dirBytes | u32 dirCrc
  * dir:    per device: u8 idBytes | id | u32 count | f64 minTs | f64 maxTs | f64 blockOffset | u32 blockCrc
- * blocks: per device: its entries (DeviceEntries.encode)
+ * blocks: per device: its entries (DeviceEntries.decode's layout; offsets are of its frames in this file)
+ * frames: per device: its frames as the segment holds them, in log order
  * ```
+ *
+ * The dir and each block have a CRC; each frame keeps its own (checked as
+ * it is read). Version 1 files (entries pointing into the segment) are
+ * rebuilt like damaged ones.
  *
  * The file is written atomically (temp file, fsync, rename), so a crash
  * leaves the old state (no file: rebuilt) or the whole new file.
@@ -22,14 +31,15 @@
 import { open } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../atomic-file.js';
+import { writeAtomically } from '../../atomic-file.js';
 import { FleethubError } from '../../errors.js';
 import { crc32Large } from '../crc32.js';
 import { DeviceEntries, ENTRY_BYTES } from './device-entries.js';
+import { copyFrames, writeAll, type CopyBuffers } from './frame-copy.js';
 import { SegmentColumns } from './segment-columns.js';
 
 const MAGIC = 'FHHX';
-const VERSION = 1;
+const VERSION = 2;
 const BYTE_ORDER = endianness() === 'LE' ? 1 : 2;
 const HEADER_BYTES = 24;
 
@@ -53,6 +63,14 @@ export class IndexDamaged extends FleethubError {
   }
 }
 
+/** A device's entries in one segment, and the file holding the frames they point at. */
+export interface DeviceFrames {
+  readonly entries: DeviceEntries;
+  readonly file: string;
+  /** Whether `file` is the index file (a bad frame there means a damaged index, rebuilt from the segment). */
+  readonly inIndex: boolean;
+}
+
 /** One device in one segment. */
 interface DeviceSlot {
   /** Its number in the segment's rows (segment-columns.ts). */
@@ -60,6 +78,8 @@ interface DeviceSlot {
   count: number;
   minTs: number;
   maxTs: number;
+  /** Bytes of its frames in the segment (its run in the index file). */
+  frameBytes: number;
   /** Where its entries are in the index file, once written. */
   blockOffset: number;
   blockCrc: number;
@@ -86,11 +106,12 @@ export class SegmentHistory {
   note(device: string, ts: number, offset: number, length: number): void {
     let slot = this.#devices.get(device);
     if (slot === undefined) {
-      slot = { number: this.#devices.size, count: 0, minTs: ts, maxTs: ts, blockOffset: 0, blockCrc: 0 };
+      slot = { number: this.#devices.size, count: 0, minTs: ts, maxTs: ts, frameBytes: 0, blockOffset: 0, blockCrc: 0 };
       this.#devices.set(device, slot);
     }
     (this.#columns as SegmentColumns).add(slot.number, ts, offset, length);
     slot.count += 1;
+    slot.frameBytes += length;
     if (ts < slot.minTs) slot.minTs = ts;
     if (ts > slot.maxTs) slot.maxTs = ts;
     this.readings += 1;
@@ -102,11 +123,15 @@ export class SegmentHistory {
     return slot !== undefined && slot.maxTs >= from && slot.minTs < to;
   }
 
-  /** The device's entries: from memory, or its block of the index file (CRC checked). */
-  async entries(device: string): Promise<DeviceEntries | null> {
+  /**
+   * The device's entries and the file their offsets point into: from memory
+   * (the segment at `segmentPath`), or its block of the index file (CRC
+   * checked; the frames are in the index file).
+   */
+  async entries(device: string, segmentPath: string): Promise<DeviceFrames | null> {
     const slot = this.#devices.get(device);
     if (slot === undefined) return null;
-    if (this.#columns !== null) return this.#columns.gather(slot.number, slot.count);
+    if (this.#columns !== null) return { entries: this.#columns.gather(slot.number, slot.count), file: segmentPath, inIndex: false };
     const bytes = slot.count * ENTRY_BYTES;
     const handle = await open(this.path, 'r');
     let block: Buffer;
@@ -119,11 +144,16 @@ export class SegmentHistory {
     } finally {
       await handle.close();
     }
-    return DeviceEntries.decode(block, slot.count);
+    return { entries: DeviceEntries.decode(block, slot.count), file: this.path, inIndex: true };
   }
 
-  /** Writes the index file (0600, atomically); from then on only the summaries stay in memory. */
-  async write(): Promise<void> {
+  /**
+   * Writes the index file (0600, atomically), copying the frames from the
+   * sealed segment at `segmentPath` through a window of at most
+   * `windowBytes` (of `buffers`); from then on only the summaries stay in
+   * memory.
+   */
+  async write(segmentPath: string, windowBytes: number, buffers: CopyBuffers): Promise<void> {
     const names: Buffer[] = [];
     const counts: number[] = [];
     let dirBytes = 0;
@@ -141,9 +171,19 @@ export class SegmentHistory {
       starts.push(blockAt);
       blockAt += count * ENTRY_BYTES;
     }
-    const file = Buffer.allocUnsafeSlow(blockAt); // its own ArrayBuffer, at offset 0
+    // Each device's run of frames, after every block.
+    const frameStarts: number[] = [];
+    for (const slot of this.#devices.values()) frameStarts[slot.number] = slot.frameBytes;
+    let frameAt = blockAt;
+    for (let d = 0; d < frameStarts.length; d += 1) {
+      const bytes = frameStarts[d] as number;
+      frameStarts[d] = frameAt;
+      frameAt += bytes;
+    }
+    const columns = this.#columns as SegmentColumns;
+    const file = buffers.head(blockAt); // at offset 0 of its own ArrayBuffer
     file.fill(0, 0, HEADER_BYTES + dirBytes);
-    (this.#columns as SegmentColumns).layOut(file, starts, counts);
+    columns.layOut(file, starts, counts, frameStarts);
     let at = HEADER_BYTES;
     const crcs: number[] = [];
     for (const slot of this.#devices.values()) {
@@ -169,7 +209,10 @@ export class SegmentHistory {
     file.writeUInt32LE(this.readings, 12);
     file.writeUInt32LE(dirBytes, 16);
     file.writeUInt32LE(crc32Large(file, HEADER_BYTES, HEADER_BYTES + dirBytes), 20);
-    await writeFileAtomic(this.path, file, { mode: 0o600 });
+    await writeAtomically(this.path, { mode: 0o600 }, async (handle) => {
+      await writeAll(handle, file, 0);
+      await copyFrames(handle, segmentPath, columns, { frameStarts, start: blockAt, end: frameAt }, windowBytes, buffers);
+    });
     for (const slot of this.#devices.values()) {
       slot.blockOffset = starts[slot.number] as number;
       slot.blockCrc = crcs[slot.number] as number;
@@ -220,6 +263,7 @@ export class SegmentHistory {
         count: file.readUInt32LE(at),
         minTs: file.readDoubleLE(at + 4),
         maxTs: file.readDoubleLE(at + 12),
+        frameBytes: 0,
         blockOffset: file.readDoubleLE(at + 20),
         blockCrc: file.readUInt32LE(at + 28),
       });
