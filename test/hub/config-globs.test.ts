@@ -134,6 +134,7 @@ test('config globs: past console.maxConfigGlobs a new glob is refused too_many_g
   assert.equal(outcomes.filter((o) => 'version' in o).length, 6 - start);
   assert.equal(outcomes.filter((o) => 'refused' in o && o.refused === 'too_many_globs').length, 2);
   assert.equal(api.globCount, 6);
+  assert.equal(metricValue(th.hub, 'fleethub_config_globs'), 6);
   assert.ok('version' in (await api.setGlob('cap-0-*', { a: 100 }, 'test')));
   assert.deepEqual(await api.deleteGlob('cap-0-*', 'test'), { deleted: true });
   assert.ok('version' in (await api.setGlob('cap-new-*', { a: 1 }, 'test')));

@@ -16,6 +16,7 @@ import type { DeviceLimits } from '../config.js';
 import { downlinkBytes, type DeviceFeature, type V2ControlKey } from '../protocol-v2.js';
 import type { DownlinkPort } from '../session-extension.js';
 import type { V2ControlHandler, V2Participant } from '../v2-session.js';
+import { globMatches } from '../console/device-glob.js';
 import { configGlobError, GlobDocuments } from './config-globs.js';
 import { configMessage, parseConfigAck, valueObjectError, type ValueObject } from './control-messages.js';
 import type { KeyedStore } from './keyed-journal.js';
@@ -112,6 +113,7 @@ export class DesiredConfigs implements V2Participant {
     this.handlers = new Map([['configAck', (port, body) => this.#onAck(port, body)]]);
     this.#sent = options.metrics.counter('fleethub_config_sent_total', 'Desired configuration documents sent to devices.');
     this.#acked = options.metrics.counter('fleethub_config_acks_total', 'configAck messages recorded, by ok.');
+    options.metrics.observedGauge('fleethub_config_globs', 'Desired-configuration documents for globs of devices (at most console.maxConfigGlobs).', () => this.#globs.size);
   }
 
   /** A device's desired document (its own or a glob's) and last ack. */
@@ -178,7 +180,7 @@ export class DesiredConfigs implements V2Participant {
     if ((this.#globs.get(glob)?.version ?? 0) < version) this.#globs.set(glob, doc);
     this.#o.log.log('info', 'config.set', { glob, version, token });
     if (this.#globs.get(glob) === doc) {
-      for (const port of this.#ports.values()) if (this.#effective(port.device)?.doc === doc) this.#send(port, doc);
+      for (const port of this.#ports.values()) if (globMatches(glob, port.device) && this.#effective(port.device)?.doc === doc) this.#send(port, doc);
     }
     return { version };
   }
