@@ -89,8 +89,8 @@ export class DesiredConfigs implements V2Participant {
   readonly #now: () => number;
   readonly #docs: Map<string, DesiredDocument>;
   readonly #globs = new GlobDocuments();
-  /** New globs being stored, counted against `maxGlobs` before their write finishes. */
-  readonly #pendingGlobs = new Set<string>();
+  /** Glob sets and deletes, one at a time: a delete never crosses a set of the same glob in the journal. */
+  #globQueue: Promise<unknown> = Promise.resolve();
   readonly #acks: Map<string, ConfigAckRecord>;
   readonly #ports = new Map<string, DownlinkPort>();
   readonly #sent: Counter;
@@ -159,30 +159,8 @@ export class DesiredConfigs implements V2Participant {
    * online device it now covers (devices with their own document or a more
    * specific glob's get nothing); resolves with the version, or why not.
    */
-  async setGlob(glob: string, desired: unknown, token: string): Promise<{ version: number } | { refused: ConfigRefusal }> {
-    if (configGlobError(glob) !== null) return { refused: 'invalid_glob' };
-    const limits = this.#o.globLimits;
-    if (valueObjectError(desired, limits.maxFields) !== null) return { refused: 'invalid_config' };
-    const version = this.#version + 1;
-    if (downlinkBytes(configMessage(version, desired as ValueObject)) > limits.maxDownlinkBytes) return { refused: 'too_large' };
-    const isNew = !this.#globs.has(glob) && !this.#pendingGlobs.has(glob);
-    if (isNew && this.#globs.size + this.#pendingGlobs.size >= this.#o.maxGlobs) return { refused: 'too_many_globs' };
-    this.#version = version;
-    const doc: DesiredDocument = { version, desired: desired as ValueObject, updatedAt: this.#now(), token };
-    if (isNew) this.#pendingGlobs.add(glob);
-    try {
-      await this.#o.globDocuments.put(glob, doc);
-    } catch {
-      return { refused: 'unavailable' };
-    } finally {
-      if (isNew) this.#pendingGlobs.delete(glob);
-    }
-    if ((this.#globs.get(glob)?.version ?? 0) < version) this.#globs.set(glob, doc);
-    this.#o.log.log('info', 'config.set', { glob, version, token });
-    if (this.#globs.get(glob) === doc) {
-      for (const port of this.#ports.values()) if (globMatches(glob, port.device) && this.#effective(port.device)?.doc === doc) this.#send(port, doc);
-    }
-    return { version };
+  setGlob(glob: string, desired: unknown, token: string): Promise<{ version: number } | { refused: ConfigRefusal }> {
+    return this.#serial(() => this.#setGlob(glob, desired, token));
   }
 
   /**
@@ -190,18 +168,48 @@ export class DesiredConfigs implements V2Participant {
    * that covers them now, if any and not acknowledged; a device left with
    * none keeps what it applied (the protocol has no message to clear it).
    */
-  async deleteGlob(glob: string, token: string): Promise<{ deleted: boolean } | { refused: ConfigRefusal }> {
+  deleteGlob(glob: string, token: string): Promise<{ deleted: boolean } | { refused: ConfigRefusal }> {
+    return this.#serial(() => this.#deleteGlob(glob, token));
+  }
+
+  #serial<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.#globQueue.then(op);
+    this.#globQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #setGlob(glob: string, desired: unknown, token: string): Promise<{ version: number } | { refused: ConfigRefusal }> {
+    if (configGlobError(glob) !== null) return { refused: 'invalid_glob' };
+    const limits = this.#o.globLimits;
+    if (valueObjectError(desired, limits.maxFields) !== null) return { refused: 'invalid_config' };
+    const version = this.#version + 1;
+    if (downlinkBytes(configMessage(version, desired as ValueObject)) > limits.maxDownlinkBytes) return { refused: 'too_large' };
+    if (!this.#globs.has(glob) && this.#globs.size >= this.#o.maxGlobs) return { refused: 'too_many_globs' };
+    // The version is taken before the write: a device document set meanwhile gets a later one.
+    this.#version = version;
+    const doc: DesiredDocument = { version, desired: desired as ValueObject, updatedAt: this.#now(), token };
+    try {
+      await this.#o.globDocuments.put(glob, doc);
+    } catch {
+      return { refused: 'unavailable' };
+    }
+    this.#globs.set(glob, doc);
+    this.#o.log.log('info', 'config.set', { glob, version, token });
+    for (const port of this.#ports.values()) if (globMatches(glob, port.device) && this.#effective(port.device)?.doc === doc) this.#send(port, doc);
+    return { version };
+  }
+
+  async #deleteGlob(glob: string, token: string): Promise<{ deleted: boolean } | { refused: ConfigRefusal }> {
     if (configGlobError(glob) !== null) return { refused: 'invalid_glob' };
     const doc = this.#globs.get(glob);
     if (doc === undefined) return { deleted: false };
-    const covered = [...this.#ports.values()].filter((port) => this.#effective(port.device)?.doc === doc);
     try {
       await this.#o.globDocuments.delete(glob);
     } catch {
       return { refused: 'unavailable' };
     }
-    // A set that finished meanwhile stored a newer document under the same glob: that one stays.
-    if (this.#globs.get(glob) !== doc) return { deleted: true };
+    // Taken after the write, so a device that connected meanwhile (and was sent this document) is among them.
+    const covered = [...this.#ports.values()].filter((port) => globMatches(glob, port.device) && this.#effective(port.device)?.doc === doc);
     this.#globs.delete(glob);
     this.#o.log.log('info', 'config.deleted', { glob, version: doc.version, token });
     for (const port of covered) this.#sendIfUnacked(port);
