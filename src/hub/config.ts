@@ -179,6 +179,8 @@ export interface ConsoleListenerConfig {
   readonly maxQueuedCommandsPerDevice: number;
   /** Longest `ttlMs` a command may ask for. */
   readonly maxCommandTtlMs: number;
+  /** Desired-configuration documents for globs of devices the hub holds; one more is refused `too_many_globs`. */
+  readonly maxConfigGlobs: number;
 }
 
 export const DEFAULT_CONSOLE_HOST = '0.0.0.0';
@@ -218,6 +220,8 @@ export const DEFAULT_COMMANDS_PER_TOKEN_PER_MIN = 60;
 export const DEFAULT_MAX_QUEUED_COMMANDS_PER_DEVICE = 16;
 /** A week: a command older than that is stale, whatever it was for. */
 export const DEFAULT_MAX_COMMAND_TTL_MS = 7 * 24 * 3_600_000;
+/** Desired-configuration documents for globs of devices: each one is matched against every connecting device, so they stay few. */
+export const DEFAULT_MAX_CONFIG_GLOBS = 100;
 
 /** Everything `fleethub serve` runs with, fully resolved. */
 export interface HubConfig {
@@ -380,6 +384,7 @@ export function readConsoleSection(c: ConfigReader): ConsoleListenerConfig {
     commandsPerTokenPerMin: c.int('commandsPerTokenPerMin', 1, 1_000_000, DEFAULT_COMMANDS_PER_TOKEN_PER_MIN),
     maxQueuedCommandsPerDevice: c.int('maxQueuedCommandsPerDevice', 1, 10_000, DEFAULT_MAX_QUEUED_COMMANDS_PER_DEVICE),
     maxCommandTtlMs: c.int('maxCommandTtlMs', 1_000, 30 * 24 * 3_600_000, DEFAULT_MAX_COMMAND_TTL_MS),
+    maxConfigGlobs: c.int('maxConfigGlobs', 1, 10_000, DEFAULT_MAX_CONFIG_GLOBS),
   });
 }
 

@@ -110,7 +110,7 @@ describe('commands and desired configuration through the console', () => {
     assert.equal(typeof config.version, 'number');
     client.send({ config: { device: 'ctl-1' } });
     const got = (await client.next()).config as Json;
-    assert.deepEqual({ ...got, updatedAt: 0 }, { device: 'ctl-1', version: config.version, desired: { interval_s: 5 }, updatedAt: 0, acked: null });
+    assert.deepEqual({ ...got, updatedAt: 0 }, { device: 'ctl-1', version: config.version, desired: { interval_s: 5 }, updatedAt: 0, glob: null, acked: null });
     // Over the device's maxDownlinkBytes (4096 by default): refused, and the stored version stays.
     client.send({ config: { device: 'ctl-1', desired: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, 'v'.repeat(250)])) } });
     assert.deepEqual(await client.next(), { error: 'too_large' });

@@ -36,9 +36,10 @@ export interface DeviceControlOptions {
 export async function openDeviceControl(options: DeviceControlOptions): Promise<DeviceControl> {
   const { config, planOf, metrics, log } = options;
   const dir = config.dataDir;
-  const [commandStore, documents, acks] = await Promise.all([
+  const [commandStore, documents, globDocuments, acks] = await Promise.all([
     JournalStore.open(dir, 'commands', isStoredCommand),
     JournalStore.open(dir, 'desired-config', isDesiredDocument),
+    JournalStore.open(dir, 'desired-config-globs', isDesiredDocument),
     JournalStore.open(dir, 'config-acks', isConfigAck),
   ]);
   const commands = new CommandCenter({
@@ -51,7 +52,16 @@ export async function openDeviceControl(options: DeviceControlOptions): Promise<
     metrics,
     log,
   });
-  const configs = new DesiredConfigs({ documents, acks, limitsOf: (device) => limitsForPlan(config, planOf(device)).limits, metrics, log });
+  const configs = new DesiredConfigs({
+    documents,
+    globDocuments,
+    acks,
+    limitsOf: (device) => limitsForPlan(config, planOf(device)).limits,
+    globLimits: config.limits,
+    maxGlobs: config.console.maxConfigGlobs,
+    metrics,
+    log,
+  });
   commands.start();
   let closing: Promise<void> | null = null;
   return {

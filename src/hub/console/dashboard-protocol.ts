@@ -34,7 +34,9 @@ export type DashboardErrorCode =
   | 'too_many_subscriptions'
   | 'invalid_config'
   | 'too_large'
-  | 'unavailable';
+  | 'unavailable'
+  | 'invalid_glob'
+  | 'too_many_globs';
 
 /** What {@link parseDashboardMessage} found. */
 export type ParsedDashboardMessage = DashboardRequest | { readonly type: 'invalid'; readonly error: 'invalid_json' | 'invalid_message' };

@@ -217,6 +217,7 @@ export class DashboardSession {
         return;
       case 'command':
       case 'config':
+      case 'configGlob':
         this.#control(message);
         return;
     }

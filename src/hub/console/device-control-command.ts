@@ -1,8 +1,9 @@
 /**
- * `fleethub device command <id> <name>` and `fleethub device config set|get <id>`
- * (SPEC: Token scopes): through the console's `/v1/stream`, like a
- * dashboard, with a short-lived token the CLI signs itself with `token.key`
- * (scope `command` or `config`, for that one device only).
+ * `fleethub device command <id> <name>` and `fleethub device config set|get <id|glob>`,
+ * `fleethub device config delete <glob>` (SPEC: Token scopes): through the
+ * console's `/v1/stream`, like a dashboard, with a short-lived token the CLI
+ * signs itself with `token.key` (scope `command` or `config`, for that one
+ * device or that glob only). A target with `*` or `?` is a glob of devices.
  *
  * `device command` prints the `commandResult` as JSON on stdout and exits 0
  * succeeded, 10 failed, 11 timed out, 12 expired or lost, 13 refused.
@@ -14,6 +15,7 @@ import { action } from '../../command-action.js';
 import { parseDurationMs } from '../../duration.js';
 import { FleethubError, type ErrorCode } from '../../errors.js';
 import { isValidDeviceId, pkiPaths } from '../../pki/index.js';
+import { configGlobError } from '../commands/config-globs.js';
 import { DEFAULT_PKI_DIR } from '../config.js';
 import { MAX_TOKEN_TTL_MS, signToken, type TokenScope } from './dashboard-token.js';
 import { loadOrCreateTokenKey } from './token-key-file.js';
@@ -51,6 +53,14 @@ function duration(text: string, flag: string): number {
 function deviceId(id: string): string {
   if (!isValidDeviceId(id)) throw new FleethubError('FH_ERR_INVALID_ID', `invalid device id ${JSON.stringify(id)}`);
   return id;
+}
+
+/** A `device config` target: `{ devices }` for a glob (it has `*` or `?`), else `{ device }`. */
+function configTarget(target: string): { device: string } | { devices: string } {
+  if (!/[*?]/.test(target)) return { device: deviceId(target) };
+  const error = configGlobError(target);
+  if (error !== null) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `invalid device glob: ${error}`);
+  return { devices: target };
 }
 
 function jsonObject(text: string, what: string): Record<string, unknown> {
@@ -169,37 +179,60 @@ Exit codes: 0 succeeded, 10 failed, 11 timed out, 12 expired or lost, 13 refused
       if (code !== null) throw new FleethubError(code, `command ${String(result.id)} ${String(result.state)}${typeof result.error === 'string' ? `: ${result.error}` : ''}`);
     }));
 
-  const config = device.command('config').description('desired configuration of a device, through the console');
+  const config = device.command('config').description('desired configuration of a device or a glob of devices, through the console');
   config
-    .command('set <id>')
-    .description('store a new version of a device\'s desired configuration (sent to it now if online, else when it connects)')
+    .command('set <id|glob>')
+    .description('store a new version of the desired configuration of a device, or of every device a glob matches (sent now to those online, else when they connect)')
     .requiredOption('--file <file>', 'a JSON object of names and values')
     .option('--console <url>', 'the hub\'s console (env FLEETHUB_CONSOLE)', consoleDefault)
     .option('--pki <dir>', 'PKI folder with ca.crt and token.key (env FLEETHUB_PKI)', pkiDefault)
     .addHelpText('after', `
-Example:
-  $ echo '{"interval_s":30}' > pump-7.json && fleethub device config set pump-7 --file pump-7.json`)
+Examples:
+  $ echo '{"interval_s":30}' > pump-7.json && fleethub device config set pump-7 --file pump-7.json
+  $ fleethub device config set 'pump-*' --file pumps.json
+
+A device's own document comes before any glob's; of several matching globs, the most specific
+(most characters that are not wildcards) wins. Quote a glob so the shell leaves it alone.`)
     .action(action(async (id: string, options: CommonOptions & { file: string }) => {
       const text = await readFile(options.file, 'utf8').catch((err: unknown) => {
         throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `cannot read --file ${options.file}`, { cause: err });
       });
       const desired = jsonObject(text, '--file');
-      const answer = await converse(options, { devices: deviceId(id), ttlMs: CONFIG_TOKEN_TTL_MS, scopes: ['config'] }, { config: { device: id, desired } }, (m) => {
+      const target = configTarget(id);
+      const answer = await converse(options, { devices: id, ttlMs: CONFIG_TOKEN_TTL_MS, scopes: ['config'] }, { config: { ...target, desired } }, (m) => {
         errorAnswer(m, 'FH_ERR_CONFIG_REFUSED', 'configuration');
         return typeof m.config === 'object' && m.config !== null ? m.config : undefined;
       });
       process.stdout.write(`${JSON.stringify(answer)}\n`);
     }));
   config
-    .command('get <id>')
-    .description('print a device\'s desired configuration, its version and the device\'s last acknowledgement')
+    .command('get <id|glob>')
+    .description('print a device\'s desired configuration (its own or the glob\'s it gets), its version and the device\'s last acknowledgement; or a glob\'s document')
+    .option('--console <url>', 'the hub\'s console (env FLEETHUB_CONSOLE)', consoleDefault)
+    .option('--pki <dir>', 'PKI folder with ca.crt and token.key (env FLEETHUB_PKI)', pkiDefault)
+    .addHelpText('after', `
+Examples:
+  $ fleethub device config get pump-7
+  $ fleethub device config get 'pump-*'`)
+    .action(action(async (id: string, options: CommonOptions) => {
+      const answer = await converse(options, { devices: id, ttlMs: CONFIG_TOKEN_TTL_MS, scopes: ['config'] }, { config: configTarget(id) }, (m) => {
+        errorAnswer(m, 'FH_ERR_CONFIG_REFUSED', 'request');
+        return typeof m.config === 'object' && m.config !== null ? m.config : undefined;
+      });
+      process.stdout.write(`${JSON.stringify(answer)}\n`);
+    }));
+  config
+    .command('delete <glob>')
+    .description('forget a glob\'s desired configuration; devices it covered get the next matching glob\'s document, if any, and otherwise keep what they applied')
     .option('--console <url>', 'the hub\'s console (env FLEETHUB_CONSOLE)', consoleDefault)
     .option('--pki <dir>', 'PKI folder with ca.crt and token.key (env FLEETHUB_PKI)', pkiDefault)
     .addHelpText('after', `
 Example:
-  $ fleethub device config get pump-7`)
-    .action(action(async (id: string, options: CommonOptions) => {
-      const answer = await converse(options, { devices: deviceId(id), ttlMs: CONFIG_TOKEN_TTL_MS, scopes: ['config'] }, { config: { device: id } }, (m) => {
+  $ fleethub device config delete 'pump-*'`)
+    .action(action(async (glob: string, options: CommonOptions) => {
+      const target = configTarget(glob);
+      if (!('devices' in target)) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `device config delete takes a glob (with * or ?), got the device id ${JSON.stringify(glob)}`);
+      const answer = await converse(options, { devices: glob, ttlMs: CONFIG_TOKEN_TTL_MS, scopes: ['config'] }, { config: { devices: glob, delete: true } }, (m) => {
         errorAnswer(m, 'FH_ERR_CONFIG_REFUSED', 'request');
         return typeof m.config === 'object' && m.config !== null ? m.config : undefined;
       });
