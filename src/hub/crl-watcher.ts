@@ -56,11 +56,12 @@ export interface CrlWatcherOptions<D extends LiveDevice> {
   /** The PKI folder's `crl.pem`, the root's CRL: a malformed one stops the start. */
   readonly source: CrlSource;
   /**
-   * Cluster mode: the root's CRL the CLI published to the cluster. Its texts
-   * go through the same checks, so whichever of the two is newest (by CRL
+   * Cluster mode: the CRL of each CA (the root's, and an issuing or claim
+   * CA's) as the CLI published it to the cluster. Its texts go through the
+   * same checks as the file's, so whichever of the two is newest (by CRL
    * number) is loaded, and neither can unrevoke what the other revoked.
    */
-  readonly published?: CrlSource;
+  readonly published?: (role: CaRole) => CrlSource;
   /** The CRL of an issuing or claim CA found at start. @defaultValue none: only the root's CRL is followed */
   readonly extraSource?: (role: ExtraCa['role']) => CrlSource;
   /** How often the loaded CRL's expiry is checked, and the longest a change of the source waits (ms). */
@@ -81,11 +82,16 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** The CA a CRL belongs to. */
+export type CaRole = 'root' | ExtraCa['role'];
+
 /** One CA's CRL as the watcher follows it. */
 interface Slot {
-  readonly role: 'root' | ExtraCa['role'];
+  readonly role: CaRole;
   readonly caPem: string;
   readonly source: CrlSource;
+  /** Cluster mode: the same CA's CRL as published to the cluster. */
+  readonly published: CrlSource | null;
   crl: CrlState;
   wasExpired: boolean;
   /** `crl.expiring` was logged for the CRL loaded now (once per load). */
@@ -112,13 +118,13 @@ export class CrlWatcher<D extends LiveDevice> {
    * TLS options. FH_ERR_CONFIG when a CRL is not a valid CRL of its CA.
    */
   async start(material: DeviceTlsMaterial): Promise<void> {
-    const { source, log, extraSource } = this.#options;
+    const { source, log, extraSource, published } = this.#options;
     this.#material = material;
-    const slots: Slot[] = [{ role: 'root', caPem: material.ca, source, crl: NO_CRL, wasExpired: false, expiryWarned: false }];
+    const slot = (role: CaRole, caPem: string, from: CrlSource): Slot =>
+      ({ role, caPem, source: from, published: published?.(role) ?? null, crl: NO_CRL, wasExpired: false, expiryWarned: false });
+    const slots: Slot[] = [slot('root', material.ca, source)];
     if (extraSource !== undefined) {
-      for (const extra of material.extraCas ?? []) {
-        slots.push({ role: extra.role, caPem: extra.cert, source: extraSource(extra.role), crl: NO_CRL, wasExpired: false, expiryWarned: false });
-      }
+      for (const extra of material.extraCas ?? []) slots.push(slot(extra.role, extra.cert, extraSource(extra.role)));
     }
     this.#slots = slots;
     for (const slot of slots) {
@@ -133,12 +139,16 @@ export class CrlWatcher<D extends LiveDevice> {
       if (pem === null) log.log('warn', 'crl.missing', { path: slot.source.name, effect: 'no certificate is revoked until it exists' });
       this.#load(slot, state);
     }
-    const root = slots[0] as Slot;
-    const published = this.#options.published;
-    if (published !== undefined) this.#onText(root, await published.read().catch(() => null), published);
+    for (const s of slots) {
+      const from = s.published;
+      if (from !== null) this.#onText(s, await from.read().catch(() => null), from);
+    }
     if (this.#closed) return;
-    for (const slot of slots) slot.source.watch((text) => this.#onText(slot, text));
-    published?.watch((text) => this.#onText(root, text, published));
+    for (const s of slots) {
+      s.source.watch((text) => this.#onText(s, text));
+      const from = s.published;
+      from?.watch((text) => this.#onText(s, text, from));
+    }
     this.#timer = setInterval(() => this.#checkExpiry(), this.#options.checkMs);
     this.#timer.unref();
   }
@@ -162,7 +172,7 @@ export class CrlWatcher<D extends LiveDevice> {
 
   /** Looks at the sources and the expiry now instead of at the next poll; resolves after a new CRL took effect. */
   async check(): Promise<void> {
-    await Promise.all([...this.#slots.map((slot) => slot.source.check()), this.#options.published?.check()]);
+    await Promise.all(this.#slots.flatMap((slot) => [slot.source.check(), slot.published?.check()]));
     this.#checkExpiry();
   }
 
@@ -171,7 +181,7 @@ export class CrlWatcher<D extends LiveDevice> {
     this.#closed = true;
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
-    await Promise.all([this.#options.source.close(), this.#options.published?.close(), ...this.#slots.slice(1).map((slot) => slot.source.close())]);
+    await Promise.all([this.#options.source.close(), ...this.#slots.slice(1).map((slot) => slot.source.close()), ...this.#slots.map((slot) => slot.published?.close())]);
   }
 
   /** A new text from a source: load it unless it is refused (see the module comment). */

@@ -18,13 +18,26 @@ import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import { readIntOptions } from '../../config/config-reader.js';
 import { FleethubError } from '../../errors.js';
 import { SILENT_LOGGER, type Logger } from '../../log.js';
+import type { CaRole } from '../crl-watcher.js';
 import { clusterNames, DEFAULT_CLUSTER_KV_TIMEOUT_MS, errorText, openClusterBucket } from './cluster-bucket.js';
 
 /** How often a followed key is also read, besides its watch. @defaultValue 5 s */
 export const DEFAULT_CLUSTER_TEXT_CHECK_MS = 5_000;
 
-/** The keys of the bucket. */
-export type ClusterTextKey = 'crl' | 'inventory';
+/** The keys of the bucket: each CA's CRL, and the inventory. */
+export type ClusterTextKey = 'crl' | 'issuing-crl' | 'claim-crl' | 'inventory';
+
+/** The key of a CA's CRL: `crl` for the root (as before there were others), `<role>-crl` for an issuing or claim CA. */
+export function crlKeyOf(role: CaRole): ClusterTextKey {
+  return role === 'root' ? 'crl' : role === 'issuing' ? 'issuing-crl' : 'claim-crl';
+}
+
+/** The PKI folder's CRLs to publish: the root's, and those of an issuing or claim CA where the folder has one. */
+export interface CrlTexts {
+  readonly root: string;
+  readonly issuing: string | null;
+  readonly claim: string | null;
+}
 
 /** Options of {@link ClusterPki.open}. */
 export interface ClusterPkiOptions {
@@ -42,9 +55,11 @@ export interface ClusterPkiOptions {
   readonly log?: Logger;
 }
 
-/** The revisions {@link ClusterPki.publish} wrote. */
+/** The revisions {@link ClusterPki.publish} wrote (the root's CRL as `crl`; null: that CA has no CRL to publish). */
 export interface Published {
   readonly crl: number;
+  readonly issuingCrl: number | null;
+  readonly claimCrl: number | null;
   readonly inventory: number;
 }
 
@@ -82,24 +97,28 @@ export class ClusterPki {
   }
 
   /**
-   * Publishes the inventory, then the CRL (a hub reading both never sees a
+   * Publishes the inventory, then the CRLs (a hub reading them never sees a
    * revocation of a device its inventory does not list yet). Resolves once
    * a quorum has each. Throws FH_ERR_INVALID_ARGUMENT, publishing nothing,
    * when a text is larger than NATS carries in one message.
    */
-  async publish(crlPem: string, inventoryText: string): Promise<Published> {
+  async publish(crls: CrlTexts, inventoryText: string): Promise<Published> {
     const maxBytes = this.#nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
-    for (const [key, text] of [['crl', crlPem], ['inventory', inventoryText]] as const) {
+    const texts: Array<[ClusterTextKey, string | null]> = [['inventory', inventoryText], ['issuing-crl', crls.issuing], ['claim-crl', crls.claim], ['crl', crls.root]];
+    for (const [key, text] of texts) {
       // Headroom for the KV headers that travel with the value.
-      const bytes = Buffer.byteLength(text, 'utf8');
+      const bytes = text === null ? 0 : Buffer.byteLength(text, 'utf8');
       if (bytes > maxBytes - 1_024) {
         throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `cluster: the ${key} is ${bytes} bytes, over what the NATS servers carry in one message (max_payload ${maxBytes})`);
       }
     }
-    const inventory = await this.#kv.put('inventory', inventoryText);
-    const crl = await this.#kv.put('crl', crlPem);
-    this.#log.log('info', 'cluster.pki_published', { crl, inventory });
-    return { crl, inventory };
+    const revisions = new Map<ClusterTextKey, number>();
+    for (const [key, text] of texts) if (text !== null) revisions.set(key, await this.#kv.put(key, text));
+    const published: Published = {
+      crl: revisions.get('crl') ?? 0, issuingCrl: revisions.get('issuing-crl') ?? null, claimCrl: revisions.get('claim-crl') ?? null, inventory: revisions.get('inventory') ?? 0,
+    };
+    this.#log.log('info', 'cluster.pki_published', { ...published });
+    return published;
   }
 
   /** A source following `key`. */

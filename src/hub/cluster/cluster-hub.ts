@@ -14,9 +14,10 @@ import { readIntOptions } from '../../config/config-reader.js';
 import { SILENT_LOGGER, type Logger } from '../../log.js';
 import type { ClusterConfig } from '../../store/cluster-config.js';
 import type { JetStreamStore } from '../../store/jetstream-store.js';
+import type { CaRole } from '../crl-watcher.js';
 import type { SessionOwnership } from '../device-session.js';
 import type { TextSource } from '../text-source.js';
-import { ClusterPki } from './cluster-crl.js';
+import { ClusterPki, crlKeyOf } from './cluster-crl.js';
 import { DeviceOwnership } from './device-ownership.js';
 import { ClusterSessionOwnership } from './session-ownership.js';
 import { SinkLeases } from './sink-lease.js';
@@ -25,8 +26,8 @@ import { SinkLeases } from './sink-lease.js';
 export interface DeviceListenerCluster {
   /** One live connection per device across the cluster. */
   readonly ownership: SessionOwnership;
-  /** The CRL the CLI published to the cluster, followed beside `crl.pem` (the newest wins). */
-  readonly crl: TextSource;
+  /** Each CA's CRL as the CLI published it to the cluster, followed beside the PKI folder's (the newest wins). */
+  readonly crl: (role: CaRole) => TextSource;
   /** The inventory the CLI published to the cluster: device plans come from it once one was published. */
   readonly inventory: TextSource;
 }
@@ -76,7 +77,7 @@ export class ClusterHub {
 
   /** What the device listener adds in cluster mode: ownership, and the published CRL and inventory. */
   listenerParts(): DeviceListenerCluster {
-    return { ownership: this.ownership, crl: this.#pki.source('crl'), inventory: this.#pki.source('inventory') };
+    return { ownership: this.ownership, crl: (role) => this.#pki.source(crlKeyOf(role)), inventory: this.#pki.source('inventory') };
   }
 
   /** Stops the quorum watch, the takeover answers and the watches (the devices must be closed first). Idempotent. */

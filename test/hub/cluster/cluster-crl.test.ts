@@ -13,6 +13,9 @@ import { startClusterFixture, type ClusterFixture } from './cluster-fixtures.js'
 /** A stand-in CRL: the source carries any text; the CRL watcher is what parses it. */
 const crlText = (n: number): string => `-----BEGIN X509 CRL-----\nnumber ${n}\n-----END X509 CRL-----\n`;
 
+/** The CRLs of a PKI folder with only a root CA. */
+const rootCrl = (root: string) => ({ root, issuing: null, claim: null });
+
 describe('cluster CRL and inventory (3 nats-servers, replicas 3)', () => {
   let fixture: ClusterFixture;
   const opened: ClusterPki[] = [];
@@ -44,15 +47,15 @@ describe('cluster CRL and inventory (3 nats-servers, replicas 3)', () => {
     crl.watch((text) => seen.push(text));
     inventory.watch((text) => seenInventory.push(text));
 
-    await cli.publish(crlText(1), 'dev-1\n');
+    await cli.publish(rootCrl(crlText(1)), 'dev-1\n');
     await waitUntil(() => seen.length === 1, 'the hub sees CRL 1', 5_000);
     assert.deepEqual(seen, [crlText(1)]);
     await waitUntil(() => seenInventory.length === 1, 'the hub sees the inventory', 5_000);
     assert.deepEqual(seenInventory, ['dev-1\n']);
 
     // The same CRL again (only the inventory changed) is not news; the next one is.
-    await cli.publish(crlText(1), 'dev-1\ndev-2\n');
-    await cli.publish(crlText(2), 'dev-1\ndev-2\n');
+    await cli.publish(rootCrl(crlText(1)), 'dev-1\ndev-2\n');
+    await cli.publish(rootCrl(crlText(2)), 'dev-1\ndev-2\n');
     await waitUntil(() => seen.length >= 2, 'the hub sees CRL 2', 5_000);
     assert.deepEqual(seen, [crlText(1), crlText(2)]);
     assert.equal(await crl.read(), crlText(2));
@@ -62,13 +65,13 @@ describe('cluster CRL and inventory (3 nats-servers, replicas 3)', () => {
   it('reads the current text at start, and check() brings a change at once', async () => {
     const prefix = fixture.newPrefix();
     const cli = await open('cli', prefix);
-    await cli.publish(crlText(5), 'inv\n');
+    await cli.publish(rootCrl(crlText(5)), 'inv\n');
     const hub = await open('hub-b', prefix, { checkMs: 600_000 });
     const crl = hub.source('crl');
     assert.equal(await crl.read(), crlText(5));
     const seen: (string | null)[] = [];
     crl.watch((text) => seen.push(text));
-    await cli.publish(crlText(6), 'inv\n');
+    await cli.publish(rootCrl(crlText(6)), 'inv\n');
     await crl.check();
     // check() resolved after the listener ran; the watch delivering it too changes nothing (same revision).
     assert.deepEqual(seen, [crlText(6)]);
@@ -76,12 +79,24 @@ describe('cluster CRL and inventory (3 nats-servers, replicas 3)', () => {
     await crl.close();
   });
 
+  it('publishes each CA\'s CRL under its own key, and only those the PKI folder has', async () => {
+    const prefix = fixture.newPrefix();
+    const cli = await open('cli', prefix);
+    const published = await cli.publish({ root: crlText(3), issuing: crlText(4), claim: null }, 'inv\n');
+    assert.ok(published.issuingCrl !== null && published.claimCrl === null);
+    const hub = await open('hub-d', prefix);
+    assert.equal(await hub.source('crl').read(), crlText(3));
+    assert.equal(await hub.source('issuing-crl').read(), crlText(4));
+    assert.equal(await hub.source('claim-crl').read(), null);
+  });
+
   it('refuses a text larger than NATS carries in one message, publishing nothing', async () => {
     const prefix = fixture.newPrefix();
     const cli = await open('cli', prefix);
     const hub = await open('hub-c', prefix);
-    await assert.rejects(cli.publish(crlText(9), 'x'.repeat(2 * 1024 * 1024)), (err: unknown) => isFleethubError(err, 'FH_ERR_INVALID_ARGUMENT'));
+    await assert.rejects(cli.publish(rootCrl(crlText(9)), 'x'.repeat(2 * 1024 * 1024)), (err: unknown) => isFleethubError(err, 'FH_ERR_INVALID_ARGUMENT'));
     assert.equal(await hub.source('crl').read(), null);
+    assert.equal(await hub.source('inventory').read(), null);
     await assert.rejects(ClusterPki.open({ connection: await fixture.connect('x'), replicas: 3, prefix, checkMs: 0 }), (err: unknown) => isFleethubError(err, 'FH_ERR_CONFIG'));
   });
 });
