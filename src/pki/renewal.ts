@@ -151,6 +151,11 @@ export class FileRenewalLedger {
     return this.#serial(() => this.#expirePending(maxAgeMs));
   }
 
+  /** Resolves once every change asked for so far is written (or failed). */
+  idle(): Promise<void> {
+    return this.#queue.then(() => undefined);
+  }
+
   #serial<T>(work: () => Promise<T>): Promise<T> {
     const next = this.#queue.then(work);
     this.#queue = next.catch(() => undefined);

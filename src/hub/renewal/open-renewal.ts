@@ -10,6 +10,7 @@
  * do not see: renewal is refused there (`certError` `unavailable`) until the
  * cluster's store keeps the renewal records.
  */
+import { readFile } from 'node:fs/promises';
 import { FleethubError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { MetricsRegistry } from '../../metrics.js';
@@ -50,6 +51,11 @@ export async function openRenewal(config: HubConfig, metrics: MetricsRegistry, l
   let ledger: FileRenewalLedger;
   try {
     const passphrase = await readPassphrase({ file: config.provisioning.issuingPassphraseFile, env: config.provisioning.issuingPassphraseEnv });
+    // An encrypted issuing key whose passphrase the hub was not given: the operator signs with the CLI only.
+    if (passphrase === null && (await readFile(paths.issuingKey, 'utf8')).includes('ENCRYPTED')) {
+      log.log('warn', 'renewal.off', { reason: `${paths.issuingKey} is encrypted and the hub has no passphrase for it (provisioning.issuingPassphraseFile or env ${config.provisioning.issuingPassphraseEnv})` });
+      return null;
+    }
     const issuing = await loadIssuingCa(paths.dir, passphrase);
     if (issuing === null) throw new Error(`no issuing CA in ${paths.dir}`);
     ledger = new FileRenewalLedger({
@@ -84,7 +90,8 @@ export async function openRenewal(config: HubConfig, metrics: MetricsRegistry, l
     check: () => (running = running.then(check)),
     close() {
       clearInterval(timer);
-      closing ??= running.catch(() => undefined);
+      // After the listener closed: renewals and commits still under way finish their writes first.
+      closing ??= running.catch(() => undefined).then(() => ledger.idle());
       return closing;
     },
   };
