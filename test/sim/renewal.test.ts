@@ -72,6 +72,11 @@ test(`sim --claim --renew: ${DEVICES} devices provision, stream, renew while str
     const provisionedSerials = inventory.provisioned.map((p) => p.serial);
     const crl = parseCrl(await readFile(pkiPaths(pki.dir).issuingCrl, 'utf8'));
     assert.ok(provisionedSerials.every((s) => crl.serials.has(s)), 'every provisioned certificate superseded and on the CRL');
+    // With renewal on, provisioned certificates last a year (provisioning.deviceDays not set), renewed ones too.
+    for (const d of [...inventory.history.filter((h) => provisionedSerials.includes(h.serial)), ...current]) {
+      const days = (Date.parse(d.notAfter) - Date.parse(d.notBefore)) / 86_400_000;
+      assert.ok(days > 364 && days < 366, `${d.id} ${d.serial}: ${days} days`);
+    }
   } finally {
     await pki.cleanup();
   }
