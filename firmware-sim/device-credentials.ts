@@ -14,6 +14,7 @@ import { addDevice, addDevices, loadCa, pkiPaths, revokeDevice } from '../src/pk
 import { issueCertificate, issuerFrom, type Issuer } from '../src/pki/certificate.js';
 import { generateKeys, privateKeyPem, resolveKeySpec } from '../src/pki/keys.js';
 import { validityFor } from '../src/pki/validity.js';
+import { KEY_MODE, PUBLIC_MODE, writeFilesAtomic, type FileWrite } from '../src/pki/pki-files.js';
 import type { DeviceCredentials } from './sim-device.js';
 import { deviceId } from './sim-options.js';
 
@@ -58,6 +59,21 @@ export async function loadFleetCredentials(pkiDir: string, ids: readonly string[
   };
   await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, ids.length) }, worker));
   return out;
+}
+
+/**
+ * Writes renewed pairs back to `devices/<id>.key|crt` (0600 for the key),
+ * so the next run connects with them: the hub made the new certificate
+ * current at the device's first handshake with it and revoked the old one.
+ */
+export async function saveRenewedCredentials(pkiDir: string, renewed: ReadonlyMap<string, { readonly cert: string | Buffer; readonly key: string | Buffer }>): Promise<void> {
+  if (renewed.size === 0) return;
+  const paths = pkiPaths(pkiDir);
+  const files: FileWrite[] = [];
+  for (const [id, pair] of renewed) {
+    files.push({ path: paths.deviceKey(id), data: pair.key, mode: KEY_MODE }, { path: paths.deviceCert(id), data: pair.cert, mode: PUBLIC_MODE });
+  }
+  await writeFilesAtomic(files);
 }
 
 /** Reads the CA certificate the hub's server certificate must chain to. */

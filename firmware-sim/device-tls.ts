@@ -21,6 +21,8 @@ export interface DeviceTlsOptions {
 export class DeviceTls {
   readonly #o: SimDeviceOptions;
   readonly #stats: FleetStats;
+  /** The key and certificate connections use now (a renewed pair replaces the first). */
+  #credentials: { readonly cert: string | Buffer; readonly key: string | Buffer };
   #secureContext: tls.SecureContext | undefined;
   /** The last TLS session the hub gave us, for {@link SimDeviceOptions.tlsResume}. */
   #session: Buffer | undefined;
@@ -28,6 +30,16 @@ export class DeviceTls {
   constructor(options: SimDeviceOptions) {
     this.#o = options;
     this.#stats = options.stats;
+    this.#credentials = options.credentials;
+  }
+
+  /** Connects with another key and certificate from now on (a renewal, or the fall-back to the previous pair). */
+  useCredentials(credentials: { readonly cert: string | Buffer; readonly key: string | Buffer }): void {
+    if (credentials === this.#credentials) return;
+    this.#credentials = credentials;
+    this.#secureContext = undefined;
+    // A session belongs to the certificate it was made with.
+    this.#session = undefined;
   }
 
   /**
@@ -39,8 +51,8 @@ export class DeviceTls {
     const version = this.#o.tls ?? '1.2';
     this.#secureContext ??= tls.createSecureContext({
       ca: this.#o.ca,
-      cert: this.#o.credentials.cert,
-      key: this.#o.credentials.key,
+      cert: this.#credentials.cert,
+      key: this.#credentials.key,
       minVersion: 'TLSv1.2',
       maxVersion: version === '1.2' ? 'TLSv1.2' : 'TLSv1.3',
       ...(version === '1.2' ? { ciphers: ESP32_TLS12_CIPHERS } : {}),

@@ -34,6 +34,8 @@ export class FleetStats {
   readonly series = new ThroughputSeries();
   readonly nacked = new Map<string, number>();
   readonly closes = new Map<CloseReason, number>();
+  /** Certificate renewal (protocol 2): requests sent, certificates received, devices that reconnected with theirs, fall-backs to the old one, refusals by code. */
+  readonly renewals = { requested: 0, received: 0, renewed: 0, fellBack: 0, refused: new Map<string, number>() };
 
   /** Readings the sensor models made. */
   generated = 0;

@@ -30,6 +30,8 @@ export interface FleetRunInput {
   readonly backoff?: BackoffOptions;
   /** Hello wait per connection. @defaultValue sim-device's default (10 s) */
   readonly helloTimeoutMs?: number;
+  /** Called when a device is on a renewed certificate. */
+  readonly onRenewed?: (id: string, pair: { readonly cert: string | Buffer; readonly key: string | Buffer }) => void;
   /** Aborting ends the sending phase at once; the drain still runs (Ctrl-C). */
   readonly signal?: AbortSignal;
 }
@@ -77,6 +79,8 @@ export async function runFleet(input: FleetRunInput): Promise<SimReport> {
         profile,
         tls: options.tls,
         tlsResume: options.tlsResume,
+        renew: options.renew,
+        ...(input.onRenewed === undefined ? {} : { onRenewed: input.onRenewed }),
         rate: options.rate,
         payloadBytes: options.payloadBytes,
         outbox: options.outbox,

@@ -7,7 +7,7 @@
 import type tls from 'node:tls';
 import WebSocket, { type ClientOptions } from 'ws';
 import type { DeviceTls } from './device-tls.js';
-import { parseHubMessage, type HelloLimits, type HubMessage } from './hub-messages.js';
+import { parseHubMessage, type HubMessage } from './hub-messages.js';
 
 /** SPEC: a device opts into protocol 2 by offering this subprotocol (next to `arduino`). */
 export const PROTOCOL_V2 = 'fleethub.v2';
@@ -27,11 +27,11 @@ export interface ConnectionEnd {
 
 /** What the connection tells its device. */
 export interface HubConnectionEvents {
-  onHello(lastSeq: number | null, limits: HelloLimits): void;
+  onHello(hello: Extract<HubMessage, { type: 'hello' }>): void;
   onAck(seq: number): void;
   onNack(seq: number | null, error: string, retryAfterMs: number | null): void;
-  /** Protocol 2: a command or a desired configuration. */
-  onControl(message: Extract<HubMessage, { type: 'cmd' | 'config' }>): void;
+  /** Protocol 2: a command, a desired configuration, or the answer to a renewal. */
+  onControl(message: Extract<HubMessage, { type: 'cmd' | 'config' | 'cert' | 'certError' }>): void;
   onClose(end: ConnectionEnd): void;
 }
 
@@ -84,10 +84,10 @@ export function openHubConnection(o: SimDeviceOptions, deviceTls: DeviceTls, eve
     if (message.type === 'hello') {
       if (helloTimer !== null) clearTimeout(helloTimer);
       helloTimer = null;
-      events.onHello(message.lastSeq, message.limits);
+      events.onHello(message);
     } else if (message.type === 'ack') events.onAck(message.seq);
     else if (message.type === 'nack') events.onNack(message.seq, message.error, message.retryAfterMs);
-    else if (message.type === 'cmd' || message.type === 'config') events.onControl(message);
+    else if (message.type === 'cmd' || message.type === 'config' || message.type === 'cert' || message.type === 'certError') events.onControl(message);
   });
   ws.on('error', (err) => {
     lastError = err;

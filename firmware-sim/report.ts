@@ -87,6 +87,14 @@ export interface SimReport {
     readonly overallAckedPerSec: number;
   };
   readonly closes: Readonly<Record<string, number>>;
+  /** Certificate renewal (protocol 2): requests, certificates received, devices now on their new certificate, fall-backs, refusals by code. */
+  readonly renewals: {
+    readonly requested: number;
+    readonly received: number;
+    readonly renewed: number;
+    readonly fellBack: number;
+    readonly refused: Readonly<Record<string, number>>;
+  };
   readonly charts: {
     readonly ackLatency: readonly HistogramBucket[];
     readonly handshake: readonly HistogramBucket[];
@@ -134,6 +142,7 @@ export function buildReport(stats: FleetStats, end: FleetEndState, run: ReportRu
     ackLatencyMs: stats.ackLatency.summary(),
     throughput: { ...end.sending, overallAckedPerSec: perSec(stats.acked, run.elapsedMs) },
     closes: sortedRecord(stats.closes),
+    renewals: { ...stats.renewals, refused: sortedRecord(stats.renewals.refused) },
     charts: { ackLatency: stats.ackLatency.buckets(), handshake: stats.handshake.buckets(), throughput: stats.series.points() },
   };
 }
@@ -183,6 +192,8 @@ export function formatReportTable(report: SimReport): string {
     ['closes', codes(report.closes)],
   ];
   if (report.reconnectMs.count > 0) rows.splice(6, 0, ['reconnect p50 / p99', `${ms(report.reconnectMs.p50)} / ${ms(report.reconnectMs.p99)} (drop to next hello)`]);
+  const r = report.renewals;
+  if (r.requested > 0) rows.push(['certificates renewed', `${r.renewed} (requested: ${r.requested}, received: ${r.received}, fell back to the old one: ${r.fellBack}, refused: ${codes(r.refused)})`]);
   if (m.junk > 0) rows.splice(rows.findIndex(([k]) => k === 'acked'), 0, ['misbehaving frames', String(m.junk)]);
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');

@@ -34,6 +34,7 @@ interface SimFlags {
   payloadBytes: string;
   behavior: string;
   provision?: boolean;
+  renew?: boolean;
   claim?: string;
   report?: string;
   reportHtml?: string;
@@ -85,6 +86,7 @@ export function registerSimCommand(program: Command): void {
     .option('--behavior <name>', `one of ${BEHAVIORS.join(', ')}`, 'normal')
     .option('--provision', 'issue the missing device certificates in one batch first (badcert: also issue and revoke some)')
     .option('--claim <batch>', 'provision every device through /v1/provision with the batch\'s claim certificate first (a key and CSR made per device)')
+    .option('--renew', 'renew every device\'s certificate once while streaming (a new key and CSR over protocol 2), even before the hub asks: the hub needs renewal.allowEarly')
     .option('--report <file>', 'write the report as JSON')
     .option('--report-html <file>', 'write the report as an HTML page with charts')
     .option('--tls <version>', 'TLS version the devices speak: 1.2 or 1.3', '1.2')
@@ -111,6 +113,7 @@ export function registerSimCommand(program: Command): void {
           payloadBytes: flags.payloadBytes,
           behavior: flags.behavior,
           provision: flags.provision === true,
+          renew: flags.renew === true,
           tls: flags.tls,
           tlsResume: flags.tlsResume === true,
           drainTimeout: flags.drainTimeout,

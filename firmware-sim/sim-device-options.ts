@@ -54,6 +54,10 @@ export interface SimDeviceOptions {
    * @defaultValue false
    */
   readonly tlsResume?: boolean;
+  /** Renew the certificate once in the run even when the hub does not ask (`--renew`). @defaultValue false */
+  readonly renew?: boolean;
+  /** Called when the device is on a renewed certificate (its first hello with it). */
+  readonly onRenewed?: (id: string, pair: { readonly cert: string | Buffer; readonly key: string | Buffer }) => void;
 }
 
 /** How long a device waits for the hub's hello after the upgrade before it gives up on the connection. */

@@ -19,7 +19,8 @@ import { classifyConnectError } from './connect-errors.js';
 import { DeviceTls } from './device-tls.js';
 import type { FleetStats } from './fleet-stats.js';
 import { openHubConnection, type ConnectionEnd } from './hub-connection.js';
-import type { HelloLimits, HubMessage } from './hub-messages.js';
+import type { HubMessage } from './hub-messages.js';
+import { CertRenewal } from './cert-renewal.js';
 import { answerCommand, applyDesired } from './device-commands.js';
 import type { SimDeviceOptions } from './sim-device-options.js';
 import { openSlowloris } from './slowloris-connection.js';
@@ -45,6 +46,7 @@ export class SimDevice {
   readonly #tls: DeviceTls;
   readonly #sender: TelemetrySender;
   readonly #backoff: Backoff;
+  readonly #renewal: CertRenewal;
   #ws: WebSocket | null = null;
   #raw: tls.TLSSocket | null = null;
   #ready = false;
@@ -67,6 +69,10 @@ export class SimDevice {
     this.#tls = new DeviceTls(options);
     this.#sender = new TelemetrySender(options);
     this.#backoff = new Backoff(options.backoff);
+    this.#renewal = new CertRenewal({
+      id: this.id, initial: options.credentials, force: options.renew === true, stats: options.stats, logger: options.logger,
+      ...(options.onRenewed === undefined ? {} : { onRenewed: options.onRenewed }),
+    });
   }
 
   /** True while the WebSocket is open and the hello received. */
@@ -75,12 +81,13 @@ export class SimDevice {
   }
 
   /**
-   * True when nothing is left to deliver: the outbox is empty and the device
-   * has connected at least once (one still on its first handshake is not
-   * done; one never started, after Ctrl-C in the ramp, is).
+   * True when nothing is left to deliver: the outbox is empty, no
+   * certificate renewal is under way, and the device has connected at least
+   * once (one still on its first handshake is not done; one never started,
+   * after Ctrl-C in the ramp, is).
    */
   get drained(): boolean {
-    return this.#sender.pending === 0 && (this.#everReady || !this.#started);
+    return this.#sender.pending === 0 && (this.#everReady || !this.#started) && !this.#renewal.inProgress;
   }
 
   /** Readings dropped by the full outbox so far (cheap: the progress line reads it every second). */
@@ -118,6 +125,7 @@ export class SimDevice {
     if (this.#closed !== null) return this.#closed;
     this.#stopped = true;
     this.#sender.stop();
+    this.#renewal.stop();
     if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
     this.#retryTimer = null;
     this.#closed = new Promise<void>((resolve) => {
@@ -151,8 +159,9 @@ export class SimDevice {
       this.#connectSlowloris();
       return;
     }
+    this.#tls.useCredentials(this.#renewal.credentials);
     this.#ws = openHubConnection(this.#o, this.#tls, {
-      onHello: (lastSeq, limits) => this.#onHello(lastSeq, limits),
+      onHello: (hello) => this.#onHello(hello),
       onAck: (seq) => this.#sender.onAck(seq),
       onNack: (seq, error, retryAfterMs) => this.#sender.onNack(seq, error, retryAfterMs),
       onControl: (message) => this.#onControl(message),
@@ -160,10 +169,19 @@ export class SimDevice {
     });
   }
 
-  /** SPEC: simulated devices answer commands and apply desired configuration (protocol 2). */
-  #onControl(message: Extract<HubMessage, { type: 'cmd' | 'config' }>): void {
+  /** SPEC: simulated devices answer commands, apply desired configuration and renew their certificate (protocol 2). */
+  #onControl(message: Extract<HubMessage, { type: 'cmd' | 'config' | 'cert' | 'certError' }>): void {
     const ws = this.#ws;
     if (ws === null || ws.readyState !== WebSocket.OPEN) return;
+    if (message.type === 'certError') return this.#renewal.onCertError(message, (text) => this.#sendControl(ws, text));
+    if (message.type === 'cert') {
+      // A reconnect with the new certificate, as firmware reboots into it; unacked readings are resent after it.
+      if (this.#renewal.onCert(message)) {
+        this.#dropping = true;
+        ws.close(1000);
+      }
+      return;
+    }
     if (message.type === 'config') {
       const { ack, rate } = applyDesired(message.desired);
       if (rate !== undefined) this.#sender.setRate(rate);
@@ -179,6 +197,10 @@ export class SimDevice {
       this.#dropping = true;
       ws.close(1000);
     }
+  }
+
+  #sendControl(ws: WebSocket, text: string): void {
+    if (ws === this.#ws && ws.readyState === WebSocket.OPEN) ws.send(text);
   }
 
   #onClose({ code, opened, selfClosed, lastError }: ConnectionEnd): void {
@@ -205,6 +227,8 @@ export class SimDevice {
       this.#stats.countClose(code === 1006 || code === 1005 ? 'dropped' : String(code));
       this.#o.logger.log('debug', 'sim.device.closed', { device: this.id, code });
     }
+    // A renewed certificate the TLS handshake refused: back to the previous one, which still works.
+    if (this.#renewal.connectionEnded(opened, tlsFailure)) this.#backoff.reset();
     if (this.#stopped) this.#finishClose();
     else this.#scheduleReconnect(tlsFailure);
   }
@@ -228,11 +252,11 @@ export class SimDevice {
     this.#retryTimer = setTimeout(() => this.#connect(), delay);
   }
 
-  #onHello(lastSeq: number | null, limits: HelloLimits): void {
+  #onHello(hello: Extract<HubMessage, { type: 'hello' }>): void {
     const now = performance.now();
     const ws = this.#ws;
     if (ws === null) return;
-    this.#sender.beginConnection(ws, lastSeq, limits, now);
+    this.#sender.beginConnection(ws, hello.lastSeq, hello.limits, now);
     this.#ready = true;
     this.#stats.connected += 1;
     this.#backoff.reset();
@@ -246,5 +270,6 @@ export class SimDevice {
     }
     this.#lostAt = null;
     this.#sender.pump();
+    this.#renewal.onHello(hello, (text) => this.#sendControl(ws, text));
   }
 }

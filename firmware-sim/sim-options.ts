@@ -41,6 +41,8 @@ export interface SimOptionsInput {
   provision?: boolean;
   /** Provision every device through `/v1/provision` with this batch's claim certificate first (instead of `provision`). @defaultValue none */
   claim?: string;
+  /** Renew every device's certificate once during the run, even when the hub does not ask yet (it needs `renewal.allowEarly`). @defaultValue false */
+  renew?: boolean;
   /** Write the JSON report here. */
   reportFile?: string;
   /** Write the HTML report here. */
@@ -83,6 +85,8 @@ export interface SimOptions {
   readonly provision: boolean;
   /** The batch whose claim certificate provisions the fleet first, or null. */
   readonly claim: string | null;
+  /** Renew every device's certificate once during the run (protocol 2). */
+  readonly renew: boolean;
   readonly reportFile: string | null;
   readonly reportHtmlFile: string | null;
   readonly tls: TlsVersion;
@@ -168,6 +172,7 @@ export function resolveSimOptions(input: SimOptionsInput = {}, env: NodeJS.Proce
     payloadBytes: r.int('payloadBytes', 0, MAX_SIM_PAYLOAD_BYTES, 0),
     behavior: r.oneOf('behavior', BEHAVIORS, 'normal'),
     provision: r.bool('provision', false),
+    renew: r.bool('renew', false),
     reportFile: r.string('reportFile', null),
     reportHtmlFile: r.string('reportHtmlFile', null),
     tls: r.oneOf('tls', ['1.2', '1.3'] as const, '1.2'),

@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../src/atomic-file.js';
 import type { BackoffOptions } from '../src/backoff.js';
 import { SILENT_LOGGER, type Logger } from '../src/log.js';
 import { provisionByClaim } from './claim-provisioning.js';
-import { fleetIds, loadCaCert, loadFleetCredentials, makeBadCredentials, provisionFleet } from './device-credentials.js';
+import { fleetIds, loadCaCert, loadFleetCredentials, makeBadCredentials, provisionFleet, saveRenewedCredentials } from './device-credentials.js';
 import { runFleet } from './fleet.js';
 import { checkLocalAddresses } from './local-addresses.js';
 import { renderReportHtml } from './report-html.js';
@@ -74,22 +74,34 @@ export async function runSim(input: SimOptionsInput, io: SimRunIo = {}): Promise
     }
     credentials = await loadFleetCredentials(options.pkiDir, ids);
   }
+  const renewed = new Map<string, { readonly cert: string | Buffer; readonly key: string | Buffer }>();
   const report = await runFleet({
     options,
     ca,
     credentials,
+    onRenewed: (id, pair) => renewed.set(id, pair),
     logger: io.logger ?? SILENT_LOGGER,
     progressStream: err,
     ...(io.backoff === undefined ? {} : { backoff: io.backoff }),
     ...(io.helloTimeoutMs === undefined ? {} : { helloTimeoutMs: io.helloTimeoutMs }),
     ...(io.signal === undefined ? {} : { signal: io.signal }),
   });
-  const failure = CHECKED.has(options.behavior) ? normalRunFailure(report) : null;
+  // Devices whose key and certificate came from the PKI folder keep their renewed pair there, as firmware keeps it in flash.
+  if (options.claim === null && options.behavior !== 'badcert') await saveRenewedCredentials(options.pkiDir, renewed);
+  const failure = CHECKED.has(options.behavior) ? renewalFailure(normalRunFailure(report), options, report) : null;
   const verdict = CHECKED.has(options.behavior) ? (failure === null ? 'PASS: zero lost, zero unsent' : `FAIL: ${failure}`) : null;
   out.write(`${formatReportTable(report)}\n${verdict === null ? '' : `${verdict}\n`}`);
   if (options.reportFile !== null) await writeFileAtomic(options.reportFile, `${JSON.stringify(report, null, 2)}\n`);
   if (options.reportHtmlFile !== null) await writeFileAtomic(options.reportHtmlFile, renderReportHtml(report, verdict));
   return { options, report, failure };
+}
+
+/** With `--renew`, a device that did not end on a renewed certificate fails the run too. */
+function renewalFailure(failure: string | null, options: SimOptions, report: SimReport): string | null {
+  const missing = options.renew ? report.run.devices - report.renewals.renewed : 0;
+  if (missing <= 0) return failure;
+  const reason = `${missing} devices did not renew their certificate (refused: ${JSON.stringify(report.renewals.refused)}, fell back: ${report.renewals.fellBack})`;
+  return failure === null ? reason : `${failure}, ${reason}`;
 }
 
 /** {@link runSim}, then FH_ERR_LOST_MESSAGES (exit 9) when the check failed: the CLI's action. */

@@ -13,6 +13,7 @@ import { parseTrustedRange } from './trusted-proxies.js';
 import { readClusterSection, type ClusterConfig, type ClusterConfigInput } from '../store/cluster-config.js';
 import { MAX_HISTORY_READINGS } from '../store/history-query.js';
 import { readProvisioningSection, type ProvisioningConfig } from './provisioning/provisioning-config.js';
+import { readRenewalSection, type RenewalConfig } from './renewal/renewal-config.js';
 import { readCommandAllowList, type CommandAllowList } from './commands/command-config.js';
 import { readStoreSection, type StoreConfig } from '../store/store-config.js';
 export type { StoreConfig } from '../store/store-config.js';
@@ -237,6 +238,8 @@ export interface HubConfig {
   readonly cluster: ClusterConfig | null;
   /** Provisioning by claim (`/v1/provision`). */
   readonly provisioning: ProvisioningConfig;
+  /** Certificate renewal over protocol 2 (`{"csr"}`, `{"renew"}`). */
+  readonly renewal: RenewalConfig;
   /** The commands allow-list (SPEC: `commands`); empty: no command reaches any device. */
   readonly commands: CommandAllowList;
 }
@@ -257,6 +260,7 @@ export interface HubConfigInput {
   readonly store?: Partial<StoreConfig>;
   readonly cluster?: ClusterConfigInput;
   readonly provisioning?: Partial<ProvisioningConfig>;
+  readonly renewal?: Readonly<Record<string, unknown>>;
   readonly commands?: Readonly<Record<string, { readonly plans?: readonly string[]; readonly timeoutMs?: number }>>;
   /** The bridge's (`resolveSinkConfigs`); `createHub` refuses them. */
   readonly sinks?: readonly unknown[];
@@ -417,17 +421,18 @@ export function resolveHubConfig(raw: unknown, ctx: ResolveContext): { hub: HubC
   // Absent: the embedded store.
   const cluster = r.raw('cluster') === undefined ? null : r.section('cluster', readClusterSection);
   const provisioning = r.section('provisioning', readProvisioningSection);
+  const renewal = r.section('renewal', readRenewalSection);
   const commands = r.section('commands', readCommandAllowList);
   const sinks = r.array('sinks', 'an array', []);
   r.done();
-  const hub: HubConfig = Object.freeze({ device, console: consoleConfig, pkiDir, dataDir, limits, plans, store, cluster, provisioning, commands });
+  const hub: HubConfig = Object.freeze({ device, console: consoleConfig, pkiDir, dataDir, limits, plans, store, cluster, provisioning, renewal, commands });
   RESOLVED.add(hub);
   return { hub, sinks };
 }
 
 /** Every HubConfig {@link resolveHubConfig} made. */
 const RESOLVED = new WeakSet<object>();
-const HUB_CONFIG_KEYS = ['device', 'console', 'pkiDir', 'dataDir', 'limits', 'plans', 'store', 'cluster', 'provisioning', 'commands'] as const;
+const HUB_CONFIG_KEYS = ['device', 'console', 'pkiDir', 'dataDir', 'limits', 'plans', 'store', 'cluster', 'provisioning', 'renewal', 'commands'] as const;
 
 /**
  * True for a {@link HubConfig}: one {@link resolveHubConfig} made, or a copy

@@ -415,7 +415,7 @@ export class DeviceListener {
       }
       // SPEC: protocol 2 when the device offered `fleethub.v2`; otherwise exactly version 1.
       const participants = this.#options.v2 ?? [];
-      const extend = this.#offeredV2.has(req) ? (port: DownlinkPort) => new V2Session(port, { device: cn, plan }, participants) : null;
+      const extend = this.#offeredV2.has(req) ? (port: DownlinkPort) => new V2Session(port, { device: cn, plan, certificate: peer.certificate }, participants) : null;
       const session = new DeviceSession(this.#sessionContext, ws, cn, peer.serial, limits, extend);
       const previous = this.registry.claim(session);
       // SPEC: one live connection per device; the older one is closed with 4002.

@@ -5,6 +5,7 @@
  * `getPeerX509Certificate()`, which answers after a full handshake and after
  * a resumed one alike (the session keeps the peer's certificate).
  */
+import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 
 /** id-kp-clientAuth (RFC 5280 §4.2.1.12). */
@@ -23,6 +24,8 @@ export interface Peer {
    * extension at all passes its check, so the hub checks this itself.
    */
   readonly clientAuth: boolean;
+  /** The certificate itself (protocol 2's `hello.cert` and renewal read its dates and key). */
+  readonly certificate: X509Certificate;
 }
 
 /** The peer certificate's CN, serial and clientAuth usage; null when the peer sent none (or has gone). */
@@ -31,7 +34,7 @@ export function peerOf(socket: TLSSocket): Peer | null {
   if (cert === undefined) return null;
   // Node types it string[], but it is undefined for a certificate without extendedKeyUsage.
   const usages = cert.keyUsage as readonly string[] | undefined;
-  return { cn: commonNameOf(cert.subject), serial: cert.serialNumber.toUpperCase(), clientAuth: usages?.includes(CLIENT_AUTH_OID) === true };
+  return { cn: commonNameOf(cert.subject), serial: cert.serialNumber.toUpperCase(), clientAuth: usages?.includes(CLIENT_AUTH_OID) === true, certificate: cert };
 }
 
 /**

@@ -21,6 +21,7 @@ import { CLOSE } from '../errors.js';
 import { ClusterHub, type ClusterHubOptions } from './cluster/cluster-hub.js';
 import { ClusterFeed } from './cluster/cluster-feed.js';
 import { openDeviceControl, type DeviceControl } from './commands/device-control.js';
+import { openRenewal, type Renewal } from './renewal/open-renewal.js';
 
 /** Options of {@link createHub}. */
 export interface HubOptions {
@@ -63,6 +64,8 @@ export interface Hub {
   onlineDevices(): string[];
   /** Re-reads `crl.pem`, the inventory and `ticket.keys` now instead of at the next poll. */
   checkRevocation(): Promise<void>;
+  /** Runs renewal's periodic check now: unused pending certificates revoked, the expiry gauge updated. */
+  checkRenewals(): Promise<void>;
   /** Cluster mode's parts (the sink leases among them) after {@link listen}; null on a single hub. */
   readonly cluster: ClusterHub | null;
   /** Commands and desired configuration (available after {@link listen} resolved). */
@@ -82,6 +85,7 @@ class FleethubHub implements Hub {
   #console: ConsoleListener | null = null;
   #hubMetrics: HubMetrics | null = null;
   #control: DeviceControl | null = null;
+  #renewal: Renewal | null = null;
   #listening: Promise<HubPorts> | null = null;
   #closing: Promise<void> | null = null;
 
@@ -116,6 +120,10 @@ class FleethubHub implements Hub {
 
   async checkRevocation(): Promise<void> {
     await this.#listener?.poll();
+  }
+
+  async checkRenewals(): Promise<void> {
+    await this.#renewal?.check();
   }
 
   listen(): Promise<HubPorts> {
@@ -160,6 +168,15 @@ class FleethubHub implements Hub {
       await store.close();
       throw err;
     }
+    try {
+      this.#renewal = await openRenewal(this.#config, this.metrics, this.#log);
+    } catch (err) {
+      await control.close();
+      await feed.close();
+      await this.#cluster?.close();
+      await store.close();
+      throw err;
+    }
     this.#control = control;
     this.#listener = new DeviceListener({
       config: this.#config,
@@ -169,7 +186,7 @@ class FleethubHub implements Hub {
       feed,
       metrics: this.#hubMetrics,
       log: this.#log,
-      v2: control.participants,
+      v2: this.#renewal === null ? control.participants : [...control.participants, this.#renewal.participant],
     });
     try {
       const material = await loadDeviceTlsMaterial(this.#config.pkiDir);
@@ -199,6 +216,7 @@ class FleethubHub implements Hub {
       await this.#console?.close();
       await feed.close();
       await control.close();
+      await this.#renewal?.close();
       await store.close();
       throw err;
     }
@@ -270,6 +288,7 @@ class FleethubHub implements Hub {
     await this.#console?.close();
     await this.#feed?.close();
     await this.#control?.close();
+    await this.#renewal?.close();
     await this.#store?.close();
     this.#log.log('info', 'hub.closed');
   }

@@ -6,6 +6,7 @@
  * listener hands every v2 session the hub's participants, so a feature plugs
  * in without touching the session.
  */
+import type { X509Certificate } from 'node:crypto';
 import type { FrameItem, ParseContext } from './protocol.js';
 import { helloV2Message, parseV2Frame, type DeviceFeature, type HelloCert, type V2ControlKey } from './protocol-v2.js';
 import type { DownlinkPort, SessionExtension } from './session-extension.js';
@@ -15,6 +16,8 @@ export interface V2Peer {
   readonly device: string;
   /** The device's plan from the inventory, if any. */
   readonly plan: string | undefined;
+  /** The client certificate of this connection's handshake. */
+  readonly certificate?: X509Certificate;
 }
 
 /** Handles one control message's body; returns why it is invalid (the device gets `invalid_message`), or null. */

@@ -9,7 +9,7 @@ import { loadSigningCa, type LoadedCa } from './loaded-ca.js';
 import { issueCertificate } from './certificate.js';
 import { verifyCsr } from './csr.js';
 import { assertDeviceId, isValidPlanName } from './device-id.js';
-import { loadInventory, saveInventory, statusOf, toRecord, type DeviceRecord, type InventoryFile, type StoredDevice } from './inventory.js';
+import { loadInventory, retirePending, saveInventory, statusOf, toRecord, type DeviceRecord, type InventoryFile, type StoredDevice } from './inventory.js';
 import { generateKeys, privateKeyPem, resolveKeySpec, type KeySpec, type KeyType } from './keys.js';
 import { pkiPaths } from './paths.js';
 import { ensurePrivateDir, KEY_MODE, PUBLIC_MODE, withPkiLock, writeFilesAtomic, type FileWrite } from './pki-files.js';
@@ -143,7 +143,10 @@ export async function addDevice(dir: string, id: string, opts: AddDeviceOptions 
     // SPEC: revoke before re-issuing, so a crash never leaves two valid certificates for one id.
     // Saves the inventory with the revocation, then writes the CRL.
     const retired = retireDevice(inventory, id, opts.force ?? false);
+    // A renewed certificate the hub issued and the device never used must not become current after this one.
+    const pendingRole = retirePending(inventory, id, 'superseded');
     if (retired !== null) await writeCaCrlUnlocked(paths.dir, retired, { issuingPassphrase: passphrase }, inventory);
+    if (pendingRole !== null && pendingRole !== retired) await writeCaCrlUnlocked(paths.dir, pendingRole, { issuingPassphrase: passphrase }, inventory);
     await writeFilesAtomic(files);
     // A key file left from an earlier certificate must not sit next to a CSR-issued one.
     if (!keys.privateKey) await unlink(paths.deviceKey(id)).catch(() => {});

@@ -31,6 +31,22 @@ export interface StoredDevice {
   readonly hasKey: boolean;
   /** `issuing` when the issuing CA signed it (its CRL lists it when revoked); absent: the root did. */
   readonly issuer?: 'issuing';
+  /** ISO 8601 when the hub issued it by renewal (protocol 2); absent: issued otherwise. */
+  readonly renewedAt?: string;
+}
+
+/**
+ * A certificate the hub issued by renewal that the device has not used yet
+ * (SPEC: Device protocol version 2): it becomes the device's current one at
+ * its first handshake with it. Its PEM is `renewals/<id>.crt`.
+ */
+export interface StoredPending extends StoredDevice {
+  /** The serial of the certificate it replaces. */
+  readonly previousSerial: string;
+  /** SHA-256 of its key's SPKI, hex: a repeat with the same key gets this certificate again. */
+  readonly keySha256: string;
+  /** ISO 8601 when it was issued. */
+  readonly issuedAt: string;
 }
 
 /** A provisioning batch (SPEC: Provisioning by claim): its claim certificate and who may use it. */
@@ -89,11 +105,13 @@ export interface InventoryFile {
   batches: StoredBatch[];
   /** Devices provisioned by claim (until `provision reset`). */
   provisioned: StoredProvision[];
+  /** Renewed certificates not used yet, one per device at most. */
+  pending: StoredPending[];
 }
 
 /** An inventory with nothing in it. */
 export function emptyInventory(): InventoryFile {
-  return { version: 1, devices: [], history: [], crlNumber: 0, issuingCrlNumber: 0, claimCrlNumber: 0, batches: [], provisioned: [] };
+  return { version: 1, devices: [], history: [], crlNumber: 0, issuingCrlNumber: 0, claimCrlNumber: 0, batches: [], provisioned: [], pending: [] };
 }
 
 function crlNumberField(value: unknown, key: string): number {
@@ -133,6 +151,7 @@ export function parseInventory(text: string, path: string): InventoryFile {
       claimCrlNumber: crlNumberField(parsed.claimCrlNumber, 'claimCrlNumber'),
       batches: listField<StoredBatch>(parsed.batches, 'batches'),
       provisioned: listField<StoredProvision>(parsed.provisioned, 'provisioned'),
+      pending: listField<StoredPending>(parsed.pending, 'pending'),
     };
   } catch (err) {
     throw new FleethubError('FH_ERR_PKI_IO', `cannot read ${path}: not a fleethub inventory (${(err as Error).message})`, { cause: err });
@@ -156,6 +175,7 @@ export async function saveInventory(dir: string, inventory: InventoryFile): Prom
   if (inventory.claimCrlNumber > 0) text += `  "claimCrlNumber": ${inventory.claimCrlNumber},\n`;
   if (inventory.batches.length > 0) text += `  "batches": [\n${lines(inventory.batches)}\n  ],\n`;
   if (inventory.provisioned.length > 0) text += `  "provisioned": [\n${lines(inventory.provisioned)}\n  ],\n`;
+  if (inventory.pending.length > 0) text += `  "pending": [\n${lines(inventory.pending)}\n  ],\n`;
   text += `  "devices": [\n${lines(inventory.devices)}\n  ],\n  "history": [\n${lines(inventory.history)}\n  ]\n}\n`;
   await writeOneAtomic(pkiPaths(dir).inventory, text, PUBLIC_MODE);
 }
@@ -167,4 +187,20 @@ export async function saveInventory(dir: string, inventory: InventoryFile): Prom
 export async function readInventory(dir: string): Promise<DeviceRecord[]> {
   const now = new Date();
   return (await loadInventory(dir)).devices.map((d) => toRecord(d, now));
+}
+
+/**
+ * Moves the pending renewed certificate of `id` (if any) to the history,
+ * revoked: when the device is revoked or replaced by hand, a certificate the
+ * hub issued it earlier must not become current later. Returns the CA whose
+ * CRL must be rewritten, or null when there was none. The caller saves.
+ */
+export function retirePending(inventory: InventoryFile, id: string, reason: RevocationReason, now = new Date()): 'issuing' | 'root' | null {
+  const index = inventory.pending.findIndex((p) => p.id === id);
+  const pending = inventory.pending[index];
+  if (pending === undefined) return null;
+  inventory.pending.splice(index, 1);
+  const { previousSerial: _previous, keySha256: _key, issuedAt: _at, ...device } = pending;
+  inventory.history.push({ ...device, revokedAt: now.toISOString(), reason });
+  return pending.issuer === 'issuing' ? 'issuing' : 'root';
 }

@@ -9,7 +9,7 @@ import { FleethubError } from '../errors.js';
 import { loadCa, loadClaimCa, loadIssuingCa, type LoadedCa } from './loaded-ca.js';
 import { buildCrl, parseCrl, resolveRevocationReason, type CrlEntry, type RevocationReason } from './crl.js';
 import { assertDeviceId } from './device-id.js';
-import { loadInventory, saveInventory, toRecord, type DeviceRecord, type InventoryFile, type StoredDevice } from './inventory.js';
+import { loadInventory, retirePending, saveInventory, toRecord, type DeviceRecord, type InventoryFile, type StoredDevice } from './inventory.js';
 import { pkiPaths } from './paths.js';
 import { exists, PUBLIC_MODE, readText, withPkiLock, writeOneAtomic } from './pki-files.js';
 import { DEFAULT_CRL_DAYS, resolveDays } from './validity.js';
@@ -174,8 +174,11 @@ export async function revokeDevice(dir: string, id: string, opts: RevokeOptions 
     await loadRole(root, issuerRoleOf(device), passphrase);
     const revoked = markRevoked(device, reason);
     inventory.devices[index] = revoked;
+    // A renewed certificate the device has not used yet is revoked with it (it would otherwise still open the door).
+    const pendingRole = retirePending(inventory, id, reason);
     // Saves the inventory (the revocation and the CRL number), then writes the CRL.
     await writeCaCrlUnlocked(root, issuerRoleOf(device), { issuingPassphrase: passphrase }, inventory);
+    if (pendingRole !== null && pendingRole !== issuerRoleOf(device)) await writeCaCrlUnlocked(root, pendingRole, { issuingPassphrase: passphrase }, inventory);
     return toRecord(revoked);
   });
 }

@@ -24,6 +24,8 @@ export interface HubOverrides {
   store?: Partial<StoreConfig>;
   /** The `provisioning` section, as a config file holds it. */
   provisioning?: Record<string, unknown>;
+  /** The `renewal` section, as a config file holds it. */
+  renewal?: Record<string, unknown>;
   /** The `commands` allow-list, as in a config file. */
   commands?: Record<string, unknown>;
   /** Reuse a data dir (a restart); it is then not deleted by stop(). */
@@ -66,6 +68,7 @@ export function testHubConfig(pkiDir: string, dataDir: string, overrides: HubOve
       store: overrides.store ?? {},
       ...(overrides.provisioning === undefined ? {} : { provisioning: overrides.provisioning }),
       ...(overrides.commands === undefined ? {} : { commands: overrides.commands }),
+      ...(overrides.renewal === undefined ? {} : { renewal: overrides.renewal }),
       pkiDir,
       dataDir,
       ...(overrides.cluster === undefined ? {} : { cluster: overrides.cluster }),

@@ -12,6 +12,7 @@ import { readPassphrase } from '../../pki/ca-passphrase.js';
 import { loadIssuingCa } from '../../pki/loaded-ca.js';
 import { pkiPaths } from '../../pki/paths.js';
 import { FileProvisioningLedger } from '../../pki/provisioning.js';
+import { DEFAULT_DEVICE_DAYS } from '../../pki/validity.js';
 import type { HubConfig } from '../config.js';
 import type { HubMetrics } from '../hub-metrics.js';
 import { ProvisionEndpoint } from './provision-endpoint.js';
@@ -27,8 +28,11 @@ export async function openProvisioning(config: HubConfig, metrics: HubMetrics, l
     const passphrase = await readPassphrase({ file: settings.issuingPassphraseFile, env: settings.issuingPassphraseEnv });
     issuing = await loadIssuingCa(paths.dir, passphrase);
     if (issuing === null) throw new Error(`no issuing CA in ${paths.dir} (fleethub ca issuing init)`);
-    const ledger = new FileProvisioningLedger({ dir: paths.dir, signer: { ca: issuing, role: 'issuing' }, days: settings.deviceDays, issuingPassphrase: passphrase });
-    log.log('info', 'provisioning.on', { path: '/v1/provision', perBatchPerMinute: settings.perBatchPerMinute, perIpPerMinute: settings.perIpPerMinute });
+    // With renewal on (it is, wherever the hub may write the inventory), a year: the device renews before it ends.
+    const renewing = config.renewal.enabled && config.cluster === null;
+    const days = settings.deviceDays ?? (renewing ? config.renewal.deviceDays : DEFAULT_DEVICE_DAYS);
+    const ledger = new FileProvisioningLedger({ dir: paths.dir, signer: { ca: issuing, role: 'issuing' }, days, issuingPassphrase: passphrase });
+    log.log('info', 'provisioning.on', { path: '/v1/provision', deviceDays: days, perBatchPerMinute: settings.perBatchPerMinute, perIpPerMinute: settings.perIpPerMinute });
     return new ProvisionEndpoint({ config: settings, claimCaPem, ledger, metrics, log });
   } catch (err) {
     throw new FleethubError('FH_ERR_CONFIG', `provisioning: the hub cannot sign with the issuing CA: ${err instanceof Error ? err.message : String(err)}`, { cause: err });

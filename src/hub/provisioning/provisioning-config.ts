@@ -22,8 +22,12 @@ export interface ProvisioningConfig {
   readonly requestTimeoutMs: number;
   /** Largest `provision` message in bytes (a CSR with an RSA-3072 key is under 2 KiB); larger closes with 1009. */
   readonly maxRequestBytes: number;
-  /** Lifetime of provisioned device certificates, in days. */
-  readonly deviceDays: number;
+  /**
+   * Lifetime of provisioned device certificates, in days; null when not set:
+   * `renewal.deviceDays` (a year) when the hub renews certificates, else
+   * {@link DEFAULT_DEVICE_DAYS} (ten years).
+   */
+  readonly deviceDays: number | null;
   /** A file holding the passphrase of an encrypted `issuing.key`, or null. */
   readonly issuingPassphraseFile: string | null;
   /** The environment variable holding that passphrase when there is no file. */
@@ -50,7 +54,7 @@ export function readProvisioningSection(r: ConfigReader): ProvisioningConfig {
     perIpPerMinute: r.int('perIpPerMinute', 1, 1_000_000, DEFAULT_PROVISION_PER_IP_PER_MINUTE),
     requestTimeoutMs: r.int('requestTimeoutMs', 100, 600_000, DEFAULT_PROVISION_REQUEST_TIMEOUT_MS),
     maxRequestBytes: r.int('maxRequestBytes', 1024, 1024 * 1024, DEFAULT_PROVISION_MAX_REQUEST_BYTES),
-    deviceDays: r.int('deviceDays', 1, MAX_DAYS, DEFAULT_DEVICE_DAYS),
+    deviceDays: r.has('deviceDays') ? r.int('deviceDays', 1, MAX_DAYS) : null,
     issuingPassphraseFile: r.filePath('issuingPassphraseFile', null),
     issuingPassphraseEnv: env,
   });

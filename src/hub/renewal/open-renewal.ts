@@ -1,0 +1,98 @@
+/**
+ * Starts certificate renewal when the hub can sign: an issuing CA in the PKI
+ * folder (its key decrypted with the configured passphrase) and `renewal`
+ * not disabled. Also the periodic check: pending certificates unused for
+ * `pendingTtl` are revoked, and the gauge and log line of device
+ * certificates close to expiry (less than a tenth of their lifetime left,
+ * past the latest point the hub asks them to renew).
+ *
+ * In cluster mode the inventory is this machine's file, which the other hubs
+ * do not see: renewal is refused there (`certError` `unavailable`) until the
+ * cluster's store keeps the renewal records.
+ */
+import { readFile } from 'node:fs/promises';
+import { FleethubError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { MetricsRegistry } from '../../metrics.js';
+import { readPassphrase } from '../../pki/ca-passphrase.js';
+import { loadInventory, statusOf } from '../../pki/inventory.js';
+import { hasIssuingCa, loadIssuingCa } from '../../pki/loaded-ca.js';
+import { pkiPaths } from '../../pki/paths.js';
+import { FileRenewalLedger } from '../../pki/renewal.js';
+import { closeToExpiry } from '../../pki/renewal-timing.js';
+import type { HubConfig } from '../config.js';
+import { RenewalParticipant } from './renewal-participant.js';
+
+/** Device ids named in one `renewal.expiring` line (the gauge has the count). */
+export const MAX_EXPIRING_IDS_LOGGED = 10;
+
+/** Why a cluster hub refuses renewal (logged with each refusal). */
+export const CLUSTER_REFUSAL = 'renewal records live in the PKI folder\'s inventory, which a cluster hub does not write: not available in cluster mode yet';
+
+/** Renewal on a running hub. */
+export interface Renewal {
+  readonly participant: RenewalParticipant;
+  /** Runs the periodic check now (pending certificates, the expiry gauge). */
+  check(): Promise<void>;
+  /** Stops the periodic check. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Renewal, or null when it is off (no issuing CA, or `renewal.enabled` false). FH_ERR_CONFIG when the issuing CA is there but cannot sign. */
+export async function openRenewal(config: HubConfig, metrics: MetricsRegistry, log: Logger): Promise<Renewal | null> {
+  const settings = config.renewal;
+  const paths = pkiPaths(config.pkiDir);
+  if (!settings.enabled || !(await hasIssuingCa(paths.dir))) return null;
+  if (config.cluster !== null) {
+    log.log('warn', 'renewal.unavailable', { reason: CLUSTER_REFUSAL });
+    const participant = new RenewalParticipant({ config: settings, ledger: null, refusal: CLUSTER_REFUSAL, metrics, log });
+    return { participant, check: () => Promise.resolve(), close: () => Promise.resolve() };
+  }
+  let ledger: FileRenewalLedger;
+  try {
+    const passphrase = await readPassphrase({ file: config.provisioning.issuingPassphraseFile, env: config.provisioning.issuingPassphraseEnv });
+    // An encrypted issuing key whose passphrase the hub was not given: the operator signs with the CLI only.
+    if (passphrase === null && (await readFile(paths.issuingKey, 'utf8')).includes('ENCRYPTED')) {
+      log.log('warn', 'renewal.off', { reason: `${paths.issuingKey} is encrypted and the hub has no passphrase for it (provisioning.issuingPassphraseFile or env ${config.provisioning.issuingPassphraseEnv})` });
+      return null;
+    }
+    const issuing = await loadIssuingCa(paths.dir, passphrase);
+    if (issuing === null) throw new Error(`no issuing CA in ${paths.dir}`);
+    ledger = new FileRenewalLedger({
+      dir: paths.dir, signer: { ca: issuing, role: 'issuing' }, days: settings.deviceDays,
+      policy: { minIntervalMs: settings.minIntervalMs, allowEarly: settings.allowEarly }, issuingPassphrase: passphrase,
+    });
+  } catch (err) {
+    throw new FleethubError('FH_ERR_CONFIG', `renewal: the hub cannot sign with the issuing CA: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  const participant = new RenewalParticipant({ config: settings, ledger, pending: await ledger.pendingSerials(), metrics, log });
+  const expiring = metrics.gauge('fleethub_device_certs_expiring', 'Active device certificates with less than a tenth of their lifetime left (past the latest point the hub asks them to renew)');
+  const check = async (): Promise<void> => {
+    const revoked = await ledger.expirePending(settings.pendingTtlMs);
+    if (revoked.length > 0) log.log('warn', 'renewal.pending_revoked', { count: revoked.length, ids: revoked.slice(0, MAX_EXPIRING_IDS_LOGGED).join(' ') });
+    participant.pendingRevoked(revoked);
+    participant.setPending(await ledger.pendingSerials());
+    const now = Date.now();
+    const close = (await loadInventory(paths.dir)).devices.filter((d) => statusOf(d) === 'active' && closeToExpiry(Date.parse(d.notBefore), Date.parse(d.notAfter), now));
+    expiring.set(close.length);
+    if (close.length > 0) log.log('warn', 'renewal.expiring', { count: close.length, ids: close.slice(0, MAX_EXPIRING_IDS_LOGGED).map((d) => d.id).join(' ') });
+  };
+  let running: Promise<void> = check();
+  await running;
+  const timer = setInterval(() => {
+    running = running.then(check).catch((err: unknown) => log.log('error', 'renewal.check_failed', { error: err instanceof Error ? err.message : String(err) }));
+  }, settings.checkIntervalMs);
+  timer.unref();
+  log.log('info', 'renewal.on', { deviceDays: settings.deviceDays, perMinute: settings.perMinute, minIntervalMs: settings.minIntervalMs, allowEarly: settings.allowEarly || undefined });
+  let closing: Promise<void> | null = null;
+  return {
+    participant,
+    check: () => (running = running.then(check)),
+    close() {
+      clearInterval(timer);
+      // After the listener closed: renewals and commits still under way finish their writes first.
+      closing ??= running.catch(() => undefined).then(() => ledger.idle());
+      return closing;
+    },
+  };
+}
