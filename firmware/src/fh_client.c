@@ -232,6 +232,11 @@ static int dispatch(fh_client *c, const char *text, size_t len)
         if (fh_json_get(msg, "ack", &value) == 0) on_ack(c, value);
     } else if (fh_json_span_eq(kind, "nack")) {
         if (fh_json_get(msg, "nack", &value) == 0) on_nack(c, msg, value);
+    } else if (c->protocol == 2 && fh_json_span_eq(kind, "cmd")) {
+        /* SPEC: version 2 only; a version 1 connection never gets one, and answering would be an unknown message. */
+        if (fh_json_get(msg, "cmd", &value) == 0 && fh_client_on_cmd(c, value) != 0) return -1;
+    } else if (c->protocol == 2 && fh_json_span_eq(kind, "config")) {
+        if (fh_json_get(msg, "config", &value) == 0 && fh_client_on_config(c, value) != 0) return -1;
     } else {
         for (size_t i = 0; i < c->cfg.handler_count; i++) {
             const fh_message_handler *h = &c->cfg.handlers[i];

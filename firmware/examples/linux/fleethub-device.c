@@ -36,12 +36,62 @@ static uint8_t msg_buf[16384];
 static uint8_t tx_buf[SLOT_BYTES + 128];
 static char ca_pem[PEM_MAX], cert_pem[PEM_MAX], key_pem[PEM_MAX];
 static char hosts[1 + FH_MAX_ENDPOINTS][256];
+/** --command / --fail-command: at most this many names in all. */
+#define MAX_COMMANDS 8
+static fh_command commands[MAX_COMMANDS];
+/** The reading interval: --interval-ms, or what desired configuration's `interval_s` set. */
+static long interval_ms = 1000;
+
+/* --command NAME: succeeds; `ping` answers {"pong":true}, any other name {"args":<how many it got>}. */
+static bool answer_command(const fh_cmd_request *cmd, fh_json_writer *result, char *error, size_t error_cap, void *ctx)
+{
+    fh_json_span key, value;
+    size_t n = 0;
+    (void)error;
+    (void)error_cap;
+    (void)ctx;
+    if (strcmp(cmd->name, "ping") == 0) {
+        fh_jw_key(result, "pong");
+        fh_jw_bool(result, true);
+        return true;
+    }
+    while (n < 1000 && fh_json_member_at(cmd->args, n, &key, &value) == 0) n++;
+    fh_jw_key(result, "args");
+    fh_jw_int(result, (int64_t)n);
+    return true;
+}
+
+/* --fail-command NAME: answered ok:false. */
+static bool fail_command(const fh_cmd_request *cmd, fh_json_writer *result, char *error, size_t error_cap, void *ctx)
+{
+    (void)result;
+    (void)ctx;
+    snprintf(error, error_cap, "%s failed on purpose", cmd->name);
+    return false;
+}
+
+/* Desired configuration: `interval_s` (a number > 0) sets the reading interval; other names are ignored. */
+static bool apply_config(int64_t version, fh_json_span desired, char *error, size_t error_cap, void *ctx)
+{
+    fh_json_span v;
+    double seconds;
+    (void)version;
+    (void)ctx;
+    if (fh_json_get(desired, "interval_s", &v) != 0) return true;
+    if (fh_json_number(v, &seconds) != 0 || seconds <= 0 || seconds > 86400) {
+        snprintf(error, error_cap, "interval_s must be a number from 0 to 86400");
+        return false;
+    }
+    interval_ms = (long)(seconds * 1000.0 + 0.5);
+    return true;
+}
 
 static void usage(void)
 {
     fprintf(stderr,
             "usage: fleethub-device --url wss://HOST:PORT/v1/device --ca FILE --cert FILE --key FILE --state DIR\n"
             "                       [--url ANOTHER_HUB...] [--count N] [--interval-ms M] [--protocol 1|2] [--backoff-max-ms M]\n"
+            "                       [--command NAME...] [--fail-command NAME...]   (protocol 2: commands answered ok / failed)\n"
             "       fleethub-device --new-key KEY_FILE --csr CSR_FILE --id DEVICE_ID   (a key and request made here)\n"
             "example: fleethub-device --url wss://localhost:8443/v1/device --ca certs/ca.crt \\\n"
             "           --cert certs/devices/esp32-01.crt --key certs/devices/esp32-01.key --state ./state --count 10\n");
@@ -172,6 +222,14 @@ static void on_event(const fh_event *ev, void *ctx)
     case FH_EV_DROPPED: printf("dropped %" PRIu64 " %s\n", ev->seq, ev->text); break;
     case FH_EV_STOPPED: printf("stopped %u\n", ev->close_code); break;
     case FH_EV_PAUSED: printf("pause %u ms\n", ev->retry_after_ms); break;
+    case FH_EV_COMMAND:
+        if (ev->ok) printf("cmd %s ok\n", ev->text);
+        else printf("cmd %s failed %s\n", ev->text, ev->detail);
+        break;
+    case FH_EV_CONFIG:
+        if (ev->ok) printf("config version=%" PRId64 " interval_ms=%ld\n", ev->version, interval_ms);
+        else printf("config version=%" PRId64 " refused %s\n", ev->version, ev->detail);
+        break;
     }
     fflush(stdout);
 }
@@ -183,7 +241,8 @@ int main(int argc, char **argv)
     fh_endpoint alternates[FH_MAX_ENDPOINTS];
     const char *new_key = NULL, *csr = NULL, *id = NULL;
     const char *ca = NULL, *cert = NULL, *key = NULL, *state = NULL, *path = NULL;
-    long count = 10, interval_ms = 1000, protocol = 1, backoff_max = FH_DEFAULT_BACKOFF_MAX_MS;
+    long count = 10, protocol = 1, backoff_max = FH_DEFAULT_BACKOFF_MAX_MS;
+    size_t command_count = 0;
     uint16_t port = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -204,6 +263,15 @@ int main(int argc, char **argv)
                 return 2;
             }
             urls[url_count++] = v;
+        }
+        else if (strcmp(a, "--command") == 0 || strcmp(a, "--fail-command") == 0) {
+            if (command_count == MAX_COMMANDS || !fh_json_valid_field_name(v)) {
+                fprintf(stderr, "fleethub-device: at most %d commands, each named [A-Za-z_][A-Za-z0-9_]{0,63}, got %s\n", MAX_COMMANDS, v);
+                return 2;
+            }
+            commands[command_count].name = v;
+            commands[command_count].handle = strcmp(a, "--command") == 0 ? answer_command : fail_command;
+            command_count++;
         }
         else if (strcmp(a, "--ca") == 0) ca = v;
         else if (strcmp(a, "--cert") == 0) cert = v;
@@ -294,6 +362,9 @@ int main(int argc, char **argv)
     cfg.on_event = on_event;
     cfg.event_ctx = &protocol;
     cfg.protocol = (uint8_t)protocol;
+    cfg.commands = commands;
+    cfg.command_count = command_count;
+    cfg.on_config = apply_config;
     fh_client_buffers bufs = { rx_buf, sizeof rx_buf, msg_buf, sizeof msg_buf, tx_buf, sizeof tx_buf };
     static fh_client client;
     rc = fh_client_init(&client, &cfg, &bufs, &outbox);
