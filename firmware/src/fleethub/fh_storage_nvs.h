@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "fleethub/fh_cred.h"
 #include "fleethub/fh_outbox.h"
 
 #ifdef __cplusplus
@@ -27,6 +28,14 @@ typedef struct {
  * characters), in the default NVS partition. 0, or an esp_err_t.
  */
 int fh_nvs_storage_init(fh_nvs_storage *s, const char *ns, const char *key, fh_storage *out);
+
+/**
+ * The credentials (fh_cred.h) in the same namespace (after
+ * fh_nvs_storage_init): blobs `fh_k0`, `fh_c0`, `fh_k1`, `fh_c1` and the state
+ * byte `fh_cs` (a u8). Enable NVS encryption (ESP-IDF's "NVS Encryption")
+ * to keep the private keys unreadable from a dumped flash.
+ */
+void fh_nvs_cred_storage_init(fh_nvs_storage *s, fh_cred_storage *out);
 
 #ifdef __cplusplus
 }
