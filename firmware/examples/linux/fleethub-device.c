@@ -454,6 +454,8 @@ int main(int argc, char **argv)
             break;
         }
     }
+    /* What the outbox cost the storage this run (on a device: flash writes). */
+    printf("storage writes=%lu bytes=%llu\n", file_storage.writes, file_storage.bytes);
     fflush(stdout);
     fh_client_free(&client);
     return exit_code;

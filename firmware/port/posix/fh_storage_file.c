@@ -62,11 +62,6 @@ static int replace_file(const char *dir, const char *path, const char *tmp, cons
     return 0;
 }
 
-static int file_save(void *ctx, const uint8_t *buf, size_t len)
-{
-    fh_file_storage *fs = ctx;
-    return replace_file(fs->dir, fs->path, fs->tmp, buf, len);
-}
 
 /* cred-<slot>.key / .crt, or cred.state (item 2). 0, or -1 when the path does not fit. */
 static int cred_path(const fh_file_storage *fs, uint8_t slot, int item, char *path, size_t cap, char *tmp, size_t tcap)
@@ -128,14 +123,40 @@ void fh_file_cred_storage_init(fh_file_storage *fs, fh_cred_storage *out)
     out->save_state = cred_save_state;
 }
 
+static int record_paths(const fh_file_storage *fs, uint32_t index, char *path, size_t cap, char *tmp, size_t tcap)
+{
+    int n = snprintf(path, cap, "%s/outbox.%lu", fs->dir, (unsigned long)index);
+    if (n < 0 || (size_t)n >= cap) return -1;
+    n = snprintf(tmp, tcap, "%s.tmp", path);
+    return n < 0 || (size_t)n >= tcap ? -1 : 0;
+}
+
+static int record_load(void *ctx, uint32_t index, uint8_t *buf, size_t len, size_t *got)
+{
+    char tmp[310];
+    fh_file_storage one = *(fh_file_storage *)ctx;
+    if (record_paths(ctx, index, one.path, sizeof one.path, tmp, sizeof tmp) != 0) return -1;
+    return file_load(&one, buf, len, got);
+}
+
+static int record_save(void *ctx, uint32_t index, const uint8_t *buf, size_t len)
+{
+    fh_file_storage *fs = ctx;
+    char path[300], tmp[310];
+    if (record_paths(fs, index, path, sizeof path, tmp, sizeof tmp) != 0) return -1;
+    fs->writes++;
+    fs->bytes += len;
+    return replace_file(fs->dir, path, tmp, buf, len);
+}
+
 int fh_file_storage_init(fh_file_storage *fs, const char *dir, fh_storage *out)
 {
     if (strlen(dir) >= sizeof fs->dir) return -1;
+    memset(fs, 0, sizeof *fs);
     snprintf(fs->dir, sizeof fs->dir, "%s", dir);
-    snprintf(fs->path, sizeof fs->path, "%s/outbox.bin", dir);
-    snprintf(fs->tmp, sizeof fs->tmp, "%s/outbox.bin.tmp", dir);
+    memset(out, 0, sizeof *out);
     out->ctx = fs;
-    out->load = file_load;
-    out->save = file_save;
+    out->load_record = record_load;
+    out->save_record = record_save;
     return 0;
 }

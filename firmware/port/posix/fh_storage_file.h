@@ -16,10 +16,16 @@ extern "C" {
 typedef struct {
     char dir[256];
     char path[300];
-    char tmp[300];
+    /** Outbox records written since start-up, and their bytes (what a flash would wear). */
+    unsigned long writes;
+    unsigned long long bytes;
 } fh_file_storage;
 
-/** Keeps the outbox in `dir`/outbox.bin (the folder must exist). 0, or -1 when the path is too long. */
+/**
+ * Keeps the outbox in `dir` (the folder must exist), one file per record:
+ * `outbox.0` the header, `outbox.<i + 1>` slot i. 0, or -1 when the path is
+ * too long.
+ */
 int fh_file_storage_init(fh_file_storage *fs, const char *dir, fh_storage *out);
 
 /**
