@@ -50,6 +50,7 @@ test('a command from the CLI is answered by the C client: succeeded, failed, and
   const stored = (await storedSeqs(hub.hub.store, 'fw-cmd')).size;
   await waitUntil(async () => (await storedSeqs(hub.hub.store, 'fw-cmd')).size > stored, 'more readings stored', 30_000);
   assert.equal(device.lines().filter((l) => l === 'connected').length, 1, device.output());
+  await reapDevice(device); // before its state folder is removed
 });
 
 test('desired configuration from the CLI: applied and acknowledged (the hub records the ack), a bad one refused with a reason', async (t) => {
@@ -86,4 +87,5 @@ test('desired configuration from the CLI: applied and acknowledged (the hub reco
   const get = await cli(['device', 'config', 'get', 'fw-config']);
   assert.equal(get.code, 0, get.stderr);
   assert.equal((JSON.parse(get.stdout) as { acked: { version: number } }).acked.version, v2);
+  await reapDevice(device); // before its state folder is removed
 });

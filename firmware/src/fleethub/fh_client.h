@@ -218,6 +218,14 @@ typedef struct fh_client {
     mbedtls_ssl_config conf;
     mbedtls_ssl_context ssl;
     mbedtls_net_context net;
+    /*
+     * The last handshake's TLS session (a session ticket or id): offered to
+     * the same endpoint on the next connect, so a reconnect costs the hub
+     * and the device no ECDSA signature or certificate check.
+     */
+    mbedtls_ssl_session session;
+    bool has_session;
+    size_t session_endpoint;
     bool ssl_ready;
     fh_ws_reader reader;
     fh_client_state state;
