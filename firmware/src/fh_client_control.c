@@ -56,6 +56,8 @@ int fh_client_on_cmd(fh_client *c, fh_json_span value)
         /* A failure says why without a result (whatever the handler wrote before failing is dropped). */
         if (!ok) len = fh_cmd_result_failed(&w, cmd.id, error[0] != '\0' ? error : "failed");
     }
+    /* A small tx buffer: the answer without its reason rather than no answer (the hub would time the command out). */
+    if (len < 0) len = fh_cmd_result_failed(&w, cmd.id, NULL);
     fh_event ev = { .type = FH_EV_COMMAND, .text = cmd.name[0] != '\0' ? cmd.name : "?", .ok = ok, .detail = ok ? "" : error };
     if (send_built(c, len) != 0) return -1;
     emit(c, &ev);
@@ -78,7 +80,12 @@ int fh_client_on_config(fh_client *c, fh_json_span value)
     }
     writer(c, &w);
     fh_event ev = { .type = FH_EV_CONFIG, .version = doc.version, .ok = ok, .detail = ok ? "" : error };
-    if (send_built(c, fh_config_ack_write(&w, doc.version, ok, error)) != 0) return -1;
+    int len = fh_config_ack_write(&w, doc.version, ok, error);
+    if (len < 0) {
+        writer(c, &w);
+        len = fh_config_ack_write(&w, doc.version, ok, NULL); /* a small tx buffer: the ack without its reason */
+    }
+    if (send_built(c, len) != 0) return -1;
     emit(c, &ev);
     return 0;
 }
