@@ -46,6 +46,7 @@ int fh_client_init(fh_client *c, const fh_client_config *cfg, const fh_client_bu
     mbedtls_ssl_config_init(&c->conf);
     mbedtls_ssl_init(&c->ssl);
     mbedtls_net_init(&c->net);
+    mbedtls_ssl_session_init(&c->session);
     if (buf->rx_size < 512 || buf->msg_size < 64 || buf->tx_size < 256 || cfg->window == 0) return -1;
     if (cfg->protocol != 1 && cfg->protocol != 2) return -1;
     if (cfg->alternate_count > FH_MAX_ENDPOINTS || (cfg->alternate_count > 0 && cfg->alternates == NULL)) return -1;
@@ -56,6 +57,7 @@ int fh_client_init(fh_client *c, const fh_client_config *cfg, const fh_client_bu
 void fh_client_free(fh_client *c)
 {
     mbedtls_net_free(&c->net);
+    mbedtls_ssl_session_free(&c->session);
     mbedtls_ssl_free(&c->ssl);
     mbedtls_ssl_config_free(&c->conf);
     mbedtls_pk_free(&c->key);
@@ -232,6 +234,11 @@ static int dispatch(fh_client *c, const char *text, size_t len)
         if (fh_json_get(msg, "ack", &value) == 0) on_ack(c, value);
     } else if (fh_json_span_eq(kind, "nack")) {
         if (fh_json_get(msg, "nack", &value) == 0) on_nack(c, msg, value);
+    } else if (c->protocol == 2 && fh_json_span_eq(kind, "cmd")) {
+        /* SPEC: version 2 only; a version 1 connection never gets one, and answering would be an unknown message. */
+        if (fh_json_get(msg, "cmd", &value) == 0 && fh_client_on_cmd(c, value) != 0) return -1;
+    } else if (c->protocol == 2 && fh_json_span_eq(kind, "config")) {
+        if (fh_json_get(msg, "config", &value) == 0 && fh_client_on_config(c, value) != 0) return -1;
     } else {
         for (size_t i = 0; i < c->cfg.handler_count; i++) {
             const fh_message_handler *h = &c->cfg.handlers[i];

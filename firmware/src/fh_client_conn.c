@@ -175,8 +175,28 @@ static int check_response(char *head, const char *key, const char *offered, bool
     return accepted ? 0 : -3;
 }
 
+static void forget_session(fh_client *c)
+{
+    mbedtls_ssl_session_free(&c->session);
+    mbedtls_ssl_session_init(&c->session);
+    c->has_session = false;
+}
+
+/* Keeps this handshake's session for the next connect (mbedTLS copies it; without a ticket or id there is nothing to resume). */
+static void remember_session(fh_client *c)
+{
+    forget_session(c);
+    if (mbedtls_ssl_get_session(&c->ssl, &c->session) == 0) {
+        c->has_session = true;
+        c->session_endpoint = c->endpoint;
+    } else {
+        forget_session(c);
+    }
+}
+
 int fh_conn_open(fh_client *c)
 {
+    bool offered = false;
     char port[8], key[32];
     uint8_t nonce[16];
     size_t klen = 0, got = 0;
@@ -195,6 +215,8 @@ int fh_conn_open(fh_client *c)
     }
     mbedtls_ssl_set_bio(&c->ssl, &c->net, mbedtls_net_send, NULL, mbedtls_net_recv_timeout);
     mbedtls_ssl_conf_read_timeout(&c->conf, c->cfg.connect_timeout_ms);
+    /* The last session, to the endpoint that made it: the hub resumes it or falls back to a full handshake. */
+    offered = c->has_session && c->session_endpoint == c->endpoint && mbedtls_ssl_set_session(&c->ssl, &c->session) == 0;
     for (int spins = 0; (rc = mbedtls_ssl_handshake(&c->ssl)) != 0; spins++) {
         if ((rc != MBEDTLS_ERR_SSL_WANT_READ && rc != MBEDTLS_ERR_SSL_WANT_WRITE) || spins > 1000) {
             /*
@@ -207,6 +229,7 @@ int fh_conn_open(fh_client *c)
         }
     }
     c->refusals = 0;
+    remember_session(c);
     /* RFC 6455 §4.1: a random 16-byte nonce, base64-encoded. */
     if ((rc = mbedtls_ctr_drbg_random(&c->drbg, nonce, sizeof nonce)) != 0) goto fail;
     if ((rc = mbedtls_base64_encode((unsigned char *)key, sizeof key, &klen, nonce, sizeof nonce)) != 0) goto fail;
@@ -250,6 +273,12 @@ int fh_conn_open(fh_client *c)
         return 0;
     }
 fail:
+    /*
+     * A connect that offered a session and failed drops it: the next one is
+     * a full handshake, in which a hub that refuses this certificate (it was
+     * revoked since) says so, and the refusal floor applies.
+     */
+    if (offered) forget_session(c);
     mbedtls_net_free(&c->net);
     mbedtls_ssl_session_reset(&c->ssl);
     return rc;

@@ -25,4 +25,10 @@ void fh_client_opened(fh_client *c);
 /** Feeds received bytes to the frame reader and handles what it produced. 0, or -1 when the connection ended. */
 int fh_client_feed(fh_client *c, const uint8_t *data, size_t n);
 
+/* fh_client_control.c (protocol 2) */
+/** `{"cmd":..}`: runs the command and answers `cmdResult`. 0, or -1 when the answer could not be sent. */
+int fh_client_on_cmd(fh_client *c, fh_json_span value);
+/** `{"config":..}`: hands the document to the callback and answers `configAck`. 0 or -1 as above. */
+int fh_client_on_config(fh_client *c, fh_json_span value);
+
 #endif

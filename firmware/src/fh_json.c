@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -229,6 +230,49 @@ static int first_member(fh_json_span key, fh_json_span value, void *ctx)
 int fh_json_first_key(fh_json_span obj, fh_json_span *key)
 {
     return each_member(obj, first_member, key);
+}
+
+typedef struct {
+    size_t want, at;
+    fh_json_span *key, *value;
+} member_at_ctx;
+
+static int member_at(fh_json_span key, fh_json_span value, void *ctx)
+{
+    member_at_ctx *m = ctx;
+    if (m->at++ != m->want) return 1;
+    *m->key = key;
+    *m->value = value;
+    return 0;
+}
+
+int fh_json_member_at(fh_json_span obj, size_t index, fh_json_span *key, fh_json_span *value)
+{
+    member_at_ctx m = { index, 0, key, value };
+    return each_member(obj, member_at, &m);
+}
+
+int fh_json_number(fh_json_span v, double *out)
+{
+    char tmp[64];
+    char *end = NULL;
+    cursor c = { v.p, v.p + v.n };
+    /* The grammar first (strtod would take hex, inf and nan), then a bounded, NUL-terminated copy for strtod. */
+    if (v.n == 0 || v.n >= sizeof tmp || parse_number(&c) != 0 || c.p != c.end) return -1;
+    memcpy(tmp, v.p, v.n);
+    tmp[v.n] = '\0';
+    double d = strtod(tmp, &end);
+    if (end != tmp + v.n || !isfinite(d)) return -1;
+    *out = d;
+    return 0;
+}
+
+int fh_json_bool(fh_json_span v, bool *out)
+{
+    if (v.n == 4 && memcmp(v.p, "true", 4) == 0) *out = true;
+    else if (v.n == 5 && memcmp(v.p, "false", 5) == 0) *out = false;
+    else return -1;
+    return 0;
 }
 
 bool fh_json_is_null(fh_json_span v)

@@ -14,10 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fleethub/fh_control.h"
 #include "fleethub/fh_json.h"
 #include "fleethub/fh_ws.h"
 
 static uint64_t rng_state;
+static int failures;
 
 static uint32_t rnd(void)
 {
@@ -39,7 +41,48 @@ static const char *SEEDS[] = {
     "{\"nack\":9,\"error\":\"rate_limited\",\"retryAfterMs\":500}",
     "{\"nack\":null,\"error\":\"invalid_json\"}",
     "{\"cmd\":{\"id\":\"c1\",\"name\":\"ping\",\"args\":{\"a\":[1,2.5e3,true,false,null,\"x\\u00e9\\n\"]},\"timeoutMs\":3000}}",
+    "{\"cmd\":{\"id\":\"tq2Vd0nq7Ubs\",\"name\":\"set_interval\",\"args\":{\"interval_s\":0.05,\"on\":true,\"tag\":\"n\\\"1\"},\"timeoutMs\":30000}}",
+    "{\"config\":{\"version\":12,\"desired\":{\"interval_s\":-1.5e-3,\"label\":\"north\",\"on\":false}}}",
+    "{\"provisioned\":{\"device\":\"d1\",\"cert\":\"-----BEGIN CERTIFICATE-----\\nMIIB\\/x==\\n-----END CERTIFICATE-----\\n\","
+    "\"serial\":\"0a1b\",\"notAfter\":1798761600000}}",
+    "{\"provisionError\":{\"error\":\"rate_limited\",\"retryAfterMs\":250}}",
 };
+
+/* Protocol 2's readers (fh_control.c) and the number, boolean and member readers behind them, as the client uses them. */
+static void use_control(fh_json_span msg)
+{
+    static char pem[2048], out[512];
+    fh_json_span v, key, member;
+    fh_cmd_request cmd;
+    fh_config_doc doc;
+    fh_provisioned prov;
+    fh_json_writer w;
+    char code[32];
+    uint32_t retry;
+    double d;
+    bool b;
+    if (fh_json_get(msg, "cmd", &v) == 0 && fh_cmd_parse(v, &cmd) != -1) {
+        for (size_t i = 0; i < 8 && fh_json_member_at(cmd.args, i, &key, &member) == 0; i++) {
+            (void)fh_json_number(member, &d);
+            (void)fh_json_bool(member, &b);
+        }
+        fh_jw_init(&w, out, 1 + rnd() % sizeof out);
+        fh_cmd_result_begin(&w, cmd.id);
+        fh_jw_key(&w, "n");
+        fh_jw_int(&w, cmd.timeout_ms);
+        int len = fh_cmd_result_end(&w, rnd() % 2 == 0, cmd.name);
+        if (len < 0) len = fh_cmd_result_failed(&w, cmd.id, cmd.name);
+        if (len >= 0 && fh_json_validate(out, (size_t)len) != 0) failures++;
+    }
+    if (fh_json_get(msg, "config", &v) == 0 && fh_config_parse(v, &doc) == 0) {
+        for (size_t i = 0; i < 8 && fh_json_member_at(doc.desired, i, &key, &member) == 0; i++) (void)fh_json_number(member, &d);
+        fh_jw_init(&w, out, 1 + rnd() % sizeof out);
+        int len = fh_config_ack_write(&w, doc.version, false, "x\"y");
+        if (len >= 0 && fh_json_validate(out, (size_t)len) != 0) failures++;
+    }
+    if (fh_json_get(msg, "provisioned", &v) == 0) (void)fh_provisioned_parse(v, "d1", &prov, pem, 1 + rnd() % sizeof pem);
+    if (fh_json_get(msg, "provisionError", &v) == 0) (void)fh_provision_error_parse(v, code, sizeof code, &retry);
+}
 
 /* The protocol's lookups on a document, as fh_client.c makes them. */
 static void use_json(const char *text, size_t len)
@@ -61,6 +104,7 @@ static void use_json(const char *text, size_t len)
     if (fh_json_get(msg, "ack", &v) == 0) fh_json_int(v, &n);
     if (fh_json_get(msg, "error", &v) == 0) fh_json_string(v, s, sizeof s);
     if (fh_json_get(msg, "nack", &v) == 0) (void)fh_json_is_null(v);
+    use_control(msg);
 }
 
 static void mutate(uint8_t *buf, size_t *len, size_t cap)
@@ -127,7 +171,6 @@ static int feed_split(fh_ws_reader *r, const uint8_t *data, size_t n, fh_ws_even
     return events;
 }
 
-static int failures;
 #define CHECK(cond, what)                                         \
     do {                                                          \
         if (!(cond)) {                                            \
@@ -198,6 +241,60 @@ static void exact_cases(void)
     CHECK(fh_json_array_at(arr, 1, &el) == 0 && el.n == 9, "an element that is an object, whole");
     CHECK(fh_json_array_at(arr, 3, &el) == 1, "past the end of an array");
     CHECK(fh_json_array_at((fh_json_span){ "{}", 2 }, 0, &el) == -1, "an object is not an array");
+    /* Protocol 2: a command, its answer, a configuration and a provisioning reply read exactly. */
+    static const char cmd_text[] = "{\"id\":\"c7\",\"name\":\"ping\",\"args\":{\"n\":2.5,\"on\":true},\"timeoutMs\":3000}";
+    fh_cmd_request cmd;
+    fh_json_span key, member;
+    double d = 0;
+    bool on = false;
+    CHECK(fh_cmd_parse((fh_json_span){ cmd_text, sizeof cmd_text - 1 }, &cmd) == 0 && strcmp(cmd.id, "c7") == 0 &&
+              strcmp(cmd.name, "ping") == 0 && cmd.timeout_ms == 3000 && fh_json_member_at(cmd.args, 1, &key, &member) == 0 &&
+              fh_json_span_eq(key, "on") && fh_json_bool(member, &on) == 0 && on &&
+              fh_json_member_at(cmd.args, 0, &key, &member) == 0 && fh_json_number(member, &d) == 0 && d == 2.5 &&
+              fh_json_member_at(cmd.args, 2, &key, &member) == 1,
+          "a cmd's id, name, args and timeoutMs");
+    static const char no_args[] = "{\"id\":\"c8\",\"name\":\"ping\"}", bad_name[] = "{\"id\":\"c9\",\"name\":\"no such\"}",
+                      no_id[] = "{\"name\":\"ping\"}", bad_args[] = "{\"id\":\"c1\",\"name\":\"ping\",\"args\":[1]}";
+    CHECK(fh_cmd_parse((fh_json_span){ no_args, sizeof no_args - 1 }, &cmd) == 0 && fh_json_span_eq(cmd.args, "{}"), "args absent: {}");
+    CHECK(fh_cmd_parse((fh_json_span){ bad_name, sizeof bad_name - 1 }, &cmd) == -2 && strcmp(cmd.id, "c9") == 0, "a bad name: answered");
+    CHECK(fh_cmd_parse((fh_json_span){ bad_args, sizeof bad_args - 1 }, &cmd) == -2, "args that are not an object: answered");
+    CHECK(fh_cmd_parse((fh_json_span){ no_id, sizeof no_id - 1 }, &cmd) == -1, "no id: nothing to answer");
+    char out[256];
+    fh_json_writer w;
+    fh_jw_init(&w, out, sizeof out);
+    fh_cmd_result_begin(&w, "c7");
+    fh_jw_key(&w, "pong");
+    fh_jw_bool(&w, true);
+    CHECK(fh_cmd_result_end(&w, true, NULL) > 0 && strcmp(out, "{\"cmdResult\":{\"id\":\"c7\",\"result\":{\"pong\":true},\"ok\":true}}") == 0,
+          "a cmdResult with its result");
+    CHECK(fh_cmd_result_failed(&w, "c7", "no \"valve\"") > 0 &&
+              strcmp(out, "{\"cmdResult\":{\"id\":\"c7\",\"ok\":false,\"error\":\"no \\\"valve\\\"\"}}") == 0,
+          "a failed cmdResult, its error escaped");
+    fh_jw_init(&w, out, 20);
+    fh_cmd_result_begin(&w, "c7");
+    CHECK(fh_cmd_result_end(&w, true, NULL) == -1, "a result over the buffer is an overflow, not a cut message");
+    static const char config_text[] = "{\"version\":3,\"desired\":{\"interval_s\":1e1}}", config_bad[] = "{\"version\":0,\"desired\":{}}";
+    fh_config_doc doc;
+    CHECK(fh_config_parse((fh_json_span){ config_text, sizeof config_text - 1 }, &doc) == 0 && doc.version == 3 &&
+              fh_json_get(doc.desired, "interval_s", &member) == 0 && fh_json_number(member, &d) == 0 && d == 10.0,
+          "a config's version and document");
+    CHECK(fh_config_parse((fh_json_span){ config_bad, sizeof config_bad - 1 }, &doc) == -1, "version 0 is not acknowledged");
+    fh_jw_init(&w, out, sizeof out);
+    CHECK(fh_config_ack_write(&w, 3, true, "ignored") > 0 && strcmp(out, "{\"configAck\":{\"version\":3,\"ok\":true}}") == 0, "a configAck");
+    CHECK(fh_json_number((fh_json_span){ "0x10", 4 }, &d) == -1 && fh_json_number((fh_json_span){ "1e999", 5 }, &d) == -1 &&
+              fh_json_number((fh_json_span){ "\"1\"", 3 }, &d) == -1 && fh_json_bool((fh_json_span){ "1", 1 }, &on) == -1,
+          "not JSON numbers, infinite ones, strings and 1 are not read as numbers or booleans");
+    static const char prov_text[] = "{\"device\":\"d1\",\"cert\":\"-----BEGIN CERTIFICATE-----\\nQUJD\\n-----END CERTIFICATE-----\\n\","
+                                    "\"serial\":\"0a1b\",\"notAfter\":1798761600000}";
+    char pem[128];
+    fh_provisioned prov;
+    CHECK(fh_provisioned_parse((fh_json_span){ prov_text, sizeof prov_text - 1 }, "d1", &prov, pem, sizeof pem) == 0 &&
+              strcmp(pem, "-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----\n") == 0 && strcmp(prov.serial, "0a1b") == 0 &&
+              prov.not_after == INT64_C(1798761600000),
+          "a provisioned reply's certificate, serial and notAfter");
+    CHECK(fh_provisioned_parse((fh_json_span){ prov_text, sizeof prov_text - 1 }, "d2", &prov, pem, sizeof pem) == -1 &&
+              fh_provisioned_parse((fh_json_span){ prov_text, sizeof prov_text - 1 }, "d1", &prov, pem, 20) == -1,
+          "another device's certificate, or one that does not fit, is refused");
 }
 
 int main(int argc, char **argv)

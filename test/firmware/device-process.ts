@@ -73,11 +73,12 @@ export function highestAck(lines: readonly string[]): number {
 }
 
 export function startDevice(url: string, files: DeviceFiles, extra: readonly string[] = [], binary = DEVICE_BINARY): DeviceProcess {
-  const child = spawn(
-    binary,
-    ['--url', url, '--ca', files.ca, '--cert', files.cert, '--key', files.key, '--state', files.state, ...extra],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  return spawnDevice(['--url', url, '--ca', files.ca, '--cert', files.cert, '--key', files.key, '--state', files.state, ...extra], binary);
+}
+
+/** Runs fleethub-device with exactly `args` (a device with a claim certificate has no --cert/--key). */
+export function spawnDevice(args: readonly string[], binary = DEVICE_BINARY): DeviceProcess {
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let partial = '';
   let all = '';

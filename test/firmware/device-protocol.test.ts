@@ -5,7 +5,8 @@
  * `"protocol":2` (the real hub: negotiation, `hello.features`,
  * `limits.maxDownlinkBytes`). A hub that does not select it, or selects one
  * the device did not offer, is a test peer (Node's https and `ws`).
- * Commands, config and renewal are not built in the client.
+ * Commands and desired configuration: device-commands.test.ts; renewal is
+ * not built in the client.
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';

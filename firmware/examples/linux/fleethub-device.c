@@ -4,8 +4,13 @@
  * keeps its sequence counter and outbox in --state DIR, prints one line per
  * event, and exits 0 once every reading it sent is acked.
  *
+ * With --claim-cert/--claim-key/--id instead of --cert/--key it provisions
+ * itself by claim first (its key made here, its certificate kept in --state)
+ * and streams with that pair; a later run finds the pair in --state.
+ *
  * Exit codes: 0 all acked; 2 bad usage or unreadable files; 3 stopped by the
- * hub (4001 revoked, 4002 replaced); 4 the state in --state cannot be used.
+ * hub (4001 revoked, 4002 replaced, 4003 provisioning refused); 4 the state in
+ * --state cannot be used; 5 provisioning gave up (no answer, or a bad one).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -24,6 +29,7 @@
 #include "fleethub/fh_client.h"
 #include "fleethub/fh_csr.h"
 #include "fleethub/fh_port.h"
+#include "fleethub/fh_provision.h"
 #include "fh_storage_file.h"
 
 #define OUTBOX_SLOTS 64
@@ -33,15 +39,68 @@
 static uint8_t outbox_mem[FH_OUTBOX_BYTES(OUTBOX_SLOTS, SLOT_BYTES)];
 static uint8_t rx_buf[4096];
 static uint8_t msg_buf[16384];
-static uint8_t tx_buf[SLOT_BYTES + 128];
-static char ca_pem[PEM_MAX], cert_pem[PEM_MAX], key_pem[PEM_MAX];
+/* One reading's frame, and the provisioning request (a P-256 request is about 600 bytes as JSON). */
+static uint8_t tx_buf[1024];
+static char ca_pem[PEM_MAX], cert_pem[PEM_MAX], key_pem[PEM_MAX], claim_cert_pem[PEM_MAX], claim_key_pem[PEM_MAX];
 static char hosts[1 + FH_MAX_ENDPOINTS][256];
+/** --command / --fail-command: at most this many names in all. */
+#define MAX_COMMANDS 8
+static fh_command commands[MAX_COMMANDS];
+/** The reading interval: --interval-ms, or what desired configuration's `interval_s` set. */
+static long interval_ms = 1000;
+
+/* --command NAME: succeeds; `ping` answers {"pong":true}, any other name {"args":<how many it got>}. */
+static bool answer_command(const fh_cmd_request *cmd, fh_json_writer *result, char *error, size_t error_cap, void *ctx)
+{
+    fh_json_span key, value;
+    size_t n = 0;
+    (void)error;
+    (void)error_cap;
+    (void)ctx;
+    if (strcmp(cmd->name, "ping") == 0) {
+        fh_jw_key(result, "pong");
+        fh_jw_bool(result, true);
+        return true;
+    }
+    while (n < 1000 && fh_json_member_at(cmd->args, n, &key, &value) == 0) n++;
+    fh_jw_key(result, "args");
+    fh_jw_int(result, (int64_t)n);
+    return true;
+}
+
+/* --fail-command NAME: answered ok:false. */
+static bool fail_command(const fh_cmd_request *cmd, fh_json_writer *result, char *error, size_t error_cap, void *ctx)
+{
+    (void)result;
+    (void)ctx;
+    snprintf(error, error_cap, "%s failed on purpose", cmd->name);
+    return false;
+}
+
+/* Desired configuration: `interval_s` (a number > 0) sets the reading interval; other names are ignored. */
+static bool apply_config(int64_t version, fh_json_span desired, char *error, size_t error_cap, void *ctx)
+{
+    fh_json_span v;
+    double seconds;
+    (void)version;
+    (void)ctx;
+    if (fh_json_get(desired, "interval_s", &v) != 0) return true;
+    if (fh_json_number(v, &seconds) != 0 || seconds <= 0 || seconds > 86400) {
+        snprintf(error, error_cap, "interval_s must be a number from 0 to 86400");
+        return false;
+    }
+    interval_ms = (long)(seconds * 1000.0 + 0.5);
+    return true;
+}
 
 static void usage(void)
 {
     fprintf(stderr,
             "usage: fleethub-device --url wss://HOST:PORT/v1/device --ca FILE --cert FILE --key FILE --state DIR\n"
             "                       [--url ANOTHER_HUB...] [--count N] [--interval-ms M] [--protocol 1|2] [--backoff-max-ms M]\n"
+            "                       [--command NAME...] [--fail-command NAME...]   (protocol 2: commands answered ok / failed)\n"
+            "       fleethub-device --url ... --ca FILE --claim-cert FILE --claim-key FILE --id DEVICE_ID --state DIR [...]\n"
+            "                       (provisioning by claim: its own key and certificate, kept in --state)\n"
             "       fleethub-device --new-key KEY_FILE --csr CSR_FILE --id DEVICE_ID   (a key and request made here)\n"
             "example: fleethub-device --url wss://localhost:8443/v1/device --ca certs/ca.crt \\\n"
             "           --cert certs/devices/esp32-01.crt --key certs/devices/esp32-01.key --state ./state --count 10\n");
@@ -172,6 +231,14 @@ static void on_event(const fh_event *ev, void *ctx)
     case FH_EV_DROPPED: printf("dropped %" PRIu64 " %s\n", ev->seq, ev->text); break;
     case FH_EV_STOPPED: printf("stopped %u\n", ev->close_code); break;
     case FH_EV_PAUSED: printf("pause %u ms\n", ev->retry_after_ms); break;
+    case FH_EV_COMMAND:
+        if (ev->ok) printf("cmd %s ok\n", ev->text);
+        else printf("cmd %s failed %s\n", ev->text, ev->detail);
+        break;
+    case FH_EV_CONFIG:
+        if (ev->ok) printf("config version=%" PRId64 " interval_ms=%ld\n", ev->version, interval_ms);
+        else printf("config version=%" PRId64 " refused %s\n", ev->version, ev->detail);
+        break;
     }
     fflush(stdout);
 }
@@ -181,9 +248,10 @@ int main(int argc, char **argv)
     const char *urls[1 + FH_MAX_ENDPOINTS] = { NULL };
     size_t url_count = 0;
     fh_endpoint alternates[FH_MAX_ENDPOINTS];
-    const char *new_key = NULL, *csr = NULL, *id = NULL;
+    const char *new_key = NULL, *csr = NULL, *id = NULL, *claim_cert = NULL, *claim_key = NULL;
     const char *ca = NULL, *cert = NULL, *key = NULL, *state = NULL, *path = NULL;
-    long count = 10, interval_ms = 1000, protocol = 1, backoff_max = FH_DEFAULT_BACKOFF_MAX_MS;
+    long count = 10, protocol = 1, backoff_max = FH_DEFAULT_BACKOFF_MAX_MS;
+    size_t command_count = 0;
     uint16_t port = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -205,11 +273,22 @@ int main(int argc, char **argv)
             }
             urls[url_count++] = v;
         }
+        else if (strcmp(a, "--command") == 0 || strcmp(a, "--fail-command") == 0) {
+            if (command_count == MAX_COMMANDS || !fh_json_valid_field_name(v)) {
+                fprintf(stderr, "fleethub-device: at most %d commands, each named [A-Za-z_][A-Za-z0-9_]{0,63}, got %s\n", MAX_COMMANDS, v);
+                return 2;
+            }
+            commands[command_count].name = v;
+            commands[command_count].handle = strcmp(a, "--command") == 0 ? answer_command : fail_command;
+            command_count++;
+        }
         else if (strcmp(a, "--ca") == 0) ca = v;
         else if (strcmp(a, "--cert") == 0) cert = v;
         else if (strcmp(a, "--key") == 0) key = v;
         else if (strcmp(a, "--state") == 0) state = v;
         else if (strcmp(a, "--new-key") == 0) new_key = v;
+        else if (strcmp(a, "--claim-cert") == 0) claim_cert = v;
+        else if (strcmp(a, "--claim-key") == 0) claim_key = v;
         else if (strcmp(a, "--csr") == 0) csr = v;
         else if (strcmp(a, "--id") == 0) id = v;
         else if (strcmp(a, "--count") == 0) count = strtol(v, &end, 10);
@@ -226,14 +305,23 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (new_key != NULL || csr != NULL || id != NULL) {
+    bool claim = claim_cert != NULL || claim_key != NULL;
+    if (claim && (claim_cert == NULL || claim_key == NULL || id == NULL || cert != NULL || key != NULL || new_key != NULL || csr != NULL)) {
+        fprintf(stderr, "fleethub-device: --claim-cert, --claim-key and --id go together, without --cert, --key, --new-key or --csr\n");
+        return 2;
+    }
+    if (claim && !fh_device_id_valid(id)) {
+        fprintf(stderr, "fleethub-device: --id must be 1 to 64 of A-Z a-z 0-9 . _ - (first a letter or digit), got %s\n", id);
+        return 2;
+    }
+    if (!claim && (new_key != NULL || csr != NULL || id != NULL)) {
         if (new_key == NULL || csr == NULL || id == NULL) {
             fprintf(stderr, "fleethub-device: --new-key, --csr and --id go together\n");
             return 2;
         }
         return make_csr(new_key, csr, id);
     }
-    if (url_count == 0 || ca == NULL || cert == NULL || key == NULL || state == NULL) {
+    if (url_count == 0 || ca == NULL || (!claim && (cert == NULL || key == NULL)) || state == NULL) {
         usage();
         return 2;
     }
@@ -255,9 +343,10 @@ int main(int argc, char **argv)
         if (i > 0) alternates[i - 1].host = hosts[i];
         path = p;
     }
-    if (read_file(ca, ca_pem, sizeof ca_pem) != 0 || read_file(cert, cert_pem, sizeof cert_pem) != 0 ||
-        read_file(key, key_pem, sizeof key_pem) != 0) {
-        fprintf(stderr, "fleethub-device: cannot read --ca, --cert or --key (at most %d bytes each)\n", PEM_MAX - 1);
+    if (read_file(ca, ca_pem, sizeof ca_pem) != 0 ||
+        (claim ? read_file(claim_cert, claim_cert_pem, sizeof claim_cert_pem) != 0 || read_file(claim_key, claim_key_pem, sizeof claim_key_pem) != 0
+               : read_file(cert, cert_pem, sizeof cert_pem) != 0 || read_file(key, key_pem, sizeof key_pem) != 0)) {
+        fprintf(stderr, "fleethub-device: cannot read --ca, --cert, --key, --claim-cert or --claim-key (at most %d bytes each)\n", PEM_MAX - 1);
         return 2;
     }
     if (mkdir(state, 0700) != 0 && errno != EEXIST) {
@@ -294,8 +383,35 @@ int main(int argc, char **argv)
     cfg.on_event = on_event;
     cfg.event_ctx = &protocol;
     cfg.protocol = (uint8_t)protocol;
+    cfg.commands = commands;
+    cfg.command_count = command_count;
+    cfg.on_config = apply_config;
     fh_client_buffers bufs = { rx_buf, sizeof rx_buf, msg_buf, sizeof msg_buf, tx_buf, sizeof tx_buf };
     static fh_client client;
+    if (claim) {
+        fh_cred_storage creds;
+        fh_provision_config pc = { .device_id = id, .claim_cert_pem = claim_cert_pem, .claim_key_pem = claim_key_pem };
+        fh_provision_result res;
+        fh_file_cred_storage_init(&file_storage, &creds);
+        rc = fh_provision(&client, &cfg, &bufs, &pc, &creds, key_pem, sizeof key_pem, cert_pem, sizeof cert_pem, &res);
+        if (rc == FH_PROVISION_REFUSED) {
+            printf("provision_error %s retryAfterMs=%u\n", res.error[0] ? res.error : "refused", res.retry_after_ms);
+            return 3;
+        }
+        if (rc == FH_PROVISION_STORAGE) {
+            fprintf(stderr, "fleethub-device: cannot keep the credentials in --state %s\n", state);
+            return 4;
+        }
+        if (rc != 0) {
+            fprintf(stderr, "fleethub-device: provisioning gave up (%d)\n", rc);
+            return 5;
+        }
+        if (res.from_storage) printf("credentials from state\n");
+        else printf("provisioned serial=%s notAfter=%" PRId64 "\n", res.cert.serial, res.cert.not_after);
+        fflush(stdout);
+        cfg.cert_pem = cert_pem;
+        cfg.key_pem = key_pem;
+    }
     rc = fh_client_init(&client, &cfg, &bufs, &outbox);
     if (rc != 0) {
         fprintf(stderr, "fleethub-device: cannot load the credentials (mbedTLS -0x%04x)\n", (unsigned)-rc);
@@ -338,6 +454,8 @@ int main(int argc, char **argv)
             break;
         }
     }
+    /* What the outbox cost the storage this run (on a device: flash writes). */
+    printf("storage writes=%lu bytes=%llu\n", file_storage.writes, file_storage.bytes);
     fflush(stdout);
     fh_client_free(&client);
     return exit_code;

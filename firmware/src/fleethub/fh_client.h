@@ -20,6 +20,7 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
+#include "fleethub/fh_control.h"
 #include "fleethub/fh_json.h"
 #include "fleethub/fh_outbox.h"
 #include "fleethub/fh_ws.h"
@@ -84,6 +85,8 @@ typedef enum {
     FH_EV_DROPPED,        /* seq refused for good (invalid, or larger than maxPayloadBytes) */
     FH_EV_STOPPED,        /* close_code: 4001/4002/4003; the client will not reconnect */
     FH_EV_PAUSED,         /* a nack: nothing is sent for retry_after_ms, then one reading goes first */
+    FH_EV_COMMAND,        /* protocol 2: a command answered; text = its name, ok, detail = the error sent when not ok */
+    FH_EV_CONFIG,         /* protocol 2: desired configuration acknowledged; version, ok, detail = the error sent when not ok */
 } fh_event_type;
 
 typedef struct {
@@ -101,6 +104,9 @@ typedef struct {
     const struct fh_limits *limits; /* FH_EV_HELLO: hello.limits (valid during the callback) */
     const char *host; /* FH_EV_CONNECTED, FH_EV_CONNECT_FAILED: the endpoint */
     uint16_t port;
+    bool ok;            /* FH_EV_COMMAND, FH_EV_CONFIG */
+    int64_t version;    /* FH_EV_CONFIG */
+    const char *detail; /* FH_EV_COMMAND, FH_EV_CONFIG: the error text sent ("" when ok) */
 } fh_event;
 
 /** `hello.limits` (0 when the hub did not say). */
@@ -125,6 +131,31 @@ typedef struct {
     int (*handle)(struct fh_client *c, fh_json_span value, void *ctx);
     void *ctx;
 } fh_message_handler;
+
+/**
+ * One command this device runs (SPEC: Device protocol version 2, Commands).
+ * `handle` gets the request (its `args` object is validated JSON: read it
+ * with fh_json_get and fh_json_int/number/bool/string) and writes the
+ * result's members with `result` (fh_jw_key then one value each; SPEC: names
+ * [A-Za-z_][A-Za-z0-9_]{0,63}, values finite numbers, booleans or strings of
+ * at most 256 characters). It returns true when the command succeeded; when
+ * not, it may copy a short reason into `error` (`error_cap` bytes with the
+ * NUL). It runs on the thread that calls fh_client_poll and should return
+ * soon: the hub times a command out after its `timeoutMs`.
+ */
+typedef struct {
+    const char *name;
+    bool (*handle)(const fh_cmd_request *cmd, fh_json_writer *result, char *error, size_t error_cap, void *ctx);
+    void *ctx;
+} fh_command;
+
+/**
+ * The desired configuration (SPEC: Device protocol version 2, Desired
+ * configuration): the whole document `desired` (an object, validated JSON)
+ * of `version`. Return true once it is applied; false, with a short reason in
+ * `error`, when it cannot be. Either is acknowledged to the hub.
+ */
+typedef bool (*fh_config_fn)(int64_t version, fh_json_span desired, char *error, size_t error_cap, void *ctx);
 
 /** Another address of the same fleethub (a cluster hub behind another name or port). */
 typedef struct {
@@ -151,6 +182,17 @@ typedef struct {
     void *event_ctx;
     const fh_message_handler *handlers; /* extra downlink kinds; may be NULL */
     size_t handler_count;
+    /*
+     * Protocol 2: the commands this device runs (a name not here is answered
+     * `ok:false`, "unknown command"), and the desired configuration's
+     * callback (NULL: every version is acknowledged `ok:false`). Replies are
+     * built in the `tx` buffer: a result larger than it is answered
+     * `ok:false`, "result too large".
+     */
+    const fh_command *commands;
+    size_t command_count;
+    fh_config_fn on_config;
+    void *config_ctx;
 } fh_client_config;
 
 /** Caller-provided memory. */
@@ -176,6 +218,14 @@ typedef struct fh_client {
     mbedtls_ssl_config conf;
     mbedtls_ssl_context ssl;
     mbedtls_net_context net;
+    /*
+     * The last handshake's TLS session (a session ticket or id): offered to
+     * the same endpoint on the next connect, so a reconnect costs the hub
+     * and the device no ECDSA signature or certificate check.
+     */
+    mbedtls_ssl_session session;
+    bool has_session;
+    size_t session_endpoint;
     bool ssl_ready;
     fh_ws_reader reader;
     fh_client_state state;

@@ -28,6 +28,15 @@ extern "C" {
 int fh_make_key_and_csr(const char *device_id, int (*f_rng)(void *, unsigned char *, size_t), void *p_rng,
                         char *key_pem, size_t key_cap, char *csr_pem, size_t csr_cap);
 
+/**
+ * A request for a key made earlier (PEM, as fh_make_key_and_csr wrote it):
+ * what a device sends again after a reboot cut its first attempt short, so
+ * the hub recognises an identical repeat (same id, same key). 0, -1 for a bad
+ * device id, or an mbedTLS error.
+ */
+int fh_csr_for_key(const char *device_id, const char *key_pem, int (*f_rng)(void *, unsigned char *, size_t), void *p_rng,
+                   char *csr_pem, size_t csr_cap);
+
 /** The SPEC's device-id rule. */
 int fh_device_id_valid(const char *device_id);
 

@@ -47,6 +47,19 @@ int fh_json_int(fh_json_span v, int64_t *out);
 /** Copies a string value without quotes, unescaping \" \\ \/ \b \f \n \r \t (\u is kept as '?'). 0, else -1 (not a string or too long). */
 int fh_json_string(fh_json_span v, char *out, size_t cap);
 
+/** A number value (integer, fraction or exponent) as a double: 0, else -1 (not a number, or not finite as a double). */
+int fh_json_number(fh_json_span v, double *out);
+
+/** A boolean value: 0, else -1. */
+int fh_json_bool(fh_json_span v, bool *out);
+
+/**
+ * Member `index` of object `obj` (validated text): 0 and its key (without
+ * quotes, still escaped) and value, 1 past the last member, -1 not an object.
+ * What a desired configuration's callback walks to see every name it got.
+ */
+int fh_json_member_at(fh_json_span obj, size_t index, fh_json_span *key, fh_json_span *value);
+
 /** true when `key` equals the span's text. */
 bool fh_json_span_eq(fh_json_span s, const char *key);
 

@@ -15,13 +15,25 @@
 extern "C" {
 #endif
 
-/** Where the outbox block is kept across restarts. Both return 0 on success. */
+/**
+ * Where the outbox is kept across restarts. Two ways, all functions
+ * returning 0 on success:
+ * - by record (preferred: set load_record/save_record): record 0 is the
+ *   header, record i + 1 is slot i. A reading kept costs one write of its
+ *   slot, an ack one write per reading it frees: what flash wear (NVS) asks.
+ * - as one block (load/save, when the record functions are NULL): every
+ *   change rewrites the whole outbox.
+ */
 typedef struct {
     void *ctx;
     /** Reads the saved block into `buf`; sets `*len` (0 when nothing was saved yet). */
     int (*load)(void *ctx, uint8_t *buf, size_t cap, size_t *len);
     /** Replaces the saved block atomically (a crash keeps the old or the new one whole). */
     int (*save)(void *ctx, const uint8_t *buf, size_t len);
+    /** Reads record `index` (exactly `len` bytes) into `buf`; `*got` 0 when it was never saved, else its length. */
+    int (*load_record)(void *ctx, uint32_t index, uint8_t *buf, size_t len, size_t *got);
+    /** Replaces record `index` atomically. */
+    int (*save_record)(void *ctx, uint32_t index, const uint8_t *buf, size_t len);
 } fh_storage;
 
 /** A slot's state on this connection (not meaningful across restarts). */
@@ -33,7 +45,7 @@ typedef struct {
     uint8_t reserved;
     uint16_t len;
     uint32_t order;  /* publish order, for readings not numbered yet */
-    uint64_t seq;    /* 0 until numbered (after the first hello of a run without saved state) */
+    uint64_t seq;    /* 0 until numbered (after the first hello of a run without saved state); a freed slot keeps it */
     int64_t ts;      /* ms since epoch, 0 when unknown */
 } fh_slot;
 
@@ -42,7 +54,7 @@ typedef struct {
     uint32_t magic;
     uint16_t slots;
     uint16_t slot_bytes;
-    uint64_t next_seq;
+    uint64_t next_seq;   /* saved by record only when a hello raises it: the slots' own seqs say the rest */
     uint32_t next_order;
     uint32_t reserved;
 } fh_outbox_header;
