@@ -67,5 +67,11 @@ test('a cluster hub that loses its quorum closes with 1013: the device backs off
   assert.ok(afterClose.includes('connected'), `connected again after 1013:\n${device.output()}`);
   assert.ok(afterClose.some((l) => /^retry in \d+ ms$/.test(l)), 'backed off after 1013');
   assert.equal(highestAck(lines), COUNT);
-  assertContiguousOnce(await storedSeqs(a.hub.store, 'fw-cluster'), COUNT);
+  // Hub A learns of what hub B stored from the stream's state, refreshed every infoRefreshMs: wait until it has.
+  let seen = new Map<number, number>();
+  await waitUntil(async () => {
+    seen = await storedSeqs(a.hub.store, 'fw-cluster');
+    return seen.has(COUNT);
+  }, 'hub A sees every reading in the stream', 30_000);
+  assertContiguousOnce(seen, COUNT);
 });
