@@ -14,8 +14,9 @@
  * Outside the token's scopes or device glob: `{"error":"forbidden"}`.
  */
 import { isValidDeviceId } from '../../pki/index.js';
-import type { CommandCenter, CommandRecord } from '../commands/command-center.js';
-import type { DesiredConfigs } from '../commands/desired-configs.js';
+import type { CommandRecord } from '../commands/command-center.js';
+import type { ConfigView } from '../commands/desired-configs.js';
+import type { CommandService, ConfigService } from '../commands/device-control.js';
 import { FIELD_NAME_PATTERN } from '../protocol.js';
 import { TokenBucket } from '../token-bucket.js';
 import type { TokenClaims } from './dashboard-token.js';
@@ -23,8 +24,8 @@ import { globMatches } from './device-glob.js';
 
 /** What the console may ask of devices; absent on a console without a hub behind it. */
 export interface ConsoleControl {
-  readonly commands: CommandCenter;
-  readonly configs: DesiredConfigs;
+  readonly commands: CommandService;
+  readonly configs: ConfigService;
 }
 
 /** A parsed control request. */
@@ -130,7 +131,14 @@ export async function handleControlRequest(request: ControlRequest, ctx: Control
 async function answerConfig(request: Extract<ControlRequest, { type: 'config' }>, ctx: ControlContext, control: ConsoleControl): Promise<void> {
   const { device } = request;
   if (request.desired === undefined) {
-    const { desired, acked } = control.configs.get(device);
+    let view: ConfigView;
+    try {
+      view = control.configs.read === undefined ? control.configs.get(device) : await control.configs.read(device);
+    } catch {
+      ctx.strike('unavailable');
+      return;
+    }
+    const { desired, acked } = view;
     ctx.send(JSON.stringify({
       config: { device, version: desired?.version ?? null, desired: desired?.desired ?? null, updatedAt: desired?.updatedAt ?? null, acked },
     }));
