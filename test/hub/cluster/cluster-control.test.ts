@@ -5,16 +5,18 @@
  * the device wherever it is connected, and what the device answers is seen
  * from any hub: a command to a device on hub B, a command queued while the
  * device is offline and delivered when it connects to B, a lost one never
- * resent, desired config set on A delivered on B with its ack visible from
- * A and not resent when the device moves, and desired config kept when a
- * hub restarts with an empty data folder.
+ * resent, one whose hub was killed reported lost (every state ends),
+ * desired config set on A delivered on B with its ack visible from A and
+ * not resent when the device moves, and desired config kept when a hub
+ * restarts with an empty data folder.
  */
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CommandRecord } from '../../../src/hub/commands/command-center.js';
-import { runCli } from '../../helpers/cli.js';
+import { runCli, startServe } from '../../helpers/cli.js';
 import { connectDevice, type DeviceClient } from '../../helpers/device-client.js';
 import { startHub, type TestHub } from '../../helpers/hub.js';
 import { startNatsCluster, type NatsCluster } from '../../helpers/nats-cluster.js';
@@ -23,6 +25,8 @@ import { waitUntil } from '../../helpers/wait.js';
 
 const WAIT_MS = 30_000;
 const COMMANDS = { ping: { plans: ['*'], timeoutMs: 20_000 } };
+/** How long past ttl + timeout a hub waits for a command's outcome (HubOptions.cluster.commandGraceMs), short for the test of a dead hub. */
+const GRACE_MS = 1_000;
 type Json = Record<string, unknown>;
 
 describe('cluster mode: commands and desired configuration on any hub', () => {
@@ -33,7 +37,7 @@ describe('cluster mode: commands and desired configuration on any hub', () => {
   let a: TestHub;
   let b: TestHub;
 
-  const startNode = (node: string): Promise<TestHub> => startHub({ commands: COMMANDS, cluster: { node, nats: { servers: nats.urls } } }, pki);
+  const startNode = (node: string): Promise<TestHub> => startHub({ commands: COMMANDS, cluster: { node, nats: { servers: nats.urls } }, clusterOptions: { commandGraceMs: GRACE_MS } }, pki);
   const isFinal = (r: CommandRecord): boolean => r.state !== 'queued' && r.state !== 'sent';
   /** The CLI through `hub`'s console, as an operator runs it. */
   const cli = (hub: TestHub, args: string[]) => runCli([...args, '--console', hub.consoleUrl, '--pki', pki.dir]);
@@ -65,7 +69,7 @@ describe('cluster mode: commands and desired configuration on any hub', () => {
   before(async () => {
     nats = await startNatsCluster();
     pki = await makeTestPki();
-    for (const id of ['cc-online', 'cc-offline', 'cc-lost', 'cc-expire', 'cfg-move', 'cfg-restart']) devices.set(id, await pki.addDevice(id));
+    for (const id of ['cc-online', 'cc-offline', 'cc-lost', 'cc-expire', 'cc-dead-hub', 'cfg-move', 'cfg-restart']) devices.set(id, await pki.addDevice(id));
     a = await startNode('hub-a');
     b = await startNode('hub-b');
   });
@@ -117,6 +121,35 @@ describe('cluster mode: commands and desired configuration on any hub', () => {
     const again = await connect(a, 'cc-lost');
     await roundTrip(again, 1);
     assert.equal(cmds(again).length, 0);
+  });
+
+  it('a hub killed while it holds a sent command: the accepting hub reports it lost past its ttl, timeout and commandGraceMs', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fleethub-hub-c-'));
+    const config = join(dir, 'hub-c.json');
+    await writeFile(config, JSON.stringify({
+      device: { host: '127.0.0.1', port: 0 }, console: { host: '127.0.0.1', port: 0 }, pkiDir: pki.dir, dataDir: join(dir, 'data'),
+      commands: COMMANDS, cluster: { node: 'hub-c', nats: { servers: nats.urls } },
+    }));
+    const c = startServe(['--config', config], { env: { FLEETHUB_PKI: undefined, FLEETHUB_LOG_LEVEL: 'info' } });
+    try {
+      const { deviceUrl } = await c.ready;
+      const creds = devices.get('cc-dead-hub')!;
+      const device = await connectDevice({ url: deviceUrl, ca: pki.ca, cert: creds.cert, key: creds.key, protocol: 'fleethub.v2' });
+      open.push(device);
+      await device.hello();
+      const states: CommandRecord[] = [];
+      await a.hub.control.commands.submit({ device: 'cc-dead-hub', name: 'ping', ttlMs: 2_000, timeoutMs: 500 }, 'test-token', (r) => states.push(r));
+      await device.waitFor((m) => m.cmd !== undefined, WAIT_MS);
+      c.child.kill('SIGKILL');
+      await c.exited;
+      await waitUntil(() => states.some(isFinal), 'hub A gives the command a final state', WAIT_MS);
+      assert.equal(states.at(-1)?.state, 'lost');
+      assert.match(states.at(-1)?.error ?? '', /no hub reported an outcome/);
+    } finally {
+      if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
+      await c.exited;
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('desired config set on hub A reaches the device on hub B, its ack is visible from A, and a move does not resend it', async () => {
