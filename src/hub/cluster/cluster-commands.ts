@@ -6,11 +6,18 @@
  * device, the timeouts, the audit lines and the metrics are the single
  * hub's code.
  *
+ * - Every hub watches the whole bucket (its last values, then each change)
+ *   and keeps an index of it by device: a device that connects costs no
+ *   request to NATS unless a command waits for it, so a fleet reconnecting
+ *   at once is no storm. A stale index entry only costs a compare-and-set
+ *   that fails, after which the entry is read again.
  * - Accepting (any hub's console): the request is checked (allow-list,
  *   args, bounds, the device's queue), then created in the bucket as
  *   `<device>.<id>`, `queued`, taken by no hub. The accepting hub hears
- *   each later state from its watch of the bucket, tells the console, and
- *   deletes the key at the final state.
+ *   the later states from its watch of the bucket, tells the console, and
+ *   deletes the key at the final state. (The bucket keeps one value per
+ *   key, so a quick `sent` may be overwritten before the watch reads it: an
+ *   answer implies it, and the console is told `sent` first.)
  * - Taking: ownership (device-ownership.ts) leaves one live session per
  *   device in the cluster, so the hub holding that session is the one that
  *   takes the device's oldest waiting command: when the watch shows a new
@@ -86,6 +93,8 @@ const encoder = new TextEncoder();
 
 const keyOf = (device: string, id: string): string => `${encodeToken(device)}.${id}`;
 
+/** Final states a command reaches only once it was sent. */
+const ANSWERED: ReadonlySet<CommandState> = new Set(['succeeded', 'failed', 'timed_out']);
 const STATES: ReadonlySet<string> = new Set(['queued', 'sent', ...FINAL]);
 
 function parseStored(key: string, revision: number, text: string): Stored | null {
@@ -124,6 +133,8 @@ export class ClusterCommands implements V2Participant, CommandService {
   readonly #taking = new Set<string>();
   readonly #again = new Set<string>();
   readonly #accepted = new Map<string, Accepted>();
+  /** The bucket as the watch shows it: each device's records by id. */
+  readonly #index = new Map<string, Map<string, Stored>>();
   #watch: KeptWatch | null = null;
   #closed = false;
 
@@ -139,7 +150,7 @@ export class ClusterCommands implements V2Participant, CommandService {
   static async open(options: ClusterCommandsOptions): Promise<ClusterCommands> {
     const kv = await openClusterBucket(options.connection, clusterNames(options.prefix).commandBucket, options.replicas, options.kvTimeoutMs);
     const commands = new ClusterCommands(options, kv);
-    commands.#watch = await keepWatching(kv, { include: KvWatchInclude.UpdatesOnly, ignoreDeletes: true }, (entry) => commands.#onEntry(entry), {
+    commands.#watch = await keepWatching(kv, { include: KvWatchInclude.LastValue }, (entry) => commands.#onEntry(entry), {
       name: 'commands', retryMs: options.watchRetryMs, log: options.log,
     });
     return commands;
@@ -147,22 +158,21 @@ export class ClusterCommands implements V2Participant, CommandService {
 
   async submit(request: CommandRequest, token: string, listener?: CommandListener): Promise<CommandRecord> {
     const checked = this.#center.check(request, token);
-    if (checked.state === 'refused' || this.#closed) return checked.state === 'refused' ? checked : this.#center.refuse(request, token, 'unavailable');
-    let waiting: number;
-    try {
-      waiting = (await this.#list(request.device)).filter((s) => !FINAL.has(s.record.state)).length;
-    } catch {
-      return this.#center.refuse(request, token, 'unavailable');
-    }
+    if (checked.state === 'refused') return checked;
+    if (this.#closed) return this.#center.refuse(request, token, 'unavailable');
+    const waiting = this.#list(request.device).filter((s) => !FINAL.has(s.record.state)).length;
     if (waiting >= this.#o.maxQueuedPerDevice) return this.#center.refuse(request, token, 'queue_full');
     const key = keyOf(checked.device, checked.id);
     // Known before it is written, so no state the watch brings is missed.
     const accepted: Accepted = { key, listener, last: 'queued', expiry: undefined, deadline: undefined };
     this.#accepted.set(checked.id, accepted);
+    // Counted in the device's queue at once, so a burst of requests cannot overfill it while the first writes are on their way.
+    this.#indexSet(checked.device, checked.id, { key, revision: 0, record: checked });
     try {
       await this.#kv.create(key, encoder.encode(JSON.stringify(checked)));
     } catch {
       this.#accepted.delete(checked.id);
+      this.#indexSet(checked.device, checked.id, null);
       return this.#center.refuse(request, token, 'unavailable');
     }
     this.#o.log.log('info', 'command.accepted', { id: checked.id, device: checked.device, name: checked.name, token });
@@ -218,18 +228,29 @@ export class ClusterCommands implements V2Participant, CommandService {
     await this.#watch?.stop();
   }
 
-  /** Every record of `device` in the bucket. */
-  async #list(device: string): Promise<Stored[]> {
-    const keys: string[] = [];
-    for await (const key of await this.#kv.keys(`${encodeToken(device)}.*`)) keys.push(key);
-    const entries = await Promise.all(keys.map((key) => this.#kv.get(key)));
-    const stored: Stored[] = [];
-    for (const entry of entries) {
-      if (entry === null || entry.operation !== 'PUT') continue;
-      const s = parseStored(entry.key, entry.revision, entry.string());
-      if (s !== null) stored.push(s);
+  /** Every record of `device` the index holds, oldest first. */
+  #list(device: string): Stored[] {
+    return [...(this.#index.get(device)?.values() ?? [])].sort((a, b) => a.record.createdAt - b.record.createdAt);
+  }
+
+  /** Keeps the index: `stored` null removes the id. */
+  #indexSet(device: string, id: string, stored: Stored | null): void {
+    let records = this.#index.get(device);
+    if (stored === null) {
+      records?.delete(id);
+      if (records?.size === 0) this.#index.delete(device);
+      return;
     }
-    return stored.sort((a, b) => a.record.createdAt - b.record.createdAt);
+    if (records === undefined) this.#index.set(device, (records = new Map()));
+    const known = records.get(id);
+    if (known === undefined || known.revision < stored.revision) records.set(id, stored);
+  }
+
+  /** After a failed compare-and-set: the record as the bucket holds it now. */
+  async #refresh(stored: Stored): Promise<void> {
+    const entry = await this.#kv.get(stored.key);
+    const fresh = entry === null || entry.operation !== 'PUT' ? null : parseStored(entry.key, entry.revision, entry.string());
+    this.#indexSet(stored.record.device, stored.record.id, fresh);
   }
 
   /** Takes the device's oldest waiting command, unless this hub runs one for it; reads again when news came meanwhile. */
@@ -255,7 +276,8 @@ export class ClusterCommands implements V2Participant, CommandService {
 
   async #takeOldest(device: string): Promise<void> {
     const now = this.#now();
-    for (const { key, revision, record } of await this.#list(device)) {
+    for (const stored of this.#list(device)) {
+      const { key, revision, record } = stored;
       if (this.#closed || this.#running.has(device) || !this.#online.has(device)) return;
       if (FINAL.has(record.state) || record.node !== undefined) {
         // An outcome nobody collected, or a command of a hub that died with it: the accepting hub has reported it by now.
@@ -263,15 +285,16 @@ export class ClusterCommands implements V2Participant, CommandService {
         continue;
       }
       if (record.expiresAt <= now) {
-        await this.#expire({ key, revision, record });
+        await this.#expire(stored);
         continue;
       }
       const taken: ClusterCommand = { ...record, node: this.#o.node };
       try {
         await this.#kv.update(key, encoder.encode(JSON.stringify(taken)), revision);
       } catch (err) {
-        if (isCasConflict(err)) continue;
-        throw err;
+        if (!isCasConflict(err)) throw err;
+        await this.#refresh(stored);
+        continue;
       }
       this.#run(taken);
       return;
@@ -312,8 +335,9 @@ export class ClusterCommands implements V2Participant, CommandService {
     try {
       await this.#kv.update(stored.key, encoder.encode(JSON.stringify(ended)), stored.revision);
     } catch (err) {
-      if (isCasConflict(err)) return;
-      throw err;
+      if (!isCasConflict(err)) throw err;
+      await this.#refresh(stored);
+      return;
     }
     this.#center.recordOutside(ended);
   }
@@ -358,21 +382,30 @@ export class ClusterCommands implements V2Participant, CommandService {
   }
 
   #onEntry(entry: KvWatchEntry): void {
-    if (entry.operation !== 'PUT') return;
-    const stored = parseStored(entry.key, entry.revision, entry.string());
-    if (stored === null) return;
-    const { record } = stored;
+    const dot = entry.key.indexOf('.');
+    let device: string;
     try {
-      if (decodeToken(entry.key.slice(0, entry.key.indexOf('.'))) !== record.device) return;
+      device = decodeToken(entry.key.slice(0, dot));
     } catch {
       return;
     }
-    const accepted = this.#accepted.get(record.id);
+    const id = entry.key.slice(dot + 1);
+    if (entry.operation !== 'PUT') {
+      this.#indexSet(device, id, null);
+      return;
+    }
+    const stored = parseStored(entry.key, entry.revision, entry.string());
+    if (stored === null || stored.record.device !== device || stored.record.id !== id) return;
+    this.#indexSet(device, id, stored);
+    const { record } = stored;
+    const accepted = this.#accepted.get(id);
     if (accepted !== undefined && record.state !== 'queued' && record.state !== accepted.last) {
+      // The bucket keeps one value per key, so a watch may see only the newest of two quick writes: an answer implies it was sent.
+      if (accepted.last === 'queued' && ANSWERED.has(record.state)) accepted.listener?.({ ...plain(record), state: 'sent' });
       accepted.last = record.state;
-      if (FINAL.has(record.state)) this.#finish(record.id, accepted, entry.revision);
+      if (FINAL.has(record.state)) this.#finish(id, accepted, entry.revision);
       accepted.listener?.(plain(record));
     }
-    if (record.state === 'queued' && record.node === undefined && this.#online.has(record.device)) void this.#take(record.device);
+    if (record.state === 'queued' && record.node === undefined && this.#online.has(device)) void this.#take(device);
   }
 }

@@ -14,10 +14,12 @@
  *   holds its session, and {@link ClusterDesiredConfigs.get} answers from
  *   the copy. The console reads the bucket itself ({@link ClusterDesiredConfigs.read}),
  *   so `device config get` on any hub shows what is stored now.
- * - After `hello` the hub holding the device reads its document and ack
- *   from the bucket and sends the document only when the ack names another
- *   version: a device that moves to another hub is not sent a version it
- *   acknowledged, and a fleet reconnecting at once costs no downlink.
+ * - After `hello` the hub holding the device sends the document only when
+ *   the ack names another version: a fleet reconnecting at once costs no
+ *   downlink, and no request either when the copy shows the ack. When the
+ *   copy says a document is due, the hub reads the document and ack from
+ *   the bucket first, so a device that just acknowledged it on another hub
+ *   is not sent it again.
  * - The hub holding the device writes its `configAck` to `a.<device>`.
  */
 import type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv';
@@ -146,7 +148,8 @@ export class ClusterDesiredConfigs implements V2Participant, ConfigService {
   opened(port: DownlinkPort): void {
     const online: Online = { port, sent: 0 };
     this.#online.set(port.device, online);
-    void this.#offer(online);
+    // A device whose ack matches the copy costs nothing (a fleet reconnecting at once); one that would be sent a document is checked against the bucket first.
+    if (this.#due(port.device)) void this.#offer(online);
   }
 
   closed(port: DownlinkPort): void {
@@ -183,11 +186,17 @@ export class ClusterDesiredConfigs implements V2Participant, ConfigService {
     if (online !== undefined) this.#sendIfDue(online);
   }
 
+  /** Whether this hub's copy has a document for `device` that the device has not acknowledged. */
+  #due(device: string): boolean {
+    const doc = this.#docs.get(device);
+    return doc !== undefined && this.#acks.get(device)?.version !== doc.version;
+  }
+
   /** SPEC: sent when the device has not acknowledged this version, once per version and connection. */
   #sendIfDue(online: Online): void {
     const device = online.port.device;
     const doc = this.#docs.get(device);
-    if (doc === undefined || doc.version <= online.sent || this.#acks.get(device)?.version === doc.version) return;
+    if (doc === undefined || doc.version <= online.sent || !this.#due(device)) return;
     online.sent = doc.version;
     if (online.port.sendDownlink(configMessage(doc.version, doc.desired))) this.#sentCount.inc();
     else this.#o.log.log('warn', 'config.not_sent', { device, version: doc.version });
