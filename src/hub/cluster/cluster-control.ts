@@ -6,7 +6,7 @@
  * folder holds none of it, so a lost machine takes none of it along.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { ConfigReader, MAX_CONFIG_INTEGER } from '../../config/config-reader.js';
+import { readIntOptions } from '../../config/config-reader.js';
 import type { Logger } from '../../log.js';
 import type { MetricsRegistry } from '../../metrics.js';
 import { CommandCenter, type CommandRecord } from '../commands/command-center.js';
@@ -42,10 +42,9 @@ export type ResolvedClusterControlOptions = Required<ClusterControlOptions>;
 /** Fills in the defaults and checks the values; throws FH_ERR_CONFIG naming the option (`clusterOptions.commandGraceMs`). */
 export function resolveClusterControlOptions(options: ClusterControlOptions): ResolvedClusterControlOptions {
   // Options come from code with the other cluster options beside them: unread keys are not refused.
-  const r = new ConfigReader(options, 'clusterOptions');
-  return Object.freeze({
-    commandGraceMs: r.int('commandGraceMs', 0, MAX_CONFIG_INTEGER, DEFAULT_COMMAND_GRACE_MS),
-    controlWatchRetryMs: r.int('controlWatchRetryMs', 10, MAX_CONFIG_INTEGER, DEFAULT_CONTROL_WATCH_RETRY_MS),
+  return readIntOptions(options, 'clusterOptions', {
+    commandGraceMs: [0, DEFAULT_COMMAND_GRACE_MS],
+    controlWatchRetryMs: [10, DEFAULT_CONTROL_WATCH_RETRY_MS],
   });
 }
 
