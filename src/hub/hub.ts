@@ -161,7 +161,9 @@ class FleethubHub implements Hub {
     });
     let control: DeviceControl;
     try {
-      control = await openDeviceControl({ config: this.#config, planOf: (id) => this.#listener?.planOf(id), metrics: this.metrics, log: this.#log });
+      const parts = { config: this.#config, planOf: (id: string) => this.#listener?.planOf(id), metrics: this.metrics, log: this.#log };
+      // Cluster mode: commands and desired configuration in JetStream, the same for every hub (cluster-control.ts).
+      control = this.#cluster === null ? await openDeviceControl(parts) : await this.#cluster.openControl(parts);
     } catch (err) {
       await feed.close();
       await this.#cluster?.close();

@@ -28,6 +28,10 @@ export interface ClusterNames {
   readonly leaseBucket: string;
   /** The CRL and the inventory, as the CLI publishes them. */
   readonly pkiBucket: string;
+  /** Desired configuration: `d.<device>` the document, `a.<device>` the device's last configAck. */
+  readonly configBucket: string;
+  /** Commands waiting for their device or running on its hub: `<device>.<id>`. */
+  readonly commandBucket: string;
   /** The subject hub `node` answers takeover requests on. */
   takeoverSubject(node: string): string;
 }
@@ -39,6 +43,8 @@ export function clusterNames(prefix: string = DEFAULT_NATS_PREFIX): ClusterNames
     ownerBucket: `${prefix}-owners`,
     leaseBucket: `${prefix}-sink-leases`,
     pkiBucket: `${prefix}-pki`,
+    configBucket: `${prefix}-device-config`,
+    commandBucket: `${prefix}-commands`,
     takeoverSubject: (node: string) => `${prefix}.node.${encodeToken(node)}.takeover`,
   });
 }

@@ -9,6 +9,10 @@
  * heartbeat every second and counts every acked reading as contact, and
  * reports unhealthy after `quorumLossMs` (5 s) without one. One signal
  * serves `/healthz`, the refusal of new devices and the close of live ones.
+ *
+ * Commands and desired configuration live in the cluster too
+ * (cluster-control.ts): {@link ClusterHub.openControl} opens them once the
+ * hub knows its devices' plans.
  */
 import { readIntOptions } from '../../config/config-reader.js';
 import { SILENT_LOGGER, type Logger } from '../../log.js';
@@ -17,6 +21,10 @@ import type { JetStreamStore } from '../../store/jetstream-store.js';
 import type { CaRole } from '../crl-watcher.js';
 import type { SessionOwnership } from '../device-session.js';
 import type { TextSource } from '../text-source.js';
+import type { MetricsRegistry } from '../../metrics.js';
+import type { DeviceControl } from '../commands/device-control.js';
+import type { HubConfig } from '../config.js';
+import { openClusterDeviceControl, resolveClusterControlOptions, type ClusterControlOptions } from './cluster-control.js';
 import { ClusterPki, crlKeyOf } from './cluster-crl.js';
 import { DeviceOwnership } from './device-ownership.js';
 import { ClusterSessionOwnership } from './session-ownership.js';
@@ -36,7 +44,7 @@ export interface DeviceListenerCluster {
 export const DEFAULT_QUORUM_CHECK_MS = 500;
 
 /** Tuning of cluster mode that is not in the config file (tests and embedders). */
-export interface ClusterHubOptions {
+export interface ClusterHubOptions extends ClusterControlOptions {
   /** Names in NATS start with it (several fleets on one NATS cluster, or one test each). @defaultValue `fleethub` */
   readonly prefix?: string;
   /** Sink lease time to live (ms). @defaultValue DEFAULT_LEASE_TTL_MS */
@@ -65,9 +73,18 @@ export class ClusterHub {
   readonly #devices: DeviceOwnership;
   readonly #pki: ClusterPki;
   readonly #quorumTimer: NodeJS.Timeout;
+  readonly #store: JetStreamStore;
+  readonly #cluster: ClusterConfig;
+  readonly #options: ClusterHubOptions;
   #closed = false;
 
-  private constructor(ownership: ClusterSessionOwnership, devices: DeviceOwnership, pki: ClusterPki, leases: SinkLeases, quorumTimer: NodeJS.Timeout) {
+  private constructor(
+    ownership: ClusterSessionOwnership, devices: DeviceOwnership, pki: ClusterPki, leases: SinkLeases, quorumTimer: NodeJS.Timeout,
+    at: { store: JetStreamStore; cluster: ClusterConfig; options: ClusterHubOptions },
+  ) {
+    this.#store = at.store;
+    this.#cluster = at.cluster;
+    this.#options = at.options;
     this.ownership = ownership;
     this.#devices = devices;
     this.#pki = pki;
@@ -78,6 +95,15 @@ export class ClusterHub {
   /** What the device listener adds in cluster mode: ownership, and the published CRL and inventory. */
   listenerParts(): DeviceListenerCluster {
     return { ownership: this.ownership, crl: (role) => this.#pki.source(crlKeyOf(role)), inventory: this.#pki.source('inventory') };
+  }
+
+  /** Commands and desired configuration across the cluster, on the store's connection (closed by the hub, before this). */
+  openControl(parts: { readonly config: HubConfig; readonly planOf: (device: string) => string | undefined; readonly metrics: MetricsRegistry; readonly log: Logger }): Promise<DeviceControl> {
+    const prefix = this.#options.prefix;
+    return openClusterDeviceControl({
+      ...parts, connection: this.#store.connection, node: this.#cluster.node, replicas: this.#cluster.replicas, tuning: this.#options,
+      ...(prefix === undefined ? {} : { prefix }),
+    });
   }
 
   /** Stops the quorum watch, the takeover answers and the watches (the devices must be closed first). Idempotent. */
@@ -93,6 +119,7 @@ export class ClusterHub {
   static async open(store: JetStreamStore, cluster: ClusterConfig, hooks: ClusterHubHooks, options: ClusterHubOptions = {}): Promise<ClusterHub> {
     const log = hooks.log ?? SILENT_LOGGER;
     const { quorumCheckMs } = readIntOptions(options, 'clusterHubOptions', { quorumCheckMs: [1, DEFAULT_QUORUM_CHECK_MS] });
+    resolveClusterControlOptions(options); // a bad option stops start-up before anything is opened
     const common = { connection: store.connection, node: cluster.node, replicas: cluster.replicas, log, ...(options.prefix === undefined ? {} : { prefix: options.prefix }) };
     const ownership = new ClusterSessionOwnership();
     const devices = await DeviceOwnership.open({
@@ -112,6 +139,6 @@ export class ClusterHub {
       hooks.onQuorum(ok);
     }, quorumCheckMs);
     timer.unref();
-    return new ClusterHub(ownership, devices, pki, leases, timer);
+    return new ClusterHub(ownership, devices, pki, leases, timer, { store, cluster, options });
   }
 }

@@ -144,14 +144,15 @@ export class CommandCenter implements V2Participant {
   }
 
   /**
-   * Checks and queues a command; resolves with it `queued`, or `refused`
+   * Checks a request against the allow-list and the bounds: the command as
+   * it would be queued (not stored yet, `id` given or made), or `refused`
    * with an error code (`not_allowed`, `invalid_args`, `invalid_timeout`,
-   * `invalid_ttl`, `queue_full`, `unavailable`). `listener` hears every later
-   * state, the final one last.
+   * `invalid_ttl`), audited and counted. Cluster mode checks here before it
+   * queues a command in the cluster.
    */
-  async submit(request: CommandRequest, token: string, listener?: CommandListener): Promise<CommandRecord> {
+  check(request: CommandRequest, token: string, id: string = randomBytes(9).toString('base64url')): CommandRecord {
     const now = this.#now();
-    const base = { id: randomBytes(9).toString('base64url'), device: request.device, name: request.name, token, createdAt: now };
+    const base = { id, device: request.device, name: request.name, token, createdAt: now };
     const refuse = (error: string): CommandRecord => this.#end({ ...base, args: {}, timeoutMs: 0, expiresAt: now, state: 'queued' }, 'refused', { error });
     const rule = this.#o.allowList.get(request.name);
     if (rule === undefined || !ruleAllows(rule, this.#o.planOf(request.device))) return refuse('not_allowed');
@@ -161,8 +162,21 @@ export class CommandCenter implements V2Participant {
     if (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > rule.timeoutMs) return refuse('invalid_timeout');
     const ttlMs = request.ttlMs ?? Math.min(DEFAULT_COMMAND_TTL_MS, this.#o.maxTtlMs);
     if (typeof ttlMs !== 'number' || !Number.isInteger(ttlMs) || ttlMs < 0 || ttlMs > this.#o.maxTtlMs) return refuse('invalid_ttl');
+    return { ...base, args: args as ValueObject, timeoutMs, expiresAt: now + ttlMs, state: 'queued' };
+  }
+
+  /**
+   * Checks and queues a command; resolves with it `queued`, or `refused`
+   * with an error code (those of {@link check}, `queue_full`, `unavailable`).
+   * `listener` hears every later state, the final one last. `id` keeps the
+   * id a command already has (one taken from the cluster's queue).
+   */
+  async submit(request: CommandRequest, token: string, listener?: CommandListener, id?: string): Promise<CommandRecord> {
+    const checked = this.check(request, token, id);
+    if (checked.state === 'refused') return checked;
+    const refuse = (error: string): CommandRecord => this.#end({ ...checked, args: {}, timeoutMs: 0, expiresAt: checked.createdAt }, 'refused', { error });
     if (this.#waiting(request.device) >= this.#o.maxQueuedPerDevice) return refuse('queue_full');
-    const record: CommandRecord = { ...base, args: args as ValueObject, timeoutMs, expiresAt: now + ttlMs, state: 'queued' };
+    const record = checked;
     // Counted as waiting at once, so a burst of requests cannot overfill the queue while the first writes are on their way.
     this.#live.set(record.id, record);
     try {
@@ -175,6 +189,32 @@ export class CommandCenter implements V2Participant {
     if (listener !== undefined) this.#listeners.set(record.id, listener);
     this.#enqueue(record);
     return record;
+  }
+
+  /**
+   * Takes back a command that is still queued here (never sent): it leaves
+   * this center with no final state, for the cluster's queue to hold again
+   * (its device went to another hub). False when it was sent or has ended.
+   */
+  withdraw(id: string): boolean {
+    const record = this.#live.get(id);
+    if (record === undefined || record.state !== 'queued' || this.#inFlight.get(record.device)?.id === id) return false;
+    const queue = this.#queues.get(record.device);
+    const at = queue?.indexOf(id) ?? -1;
+    if (queue === undefined || at < 0) return false;
+    queue.splice(at, 1);
+    if (queue.length === 0) this.#queues.delete(record.device);
+    clearTimeout(this.#expiry.get(id));
+    this.#expiry.delete(id);
+    this.#live.delete(id);
+    this.#listeners.delete(id);
+    this.#o.store.delete(id).catch(() => undefined);
+    return true;
+  }
+
+  /** Audits and counts a state a command entered outside this center (one that expired in the cluster's queue). */
+  recordOutside(record: CommandRecord): void {
+    this.#record(record);
   }
 
   /** Records a command refused before it reached the center (`rate_limited` at the console): audited and counted like any other. */

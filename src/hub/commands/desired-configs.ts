@@ -63,7 +63,8 @@ export function isConfigAck(value: unknown): value is ConfigAckRecord {
 }
 
 /** Why a `set` was refused. */
-export type ConfigRefusal = 'invalid_config' | 'too_large' | 'unavailable' | 'invalid_glob' | 'too_many_globs';
+/** `unsupported`: glob documents on a cluster hub (they are kept per hub, not in the cluster, so no hub takes them). */
+export type ConfigRefusal = 'invalid_config' | 'too_large' | 'unavailable' | 'invalid_glob' | 'too_many_globs' | 'unsupported';
 
 /** What {@link DesiredConfigs} works with. */
 export interface DesiredConfigsOptions {

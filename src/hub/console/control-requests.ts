@@ -23,8 +23,9 @@
  * token's glob): `{"error":"forbidden"}`.
  */
 import { isValidDeviceId } from '../../pki/index.js';
-import type { CommandCenter, CommandRecord } from '../commands/command-center.js';
-import type { DesiredConfigs } from '../commands/desired-configs.js';
+import type { CommandRecord } from '../commands/command-center.js';
+import type { ConfigView } from '../commands/desired-configs.js';
+import type { CommandService, ConfigService } from '../commands/device-control.js';
 import { isConfigGlob } from '../commands/config-globs.js';
 import { FIELD_NAME_PATTERN } from '../protocol.js';
 import { TokenBucket } from '../token-bucket.js';
@@ -33,8 +34,8 @@ import { globMatches, globWithin, isValidGlob } from './device-glob.js';
 
 /** What the console may ask of devices; absent on a console without a hub behind it. */
 export interface ConsoleControl {
-  readonly commands: CommandCenter;
-  readonly configs: DesiredConfigs;
+  readonly commands: CommandService;
+  readonly configs: ConfigService;
 }
 
 /** A parsed control request. */
@@ -116,7 +117,7 @@ export interface ControlContext {
   /** Queues a message for the dashboard (dropped once it has gone). */
   send(text: string): void;
   /** A refused request: an `{"error":code}` that counts towards the invalid-in-a-row close. */
-  strike(code: 'forbidden' | 'invalid_config' | 'too_large' | 'unavailable' | 'invalid_glob' | 'too_many_globs'): void;
+  strike(code: 'forbidden' | 'invalid_config' | 'too_large' | 'unavailable' | 'invalid_glob' | 'too_many_globs' | 'unsupported'): void;
   /** A request within the rules: the invalid-in-a-row count starts again. */
   accepted(): void;
 }
@@ -155,7 +156,14 @@ export async function handleControlRequest(request: ControlRequest, ctx: Control
 async function answerConfig(request: Extract<ControlRequest, { type: 'config' }>, ctx: ControlContext, control: ConsoleControl): Promise<void> {
   const { device } = request;
   if (request.desired === undefined) {
-    const { desired, glob, acked } = control.configs.get(device);
+    let view: ConfigView;
+    try {
+      view = control.configs.read === undefined ? control.configs.get(device) : await control.configs.read(device);
+    } catch {
+      ctx.strike('unavailable');
+      return;
+    }
+    const { desired, glob, acked } = view;
     ctx.send(JSON.stringify({
       config: { device, version: desired?.version ?? null, desired: desired?.desired ?? null, updatedAt: desired?.updatedAt ?? null, glob, acked },
     }));

@@ -36,7 +36,8 @@ export type DashboardErrorCode =
   | 'too_large'
   | 'unavailable'
   | 'invalid_glob'
-  | 'too_many_globs';
+  | 'too_many_globs'
+  | 'unsupported';
 
 /** What {@link parseDashboardMessage} found. */
 export type ParsedDashboardMessage = DashboardRequest | { readonly type: 'invalid'; readonly error: 'invalid_json' | 'invalid_message' };
