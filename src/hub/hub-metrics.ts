@@ -125,7 +125,7 @@ export class HubMetrics {
     registry.collect(() => {
       const s = sources.storeStats();
       return [
-        '# HELP fleethub_store_bytes Bytes in the store\'s segment files\n# TYPE fleethub_store_bytes gauge',
+        '# HELP fleethub_store_bytes Bytes the store keeps on disk: segment files and their history index files\n# TYPE fleethub_store_bytes gauge',
         `fleethub_store_bytes ${s.bytes}`,
         '# HELP fleethub_store_segments Segment files\n# TYPE fleethub_store_segments gauge',
         `fleethub_store_segments ${s.segments}`,

@@ -264,11 +264,17 @@ export class EmbeddedLog implements Store {
   }
 
   stats(): StoreStats {
+    // What retentionBytes bounds (retention-policy.ts): the segments and the index files written for them.
     let bytes = 0;
-    for (const segment of this.#segments) bytes += segment.bytes;
+    let indexBytes = 0;
+    for (const segment of this.#segments) {
+      bytes += segment.bytes;
+      indexBytes += this.#history.fileBytes(segment.base);
+    }
     const s = this.#stats;
     return {
-      bytes,
+      bytes: bytes + indexBytes,
+      indexBytes,
       segments: this.#segments.length,
       readings: this.#committedEnd - this.firstPosition(),
       fsyncs: s.fsyncs,

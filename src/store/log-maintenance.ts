@@ -40,7 +40,7 @@ export class LogMaintenance {
   #queued = false;
   #checkpointPosition: number;
   #bytesSinceCheckpoint = 0;
-  /** Checkpoints written and segments deleted since open; bytes retention keeps for a cursor now. */
+  /** Checkpoints written and segments deleted since open; bytes (segments and index files) retention keeps for a cursor now. */
   readonly counts = { checkpoints: 0, deletedSegments: 0, retentionBlockedBytes: 0 };
 
   constructor(host: MaintenanceHost, checkpointPosition: number) {
@@ -70,7 +70,14 @@ export class LogMaintenance {
       }
       // After retention: no index file is written for a segment about to go. A failure here leaves the
       // segment's index in memory (or to be rebuilt), and is tried again at the next pass.
-      await this.#host.history.persist().catch((err: unknown) => this.#logFailure('store.history_index_failed', err));
+      const written = await this.#host.history.persist().catch((err: unknown) => {
+        this.#logFailure('store.history_index_failed', err);
+        return 0;
+      });
+      // The new index files count against retentionBytes (retention-policy.ts): the pass ends under the bound.
+      if (written > 0 && this.#host.config.retentionBytes > 0) {
+        await this.#retain().catch((err: unknown) => this.#logFailure('store.maintenance_failed', err));
+      }
     });
   }
 
@@ -99,6 +106,7 @@ export class LogMaintenance {
       dir: this.#host.dir,
       config: this.#host.config,
       segments: this.#host.segments,
+      indexBytes: (base) => this.#host.history.fileBytes(base),
       cursors: this.#host.cursors.entries(),
       checkpointPosition: this.#checkpointPosition,
       now: this.#host.now(),

@@ -6,6 +6,14 @@
  * - whole segments only, oldest first, never the one being written;
  * - a segment goes when the store is over `retentionBytes`, or when it was
  *   sealed more than `retentionHours` ago;
+ * - `retentionBytes` bounds what the store keeps on disk: a segment's bytes
+ *   are its file's plus its history index file's (`<base>.idx`, about as
+ *   large as the segment). An index file counts once it is written (or
+ *   loaded at open): a segment sealed since the last pass counts its file
+ *   only until maintenance writes its index, and maintenance runs retention
+ *   again right after writing one, so the store is back under the bound by
+ *   the end of each pass. Index files the store does not know (history
+ *   turned off, a damaged file awaiting its rebuild) are not counted;
  * - by default a segment holding readings that a saved cursor (a sink) has not
  *   passed yet is kept: the store grows instead of losing undelivered data,
  *   and the bytes held back are reported (`retentionBlockedBytes`) and logged;
@@ -18,6 +26,7 @@ export interface SegmentFacts {
   readonly base: number;
   /** One past its last position. */
   readonly end: number;
+  /** Its file's bytes plus its index file's (0 while it has none). */
   readonly bytes: number;
   /** When it stopped growing, ms since epoch. */
   readonly sealedAt: number;
@@ -27,7 +36,7 @@ export interface SegmentFacts {
 export interface RetentionInput {
   /** Sealed segments, oldest first (the active segment is never here). */
   readonly sealed: readonly SegmentFacts[];
-  /** Bytes of every segment, the active one included. */
+  /** Bytes of every segment and index file, the active segment included. */
   readonly totalBytes: number;
   /** 0: no size bound. */
   readonly retentionBytes: number;
@@ -44,7 +53,7 @@ export interface RetentionInput {
 export interface RetentionDecision {
   /** Delete this many of the oldest sealed segments. */
   readonly deleteCount: number;
-  /** Bytes retention would delete but keeps for a cursor that has not passed them. */
+  /** Bytes (segments and their index files) retention would delete but keeps for a cursor that has not passed them. */
   readonly blockedBytes: number;
   /** The cursor furthest behind when blocked, else null. */
   readonly blockedBy: string | null;

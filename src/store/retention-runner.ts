@@ -1,13 +1,15 @@
 /**
- * Runs retention for the store: gathers the facts, asks the pure policy
- * (retention-policy.ts), deletes whole segments, and says so loudly when a
- * reader that is behind holds segments back.
+ * Runs retention for the store: gathers the facts (each segment's bytes
+ * with its index file's), asks the pure policy (retention-policy.ts),
+ * deletes whole segments (their index files go next, history-index.ts
+ * `forget`), and says so loudly when a reader that is behind holds segments
+ * back.
  */
 import { unlink } from 'node:fs/promises';
 import { fsyncDir } from '../atomic-file.js';
 import type { Logger } from '../log.js';
 import type { StoreConfig } from './store-config.js';
-import { decideRetention } from './retention-policy.js';
+import { decideRetention, type SegmentFacts } from './retention-policy.js';
 import type { Segment } from './segment.js';
 
 /** While retention stays blocked by a cursor, the warning is repeated this often. */
@@ -19,6 +21,8 @@ export interface RetentionContext {
   readonly config: StoreConfig;
   /** Oldest first; the last one is the active segment. Deleted segments are spliced out of it. */
   readonly segments: Segment[];
+  /** Bytes of the index file of the segment at `base` (0 while it has none): counted with the segment. */
+  readonly indexBytes: (base: number) => number;
   readonly cursors: Iterable<readonly [string, number]>;
   readonly checkpointPosition: number;
   readonly now: number;
@@ -43,9 +47,16 @@ export class RetentionRunner {
   /** One pass. */
   async run(ctx: RetentionContext): Promise<RetentionOutcome> {
     let totalBytes = 0;
-    for (const segment of ctx.segments) totalBytes += segment.bytes;
+    const sealed: SegmentFacts[] = [];
+    for (const segment of ctx.segments) {
+      const bytes = segment.bytes + ctx.indexBytes(segment.base);
+      totalBytes += bytes;
+      if (segment !== ctx.segments[ctx.segments.length - 1]) {
+        sealed.push({ base: segment.base, end: segment.end, bytes, sealedAt: segment.sealedAt });
+      }
+    }
     const decision = decideRetention({
-      sealed: ctx.segments.slice(0, -1),
+      sealed,
       totalBytes,
       retentionBytes: ctx.config.retentionBytes,
       retentionHours: ctx.config.retentionHours,

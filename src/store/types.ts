@@ -173,7 +173,10 @@ export interface Store extends StoreReader {
 
 /** Store figures for /metrics. */
 export interface StoreStats {
+  /** Bytes the store keeps on disk: its segments and, in the embedded log, their history index files (what `retentionBytes` bounds). */
   readonly bytes: number;
+  /** Of `bytes`, those of the embedded log's history index files (absent in other stores). */
+  readonly indexBytes?: number;
   readonly segments: number;
   readonly readings: number;
   readonly fsyncs: number;

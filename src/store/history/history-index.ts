@@ -137,15 +137,33 @@ export class HistoryIndex {
     this.#bySegment.set(segment.base, this.#active);
   }
 
-  /** Writes the index file of every sealed segment that has none yet (rebuilding it from the segment if needed). */
-  async persist(): Promise<void> {
-    if (!this.#options.enabled) return;
+  /**
+   * Writes the index file of every sealed segment that has none yet
+   * (rebuilding it from the segment if needed); resolves to how many it
+   * wrote, so that maintenance can count them against `retentionBytes`.
+   */
+  async persist(): Promise<number> {
+    if (!this.#options.enabled) return 0;
     const sealed = this.#segments.slice(0, -1);
+    let written = 0;
     for (const segment of sealed) {
-      const history = this.#bySegment.get(segment.base) ?? (await this.#build(segment));
+      const known = this.#bySegment.get(segment.base);
+      const history = known ?? (await this.#build(segment));
+      if (known === undefined && this.#bySegment.has(segment.base)) written += 1; // #build wrote it
       if (history.persisted || !this.#bySegment.has(segment.base)) continue;
       await this.#write(history, segment);
+      written += 1;
     }
+    return written;
+  }
+
+  /**
+   * Bytes of the index file of the segment at `base` that this index wrote
+   * or loaded; 0 while it has none (not written yet, being rebuilt, or the
+   * history index is off).
+   */
+  fileBytes(base: number): number {
+    return this.#bySegment.get(base)?.fileBytes ?? 0;
   }
 
   /** Retention deleted these segments: their index files go too. */

@@ -96,6 +96,8 @@ export class SegmentHistory {
   readings = 0;
   /** Whether the index file holds it (entries then are not kept in memory). */
   persisted = false;
+  /** Size of the index file once written or loaded; 0 before (what retention counts, see retention-policy.ts). */
+  fileBytes = 0;
 
   constructor(dir: string, base: number) {
     this.base = base;
@@ -218,6 +220,7 @@ export class SegmentHistory {
       slot.blockCrc = crcs[slot.number] as number;
     }
     this.#columns = null;
+    this.fileBytes = frameAt;
     this.persisted = true;
   }
 
@@ -230,6 +233,7 @@ export class SegmentHistory {
   static async load(dir: string, base: number, readings: number): Promise<SegmentHistory | null> {
     const history = new SegmentHistory(dir, base);
     let file: Buffer;
+    let fileBytes: number;
     try {
       // Only the header and the directory are needed; the blocks are read per query.
       const handle = await open(history.path, 'r');
@@ -239,7 +243,8 @@ export class SegmentHistory {
         if (header.toString('latin1', 0, 4) !== MAGIC || header[4] !== VERSION || header[5] !== BYTE_ORDER) return null;
         if (header.readUInt32LE(12) !== readings) return null;
         const dirBytes = header.readUInt32LE(16);
-        if (HEADER_BYTES + dirBytes > (await handle.stat()).size) return null;
+        fileBytes = (await handle.stat()).size;
+        if (HEADER_BYTES + dirBytes > fileBytes) return null;
         file = Buffer.alloc(HEADER_BYTES + dirBytes);
         header.copy(file);
         const { bytesRead } = await handle.read(file, HEADER_BYTES, dirBytes, HEADER_BYTES);
@@ -270,6 +275,7 @@ export class SegmentHistory {
       at += 32;
     }
     history.readings = readings;
+    history.fileBytes = fileBytes;
     history.persisted = true;
     history.#columns = null;
     return history;
