@@ -128,7 +128,8 @@ describe('web dashboard: history, ranges, commands and configuration', () => {
     await w.page.fill('#command-args', '{"interval_s": 5}');
     await w.page.click('#command-send');
     // The device holds its answer: the page shows the command sent.
-    const { cmd } = await device.waitFor((m) => (m as { cmd?: { name: string } }).cmd?.name === 'set_interval') as { cmd?: { id: string; args: unknown } };
+    // Generous: the command is journalled (fsynced) before it is sent, on a machine that may be busy.
+    const { cmd } = await device.waitFor((m) => (m as { cmd?: { name: string } }).cmd?.name === 'set_interval', 30_000) as { cmd?: { id: string; args: unknown } };
     assert.deepEqual(cmd?.args, { interval_s: 5 });
     await w.page.waitForSelector(`#command-list li[data-id="${cmd!.id}"][data-state="sent"]`, { timeout: 15_000 });
     device.send({ cmdResult: { id: cmd!.id, ok: true, result: { interval_s: 5, note: XSS } } });
@@ -137,7 +138,7 @@ describe('web dashboard: history, ranges, commands and configuration', () => {
     await w.page.selectOption('#command-name', 'fail');
     await w.page.fill('#command-args', '');
     await w.page.click('#command-send');
-    const failed = await device.waitFor((m) => (m as { cmd?: { name: string } }).cmd?.name === 'fail') as { cmd?: { id: string } };
+    const failed = await device.waitFor((m) => (m as { cmd?: { name: string } }).cmd?.name === 'fail', 30_000) as { cmd?: { id: string } };
     device.send({ cmdResult: { id: failed.cmd!.id, ok: false, error: XSS } });
     await w.page.waitForSelector(`#command-list li[data-id="${failed.cmd!.id}"][data-state="failed"] .detail:text("${XSS}")`, { timeout: 15_000 });
 
