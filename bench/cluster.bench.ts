@@ -177,11 +177,14 @@ function settled(watch: SimWatch): Promise<void> {
 
 /** CPU cores these processes use with no device connected (timers, NATS heartbeats and Raft), over {@link IDLE_SECONDS}. */
 async function idleCores(pids: Record<string, number>): Promise<number> {
-  const sum = (): number => Object.values(pids).reduce((total, pid) => total + cpuSeconds(pid), 0);
-  const before = sum();
+  const entries = Object.entries(pids);
+  const before = entries.map(([, pid]) => cpuSeconds(pid));
   const at = performance.now();
   await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
-  return (sum() - before) / ((performance.now() - at) / 1000);
+  const seconds = (performance.now() - at) / 1000;
+  const cores = entries.map(([name, pid], i) => [name, (cpuSeconds(pid) - (before[i] ?? 0)) / seconds] as const);
+  process.stderr.write(`  idle cores: ${cores.map(([name, c]) => `${name} ${round3(c)}`).join(', ')}\n`);
+  return cores.reduce((total, [, c]) => total + c, 0);
 }
 
 /** One CPU round: N devices × 1 msg/s; CPU of `pids` between the warm-up and the end of the sending phase. */

@@ -40,7 +40,8 @@ import { natsConnectOptions, resolveJetStreamStoreOptions, type JetStreamStoreOp
 import { DeviceLanes } from './jetstream/device-lanes.js';
 import { HubHeartbeat } from './jetstream/hub-heartbeat.js';
 import { natsNames, type NatsNames } from './jetstream/nats-names.js';
-import { requestUntilAnswered, type PublishLimits } from './jetstream/publish-retry.js';
+import { requestUntilAnswered, type Publish, type PublishLimits } from './jetstream/publish-retry.js';
+import { AckInbox } from './jetstream/ack-inbox.js';
 import { decodeReading, type ReadingMessage } from './jetstream/reading-message.js';
 import { ensureReadingsStream } from './jetstream/readings-stream.js';
 import { SeqResetBucket } from './jetstream/seq-reset-bucket.js';
@@ -151,6 +152,7 @@ export class JetStreamStore implements Store {
   #closedAt: number | null = null;
   readonly #limits: PublishLimits;
   readonly #history: JetStreamHistory;
+  readonly #acks: AckInbox;
 
   /** @internal Use {@link openJetStreamStore}. */
   constructor(init: JetStreamStoreInit) {
@@ -163,7 +165,10 @@ export class JetStreamStore implements Store {
     this.#opts = init.opts;
     this.#log = init.opts.log;
     const limits = { ackTimeoutMs: init.opts.ackTimeoutMs, retryMs: init.opts.publishRetryMs, stopped: () => this.#closed };
-    this.#lanes = new DeviceLanes({ js: init.js, jsm: init.jsm, names: init.names, limits, resets: init.resets, commitIntervalMs: init.commitIntervalMs, committed: (reading) => this.#committed(reading) });
+    const acks = new AckInbox(init.nc, init.opts.ackTimeoutMs);
+    this.#acks = acks;
+    const publish: Publish = (subject, payload, msgID, headers) => acks.publish(subject, payload, msgID, headers);
+    this.#lanes = new DeviceLanes({ publish, jsm: init.jsm, names: init.names, limits, resets: init.resets, commitIntervalMs: init.commitIntervalMs, committed: (reading) => this.#committed(reading) });
     this.#limits = limits;
     this.#readers = new StreamReaders({
       jsm: init.jsm, js: init.js, stream: init.names.stream, max: init.opts.readConsumers, timeoutMs: init.opts.ackTimeoutMs, log: init.opts.log,
@@ -372,6 +377,7 @@ export class JetStreamStore implements Store {
     await this.#lanes.idle();
     await this.#ticking;
     await this.#readers.close();
+    this.#acks.close();
     this.#flushCommits();
     this.#readWaiters.releaseAll();
     if (this.#ownsConnection) await this.#nc.close().catch(() => {});

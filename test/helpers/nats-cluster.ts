@@ -41,18 +41,12 @@ export interface NatsNodeSpec {
 
 /**
  * A node's nats-server config. JetStream on with file storage; the cluster
- * routes name every node, so any one can start first.
+ * routes name every node, so any one can start first. A node alone (one
+ * route: its own) is a plain server: a cluster of one never elects a leader.
  */
 export function natsNodeConfig(spec: NatsNodeSpec, header = ''): string {
   const routes = spec.routePorts.map((port) => `    nats-route://${spec.host}:${port}`).join('\n');
-  return `${header}server_name: ${spec.name}
-listen: ${spec.host}:${spec.clientPort}
-http: ${spec.host}:${spec.httpPort}
-
-jetstream {
-  store_dir: "${spec.storeDir}"
-}
-
+  const cluster = spec.routePorts.length <= 1 ? '' : `
 cluster {
   name: ${NATS_CLUSTER_NAME}
   listen: ${spec.host}:${spec.clusterPort}
@@ -61,6 +55,14 @@ ${routes}
   ]
 }
 `;
+  return `${header}server_name: ${spec.name}
+listen: ${spec.host}:${spec.clientPort}
+http: ${spec.host}:${spec.httpPort}
+
+jetstream {
+  store_dir: "${spec.storeDir}"
+}
+${cluster}`;
 }
 
 /** A running cluster. Node indexes are 0-based. */
@@ -105,13 +107,14 @@ function monitor(url: string): Promise<{ status: number; body: string } | null> 
   });
 }
 
-/** True when the node is healthy and sees a JetStream meta leader. */
+/** True when the node is healthy and (in a cluster) sees a JetStream meta leader. */
 async function nodeReady(spec: NatsNodeSpec): Promise<boolean> {
   const base = `http://${spec.host}:${spec.httpPort}`;
   const health = await monitor(`${base}/healthz`);
   if (health === null || health.status !== 200) return false;
   const jsz = await monitor(`${base}/jsz`);
   if (jsz === null || jsz.status !== 200) return false;
+  if (spec.routePorts.length <= 1) return true; // a server alone: JetStream answers, no leader to wait for
   const meta = (JSON.parse(jsz.body) as { meta_cluster?: { leader?: string } }).meta_cluster;
   return typeof meta?.leader === 'string' && meta.leader.length > 0;
 }

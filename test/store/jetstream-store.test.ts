@@ -8,12 +8,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager, type PubAck } from '@nats-io/jetstream';
 import { isFleethubError } from '../../src/errors.js';
 import type { ClusterConfig } from '../../src/store/cluster-config.js';
 import { openJetStreamStore, type JetStreamStore, type OpenJetStreamStoreOptions } from '../../src/store/jetstream-store.js';
 import { natsNames } from '../../src/store/jetstream/nats-names.js';
+import { AckInbox } from '../../src/store/jetstream/ack-inbox.js';
 import { publishUntilAcked } from '../../src/store/jetstream/publish-retry.js';
 import { readingHeaders, readingMsgId, stateAfter } from '../../src/store/jetstream/reading-message.js';
 import { DeviceState } from '../../src/store/device-state.js';
@@ -107,7 +108,8 @@ describe('JetStream store (3 nats-servers, replicas 3)', () => {
     const a = await open(prefix);
     const names = natsNames(prefix);
     const nc = await rawConnection();
-    const js = jetstream(nc);
+    const inbox = new AckInbox(nc, 5_000);
+    const publish = (subject: string, payload: Uint8Array | string, msgID: string, headers: MsgHdrs): Promise<PubAck> => inbox.publish(subject, payload, msgID, headers);
     const request = {
       subject: `${names.readingsPrefix}d7`,
       payload: '{"t":1}',
@@ -115,9 +117,9 @@ describe('JetStream store (3 nats-servers, replicas 3)', () => {
       headers: readingHeaders(1, 1, stateAfter(new DeviceState(), 1, Date.now()), 0),
     };
     const limits = { ackTimeoutMs: 5_000, retryMs: 10_000, stopped: () => false };
-    const first = await publishUntilAcked(js, request, limits);
+    const first = await publishUntilAcked(publish, request, limits);
     // What a resend after a lost ack does: the same id again.
-    const second = await publishUntilAcked(js, request, limits);
+    const second = await publishUntilAcked(publish, request, limits);
     assert.equal(first.kind, 'acked');
     assert.equal(second.kind, 'acked');
     if (first.kind !== 'acked' || second.kind !== 'acked') return;

@@ -10,12 +10,12 @@
  * hub wrote the device) is refused by JetStream and reads it again.
  */
 import { performance } from 'node:perf_hooks';
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import { FleethubError } from '../../errors.js';
 import { DeviceState } from '../device-state.js';
 import type { AppendOutcome, Reading, StoredReading } from '../types.js';
 import { encodeToken, type NatsNames } from './nats-names.js';
-import { publishUntilAcked, requestUntilAnswered, type PublishLimits } from './publish-retry.js';
+import { publishUntilAcked, requestUntilAnswered, type Publish, type PublishLimits } from './publish-retry.js';
 import { PublishWindow } from './publish-window.js';
 import { decodeDeviceState, readingHeaders, readingMsgId, stateAfter } from './reading-message.js';
 import type { SeqResetBucket } from './seq-reset-bucket.js';
@@ -54,7 +54,8 @@ export interface LaneStats {
 
 /** What the lanes need from the store. */
 export interface LanesInit {
-  readonly js: JetStreamClient;
+  /** Sends one reading's message and resolves with its ack (ack-inbox.ts). */
+  readonly publish: Publish;
   readonly jsm: JetStreamManager;
   readonly names: NatsNames;
   readonly limits: PublishLimits;
@@ -172,7 +173,7 @@ export class DeviceLanes {
     if (ticket <= lane.failedThrough) {
       throw new FleethubError('FH_ERR_STORE_IO', `store: not publishing ${device} seq ${seq}: an earlier reading of the device was not stored`);
     }
-    const { js, names, limits } = this.#init;
+    const { publish, names, limits } = this.#init;
     try {
       for (let conflicts = 0; conflicts < MAX_CONFLICTS; conflicts += 1) {
         const state = lane.state !== null && !lane.reload ? lane.state : await this.#load(lane, device);
@@ -190,7 +191,7 @@ export class DeviceLanes {
         // With the other lanes' readings of this turn: one write to NATS, one batch for its servers.
         await this.#window.next();
         const started = performance.now();
-        const result = await publishUntilAcked(js, {
+        const result = await publishUntilAcked(publish, {
           subject: names.readingsPrefix + encodeToken(device),
           payload: json,
           msgID: readingMsgId(device, seq),

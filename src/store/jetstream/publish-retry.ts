@@ -9,7 +9,7 @@
  * pointing at the first.
  */
 import { errors, type MsgHdrs } from '@nats-io/transport-node';
-import { JetStreamApiError, JetStreamApiCodes, type JetStreamClient, type PubAck } from '@nats-io/jetstream';
+import { JetStreamApiError, JetStreamApiCodes, type PubAck } from '@nats-io/jetstream';
 import { Backoff } from '../../backoff.js';
 import { FleethubError } from '../../errors.js';
 
@@ -27,8 +27,12 @@ export interface PublishRequest {
   readonly headers: MsgHdrs;
 }
 
+/** Sends one publish and resolves with its ack (ack-inbox.ts); rejects like the NATS client's JetStream publish. */
+export type Publish = (subject: string, payload: Uint8Array | string, msgID: string, headers: MsgHdrs) => Promise<PubAck>;
+
 /** Limits of {@link publishUntilAcked}. */
 export interface PublishLimits {
+  /** How long one attempt waits for its ack (the publisher's own timeout for publishes; the request's for {@link requestUntilAnswered}). */
   readonly ackTimeoutMs: number;
   readonly retryMs: number;
   /** True once the store is closing for good: stop resending. */
@@ -55,18 +59,14 @@ function retryable(err: unknown): boolean {
  * subject sequence. Rejects with FH_ERR_STORE_IO on a refusal that a resend
  * cannot fix, when the store stops, or after `retryMs` without an ack.
  */
-export async function publishUntilAcked(js: JetStreamClient, request: PublishRequest, limits: PublishLimits): Promise<PublishResult> {
+export async function publishUntilAcked(publish: Publish, request: PublishRequest, limits: PublishLimits): Promise<PublishResult> {
   const deadline = Date.now() + limits.retryMs;
   const backoff = new Backoff({ initialMs: RETRY_INITIAL_MS, maxMs: RETRY_MAX_MS });
   let resent = false;
   // Bounded by the deadline: each failed attempt waits for a timeout or a backoff delay.
   for (;;) {
     try {
-      const ack = await js.publish(request.subject, request.payload, {
-        msgID: request.msgID,
-        headers: request.headers,
-        timeout: limits.ackTimeoutMs,
-      });
+      const ack = await publish(request.subject, request.payload, request.msgID, request.headers);
       return { kind: 'acked', ack, resent };
     } catch (err) {
       if (err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)) {
