@@ -417,9 +417,10 @@ export function resolveHubConfig(raw: unknown, ctx: ResolveContext): { hub: HubC
   const dataDir = r.filePath('dataDir', DEFAULT_DATA_DIR);
   const limits = r.section('limits', (l) => readLimits(l, DEFAULT_LIMITS));
   const plans = r.section('plans', (p) => readPlans(p, limits));
-  const store = r.section('store', readStoreSection);
   // Absent: the embedded store.
-  const cluster = r.raw('cluster') === undefined ? null : r.section('cluster', readClusterSection);
+  const clustered = r.raw('cluster') !== undefined;
+  const store = r.section('store', (s) => readStoreSection(s, clustered));
+  const cluster = clustered ? r.section('cluster', readClusterSection) : null;
   const provisioning = r.section('provisioning', readProvisioningSection);
   const renewal = r.section('renewal', readRenewalSection);
   const commands = r.section('commands', readCommandAllowList);

@@ -17,7 +17,8 @@ export interface StoreConfig {
    * Group commits start at most this often, in ms. A reading that finds the
    * store idle for longer is synced at once; under load, readings gather for
    * up to this long and share one `fdatasync` (0: a commit starts as soon as
-   * the previous one ends).
+   * the previous one ends). In cluster mode the same for JetStream publishes
+   * (jetstream/publish-window.ts), with its own default.
    */
   readonly commitIntervalMs: number;
 }
@@ -26,6 +27,14 @@ export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_RETENTION_BYTES = 10 * 1024 * 1024 * 1024;
 export const DEFAULT_RETENTION_HOURS = 7 * 24;
 export const DEFAULT_COMMIT_INTERVAL_MS = 10;
+/**
+ * `store.commitIntervalMs` in cluster mode: a departure there is a Raft round
+ * on three machines (a write, a replication and an ack per server), not one
+ * `fdatasync`, and a longer group makes each reading's share of it smaller
+ * (docs/benchmarks.md, cluster). An ack waits 25 ms longer on average, which a
+ * device sending every few seconds does not notice.
+ */
+export const DEFAULT_CLUSTER_COMMIT_INTERVAL_MS = 50;
 /** Longest `store.commitIntervalMs`: an ack should never wait a second for its group. */
 export const MAX_COMMIT_INTERVAL_MS = 1000;
 /** Smallest `store.segmentBytes`: a segment holds at least one reading of the smallest `maxPayloadBytes` (256) with its frame. */
@@ -42,14 +51,18 @@ export const DEFAULT_STORE_CONFIG: StoreConfig = Object.freeze({
   commitIntervalMs: DEFAULT_COMMIT_INTERVAL_MS,
 });
 
-/** Reads the `store` section (keys absent take their `DEFAULT_*`). Throws FH_ERR_CONFIG naming the key. */
-export function readStoreSection(r: ConfigReader): StoreConfig {
+/**
+ * Reads the `store` section (keys absent take their `DEFAULT_*`; `clustered`:
+ * the hub runs in cluster mode, where `commitIntervalMs` defaults to
+ * {@link DEFAULT_CLUSTER_COMMIT_INTERVAL_MS}). Throws FH_ERR_CONFIG naming the key.
+ */
+export function readStoreSection(r: ConfigReader, clustered = false): StoreConfig {
   return Object.freeze({
     segmentBytes: r.int('segmentBytes', MIN_SEGMENT_BYTES, MAX_SEGMENT_BYTES, DEFAULT_SEGMENT_BYTES),
     retentionBytes: r.int('retentionBytes', 0, MAX_CONFIG_INTEGER, DEFAULT_RETENTION_BYTES),
     // Fractions allowed: half an hour is a fair retention to try things out with.
     retentionHours: r.number('retentionHours', 0, MAX_RETENTION_HOURS, DEFAULT_RETENTION_HOURS),
-    commitIntervalMs: r.int('commitIntervalMs', 0, MAX_COMMIT_INTERVAL_MS, DEFAULT_COMMIT_INTERVAL_MS),
+    commitIntervalMs: r.int('commitIntervalMs', 0, MAX_COMMIT_INTERVAL_MS, clustered ? DEFAULT_CLUSTER_COMMIT_INTERVAL_MS : DEFAULT_COMMIT_INTERVAL_MS),
   });
 }
 

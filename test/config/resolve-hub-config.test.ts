@@ -13,6 +13,7 @@ import {
   resolveHubConfig,
 } from '../../src/hub/config.js';
 import { FleethubError } from '../../src/errors.js';
+import { DEFAULT_CLUSTER_COMMIT_INTERVAL_MS, DEFAULT_COMMIT_INTERVAL_MS } from '../../src/store/store-config.js';
 
 const ctx = { baseDir: '/etc/fleethub' };
 
@@ -114,6 +115,18 @@ test('every bad value stops start-up with one line naming the key', () => {
   assert.match(configError({ pkiDir: '' }), /^config: pkiDir must be a non-empty string/);
   assert.match(configError({ sinks: {} }), /^config: sinks must be an array/);
   assert.match(configError([]), /^config: \(top level\) must be a JSON object/);
+});
+
+test('store.commitIntervalMs defaults to 10 ms, and to 50 ms in cluster mode, where a group commit is a Raft round', () => {
+  const cluster = { node: 'hub-a', nats: { servers: ['nats://127.0.0.1:4222'] } };
+  assert.equal(resolveHubConfig({}, ctx).hub.store.commitIntervalMs, DEFAULT_COMMIT_INTERVAL_MS);
+  assert.equal(DEFAULT_COMMIT_INTERVAL_MS, 10);
+  assert.equal(resolveHubConfig({ cluster }, ctx).hub.store.commitIntervalMs, DEFAULT_CLUSTER_COMMIT_INTERVAL_MS);
+  assert.equal(DEFAULT_CLUSTER_COMMIT_INTERVAL_MS, 50);
+  // Set, it is the operator's in either mode.
+  assert.equal(resolveHubConfig({ cluster, store: { commitIntervalMs: 10 } }, ctx).hub.store.commitIntervalMs, 10);
+  assert.equal(resolveHubConfig({ store: { commitIntervalMs: 50 } }, ctx).hub.store.commitIntervalMs, 50);
+  assert.equal(configError({ cluster, store: { commitIntervalMs: 1001 } }), 'config: store.commitIntervalMs must be an integer from 0 to 1000, got 1001');
 });
 
 test('an unknown key stops start-up, naming it', () => {
