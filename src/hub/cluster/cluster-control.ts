@@ -108,7 +108,9 @@ export async function openClusterDeviceControl(options: ClusterDeviceControlOpti
   }
   let configs: ClusterDesiredConfigs;
   try {
-    configs = await ClusterDesiredConfigs.open({ ...common, limitsOf: (device) => limitsForPlan(config, planOf(device)).limits, metrics });
+    configs = await ClusterDesiredConfigs.open({
+      ...common, limitsOf: (device) => limitsForPlan(config, planOf(device)).limits, globLimits: config.limits, maxGlobs: config.console.maxConfigGlobs, metrics,
+    });
   } catch (err) {
     await commands.close();
     await center.close();

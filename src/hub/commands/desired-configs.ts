@@ -63,8 +63,7 @@ export function isConfigAck(value: unknown): value is ConfigAckRecord {
 }
 
 /** Why a `set` was refused. */
-/** `unsupported`: glob documents on a cluster hub (they are kept per hub, not in the cluster, so no hub takes them). */
-export type ConfigRefusal = 'invalid_config' | 'too_large' | 'unavailable' | 'invalid_glob' | 'too_many_globs' | 'unsupported';
+export type ConfigRefusal = 'invalid_config' | 'too_large' | 'unavailable' | 'invalid_glob' | 'too_many_globs';
 
 /** What {@link DesiredConfigs} works with. */
 export interface DesiredConfigsOptions {

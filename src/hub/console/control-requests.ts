@@ -117,7 +117,7 @@ export interface ControlContext {
   /** Queues a message for the dashboard (dropped once it has gone). */
   send(text: string): void;
   /** A refused request: an `{"error":code}` that counts towards the invalid-in-a-row close. */
-  strike(code: 'forbidden' | 'invalid_config' | 'too_large' | 'unavailable' | 'invalid_glob' | 'too_many_globs' | 'unsupported'): void;
+  strike(code: 'forbidden' | 'invalid_config' | 'too_large' | 'unavailable' | 'invalid_glob' | 'too_many_globs'): void;
   /** A request within the rules: the invalid-in-a-row count starts again. */
   accepted(): void;
 }

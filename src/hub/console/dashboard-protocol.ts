@@ -36,8 +36,7 @@ export type DashboardErrorCode =
   | 'too_large'
   | 'unavailable'
   | 'invalid_glob'
-  | 'too_many_globs'
-  | 'unsupported';
+  | 'too_many_globs';
 
 /** What {@link parseDashboardMessage} found. */
 export type ParsedDashboardMessage = DashboardRequest | { readonly type: 'invalid'; readonly error: 'invalid_json' | 'invalid_message' };

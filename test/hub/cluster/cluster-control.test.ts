@@ -7,8 +7,9 @@
  * device is offline and delivered when it connects to B, a lost one never
  * resent, one whose hub was killed reported lost (every state ends),
  * desired config set on A delivered on B with its ack visible from A and
- * not resent when the device moves, and desired config kept when a hub
- * restarts with an empty data folder.
+ * not resent when the device moves, glob documents set on either hub
+ * reaching devices on both, and desired config kept when a hub restarts
+ * with an empty data folder.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -37,7 +38,7 @@ describe('cluster mode: commands and desired configuration on any hub', () => {
   let a: TestHub;
   let b: TestHub;
 
-  const startNode = (node: string): Promise<TestHub> => startHub({ commands: COMMANDS, cluster: { node, nats: { servers: nats.urls } }, clusterOptions: { commandGraceMs: GRACE_MS } }, pki);
+  const startNode = (node: string): Promise<TestHub> => startHub({ commands: COMMANDS, console: { maxConfigGlobs: 2 }, cluster: { node, nats: { servers: nats.urls } }, clusterOptions: { commandGraceMs: GRACE_MS } }, pki);
   const isFinal = (r: CommandRecord): boolean => r.state !== 'queued' && r.state !== 'sent';
   /** The CLI through `hub`'s console, as an operator runs it. */
   const cli = (hub: TestHub, args: string[]) => runCli([...args, '--console', hub.consoleUrl, '--pki', pki.dir]);
@@ -69,7 +70,7 @@ describe('cluster mode: commands and desired configuration on any hub', () => {
   before(async () => {
     nats = await startNatsCluster();
     pki = await makeTestPki();
-    for (const id of ['cc-online', 'cc-offline', 'cc-lost', 'cc-expire', 'cc-dead-hub', 'cfg-move', 'cfg-restart']) devices.set(id, await pki.addDevice(id));
+    for (const id of ['cc-online', 'cc-offline', 'cc-lost', 'cc-expire', 'cc-dead-hub', 'cfg-move', 'cfg-restart', 'glob-1', 'glob-2', 'glob-own', 'glob-wide']) devices.set(id, await pki.addDevice(id));
     a = await startNode('hub-a');
     b = await startNode('hub-b');
   });
@@ -172,12 +173,56 @@ describe('cluster mode: commands and desired configuration on any hub', () => {
     assert.equal(configs(moved).length, 0, 'an acknowledged version is not sent again');
   });
 
-  it('refuses a glob document with unsupported (glob documents are kept per hub, not in the cluster)', async () => {
-    const file = join(pki.dir, 'cfg-glob.json');
-    await writeFile(file, JSON.stringify({ interval_s: 10 }));
-    const set = await cli(a, ['device', 'config', 'set', 'cfg-*', '--file', file]);
-    assert.equal(set.code, 5, set.stderr);
-    assert.match(set.stderr, /unsupported/);
+  it('a glob document set on hub B reaches matching devices on both hubs, a device\'s own document outranks it, and a delete falls back', async () => {
+    const [g1, g2, own, wide] = await Promise.all([connect(b, 'glob-1'), connect(a, 'glob-2'), connect(b, 'glob-own'), connect(a, 'glob-wide')]);
+    const file = (name: string, body: Json): Promise<string> => writeFile(join(pki.dir, name), JSON.stringify(body)).then(() => join(pki.dir, name));
+    const ownSet = await cli(a, ['device', 'config', 'set', 'glob-own', '--file', await file('own.json', { mode: 'own' })]);
+    assert.equal(ownSet.code, 0, ownSet.stderr);
+    const ownVersion = (JSON.parse(ownSet.stdout) as { version: number }).version;
+    const broad = await cli(a, ['device', 'config', 'set', 'glob-*', '--file', await file('broad.json', { interval_s: 60 })]);
+    assert.equal(broad.code, 0, broad.stderr);
+    const broadVersion = (JSON.parse(broad.stdout) as { version: number }).version;
+    const narrow = await cli(b, ['device', 'config', 'set', 'glob-?', '--file', await file('narrow.json', { interval_s: 10 })]);
+    assert.equal(narrow.code, 0, narrow.stderr);
+    const narrowVersion = (JSON.parse(narrow.stdout) as { version: number }).version;
+    // One counter for the cluster: a version set on hub B never repeats one set on hub A.
+    assert.equal(new Set([ownVersion, broadVersion, narrowVersion]).size, 3);
+    assert.ok(narrowVersion > broadVersion && broadVersion > ownVersion);
+
+    // The most specific glob wins on either hub; the device with its own document keeps it.
+    for (const device of [g1, g2]) {
+      await waitUntil(() => configs(device).some((m) => m.config?.version === narrowVersion), 'the narrow glob\'s document arrives', WAIT_MS);
+    }
+    await waitUntil(() => configs(wide).some((m) => m.config?.version === broadVersion), 'the broad glob\'s document reaches glob-wide', WAIT_MS);
+    await waitUntil(() => configs(own).some((m) => m.config?.version === ownVersion), 'glob-own gets its own document', WAIT_MS);
+    await roundTrip(own, 1);
+    assert.deepEqual(configs(own).map((m) => m.config?.version), [ownVersion], 'no glob document for a device with its own');
+    const view = await cli(a, ['device', 'config', 'get', 'glob-1']);
+    assert.equal(view.code, 0, view.stderr);
+    assert.deepEqual({ ...(JSON.parse(view.stdout) as Json), updatedAt: 0 }, {
+      device: 'glob-1', version: narrowVersion, desired: { interval_s: 10 }, updatedAt: 0, glob: 'glob-?', acked: null,
+    });
+
+    // glob-1 acknowledges the narrow document, so moving it to hub A sends nothing.
+    g1.send({ configAck: { version: narrowVersion, ok: true } });
+    await waitUntil(async () => (JSON.parse((await cli(a, ['device', 'config', 'get', 'glob-1'])).stdout) as { acked: { version: number } | null }).acked?.version === narrowVersion, 'the ack is stored', WAIT_MS);
+    await g1.close();
+    const moved = await connect(a, 'glob-1');
+    await roundTrip(moved, 1);
+    assert.equal(configs(moved).length, 0);
+
+    // console.maxConfigGlobs (2 here) counts the cluster's globs, wherever they were set.
+    const third = await cli(a, ['device', 'config', 'set', 'gl*', '--file', await file('third.json', { interval_s: 5 })]);
+    assert.equal(third.code, 5, third.stderr);
+    assert.match(third.stderr, /too_many_globs/);
+
+    // Deleting the narrow glob (through hub B) hands glob-2 and glob-1 (both on hub A now) the broad one.
+    const deleted = await cli(b, ['device', 'config', 'delete', 'glob-?']);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.deepEqual(JSON.parse(deleted.stdout), { devices: 'glob-?', deleted: true });
+    for (const device of [moved, g2]) {
+      await waitUntil(() => configs(device).some((m) => m.config?.version === broadVersion), 'the broad glob\'s document follows the delete', WAIT_MS);
+    }
   });
 
   it('a hub restarted with an empty data folder keeps every device\'s desired config', async () => {
