@@ -64,8 +64,11 @@ const LEADER_OBSERVE_MS = 15_000;
 const IDLE_SECONDS = Number(process.env.CLUSTER_BENCH_IDLE_SECONDS ?? 10);
 /** `cpu`: only the CPU rounds (printed, not written to results): for comparing a change side by side quickly. */
 const ONLY_CPU = process.env.CLUSTER_BENCH_ONLY === 'cpu';
-/** `store.commitIntervalMs` of every hub, single and cluster alike (unset: the default). */
-const COMMIT_INTERVAL_MS = process.env.CLUSTER_BENCH_COMMIT_INTERVAL_MS === undefined ? null : Number(process.env.CLUSTER_BENCH_COMMIT_INTERVAL_MS);
+const envNumber = (name: string): number | null => (process.env[name] === undefined ? null : Number(process.env[name]));
+/** `store.commitIntervalMs` of every hub, single and cluster alike (unset: each mode's default). */
+const COMMIT_INTERVAL_MS = envNumber('CLUSTER_BENCH_COMMIT_INTERVAL_MS');
+/** `store.commitIntervalMs` of the cluster's hubs only (unset: {@link COMMIT_INTERVAL_MS}, else cluster mode's default). */
+const CLUSTER_COMMIT_INTERVAL_MS = envNumber('CLUSTER_BENCH_CLUSTER_COMMIT_INTERVAL_MS') ?? COMMIT_INTERVAL_MS;
 const STREAM = 'fleethub-readings';
 const QUIET = { write: () => true } as unknown as NodeJS.WritableStream;
 const HUB_NAMES = ['a', 'b', 'c'] as const;
@@ -134,7 +137,8 @@ async function writeHubConfig(dir: string, name: string, natsUrls: readonly stri
     };
     config = { ...deployed, device: { ...deployed.device, ...device }, ...common, cluster: { ...deployed.cluster, nats: { ...deployed.cluster.nats, servers: natsUrls } } };
   }
-  if (COMMIT_INTERVAL_MS !== null) config.store = { commitIntervalMs: COMMIT_INTERVAL_MS };
+  const interval = natsUrls === null ? COMMIT_INTERVAL_MS : CLUSTER_COMMIT_INTERVAL_MS;
+  if (interval !== null) config.store = { commitIntervalMs: interval };
   const configPath = join(dir, `hub-${name}.json`);
   await writeFile(configPath, JSON.stringify(config));
   return { name: `hub-${name}`, configPath, devicePort, consolePort };
@@ -398,7 +402,7 @@ async function main(): Promise<void> {
         cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version,
         loadAverageBefore: round1(loadBefore), loadAverageAfter: round1(loadavg()[0] ?? 0),
       },
-      settings: { devices: DEVICES, stormDevices: STORM_DEVICES, seconds: SECONDS, rounds: ROUNDS, hubs: HUBS, natsNodes: 3, replicas: 3, commitIntervalMs: COMMIT_INTERVAL_MS },
+      settings: { devices: DEVICES, stormDevices: STORM_DEVICES, seconds: SECONDS, rounds: ROUNDS, hubs: HUBS, natsNodes: 3, replicas: 3, commitIntervalMs: COMMIT_INTERVAL_MS, clusterCommitIntervalMs: CLUSTER_COMMIT_INTERVAL_MS },
       cpu: {
         idleCores: idle, rounds, ratioPerRound: ratios, ratioMean: mean(ratios), ratioMin: Math.min(...ratios), ratioMax: Math.max(...ratios),
         netOfIdleRatioPerRound: netRatios, netOfIdleRatioMean: mean(netRatios),
