@@ -36,6 +36,8 @@ import { initCa, issueServerCert } from '../src/pki/index.js';
 import { provisionFleet } from '../firmware-sim/device-credentials.js';
 import { runSim } from '../firmware-sim/sim-run.js';
 import type { SimReport } from '../firmware-sim/report.js';
+import type { FleetStats } from '../firmware-sim/fleet-stats.js';
+import type { LatencySnapshot } from '../firmware-sim/latency-histogram.js';
 import type { SimOptionsInput } from '../firmware-sim/sim-options.js';
 import { startHaproxy, type Haproxy } from '../test/helpers/haproxy.js';
 import { startNatsCluster, type NatsCluster } from '../test/helpers/nats-cluster.js';
@@ -89,7 +91,10 @@ interface CpuRound {
   /** The same net of what these processes use idle (their CPU with no device connected, over as long a window). */
   readonly cpuMsPerReadingNetOfIdle: number;
   readonly rssMiB: Record<string, number>;
+  /** Ack latency over the measuring window (after the warm-up: no connection ramp in it). */
   readonly ackMs: SimReport['ackLatencyMs'];
+  /** Ack latency over the whole run, ramp included. */
+  readonly ackMsRun: SimReport['ackLatencyMs'];
   readonly lost: number;
 }
 
@@ -169,9 +174,9 @@ async function streamInfo(nats: NatsCluster): Promise<{ leader: number; messages
 }
 
 /** Runs the simulator with its progress going to `watch`; `stop` ends the sending phase early. */
-function simulate(pkiDir: string, input: SimOptionsInput, watch: SimWatch, stop?: AbortSignal): Promise<SimReport> {
+function simulate(pkiDir: string, input: SimOptionsInput, watch: SimWatch, stop?: AbortSignal, onStats?: (stats: FleetStats) => void): Promise<SimReport> {
   const options: SimOptionsInput = { pkiDir, prefix: 'bench', progress: true, drainTimeout: '30s', ...input };
-  return runSim(options, { out: QUIET, err: watch, ...(stop === undefined ? {} : { signal: stop }) }).then((r) => r.report);
+  return runSim(options, { out: QUIET, err: watch, ...(stop === undefined ? {} : { signal: stop }), ...(onStats === undefined ? {} : { onStats }) }).then((r) => r.report);
 }
 
 /** Resolves once the fleet has streamed past the warm-up. */
@@ -191,6 +196,11 @@ async function idleCores(pids: Record<string, number>): Promise<number> {
   return cores.reduce((total, [, c]) => total + c, 0);
 }
 
+/** The ack latencies recorded since `before`, or null without a snapshot. */
+function windowLatency(stats: FleetStats | null, before: LatencySnapshot | null): SimReport['ackLatencyMs'] | null {
+  return stats === null || before === null ? null : stats.ackLatency.since(before).summary();
+}
+
 /** One CPU round: N devices × 1 msg/s; CPU of `pids` between the warm-up and the end of the sending phase. */
 async function cpuRound(
   kind: CpuRound['kind'], round: number, url: string, pkiDir: string, pids: Record<string, number>, idle: number, haproxyPid: number | null,
@@ -200,6 +210,8 @@ async function cpuRound(
   let end: Sample | null = null;
   let sending = 0;
   const rss: Record<string, number> = {};
+  let stats: FleetStats | null = null;
+  let latencyBefore: LatencySnapshot | null = null;
   const watch = new SimWatch(`${kind} ${round + 1}/${ROUNDS}`, (tick) => {
     if (tick.phase !== 'sending') return;
     sending += 1;
@@ -209,11 +221,14 @@ async function cpuRound(
       rss[name] = Math.max(rss[name] ?? 0, rssMiB(pid));
     }
     const sample = { at: tick.at, acked: tick.acked, cpu, haproxy: haproxyPid === null ? 0 : cpuSeconds(haproxyPid) };
-    if (sending === WARMUP_TICKS) start = sample;
+    if (sending === WARMUP_TICKS) {
+      start = sample;
+      latencyBefore = (stats as FleetStats | null)?.ackLatency.snapshot() ?? null;
+    }
     if (sending >= WARMUP_TICKS) end = sample;
   });
   process.stderr.write(`cluster bench: CPU round ${round + 1}/${ROUNDS}, ${kind}, ${DEVICES} devices × 1 msg/s for ${SECONDS} s\n`);
-  const report = await simulate(pkiDir, { url, devices: DEVICES, rate: 1, duration: `${SECONDS}s`, connectRate: 200 }, watch);
+  const report = await simulate(pkiDir, { url, devices: DEVICES, rate: 1, duration: `${SECONDS}s`, connectRate: 200 }, watch, undefined, (s) => (stats = s));
   const a = start as Sample | null;
   const b = end as Sample | null;
   if (a === null || b === null || b.acked <= a.acked) throw new Error(`${kind} round ${round + 1}: no acks in the measuring window (connected ${report.devices.connected}/${DEVICES})`);
@@ -223,7 +238,7 @@ async function cpuRound(
   return {
     kind, round, connected: report.devices.connected, ackedInWindow: acked, windowS: round1((b.at - a.at) / 1000),
     cpuMsPerReading: round3((total * 1000) / acked), cpuMsPerReadingNetOfIdle: round3(((total - idle * ((b.at - a.at) / 1000)) * 1000) / acked), cpuSByProcess, haproxyCpuMsPerReading: round3(((b.haproxy - a.haproxy) * 1000) / acked),
-    rssMiB: rss, ackMs: report.ackLatencyMs, lost: report.messages.lost,
+    rssMiB: rss, ackMs: windowLatency(stats, latencyBefore) ?? report.ackLatencyMs, ackMsRun: report.ackLatencyMs, lost: report.messages.lost,
   };
 }
 
@@ -348,7 +363,7 @@ async function main(): Promise<void> {
     const netRatios = ratiosOf((r) => r.cpuMsPerReadingNetOfIdle);
     const stream = await streamInfo(nats);
     if (ONLY_CPU) {
-      for (const r of rounds) process.stdout.write(`${r.kind} ${r.round + 1}: ${r.cpuMsPerReading} ms CPU per reading ${JSON.stringify(r.cpuSByProcess)}, ack p50/p99 ${r.ackMs.p50} / ${r.ackMs.p99} ms, lost ${r.lost}\n`);
+      for (const r of rounds) process.stdout.write(`${r.kind} ${r.round + 1}: ${r.cpuMsPerReading} ms CPU per reading ${JSON.stringify(r.cpuSByProcess)}, ack p50/p99 ${r.ackMs.p50} / ${r.ackMs.p99} ms (whole run ${r.ackMsRun.p50} / ${r.ackMsRun.p99}), lost ${r.lost}\n`);
       process.stdout.write(`cluster / single: ${ratios.join(', ')}; ${Math.round(stream.bytes / Math.max(1, stream.messages))} bytes per reading\n`);
       return;
     }
@@ -427,7 +442,7 @@ async function main(): Promise<void> {
       ['set-up', `${HUBS} hubs + 3 nats-servers (R3) behind HAProxy vs one single-node hub; ${DEVICES} devices × 1 msg/s, ${SECONDS} s per round`],
       ...rounds.map((r): [string, string] => [
         `${r.kind} ${r.round + 1}`,
-        `${r.cpuMsPerReading} ms CPU per acked reading (net of idle ${r.cpuMsPerReadingNetOfIdle}; ${r.ackedInWindow} acked in ${r.windowS} s), ack p50/p99 ${r.ackMs.p50} / ${r.ackMs.p99} ms, lost ${r.lost}` +
+        `${r.cpuMsPerReading} ms CPU per acked reading (net of idle ${r.cpuMsPerReadingNetOfIdle}; ${r.ackedInWindow} acked in ${r.windowS} s), ack p50/p99 ${r.ackMs.p50} / ${r.ackMs.p99} ms (whole run, ramp included: ${r.ackMsRun.p50} / ${r.ackMsRun.p99}), lost ${r.lost}` +
           (r.kind === 'cluster' ? `, HAProxy +${r.haproxyCpuMsPerReading} ms` : ''),
       ]),
       ['idle CPU', `single hub ${c.idleCores.single} cores, cluster (hubs + nats-servers) ${c.idleCores.cluster} cores`],

@@ -34,6 +34,8 @@ export interface FleetRunInput {
   readonly onRenewed?: (id: string, pair: { readonly cert: string | Buffer; readonly key: string | Buffer }) => void;
   /** Aborting ends the sending phase at once; the drain still runs (Ctrl-C). */
   readonly signal?: AbortSignal;
+  /** Called with the run's live counters before the first device starts. */
+  readonly onStats?: (stats: FleetStats) => void;
 }
 
 /** Poll period of the drain: cheap (a pass over the devices' outbox sizes). */
@@ -70,6 +72,7 @@ export async function runFleet(input: FleetRunInput): Promise<SimReport> {
   const profile = BEHAVIOR_PROFILES[options.behavior];
   const startedIso = new Date().toISOString();
   const stats = new FleetStats();
+  input.onStats?.(stats);
   const devices = input.credentials.map(
     (credentials, index) =>
       new SimDevice({

@@ -34,6 +34,13 @@ export interface LatencySummary {
   readonly mean: number;
 }
 
+/** What a histogram held at one moment ({@link LatencyHistogram.snapshot}). */
+export interface LatencySnapshot {
+  readonly counts: Float64Array;
+  readonly count: number;
+  readonly sum: number;
+}
+
 /** Fixed-size log-bucket histogram of durations in ms. */
 export class LatencyHistogram {
   readonly #counts = new Float64Array(BUCKETS);
@@ -55,6 +62,37 @@ export class LatencyHistogram {
 
   get count(): number {
     return this.#count;
+  }
+
+  /** What the histogram holds now, for {@link since}. */
+  snapshot(): LatencySnapshot {
+    return { counts: this.#counts.slice(), count: this.#count, sum: this.#sum };
+  }
+
+  /**
+   * The samples recorded after `before` (a snapshot of this histogram), as a
+   * histogram of their own: a steady phase's latencies without the ramp's.
+   * Its min and max are the bounds of its outermost buckets, within this
+   * histogram's own.
+   */
+  since(before: LatencySnapshot): LatencyHistogram {
+    const out = new LatencyHistogram();
+    let first = -1;
+    let last = -1;
+    for (let i = 0; i < BUCKETS; i++) {
+      const n = (this.#counts[i] ?? 0) - (before.counts[i] ?? 0);
+      if (n <= 0) continue;
+      out.#counts[i] = n;
+      if (first < 0) first = i;
+      last = i;
+    }
+    out.#count = this.#count - before.count;
+    out.#sum = this.#sum - before.sum;
+    if (first >= 0) {
+      out.#min = Math.max(this.#min, first === 0 ? 0 : upperBound(first - 1));
+      out.#max = last === BUCKETS - 1 ? this.#max : Math.min(this.#max, upperBound(last));
+    }
+    return out;
   }
 
   /**

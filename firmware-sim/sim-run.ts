@@ -10,6 +10,7 @@ import type { BackoffOptions } from '../src/backoff.js';
 import { SILENT_LOGGER, type Logger } from '../src/log.js';
 import { provisionByClaim } from './claim-provisioning.js';
 import { fleetIds, loadCaCert, loadFleetCredentials, makeBadCredentials, provisionFleet, saveRenewedCredentials } from './device-credentials.js';
+import type { FleetStats } from './fleet-stats.js';
 import { runFleet } from './fleet.js';
 import { checkLocalAddresses } from './local-addresses.js';
 import { renderReportHtml } from './report-html.js';
@@ -29,6 +30,8 @@ export interface SimRunIo {
   readonly helloTimeoutMs?: number;
   /** Aborting ends the sending phase early (Ctrl-C). */
   readonly signal?: AbortSignal;
+  /** Called with the run's live counters once the fleet starts (a benchmark reads a phase's latencies from them). */
+  readonly onStats?: (stats: FleetStats) => void;
 }
 
 /** The result of {@link runSim}: the report and, when the run failed its check, why. */
@@ -85,6 +88,7 @@ export async function runSim(input: SimOptionsInput, io: SimRunIo = {}): Promise
     ...(io.backoff === undefined ? {} : { backoff: io.backoff }),
     ...(io.helloTimeoutMs === undefined ? {} : { helloTimeoutMs: io.helloTimeoutMs }),
     ...(io.signal === undefined ? {} : { signal: io.signal }),
+    ...(io.onStats === undefined ? {} : { onStats: io.onStats }),
   });
   // Devices whose key and certificate came from the PKI folder keep their renewed pair there, as firmware keeps it in flash.
   if (options.claim === null && options.behavior !== 'badcert') await saveRenewedCredentials(options.pkiDir, renewed);

@@ -42,3 +42,17 @@ test('the throughput series merges neighbours instead of growing past maxPoints'
   assert.equal(points.reduce((n, p) => n + p.acked, 0), 1000);
   assert.equal(points[0]?.widthMs, 16_000);
 });
+
+test('since(snapshot) holds only what was recorded after the snapshot: a steady phase without the ramp', () => {
+  const h = new LatencyHistogram();
+  for (let i = 0; i < 1_000; i++) h.record(500); // the ramp: slow acks
+  const before = h.snapshot();
+  for (let i = 0; i < 10_000; i++) h.record(10 + (i % 10)); // steady: 10–19 ms
+  const steady = h.since(before).summary();
+  assert.equal(steady.count, 10_000);
+  assert.ok(steady.p99 >= 19 && steady.p99 < 21, `p99 ${steady.p99}`);
+  assert.ok(steady.max < 21, `max ${steady.max}: the ramp's 500 ms is not in it`);
+  assert.ok(Math.abs(steady.mean - 14.5) < 0.01, `mean ${steady.mean}`);
+  assert.ok(h.summary().p99 >= 500, 'the whole run still has the ramp');
+  assert.deepEqual(h.since(h.snapshot()).summary(), { count: 0, p50: 0, p99: 0, max: 0, mean: 0 });
+});
