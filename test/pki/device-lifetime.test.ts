@@ -14,6 +14,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
+import { EXIT } from '../../src/errors.js';
 import { DEFAULT_DEVICE_DAYS, DEFAULT_RENEWED_DEVICE_DAYS, initCa, pkiPaths } from '../../src/pki/index.js';
 import { createCsr } from '../../src/pki/csr-builder.js';
 import { initIssuingCa } from '../../src/pki/issuing-ca.js';
@@ -84,6 +85,6 @@ test('device add --config follows the hub: its renewal.deviceDays; when it does 
   }
   assert.equal(await lifetimeDays(dir, 'lt-override'), 7);
   const both = await runCli(['device', 'add', 'lt-both', '--pki', dir, '--config', await config('both', {})]);
-  assert.notEqual(both.code, 0);
+  assert.equal(both.code, EXIT.USAGE);
   assert.match(both.stderr, /--pki and --config name the PKI folder twice/);
 });
