@@ -1,25 +1,17 @@
 /**
  * What the cluster benchmark measures its processes with: CPU time and
  * memory from Linux /proc, the bench's own child processes found by name,
- * `fleethub serve` children on fixed ports, and a watcher that reads the
- * simulator's live progress line (once a second) so a scenario can act
- * while the fleet streams and time what it sees.
+ * and a watcher that reads the simulator's live progress line (once a
+ * second) so a scenario can act while the fleet streams and time what it
+ * sees. Its hub children are started and stopped by hub-process.ts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
-import { COMPILED_CLI, REPO_ROOT } from '../test/helpers/paths.js';
-import { portAccepts } from '../test/helpers/service-process.js';
-import { waitUntil } from '../test/helpers/wait.js';
 
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ: 100 on every Linux the bench runs on). */
 const CLOCK_TICKS_PER_SEC = 100;
 /** Progress ticks kept per watched run: an hour at one a second. */
 const MAX_TICKS = 3_600;
-/** How long a hub child may take to accept connections. */
-const HUB_START_TIMEOUT_MS = 120_000;
-/** How long a SIGTERMed hub may take to exit before it is killed. */
-const HUB_STOP_TIMEOUT_MS = 60_000;
 
 /** CPU seconds (user + system) a process used so far; 0 when it is gone. */
 export function cpuSeconds(pid: number): number {
@@ -59,50 +51,6 @@ export function childProcesses(comm: string): Array<{ pid: number; cmdline: stri
     }
   }
   return found;
-}
-
-/** A `fleethub serve` child on known ports. */
-export interface HubProcess {
-  readonly name: string;
-  readonly child: ChildProcess;
-  readonly pid: number;
-  readonly exited: Promise<void>;
-  /** The last few KB of its log (for failure messages). */
-  readonly log: () => string;
-}
-
-/** Starts `fleethub serve --config <path>` and waits until its device and console ports accept connections. */
-export async function startHub(name: string, configPath: string, devicePort: number, consolePort: number): Promise<HubProcess> {
-  const env: NodeJS.ProcessEnv = { ...process.env, FLEETHUB_LOG_LEVEL: 'warn' };
-  delete env.FLEETHUB_PKI; // the config names the PKI folder
-  // CLUSTER_BENCH_HUB_PROFILE=DIR: each hub writes a CPU profile to DIR when it stops (SIGTERM).
-  const profile = process.env.CLUSTER_BENCH_HUB_PROFILE;
-  const nodeArgs = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
-  const child = spawn(process.execPath, [...nodeArgs, COMPILED_CLI, 'serve', '--config', configPath], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'], env });
-  let log = '';
-  child.stderr?.setEncoding('utf8').on('data', (s: string) => (log = (log + s).slice(-4_096)));
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
-  let gone = false;
-  void exited.then(() => (gone = true));
-  try {
-    await waitUntil(async () => {
-      if (gone) throw new Error('exited');
-      return (await portAccepts(devicePort)) && (await portAccepts(consolePort));
-    }, `${name} accepts connections`, HUB_START_TIMEOUT_MS);
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw new Error(`${name} did not start: ${err instanceof Error ? err.message : String(err)}\n${log}`);
-  }
-  return { name, child, pid: child.pid as number, exited, log: () => log };
-}
-
-/** Stops a hub: `signal` (SIGTERM: a graceful stop), SIGKILL if it has not exited in time. Resolves on exit. */
-export async function stopHub(hub: HubProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (hub.child.exitCode !== null || hub.child.signalCode !== null) return;
-  const timer = setTimeout(() => hub.child.kill('SIGKILL'), HUB_STOP_TIMEOUT_MS);
-  hub.child.kill(signal);
-  await hub.exited;
-  clearTimeout(timer);
 }
 
 /** One progress line of the simulator, as read. */

@@ -44,7 +44,8 @@ import { startNatsCluster, type NatsCluster } from '../test/helpers/nats-cluster
 import { REPO_ROOT } from '../test/helpers/paths.js';
 import { freePort } from '../test/helpers/service-process.js';
 import { waitUntil } from '../test/helpers/wait.js';
-import { childProcesses, cpuSeconds, rssMiB, SimWatch, startHub, stopHub, type HubProcess, type SimTick } from './cluster-bench-tools.js';
+import { childProcesses, cpuSeconds, rssMiB, SimWatch, type SimTick } from './cluster-bench-tools.js';
+import { startHub, stopHub, type HubProcess } from './hub-process.js';
 
 const DEVICES = Number(process.env.CLUSTER_BENCH_DEVICES ?? 1_000);
 const STORM_DEVICES = Number(process.env.CLUSTER_BENCH_STORM_DEVICES ?? 10_000);
@@ -149,7 +150,10 @@ async function writeHubConfig(dir: string, name: string, natsUrls: readonly stri
   return { name: `hub-${name}`, configPath, devicePort, consolePort };
 }
 
-const launch = (setup: HubSetup): Promise<HubProcess> => startHub(setup.name, setup.configPath, setup.devicePort, setup.consolePort);
+// CLUSTER_BENCH_HUB_PROFILE=DIR: each hub writes a CPU profile to DIR when it stops (SIGTERM).
+const HUB_PROFILE_DIR = process.env.CLUSTER_BENCH_HUB_PROFILE;
+const HUB_NODE_ARGS = HUB_PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${HUB_PROFILE_DIR}`];
+const launch = (setup: HubSetup): Promise<HubProcess> => startHub(setup.name, setup.configPath, [setup.devicePort, setup.consolePort], HUB_NODE_ARGS);
 const directUrl = (setup: HubSetup): string => `wss://127.0.0.1:${setup.devicePort}/v1/device`;
 
 /** The nats-servers this process started, by node index (nats-<i+1>.conf). */

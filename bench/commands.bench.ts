@@ -16,7 +16,6 @@
  * Env: COMMANDS_BENCH_DEVICES (1000), COMMANDS_BENCH_SEQUENTIAL (100).
  * Writes bench/results/commands.json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -27,10 +26,11 @@ import { signToken } from '../src/hub/console/dashboard-token.js';
 import { loadOrCreateTokenKey } from '../src/hub/console/token-key-file.js';
 import { fleetIds, provisionFleet } from '../firmware-sim/device-credentials.js';
 import { runSim } from '../firmware-sim/sim-run.js';
-import { freePort, portAccepts } from '../test/helpers/service-process.js';
+import { freePort } from '../test/helpers/service-process.js';
 import { waitUntil } from '../test/helpers/wait.js';
-import { COMPILED_CLI, REPO_ROOT } from '../test/helpers/paths.js';
+import { REPO_ROOT } from '../test/helpers/paths.js';
 import { percentile } from './cluster-bench-tools.js';
+import { startHub, stopHub, type HubProcess } from './hub-process.js';
 
 const DEVICES = Number(process.env.COMMANDS_BENCH_DEVICES ?? 1000);
 const SEQUENTIAL = Math.min(DEVICES, Number(process.env.COMMANDS_BENCH_SEQUENTIAL ?? 100));
@@ -119,7 +119,7 @@ async function main(): Promise<void> {
   const loadBefore = loadavg()[0] ?? 0;
   const dir = await mkdtemp(join(tmpdir(), 'fleethub-commands-bench-'));
   const pkiDir = join(dir, 'certs');
-  let hub: ChildProcess | null = null;
+  let hub: HubProcess | null = null;
   const stopSim = new AbortController();
   let simRun: Promise<unknown> | null = null;
   let client: CommandClient | null = null;
@@ -138,11 +138,7 @@ async function main(): Promise<void> {
       commands: { ping: { timeoutMs: 60_000 } },
     };
     await writeFile(join(dir, 'hub.json'), JSON.stringify(config));
-    hub = spawn(process.execPath, [COMPILED_CLI, 'serve', '--config', join(dir, 'hub.json')], {
-      cwd: REPO_ROOT, stdio: 'ignore', env: { ...process.env, FLEETHUB_LOG_LEVEL: 'warn' },
-    });
-    await waitUntil(() => portAccepts(port), 'fleethub serve accepts device connections', 60_000);
-    await waitUntil(() => portAccepts(consolePort), 'fleethub serve accepts console connections', 60_000);
+    hub = await startHub('fleethub serve', join(dir, 'hub.json'), [port, consolePort]);
 
     process.stderr.write(`commands bench: connecting ${DEVICES} simulated devices\n`);
     simRun = runSim(
@@ -198,14 +194,7 @@ async function main(): Promise<void> {
     client?.close();
     stopSim.abort();
     await simRun?.catch(() => undefined);
-    if (hub !== null && hub.exitCode === null) {
-      const proc = hub;
-      const gone = new Promise<void>((done) => proc.once('exit', () => done()));
-      proc.kill('SIGTERM');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
-      await gone;
-      clearTimeout(timer);
-    }
+    if (hub !== null) await stopHub(hub);
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -16,7 +16,6 @@
  * The simulator shares the two cores with the hub, so the saturation point
  * is a floor for the hub alone. Writes bench/results/fleet.json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -25,9 +24,9 @@ import { provisionFleet } from '../firmware-sim/device-credentials.js';
 import { runSim } from '../firmware-sim/sim-run.js';
 import type { SimReport } from '../firmware-sim/report.js';
 import type { SimOptionsInput } from '../firmware-sim/sim-options.js';
-import { freePort, portAccepts } from '../test/helpers/service-process.js';
-import { waitUntil } from '../test/helpers/wait.js';
-import { COMPILED_CLI, REPO_ROOT } from '../test/helpers/paths.js';
+import { freePort } from '../test/helpers/service-process.js';
+import { REPO_ROOT } from '../test/helpers/paths.js';
+import { startHub, stopHub, type HubProcess } from './hub-process.js';
 
 const ROOT = REPO_ROOT;
 const DEVICES = Number(process.env.FLEET_BENCH_DEVICES ?? 1000);
@@ -62,7 +61,7 @@ async function main(): Promise<void> {
   const loadBefore = loadavg()[0] ?? 0;
   const dir = await mkdtemp(join(tmpdir(), 'fleethub-fleet-bench-'));
   const pkiDir = join(dir, 'certs');
-  let hub: ChildProcess | null = null;
+  let hub: HubProcess | null = null;
   try {
     await initCa(pkiDir, {});
     await issueServerCert(pkiDir, { hosts: ['localhost'], ips: ['127.0.0.1'] });
@@ -79,11 +78,8 @@ async function main(): Promise<void> {
       limits: { msgsPerSec: 1_000, burst: 2_000, msgsPerDay: 100_000_000 },
     };
     await writeFile(join(dir, 'hub.json'), JSON.stringify(config));
-    hub = spawn(process.execPath, [COMPILED_CLI, 'serve', '--config', join(dir, 'hub.json')], {
-      cwd: ROOT, stdio: 'ignore', env: { ...process.env, FLEETHUB_LOG_LEVEL: 'warn' },
-    });
-    await waitUntil(() => portAccepts(port), 'fleethub serve accepts connections', 60_000);
-    const pid = hub.pid as number;
+    hub = await startHub('fleethub serve', join(dir, 'hub.json'), [port]);
+    const pid = hub.pid;
     const idleMiB = await rssMiB(pid);
     const base: SimOptionsInput = { url: `wss://127.0.0.1:${port}/v1/device`, pkiDir, prefix: 'bench', progress: false, connectRate: 1_000, drainTimeout: '20s' };
     const sim = (input: SimOptionsInput): Promise<SimReport> => runSim({ ...base, ...input }, { out: QUIET, err: QUIET }).then((r) => r.report);
@@ -151,14 +147,7 @@ async function main(): Promise<void> {
     const width = Math.max(...rows.map(([k]) => k.length));
     process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n`);
   } finally {
-    if (hub !== null && hub.exitCode === null) {
-      const proc = hub;
-      const gone = new Promise<void>((done) => proc.once('exit', () => done()));
-      proc.kill('SIGTERM');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
-      await gone;
-      clearTimeout(timer);
-    }
+    if (hub !== null) await stopHub(hub);
     await rm(dir, { recursive: true, force: true });
   }
 }

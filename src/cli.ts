@@ -5,6 +5,8 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT } from './errors.js';
 import { registerPkiCommands } from './pki/commands/index.js';
+import { loadHubConfig } from './hub/config-file.js';
+import { renewalPolicy } from './hub/renewal/renewal-config.js';
 import { registerTokenCommands } from './hub/console/token-command.js';
 import { registerDeviceControlCommands } from './hub/console/device-control-command.js';
 import { registerServeCommand } from './serve-command.js';
@@ -20,7 +22,11 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  registerPkiCommands(program);
+  // `device add --config`: the hub's PKI folder and whether it renews decide the default lifetime.
+  registerPkiCommands(program, async (path) => {
+    const { hub } = await loadHubConfig(path);
+    return { pkiDir: hub.pkiDir, renewal: renewalPolicy(hub.renewal, hub.cluster !== null) };
+  });
   registerDeviceRevokeCommand(program);
   registerTokenCommands(program);
   registerServeCommand(program);

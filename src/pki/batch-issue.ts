@@ -13,7 +13,7 @@ import { loadInventory, saveInventory, statusOf, toRecord, type DeviceRecord, ty
 import { generateKeys, resolveKeySpec, type KeyPair, type KeyType } from './keys.js';
 import { pkiPaths } from './paths.js';
 import { ensurePrivateDir, withPkiLock, writeFilesAtomic, type FileWrite } from './pki-files.js';
-import { DEFAULT_DEVICE_DAYS, resolveDays } from './validity.js';
+import { defaultDeviceDays, resolveDays, type DeviceRenewalPolicy } from './validity.js';
 
 /** Largest `--count`: a bound on one command's run time and memory. */
 export const MAX_BATCH_COUNT = 100_000;
@@ -30,8 +30,10 @@ export interface AddDevicesOptions {
   prefix: string;
   /** @defaultValue null */
   plan?: string;
-  /** @defaultValue {@link DEFAULT_DEVICE_DAYS} */
+  /** @defaultValue {@link defaultDeviceDays}: with an issuing CA and `renewal` renewing, its `deviceDays` (a year); else ten years */
   days?: number;
+  /** Whether the hub renews what the issuing CA signs. @defaultValue a hub on its defaults (renewal on, a year) */
+  renewal?: DeviceRenewalPolicy;
   /** @defaultValue 'ec' */
   keyType?: KeyType;
   /** @defaultValue 2048 */
@@ -93,9 +95,9 @@ export async function addDevicesTimed(dir: string, opts: AddDevicesOptions): Pro
   const ids = batchIds(opts.prefix, opts.count);
   const spec = resolveKeySpec(opts.keyType, opts.keyBits);
   const plan = resolvePlan(opts.plan);
-  const days = resolveDays(opts.days, DEFAULT_DEVICE_DAYS);
   const paths = pkiPaths(dir);
   const signer = await loadSigningCa(paths.dir, opts.issuingPassphrase ?? null);
+  const days = resolveDays(opts.days, defaultDeviceDays(signer.role, opts.renewal));
   const timings: BatchTimings = { keygenMs: 0, signMs: 0, writeMs: 0, inventoryMs: 0 };
   return withPkiLock(paths.dir, async () => {
     const inventory = await loadInventory(paths.dir);

@@ -14,14 +14,20 @@ import { generateKeys, privateKeyPem, resolveKeySpec, type KeySpec, type KeyType
 import { pkiPaths } from './paths.js';
 import { ensurePrivateDir, KEY_MODE, PUBLIC_MODE, withPkiLock, writeFilesAtomic, type FileWrite } from './pki-files.js';
 import { issuerRoleOf, markRevoked, writeCaCrlUnlocked, type CaRole } from './revocation.js';
-import { DEFAULT_DEVICE_DAYS, resolveDays, validityFor } from './validity.js';
+import { defaultDeviceDays, resolveDays, validityFor, type DeviceRenewalPolicy } from './validity.js';
 
 /** Options of {@link addDevice}. */
 export interface AddDeviceOptions {
   /** Limits plan the hub applies (a key of its config's `plans`). @defaultValue null (the default limits) */
   plan?: string;
-  /** Lifetime in days, clamped to the CA's notAfter. @defaultValue {@link DEFAULT_DEVICE_DAYS} */
+  /**
+   * Lifetime in days, clamped to the CA's notAfter. @defaultValue
+   * {@link defaultDeviceDays}: with an issuing CA and `renewal` renewing, its
+   * `deviceDays` (a year); else ten years
+   */
   days?: number;
+  /** Whether the hub renews what the issuing CA signs. @defaultValue a hub on its defaults (renewal on, a year) */
+  renewal?: DeviceRenewalPolicy;
   /** Ignored with `csrPem`. @defaultValue 'ec' */
   keyType?: KeyType;
   /** RSA only: 2048 or 3072. @defaultValue 2048 */
@@ -118,7 +124,6 @@ export function retireDevice(inventory: InventoryFile, id: string, force: boolea
 export async function addDevice(dir: string, id: string, opts: AddDeviceOptions = {}): Promise<DeviceRecord> {
   assertDeviceId(id);
   const plan = resolvePlan(opts.plan);
-  const days = resolveDays(opts.days, DEFAULT_DEVICE_DAYS);
   let spec: KeySpec | undefined;
   let csrKey: { publicKey: KeyObject; keyType: KeyType } | undefined;
   if (opts.csrPem !== undefined) {
@@ -131,6 +136,7 @@ export async function addDevice(dir: string, id: string, opts: AddDeviceOptions 
   const paths = pkiPaths(dir);
   const passphrase = opts.issuingPassphrase ?? null;
   const signer = await loadSigningCa(paths.dir, passphrase);
+  const days = resolveDays(opts.days, defaultDeviceDays(signer.role, opts.renewal));
   return withPkiLock(paths.dir, async () => {
     const inventory = await loadInventory(paths.dir);
     // Checked before the slow key generation, and again nothing is written until here passes.

@@ -8,7 +8,8 @@ export { DEFAULT_KEY_TYPE, DEFAULT_RSA_BITS, KEY_TYPES } from './keys.js';
 export { DEVICE_ID_PATTERN, isValidDeviceId, isValidPlanName, assertDeviceId } from './device-id.js';
 export { DEFAULT_PKI_DIR, PKI_DIR_ENV, defaultPkiDir, envPkiDir, pkiPaths, type PkiPaths } from './paths.js';
 export {
-  DEFAULT_CA_DAYS, DEFAULT_SERVER_DAYS, DEFAULT_DEVICE_DAYS, DEFAULT_CRL_DAYS, BACKDATE_MS,
+  DEFAULT_CA_DAYS, DEFAULT_SERVER_DAYS, DEFAULT_DEVICE_DAYS, DEFAULT_RENEWED_DEVICE_DAYS, DEFAULT_CRL_DAYS, BACKDATE_MS,
+  DEFAULT_RENEWAL_POLICY, defaultDeviceDays, type DeviceRenewalPolicy,
 } from './validity.js';
 export {
   initCa, issueServerCert, DEFAULT_CA_NAME, type InitCaOptions, type InitCaResult, type ServerCertOptions, type IssuedFile,

@@ -15,13 +15,43 @@ export const DEFAULT_CA_DAYS = 3650;
 export const DEFAULT_SERVER_DAYS = 397;
 
 /**
- * Device certificate lifetime: 10 years. ESP32 devices in the field usually
- * cannot renew, so the certificate lives as long as the hardware; it is
- * revoked (CRL), not left to expire, when a device is lost. It is never
- * allowed to outlive the CA that signs it (clamped to the CA's notAfter).
+ * Device certificate lifetime without renewal: 10 years. A device that
+ * cannot renew in the field keeps its certificate as long as the hardware
+ * lives; it is revoked (CRL), not left to expire, when a device is lost. It
+ * is never allowed to outlive the CA that signs it (clamped to the CA's
+ * notAfter).
  * @defaultValue 3650
  */
 export const DEFAULT_DEVICE_DAYS = 3650;
+
+/**
+ * Device certificate lifetime with renewal on (the hub's default
+ * `renewal.deviceDays`): one year, so a lost device's certificate ends
+ * within a year, and renewal needs no hand.
+ * @defaultValue 365
+ */
+export const DEFAULT_RENEWED_DEVICE_DAYS = 365;
+
+/** Whether the hub renews the certificates its issuing CA signs, and their lifetime when it does. */
+export interface DeviceRenewalPolicy {
+  /** False when the hub does not renew: `renewal.enabled` false, or a cluster hub (renewal is not available there). */
+  readonly renews: boolean;
+  /** `renewal.deviceDays`. */
+  readonly deviceDays: number;
+}
+
+/** A hub on its defaults: renewal on, certificates for {@link DEFAULT_RENEWED_DEVICE_DAYS}. */
+export const DEFAULT_RENEWAL_POLICY: DeviceRenewalPolicy = Object.freeze({ renews: true, deviceDays: DEFAULT_RENEWED_DEVICE_DAYS });
+
+/**
+ * The default lifetime of a device certificate (SPEC: with renewal on, a
+ * year; without it, ten years). Renewal is on for a certificate the issuing
+ * CA signs when the hub renews (`policy`); one the root signs is never
+ * renewed by the hub.
+ */
+export function defaultDeviceDays(signer: 'root' | 'issuing', policy: DeviceRenewalPolicy = DEFAULT_RENEWAL_POLICY): number {
+  return signer === 'issuing' && policy.renews ? policy.deviceDays : DEFAULT_DEVICE_DAYS;
+}
 
 /**
  * CRL lifetime (nextUpdate − thisUpdate). The hub loads `crl.pem` into its TLS

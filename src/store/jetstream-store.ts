@@ -332,6 +332,7 @@ export class JetStreamStore implements Store {
       nextPosition: this.#next,
       devices: this.#lanes.deviceCount(),
       appended: s.appended,
+      publishBatches: this.#lanes.publishBatches,
       duplicates: s.duplicates,
       staleDuplicates: s.staleDuplicates,
       checkpoints: 0,

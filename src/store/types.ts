@@ -191,6 +191,13 @@ export interface StoreStats {
   readonly devices: number;
   /** Readings committed since open. */
   readonly appended: number;
+  /**
+   * The JetStream store's group commits since open: departures of its
+   * publish window, each sending the readings gathered for it in one write
+   * (at most one per `store.commitIntervalMs`). Absent in the embedded log,
+   * whose group commits are {@link fsyncs}.
+   */
+  readonly publishBatches?: number;
   /** Repeats acked without storing, since open. */
   readonly duplicates: number;
   /**

@@ -7,44 +7,35 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startHub, waitUntil, type TestHub } from '../helpers/hub.js';
-import { startNatsCluster, type NatsCluster } from '../helpers/nats-cluster.js';
-import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { startClusterHubs, type ClusterHubs } from '../helpers/cluster-hubs.js';
+import { waitUntil, type TestHub } from '../helpers/hub.js';
+import type { NatsCluster } from '../helpers/nats-cluster.js';
 import { deviceFiles, highestAck, makeFirmware, reapDevice, startDevice, type DeviceFiles } from './device-process.js';
 import { assertContiguousOnce, storedSeqs } from './stored-seqs.js';
 
 const COUNT = 40;
 
+let hubs: ClusterHubs;
 let nats: NatsCluster;
-let pki: TestPki;
-let pkiB: string;
 let a: TestHub;
 let b: TestHub;
 let files: DeviceFiles;
 
 before(async () => {
   makeFirmware();
-  nats = await startNatsCluster();
-  pki = await makeTestPki();
-  files = await deviceFiles(pki.ca, await pki.addDevice('fw-cluster'));
-  const clusterOf = (node: string) => ({ node, nats: { servers: nats.urls } });
-  a = await startHub({ cluster: clusterOf('hub-a'), limits: { msgsPerSec: 10_000, burst: 10_000 } }, pki);
   // Hub B has its own copy of the PKI folder, as an operator makes it.
-  pkiB = await mkdtemp(join(tmpdir(), 'fleethub-pki-b-'));
-  await cp(pki.dir, pkiB, { recursive: true });
-  b = await startHub({ cluster: clusterOf('hub-b'), limits: { msgsPerSec: 10_000, burst: 10_000 } }, { ...pki, dir: pkiB });
+  hubs = await startClusterHubs({
+    overrides: { limits: { msgsPerSec: 10_000, burst: 10_000 } },
+    prepare: async (pki) => {
+      files = await deviceFiles(pki.ca, await pki.addDevice('fw-cluster'));
+    },
+  });
+  ({ nats, a, b } = hubs);
 });
 
 after(async () => {
-  await b?.stop();
-  await a?.stop();
-  await nats?.stop();
+  await hubs?.stop();
   await files?.cleanup();
-  if (pkiB !== undefined) await rm(pkiB, { recursive: true, force: true });
-  await pki?.cleanup();
 });
 
 test('a cluster hub that loses its quorum closes with 1013: the device backs off between the hubs and, once the quorum is back, every reading is stored once', async (t) => {

@@ -145,19 +145,34 @@ function errorAnswer(message: Record<string, unknown>, code: ErrorCode, what: st
   if (typeof message.error === 'string') throw new FleethubError(code, `the hub refused the ${what}: ${message.error}`);
 }
 
-/** Registers `device command` and `device config set|get` on the `device` command. */
+/**
+ * Sends one `config` request (a `config`-scope token for `devices`) and
+ * prints the console's `config` answer as JSON; a refusal is
+ * FH_ERR_CONFIG_REFUSED naming `what` was refused.
+ */
+async function sendConfig(options: CommonOptions, devices: string, config: Record<string, unknown>, what: string): Promise<void> {
+  const answer = await converse(options, { devices, ttlMs: CONFIG_TOKEN_TTL_MS, scopes: ['config'] }, { config }, (m) => {
+    errorAnswer(m, 'FH_ERR_CONFIG_REFUSED', what);
+    return typeof m.config === 'object' && m.config !== null ? m.config : undefined;
+  });
+  process.stdout.write(`${JSON.stringify(answer)}\n`);
+}
+
+/** Registers `device command` and `device config set|get|delete` on the `device` command. */
 export function registerDeviceControlCommands(program: Command): void {
   const device = program.commands.find((c) => c.name() === 'device') ?? program.command('device');
   const pkiDefault = process.env.FLEETHUB_PKI ?? DEFAULT_PKI_DIR;
   const consoleDefault = process.env.FLEETHUB_CONSOLE ?? DEFAULT_CONSOLE_URL;
-  device
+  /** The options every one of these commands takes: where the console is and the PKI folder to sign the token with. */
+  const withConsole = (command: Command): Command => command
+    .option('--console <url>', 'the hub\'s console (env FLEETHUB_CONSOLE)', consoleDefault)
+    .option('--pki <dir>', 'PKI folder with ca.crt and token.key (env FLEETHUB_PKI)', pkiDefault);
+  withConsole(device
     .command('command <id> <name>')
     .description('send an allow-listed command to a device through the console and print its result')
     .option('--args <json>', 'arguments, a JSON object of names and values', '{}')
     .option('--timeout <duration>', 'how long the device may take to answer (default: the allow-list\'s timeoutMs)')
-    .option('--ttl <duration>', 'how long the command waits for an offline device', '1h')
-    .option('--console <url>', 'the hub\'s console (env FLEETHUB_CONSOLE)', consoleDefault)
-    .option('--pki <dir>', 'PKI folder with ca.crt and token.key (env FLEETHUB_PKI)', pkiDefault)
+    .option('--ttl <duration>', 'how long the command waits for an offline device', '1h'))
     .addHelpText('after', `
 Examples:
   $ fleethub device command pump-7 ping
@@ -180,12 +195,10 @@ Exit codes: 0 succeeded, 10 failed, 11 timed out, 12 expired or lost, 13 refused
     }));
 
   const config = device.command('config').description('desired configuration of a device or a glob of devices, through the console');
-  config
+  withConsole(config
     .command('set <id|glob>')
     .description('store a new version of the desired configuration of a device, or of every device a glob matches (sent now to those online, else when they connect)')
-    .requiredOption('--file <file>', 'a JSON object of names and values')
-    .option('--console <url>', 'the hub\'s console (env FLEETHUB_CONSOLE)', consoleDefault)
-    .option('--pki <dir>', 'PKI folder with ca.crt and token.key (env FLEETHUB_PKI)', pkiDefault)
+    .requiredOption('--file <file>', 'a JSON object of names and values'))
     .addHelpText('after', `
 Examples:
   $ echo '{"interval_s":30}' > pump-7.json && fleethub device config set pump-7 --file pump-7.json
@@ -198,44 +211,27 @@ A device's own document comes before any glob's; of several matching globs, the 
         throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `cannot read --file ${options.file}`, { cause: err });
       });
       const desired = jsonObject(text, '--file');
-      const target = configTarget(id);
-      const answer = await converse(options, { devices: id, ttlMs: CONFIG_TOKEN_TTL_MS, scopes: ['config'] }, { config: { ...target, desired } }, (m) => {
-        errorAnswer(m, 'FH_ERR_CONFIG_REFUSED', 'configuration');
-        return typeof m.config === 'object' && m.config !== null ? m.config : undefined;
-      });
-      process.stdout.write(`${JSON.stringify(answer)}\n`);
+      await sendConfig(options, id, { ...configTarget(id), desired }, 'configuration');
     }));
-  config
+  withConsole(config
     .command('get <id|glob>')
-    .description('print a device\'s desired configuration (its own or the glob\'s it gets), its version and the device\'s last acknowledgement; or a glob\'s document')
-    .option('--console <url>', 'the hub\'s console (env FLEETHUB_CONSOLE)', consoleDefault)
-    .option('--pki <dir>', 'PKI folder with ca.crt and token.key (env FLEETHUB_PKI)', pkiDefault)
+    .description('print a device\'s desired configuration (its own or the glob\'s it gets), its version and the device\'s last acknowledgement; or a glob\'s document'))
     .addHelpText('after', `
 Examples:
   $ fleethub device config get pump-7
   $ fleethub device config get 'pump-*'`)
     .action(action(async (id: string, options: CommonOptions) => {
-      const answer = await converse(options, { devices: id, ttlMs: CONFIG_TOKEN_TTL_MS, scopes: ['config'] }, { config: configTarget(id) }, (m) => {
-        errorAnswer(m, 'FH_ERR_CONFIG_REFUSED', 'request');
-        return typeof m.config === 'object' && m.config !== null ? m.config : undefined;
-      });
-      process.stdout.write(`${JSON.stringify(answer)}\n`);
+      await sendConfig(options, id, configTarget(id), 'request');
     }));
-  config
+  withConsole(config
     .command('delete <glob>')
-    .description('forget a glob\'s desired configuration; devices it covered get the next matching glob\'s document, if any, and otherwise keep what they applied')
-    .option('--console <url>', 'the hub\'s console (env FLEETHUB_CONSOLE)', consoleDefault)
-    .option('--pki <dir>', 'PKI folder with ca.crt and token.key (env FLEETHUB_PKI)', pkiDefault)
+    .description('forget a glob\'s desired configuration; devices it covered get the next matching glob\'s document, if any, and otherwise keep what they applied'))
     .addHelpText('after', `
 Example:
   $ fleethub device config delete 'pump-*'`)
     .action(action(async (glob: string, options: CommonOptions) => {
       const target = configTarget(glob);
       if (!('devices' in target)) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', `device config delete takes a glob (with * or ?), got the device id ${JSON.stringify(glob)}`);
-      const answer = await converse(options, { devices: glob, ttlMs: CONFIG_TOKEN_TTL_MS, scopes: ['config'] }, { config: { devices: glob, delete: true } }, (m) => {
-        errorAnswer(m, 'FH_ERR_CONFIG_REFUSED', 'request');
-        return typeof m.config === 'object' && m.config !== null ? m.config : undefined;
-      });
-      process.stdout.write(`${JSON.stringify(answer)}\n`);
+      await sendConfig(options, glob, { devices: glob, delete: true }, 'request');
     }));
 }

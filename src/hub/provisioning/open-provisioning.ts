@@ -12,9 +12,10 @@ import { readPassphrase } from '../../pki/ca-passphrase.js';
 import { loadIssuingCa } from '../../pki/loaded-ca.js';
 import { pkiPaths } from '../../pki/paths.js';
 import { FileProvisioningLedger } from '../../pki/provisioning.js';
-import { DEFAULT_DEVICE_DAYS } from '../../pki/validity.js';
+import { defaultDeviceDays } from '../../pki/validity.js';
 import type { HubConfig } from '../config.js';
 import type { HubMetrics } from '../hub-metrics.js';
+import { renewalPolicy } from '../renewal/renewal-config.js';
 import { ProvisionEndpoint } from './provision-endpoint.js';
 
 /** The endpoint, or null when the PKI folder has no claim CA. FH_ERR_CONFIG when it has one but cannot sign. */
@@ -29,8 +30,7 @@ export async function openProvisioning(config: HubConfig, metrics: HubMetrics, l
     issuing = await loadIssuingCa(paths.dir, passphrase);
     if (issuing === null) throw new Error(`no issuing CA in ${paths.dir} (fleethub ca issuing init)`);
     // With renewal on (it is, wherever the hub may write the inventory), a year: the device renews before it ends.
-    const renewing = config.renewal.enabled && config.cluster === null;
-    const days = settings.deviceDays ?? (renewing ? config.renewal.deviceDays : DEFAULT_DEVICE_DAYS);
+    const days = settings.deviceDays ?? defaultDeviceDays('issuing', renewalPolicy(config.renewal, config.cluster !== null));
     const ledger = new FileProvisioningLedger({ dir: paths.dir, signer: { ca: issuing, role: 'issuing' }, days, issuingPassphrase: passphrase });
     log.log('info', 'provisioning.on', { path: '/v1/provision', deviceDays: days, perBatchPerMinute: settings.perBatchPerMinute, perIpPerMinute: settings.perIpPerMinute });
     return new ProvisionEndpoint({ config: settings, claimCaPem, ledger, metrics, log });

@@ -12,7 +12,7 @@
  * ```
  */
 import type { ConfigReader } from '../../config/config-reader.js';
-import { MAX_DAYS } from '../../pki/validity.js';
+import { DEFAULT_RENEWED_DEVICE_DAYS, MAX_DAYS, type DeviceRenewalPolicy } from '../../pki/validity.js';
 
 /** The resolved `renewal` section. */
 export interface RenewalConfig {
@@ -37,7 +37,7 @@ export interface RenewalConfig {
 }
 
 /** One year: with renewal on, a lost device's certificate ends within a year, and renewal needs no hand. */
-export const DEFAULT_RENEWAL_DEVICE_DAYS = 365;
+export const DEFAULT_RENEWAL_DEVICE_DAYS = DEFAULT_RENEWED_DEVICE_DAYS;
 /** Ten a second: a thousand devices renewed in under two minutes, the inventory rewritten at a pace any disk takes. */
 export const DEFAULT_RENEWALS_PER_MINUTE = 600;
 /** One renewal per device per day (SPEC). */
@@ -64,4 +64,9 @@ export function readRenewalSection(r: ConfigReader): RenewalConfig {
     checkIntervalMs: r.duration('checkInterval', 's', 100, 86_400_000, DEFAULT_RENEWAL_CHECK_INTERVAL_MS),
     allowEarly: r.bool('allowEarly', false),
   });
+}
+
+/** Whether a hub with this `renewal` section renews what its issuing CA signs: not when it is off, nor on a cluster hub (not available there yet). */
+export function renewalPolicy(renewal: RenewalConfig, clustered: boolean): DeviceRenewalPolicy {
+  return { renews: renewal.enabled && !clustered, deviceDays: renewal.deviceDays };
 }

@@ -7,15 +7,21 @@ import { registerCaCrlCommand } from './ca-crl-command.js';
 import { registerCaInitCommand } from './ca-init-command.js';
 import { registerCaIssuingCommand } from './ca-issuing-init-command.js';
 import { registerCaServerCertCommand } from './ca-server-cert-command.js';
-import { registerDeviceAddCommand } from './device-add-command.js';
+import { registerDeviceAddCommand, type HubConfigReader } from './device-add-command.js';
 import { registerDeviceExportCommand } from './device-export-command.js';
 import { registerDeviceListCommand } from './device-list-command.js';
 import { examples } from './pki-options.js';
 import { registerProvisionBatchCommands } from './provision-batch-commands.js';
 import { registerProvisionResetCommand } from './provision-reset-command.js';
 
-/** Registers `ca init|server-cert|crl|issuing init`, `device add|list|revoke|export` and `provision ...` on `program`. */
-export function registerPkiCommands(program: Command): void {
+export type { HubConfigReader };
+
+/**
+ * Registers `ca init|server-cert|crl|issuing init`, `device add|list|export`
+ * and `provision ...` on `program`; `readHubConfig` gives `device add` its
+ * `--config`.
+ */
+export function registerPkiCommands(program: Command, readHubConfig?: HubConfigReader): void {
   const ca = program.command('ca').description('the certificate authority: create it, issue the hub\'s server certificate, write the CRL');
   examples(ca, ['fleethub ca init --name "Acme sensors CA"', 'fleethub ca server-cert --host hub.example.com']);
   registerCaInitCommand(ca);
@@ -24,7 +30,7 @@ export function registerPkiCommands(program: Command): void {
   registerCaIssuingCommand(ca);
   const device = program.command('device').description('device certificates: add, list, revoke, export');
   examples(device, ['fleethub device add greenhouse-01', 'fleethub device export greenhouse-01 --format esp32 --out fleethub_credentials.h']);
-  registerDeviceAddCommand(device);
+  registerDeviceAddCommand(device, readHubConfig);
   registerDeviceListCommand(device);
   registerDeviceExportCommand(device);
   const provision = program.command('provision').description('zero-touch provisioning by claim: factory batches, their claim certificates, resets');

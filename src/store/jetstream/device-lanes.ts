@@ -80,6 +80,11 @@ export class DeviceLanes {
     this.#window = new PublishWindow(init.commitIntervalMs);
   }
 
+  /** Departures of the publish window (the group commits) since open. */
+  get publishBatches(): number {
+    return this.#window.departures;
+  }
+
   /** The device's state as last read or written by this hub, or undefined. */
   state(device: string): DeviceState | undefined {
     return this.#lanes.get(device)?.state ?? undefined;

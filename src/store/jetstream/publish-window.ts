@@ -21,10 +21,16 @@ export class PublishWindow {
   #waiting: (() => void)[] = [];
   #scheduled = false;
   #lastAt = Number.NEGATIVE_INFINITY;
+  #departures = 0;
 
   /** `intervalMs`: the least time between two departures (0: every turn of the event loop). */
   constructor(intervalMs: number) {
     this.#intervalMs = intervalMs;
+  }
+
+  /** Departures so far: each one resolved every {@link next} waiting for it, so their publishes left in one write. */
+  get departures(): number {
+    return this.#departures;
   }
 
   /** Resolves at the next departure, together with every other caller of it. */
@@ -42,6 +48,7 @@ export class PublishWindow {
   #depart(): void {
     this.#scheduled = false;
     this.#lastAt = performance.now();
+    this.#departures += 1;
     const waiting = this.#waiting;
     this.#waiting = [];
     for (const resolve of waiting) resolve();

@@ -8,30 +8,25 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FeedEvent } from '../../../src/hub/live-feed.js';
 import { connectDevice } from '../../helpers/device-client.js';
-import { startHub, type TestHub } from '../../helpers/hub.js';
-import { startNatsCluster, type NatsCluster } from '../../helpers/nats-cluster.js';
-import { makeTestPki, type TestPki } from '../../helpers/pki.js';
+import { startClusterHubs, type ClusterHubs } from '../../helpers/cluster-hubs.js';
+import type { TestHub } from '../../helpers/hub.js';
+import type { TestPki } from '../../helpers/pki.js';
 import { waitUntil } from '../../helpers/wait.js';
 
 const WAIT_MS = 30_000;
 
 describe('cluster mode: the live feed of every hub', () => {
-  let nats: NatsCluster;
+  let hubs: ClusterHubs;
   let pki: TestPki;
   let a: TestHub;
   let b: TestHub;
 
   before(async () => {
-    nats = await startNatsCluster();
-    pki = await makeTestPki();
-    a = await startHub({ cluster: { node: 'hub-a', nats: { servers: nats.urls } } }, pki);
-    b = await startHub({ cluster: { node: 'hub-b', nats: { servers: nats.urls } } }, pki);
+    hubs = await startClusterHubs({ sharedPki: true });
+    ({ pki, a, b } = hubs);
   });
   after(async () => {
-    await b?.stop();
-    await a?.stop();
-    await nats?.stop();
-    await pki?.cleanup();
+    await hubs?.stop();
   });
 
   it("shows a device on hub A, its readings and its going offline to hub B's dashboards", async () => {

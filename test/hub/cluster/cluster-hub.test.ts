@@ -9,30 +9,25 @@
  * another. (A hub without its quorum: cluster-cutoff.test.ts.)
  */
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CLOSE } from '../../../src/errors.js';
 import { connectDevice, type DeviceClient } from '../../helpers/device-client.js';
 import { runCli } from '../../helpers/cli.js';
-import { startHub, type TestHub } from '../../helpers/hub.js';
-import { startNatsCluster, type NatsCluster } from '../../helpers/nats-cluster.js';
-import { makeTestPki, type DeviceCredentials, type TestPki } from '../../helpers/pki.js';
+import { startClusterHubs, type ClusterHubs } from '../../helpers/cluster-hubs.js';
+import type { TestHub } from '../../helpers/hub.js';
+import type { DeviceCredentials, TestPki } from '../../helpers/pki.js';
 import { waitUntil } from '../../helpers/wait.js';
 
 const WAIT_MS = 30_000;
 
 describe('cluster mode: hubs on one JetStream', () => {
-  let nats: NatsCluster;
+  /** Hub B runs on its own copy of the PKI folder, made after the devices were added. */
+  let hubs: ClusterHubs;
   let pki: TestPki;
-  /** Hub B's own copy of the PKI folder (made after the devices were added). */
-  let pkiB: string;
   const devices = new Map<string, DeviceCredentials>();
   let a: TestHub;
   let b: TestHub;
 
-  const clusterOf = (node: string) => ({ node, nats: { servers: nats.urls } });
   const connect = (hub: TestHub, id: string): Promise<DeviceClient> => {
     const creds = devices.get(id);
     if (creds === undefined) throw new Error(`no device ${id}`);
@@ -40,24 +35,18 @@ describe('cluster mode: hubs on one JetStream', () => {
   };
 
   before(async () => {
-    nats = await startNatsCluster();
-    pki = await makeTestPki();
-    for (let i = 0; i < 100; i += 1) devices.set(`dev-${i}`, await pki.addDevice(`dev-${i}`));
-    devices.set('mover', await pki.addDevice('mover'));
-    devices.set('revoked-1', await pki.addDevice('revoked-1'));
-    a = await startHub({ cluster: clusterOf('hub-a') }, pki);
-    // A copy of hub A's folder as an operator makes it: the CA, the server certificate, and the ticket key A made.
-    pkiB = await mkdtemp(join(tmpdir(), 'fleethub-pki-b-'));
-    await cp(pki.dir, pkiB, { recursive: true });
-    b = await startHub({ cluster: clusterOf('hub-b') }, { ...pki, dir: pkiB });
+    hubs = await startClusterHubs({
+      async prepare(made) {
+        for (let i = 0; i < 100; i += 1) devices.set(`dev-${i}`, await made.addDevice(`dev-${i}`));
+        devices.set('mover', await made.addDevice('mover'));
+        devices.set('revoked-1', await made.addDevice('revoked-1'));
+      },
+    });
+    ({ pki, a, b } = hubs);
   });
 
   after(async () => {
-    await b?.stop();
-    await a?.stop();
-    await nats?.stop();
-    await rm(pkiB, { recursive: true, force: true });
-    await pki?.cleanup();
+    await hubs?.stop();
   });
 
   it('moves a device between hubs: the older connection closes with 4002, the newer resumes from lastSeq', async () => {
@@ -105,9 +94,7 @@ describe('cluster mode: hubs on one JetStream', () => {
   it('a revocation published with `device revoke --config` closes the device on the other hub with 4001', async () => {
     const device = await connect(b, 'revoked-1');
     await device.hello();
-    const configA = join(pki.dir, 'hub-a.json');
-    await writeFile(configA, JSON.stringify({ pkiDir: pki.dir, cluster: clusterOf('hub-a') }));
-    const result = await runCli(['device', 'revoke', 'revoked-1', '--config', configA]);
+    const result = await runCli(['device', 'revoke', 'revoked-1', '--config', await hubs.writeCliConfig('hub-a')]);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /published the CRL to the cluster/);
     assert.equal(await device.waitForClose(WAIT_MS), CLOSE.REVOKED);
