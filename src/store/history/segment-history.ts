@@ -82,8 +82,11 @@ export interface SlotCache {
 
 /** One device in one segment. */
 interface DeviceSlot {
-  /** The segment's index this slot belongs to (a cached slot of another segment is looked up again). */
-  readonly owner: SegmentHistory;
+  /**
+   * The id of the segment index this slot belongs to (a cached slot of another one is looked up again). A
+   * number, not the object: a device gone quiet must not keep a whole old segment's index alive through its cache.
+   */
+  readonly owner: number;
   /** Its number in the segment's rows (segment-columns.ts). */
   readonly number: number;
   count: number;
@@ -96,9 +99,13 @@ interface DeviceSlot {
   blockCrc: number;
 }
 
+/** Ids of {@link SegmentHistory} objects, unique in the process. */
+let nextHistoryId = 0;
+
 /** The history index of one segment. */
 export class SegmentHistory {
   readonly base: number;
+  readonly #id = nextHistoryId++;
   readonly path: string;
   readonly #devices = new Map<string, DeviceSlot>();
   /** The rows, in memory until the index file is written; then null and read from the file. */
@@ -126,10 +133,10 @@ export class SegmentHistory {
    */
   note(device: string, ts: number, offset: number, length: number, cache?: SlotCache): void {
     let slot = cache?.historySlot as DeviceSlot | null | undefined;
-    if (slot?.owner !== this) {
+    if (slot?.owner !== this.#id) {
       slot = this.#devices.get(device);
       if (slot === undefined) {
-        slot = { owner: this, number: this.#devices.size, count: 0, minTs: ts, maxTs: ts, frameBytes: 0, blockOffset: 0, blockCrc: 0 };
+        slot = { owner: this.#id, number: this.#devices.size, count: 0, minTs: ts, maxTs: ts, frameBytes: 0, blockOffset: 0, blockCrc: 0 };
         this.#devices.set(device, slot);
       }
       if (cache !== undefined) cache.historySlot = slot;
@@ -297,7 +304,7 @@ export class SegmentHistory {
       const device = file.toString('utf8', at + 1, at + 1 + idBytes);
       at += 1 + idBytes;
       history.#devices.set(device, {
-        owner: history,
+        owner: history.#id,
         number: d,
         count: file.readUInt32LE(at),
         minTs: file.readDoubleLE(at + 4),
