@@ -14,7 +14,8 @@
  *   CPU (the fill with and without the index, in alternating rounds).
  *
  * `STORE_BENCH_SCENARIOS=history,open` runs only those (default: all);
- * `STORE_BENCH_HISTORY_DEVICES=100` scales the history fleet down;
+ * `STORE_BENCH_HISTORY_DEVICES=100` scales the history fleet down, and
+ * `STORE_BENCH_HISTORY_SEGMENT_BYTES=6710886` its segments with it;
  * `STORE_BENCH_HISTORY_ROUNDS=3` sets the fills with and without the index
  * (default 2 of each).
  *
@@ -39,6 +40,8 @@ const RUN_MS = Number(process.env.STORE_BENCH_MS ?? 4000);
 const SCENARIOS = new Set((process.env.STORE_BENCH_SCENARIOS ?? 'append,durable,open,history').split(','));
 const HISTORY_DEVICES = Number(process.env.STORE_BENCH_HISTORY_DEVICES ?? 1000);
 const HISTORY_ROUNDS = Number(process.env.STORE_BENCH_HISTORY_ROUNDS ?? 2);
+/** Segment size of the history fills: the default, or smaller for a scaled-down fleet (1000 devices : 64 MiB). */
+const HISTORY_CONFIG: StoreConfig = { ...CONFIG, segmentBytes: Number(process.env.STORE_BENCH_HISTORY_SEGMENT_BYTES ?? CONFIG.segmentBytes) };
 const OPEN_DEVICES = 1000;
 const OPEN_READINGS_PER_DEVICE = 1000;
 /** Durable-write scenario: bytes per commit (about 100 paced readings), commits per round, rounds per mode. */
@@ -226,8 +229,9 @@ try {
   }
   let history: HistoryResult | null = null;
   if (SCENARIOS.has('history')) {
-    history = await historyScenario(root, HISTORY_DEVICES, CONFIG, HISTORY_ROUNDS);
-    const scale = HISTORY_DEVICES === 1000 ? '' : ` (scaled down from 1,000 devices)`;
+    history = await historyScenario(root, HISTORY_DEVICES, HISTORY_CONFIG, HISTORY_ROUNDS);
+    const segments = HISTORY_CONFIG.segmentBytes === CONFIG.segmentBytes ? '' : `, segments of ${HISTORY_CONFIG.segmentBytes} bytes`;
+    const scale = HISTORY_DEVICES === 1000 ? '' : ` (scaled down from 1,000 devices${segments})`;
     console.log(`store: history, a day of ${HISTORY_DEVICES} devices at one reading every 10 s${scale} (${cpus().length} cores, Node ${process.version})`);
     console.table([history]);
   }

@@ -30,6 +30,8 @@ export class DeviceState {
   #latestSeq = 0;
   #latestTs = 0;
   #latestJson: string | null = null;
+  /** The history index's slot for this device in the active segment (history/segment-history.ts: SlotCache); opaque here. */
+  historySlot: object | null = null;
 
   constructor(window = new SeqWindow()) {
     this.window = window;

@@ -388,14 +388,14 @@ export class EmbeddedLog implements Store {
     for (let i = 0; i < readings.length; i += 1) {
       const reading = readings[i] as StoredReading;
       const frameBytes = group.frameBytes[i] as number;
-      this.#history.note(reading.device, reading.ts, offset, frameBytes);
-      segment.noteCommitted(offset, frameBytes);
-      offset += frameBytes;
       let state = this.#devices.get(reading.device);
       if (state === undefined) {
         state = new DeviceState();
         this.#devices.set(reading.device, state);
       }
+      this.#history.note(reading.device, reading.ts, offset, frameBytes, state);
+      segment.noteCommitted(offset, frameBytes);
+      offset += frameBytes;
       state.apply(reading, hubTimes[i] as number, jsons[i] as string);
       // The device's (now maybe empty) list stays: one per device, not one per reading.
       this.#inflight.get(reading.device)?.committedOldest();

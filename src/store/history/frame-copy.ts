@@ -16,7 +16,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { FleethubError } from '../../errors.js';
-import type { SegmentColumns } from './segment-columns.js';
+import type { SegmentBytes, SegmentColumns } from './segment-columns.js';
 
 /** Bytes of the segment read at a time while copying (more for a single larger frame). */
 export const READ_CHUNK_BYTES = 1024 * 1024;
@@ -48,7 +48,7 @@ export class CopyBuffers {
 }
 
 /** Reads a segment sequentially, keeping the last chunk read. */
-class ChunkReader {
+class ChunkReader implements SegmentBytes {
   buf: Buffer;
   /** Segment offset of `buf[0]`; `buf` holds bytes up to `end`. */
   start = 0;
@@ -61,11 +61,6 @@ class ChunkReader {
     this.#path = path;
     buffers.chunk ??= Buffer.allocUnsafeSlow(READ_CHUNK_BYTES);
     this.buf = buffers.chunk;
-  }
-
-  /** Whether the chunk holds bytes `[from, from + length)` of the segment (checked before awaiting a read: most frames are in it). */
-  holds(from: number, length: number): boolean {
-    return from >= this.start && from + length <= this.end;
   }
 
   /** Reads the chunk starting at `from`, at least `length` bytes. */
@@ -94,20 +89,11 @@ export async function copyFrames(
     for (let winStart = layout.start; winStart < layout.end; winStart += windowBytes) {
       const winEnd = Math.min(layout.end, winStart + windowBytes);
       const window = buffers.window(winEnd - winStart);
-      const cursor = layout.frameStarts.slice();
-      for (let i = 0; i < columns.count; i += 1) {
-        const d = columns.device(i);
-        const length = columns.length(i);
-        const dest = cursor[d] as number;
-        cursor[d] = dest + length;
-        // A frame may straddle two windows: each pass copies its own part.
-        const from = Math.max(dest, winStart);
-        const to = Math.min(dest + length, winEnd);
-        if (from >= to) continue;
-        const source = columns.offset(i) + (from - dest);
-        if (!reader.holds(source, to - from)) await reader.load(source, to - from);
-        const at = source - reader.start;
-        reader.buf.copy(window, from - winStart, at, at + (to - from));
+      const cursor = Float64Array.from(layout.frameStarts);
+      // Bounded: each turn copies at least the frame it read, whole.
+      for (let row = 0; row < columns.count; ) {
+        row = columns.copyRows(row, reader, window, winStart, cursor);
+        if (row < columns.count) await reader.load(columns.offset(row), columns.length(row));
       }
       await writeAll(out, window, winStart);
     }

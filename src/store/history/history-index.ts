@@ -25,7 +25,8 @@ import { scanSegmentFile, type FrameVisitor, type Segment } from '../segment.js'
 import type { HistoryPage, StoredReading } from '../types.js';
 import { CopyBuffers } from './frame-copy.js';
 import { readPicked } from './history-frames.js';
-import { IndexDamaged, parseIndexFileName, SegmentHistory } from './segment-history.js';
+import { RowPool } from './segment-columns.js';
+import { IndexDamaged, parseIndexFileName, SegmentHistory, type SlotCache } from './segment-history.js';
 
 /**
  * Builds the index of the newest segment from the frames recovery scans (a
@@ -38,14 +39,17 @@ import { IndexDamaged, parseIndexFileName, SegmentHistory } from './segment-hist
 export class HistoryScan {
   readonly #dir: string;
   readonly built = new Map<number, SegmentHistory>();
+  /** Where the rows of the segments scanned come from (the history index keeps it for the segments after them). */
+  readonly pool: RowPool;
 
-  constructor(dir: string) {
+  constructor(dir: string, pool: RowPool = new RowPool()) {
     this.#dir = dir;
+    this.pool = pool;
   }
 
   /** The visitor for the segment at `base`; a segment scanned again (recovery starting over) starts afresh. */
   visitor(base: number): FrameVisitor {
-    const history = new SegmentHistory(this.#dir, base);
+    const history = new SegmentHistory(this.#dir, base, this.pool);
     this.built.clear();
     this.built.set(base, history);
     return (buf, start, end, _ordinal, offset) => {
@@ -56,8 +60,8 @@ export class HistoryScan {
 }
 
 /** Scans a sealed segment to rebuild its index. */
-async function buildFromSegment(dir: string, segment: Segment): Promise<SegmentHistory> {
-  const scan = new HistoryScan(dir);
+async function buildFromSegment(dir: string, segment: Segment, pool: RowPool): Promise<SegmentHistory> {
+  const scan = new HistoryScan(dir, pool);
   const visit = scan.visitor(segment.base);
   const result = await scanSegmentFile(segment.path, Number.POSITIVE_INFINITY, visit);
   const history = scan.built.get(segment.base) as SegmentHistory;
@@ -86,10 +90,13 @@ export class HistoryIndex {
   readonly #segments: readonly Segment[];
   readonly #bySegment: Map<number, SegmentHistory>;
   readonly #building = new Map<number, Promise<SegmentHistory>>();
+  /** The rows of segments whose index files are written, for the next segments to fill. */
+  readonly #pool: RowPool;
   #active: SegmentHistory;
 
-  private constructor(dir: string, log: Logger, options: HistoryIndexOptions, segments: readonly Segment[], bySegment: Map<number, SegmentHistory>) {
+  private constructor(dir: string, log: Logger, options: HistoryIndexOptions, segments: readonly Segment[], bySegment: Map<number, SegmentHistory>, pool: RowPool) {
     this.#dir = dir;
+    this.#pool = pool;
     this.#log = log;
     this.#options = options;
     this.#segments = segments;
@@ -97,7 +104,7 @@ export class HistoryIndex {
     const active = segments[segments.length - 1] as Segment;
     let history = bySegment.get(active.base);
     if (history === undefined) {
-      history = new SegmentHistory(dir, active.base);
+      history = new SegmentHistory(dir, active.base, pool);
       bySegment.set(active.base, history);
     }
     this.#active = history;
@@ -123,17 +130,17 @@ export class HistoryIndex {
         if (loaded !== null) bySegment.set(segment.base, loaded);
       }
     }
-    return new HistoryIndex(dir, log, options, segments, bySegment);
+    return new HistoryIndex(dir, log, options, segments, bySegment, scan.pool);
   }
 
-  /** The active segment's next reading was committed at byte `offset`, `length` bytes. */
-  note(device: string, ts: number, offset: number, length: number): void {
-    if (this.#options.enabled) this.#active.note(device, ts, offset, length);
+  /** The active segment's next reading was committed at byte `offset`, `length` bytes; `cache` is the device's (see SlotCache). */
+  note(device: string, ts: number, offset: number, length: number, cache: SlotCache): void {
+    if (this.#options.enabled) this.#active.note(device, ts, offset, length, cache);
   }
 
   /** The log rolled over to `segment` (now the active one). */
   rolled(segment: Segment): void {
-    this.#active = new SegmentHistory(this.#dir, segment.base);
+    this.#active = new SegmentHistory(this.#dir, segment.base, this.#pool);
     this.#bySegment.set(segment.base, this.#active);
   }
 
@@ -236,7 +243,7 @@ export class HistoryIndex {
     try {
       await history.write(segment.path, this.#options.writeWindowBytes, buffers);
     } finally {
-      this.#buffers = buffers;
+      this.#buffers ??= buffers; // the kept ones, unless a write beside this one gave its own back first
     }
   }
 
@@ -245,7 +252,7 @@ export class HistoryIndex {
     let building = this.#building.get(segment.base);
     if (building === undefined) {
       building = (async () => {
-        const history = await buildFromSegment(this.#dir, segment);
+        const history = await buildFromSegment(this.#dir, segment, this.#pool);
         if (this.#segments.includes(segment)) {
           this.#bySegment.set(segment.base, history);
           await this.#write(history, segment);

@@ -36,7 +36,7 @@ import { FleethubError } from '../../errors.js';
 import { crc32Large } from '../crc32.js';
 import { DeviceEntries, ENTRY_BYTES } from './device-entries.js';
 import { copyFrames, writeAll, type CopyBuffers } from './frame-copy.js';
-import { SegmentColumns } from './segment-columns.js';
+import { RowPool, SegmentColumns } from './segment-columns.js';
 
 const MAGIC = 'FHHX';
 const VERSION = 2;
@@ -71,8 +71,22 @@ export interface DeviceFrames {
   readonly inIndex: boolean;
 }
 
+/**
+ * Where the log keeps a device's slot in the active segment's index between
+ * its readings (the store's per-device state, found by name already): the
+ * index then looks a device up by name once per segment, not per reading.
+ */
+export interface SlotCache {
+  historySlot: object | null;
+}
+
 /** One device in one segment. */
 interface DeviceSlot {
+  /**
+   * The id of the segment index this slot belongs to (a cached slot of another one is looked up again). A
+   * number, not the object: a device gone quiet must not keep a whole old segment's index alive through its cache.
+   */
+  readonly owner: number;
   /** Its number in the segment's rows (segment-columns.ts). */
   readonly number: number;
   count: number;
@@ -85,31 +99,47 @@ interface DeviceSlot {
   blockCrc: number;
 }
 
+/** Ids of {@link SegmentHistory} objects, unique in the process. */
+let nextHistoryId = 0;
+
 /** The history index of one segment. */
 export class SegmentHistory {
   readonly base: number;
+  readonly #id = nextHistoryId++;
   readonly path: string;
   readonly #devices = new Map<string, DeviceSlot>();
   /** The rows, in memory until the index file is written; then null and read from the file. */
-  #columns: SegmentColumns | null = new SegmentColumns();
+  #columns: SegmentColumns | null;
   /** Readings indexed. */
   readings = 0;
   /** Whether the index file holds it (entries then are not kept in memory). */
   persisted = false;
   /** Size of the index file once written or loaded; 0 before (what retention counts, see retention-policy.ts). */
   fileBytes = 0;
+  /** The index file's write, while one runs. */
+  #writing: Promise<void> | null = null;
 
-  constructor(dir: string, base: number) {
+  /** Rows come from `pool` and go back to it once the index file is written. */
+  constructor(dir: string, base: number, pool: RowPool = new RowPool()) {
     this.base = base;
     this.path = join(dir, indexFileName(base));
+    this.#columns = new SegmentColumns(pool);
   }
 
-  /** Indexes the next reading of the segment (its `readings`-th), at byte `offset`, `length` bytes. */
-  note(device: string, ts: number, offset: number, length: number): void {
-    let slot = this.#devices.get(device);
-    if (slot === undefined) {
-      slot = { number: this.#devices.size, count: 0, minTs: ts, maxTs: ts, frameBytes: 0, blockOffset: 0, blockCrc: 0 };
-      this.#devices.set(device, slot);
+  /**
+   * Indexes the next reading of the segment (its `readings`-th), at byte
+   * `offset`, `length` bytes; `cache` (the device's, when the caller has
+   * one) keeps the device's slot for its next reading.
+   */
+  note(device: string, ts: number, offset: number, length: number, cache?: SlotCache): void {
+    let slot = cache?.historySlot as DeviceSlot | null | undefined;
+    if (slot?.owner !== this.#id) {
+      slot = this.#devices.get(device);
+      if (slot === undefined) {
+        slot = { owner: this.#id, number: this.#devices.size, count: 0, minTs: ts, maxTs: ts, frameBytes: 0, blockOffset: 0, blockCrc: 0 };
+        this.#devices.set(device, slot);
+      }
+      if (cache !== undefined) cache.historySlot = slot;
     }
     (this.#columns as SegmentColumns).add(slot.number, ts, offset, length);
     slot.count += 1;
@@ -155,7 +185,16 @@ export class SegmentHistory {
    * `windowBytes` (of `buffers`); from then on only the summaries stay in
    * memory.
    */
-  async write(segmentPath: string, windowBytes: number, buffers: CopyBuffers): Promise<void> {
+  write(segmentPath: string, windowBytes: number, buffers: CopyBuffers): Promise<void> {
+    if (this.persisted) return Promise.resolve();
+    // One write at a time (maintenance and a query's rebuild may both ask): the rows go back to the pool after it.
+    this.#writing ??= this.#writeFile(segmentPath, windowBytes, buffers).finally(() => {
+      this.#writing = null;
+    });
+    return this.#writing;
+  }
+
+  async #writeFile(segmentPath: string, windowBytes: number, buffers: CopyBuffers): Promise<void> {
     const names: Buffer[] = [];
     const counts: number[] = [];
     let dirBytes = 0;
@@ -219,6 +258,7 @@ export class SegmentHistory {
       slot.blockOffset = starts[slot.number] as number;
       slot.blockCrc = crcs[slot.number] as number;
     }
+    columns.release();
     this.#columns = null;
     this.fileBytes = frameAt;
     this.persisted = true;
@@ -264,6 +304,7 @@ export class SegmentHistory {
       const device = file.toString('utf8', at + 1, at + 1 + idBytes);
       at += 1 + idBytes;
       history.#devices.set(device, {
+        owner: history.#id,
         number: d,
         count: file.readUInt32LE(at),
         minTs: file.readDoubleLE(at + 4),
@@ -277,6 +318,7 @@ export class SegmentHistory {
     history.readings = readings;
     history.fileBytes = fileBytes;
     history.persisted = true;
+    history.#columns?.release();
     history.#columns = null;
     return history;
   }
