@@ -81,7 +81,7 @@ static void use_control(fh_json_span msg)
         if (len >= 0 && fh_json_validate(out, (size_t)len) != 0) failures++;
     }
     if (fh_json_get(msg, "provisioned", &v) == 0) (void)fh_provisioned_parse(v, "d1", &prov, pem, 1 + rnd() % sizeof pem);
-    if (fh_json_get(msg, "provisionError", &v) == 0) (void)fh_provision_error_parse(v, code, sizeof code, &retry);
+    if (fh_json_get(msg, "provisionError", &v) == 0) (void)fh_refusal_parse(v, code, sizeof code, &retry);
 }
 
 /* The protocol's lookups on a document, as fh_client.c makes them. */
