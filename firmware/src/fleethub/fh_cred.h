@@ -34,8 +34,15 @@ enum { FH_CRED_KEY = 0, FH_CRED_CERT = 1 };
 #define FH_CRED_PENDING(state) (((state) >> 2) & 3u)
 #define FH_CRED_TRIAL 0x10u
 
-/** Room for a certificate the hub issues (a P-256 device certificate is about 700 bytes of PEM). */
+/**
+ * Room for a certificate the hub issues (a P-256 device certificate is about
+ * 700 bytes of PEM; an RSA one or a long chain more). A build may set it
+ * lower (-DFH_CERT_PEM_MAX=2048) to save RAM; a larger certificate is then
+ * refused, not cut.
+ */
+#ifndef FH_CERT_PEM_MAX
 #define FH_CERT_PEM_MAX 4096u
+#endif
 
 /** Where the credentials are kept. Every function returns 0 on success, negative on an I/O error. */
 typedef struct {
