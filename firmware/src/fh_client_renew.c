@@ -147,7 +147,8 @@ void fh_renew_on_hello(fh_client *c, fh_json_span hello)
         c->device_id[0] = '\0';
     }
     c->renew_requests = 0;
-    c->renew_phase = PHASE_IDLE;
+    /* An answer lost with the last connection is asked for again; a refusal's wait goes on across connections. */
+    if (c->renew_phase == PHASE_ASKED) c->renew_phase = PHASE_IDLE;
     if (c->on_trial && configured(c)) {
         /* SPEC: the first handshake with the new certificate makes it current at the hub; it is ours for good too. */
         const fh_cred_storage *s = c->cfg.cred_store;
@@ -223,7 +224,7 @@ void fh_renew_on_cert_error(fh_client *c, fh_json_span value)
 
 void fh_renew_on_ended(fh_client *c)
 {
-    c->renew_phase = PHASE_IDLE;
+    if (c->renew_phase == PHASE_ASKED) c->renew_phase = PHASE_IDLE;
     c->has_hello_cert = false;
 }
 

@@ -35,6 +35,9 @@ static const char *DEVICE_ID = "esp32-01"; /* on the batch's allow-list */
 #define DEVICE_KEY FLEETHUB_ESP32_01_CLIENT_KEY
 #endif
 
+/* setup() and loop() run on the loop task: 8 KB for TLS, 4 KB more for a renewal's or provisioning's request. */
+SET_LOOP_TASK_STACK_SIZE(12 * 1024);
+
 static const char *WIFI_SSID = "my-wifi";
 static const char *WIFI_PASSWORD = "";
 static const char *HUB_HOST = "hub.example.com"; /* a DNS name in the hub's certificate: ESP32 mbedTLS ignores IP SANs */

@@ -15,6 +15,8 @@ public:
     uint32_t getFreeHeap();
 };
 extern EspClass ESP;
+/* As Arduino-ESP32's esp32-hal.h defines it: the loop task's stack size. */
+#define SET_LOOP_TASK_STACK_SIZE(sz) size_t getArduinoLoopTaskStackSize(void) { return sz; }
 void delay(uint32_t ms);
 unsigned long millis();
 void configTime(long gmt_offset_sec, int daylight_offset_sec, const char *server1);
