@@ -214,6 +214,7 @@ void fh_renew_on_cert_error(fh_client *c, fh_json_span value)
         uint32_t wait = retry == 0 ? 1000u : retry > FH_RENEW_MAX_RETRY_MS ? FH_RENEW_MAX_RETRY_MS : retry;
         c->renew_retry_ms = fh_port_now_ms() + wait + fh_conn_random32(c) % (wait / 2u + 1u);
         c->renew_phase = PHASE_RETRY;
+        c->renew_requested = true; /* asked for, even when hello.cert.renew no longer says so (an early renewal) */
         return;
     }
     /* not_due, csr_invalid: asking again in this run gets the same answer. */

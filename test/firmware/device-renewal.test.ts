@@ -11,7 +11,7 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
+import { createPublicKey, X509Certificate } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startHub, waitUntil, type TestHub } from '../helpers/hub.js';
@@ -134,7 +134,9 @@ test('a power cut after the new key is kept and before its certificate is: the o
   assert.ok(pending !== undefined, 'a pending certificate');
   assert.deepEqual([...(await readFile(join(files.state, 'cred.state')))], [0x01 | (0x02 << 2)], 'slot 0 current, slot 1 pending');
   await assert.rejects(readFile(join(files.state, 'cred-1.crt')));
+  // Issued but never used in a handshake: the old certificate is still current and on no CRL.
   assert.equal((await currentSerial(pki, 'fw-renew-cut'))?.toUpperCase(), oldSerial);
+  assert.ok(!parseCrl(await issuingCrl(pki)).serials.has(oldSerial));
 
   const next = spawnDevice(args);
   t.after(() => reapDevice(next));
@@ -194,4 +196,31 @@ test('a certError is reported with its code and retry time, and the device strea
   assert.ok(!device.lines().some((l) => l.startsWith('cert_received')), device.output());
   assert.equal((await loadInventory(pki.dir)).pending.length, 0, 'nothing issued');
   assertContiguousOnce(await storedSeqs(hub.hub.store, 'fw-renew-early'), 3);
+});
+
+test('rate_limited is asked again after its retryAfterMs, with the same key, and the renewal completes', async (t) => {
+  const pki = await makeSigningPki();
+  t.after(() => pki.cleanup());
+  const hub = await startHub({ renewal: { minInterval: '3s', allowEarly: true } }, pki);
+  t.after(() => hub.stop());
+  const files = await deviceFiles(pki.ca, await pki.addDevice('fw-renew-again'));
+  t.after(() => files.cleanup());
+  const url = `wss://localhost:${hub.devicePort}/v1/device`;
+  const first = startDevice(url, files, [...STREAM, '--renew', 'new-key', '--renew-now']);
+  t.after(() => reapDevice(first));
+  await first.waitForLine(/^renewed serial=/);
+  await reapDevice(first);
+  // At once again: another key within minInterval is refused until it has passed.
+  const second = startDevice(url, files, [...STREAM, '--renew', 'new-key', '--renew-now']);
+  t.after(() => reapDevice(second));
+  const refused = /^cert_error rate_limited retryAfterMs=(\d+)$/.exec(await second.waitForLine(/^cert_error /));
+  assert.ok(refused !== null && Number(refused[1]) > 0 && Number(refused[1]) <= 3000, second.output());
+  // The key asked for, kept before the request (slot 0: the first run's renewal made slot 1 current).
+  const askedKey = createPublicKey(await readFile(join(files.state, 'cred-0.key'), 'utf8'));
+  await second.waitForLine(/^renewed serial=/);
+  const asked = second.lines().filter((l) => l === 'renewing csr').length;
+  assert.equal(asked, 2, 'asked twice: once refused, once after the wait');
+  assert.notEqual(field(second, 'renewed', 'serial'), field(first, 'renewed', 'serial'));
+  assert.ok(new X509Certificate(await readFile(join(files.state, 'cred-0.crt'))).publicKey.equals(askedKey), 'the same key');
+  await ackAfter(second, /^renewed /);
 });
