@@ -29,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "fleethub/fh_client.h"
 #include "fleethub/fh_csr.h"
