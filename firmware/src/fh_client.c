@@ -16,11 +16,6 @@ void fh_client_emit(fh_client *c, fh_event *ev)
     if (c->cfg.on_event != NULL) c->cfg.on_event(ev, c->cfg.event_ctx);
 }
 
-static void emit(fh_client *c, fh_event *ev)
-{
-    fh_client_emit(c, ev);
-}
-
 void fh_client_config_defaults(fh_client_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -89,7 +84,7 @@ static void schedule_retry(fh_client *c, uint32_t floor_ms)
     if (floor_ms > 0) delay = floor_ms + delay / 2;
     c->next_connect_ms = fh_port_now_ms() + delay;
     ev.retry_after_ms = delay;
-    emit(c, &ev);
+    fh_client_emit(c, &ev);
 }
 
 /* The next endpoint in turn (1013, a failed connect): a cluster's other hubs. */
@@ -109,7 +104,7 @@ static void ended(fh_client *c, uint16_t code)
     c->resend_after_pause = false;
     c->probing = false;
     fh_renew_on_ended(c);
-    emit(c, &ev);
+    fh_client_emit(c, &ev);
     switch (code) {
     case FH_CLOSE_REVOKED:            /* revoked: reconnecting would only be refused again */
     case FH_CLOSE_REPLACED:           /* a newer connection of this device took over: two would fight */
@@ -117,7 +112,7 @@ static void ended(fh_client *c, uint16_t code)
         c->state = FH_STATE_STOPPED;
         c->stop_code = code;
         ev.type = FH_EV_STOPPED;
-        emit(c, &ev);
+        fh_client_emit(c, &ev);
         return;
     case FH_CLOSE_RATE_LIMITED:
         /* SPEC: kept sending while refused; wait at least as long as the hub last asked. */
@@ -179,7 +174,7 @@ static void on_hello(fh_client *c, fh_json_span hello)
     /* SPEC: hello.lastSeq is the highest seq stored; numbering goes on above it. */
     ev.error = fh_outbox_hello(c->outbox, ev.has_last_seq, ev.last_seq);
     c->state = FH_STATE_READY;
-    emit(c, &ev);
+    fh_client_emit(c, &ev);
 }
 
 static void on_ack(fh_client *c, fh_json_span value)
@@ -191,7 +186,7 @@ static void on_ack(fh_client *c, fh_json_span value)
     ev.error = fh_outbox_ack(c->outbox, ev.seq) < 0 ? -3 : 0;
     c->attempt = 0;
     c->probing = false;
-    emit(c, &ev);
+    fh_client_emit(c, &ev);
 }
 
 static void on_nack(fh_client *c, fh_json_span msg, fh_json_span seq_value)
@@ -209,12 +204,12 @@ static void on_nack(fh_client *c, fh_json_span msg, fh_json_span seq_value)
         ev.retry_after_ms = n > 3600000 ? 3600000u : (uint32_t)n;
         c->last_retry_after_ms = ev.retry_after_ms;
     }
-    emit(c, &ev);
+    fh_client_emit(c, &ev);
     if (strcmp(code, "invalid_json") == 0 || strcmp(code, "invalid_message") == 0) {
         /* The hub will never take this reading: resending it would only earn 1008. */
         if (ev.has_seq && fh_outbox_drop(c->outbox, ev.seq) == 0) {
             fh_event dropped = { .type = FH_EV_DROPPED, .seq = ev.seq, .has_seq = true, .text = code };
-            emit(c, &dropped);
+            fh_client_emit(c, &dropped);
         }
         return;
     }
@@ -230,7 +225,7 @@ static void on_nack(fh_client *c, fh_json_span msg, fh_json_span seq_value)
     if (until > c->pause_until_ms) {
         fh_event paused = { .type = FH_EV_PAUSED, .retry_after_ms = wait, .text = code };
         c->pause_until_ms = until;
-        emit(c, &paused);
+        fh_client_emit(c, &paused);
     }
 }
 
@@ -268,7 +263,7 @@ void fh_client_opened(fh_client *c)
     fh_event ev = { .type = FH_EV_CONNECTED, .host = fh_conn_host(c), .port = fh_conn_port(c) };
     c->last_retry_after_ms = 0;
     fh_outbox_rewind(c->outbox); /* SPEC: acks speak of this connection only; resend what is held */
-    emit(c, &ev);
+    fh_client_emit(c, &ev);
 }
 
 int fh_client_feed(fh_client *c, const uint8_t *data, size_t n)
@@ -356,7 +351,7 @@ static void pump(fh_client *c)
             /* SPEC: over maxPayloadBytes the hub closes with 1009; such a reading can never be sent. */
             fh_event ev = { .type = FH_EV_DROPPED, .seq = s->seq, .has_seq = true, .text = "too_large" };
             fh_outbox_drop(o, s->seq);
-            emit(c, &ev);
+            fh_client_emit(c, &ev);
             continue;
         }
         if (fh_conn_send_frame(c, FH_WS_OP_TEXT, room, (size_t)len) != 0) {
@@ -382,7 +377,7 @@ int fh_client_poll(fh_client *c, uint32_t wait_ms)
             bool refused = c->refusals > 0 && c->server_verified;
             fh_event ev = { .type = FH_EV_CONNECT_FAILED, .error = rc, .host = fh_conn_host(c), .port = fh_conn_port(c),
                             .text = refused ? "refused" : "" };
-            emit(c, &ev);
+            fh_client_emit(c, &ev);
             if (refused && fh_renew_on_refused(c)) {
                 /* The renewed pair was refused: the previous one is back, and still current at the hub. */
                 c->refusals = 0;

@@ -52,7 +52,7 @@ void fh_renew_poll(fh_client *c);
 void fh_renew_on_ended(fh_client *c);
 /** The hub refused the handshake: true when that was a pair on trial and the previous one is back (reconnect soon). */
 bool fh_renew_on_refused(fh_client *c);
-/** The hub (or the application) raised an event. */
+/** Hands an event to cfg.on_event. */
 void fh_client_emit(fh_client *c, fh_event *ev);
 
 #endif
