@@ -11,7 +11,7 @@
 /** How long fh_client_close waits for the hub's close frame. */
 #define CLOSE_WAIT_MS 2000u
 
-static void emit(fh_client *c, fh_event *ev)
+void fh_client_emit(fh_client *c, fh_event *ev)
 {
     if (c->cfg.on_event != NULL) c->cfg.on_event(ev, c->cfg.event_ctx);
 }
@@ -30,6 +30,7 @@ void fh_client_config_defaults(fh_client_config *cfg)
     cfg->refused_min_ms = FH_DEFAULT_REFUSED_MIN_MS;
     cfg->quota_wait_ms = FH_DEFAULT_QUOTA_WAIT_MS;
     cfg->protocol = FH_DEFAULT_PROTOCOL;
+    cfg->renew_mode = FH_RENEW_NEW_KEY;
 }
 
 int fh_client_init(fh_client *c, const fh_client_config *cfg, const fh_client_buffers *buf, fh_outbox *outbox)
@@ -51,7 +52,9 @@ int fh_client_init(fh_client *c, const fh_client_config *cfg, const fh_client_bu
     if (cfg->protocol != 1 && cfg->protocol != 2) return -1;
     if (cfg->alternate_count > FH_MAX_ENDPOINTS || (cfg->alternate_count > 0 && cfg->alternates == NULL)) return -1;
     c->state = FH_STATE_IDLE;
-    return fh_conn_setup(c);
+    int rc = fh_conn_setup(c);
+    if (rc == 0) fh_renew_init(c);
+    return rc;
 }
 
 void fh_client_free(fh_client *c)
@@ -81,7 +84,7 @@ static void schedule_retry(fh_client *c, uint32_t floor_ms)
     if (floor_ms > 0) delay = floor_ms + delay / 2;
     c->next_connect_ms = fh_port_now_ms() + delay;
     ev.retry_after_ms = delay;
-    emit(c, &ev);
+    fh_client_emit(c, &ev);
 }
 
 /* The next endpoint in turn (1013, a failed connect): a cluster's other hubs. */
@@ -100,7 +103,8 @@ static void ended(fh_client *c, uint16_t code)
     c->pause_until_ms = 0;
     c->resend_after_pause = false;
     c->probing = false;
-    emit(c, &ev);
+    fh_renew_on_ended(c);
+    fh_client_emit(c, &ev);
     switch (code) {
     case FH_CLOSE_REVOKED:            /* revoked: reconnecting would only be refused again */
     case FH_CLOSE_REPLACED:           /* a newer connection of this device took over: two would fight */
@@ -108,7 +112,7 @@ static void ended(fh_client *c, uint16_t code)
         c->state = FH_STATE_STOPPED;
         c->stop_code = code;
         ev.type = FH_EV_STOPPED;
-        emit(c, &ev);
+        fh_client_emit(c, &ev);
         return;
     case FH_CLOSE_RATE_LIMITED:
         /* SPEC: kept sending while refused; wait at least as long as the hub last asked. */
@@ -162,13 +166,15 @@ static void on_hello(fh_client *c, fh_json_span hello)
             }
         }
     }
+    fh_renew_on_hello(c, hello);
     ev.protocol = c->protocol;
     ev.features = c->features;
     ev.limits = &c->limits;
+    ev.cert = c->has_hello_cert ? &c->hello_cert : NULL;
     /* SPEC: hello.lastSeq is the highest seq stored; numbering goes on above it. */
     ev.error = fh_outbox_hello(c->outbox, ev.has_last_seq, ev.last_seq);
     c->state = FH_STATE_READY;
-    emit(c, &ev);
+    fh_client_emit(c, &ev);
 }
 
 static void on_ack(fh_client *c, fh_json_span value)
@@ -180,7 +186,7 @@ static void on_ack(fh_client *c, fh_json_span value)
     ev.error = fh_outbox_ack(c->outbox, ev.seq) < 0 ? -3 : 0;
     c->attempt = 0;
     c->probing = false;
-    emit(c, &ev);
+    fh_client_emit(c, &ev);
 }
 
 static void on_nack(fh_client *c, fh_json_span msg, fh_json_span seq_value)
@@ -198,12 +204,12 @@ static void on_nack(fh_client *c, fh_json_span msg, fh_json_span seq_value)
         ev.retry_after_ms = n > 3600000 ? 3600000u : (uint32_t)n;
         c->last_retry_after_ms = ev.retry_after_ms;
     }
-    emit(c, &ev);
+    fh_client_emit(c, &ev);
     if (strcmp(code, "invalid_json") == 0 || strcmp(code, "invalid_message") == 0) {
         /* The hub will never take this reading: resending it would only earn 1008. */
         if (ev.has_seq && fh_outbox_drop(c->outbox, ev.seq) == 0) {
             fh_event dropped = { .type = FH_EV_DROPPED, .seq = ev.seq, .has_seq = true, .text = code };
-            emit(c, &dropped);
+            fh_client_emit(c, &dropped);
         }
         return;
     }
@@ -219,11 +225,11 @@ static void on_nack(fh_client *c, fh_json_span msg, fh_json_span seq_value)
     if (until > c->pause_until_ms) {
         fh_event paused = { .type = FH_EV_PAUSED, .retry_after_ms = wait, .text = code };
         c->pause_until_ms = until;
-        emit(c, &paused);
+        fh_client_emit(c, &paused);
     }
 }
 
-/* One downlink text message: its first key says what it is. */
+/* One downlink text message: its first key says what it is. 0, -1 to drop the connection, 1 to reconnect now (a new certificate). */
 static int dispatch(fh_client *c, const char *text, size_t len)
 {
     fh_json_span msg = { text, len }, kind, value;
@@ -239,6 +245,10 @@ static int dispatch(fh_client *c, const char *text, size_t len)
         if (fh_json_get(msg, "cmd", &value) == 0 && fh_client_on_cmd(c, value) != 0) return -1;
     } else if (c->protocol == 2 && fh_json_span_eq(kind, "config")) {
         if (fh_json_get(msg, "config", &value) == 0 && fh_client_on_config(c, value) != 0) return -1;
+    } else if (c->protocol == 2 && fh_json_span_eq(kind, "cert")) {
+        if (fh_json_get(msg, "cert", &value) == 0) return fh_renew_on_cert(c, value);
+    } else if (c->protocol == 2 && fh_json_span_eq(kind, "certError")) {
+        if (fh_json_get(msg, "certError", &value) == 0) fh_renew_on_cert_error(c, value);
     } else {
         for (size_t i = 0; i < c->cfg.handler_count; i++) {
             const fh_message_handler *h = &c->cfg.handlers[i];
@@ -253,7 +263,7 @@ void fh_client_opened(fh_client *c)
     fh_event ev = { .type = FH_EV_CONNECTED, .host = fh_conn_host(c), .port = fh_conn_port(c) };
     c->last_retry_after_ms = 0;
     fh_outbox_rewind(c->outbox); /* SPEC: acks speak of this connection only; resend what is held */
-    emit(c, &ev);
+    fh_client_emit(c, &ev);
 }
 
 int fh_client_feed(fh_client *c, const uint8_t *data, size_t n)
@@ -264,13 +274,22 @@ int fh_client_feed(fh_client *c, const uint8_t *data, size_t n)
         fh_ws_event ev;
         at += fh_ws_reader_feed(&c->reader, data + at, n - at, &ev);
         switch (ev.type) {
-        case FH_WS_EV_MESSAGE:
-            if (ev.opcode == FH_WS_OP_TEXT && dispatch(c, (const char *)ev.data, ev.len) != 0) {
+        case FH_WS_EV_MESSAGE: {
+            int rc = ev.opcode == FH_WS_OP_TEXT ? dispatch(c, (const char *)ev.data, ev.len) : 0;
+            if (rc != 0) {
                 fh_conn_send_close(c, FH_WS_CLOSE_NORMAL);
-                ended(c, FH_WS_CLOSE_ABNORMAL);
+                if (rc > 0) {
+                    /* A new certificate: a fresh handshake with it now, not after a backoff. */
+                    ended(c, FH_WS_CLOSE_NORMAL);
+                    c->attempt = 0;
+                    c->next_connect_ms = fh_port_now_ms();
+                } else {
+                    ended(c, FH_WS_CLOSE_ABNORMAL);
+                }
                 return -1;
             }
             break;
+        }
         case FH_WS_EV_PING:
             /* RFC 6455 §5.5.3: a pong carries the ping's payload. */
             if (fh_conn_send_frame(c, FH_WS_OP_PONG, ev.data, ev.len) != 0) {
@@ -332,7 +351,7 @@ static void pump(fh_client *c)
             /* SPEC: over maxPayloadBytes the hub closes with 1009; such a reading can never be sent. */
             fh_event ev = { .type = FH_EV_DROPPED, .seq = s->seq, .has_seq = true, .text = "too_large" };
             fh_outbox_drop(o, s->seq);
-            emit(c, &ev);
+            fh_client_emit(c, &ev);
             continue;
         }
         if (fh_conn_send_frame(c, FH_WS_OP_TEXT, room, (size_t)len) != 0) {
@@ -358,8 +377,12 @@ int fh_client_poll(fh_client *c, uint32_t wait_ms)
             bool refused = c->refusals > 0 && c->server_verified;
             fh_event ev = { .type = FH_EV_CONNECT_FAILED, .error = rc, .host = fh_conn_host(c), .port = fh_conn_port(c),
                             .text = refused ? "refused" : "" };
-            emit(c, &ev);
-            if (refused && c->refusals >= 2) {
+            fh_client_emit(c, &ev);
+            if (refused && fh_renew_on_refused(c)) {
+                /* The renewed pair was refused: the previous one is back, and still current at the hub. */
+                c->refusals = 0;
+                schedule_retry(c, 0);
+            } else if (refused && c->refusals >= 2) {
                 /* The hub refused our certificate again (revoked, expired, unknown): that does not heal soon. */
                 schedule_retry(c, c->cfg.refused_min_ms);
             } else if (refused) {
@@ -388,6 +411,7 @@ int fh_client_poll(fh_client *c, uint32_t wait_ms)
         ended(c, FH_WS_CLOSE_ABNORMAL); /* the connection ended without a close frame (a killed hub) */
     }
     pump(c);
+    fh_renew_poll(c);
     return c->state == FH_STATE_STOPPED ? -1 : 0;
 }
 

@@ -47,6 +47,18 @@ static int on_verify(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
     return 0;
 }
 
+/* A certificate and its private key (PEM, NUL-terminated) into `crt`/`key` (initialised, empty). */
+static int parse_pair(fh_client *c, const char *cert_pem, const char *key_pem, mbedtls_x509_crt *crt, mbedtls_pk_context *key)
+{
+    int rc = mbedtls_x509_crt_parse(crt, (const unsigned char *)cert_pem, strlen(cert_pem) + 1);
+    if (rc != 0) return rc;
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+    return mbedtls_pk_parse_key(key, (const unsigned char *)key_pem, strlen(key_pem) + 1, NULL, 0, mbedtls_ctr_drbg_random, &c->drbg);
+#else
+    return mbedtls_pk_parse_key(key, (const unsigned char *)key_pem, strlen(key_pem) + 1, NULL, 0);
+#endif
+}
+
 int fh_conn_setup(fh_client *c)
 {
     int rc;
@@ -60,14 +72,7 @@ int fh_conn_setup(fh_client *c)
     /* PEM parsing wants the terminating NUL counted. */
     rc = mbedtls_x509_crt_parse(&c->ca, (const unsigned char *)c->cfg.ca_pem, strlen(c->cfg.ca_pem) + 1);
     if (rc != 0) return rc;
-    rc = mbedtls_x509_crt_parse(&c->cert, (const unsigned char *)c->cfg.cert_pem, strlen(c->cfg.cert_pem) + 1);
-    if (rc != 0) return rc;
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000
-    rc = mbedtls_pk_parse_key(&c->key, (const unsigned char *)c->cfg.key_pem, strlen(c->cfg.key_pem) + 1, NULL, 0,
-                              mbedtls_ctr_drbg_random, &c->drbg);
-#else
-    rc = mbedtls_pk_parse_key(&c->key, (const unsigned char *)c->cfg.key_pem, strlen(c->cfg.key_pem) + 1, NULL, 0);
-#endif
+    rc = parse_pair(c, c->cfg.cert_pem, c->cfg.key_pem, &c->cert, &c->key);
     if (rc != 0) return rc;
     rc = mbedtls_ssl_config_defaults(&c->conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
     if (rc != 0) return rc;
@@ -192,6 +197,32 @@ static void remember_session(fh_client *c)
     } else {
         forget_session(c);
     }
+}
+
+int fh_conn_use_credentials(fh_client *c, const char *cert_pem, const char *key_pem)
+{
+    mbedtls_x509_crt crt;
+    mbedtls_pk_context key;
+    int rc;
+    /* Checked on copies first: a pair that does not parse leaves the one in use untouched. */
+    mbedtls_x509_crt_init(&crt);
+    mbedtls_pk_init(&key);
+    rc = parse_pair(c, cert_pem, key_pem, &crt, &key);
+    mbedtls_pk_free(&key);
+    mbedtls_x509_crt_free(&crt);
+    if (rc != 0) return rc;
+    /*
+     * The TLS config keeps pointers to c->cert and c->key (mbedtls_ssl_conf_own_cert):
+     * refilled in place, the next handshake shows the new pair.
+     */
+    mbedtls_pk_free(&c->key);
+    mbedtls_x509_crt_free(&c->cert);
+    mbedtls_pk_init(&c->key);
+    mbedtls_x509_crt_init(&c->cert);
+    rc = parse_pair(c, cert_pem, key_pem, &c->cert, &c->key);
+    /* A resumed session would skip the client certificate: the hub must see the new one in a full handshake. */
+    forget_session(c);
+    return rc;
 }
 
 int fh_conn_open(fh_client *c)

@@ -4,11 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static void emit(fh_client *c, fh_event *ev)
-{
-    if (c->cfg.on_event != NULL) c->cfg.on_event(ev, c->cfg.event_ctx);
-}
-
 /* Sends what `w` holds (built at tx + FH_WS_MAX_HEADER). */
 static int send_built(fh_client *c, int len)
 {
@@ -60,7 +55,7 @@ int fh_client_on_cmd(fh_client *c, fh_json_span value)
     if (len < 0) len = fh_cmd_result_failed(&w, cmd.id, NULL);
     fh_event ev = { .type = FH_EV_COMMAND, .text = cmd.name[0] != '\0' ? cmd.name : "?", .ok = ok, .detail = ok ? "" : error };
     if (send_built(c, len) != 0) return -1;
-    emit(c, &ev);
+    fh_client_emit(c, &ev);
     return 0;
 }
 
@@ -86,6 +81,6 @@ int fh_client_on_config(fh_client *c, fh_json_span value)
         len = fh_config_ack_write(&w, doc.version, ok, NULL); /* a small tx buffer: the ack without its reason */
     }
     if (send_built(c, len) != 0) return -1;
-    emit(c, &ev);
+    fh_client_emit(c, &ev);
     return 0;
 }

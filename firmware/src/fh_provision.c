@@ -3,8 +3,6 @@
 
 #include <string.h>
 
-#include <mbedtls/version.h>
-
 #include "fh_client_internal.h"
 #include "fleethub/fh_csr.h"
 #include "fleethub/fh_port.h"
@@ -54,31 +52,9 @@ static int on_provision_error(fh_client *c, fh_json_span value, void *ctx)
 {
     provision_ctx *p = ctx;
     (void)c;
-    fh_provision_error_parse(value, p->result->error, sizeof p->result->error, &p->result->retry_after_ms);
+    fh_refusal_parse(value, p->result->error, sizeof p->result->error, &p->result->retry_after_ms);
     p->outcome = REFUSED;
     return 0; /* the hub closes with 4003 next */
-}
-
-/* The certificate is for our key (the hub signed our request, not someone else's). */
-static int matches_key(fh_client *c, const char *cert_pem, const char *key_pem)
-{
-    mbedtls_x509_crt crt;
-    mbedtls_pk_context key;
-    int rc;
-    mbedtls_x509_crt_init(&crt);
-    mbedtls_pk_init(&key);
-    rc = mbedtls_x509_crt_parse(&crt, (const unsigned char *)cert_pem, strlen(cert_pem) + 1);
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000
-    if (rc == 0) rc = mbedtls_pk_parse_key(&key, (const unsigned char *)key_pem, strlen(key_pem) + 1, NULL, 0, mbedtls_ctr_drbg_random, &c->drbg);
-    if (rc == 0) rc = mbedtls_pk_check_pair(&crt.pk, &key, mbedtls_ctr_drbg_random, &c->drbg);
-#else
-    (void)c;
-    if (rc == 0) rc = mbedtls_pk_parse_key(&key, (const unsigned char *)key_pem, strlen(key_pem) + 1, NULL, 0);
-    if (rc == 0) rc = mbedtls_pk_check_pair(&crt.pk, &key);
-#endif
-    mbedtls_pk_free(&key);
-    mbedtls_x509_crt_free(&crt);
-    return rc;
 }
 
 int fh_provision(fh_client *c, const fh_client_config *cfg, const fh_client_buffers *buf, const fh_provision_config *pc,
@@ -124,6 +100,7 @@ int fh_provision(fh_client *c, const fh_client_config *cfg, const fh_client_buff
     claim.commands = NULL;
     claim.command_count = 0;
     claim.on_config = NULL;
+    claim.cred_store = NULL; /* the claim pair is never renewed */
     claim.on_event = on_event;
     claim.event_ctx = &p;
     if ((rc = fh_outbox_init(&outbox, outbox_mem.mem, sizeof outbox_mem.mem, 1, 8, NO_STORAGE)) != 0) return rc;
@@ -163,7 +140,7 @@ int fh_provision(fh_client *c, const fh_client_config *cfg, const fh_client_buff
         goto done;
     }
     fh_client_close(c);
-    if (matches_key(c, cert_pem, key_pem) != 0) {
+    if (fh_cred_pair_matches(cert_pem, key_pem, mbedtls_ctr_drbg_random, &c->drbg) != 0) {
         rc = FH_PROVISION_BAD_REPLY;
         goto done;
     }

@@ -46,6 +46,11 @@ static const char *SEEDS[] = {
     "{\"provisioned\":{\"device\":\"d1\",\"cert\":\"-----BEGIN CERTIFICATE-----\\nMIIB\\/x==\\n-----END CERTIFICATE-----\\n\","
     "\"serial\":\"0a1b\",\"notAfter\":1798761600000}}",
     "{\"provisionError\":{\"error\":\"rate_limited\",\"retryAfterMs\":250}}",
+    "{\"hello\":{\"device\":\"d1\",\"protocol\":2,\"features\":[\"renew\"],\"lastSeq\":null,\"limits\":{},"
+    "\"cert\":{\"serial\":\"1F3E\",\"notAfter\":1799275672000,\"renew\":true}}}",
+    "{\"cert\":{\"pem\":\"-----BEGIN CERTIFICATE-----\\nMIIB\\/x==\\n-----END CERTIFICATE-----\\n\",\"serial\":\"0A1B\","
+    "\"notAfter\":1798761600000}}",
+    "{\"certError\":{\"error\":\"not_due\",\"retryAfterMs\":86400000}}",
 };
 
 /* Protocol 2's readers (fh_control.c) and the number, boolean and member readers behind them, as the client uses them. */
@@ -81,7 +86,17 @@ static void use_control(fh_json_span msg)
         if (len >= 0 && fh_json_validate(out, (size_t)len) != 0) failures++;
     }
     if (fh_json_get(msg, "provisioned", &v) == 0) (void)fh_provisioned_parse(v, "d1", &prov, pem, 1 + rnd() % sizeof pem);
-    if (fh_json_get(msg, "provisionError", &v) == 0) (void)fh_provision_error_parse(v, code, sizeof code, &retry);
+    if (fh_json_get(msg, "provisionError", &v) == 0) (void)fh_refusal_parse(v, code, sizeof code, &retry);
+    /* Renewal: hello.cert, the cert answer (into a PEM buffer of any size), certError, and the requests written back. */
+    fh_hello_cert hc;
+    fh_issued issued;
+    if (fh_json_get(msg, "hello", &v) == 0 && fh_json_get(v, "cert", &member) == 0) (void)fh_hello_cert_parse(member, &hc);
+    if (fh_json_get(msg, "cert", &v) == 0 && fh_cert_parse(v, &issued, pem, 1 + rnd() % sizeof pem) == 0) {
+        fh_jw_init(&w, out, 1 + rnd() % sizeof out);
+        int len = fh_csr_request_write(&w, pem);
+        if (len >= 0 && fh_json_validate(out, (size_t)len) != 0) failures++;
+    }
+    if (fh_json_get(msg, "certError", &v) == 0) (void)fh_refusal_parse(v, code, sizeof code, &retry);
 }
 
 /* The protocol's lookups on a document, as fh_client.c makes them. */
@@ -297,6 +312,69 @@ static void exact_cases(void)
           "another device's certificate, or one that does not fit, is refused");
 }
 
+/* Renewal's messages read and written exactly, and a certificate answer split over frames and reads reassembled. */
+static void renewal_cases(void)
+{
+    static uint8_t stream[4096], msg[2048];
+    static char text[1600], pem[1200], out[1400];
+    char body[1100];
+    /* A P-256 certificate is about 700 bytes of PEM: 14 lines of 64 characters here. */
+    size_t at = (size_t)snprintf(body, sizeof body, "-----BEGIN CERTIFICATE-----\n");
+    for (int line = 0; line < 14; line++) {
+        for (int k = 0; k < 64; k++) body[at++] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[(line * 7 + k) % 64];
+        body[at++] = '\n';
+    }
+    at += (size_t)snprintf(body + at, sizeof body - at, "-----END CERTIFICATE-----\n");
+    fh_json_writer w;
+    fh_jw_init(&w, text, sizeof text);
+    fh_jw_begin_object(&w);
+    fh_jw_key(&w, "cert");
+    fh_jw_begin_object(&w);
+    fh_jw_key(&w, "pem");
+    fh_jw_string(&w, body);
+    fh_jw_key(&w, "serial");
+    fh_jw_string(&w, "5D2C");
+    fh_jw_key(&w, "notAfter");
+    fh_jw_int(&w, INT64_C(1830000000000));
+    fh_jw_end_object(&w);
+    fh_jw_end_object(&w);
+    int len = fh_jw_finish(&w);
+    size_t n = 0, half = (size_t)len / 2;
+    n += server_frame(stream + n, 0, FH_WS_OP_TEXT, (const uint8_t *)text, half);
+    n += server_frame(stream + n, 1, FH_WS_OP_CONT, (const uint8_t *)text + half, (size_t)len - half);
+    fh_ws_reader r;
+    fh_ws_event ev = { 0 };
+    int messages = 0;
+    fh_ws_reader_init(&r, msg, sizeof msg);
+    feed_split(&r, stream, n, &ev, &messages);
+    fh_json_span whole = { (const char *)ev.data, ev.len }, v;
+    fh_issued issued;
+    CHECK(messages == 1 && ev.type == FH_WS_EV_MESSAGE && fh_json_validate(whole.p, whole.n) == 0 && fh_json_get(whole, "cert", &v) == 0 &&
+              fh_cert_parse(v, &issued, pem, sizeof pem) == 0 && strcmp(pem, body) == 0 && strcmp(issued.serial, "5D2C") == 0 &&
+              issued.not_after == INT64_C(1830000000000),
+          "a cert answer in two frames, fed in small reads, gives the PEM back");
+    CHECK(fh_cert_parse(v, &issued, pem, 100) == -1, "a certificate over the PEM buffer is refused, not cut");
+    CHECK(fh_cert_parse((fh_json_span){ "{\"pem\":\"x\"}", 11 }, &issued, pem, sizeof pem) == -1, "a pem that is not a certificate");
+    static const char hello_cert[] = "{\"serial\":\"1F3E\",\"notAfter\":1799275672000,\"renew\":true}";
+    fh_hello_cert hc;
+    CHECK(fh_hello_cert_parse((fh_json_span){ hello_cert, sizeof hello_cert - 1 }, &hc) == 0 && strcmp(hc.serial, "1F3E") == 0 &&
+              hc.not_after == INT64_C(1799275672000) && hc.renew,
+          "hello.cert");
+    CHECK(fh_hello_cert_parse((fh_json_span){ "{\"renew\":1}", 11 }, &hc) == 0 && !hc.renew, "renew that is not a boolean is false");
+    static const char refused[] = "{\"error\":\"rate_limited\",\"retryAfterMs\":1500}";
+    char code[32];
+    uint32_t retry = 0;
+    CHECK(fh_refusal_parse((fh_json_span){ refused, sizeof refused - 1 }, code, sizeof code, &retry) == 0 && strcmp(code, "rate_limited") == 0 &&
+              retry == 1500,
+          "a certError's code and retryAfterMs");
+    fh_jw_init(&w, out, sizeof out);
+    CHECK(fh_csr_request_write(&w, "-----BEGIN CERTIFICATE REQUEST-----\nQUJD\n") > 0 &&
+              strcmp(out, "{\"csr\":\"-----BEGIN CERTIFICATE REQUEST-----\\nQUJD\\n\"}") == 0,
+          "a csr request, its newlines escaped");
+    fh_jw_init(&w, out, sizeof out);
+    CHECK(fh_renew_request_write(&w) > 0 && strcmp(out, "{\"renew\":{}}") == 0, "a renew request");
+}
+
 int main(int argc, char **argv)
 {
     long iterations = argc > 1 ? strtol(argv[1], NULL, 10) : 200000;
@@ -304,6 +382,7 @@ int main(int argc, char **argv)
     static uint8_t msg[512], buf[2048], stream[4096];
     long messages_total = 0, errors_total = 0;
     exact_cases();
+    renewal_cases();
     for (long i = 0; i < iterations; i++) {
         size_t len;
         const char *seed = SEEDS[rnd() % (sizeof SEEDS / sizeof SEEDS[0])];

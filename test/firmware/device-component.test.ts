@@ -54,7 +54,7 @@ test('the component\'s portable sources, compiled with gcc from its list, stream
     assert.ok(!new RegExp(`\\bU ${fn}$`, 'm').test(undefinedSymbols), `the portable sources do not call ${fn}`);
   }
   const binary = join(out, 'fleethub-device');
-  run('gcc', [...flags, 'examples/linux/fleethub-device.c', 'port/posix/fh_port_posix.c', 'port/posix/fh_storage_file.c', ...objects,
+  run('gcc', [...flags, 'examples/linux/fleethub-device.c', 'examples/linux/device_files.c', 'port/posix/fh_port_posix.c', 'port/posix/fh_storage_file.c', ...objects,
     '-lmbedtls', '-lmbedx509', '-lmbedcrypto', '-lm', '-o', binary]);
 
   const hub = await startHub({ limits: { msgsPerSec: 10_000, burst: 10_000 } });

@@ -76,9 +76,12 @@ export function startDevice(url: string, files: DeviceFiles, extra: readonly str
   return spawnDevice(['--url', url, '--ca', files.ca, '--cert', files.cert, '--key', files.key, '--state', files.state, ...extra], binary);
 }
 
-/** Runs fleethub-device with exactly `args` (a device with a claim certificate has no --cert/--key). */
-export function spawnDevice(args: readonly string[], binary = DEVICE_BINARY): DeviceProcess {
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Runs fleethub-device with exactly `args` (a device with a claim certificate has no --cert/--key);
+ * `env` adds to the environment (the example's test hooks, such as FLEETHUB_DEVICE_POWER_CUT).
+ */
+export function spawnDevice(args: readonly string[], binary = DEVICE_BINARY, env: Readonly<Record<string, string>> = {}): DeviceProcess {
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const lines: string[] = [];
   let partial = '';
   let all = '';

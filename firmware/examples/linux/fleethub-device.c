@@ -8,6 +8,15 @@
  * itself by claim first (its key made here, its certificate kept in --state)
  * and streams with that pair; a later run finds the pair in --state.
  *
+ * With --protocol 2 --renew new-key|same-key it renews its certificate when
+ * the hub's hello says so (or at once with --renew-now): the pair it started
+ * with (--cert/--key, or the provisioned one) is kept in --state, the new one
+ * beside it, and later runs use what --state holds.
+ *
+ * Test hook: FLEETHUB_DEVICE_POWER_CUT=after-key|before-cert|after-cert|after-state
+ * kills the process (SIGKILL, no clean-up, like a power cut) at that step of
+ * a renewal's credential writes.
+ *
  * Exit codes: 0 all acked; 2 bad usage or unreadable files; 3 stopped by the
  * hub (4001 revoked, 4002 replaced, 4003 provisioning refused); 4 the state in
  * --state cannot be used; 5 provisioning gave up (no answer, or a bad one).
@@ -19,18 +28,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
-
-#include <mbedtls/ctr_drbg.h>
-#include <mbedtls/entropy.h>
 
 #include "fleethub/fh_client.h"
 #include "fleethub/fh_csr.h"
 #include "fleethub/fh_port.h"
 #include "fleethub/fh_provision.h"
 #include "fh_storage_file.h"
+#include "device_files.h"
 
 #define OUTBOX_SLOTS 64
 #define SLOT_BYTES 256
@@ -42,6 +47,8 @@ static uint8_t msg_buf[16384];
 /* One reading's frame, and the provisioning request (a P-256 request is about 600 bytes as JSON). */
 static uint8_t tx_buf[1024];
 static char ca_pem[PEM_MAX], cert_pem[PEM_MAX], key_pem[PEM_MAX], claim_cert_pem[PEM_MAX], claim_key_pem[PEM_MAX];
+/* Renewal's room for the new key, its request and certificate. */
+static char renew_pem[FH_RENEW_PEM_BYTES];
 static char hosts[1 + FH_MAX_ENDPOINTS][256];
 /** --command / --fail-command: at most this many names in all. */
 #define MAX_COMMANDS 8
@@ -99,76 +106,12 @@ static void usage(void)
             "usage: fleethub-device --url wss://HOST:PORT/v1/device --ca FILE --cert FILE --key FILE --state DIR\n"
             "                       [--url ANOTHER_HUB...] [--count N] [--interval-ms M] [--protocol 1|2] [--backoff-max-ms M]\n"
             "                       [--command NAME...] [--fail-command NAME...]   (protocol 2: commands answered ok / failed)\n"
+            "                       [--renew new-key|same-key [--renew-now]]   (protocol 2: certificate renewal, pairs kept in --state)\n"
             "       fleethub-device --url ... --ca FILE --claim-cert FILE --claim-key FILE --id DEVICE_ID --state DIR [...]\n"
             "                       (provisioning by claim: its own key and certificate, kept in --state)\n"
             "       fleethub-device --new-key KEY_FILE --csr CSR_FILE --id DEVICE_ID   (a key and request made here)\n"
             "example: fleethub-device --url wss://localhost:8443/v1/device --ca certs/ca.crt \\\n"
             "           --cert certs/devices/esp32-01.crt --key certs/devices/esp32-01.key --state ./state --count 10\n");
-}
-
-/* Writes a new file (never over an existing one: a key is not replaced by accident). */
-static int write_new_file(const char *path, const char *text, mode_t mode)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, mode);
-    size_t len = strlen(text), done = 0;
-    if (fd < 0) return -1;
-    while (done < len) {
-        ssize_t n = write(fd, text + done, len - done);
-        if (n <= 0) {
-            close(fd);
-            return -1;
-        }
-        done += (size_t)n;
-    }
-    return fsync(fd) == 0 && close(fd) == 0 ? 0 : -1;
-}
-
-/* --new-key/--csr/--id: a P-256 key and a request for `fleethub device add <id> --csr`. */
-static int make_csr(const char *key_path, const char *csr_path, const char *id)
-{
-    static const char personalization[] = "fleethub-device-csr";
-    static char new_key_pem[FH_KEY_PEM_MAX], csr_pem[FH_CSR_PEM_MAX];
-    mbedtls_entropy_context entropy;
-    mbedtls_ctr_drbg_context drbg;
-    int rc;
-    mbedtls_entropy_init(&entropy);
-    mbedtls_ctr_drbg_init(&drbg);
-    rc = mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, (const unsigned char *)personalization, sizeof personalization - 1);
-    if (rc == 0) rc = fh_make_key_and_csr(id, mbedtls_ctr_drbg_random, &drbg, new_key_pem, sizeof new_key_pem, csr_pem, sizeof csr_pem);
-    mbedtls_ctr_drbg_free(&drbg);
-    mbedtls_entropy_free(&entropy);
-    if (rc == -1) {
-        fprintf(stderr, "fleethub-device: --id must be 1 to 64 of A-Z a-z 0-9 . _ - (first a letter or digit), got %s\n", id);
-        return 2;
-    }
-    if (rc != 0) {
-        fprintf(stderr, "fleethub-device: cannot make the key and request (mbedTLS -0x%04x)\n", (unsigned)-rc);
-        return 2;
-    }
-    if (write_new_file(key_path, new_key_pem, 0600) != 0) {
-        fprintf(stderr, "fleethub-device: cannot write --new-key %s (it must not exist yet)\n", key_path);
-        return 2;
-    }
-    memset(new_key_pem, 0, sizeof new_key_pem);
-    if (write_new_file(csr_path, csr_pem, 0644) != 0) {
-        fprintf(stderr, "fleethub-device: cannot write --csr %s (it must not exist yet)\n", csr_path);
-        return 2;
-    }
-    printf("key %s\ncsr %s\n", key_path, csr_path);
-    return 0;
-}
-
-static int read_file(const char *path, char *out, size_t cap)
-{
-    FILE *f = fopen(path, "rb");
-    size_t n;
-    if (f == NULL) return -1;
-    n = fread(out, 1, cap - 1, f);
-    int tail = fgetc(f);
-    fclose(f);
-    if (tail != EOF) return -1;
-    out[n] = '\0';
-    return 0;
 }
 
 /* wss://HOST:PORT/PATH */
@@ -211,6 +154,10 @@ static void on_event(const fh_event *ev, void *ctx)
             if (ev->features & FH_FEATURE_CONFIG) strcat(features, ",config");
             printf("protocol %u features=%s maxDownlinkBytes=%" PRId64 "\n", ev->protocol, features[0] ? features + 1 : "",
                    ev->limits->max_downlink_bytes);
+            if (ev->cert != NULL) {
+                printf("hello cert serial=%s notAfter=%" PRId64 " renew=%s\n", ev->cert->serial, ev->cert->not_after,
+                       ev->cert->renew ? "true" : "false");
+            }
             if (ev->limits->max_downlink_bytes > (int64_t)sizeof msg_buf) {
                 /* The hub may send more than we reassemble: such a message would end the connection with 1009. */
                 fprintf(stderr, "fleethub-device: the hub's maxDownlinkBytes %" PRId64 " is over this build's %zu\n",
@@ -239,6 +186,12 @@ static void on_event(const fh_event *ev, void *ctx)
         if (ev->ok) printf("config version=%" PRId64 " interval_ms=%ld\n", ev->version, interval_ms);
         else printf("config version=%" PRId64 " refused %s\n", ev->version, ev->detail);
         break;
+    case FH_EV_RENEWING: printf("renewing %s\n", ev->text); break;
+    case FH_EV_CERT: printf("cert_received serial=%s notAfter=%" PRId64 "\n", ev->text, ev->not_after); break;
+    case FH_EV_RENEWED: printf("renewed serial=%s\n", ev->text); break;
+    case FH_EV_CERT_ERROR: printf("cert_error %s retryAfterMs=%u\n", ev->text, ev->retry_after_ms); break;
+    case FH_EV_RENEW_FELL_BACK: printf("renew_fell_back %s\n", ev->text); break;
+    case FH_EV_RENEW_FAILED: printf("renew_failed %s %d\n", ev->text, ev->error); break;
     }
     fflush(stdout);
 }
@@ -249,7 +202,8 @@ int main(int argc, char **argv)
     size_t url_count = 0;
     fh_endpoint alternates[FH_MAX_ENDPOINTS];
     const char *new_key = NULL, *csr = NULL, *id = NULL, *claim_cert = NULL, *claim_key = NULL;
-    const char *ca = NULL, *cert = NULL, *key = NULL, *state = NULL, *path = NULL;
+    const char *ca = NULL, *cert = NULL, *key = NULL, *state = NULL, *path = NULL, *renew = NULL;
+    bool renew_now = false;
     long count = 10, protocol = 1, backoff_max = FH_DEFAULT_BACKOFF_MAX_MS;
     size_t command_count = 0;
     uint16_t port = 0;
@@ -259,6 +213,10 @@ int main(int argc, char **argv)
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage();
             return 0;
+        }
+        if (strcmp(a, "--renew-now") == 0) {
+            renew_now = true;
+            continue;
         }
         if (v == NULL) {
             fprintf(stderr, "fleethub-device: %s needs a value\n", a);
@@ -286,6 +244,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--cert") == 0) cert = v;
         else if (strcmp(a, "--key") == 0) key = v;
         else if (strcmp(a, "--state") == 0) state = v;
+        else if (strcmp(a, "--renew") == 0) renew = v;
         else if (strcmp(a, "--new-key") == 0) new_key = v;
         else if (strcmp(a, "--claim-cert") == 0) claim_cert = v;
         else if (strcmp(a, "--claim-key") == 0) claim_key = v;
@@ -327,6 +286,14 @@ int main(int argc, char **argv)
     }
     if (protocol != 1 && protocol != 2) {
         fprintf(stderr, "fleethub-device: --protocol must be 1 or 2, got %ld\n", protocol);
+        return 2;
+    }
+    if (renew != NULL && (protocol != 2 || (strcmp(renew, "new-key") != 0 && strcmp(renew, "same-key") != 0))) {
+        fprintf(stderr, "fleethub-device: --renew is new-key or same-key, with --protocol 2\n");
+        return 2;
+    }
+    if (renew_now && renew == NULL) {
+        fprintf(stderr, "fleethub-device: --renew-now needs --renew\n");
         return 2;
     }
     if (backoff_max < 1 || backoff_max > 3600000) {
@@ -386,13 +353,16 @@ int main(int argc, char **argv)
     cfg.commands = commands;
     cfg.command_count = command_count;
     cfg.on_config = apply_config;
-    fh_client_buffers bufs = { rx_buf, sizeof rx_buf, msg_buf, sizeof msg_buf, tx_buf, sizeof tx_buf };
+    fh_client_buffers bufs = { .rx = rx_buf, .rx_size = sizeof rx_buf, .msg = msg_buf, .msg_size = sizeof msg_buf,
+                               .tx = tx_buf, .tx_size = sizeof tx_buf };
     static fh_client client;
+    fh_cred_storage creds;
+    fh_cred_storage file_creds;
+    fh_file_cred_storage_init(&file_storage, &file_creds);
+    power_cut_storage(&file_creds, &creds);
     if (claim) {
-        fh_cred_storage creds;
         fh_provision_config pc = { .device_id = id, .claim_cert_pem = claim_cert_pem, .claim_key_pem = claim_key_pem };
         fh_provision_result res;
-        fh_file_cred_storage_init(&file_storage, &creds);
         rc = fh_provision(&client, &cfg, &bufs, &pc, &creds, key_pem, sizeof key_pem, cert_pem, sizeof cert_pem, &res);
         if (rc == FH_PROVISION_REFUSED) {
             printf("provision_error %s retryAfterMs=%u\n", res.error[0] ? res.error : "refused", res.retry_after_ms);
@@ -412,11 +382,29 @@ int main(int argc, char **argv)
         cfg.cert_pem = cert_pem;
         cfg.key_pem = key_pem;
     }
+    if (renew != NULL) {
+        if (!claim) {
+            /* The pair it came with is kept as the current one; a pair kept before (renewed since) wins. */
+            rc = fh_cred_seed(&creds, key_pem, cert_pem);
+            if (rc == 1) rc = fh_cred_load_current(&creds, key_pem, sizeof key_pem, cert_pem, sizeof cert_pem) == 0 ? 1 : -1;
+            if (rc < 0) {
+                fprintf(stderr, "fleethub-device: cannot keep the credentials in --state %s\n", state);
+                return 4;
+            }
+            if (rc == 1) printf("credentials from state\n");
+        }
+        cfg.cred_store = &creds;
+        cfg.renew_mode = strcmp(renew, "same-key") == 0 ? FH_RENEW_SAME_KEY : FH_RENEW_NEW_KEY;
+        bufs.pem = renew_pem;
+        bufs.pem_size = sizeof renew_pem;
+    }
     rc = fh_client_init(&client, &cfg, &bufs, &outbox);
     if (rc != 0) {
         fprintf(stderr, "fleethub-device: cannot load the credentials (mbedTLS -0x%04x)\n", (unsigned)-rc);
         return 2;
     }
+    power_cut_arm();
+    if (renew_now) fh_client_renew(&client);
 
     long published = 0;
     uint64_t next_publish = fh_port_now_ms();

@@ -1,7 +1,9 @@
 /*
  * The fleethub device client: TLS 1.2 with a client certificate (mbedTLS),
  * the WebSocket upgrade, protocol version 1 (hello, telemetry, acks, nacks,
- * close codes), the persisted outbox and reconnects with jittered backoff.
+ * close codes), the persisted outbox and reconnects with jittered backoff;
+ * protocol version 2's commands, desired configuration and certificate
+ * renewal.
  * One thread calls fh_client_poll() in a loop; nothing is allocated by this
  * library after fh_client_init() (mbedTLS allocates its own record buffers
  * during the handshake).
@@ -21,6 +23,8 @@
 #include <mbedtls/x509_crt.h>
 
 #include "fleethub/fh_control.h"
+#include "fleethub/fh_cred.h"
+#include "fleethub/fh_csr.h"
 #include "fleethub/fh_json.h"
 #include "fleethub/fh_outbox.h"
 #include "fleethub/fh_ws.h"
@@ -70,6 +74,19 @@ enum {
     FH_FEATURE_CONFIG = 1u << 2,
 };
 
+/** How the client renews its certificate (protocol 2, when the hub's hello.cert.renew says so or fh_client_renew asks). */
+enum {
+    FH_RENEW_OFF = 0,
+    FH_RENEW_NEW_KEY = 1,  /* `{"csr"}`: a new P-256 key made on the device (the default when a credential storage is given) */
+    FH_RENEW_SAME_KEY = 2, /* `{"renew":{}}`: a new certificate for the same key (a key that cannot be replaced) */
+};
+/** Renewal requests on one connection at most (the hub's maxRequestsPerConnection is 8; a refusal's retry counts). */
+#define FH_RENEW_MAX_REQUESTS_PER_CONNECTION 4u
+/** The longest wait before asking again after `rate_limited` or `unavailable`, whatever retryAfterMs says. */
+#define FH_RENEW_MAX_RETRY_MS 3600000u
+/** fh_client_buffers.pem: room for the new key, its request and certificate. */
+#define FH_RENEW_PEM_BYTES (FH_KEY_PEM_MAX + FH_CERT_PEM_MAX)
+
 /** Extra endpoints besides `host`/`port` (1013 and failed connects move to the next one). */
 #define FH_MAX_ENDPOINTS 4u
 
@@ -87,6 +104,12 @@ typedef enum {
     FH_EV_PAUSED,         /* a nack: nothing is sent for retry_after_ms, then one reading goes first */
     FH_EV_COMMAND,        /* protocol 2: a command answered; text = its name, ok, detail = the error sent when not ok */
     FH_EV_CONFIG,         /* protocol 2: desired configuration acknowledged; version, ok, detail = the error sent when not ok */
+    FH_EV_RENEWING,       /* renewal asked: text "csr" (a new key) or "renew" (the same key) */
+    FH_EV_CERT,           /* the new certificate is stored (text = serial, not_after); the client reconnects with it */
+    FH_EV_RENEWED,        /* the hub accepted the new certificate (text = serial): it is current, the old one is superseded */
+    FH_EV_CERT_ERROR,     /* certError: text = its code (not_due, rate_limited, csr_invalid, unavailable), retry_after_ms */
+    FH_EV_RENEW_FELL_BACK, /* the hub refused the new certificate: the previous pair is current again */
+    FH_EV_RENEW_FAILED,   /* renewal gave up in this run: text = "storage", "key", "bad_reply" or "tx_small"; error = the code */
 } fh_event_type;
 
 typedef struct {
@@ -107,6 +130,8 @@ typedef struct {
     bool ok;            /* FH_EV_COMMAND, FH_EV_CONFIG */
     int64_t version;    /* FH_EV_CONFIG */
     const char *detail; /* FH_EV_COMMAND, FH_EV_CONFIG: the error text sent ("" when ok) */
+    const fh_hello_cert *cert; /* FH_EV_HELLO: hello.cert (protocol 2 with renewal on the hub), else NULL */
+    int64_t not_after;  /* FH_EV_CERT: the new certificate's notAfter, ms since epoch */
 } fh_event;
 
 /** `hello.limits` (0 when the hub did not say). */
@@ -193,6 +218,17 @@ typedef struct {
     size_t command_count;
     fh_config_fn on_config;
     void *config_ctx;
+    /*
+     * Protocol 2 renewal: where the device's pairs are kept (fh_cred.h; its
+     * current pair is the one in cert_pem/key_pem: load it with
+     * fh_cred_load_current, or keep a flashed one with fh_cred_seed).
+     * NULL: no renewal. The new pair goes to the other slot, written key,
+     * certificate, then state, so a power cut at any point leaves the old
+     * pair working until the new one is complete; the client reconnects with
+     * it and falls back to the old one if the hub refuses it.
+     */
+    const fh_cred_storage *cred_store;
+    uint8_t renew_mode; /* FH_RENEW_NEW_KEY (default), FH_RENEW_SAME_KEY, FH_RENEW_OFF */
 } fh_client_config;
 
 /** Caller-provided memory. */
@@ -201,8 +237,10 @@ typedef struct {
     size_t rx_size;
     uint8_t *msg;  /* reassembly: the largest downlink message accepted */
     size_t msg_size;
-    uint8_t *tx;   /* one outgoing frame: the largest telemetry message + 14 */
+    uint8_t *tx;   /* one outgoing frame: the largest telemetry message + 14 (a renewal's {"csr"} is about 600 bytes) */
     size_t tx_size;
+    char *pem;     /* renewal only (cred_store set): FH_RENEW_PEM_BYTES for the new key, its request and certificate; else NULL */
+    size_t pem_size;
 } fh_client_buffers;
 
 typedef enum { FH_STATE_IDLE, FH_STATE_OPEN, FH_STATE_READY, FH_STATE_STOPPED } fh_client_state;
@@ -246,6 +284,16 @@ typedef struct fh_client {
     uint64_t last_rx_ms;
     uint64_t connected_ms;
     uint16_t stop_code;
+    /* Renewal (fh_client_renew.c). */
+    fh_hello_cert hello_cert;   /* this connection's hello.cert */
+    bool has_hello_cert;
+    char device_id[65];         /* hello.device: the CN of a request */
+    uint8_t renew_phase;        /* idle, asked (awaiting cert/certError), waiting to ask again */
+    bool renew_requested;       /* fh_client_renew() */
+    bool renew_given_up;        /* a refusal that does not heal in this run, a bad reply, or a fallback */
+    bool on_trial;              /* the pair in use was just renewed and the hub has not accepted it yet */
+    uint8_t renew_requests;     /* on this connection */
+    uint64_t renew_retry_ms;
 } fh_client;
 
 /** The defaults above, for a config the caller then fills in. */
@@ -263,6 +311,14 @@ int fh_client_poll(fh_client *c, uint32_t wait_ms);
 
 /** Queues a reading: `data` is a JSON object text (`{"temp":21.5}`); `ts` ms since epoch or 0. See fh_outbox_add. */
 int fh_client_publish(fh_client *c, const char *data, size_t len, int64_t ts);
+
+/**
+ * Asks for a new certificate at the next chance (now when connected with
+ * protocol 2 and the hub offers renewal), due or not: the hub answers
+ * `not_due` (FH_EV_CERT_ERROR) unless it is. 0, or -1 when renewal is not
+ * configured (no cred_store or pem buffer, or FH_RENEW_OFF).
+ */
+int fh_client_renew(fh_client *c);
 
 /** Sends a text message (a handler's reply). 0 or negative. */
 int fh_client_send_text(fh_client *c, const char *text, size_t len);

@@ -2,8 +2,9 @@
  * The downlink messages of device protocol version 2 besides telemetry's
  * (SPEC: Device protocol version 2, Provisioning by claim), read and
  * answered without I/O: `cmd` and its `cmdResult`, `config` and its
- * `configAck`, and the `provision` request with its `provisioned` or
- * `provisionError` reply. The client (fh_client.c, fh_provision.c) sends what
+ * `configAck`, the `provision` request with its `provisioned` or
+ * `provisionError` reply, and renewal's `csr`/`renew` with its `cert` or
+ * `certError` reply (and `hello.cert`). The client (fh_client.c, fh_provision.c) sends what
  * these write; the fuzz target (test/fuzz.c) feeds these readers directly.
  */
 #ifndef FLEETHUB_FH_CONTROL_H
@@ -65,11 +66,12 @@ int fh_config_ack_write(fh_json_writer *w, int64_t version, bool ok, const char 
 /** `{"provision":{"device":..,"csr":..}}` in `w`. fh_jw_finish's result. */
 int fh_provision_request_write(fh_json_writer *w, const char *device_id, const char *csr_pem);
 
-/** A `provisioned` reply. */
+/** An issued certificate's serial and notAfter (a `provisioned` or a `cert` reply). */
 typedef struct {
     char serial[80];   /* hex */
     int64_t not_after; /* ms since epoch */
-} fh_provisioned;
+} fh_issued;
+typedef fh_issued fh_provisioned;
 
 /**
  * Reads `provisioned`'s value: the certificate PEM into `cert_pem` (NUL-
@@ -78,8 +80,34 @@ typedef struct {
  */
 int fh_provisioned_parse(fh_json_span value, const char *device_id, fh_provisioned *out, char *cert_pem, size_t cert_cap);
 
-/** Reads `provisionError`'s value: its `error` code (or "" ) and `retryAfterMs` (0 when absent). 0, or -1 when not an object. */
-int fh_provision_error_parse(fh_json_span value, char *code, size_t code_cap, uint32_t *retry_after_ms);
+/**
+ * Reads the value of a refusal: `provisionError` or, in renewal, `certError`
+ * (the same shape): its `error` code (or "") and `retryAfterMs` (0 when
+ * absent, at most an hour). 0, or -1 when not an object.
+ */
+int fh_refusal_parse(fh_json_span value, char *code, size_t code_cap, uint32_t *retry_after_ms);
+
+/** `hello.cert` of protocol 2: the certificate of this handshake and whether the hub wants it renewed. */
+typedef struct {
+    char serial[80];
+    int64_t not_after; /* ms since epoch, 0 when absent */
+    bool renew;
+} fh_hello_cert;
+
+/** Reads `hello.cert`'s value: 0, or -1 when it is not an object. */
+int fh_hello_cert_parse(fh_json_span value, fh_hello_cert *out);
+
+/** `{"csr":"<PEM>"}` in `w` (renewal with a key made on the device). fh_jw_finish's result. */
+int fh_csr_request_write(fh_json_writer *w, const char *csr_pem);
+/** `{"renew":{}}` in `w` (renewal for the key of this handshake). fh_jw_finish's result. */
+int fh_renew_request_write(fh_json_writer *w);
+
+/**
+ * Reads `cert`'s value (a renewal's answer): `pem` into `cert_pem` (NUL-
+ * terminated), `serial`, `notAfter`. 0; -1 when there is no certificate PEM
+ * or it does not fit `cert_cap`.
+ */
+int fh_cert_parse(fh_json_span value, fh_issued *out, char *cert_pem, size_t cert_cap);
 
 #ifdef __cplusplus
 }

@@ -22,8 +22,6 @@ extern "C" {
 #define FH_PROVISION_PATH "/v1/provision"
 /** How long fh_provision keeps trying (failed connects back off in between) before it gives up. */
 #define FH_DEFAULT_PROVISION_TIMEOUT_MS 600000u
-/** Room for a certificate the hub issues (a P-256 device certificate is about 700 bytes of PEM). */
-#define FH_CERT_PEM_MAX 4096u
 
 /** fh_provision's outcomes besides 0 and mbedTLS/storage errors. */
 enum {
