@@ -18,7 +18,11 @@
  * 4. A restart storm: M devices on the single hub, the hub stopped (SIGTERM)
  *    and started again with the same PKI folder (so `ticket.keys` is kept),
  *    once with full handshakes and once with `--tls-resume`: the share of
- *    resumed handshakes and the time until all are back.
+ *    resumed handshakes and the time until all are back. The hub's start is
+ *    timed by a probe process of its own (cluster-bench-tools.ts): this
+ *    process runs the simulator, whose thousands of TLS handshakes hold its
+ *    event loop for seconds at a time, so a port it probes opens here long
+ *    after it did (`hubStartSeenByBenchMs` keeps that figure to compare).
  *
  *   npm run bench -- cluster
  *   CLUSTER_BENCH_DEVICES=100 CLUSTER_BENCH_STORM_DEVICES=500 CLUSTER_BENCH_SECONDS=10 npm run bench -- cluster
