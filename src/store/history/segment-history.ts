@@ -85,6 +85,20 @@ interface DeviceSlot {
   blockCrc: number;
 }
 
+/**
+ * How many index file directories were read and parsed in this process: a
+ * figure for tests (opening a store must not read them: with a fleet's
+ * devices in each of many segments that was most of a hub's start-up).
+ */
+export const directoryReads = { count: 0 };
+
+/** Where a loaded index file's directory is, until a query needs it. */
+interface UnreadDirectory {
+  readonly dirBytes: number;
+  readonly dirCrc: number;
+  readonly devices: number;
+}
+
 /** The history index of one segment. */
 export class SegmentHistory {
   readonly base: number;
@@ -98,6 +112,9 @@ export class SegmentHistory {
   persisted = false;
   /** Size of the index file once written or loaded; 0 before (what retention counts, see retention-policy.ts). */
   fileBytes = 0;
+  /** A loaded index file's directory not read yet (see {@link ready}); null once read, and for an index built here. */
+  #unread: UnreadDirectory | null = null;
+  #reading: Promise<void> | null = null;
 
   constructor(dir: string, base: number) {
     this.base = base;
@@ -119,8 +136,20 @@ export class SegmentHistory {
     this.readings += 1;
   }
 
-  /** Whether the device may have a reading with `ts` in `[from, to)` here. */
+  /**
+   * Reads the directory of a loaded index file (once): {@link overlaps} and
+   * {@link entries} need it. Rejects with {@link IndexDamaged} when it does
+   * not match its CRC (the file is then rebuilt from the segment).
+   */
+  ready(): Promise<void> {
+    if (this.#unread === null) return Promise.resolve();
+    this.#reading ??= this.#readDirectory(this.#unread);
+    return this.#reading;
+  }
+
+  /** Whether the device may have a reading with `ts` in `[from, to)` here (after {@link ready}). */
   overlaps(device: string, from: number, to: number): boolean {
+    if (this.#unread !== null) throw new Error('SegmentHistory: overlaps() before ready()');
     const slot = this.#devices.get(device);
     return slot !== undefined && slot.maxTs >= from && slot.minTs < to;
   }
@@ -131,6 +160,7 @@ export class SegmentHistory {
    * checked; the frames are in the index file).
    */
   async entries(device: string, segmentPath: string): Promise<DeviceFrames | null> {
+    await this.ready();
     const slot = this.#devices.get(device);
     if (slot === undefined) return null;
     if (this.#columns !== null) return { entries: this.#columns.gather(slot.number, slot.count), file: segmentPath, inIndex: false };
@@ -225,30 +255,30 @@ export class SegmentHistory {
   }
 
   /**
-   * Loads the summaries of the index file of the segment at `base`, which
-   * holds `readings` readings. Null when there is no usable file (none,
-   * damaged, another byte order or version, another count): the caller
-   * rebuilds it from the segment.
+   * Opens the index file of the segment at `base`, which holds `readings`
+   * readings: its header only (the directory is read by the first query
+   * that needs it, see {@link ready}, so that opening a store costs a read
+   * per segment, not a parse of every device of every segment). Null when
+   * there is no usable file (none, another byte order or version, another
+   * count, shorter than its header says): the caller rebuilds it from the
+   * segment.
    */
   static async load(dir: string, base: number, readings: number): Promise<SegmentHistory | null> {
     const history = new SegmentHistory(dir, base);
-    let file: Buffer;
+    let unread: UnreadDirectory;
     let fileBytes: number;
     try {
-      // Only the header and the directory are needed; the blocks are read per query.
       const handle = await open(history.path, 'r');
       try {
         const header = Buffer.alloc(HEADER_BYTES);
-        await handle.read(header, 0, HEADER_BYTES, 0);
+        const { bytesRead } = await handle.read(header, 0, HEADER_BYTES, 0);
+        if (bytesRead !== HEADER_BYTES) return null;
         if (header.toString('latin1', 0, 4) !== MAGIC || header[4] !== VERSION || header[5] !== BYTE_ORDER) return null;
         if (header.readUInt32LE(12) !== readings) return null;
         const dirBytes = header.readUInt32LE(16);
         fileBytes = (await handle.stat()).size;
         if (HEADER_BYTES + dirBytes > fileBytes) return null;
-        file = Buffer.alloc(HEADER_BYTES + dirBytes);
-        header.copy(file);
-        const { bytesRead } = await handle.read(file, HEADER_BYTES, dirBytes, HEADER_BYTES);
-        if (bytesRead !== dirBytes || crc32Large(file, HEADER_BYTES, file.length) !== header.readUInt32LE(20)) return null;
+        unread = { dirBytes, dirCrc: header.readUInt32LE(20), devices: header.readUInt32LE(8) };
       } finally {
         await handle.close();
       }
@@ -256,14 +286,33 @@ export class SegmentHistory {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
-    const devices = file.readUInt32LE(8);
+    history.#unread = unread;
+    history.readings = readings;
+    history.fileBytes = fileBytes;
+    history.persisted = true;
+    history.#columns = null;
+    return history;
+  }
+
+  /** Reads and checks the directory of a loaded index file: each device's summary and where its block is. */
+  async #readDirectory(unread: UnreadDirectory): Promise<void> {
+    directoryReads.count += 1;
+    const file = Buffer.alloc(HEADER_BYTES + unread.dirBytes);
+    const handle = await open(this.path, 'r');
+    try {
+      const { bytesRead } = await handle.read(file, HEADER_BYTES, unread.dirBytes, HEADER_BYTES);
+      if (bytesRead !== unread.dirBytes || crc32Large(file, HEADER_BYTES, file.length) !== unread.dirCrc) throw new IndexDamaged(this.path);
+    } finally {
+      await handle.close();
+    }
+    const devices = new Map<string, DeviceSlot>();
     let at = HEADER_BYTES;
-    for (let d = 0; d < devices; d += 1) {
+    for (let d = 0; d < unread.devices; d += 1) {
       const idBytes = file[at] ?? 0;
-      if (at + 1 + idBytes + 32 > file.length) return null;
+      if (at + 1 + idBytes + 32 > file.length) throw new IndexDamaged(this.path);
       const device = file.toString('utf8', at + 1, at + 1 + idBytes);
       at += 1 + idBytes;
-      history.#devices.set(device, {
+      devices.set(device, {
         number: d,
         count: file.readUInt32LE(at),
         minTs: file.readDoubleLE(at + 4),
@@ -274,10 +323,7 @@ export class SegmentHistory {
       });
       at += 32;
     }
-    history.readings = readings;
-    history.fileBytes = fileBytes;
-    history.persisted = true;
-    history.#columns = null;
-    return history;
+    for (const [device, slot] of devices) this.#devices.set(device, slot);
+    this.#unread = null;
   }
 }
