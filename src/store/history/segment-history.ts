@@ -7,9 +7,11 @@
  * in memory (segment-columns.ts) and their entries point into the segment.
  * Then they live in `<base>.idx` beside the segment, with each device's
  * frames copied after the entries as one run (frame-copy.ts), and memory
- * keeps only each device's summary and where its block is: a query reads the
- * block of each device and segment it needs, then that device's run of
- * frames in the index file, and never the segment itself.
+ * keeps only each device's summary and where its block is (for a file
+ * loaded at open: its directory's bytes, read by the first query and
+ * scanned for the device asked for): a query reads the block of each device
+ * and segment it needs, then that device's run of frames in the index file,
+ * and never the segment itself.
  *
  * File layout (the machine's byte order, recorded in the header; a file of
  * another order, version or reading count is rebuilt from the segment):
@@ -115,6 +117,15 @@ export class SegmentHistory {
   /** A loaded index file's directory not read yet (see {@link ready}); null once read, and for an index built here. */
   #unread: UnreadDirectory | null = null;
   #reading: Promise<void> | null = null;
+  /**
+   * A loaded index file's directory as read (checked against its CRC), in
+   * place of the summaries in {@link #devices}: a device's summary is found by
+   * a scan of its bytes when a query asks, so a segment costs no object or
+   * string per device (a fleet's devices in each of many segments).
+   */
+  #directory: { readonly bytes: Buffer; readonly devices: number } | null = null;
+  /** The last summary found in {@link #directory} (a query asks for one device twice per segment). */
+  #found: { readonly device: string; readonly slot: DeviceSlot | undefined } | null = null;
 
   constructor(dir: string, base: number) {
     this.base = base;
@@ -150,7 +161,7 @@ export class SegmentHistory {
   /** Whether the device may have a reading with `ts` in `[from, to)` here (after {@link ready}). */
   overlaps(device: string, from: number, to: number): boolean {
     if (this.#unread !== null) throw new Error('SegmentHistory: overlaps() before ready()');
-    const slot = this.#devices.get(device);
+    const slot = this.#slot(device);
     return slot !== undefined && slot.maxTs >= from && slot.minTs < to;
   }
 
@@ -161,7 +172,7 @@ export class SegmentHistory {
    */
   async entries(device: string, segmentPath: string): Promise<DeviceFrames | null> {
     await this.ready();
-    const slot = this.#devices.get(device);
+    const slot = this.#slot(device);
     if (slot === undefined) return null;
     if (this.#columns !== null) return { entries: this.#columns.gather(slot.number, slot.count), file: segmentPath, inIndex: false };
     const bytes = slot.count * ENTRY_BYTES;
@@ -294,7 +305,39 @@ export class SegmentHistory {
     return history;
   }
 
-  /** Reads and checks the directory of a loaded index file: each device's summary and where its block is. */
+  /** The device's summary: from memory, or found in the directory read from the index file. */
+  #slot(device: string): DeviceSlot | undefined {
+    const directory = this.#directory;
+    if (directory === null) return this.#devices.get(device);
+    if (this.#found?.device === device) return this.#found.slot;
+    const name = Buffer.from(device, 'utf8');
+    const last = name[name.length - 1];
+    const { bytes } = directory;
+    let slot: DeviceSlot | undefined;
+    let at = HEADER_BYTES;
+    for (let d = 0; d < directory.devices; d += 1) {
+      const idBytes = bytes[at] as number;
+      // The last byte first: ids of one fleet share their length and most of their prefix.
+      if (idBytes === name.length && bytes[at + idBytes] === last && bytes.compare(name, 0, idBytes, at + 1, at + 1 + idBytes) === 0) {
+        const fields = at + 1 + idBytes;
+        slot = {
+          number: d,
+          count: bytes.readUInt32LE(fields),
+          minTs: bytes.readDoubleLE(fields + 4),
+          maxTs: bytes.readDoubleLE(fields + 12),
+          frameBytes: 0,
+          blockOffset: bytes.readDoubleLE(fields + 20),
+          blockCrc: bytes.readUInt32LE(fields + 28),
+        };
+        break;
+      }
+      at += 1 + idBytes + 32;
+    }
+    this.#found = { device, slot };
+    return slot;
+  }
+
+  /** Reads and checks the directory of a loaded index file (each device's summary and where its block is). */
   async #readDirectory(unread: UnreadDirectory): Promise<void> {
     directoryReads.count += 1;
     const file = Buffer.alloc(HEADER_BYTES + unread.dirBytes);
@@ -305,25 +348,13 @@ export class SegmentHistory {
     } finally {
       await handle.close();
     }
-    const devices = new Map<string, DeviceSlot>();
+    // Every entry must lie within the directory: checked once here, so a scan never reads past it.
     let at = HEADER_BYTES;
     for (let d = 0; d < unread.devices; d += 1) {
-      const idBytes = file[at] ?? 0;
-      if (at + 1 + idBytes + 32 > file.length) throw new IndexDamaged(this.path);
-      const device = file.toString('utf8', at + 1, at + 1 + idBytes);
-      at += 1 + idBytes;
-      devices.set(device, {
-        number: d,
-        count: file.readUInt32LE(at),
-        minTs: file.readDoubleLE(at + 4),
-        maxTs: file.readDoubleLE(at + 12),
-        frameBytes: 0,
-        blockOffset: file.readDoubleLE(at + 20),
-        blockCrc: file.readUInt32LE(at + 28),
-      });
-      at += 32;
+      at += 1 + (file[at] ?? 0) + 32;
+      if (at > file.length) throw new IndexDamaged(this.path);
     }
-    for (const [device, slot] of devices) this.#devices.set(device, slot);
+    this.#directory = { bytes: file, devices: unread.devices };
     this.#unread = null;
   }
 }
