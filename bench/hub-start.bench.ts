@@ -14,7 +14,11 @@
  *
  * Settings: `HUB_START_BENCH_DEVICES` (default 10,000, at most 100,000),
  * `HUB_START_BENCH_READINGS` per device (default 20, at most 1,000),
- * `HUB_START_BENCH_ROUNDS` (default 3, at most 20). `HUB_START_BENCH_CLI=<path
+ * `HUB_START_BENCH_ROUNDS` (default 3, at most 20),
+ * `HUB_START_BENCH_SEGMENT_BYTES` (the store's `segmentBytes`, default
+ * 64 MiB: with 1 MiB and 150 readings, 10,000 devices fill about 125 sealed
+ * segments with an index file each, as a hub that kept a day or more of
+ * their readings in 64 MiB segments has, on 130 MB of disk). `HUB_START_BENCH_CLI=<path
  * of another build's dist/src/cli.js>` also starts that build, alternating
  * with this one round by round (a before/after on a noisy machine).
  *
@@ -22,7 +26,7 @@
  * machine's disk.
  */
 import { get } from 'node:https';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -46,9 +50,13 @@ function setting(name: string, fallback: number, max: number): number {
 const DEVICES = setting('HUB_START_BENCH_DEVICES', 10_000, 100_000);
 const READINGS = setting('HUB_START_BENCH_READINGS', 20, 1_000);
 const ROUNDS = setting('HUB_START_BENCH_ROUNDS', 3, 20);
+const SEGMENT_BYTES = setting('HUB_START_BENCH_SEGMENT_BYTES', DEFAULT_STORE_CONFIG.segmentBytes, DEFAULT_STORE_CONFIG.segmentBytes);
+const STORE_CONFIG = { ...DEFAULT_STORE_CONFIG, segmentBytes: SEGMENT_BYTES };
 const OTHER_CLI = process.env.HUB_START_BENCH_CLI;
 /** Readings per store append while filling. */
 const FILL_BATCH = 1_000;
+/** How long the store may take to index its sealed segments after the fill. */
+const FILL_INDEX_TIMEOUT_MS = 300_000;
 /** How long one start may take before the bench gives up. */
 const HEALTHZ_TIMEOUT_MS = 120_000;
 
@@ -77,9 +85,29 @@ function healthz(port: number): Promise<number> {
   });
 }
 
-/** A store with `READINGS` readings of each device, closed cleanly. */
+/** Sealed segments in `dataDir`, and those with their history index file. */
+async function sealed(dataDir: string): Promise<{ segments: number; indexed: number }> {
+  const names = await readdir(dataDir);
+  return { segments: names.filter((n) => n.endsWith('.log')).length - 1, indexed: names.filter((n) => n.endsWith('.idx')).length };
+}
+
+/** A store with `READINGS` readings of each device, every sealed segment indexed, closed cleanly. */
 async function fill(dataDir: string, ids: readonly string[]): Promise<void> {
-  const store = await openStore(dataDir, DEFAULT_STORE_CONFIG);
+  await append(dataDir, ids);
+  // Index files are written by the store's maintenance passes: opened again until every sealed segment has one.
+  const store = await openStore(dataDir, STORE_CONFIG, { retentionCheckMs: 100 });
+  try {
+    await waitUntil(async () => {
+      const { segments, indexed } = await sealed(dataDir);
+      return indexed >= segments;
+    }, 'every sealed segment has its index file', FILL_INDEX_TIMEOUT_MS);
+  } finally {
+    await store.close();
+  }
+}
+
+async function append(dataDir: string, ids: readonly string[]): Promise<void> {
+  const store = await openStore(dataDir, STORE_CONFIG);
   try {
     const started = Date.now() - READINGS * 10_000;
     for (let seq = 1; seq <= READINGS; seq += 1) {
@@ -132,7 +160,7 @@ try {
   const dataDir = join(work, 'data');
   await initCa(pkiDir, {});
   await issueServerCert(pkiDir, { hosts: ['localhost'], ips: ['127.0.0.1'] });
-  process.stderr.write(`hub-start bench: ${DEVICES} devices, ${READINGS} readings each\n`);
+  process.stderr.write(`hub-start bench: ${DEVICES} devices, ${READINGS} readings each, segments of ${SEGMENT_BYTES} bytes\n`);
   let at = performance.now();
   await provisionFleet(pkiDir, 'start', DEVICES);
   const provisionS = Math.round(performance.now() - at) / 1000;
@@ -144,7 +172,10 @@ try {
   const devicePort = await freePort();
   const consolePort = await freePort();
   const configPath = join(work, 'hub.json');
-  await writeFile(configPath, JSON.stringify({ pkiDir, dataDir, device: { host: '127.0.0.1', port: devicePort }, console: { host: '127.0.0.1', port: consolePort } }));
+  await writeFile(configPath, JSON.stringify({
+    pkiDir, dataDir, device: { host: '127.0.0.1', port: devicePort }, console: { host: '127.0.0.1', port: consolePort }, store: { segmentBytes: SEGMENT_BYTES },
+  }));
+  const { segments } = await sealed(dataDir);
   const builds: Array<[string, string]> = [['this', COMPILED_CLI]];
   if (OTHER_CLI !== undefined) builds.push(['other', OTHER_CLI]);
   const starts: Start[] = [];
@@ -162,7 +193,8 @@ try {
   console.table(summaries);
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', node: process.version, loadAverageBefore: Math.round(loadBefore * 10) / 10, loadAverageAfter: Math.round((loadavg()[0] ?? 0) * 10) / 10 };
   console.log(machine);
-  const settings = { devices: DEVICES, readingsPerDevice: READINGS, rounds: ROUNDS, otherCli: OTHER_CLI ?? null, provisionS, fillS };
+  const settings = { devices: DEVICES, readingsPerDevice: READINGS, segmentBytes: SEGMENT_BYTES, sealedSegments: segments, rounds: ROUNDS, otherCli: OTHER_CLI ?? null, provisionS, fillS };
+  console.log(settings);
   await writeFile(join(REPO_ROOT, 'bench/results/hub-start.json'), `${JSON.stringify({ settings, machine, starts, summaries, at: new Date().toISOString() }, null, 2)}\n`);
 } finally {
   await rm(work, { recursive: true, force: true });
