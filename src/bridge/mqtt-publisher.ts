@@ -97,6 +97,8 @@ export class MqttPublisher {
     if (current !== null) this.#drop(current);
     // Loaded on first use: a hub without an MQTT sink never needs the client (a good part of its start-up otherwise).
     const { default: mqtt } = await import('mqtt');
+    // Closed while the module loaded: no client may outlive close().
+    if (this.#closed) throw new Error('publisher closed');
     const client = mqtt.connect(this.#config.url, this.#options);
     // Without a listener an 'error' event would throw; failures surface through the outcomes below.
     client.on('error', () => undefined);
