@@ -14,7 +14,6 @@ import { action } from './command-action.js';
 import { FleethubError } from './errors.js';
 import { loadHubConfig } from './hub/config-file.js';
 import { isValidDeviceId } from './pki/index.js';
-import { openJetStreamStore } from './store/jetstream-store.js';
 import { openStore } from './store/log-store.js';
 import type { Store } from './store/types.js';
 
@@ -23,6 +22,8 @@ async function resetSeq(id: string, options: { config?: string }): Promise<void>
   const { hub: config } = await loadHubConfig(options.config);
   let store: Store;
   if (config.cluster !== null) {
+    // Loaded only for a cluster: every command of the CLI, `serve` among them, loads this module.
+    const { openJetStreamStore } = await import('./store/jetstream-store.js');
     store = await openJetStreamStore(config.cluster, config.store);
   } else {
     if (!existsSync(config.dataDir)) throw new FleethubError('FH_ERR_STORE_IO', `store: no store in ${config.dataDir}`);

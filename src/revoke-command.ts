@@ -8,7 +8,6 @@ import type { Command } from 'commander';
 import { action } from './command-action.js';
 import { FleethubError } from './errors.js';
 import { loadHubConfig } from './hub/config-file.js';
-import { publishPkiToCluster } from './hub/cluster/publish-pki.js';
 import { REVOCATION_REASONS, resolveRevocationReason } from './pki/crl.js';
 import { revokeDevice } from './pki/revocation.js';
 import { readPassphrase } from './pki/ca-passphrase.js';
@@ -34,6 +33,8 @@ export function registerDeviceRevokeCommand(program: Command): void {
     const crl = rec.issuer === 'issuing' ? 'issuing-crl.pem' : 'crl.pem';
     process.stdout.write(`revoked ${rec.id} (serial ${rec.serial}, reason ${rec.reason ?? 'unspecified'}); ${crl} rewritten\n`);
     if (config?.cluster == null) return;
+    // Loaded only for a cluster: every command of the CLI, `serve` among them, loads this module.
+    const { publishPkiToCluster } = await import('./hub/cluster/publish-pki.js');
     const published = await publishPkiToCluster(config.cluster, pkiDir);
     process.stdout.write(`published the CRL to the cluster (revision ${published.crl}); every hub closes ${rec.id} within 2 s\n`);
   }));

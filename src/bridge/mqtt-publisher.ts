@@ -13,7 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import { FleethubError } from '../errors.js';
 import type { MqttConnectionConfig } from './mqtt-config.js';
 import { abortError } from './sink.js';
@@ -95,6 +95,10 @@ export class MqttPublisher {
     const current = this.#client;
     if (current !== null && current.connected) return current;
     if (current !== null) this.#drop(current);
+    // Loaded on first use: a hub without an MQTT sink never needs the client (a good part of its start-up otherwise).
+    const { default: mqtt } = await import('mqtt');
+    // Closed while the module loaded: no client may outlive close().
+    if (this.#closed) throw new Error('publisher closed');
     const client = mqtt.connect(this.#config.url, this.#options);
     // Without a listener an 'error' event would throw; failures surface through the outcomes below.
     client.on('error', () => undefined);

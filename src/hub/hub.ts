@@ -14,12 +14,12 @@ import { HubFeed } from './hub-feed.js';
 import { HubMetrics } from './hub-metrics.js';
 import type { LiveFeed } from './live-feed.js';
 import { openStore } from '../store/log-store.js';
-import { openJetStreamStore, type JetStreamStore, type JetStreamStoreOptions } from '../store/jetstream-store.js';
+import type { JetStreamStore, JetStreamStoreOptions } from '../store/jetstream-store.js';
 import type { ClusterConfig } from '../store/cluster-config.js';
 import type { Store } from '../store/types.js';
 import { CLOSE } from '../errors.js';
-import { ClusterHub, type ClusterHubOptions } from './cluster/cluster-hub.js';
-import { ClusterFeed } from './cluster/cluster-feed.js';
+import type { ClusterHub, ClusterHubOptions } from './cluster/cluster-hub.js';
+import type { ClusterFeed } from './cluster/cluster-feed.js';
 import { openDeviceControl, type DeviceControl } from './commands/device-control.js';
 import { openRenewal, type Renewal } from './renewal/open-renewal.js';
 
@@ -229,6 +229,9 @@ class FleethubHub implements Hub {
     const cluster = this.#config.cluster;
     if (cluster === null) return { store: await openStore(this.#config.dataDir, this.#config.store, { log: this.#log }), cluster: null };
     const tuning = this.#options.cluster ?? {};
+    // Loaded only in cluster mode: the NATS client is a good part of a single hub's start-up otherwise.
+    const { openJetStreamStore } = await import('../store/jetstream-store.js');
+    const { ClusterHub } = await import('./cluster/cluster-hub.js');
     const store = await openJetStreamStore(cluster, this.#config.store, { ...tuning, log: this.#log });
     try {
       this.#cluster = await ClusterHub.open(store, cluster, {
@@ -251,6 +254,7 @@ class FleethubHub implements Hub {
     if (opened.cluster === null) return new HubFeed(opened.store, this.#registry, this.#log, { rejectedSummaryMs });
     const { store, config: cluster } = opened.cluster;
     const { prefix, liveBatchMs, liveBatchBytes } = this.#options.cluster ?? {};
+    const { ClusterFeed } = await import('./cluster/cluster-feed.js');
     return ClusterFeed.open({
       connection: store.connection, node: cluster.node, replicas: cluster.replicas, store, registry: this.#registry, rejectedSummaryMs, log: this.#log,
       holds: (connId) => this.#cluster?.ownership.holds(connId) ?? true,

@@ -11,9 +11,13 @@
  * run, and keeps only the summaries; retention deletes
  * the index file with its segment. At open, recovery's scan of the segments
  * after the checkpoint rebuilds their index (so a crash loses nothing of
- * it), older segments load their index file, and a sealed segment whose file
- * is missing or damaged is rebuilt from the segment by the next maintenance
- * pass or the first query that needs it.
+ * it), older segments check their index file's header, and a sealed segment
+ * whose file is missing or unusable is rebuilt from the segment by the next
+ * maintenance pass. An index file's directory (each device's summary) is
+ * read by the first query that needs it, not at open: with a fleet's devices
+ * in each of many segments, reading them all was most of a hub's start-up.
+ * A directory, block or frame that fails its CRC is found by a query, and
+ * the file is rebuilt from the segment then.
  */
 import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -216,6 +220,7 @@ export class HistoryIndex {
     for (let attempt = 0; ; attempt += 1) {
       const history = this.#bySegment.get(segment.base) ?? (await this.#build(segment));
       try {
+        await history.ready();
         if (!history.overlaps(q.device, q.from, q.to)) return [];
         const found = await history.entries(q.device, segment.path);
         if (found === null) return [];

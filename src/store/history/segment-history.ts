@@ -7,9 +7,11 @@
  * in memory (segment-columns.ts) and their entries point into the segment.
  * Then they live in `<base>.idx` beside the segment, with each device's
  * frames copied after the entries as one run (frame-copy.ts), and memory
- * keeps only each device's summary and where its block is: a query reads the
- * block of each device and segment it needs, then that device's run of
- * frames in the index file, and never the segment itself.
+ * keeps only each device's summary and where its block is (for a file
+ * loaded at open: its directory's bytes, read by the first query and
+ * scanned for the device asked for): a query reads the block of each device
+ * and segment it needs, then that device's run of frames in the index file,
+ * and never the segment itself.
  *
  * File layout (the machine's byte order, recorded in the header; a file of
  * another order, version or reading count is rebuilt from the segment):
@@ -102,6 +104,20 @@ interface DeviceSlot {
 /** Ids of {@link SegmentHistory} objects, unique in the process. */
 let nextHistoryId = 0;
 
+/**
+ * How many index file directories were read and parsed in this process: a
+ * figure for tests (opening a store must not read them: with a fleet's
+ * devices in each of many segments that was most of a hub's start-up).
+ */
+export const directoryReads = { count: 0 };
+
+/** Where a loaded index file's directory is, until a query needs it. */
+interface UnreadDirectory {
+  readonly dirBytes: number;
+  readonly dirCrc: number;
+  readonly devices: number;
+}
+
 /** The history index of one segment. */
 export class SegmentHistory {
   readonly base: number;
@@ -118,6 +134,18 @@ export class SegmentHistory {
   fileBytes = 0;
   /** The index file's write, while one runs. */
   #writing: Promise<void> | null = null;
+  /** A loaded index file's directory not read yet (see {@link ready}); null once read, and for an index built here. */
+  #unread: UnreadDirectory | null = null;
+  #reading: Promise<void> | null = null;
+  /**
+   * A loaded index file's directory as read (checked against its CRC), in
+   * place of the summaries in {@link #devices}: a device's summary is found by
+   * a scan of its bytes when a query asks, so a segment costs no object or
+   * string per device (a fleet's devices in each of many segments).
+   */
+  #directory: { readonly bytes: Buffer; readonly devices: number } | null = null;
+  /** The last summary found in {@link #directory} (a query asks for one device twice per segment). */
+  #found: { readonly device: string; readonly slot: DeviceSlot | undefined } | null = null;
 
   /** Rows come from `pool` and go back to it once the index file is written. */
   constructor(dir: string, base: number, pool: RowPool = new RowPool()) {
@@ -149,9 +177,21 @@ export class SegmentHistory {
     this.readings += 1;
   }
 
-  /** Whether the device may have a reading with `ts` in `[from, to)` here. */
+  /**
+   * Reads the directory of a loaded index file (once): {@link overlaps} and
+   * {@link entries} need it. Rejects with {@link IndexDamaged} when it does
+   * not match its CRC (the file is then rebuilt from the segment).
+   */
+  ready(): Promise<void> {
+    if (this.#unread === null) return Promise.resolve();
+    this.#reading ??= this.#readDirectory(this.#unread);
+    return this.#reading;
+  }
+
+  /** Whether the device may have a reading with `ts` in `[from, to)` here (after {@link ready}). */
   overlaps(device: string, from: number, to: number): boolean {
-    const slot = this.#devices.get(device);
+    if (this.#unread !== null) throw new Error('SegmentHistory: overlaps() before ready()');
+    const slot = this.#slot(device);
     return slot !== undefined && slot.maxTs >= from && slot.minTs < to;
   }
 
@@ -161,7 +201,8 @@ export class SegmentHistory {
    * checked; the frames are in the index file).
    */
   async entries(device: string, segmentPath: string): Promise<DeviceFrames | null> {
-    const slot = this.#devices.get(device);
+    await this.ready();
+    const slot = this.#slot(device);
     if (slot === undefined) return null;
     if (this.#columns !== null) return { entries: this.#columns.gather(slot.number, slot.count), file: segmentPath, inIndex: false };
     const bytes = slot.count * ENTRY_BYTES;
@@ -265,30 +306,30 @@ export class SegmentHistory {
   }
 
   /**
-   * Loads the summaries of the index file of the segment at `base`, which
-   * holds `readings` readings. Null when there is no usable file (none,
-   * damaged, another byte order or version, another count): the caller
-   * rebuilds it from the segment.
+   * Opens the index file of the segment at `base`, which holds `readings`
+   * readings: its header only (the directory is read by the first query
+   * that needs it, see {@link ready}, so that opening a store costs a read
+   * per segment, not a parse of every device of every segment). Null when
+   * there is no usable file (none, another byte order or version, another
+   * count, shorter than its header says): the caller rebuilds it from the
+   * segment.
    */
   static async load(dir: string, base: number, readings: number): Promise<SegmentHistory | null> {
     const history = new SegmentHistory(dir, base);
-    let file: Buffer;
+    let unread: UnreadDirectory;
     let fileBytes: number;
     try {
-      // Only the header and the directory are needed; the blocks are read per query.
       const handle = await open(history.path, 'r');
       try {
         const header = Buffer.alloc(HEADER_BYTES);
-        await handle.read(header, 0, HEADER_BYTES, 0);
+        const { bytesRead } = await handle.read(header, 0, HEADER_BYTES, 0);
+        if (bytesRead !== HEADER_BYTES) return null;
         if (header.toString('latin1', 0, 4) !== MAGIC || header[4] !== VERSION || header[5] !== BYTE_ORDER) return null;
         if (header.readUInt32LE(12) !== readings) return null;
         const dirBytes = header.readUInt32LE(16);
         fileBytes = (await handle.stat()).size;
         if (HEADER_BYTES + dirBytes > fileBytes) return null;
-        file = Buffer.alloc(HEADER_BYTES + dirBytes);
-        header.copy(file);
-        const { bytesRead } = await handle.read(file, HEADER_BYTES, dirBytes, HEADER_BYTES);
-        if (bytesRead !== dirBytes || crc32Large(file, HEADER_BYTES, file.length) !== header.readUInt32LE(20)) return null;
+        unread = { dirBytes, dirCrc: header.readUInt32LE(20), devices: header.readUInt32LE(8) };
       } finally {
         await handle.close();
       }
@@ -296,30 +337,66 @@ export class SegmentHistory {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
-    const devices = file.readUInt32LE(8);
-    let at = HEADER_BYTES;
-    for (let d = 0; d < devices; d += 1) {
-      const idBytes = file[at] ?? 0;
-      if (at + 1 + idBytes + 32 > file.length) return null;
-      const device = file.toString('utf8', at + 1, at + 1 + idBytes);
-      at += 1 + idBytes;
-      history.#devices.set(device, {
-        owner: history.#id,
-        number: d,
-        count: file.readUInt32LE(at),
-        minTs: file.readDoubleLE(at + 4),
-        maxTs: file.readDoubleLE(at + 12),
-        frameBytes: 0,
-        blockOffset: file.readDoubleLE(at + 20),
-        blockCrc: file.readUInt32LE(at + 28),
-      });
-      at += 32;
-    }
+    history.#unread = unread;
     history.readings = readings;
     history.fileBytes = fileBytes;
     history.persisted = true;
     history.#columns?.release();
     history.#columns = null;
     return history;
+  }
+
+  /** The device's summary: from memory, or found in the directory read from the index file. */
+  #slot(device: string): DeviceSlot | undefined {
+    const directory = this.#directory;
+    if (directory === null) return this.#devices.get(device);
+    if (this.#found?.device === device) return this.#found.slot;
+    const name = Buffer.from(device, 'utf8');
+    const last = name[name.length - 1];
+    const { bytes } = directory;
+    let slot: DeviceSlot | undefined;
+    let at = HEADER_BYTES;
+    for (let d = 0; d < directory.devices; d += 1) {
+      const idBytes = bytes[at] as number;
+      // The last byte first: ids of one fleet share their length and most of their prefix.
+      if (idBytes === name.length && bytes[at + idBytes] === last && bytes.compare(name, 0, idBytes, at + 1, at + 1 + idBytes) === 0) {
+        const fields = at + 1 + idBytes;
+        slot = {
+          owner: this.#id,
+          number: d,
+          count: bytes.readUInt32LE(fields),
+          minTs: bytes.readDoubleLE(fields + 4),
+          maxTs: bytes.readDoubleLE(fields + 12),
+          frameBytes: 0,
+          blockOffset: bytes.readDoubleLE(fields + 20),
+          blockCrc: bytes.readUInt32LE(fields + 28),
+        };
+        break;
+      }
+      at += 1 + idBytes + 32;
+    }
+    this.#found = { device, slot };
+    return slot;
+  }
+
+  /** Reads and checks the directory of a loaded index file (each device's summary and where its block is). */
+  async #readDirectory(unread: UnreadDirectory): Promise<void> {
+    directoryReads.count += 1;
+    const file = Buffer.alloc(HEADER_BYTES + unread.dirBytes);
+    const handle = await open(this.path, 'r');
+    try {
+      const { bytesRead } = await handle.read(file, HEADER_BYTES, unread.dirBytes, HEADER_BYTES);
+      if (bytesRead !== unread.dirBytes || crc32Large(file, HEADER_BYTES, file.length) !== unread.dirCrc) throw new IndexDamaged(this.path);
+    } finally {
+      await handle.close();
+    }
+    // Every entry must lie within the directory: checked once here, so a scan never reads past it.
+    let at = HEADER_BYTES;
+    for (let d = 0; d < unread.devices; d += 1) {
+      at += 1 + (file[at] ?? 0) + 32;
+      if (at > file.length) throw new IndexDamaged(this.path);
+    }
+    this.#directory = { bytes: file, devices: unread.devices };
+    this.#unread = null;
   }
 }
