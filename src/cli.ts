@@ -25,7 +25,7 @@ export function buildProgram(): Command {
   // `device add --config`: the hub's PKI folder and whether it renews decide the default lifetime.
   registerPkiCommands(program, async (path) => {
     const { hub } = await loadHubConfig(path);
-    return { pkiDir: hub.pkiDir, renewal: renewalPolicy(hub.renewal, hub.cluster !== null) };
+    return { pkiDir: hub.pkiDir, renewal: renewalPolicy(hub.renewal) };
   });
   registerDeviceRevokeCommand(program);
   registerTokenCommands(program);

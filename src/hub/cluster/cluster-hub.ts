@@ -28,6 +28,8 @@ import { openClusterDeviceControl, resolveClusterControlOptions, type ClusterCon
 import { ClusterPki, crlKeyOf } from './cluster-crl.js';
 import { ClusterPkiRecords } from './cluster-pki-records.js';
 import type { RenewalCluster } from '../renewal/open-renewal.js';
+import type { SigningCa } from '../../pki/devices.js';
+import type { ProvisioningLedger } from '../../pki/provisioning.js';
 import { DeviceOwnership } from './device-ownership.js';
 import { ClusterSessionOwnership } from './session-ownership.js';
 import { SinkLeases } from './sink-lease.js';
@@ -40,6 +42,8 @@ export interface DeviceListenerCluster {
   readonly crl: (role: CaRole) => TextSource;
   /** The inventory the CLI published to the cluster: device plans come from it once one was published. */
   readonly inventory: TextSource;
+  /** Provisioning records in the cluster (an id is provisioned once across hubs). */
+  readonly provisioning: (parts: { readonly dir: string; readonly signer: SigningCa; readonly days: number }) => ProvisioningLedger;
 }
 
 /** How often the hub looks at the store's health to act on a lost or regained quorum. @defaultValue 500 ms */
@@ -98,7 +102,10 @@ export class ClusterHub {
 
   /** What the device listener adds in cluster mode: ownership, and the published CRL and inventory. */
   listenerParts(): DeviceListenerCluster {
-    return { ownership: this.ownership, crl: (role) => this.#pki.source(crlKeyOf(role)), inventory: this.#pki.source('inventory') };
+    return {
+      ownership: this.ownership, crl: (role) => this.#pki.source(crlKeyOf(role)), inventory: this.#pki.source('inventory'),
+      provisioning: (parts) => this.#records.provisioning(parts),
+    };
   }
 
   /** Renewal records in the cluster, so a device renews on one hub and reconnects on any. */

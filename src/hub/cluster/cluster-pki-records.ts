@@ -1,9 +1,10 @@
 /**
- * What renewal (and provisioning) on a cluster hub share: the renewal
+ * What renewal and provisioning on a cluster hub share: the renewal
  * bucket, the device inventory as the operator published it (else the PKI
  * folder's), and revoking a certificate for every hub (an `x.*` record, then
  * the issuing CA's CRL published with cluster-revocations.ts).
  */
+import { readFile } from 'node:fs/promises';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../../log.js';
@@ -13,8 +14,10 @@ import { pkiPaths } from '../../pki/paths.js';
 import type { ClusterLedgerParts, RenewalCluster } from '../renewal/open-renewal.js';
 import { clusterNames, DEFAULT_CLUSTER_KV_TIMEOUT_MS, errorText, openClusterBucket } from './cluster-bucket.js';
 import { ClusterRenewalLedger } from './cluster-renewal.js';
+import { ClusterProvisioningLedger } from './cluster-provisioning.js';
+import type { SigningCa } from '../../pki/devices.js';
+import type { ProvisioningLedger } from '../../pki/provisioning.js';
 import { crlNumberOf, inventoryOf, publishHubCrl, recordRevocations, textOfEntry, type ClusterRevocation, type DeviceCaRole } from './cluster-revocations.js';
-import { readFile } from 'node:fs/promises';
 
 /** Where the records are. */
 export interface ClusterPkiRecordsOptions {
@@ -74,6 +77,11 @@ export class ClusterPkiRecords {
       this.#log.log('info', 'renewal.crl_published', { ca: 'issuing', number, serials: revocations.map((r) => r.serial).join(' ') });
     }
     return notWritten;
+  }
+
+  /** The provisioning ledger open-provisioning.ts takes in cluster mode. */
+  provisioning(parts: { readonly dir: string; readonly signer: SigningCa; readonly days: number }): ProvisioningLedger {
+    return new ClusterProvisioningLedger({ kv: this.renewalKv, inventory: () => this.inventory(parts.dir), ...parts });
   }
 
   /** The {@link RenewalCluster} open-renewal.ts takes. */

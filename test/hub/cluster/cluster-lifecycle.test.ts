@@ -1,13 +1,16 @@
 /**
- * Renewal in cluster mode (SPEC: Cluster mode, Device protocol version 2):
- * the records live in the cluster, so a device renews through hub A and
- * reconnects with its new certificate through hub B, and the previous
- * certificate is then refused on both (the issuing CA's CRL, published to
- * the cluster by the hub that committed). Two hubs asked for one device's
- * renewal at once give one certificate. A later `device revoke --config`
- * from the CLI keeps the hubs' revocations on the CRL it publishes. Two
- * real hubs, each with its own copy of the PKI folder, on one real
- * three-node nats-server cluster.
+ * Renewal and provisioning by claim in cluster mode (SPEC: Cluster mode,
+ * Device protocol version 2, Provisioning by claim): the records live in
+ * the cluster. A device renews through hub A and reconnects with its new
+ * certificate through hub B, and the previous certificate is then refused
+ * on both (the issuing CA's CRL, published to the cluster by the hub that
+ * committed); a later `device revoke --config` from the CLI keeps the hubs'
+ * revocations on the CRL it publishes. Two hubs asked for one device's
+ * renewal at once give one certificate. A device provisioned through hub A
+ * streams through hub B, where an identical repeat gets the same
+ * certificate and another key for the same id is refused. Two real hubs,
+ * each with its own copy of the PKI folder, on one real three-node
+ * nats-server cluster.
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
@@ -20,10 +23,12 @@ import { clusterNames, openClusterBucket } from '../../../src/hub/cluster/cluste
 import { ClusterRenewalLedger } from '../../../src/hub/cluster/cluster-renewal.js';
 import { loadIssuingCa } from '../../../src/pki/loaded-ca.js';
 import { loadInventory } from '../../../src/pki/inventory.js';
+import { addBatch } from '../../../src/pki/claim-batches.js';
+import { createCsr } from '../../../src/pki/csr-builder.js';
 import { parseCrl, pkiPaths } from '../../../src/pki/index.js';
 import { natsConnectOptions } from '../../../src/store/jetstream/jetstream-options.js';
 import { runCli } from '../../helpers/cli.js';
-import { tryConnectDevice } from '../../helpers/device-client.js';
+import { connectDevice, tryConnectDevice } from '../../helpers/device-client.js';
 import { startHub, waitUntil, type TestHub } from '../../helpers/hub.js';
 import { startNatsCluster, type NatsCluster } from '../../helpers/nats-cluster.js';
 import type { TestPki } from '../../helpers/pki.js';
@@ -31,6 +36,21 @@ import { certReply, connectV2, csrFor, deviceKeys, dueDevice, ESP32_TLS, makeSig
 
 const WAIT_MS = 30_000;
 type CertBody = { pem: string; serial: string; notAfter: number };
+
+interface ProvisionReply {
+  provisioned?: { device: string; cert: string; serial: string; notAfter: number };
+  provisionError?: { error: string };
+}
+
+/** One provisioning exchange on `hub` with batch `batch`'s claim certificate: the reply and the close code. */
+async function provision(hub: TestHub, pki: TestPki, batch: string, device: string, keys: ReturnType<typeof deviceKeys>): Promise<{ reply: ProvisionReply | null; code: number }> {
+  const paths = pkiPaths(pki.dir);
+  const [cert, key] = await Promise.all([readFile(paths.claimCert(batch), 'utf8'), readFile(paths.claimKey(batch), 'utf8')]);
+  const client = await connectDevice({ url: hub.deviceUrl.replace('/v1/device', '/v1/provision'), ca: pki.ca, cert, key, ...ESP32_TLS });
+  client.ws.send(JSON.stringify({ provision: { device, csr: createCsr(device, keys.publicKey, keys.privateKey) } }));
+  const code = await client.waitForClose();
+  return { reply: (client.messages[0] as ProvisionReply | undefined) ?? null, code };
+}
 
 /** True once `creds` can no longer open a protocol 2 session on `hub` (refused in the handshake or closed right after). */
 async function refusedOn(hub: TestHub, pki: TestPki, creds: { cert: string; key: string }): Promise<boolean> {
@@ -42,7 +62,7 @@ async function refusedOn(hub: TestHub, pki: TestPki, creds: { cert: string; key:
   return code !== null;
 }
 
-describe('cluster mode: certificate renewal', () => {
+describe('cluster mode: renewal and provisioning', () => {
   let nats: NatsCluster;
   let pki: TestPki;
   let pkiB: string;
@@ -56,6 +76,8 @@ describe('cluster mode: certificate renewal', () => {
     await dueDevice(pki, 'cr-move');
     await dueDevice(pki, 'cr-race');
     await dueDevice(pki, 'cr-cli');
+    await addBatch(pki.dir, 'line-9', { ids: ['l9-0001', 'l9-0002'] });
+    await addBatch(pki.dir, 'lab-9', { open: true, max: 1 });
     a = await startHub({ cluster: clusterOf('hub-a') }, pki);
     // Each hub its own copy of the PKI folder: nothing is shared but the cluster.
     pkiB = await mkdtemp(join(tmpdir(), 'fleethub-pki-b-'));
@@ -141,5 +163,34 @@ describe('cluster mode: certificate renewal', () => {
     } finally {
       await Promise.all([ncA.close(), ncB.close()]);
     }
+  });
+
+  it('provisions through hub A, streams through hub B, and an identical repeat on hub B gets the same certificate', async () => {
+    const keys = deviceKeys();
+    const first = await provision(a, pki, 'line-9', 'l9-0001', keys);
+    assert.equal(first.code, 1000, JSON.stringify(first.reply));
+    const issued = first.reply?.provisioned;
+    assert.ok(issued !== undefined);
+    const device = await connectV2(b.deviceUrl, pki, { cert: issued.cert, key: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() });
+    assert.equal((await device.hello()).device, 'l9-0001');
+    device.sendSeqs([1]);
+    await device.waitForAck(1);
+    await device.close();
+    // A lost reply, the device retrying through another hub: the same certificate, not a second one.
+    const again = await provision(b, pki, 'line-9', 'l9-0001', keys);
+    assert.equal(again.code, 1000, JSON.stringify(again.reply));
+    assert.equal(again.reply?.provisioned?.serial, issued.serial);
+  });
+
+  it('an id is provisioned once across hubs: another key on hub B is refused, and an open batch\'s maximum holds across hubs', async () => {
+    const first = await provision(a, pki, 'line-9', 'l9-0002', deviceKeys());
+    assert.equal(first.code, 1000, JSON.stringify(first.reply));
+    const other = await provision(b, pki, 'line-9', 'l9-0002', deviceKeys());
+    assert.equal(other.code, 4003);
+    assert.equal(other.reply?.provisionError?.error, 'already_provisioned');
+    const lab = await provision(b, pki, 'lab-9', 'lab9-1', deviceKeys());
+    assert.equal(lab.code, 1000, JSON.stringify(lab.reply));
+    const over = await provision(a, pki, 'lab-9', 'lab9-2', deviceKeys());
+    assert.equal(over.reply?.provisionError?.error, 'not_allowed', 'max 1 for the whole cluster');
   });
 });
