@@ -66,6 +66,10 @@ export async function cliCrlToPublish(input: CliCrlInput): Promise<string | null
     if (ca === null) throw new FleethubError('FH_ERR_CA_MISSING', `no issuing CA in ${paths.dir}`);
   } catch (err) {
     if (!(err instanceof FleethubError)) throw err;
+    // The root's key off this machine (online signing): the hubs' revocations of root-signed certificates were never on a
+    // published CRL (hubs cannot sign it), so the folder's CRL, newer than the cluster's and listing all it lists, loses nothing.
+    const covers = published === null || ([...published.serials].every((s) => local.serials.has(s)) && (local.number ?? 0) > (published.number ?? 0));
+    if (input.role === 'root' && covers) return localText;
     const what = input.role === 'root' ? 'the root CA\'s key (ca.key)' : 'the issuing CA\'s key (--passphrase-file for an encrypted issuing.key)';
     throw new FleethubError(err.code, `cluster: the ${input.role} CA's CRL must merge revocations the hubs made, which needs ${what}: ${err.message}`, { cause: err });
   }

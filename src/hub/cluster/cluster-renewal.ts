@@ -13,7 +13,9 @@
  * renewing one device at once issue one certificate (the loser reads again
  * and gets the repeat, or the one-renewal-per-day refusal), and the pending
  * certificate is committed once, at the device's first handshake with it on
- * whichever hub. Revocations go through cluster-revocations.ts.
+ * whichever hub. `q.<device>` indexes the devices with a pending
+ * certificate, so the periodic check of unused ones lists those only.
+ * Revocations go through cluster-revocations.ts.
  */
 import type { KV } from '@nats-io/kv';
 import { signDevice, type SigningCa } from '../../pki/devices.js';
@@ -22,7 +24,7 @@ import { keySha256 } from '../../pki/provisioning.js';
 import {
   decideRenewal, renewalKeyType, type RenewalCommit, type RenewalLedger, type RenewalOutcome, type RenewalPolicy, type RenewalRequest,
 } from '../../pki/renewal.js';
-import { encodeToken } from '../../store/jetstream/nats-names.js';
+import { decodeToken, encodeToken } from '../../store/jetstream/nats-names.js';
 import { isCasConflict } from './cluster-bucket.js';
 import type { ClusterRevocation, DeviceCaRole } from './cluster-revocations.js';
 
@@ -30,6 +32,9 @@ const encoder = new TextEncoder();
 
 /** Compare-and-set rounds one renewal or commit tries (each lost round means another hub changed the record first). */
 export const MAX_RENEWAL_CAS_ATTEMPTS = 8;
+
+/** An index entry without a pending certificate is removed once older than this: a renewal writes the entry a moment before its record. */
+export const STALE_PENDING_INDEX_MS = 60_000;
 
 /** A pending certificate as the cluster keeps it. */
 export interface ClusterPending extends StoredPending {
@@ -45,6 +50,11 @@ export interface ClusterRenewalRecord {
   /** The certificate a hub made current by a commit; null: the inventory's (`base`) is current. */
   readonly current: StoredDevice | null;
   readonly pending: ClusterPending | null;
+}
+
+/** The key of a device's entry in the index of pending certificates (what the periodic check lists, instead of every record). */
+export function pendingKey(device: string): string {
+  return `q.${encodeToken(device)}`;
 }
 
 /** The key of a device's renewal record. */
@@ -88,10 +98,9 @@ export class ClusterRenewalLedger implements RenewalLedger {
     this.#o = options;
   }
 
-  async pendingSerials(): Promise<Map<string, string>> {
-    const out = new Map<string, string>();
-    for (const [device, { record }] of await this.#records()) if (record.pending !== null) out.set(device, record.pending.serial);
-    return out;
+  /** Empty: in cluster mode every handshake is offered to {@link commit} (another hub may have issued the pending certificate), so the participant needs no list. */
+  pendingSerials(): Promise<Map<string, string>> {
+    return Promise.resolve(new Map());
   }
 
   renew(req: RenewalRequest, takeToken: () => number): Promise<RenewalOutcome> {
@@ -167,6 +176,8 @@ export class ClusterRenewalLedger implements RenewalLedger {
           previousRole: decision.current.issuer === 'issuing' ? 'issuing' : 'root',
         },
       };
+      // The index of pending certificates first: a crash after it leaves a stale entry the check removes, never a pending one it misses.
+      await this.#o.kv.put(pendingKey(req.device), encoder.encode(device.serial));
       // Lost the race: another hub renewed this device first; read again (a repeat, or the daily limit).
       if (!(await this.#write(req.device, next, revision))) continue;
       // An older pending certificate (another key, or a stale record's) is revoked: one pending per device.
@@ -191,6 +202,7 @@ export class ClusterRenewalLedger implements RenewalLedger {
       const { current } = currentOf(inventory.devices.find((d) => d.id === id), record);
       if (!(await this.#write(id, { base: record.base, current: { ...device, renewedAt: issuedAt }, pending: null }, revision))) continue;
       this.#notPending.set(id, serial);
+      await this.#o.kv.delete(pendingKey(id)).catch(() => undefined);
       // The previous certificate is revoked unless it is expired or revoked already.
       const active = current !== undefined && current.serial === previousSerial && statusOf(current, now) === 'active';
       const crlNotWritten = active ? await this.#o.revoke([{ serial: previousSerial, role: previousRole, device: id, revokedAt: now.toISOString(), reason: 'superseded' }]) : null;
@@ -202,29 +214,26 @@ export class ClusterRenewalLedger implements RenewalLedger {
   async #expirePending(maxAgeMs: number): Promise<string[]> {
     const now = new Date();
     const expired: ClusterRevocation[] = [];
-    for (const [device, { record, revision }] of await this.#records()) {
-      const pending = record.pending;
-      if (pending === null || now.getTime() - Date.parse(pending.issuedAt) < maxAgeMs) continue;
+    const devices: string[] = [];
+    for await (const key of await this.#o.kv.keys('q.>')) devices.push(decodeToken(key.slice(2)));
+    for (const device of devices) {
+      const { record, revision } = await this.#read(device);
+      const pending = record?.pending ?? null;
+      if (record === null || pending === null) {
+        // A stale entry (a renewal that lost its race, or a hub that died in between); a young one may be a renewal under way.
+        const entry = await this.#o.kv.get(pendingKey(device));
+        if (entry !== null && now.getTime() - entry.created.getTime() > STALE_PENDING_INDEX_MS) await this.#o.kv.delete(pendingKey(device), { previousSeq: entry.revision }).catch(() => undefined);
+        continue;
+      }
+      if (now.getTime() - Date.parse(pending.issuedAt) < maxAgeMs) continue;
       // Another hub's check may expire it at the same time: only the one whose write lands revokes.
-      if (await this.#write(device, { ...record, pending: null }, revision)) expired.push(revocationOf(pending, 'issuing', now));
+      if (await this.#write(device, { ...record, pending: null }, revision)) {
+        expired.push(revocationOf(pending, 'issuing', now));
+        await this.#o.kv.delete(pendingKey(device)).catch(() => undefined);
+      }
     }
     if (expired.length > 0) await this.#o.revoke(expired);
     return expired.map((r) => r.device);
-  }
-
-  /** Every device's record, with its revision. */
-  async #records(): Promise<Map<string, { record: ClusterRenewalRecord; revision: number }>> {
-    const keys: string[] = [];
-    for await (const key of await this.#o.kv.keys('d.>')) keys.push(key);
-    const out = new Map<string, { record: ClusterRenewalRecord; revision: number }>();
-    for (const key of keys) {
-      const entry = await this.#o.kv.get(key);
-      if (entry === null || entry.operation !== 'PUT') continue;
-      const record = entry.json<ClusterRenewalRecord>();
-      const device = record.pending?.id ?? record.current?.id;
-      if (device !== undefined) out.set(device, { record, revision: entry.revision });
-    }
-    return out;
   }
 }
 

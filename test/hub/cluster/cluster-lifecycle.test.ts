@@ -29,7 +29,7 @@ import { parseCrl, pkiPaths } from '../../../src/pki/index.js';
 import { natsConnectOptions } from '../../../src/store/jetstream/jetstream-options.js';
 import { runCli } from '../../helpers/cli.js';
 import { connectDevice, tryConnectDevice } from '../../helpers/device-client.js';
-import { startHub, waitUntil, type TestHub } from '../../helpers/hub.js';
+import { metricValue, startHub, waitUntil, type TestHub } from '../../helpers/hub.js';
 import { startNatsCluster, type NatsCluster } from '../../helpers/nats-cluster.js';
 import type { TestPki } from '../../helpers/pki.js';
 import { certReply, connectV2, csrFor, deviceKeys, dueDevice, ESP32_TLS, makeSigningPki } from '../renewal-fixture.js';
@@ -75,14 +75,15 @@ describe('cluster mode: renewal and provisioning', () => {
     pki = await makeSigningPki();
     await dueDevice(pki, 'cr-move');
     await dueDevice(pki, 'cr-race');
-    await dueDevice(pki, 'cr-cli');
+    await dueDevice(pki, 'cr-ttl');
     await addBatch(pki.dir, 'line-9', { ids: ['l9-0001', 'l9-0002'] });
     await addBatch(pki.dir, 'lab-9', { open: true, max: 1 });
-    a = await startHub({ cluster: clusterOf('hub-a') }, pki);
+    // A pending certificate unused for a second is revoked at the next check (run by the test).
+    a = await startHub({ cluster: clusterOf('hub-a'), renewal: { pendingTtl: '1s' } }, pki);
     // Each hub its own copy of the PKI folder: nothing is shared but the cluster.
     pkiB = await mkdtemp(join(tmpdir(), 'fleethub-pki-b-'));
     await cp(pki.dir, pkiB, { recursive: true });
-    b = await startHub({ cluster: clusterOf('hub-b') }, { ...pki, dir: pkiB });
+    b = await startHub({ cluster: clusterOf('hub-b'), renewal: { pendingTtl: '1s' } }, { ...pki, dir: pkiB });
   });
 
   after(async () => {
@@ -122,21 +123,46 @@ describe('cluster mode: renewal and provisioning', () => {
     await third.close();
     assert.equal(new X509Certificate(body.pem).serialNumber.toUpperCase(), body.serial);
 
-    // The operator revokes another device from the CLI: the CRL it publishes still lists the hubs' revocation.
+    // The operator revokes the device from the CLI, whose PKI folder knows neither the renewal nor the hubs' revocation:
+    // the CRL it publishes lists the certificate the cluster issued, and still the one a hub revoked.
     const configA = join(pki.dir, 'hub-a.json');
     await writeFile(configA, JSON.stringify({ pkiDir: pki.dir, cluster: clusterOf('hub-a') }));
-    const result = await runCli(['device', 'revoke', 'cr-cli', '--config', configA]);
+    const result = await runCli(['device', 'revoke', 'cr-move', '--config', configA]);
     assert.equal(result.code, 0, result.stderr);
     const nc = await connect(natsConnectOptions({ node: 'test', nats: { servers: nats.urls, tls: null, creds: null }, replicas: 3 }));
     try {
       const kv = await openClusterBucket(nc, clusterNames().pkiBucket, 3, 5_000);
       const published = parseCrl((await kv.get('issuing-crl'))?.string() ?? '');
+      assert.ok(published.serials.has(body.serial), 'the renewed certificate is revoked with its device');
       assert.ok(published.serials.has(listed.serial), 'the superseded certificate is still on the published CRL');
-      assert.ok(published.serials.has((await loadInventory(pki.dir)).devices.find((d) => d.id === 'cr-cli')?.serial ?? '?'), 'and the CLI\'s revocation');
     } finally {
       await nc.close();
     }
-    await waitUntil(async () => refusedOn(b, pki, old), 'still refused after the CLI published', WAIT_MS);
+    await waitUntil(async () => (await refusedOn(b, pki, renewed)) && (await refusedOn(a, pki, renewed)), 'the renewed certificate is refused on both hubs', WAIT_MS);
+    assert.ok(await refusedOn(b, pki, old), 'and the superseded one still is');
+  });
+
+  it('a pending certificate never used is revoked by the check of any hub, and refused on every hub', async () => {
+    const paths = pkiPaths(pki.dir);
+    const creds = { cert: await readFile(paths.deviceCert('cr-ttl'), 'utf8'), key: await readFile(paths.deviceKey('cr-ttl'), 'utf8') };
+    const device = await connectV2(a.deviceUrl, pki, creds);
+    const keys = deviceKeys();
+    device.send({ csr: csrFor('cr-ttl', keys) });
+    const reply = await certReply(device);
+    assert.ok('cert' in reply, JSON.stringify(reply));
+    await device.close();
+    const pending = { cert: (reply.cert as CertBody).pem, key: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
+    // Past pendingTtl (1 s in these hubs' config), hub B's check revokes what hub A issued.
+    const issuedAt = Date.now();
+    await waitUntil(() => Date.now() - issuedAt > 1_500, 'pendingTtl passed');
+    await b.hub.checkRenewals();
+    assert.equal(metricValue(b.hub, 'fleethub_cert_pending_revoked_total'), 1);
+    await waitUntil(async () => (await refusedOn(a, pki, pending)) && (await refusedOn(b, pki, pending)), 'the unused certificate is refused on both hubs', WAIT_MS);
+    // The device's certificate of before keeps working.
+    const again = await connectV2(b.deviceUrl, pki, creds);
+    again.sendSeqs([1]);
+    await again.waitForAck(1);
+    await again.close();
   });
 
   it('two hubs asked for one device\'s renewal at once issue one certificate', async () => {
