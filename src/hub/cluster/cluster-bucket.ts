@@ -32,7 +32,7 @@ export interface ClusterNames {
   readonly configBucket: string;
   /** Commands waiting for their device or running on its hub: `<device>.<id>`. */
   readonly commandBucket: string;
-  /** Renewal and provisioning records: `d.<device>` renewals, `p.<device>` provisionings, `n.<batch>` a batch's count, `x.<serial>` revocations made by hubs. */
+  /** Renewal and provisioning records: `d.<device>` renewals, `q.<device>` the index of pending certificates, `p.<device>` provisionings, `n.<batch>` an open batch's count, `x.<i|r>.<serial>` revocations made in the cluster. */
   readonly renewalBucket: string;
   /** The subject hub `node` answers takeover requests on. */
   takeoverSubject(node: string): string;

@@ -8,7 +8,8 @@ import { readFile } from 'node:fs/promises';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../../log.js';
-import { loadInventory, type InventoryFile } from '../../pki/inventory.js';
+import { parseCrl } from '../../pki/crl.js';
+import { emptyInventory, loadInventory, type InventoryFile } from '../../pki/inventory.js';
 import type { LoadedCa } from '../../pki/loaded-ca.js';
 import { pkiPaths } from '../../pki/paths.js';
 import type { ClusterLedgerParts, RenewalCluster } from '../renewal/open-renewal.js';
@@ -17,7 +18,32 @@ import { ClusterRenewalLedger } from './cluster-renewal.js';
 import { ClusterProvisioningLedger } from './cluster-provisioning.js';
 import type { SigningCa } from '../../pki/devices.js';
 import type { ProvisioningLedger } from '../../pki/provisioning.js';
-import { crlNumberOf, inventoryOf, publishHubCrl, recordRevocations, textOfEntry, type ClusterRevocation, type DeviceCaRole } from './cluster-revocations.js';
+import { crlNumberOf, inventoryOf, issuingRevokedSerials, publishHubCrl, recordRevocations, textOfEntry, type ClusterRevocation, type DeviceCaRole } from './cluster-revocations.js';
+
+/**
+ * Pure: what a cluster hub decides renewals and provisionings from. The
+ * published inventory wins for a device or batch it lists; one only the hub's
+ * PKI folder lists (a batch added and the folder copied, not published yet)
+ * still counts; a batch revoked in either is revoked (a revocation is never
+ * undone).
+ */
+export function mergeInventories(published: InventoryFile | null, local: InventoryFile | null): InventoryFile {
+  if (published === null) return local ?? emptyInventory();
+  if (local === null) return published;
+  const ids = new Set(published.devices.map((d) => d.id));
+  const batches = published.batches.map((b) => {
+    const other = local.batches.find((l) => l.name === b.name && l.serial === b.serial);
+    return b.revokedAt === null && other !== undefined && other.revokedAt !== null ? { ...b, revokedAt: other.revokedAt } : b;
+  });
+  const names = new Set(batches.map((b) => b.name));
+  const provisioned = new Set(published.provisioned.map((p) => p.id));
+  return {
+    ...published,
+    devices: [...published.devices, ...local.devices.filter((d) => !ids.has(d.id))],
+    batches: [...batches, ...local.batches.filter((b) => !names.has(b.name))],
+    provisioned: [...published.provisioned, ...local.provisioned.filter((p) => !provisioned.has(p.id))],
+  };
+}
 
 /** Where the records are. */
 export interface ClusterPkiRecordsOptions {
@@ -32,6 +58,10 @@ export class ClusterPkiRecords {
   readonly renewalKv: KV;
   readonly #pkiKv: KV;
   readonly #log: Logger;
+  /** The CRL publish waiting to start, which a new revocation joins. */
+  #queued: Promise<number> | null = null;
+  /** The last publish started or queued. */
+  #current: Promise<unknown> = Promise.resolve();
 
   private constructor(renewalKv: KV, pkiKv: KV, log: Logger) {
     this.renewalKv = renewalKv;
@@ -49,9 +79,10 @@ export class ClusterPkiRecords {
     return new ClusterPkiRecords(renewalKv, pkiKv, options.log);
   }
 
-  /** The inventory the operator published to the cluster, else the PKI folder's `dir`. */
+  /** The inventory the operator published to the cluster merged with the PKI folder's `dir` ({@link mergeInventories}). */
   async inventory(dir: string): Promise<InventoryFile> {
-    return inventoryOf(textOfEntry(await this.#pkiKv.get('inventory'))) ?? loadInventory(dir);
+    const [published, local] = await Promise.all([this.#pkiKv.get('inventory'), loadInventory(dir).catch(() => null)]);
+    return mergeInventories(inventoryOf(textOfEntry(published)), local);
   }
 
   /**
@@ -66,7 +97,38 @@ export class ClusterPkiRecords {
     let notWritten: DeviceCaRole | null = null;
     if (revocations.some((r) => r.role === 'root')) notWritten = 'root';
     if (revocations.some((r) => r.role === 'issuing')) {
-      const number = await publishHubCrl({
+      const number = await this.#publishIssuing(issuing, dir);
+      this.#log.log('info', 'renewal.crl_published', { ca: 'issuing', number, serials: revocations.map((r) => r.serial).join(' ') });
+    }
+    return notWritten;
+  }
+
+  /**
+   * Publishes the issuing CA's CRL when a revocation recorded in the cluster
+   * is not on it (a publish that failed, a hub that died in between): the
+   * periodic check calls it. Returns the number published, or null when
+   * nothing was missing.
+   */
+  async reconcile(issuing: LoadedCa, dir: string): Promise<number | null> {
+    const published = textOfEntry(await this.#pkiKv.get('issuing-crl'));
+    const listed = published === null ? new Set<string>() : parseCrl(published).serials;
+    const missing = (await issuingRevokedSerials(this.renewalKv)).filter((s) => !listed.has(s));
+    if (missing.length === 0) return null;
+    const number = await this.#publishIssuing(issuing, dir);
+    this.#log.log('warn', 'renewal.crl_republished', { ca: 'issuing', number, missing: missing.length });
+    return number;
+  }
+
+  /**
+   * One publish at a time per hub: a caller joins the publish waiting to
+   * start (it reads the records after the caller wrote its own), or queues
+   * one behind the publish under way (which may have read before).
+   */
+  #publishIssuing(issuing: LoadedCa, dir: string): Promise<number> {
+    if (this.#queued !== null) return this.#queued;
+    const queued = this.#current.catch(() => undefined).then(() => {
+      this.#queued = null;
+      return publishHubCrl({
         pkiKv: this.#pkiKv, renewalKv: this.renewalKv, ca: issuing, role: 'issuing',
         local: async () => {
           const paths = pkiPaths(dir);
@@ -74,9 +136,10 @@ export class ClusterPkiRecords {
           return { inventory, numbers: [crlNumberOf(file), inventory?.issuingCrlNumber ?? 0] };
         },
       });
-      this.#log.log('info', 'renewal.crl_published', { ca: 'issuing', number, serials: revocations.map((r) => r.serial).join(' ') });
-    }
-    return notWritten;
+    });
+    this.#queued = queued;
+    this.#current = queued;
+    return queued;
   }
 
   /** The provisioning ledger open-provisioning.ts takes in cluster mode. */
@@ -91,6 +154,9 @@ export class ClusterPkiRecords {
         const ledger = new ClusterRenewalLedger({
           kv: this.renewalKv, dir: parts.dir, signer: parts.signer, days: parts.days, policy: parts.policy,
           inventory: () => this.inventory(parts.dir),
+          reconcile: async () => {
+            await this.reconcile(parts.signer.ca, parts.dir);
+          },
           revoke: (list) => this.revoke(list, parts.signer.ca, parts.dir).catch((err: unknown) => {
             // The x.* records that were written stay: the next CRL published by any hub or the CLI lists them.
             this.#log.log('error', 'renewal.crl_publish_failed', { serials: list.map((r) => r.serial).join(' '), error: errorText(err) });

@@ -73,6 +73,8 @@ export interface ClusterRenewalLedgerOptions {
   readonly signer: SigningCa;
   readonly days: number;
   readonly policy: RenewalPolicy;
+  /** Publishes the issuing CA's CRL if a revocation recorded in the cluster is not on it (run by the periodic check). */
+  readonly reconcile?: () => Promise<void>;
   /** Records revocations and publishes the CRL of their CA; resolves with a CA whose CRL this hub cannot sign (the root's), else null. */
   readonly revoke: (revocations: readonly ClusterRevocation[]) => Promise<DeviceCaRole | null>;
 }
@@ -233,6 +235,7 @@ export class ClusterRenewalLedger implements RenewalLedger {
       }
     }
     if (expired.length > 0) await this.#o.revoke(expired);
+    else await this.#o.reconcile?.();
     return expired.map((r) => r.device);
   }
 }

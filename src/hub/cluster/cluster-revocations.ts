@@ -3,7 +3,7 @@
  * `superseded`; a pending one never used) and the CRL that carries them to
  * every hub (SPEC: Cluster mode, Device protocol version 2).
  *
- * A hub records each revocation under `x.<serial>` in the renewal bucket
+ * A hub records each revocation under `x.<i|r>.<serial>` in the renewal bucket
  * before anything else, then publishes the issuing CA's CRL to the PKI
  * bucket's `issuing-crl` key. Whoever publishes that CRL (a hub, or the CLI
  * with `device revoke --config`) signs the union of what it knows (the
@@ -37,7 +37,7 @@ export const MAX_CRL_PUBLISH_ATTEMPTS = 8;
 /** The CAs whose certificates a hub or the CLI revokes by renewal (the claim CA's CRL is the CLI's alone). */
 export type DeviceCaRole = 'root' | 'issuing';
 
-/** One revocation made in the cluster, as stored under `x.<serial>`. */
+/** One revocation made in the cluster, as stored under {@link revocationKey}. */
 export interface ClusterRevocation {
   /** Uppercase hex. */
   readonly serial: string;
@@ -49,16 +49,23 @@ export interface ClusterRevocation {
   readonly reason: RevocationReason;
 }
 
-/** The key of a revocation record. */
-export function revocationKey(serial: string): string {
-  return `x.${serial}`;
+/** The key of a revocation record: `x.i.<serial>` for the issuing CA's, `x.r.<serial>` for the root's. */
+export function revocationKey(role: DeviceCaRole, serial: string): string {
+  return `x.${role === 'issuing' ? 'i' : 'r'}.${serial}`;
+}
+
+/** The serials of the issuing CA's revocations recorded in the cluster (from the keys alone). */
+export async function issuingRevokedSerials(kv: KV): Promise<string[]> {
+  const serials: string[] = [];
+  for await (const key of await kv.keys('x.i.>')) serials.push(key.slice(4));
+  return serials;
 }
 
 /** Records revocations (idempotent: a serial is revoked once, its first record kept). */
 export async function recordRevocations(kv: KV, revocations: readonly ClusterRevocation[]): Promise<void> {
   for (const r of revocations) {
     try {
-      await kv.create(revocationKey(r.serial), encoder.encode(JSON.stringify(r)));
+      await kv.create(revocationKey(r.role, r.serial), encoder.encode(JSON.stringify(r)));
     } catch (err) {
       if (!isCasConflict(err)) throw err;
     }
