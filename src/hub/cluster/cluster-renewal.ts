@@ -105,6 +105,11 @@ export class ClusterRenewalLedger implements RenewalLedger {
     return Promise.resolve(new Map());
   }
 
+  /** The current certificate of the device the inventory lists as `listed`: that one, or the one a hub made current. */
+  async current(listed: StoredDevice): Promise<StoredDevice | undefined> {
+    return currentOf(listed, (await this.#read(listed.id)).record).current;
+  }
+
   renew(req: RenewalRequest, takeToken: () => number): Promise<RenewalOutcome> {
     return this.#track(this.#renew(req, takeToken));
   }

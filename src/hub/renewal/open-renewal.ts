@@ -15,7 +15,7 @@ import { FleethubError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { MetricsRegistry } from '../../metrics.js';
 import { readPassphrase } from '../../pki/ca-passphrase.js';
-import { loadInventory, statusOf, type InventoryFile } from '../../pki/inventory.js';
+import { loadInventory, statusOf, type InventoryFile, type StoredDevice } from '../../pki/inventory.js';
 import { hasIssuingCa, loadIssuingCa } from '../../pki/loaded-ca.js';
 import { pkiPaths } from '../../pki/paths.js';
 import { FileRenewalLedger, type RenewalLedger, type RenewalPolicy } from '../../pki/renewal.js';
@@ -47,7 +47,12 @@ export interface Renewal {
 /** What cluster mode gives renewal: the records go to the cluster's renewal bucket (cluster-renewal.ts). */
 export interface RenewalCluster {
   /** Opens the cluster ledger for a hub that signs with `signer`. */
-  readonly ledger: (parts: ClusterLedgerParts) => Promise<RenewalLedger & { inventory(): Promise<InventoryFile> }>;
+  readonly ledger: (parts: ClusterLedgerParts) => Promise<RenewalLedger & {
+    /** The inventory decisions are taken from. */
+    inventory(): Promise<InventoryFile>;
+    /** A device's current certificate, the cluster's records applied. */
+    current(listed: StoredDevice): Promise<StoredDevice | undefined>;
+  }>;
 }
 
 /** Renewal, or null when it is off (no issuing CA, or `renewal.enabled` false). FH_ERR_CONFIG when the issuing CA is there but cannot sign. */
@@ -57,6 +62,8 @@ export async function openRenewal(config: HubConfig, metrics: MetricsRegistry, l
   if (!settings.enabled || !(await hasIssuingCa(paths.dir))) return null;
   let ledger: RenewalLedger;
   let inventoryOf: () => Promise<InventoryFile> = () => loadInventory(paths.dir);
+  // Cluster mode: a device the cluster renewed has another current certificate than the inventory's.
+  let currentOf: (device: StoredDevice) => Promise<StoredDevice | undefined> = (device) => Promise.resolve(device);
   try {
     const passphrase = await readPassphrase({ file: config.provisioning.issuingPassphraseFile, env: config.provisioning.issuingPassphraseEnv });
     // An encrypted issuing key whose passphrase the hub was not given: the operator signs with the CLI only.
@@ -72,6 +79,7 @@ export async function openRenewal(config: HubConfig, metrics: MetricsRegistry, l
       const clustered = await cluster.ledger(common);
       ledger = clustered;
       inventoryOf = () => clustered.inventory();
+      currentOf = (device) => clustered.current(device);
     }
   } catch (err) {
     throw new FleethubError('FH_ERR_CONFIG', `renewal: the hub cannot sign with the issuing CA: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
@@ -84,7 +92,13 @@ export async function openRenewal(config: HubConfig, metrics: MetricsRegistry, l
     participant.pendingRevoked(revoked);
     participant.setPending(await ledger.pendingSerials());
     const now = Date.now();
-    const close = (await inventoryOf()).devices.filter((d) => statusOf(d) === 'active' && closeToExpiry(Date.parse(d.notBefore), Date.parse(d.notAfter), now));
+    const isClose = (d: StoredDevice | undefined): d is StoredDevice => d !== undefined && statusOf(d) === 'active' && closeToExpiry(Date.parse(d.notBefore), Date.parse(d.notAfter), now);
+    const candidates = (await inventoryOf()).devices.filter(isClose);
+    const close: StoredDevice[] = [];
+    for (const d of candidates) {
+      const current = await currentOf(d);
+      if (isClose(current)) close.push(current);
+    }
     expiring.set(close.length);
     if (close.length > 0) log.log('warn', 'renewal.expiring', { count: close.length, ids: close.slice(0, MAX_EXPIRING_IDS_LOGGED).map((d) => d.id).join(' ') });
   };

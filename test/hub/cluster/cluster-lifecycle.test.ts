@@ -116,6 +116,9 @@ describe('cluster mode: renewal and provisioning', () => {
     await second.close();
 
     await waitUntil(async () => (await refusedOn(b, pki, old)) && (await refusedOn(a, pki, old)), 'the superseded certificate is refused on both hubs', WAIT_MS);
+    // Close to expiry: the two other due devices, not this one (its current certificate is the renewed one, whatever the inventory says).
+    await b.hub.checkRenewals();
+    assert.equal(metricValue(b.hub, 'fleethub_device_certs_expiring'), 2);
     // The renewed one keeps working on either.
     const third = await connectV2(a.deviceUrl, pki, renewed);
     third.sendSeqs([2]);
