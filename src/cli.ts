@@ -12,6 +12,7 @@ import { registerDeviceControlCommands } from './hub/console/device-control-comm
 import { registerServeCommand } from './serve-command.js';
 import { registerResetSeqCommand } from './reset-seq-command.js';
 import { registerDeviceRevokeCommand } from './revoke-command.js';
+import { registerProvisionResetCommand } from './provision-reset-command.js';
 import { registerSimCommand } from '../firmware-sim/sim-command.js';
 
 /** Builds the program; exported for tests that want to inspect the help. */
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
     return { pkiDir: hub.pkiDir, renewal: renewalPolicy(hub.renewal) };
   });
   registerDeviceRevokeCommand(program);
+  registerProvisionResetCommand(program);
   registerTokenCommands(program);
   registerServeCommand(program);
   registerResetSeqCommand(program);

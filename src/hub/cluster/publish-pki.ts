@@ -7,7 +7,7 @@
  * a certificate the cluster renewed for the revoked device is revoked too.
  */
 import { readFile } from 'node:fs/promises';
-import { connect } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { FleethubError } from '../../errors.js';
 import { pkiPaths } from '../../pki/index.js';
 import type { ClusterConfig } from '../../store/cluster-config.js';
@@ -33,6 +33,15 @@ async function readIfExists(path: string): Promise<string | null> {
   }
 }
 
+/** The CLI's connection to the cluster (no reconnects: a command fails rather than waits). Throws FH_ERR_STORE_IO when NATS cannot be reached. */
+export async function connectForCli(cluster: ClusterConfig, timeoutMs = DEFAULT_PUBLISH_CONNECT_TIMEOUT_MS): Promise<NatsConnection> {
+  try {
+    return await connect({ ...natsConnectOptions(cluster), maxReconnectAttempts: 0, timeout: timeoutMs });
+  } catch (err) {
+    throw new FleethubError('FH_ERR_STORE_IO', `cluster: cannot reach NATS at ${cluster.nats.servers.join(', ')}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
+
 /** Options of {@link publishPkiToCluster}. */
 export interface PublishPkiOptions {
   readonly prefix?: string;
@@ -51,12 +60,7 @@ export interface PublishPkiOptions {
  */
 export async function publishPkiToCluster(cluster: ClusterConfig, pkiDir: string, options: PublishPkiOptions = {}): Promise<Published> {
   const paths = pkiPaths(pkiDir);
-  let nc;
-  try {
-    nc = await connect({ ...natsConnectOptions(cluster), maxReconnectAttempts: 0, timeout: options.connectTimeoutMs ?? DEFAULT_PUBLISH_CONNECT_TIMEOUT_MS });
-  } catch (err) {
-    throw new FleethubError('FH_ERR_STORE_IO', `cluster: cannot reach NATS at ${cluster.nats.servers.join(', ')}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  }
+  const nc = await connectForCli(cluster, options.connectTimeoutMs);
   try {
     const prefix = options.prefix === undefined ? {} : { prefix: options.prefix };
     const pki = await ClusterPki.open({ connection: nc, replicas: cluster.replicas, ...prefix });

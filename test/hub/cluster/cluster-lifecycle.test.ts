@@ -8,7 +8,8 @@
  * revocations on the CRL it publishes. Two hubs asked for one device's
  * renewal at once give one certificate. A device provisioned through hub A
  * streams through hub B, where an identical repeat gets the same
- * certificate and another key for the same id is refused. Two real hubs,
+ * certificate and another key for the same id is refused until the CLI's
+ * `provision reset --config`. Two real hubs,
  * each with its own copy of the PKI folder, on one real three-node
  * nats-server cluster.
  */
@@ -36,6 +37,10 @@ import { certReply, connectV2, csrFor, deviceKeys, dueDevice, ESP32_TLS, makeSig
 
 const WAIT_MS = 30_000;
 type CertBody = { pem: string; serial: string; notAfter: number };
+
+function keysPem(keys: ReturnType<typeof deviceKeys>): string {
+  return keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+}
 
 interface ProvisionReply {
   provisioned?: { device: string; cert: string; serial: string; notAfter: number };
@@ -211,12 +216,23 @@ describe('cluster mode: renewal and provisioning', () => {
     assert.equal(again.reply?.provisioned?.serial, issued.serial);
   });
 
-  it('an id is provisioned once across hubs: another key on hub B is refused, and an open batch\'s maximum holds across hubs', async () => {
-    const first = await provision(a, pki, 'line-9', 'l9-0002', deviceKeys());
+  it('an id is provisioned once across hubs until `provision reset --config`: another key on hub B is refused, and an open batch\'s maximum holds across hubs', async () => {
+    const firstKeys = deviceKeys();
+    const first = await provision(a, pki, 'line-9', 'l9-0002', firstKeys);
     assert.equal(first.code, 1000, JSON.stringify(first.reply));
-    const other = await provision(b, pki, 'line-9', 'l9-0002', deviceKeys());
+    const keys = deviceKeys();
+    const other = await provision(b, pki, 'line-9', 'l9-0002', keys);
     assert.equal(other.code, 4003);
     assert.equal(other.reply?.provisionError?.error, 'already_provisioned');
+    // `provision reset --config` (the flash was erased): any hub provisions the id again, and its old certificate is refused.
+    const configA = join(pki.dir, 'hub-a.json');
+    await writeFile(configA, JSON.stringify({ pkiDir: pki.dir, cluster: clusterOf('hub-a') }));
+    const reset = await runCli(['provision', 'reset', 'l9-0002', '--config', configA]);
+    assert.equal(reset.code, 0, reset.stderr);
+    const erased = await provision(b, pki, 'line-9', 'l9-0002', keys);
+    assert.equal(erased.code, 1000, JSON.stringify(erased.reply));
+    const oldCert = { cert: first.reply?.provisioned?.cert ?? '', key: keysPem(firstKeys) };
+    await waitUntil(async () => refusedOn(a, pki, oldCert), 'the certificate of before the reset is refused', WAIT_MS);
     const lab = await provision(b, pki, 'lab-9', 'lab9-1', deviceKeys());
     assert.equal(lab.code, 1000, JSON.stringify(lab.reply));
     const over = await provision(a, pki, 'lab-9', 'lab9-2', deviceKeys());
