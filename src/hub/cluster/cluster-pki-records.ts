@@ -1,7 +1,7 @@
 /**
  * What renewal and provisioning on a cluster hub share: the renewal
- * bucket, the device inventory as the operator published it (else the PKI
- * folder's), and revoking a certificate for every hub (an `x.*` record, then
+ * bucket, the device inventory as the operator published it (merged with
+ * the PKI folder's), and revoking a certificate for every hub (an `x.*` record, then
  * the issuing CA's CRL published with cluster-revocations.ts).
  */
 import { readFile } from 'node:fs/promises';
@@ -9,15 +9,15 @@ import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../../log.js';
 import { parseCrl } from '../../pki/crl.js';
+import type { SigningCa } from '../../pki/devices.js';
 import { emptyInventory, loadInventory, type InventoryFile } from '../../pki/inventory.js';
 import type { LoadedCa } from '../../pki/loaded-ca.js';
 import { pkiPaths } from '../../pki/paths.js';
+import type { ProvisioningLedger } from '../../pki/provisioning.js';
 import type { ClusterLedgerParts, RenewalCluster } from '../renewal/open-renewal.js';
 import { clusterNames, DEFAULT_CLUSTER_KV_TIMEOUT_MS, errorText, openClusterBucket } from './cluster-bucket.js';
-import { ClusterRenewalLedger } from './cluster-renewal.js';
 import { ClusterProvisioningLedger } from './cluster-provisioning.js';
-import type { SigningCa } from '../../pki/devices.js';
-import type { ProvisioningLedger } from '../../pki/provisioning.js';
+import { ClusterRenewalLedger } from './cluster-renewal.js';
 import { crlNumberOf, inventoryOf, issuingRevokedSerials, publishHubCrl, recordRevocations, textOfEntry, type ClusterRevocation, type DeviceCaRole } from './cluster-revocations.js';
 
 /**
@@ -44,6 +44,9 @@ export function mergeInventories(published: InventoryFile | null, local: Invento
     provisioned: [...published.provisioned, ...local.provisioned.filter((p) => !provisioned.has(p.id))],
   };
 }
+
+/** Attempts at writing a hub's revocation records before it gives up (logged `renewal.revocation_not_recorded`). */
+export const MAX_RECORD_ATTEMPTS = 3;
 
 /** Where the records are. */
 export interface ClusterPkiRecordsOptions {
@@ -93,7 +96,18 @@ export class ClusterPkiRecords {
    */
   async revoke(revocations: readonly ClusterRevocation[], issuing: LoadedCa, dir: string): Promise<DeviceCaRole | null> {
     if (revocations.length === 0) return null;
-    await recordRevocations(this.renewalKv, revocations);
+    // Called after the record that revokes was written: the revocation must not be lost to one failed write.
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await recordRevocations(this.renewalKv, revocations);
+        break;
+      } catch (err) {
+        if (attempt >= MAX_RECORD_ATTEMPTS) {
+          this.#log.log('error', 'renewal.revocation_not_recorded', { serials: revocations.map((r) => r.serial).join(' '), error: errorText(err), fix: 'revoke these serials: fleethub device revoke <id> --config FILE' });
+          throw err;
+        }
+      }
+    }
     let notWritten: DeviceCaRole | null = null;
     if (revocations.some((r) => r.role === 'root')) notWritten = 'root';
     if (revocations.some((r) => r.role === 'issuing')) {
@@ -157,10 +171,11 @@ export class ClusterPkiRecords {
           reconcile: async () => {
             await this.reconcile(parts.signer.ca, parts.dir);
           },
+          // A failed publish does not undo the commit or the expiry that revoked: the x.* records stay, and the
+          // next CRL published by any hub (at the latest the periodic check's reconcile) or the CLI lists them.
           revoke: (list) => this.revoke(list, parts.signer.ca, parts.dir).catch((err: unknown) => {
-            // The x.* records that were written stay: the next CRL published by any hub or the CLI lists them.
             this.#log.log('error', 'renewal.crl_publish_failed', { serials: list.map((r) => r.serial).join(' '), error: errorText(err) });
-            throw err;
+            return null;
           }),
         });
         return Promise.resolve(Object.assign(ledger, { inventory: () => this.inventory(parts.dir) }));
