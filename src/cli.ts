@@ -12,6 +12,7 @@ import { registerDeviceControlCommands } from './hub/console/device-control-comm
 import { registerServeCommand } from './serve-command.js';
 import { registerResetSeqCommand } from './reset-seq-command.js';
 import { registerDeviceRevokeCommand } from './revoke-command.js';
+import { registerProvisionResetCommand } from './provision-reset-command.js';
 import { registerSimCommand } from '../firmware-sim/sim-command.js';
 
 /** Builds the program; exported for tests that want to inspect the help. */
@@ -25,9 +26,10 @@ export function buildProgram(): Command {
   // `device add --config`: the hub's PKI folder and whether it renews decide the default lifetime.
   registerPkiCommands(program, async (path) => {
     const { hub } = await loadHubConfig(path);
-    return { pkiDir: hub.pkiDir, renewal: renewalPolicy(hub.renewal, hub.cluster !== null) };
+    return { pkiDir: hub.pkiDir, renewal: renewalPolicy(hub.renewal) };
   });
   registerDeviceRevokeCommand(program);
+  registerProvisionResetCommand(program);
   registerTokenCommands(program);
   registerServeCommand(program);
   registerResetSeqCommand(program);

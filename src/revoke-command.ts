@@ -27,15 +27,15 @@ export function registerDeviceRevokeCommand(program: Command): void {
     if (flags.config !== undefined && flags.pki !== undefined) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', '--pki and --config name the PKI folder twice: give one');
     const config = flags.config === undefined ? null : (await loadHubConfig(flags.config)).hub;
     const pkiDir = config?.pkiDir ?? resolvePkiDir(flags.pki);
-    const rec = await revokeDevice(pkiDir, id, {
-      reason: resolveRevocationReason(flags.reason), issuingPassphrase: await readPassphrase({ file: flags.passphraseFile ?? null }),
-    });
+    const reason = resolveRevocationReason(flags.reason);
+    const issuingPassphrase = await readPassphrase({ file: flags.passphraseFile ?? null });
+    const rec = await revokeDevice(pkiDir, id, { reason, issuingPassphrase });
     const crl = rec.issuer === 'issuing' ? 'issuing-crl.pem' : 'crl.pem';
     process.stdout.write(`revoked ${rec.id} (serial ${rec.serial}, reason ${rec.reason ?? 'unspecified'}); ${crl} rewritten\n`);
     if (config?.cluster == null) return;
     // Loaded only for a cluster: every command of the CLI, `serve` among them, loads this module.
     const { publishPkiToCluster } = await import('./hub/cluster/publish-pki.js');
-    const published = await publishPkiToCluster(config.cluster, pkiDir);
-    process.stdout.write(`published the CRL to the cluster (revision ${published.crl}); every hub closes ${rec.id} within 2 s\n`);
+    const published = await publishPkiToCluster(config.cluster, pkiDir, { issuingPassphrase, revoked: { id, reason } });
+    process.stdout.write(`published the CRL to the cluster (revision ${rec.issuer === 'issuing' ? published.issuingCrl : published.crl}); every hub closes ${rec.id} within 2 s\n`);
   }));
 }

@@ -187,7 +187,7 @@ export class DeviceListener {
     // A CRL that is not one of the CA's stops the start (FH_ERR_CONFIG): running without it would unrevoke everyone.
     await this.#crl.start(await loadDeviceTlsMaterial(this.#options.config.pkiDir));
     await this.#plans.start();
-    this.#provisioning = await openProvisioning(this.#options.config, this.#options.metrics, this.#log);
+    this.#provisioning = await openProvisioning(this.#options.config, this.#options.metrics, this.#log, this.#options.cluster);
     const rotationHours = this.#config.ticketKeyRotationHours;
     this.#ticketKeys = new TicketKeyFile(this.#options.config.pkiDir, { rotationHours, log: this.#log, onChange: (key) => this.#tls?.setTicketKeys(key) });
     // SPEC: Cluster mode. One ticket key for every hub on this PKI folder, kept across restarts (ticket-key-file.ts).

@@ -171,7 +171,7 @@ class FleethubHub implements Hub {
       throw err;
     }
     try {
-      this.#renewal = await openRenewal(this.#config, this.metrics, this.#log);
+      this.#renewal = await openRenewal(this.#config, this.metrics, this.#log, this.#cluster?.renewalParts() ?? null);
     } catch (err) {
       await control.close();
       await feed.close();

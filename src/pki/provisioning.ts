@@ -15,7 +15,7 @@ import { FleethubError } from '../errors.js';
 import { verifyCsr } from './csr.js';
 import { isValidDeviceId } from './device-id.js';
 import { retireDevice, signDevice, type SigningCa } from './devices.js';
-import { loadInventory, saveInventory, statusOf, type InventoryFile, type StoredBatch } from './inventory.js';
+import { loadInventory, saveInventory, statusOf, type InventoryFile, type StoredBatch, type StoredDevice, type StoredProvision } from './inventory.js';
 import { spkiDer } from './key-encoding.js';
 import { pkiPaths } from './paths.js';
 import { ensurePrivateDir, withPkiLock, writeFilesAtomic } from './pki-files.js';
@@ -61,6 +61,28 @@ function refuse(error: ProvisionRefusal, detail: string): ProvisionDecision {
   return { kind: 'refuse', error, detail };
 }
 
+/** What {@link decideProvision} looks at: the records of one request's batch and id, wherever they are kept. */
+export interface ProvisionView {
+  /** The batch the request names. */
+  readonly batch: StoredBatch | undefined;
+  /** How the id was provisioned, if it was. */
+  readonly done: StoredProvision | undefined;
+  /** How many ids the batch provisioned. */
+  readonly used: number;
+  /** The id's current certificate, if it has one. */
+  readonly current: StoredDevice | undefined;
+}
+
+/** Pure: the view of an inventory for `req`. */
+export function provisionViewOf(inventory: InventoryFile, req: ProvisionRequest): ProvisionView {
+  return {
+    batch: inventory.batches.find((b) => b.name === req.batch),
+    done: inventory.provisioned.find((p) => p.id === req.device),
+    used: inventory.provisioned.reduce((n, p) => n + (p.batch === req.batch ? 1 : 0), 0),
+    current: inventory.devices.find((d) => d.id === req.device),
+  };
+}
+
 /**
  * Pure: may batch `req.batch` provision `req.device` with the key whose hash
  * is `keyHash`? Refused: an unknown or revoked batch or another claim
@@ -69,22 +91,20 @@ function refuse(error: ProvisionRefusal, detail: string): ProvisionDecision {
  * with another key, or one with an active certificate from elsewhere
  * (`already_provisioned`). The same id and key again: `repeat`.
  */
-export function decideProvision(inventory: InventoryFile, req: ProvisionRequest, keyHash: string, now = new Date()): ProvisionDecision {
-  const batch: StoredBatch | undefined = inventory.batches.find((b) => b.name === req.batch);
+export function decideProvision(view: ProvisionView, req: ProvisionRequest, keyHash: string, now = new Date()): ProvisionDecision {
+  const { batch, done } = view;
   if (batch === undefined || batch.serial !== req.claimSerial || batch.revokedAt !== null) return refuse('claim_revoked', `batch ${req.batch} is revoked or unknown`);
-  const done = inventory.provisioned.find((p) => p.id === req.device);
   if (done !== undefined) {
     if (done.batch === req.batch && done.keySha256 === keyHash) return { kind: 'repeat', serial: done.serial };
     return refuse('already_provisioned', `device ${req.device} was provisioned already (fleethub provision reset ${req.device} allows it again)`);
   }
   if (batch.allow !== null) {
     if (!batch.allow.includes(req.device)) return refuse('not_allowed', `device ${req.device} is not on batch ${req.batch}'s allow-list`);
-  } else {
-    const used = inventory.provisioned.reduce((n, p) => n + (p.batch === req.batch ? 1 : 0), 0);
-    if (used >= (batch.max ?? 0)) return refuse('not_allowed', `batch ${req.batch} provisioned its maximum of ${batch.max ?? 0} devices`);
+  } else if (view.used >= (batch.max ?? 0)) {
+    return refuse('not_allowed', `batch ${req.batch} provisioned its maximum of ${batch.max ?? 0} devices`);
   }
   // Never take over an id issued otherwise (device add) while its certificate is good.
-  const current = inventory.devices.find((d) => d.id === req.device);
+  const current = view.current;
   if (current !== undefined && statusOf(current, now) === 'active') return refuse('already_provisioned', `device ${req.device} already has an active certificate`);
   return { kind: 'issue' };
 }
@@ -138,7 +158,7 @@ export class FileProvisioningLedger implements ProvisioningLedger {
     return withPkiLock(paths.dir, async () => {
       const inventory = await loadInventory(paths.dir);
       const now = new Date();
-      const decision = decideProvision(inventory, req, hash, now);
+      const decision = decideProvision(provisionViewOf(inventory, req), req, hash, now);
       if (decision.kind === 'refuse') return { ok: false, error: decision.error, detail: decision.detail };
       if (decision.kind === 'repeat') {
         const device = inventory.devices.find((d) => d.id === req.device && d.serial === decision.serial);

@@ -111,6 +111,25 @@ export interface RenewalCommit {
   readonly crlNotWritten: CaRole | null;
 }
 
+/**
+ * Where renewal decisions are taken and recorded: the PKI folder's
+ * inventory ({@link FileRenewalLedger}), or in cluster mode the cluster's
+ * store (src/hub/cluster/cluster-renewal.ts). Both take the same pure
+ * {@link decideRenewal}.
+ */
+export interface RenewalLedger {
+  /** Device id → serial of its pending certificate, as the records have them now. */
+  pendingSerials(): Promise<Map<string, string>>;
+  /** Decides and records one renewal; `takeToken` (the hub-wide rate) is asked only when a certificate would be signed: 0, or the ms to wait. */
+  renew(req: RenewalRequest, takeToken: () => number): Promise<RenewalOutcome>;
+  /** The device connected with `serial`: when it is its pending certificate, it becomes current and the previous one is revoked. Null when there was nothing to commit. */
+  commit(device: string, serial: string): Promise<RenewalCommit | null>;
+  /** Revokes pending certificates issued more than `maxAgeMs` ago; returns their device ids. */
+  expirePending(maxAgeMs: number): Promise<string[]>;
+  /** Resolves once every change asked for so far is written (or failed). */
+  idle(): Promise<void>;
+}
+
 /** `renewals/<id>.crt`: the pending certificate's PEM. */
 export function pendingCertPath(dir: string, id: string): string {
   assertDeviceId(id);
@@ -118,7 +137,7 @@ export function pendingCertPath(dir: string, id: string): string {
 }
 
 /** The renewal records in the PKI folder's inventory, written under the PKI lock; one change at a time in this process. */
-export class FileRenewalLedger {
+export class FileRenewalLedger implements RenewalLedger {
   readonly #options: FileRenewalLedgerOptions;
   #queue: Promise<unknown> = Promise.resolve();
 

@@ -32,6 +32,8 @@ export interface ClusterNames {
   readonly configBucket: string;
   /** Commands waiting for their device or running on its hub: `<device>.<id>`. */
   readonly commandBucket: string;
+  /** Renewal and provisioning records: `d.<device>` renewals, `q.<device>` the index of pending certificates, `p.<device>` provisionings, `n.<batch>` an open batch's count, `x.<i|r>.<serial>` revocations made in the cluster. */
+  readonly renewalBucket: string;
   /** The subject hub `node` answers takeover requests on. */
   takeoverSubject(node: string): string;
 }
@@ -45,6 +47,7 @@ export function clusterNames(prefix: string = DEFAULT_NATS_PREFIX): ClusterNames
     pkiBucket: `${prefix}-pki`,
     configBucket: `${prefix}-device-config`,
     commandBucket: `${prefix}-commands`,
+    renewalBucket: `${prefix}-renewals`,
     takeoverSubject: (node: string) => `${prefix}.node.${encodeToken(node)}.takeover`,
   });
 }

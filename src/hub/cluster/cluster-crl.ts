@@ -34,7 +34,8 @@ export function crlKeyOf(role: CaRole): ClusterTextKey {
 
 /** The PKI folder's CRLs to publish: the root's, and those of an issuing or claim CA where the folder has one. */
 export interface CrlTexts {
-  readonly root: string;
+  /** Null: left as the cluster has it (it lists everything the folder's does). */
+  readonly root: string | null;
   readonly issuing: string | null;
   readonly claim: string | null;
 }
@@ -100,9 +101,12 @@ export class ClusterPki {
    * Publishes the inventory, then the CRLs (a hub reading them never sees a
    * revocation of a device its inventory does not list yet). Resolves once
    * a quorum has each. Throws FH_ERR_INVALID_ARGUMENT, publishing nothing,
-   * when a text is larger than NATS carries in one message.
+   * when a text is larger than NATS carries in one message. A key in
+   * `expected` is written only if it is still at that revision (0: absent),
+   * else a compare-and-set conflict is thrown (cluster-bucket.ts
+   * `isCasConflict`): the caller merges again.
    */
-  async publish(crls: CrlTexts, inventoryText: string): Promise<Published> {
+  async publish(crls: CrlTexts, inventoryText: string, expected: ReadonlyMap<ClusterTextKey, number> = new Map()): Promise<Published> {
     const maxBytes = this.#nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
     const texts: Array<[ClusterTextKey, string | null]> = [['inventory', inventoryText], ['issuing-crl', crls.issuing], ['claim-crl', crls.claim], ['crl', crls.root]];
     for (const [key, text] of texts) {
@@ -113,12 +117,24 @@ export class ClusterPki {
       }
     }
     const revisions = new Map<ClusterTextKey, number>();
-    for (const [key, text] of texts) if (text !== null) revisions.set(key, await this.#kv.put(key, text));
+    for (const [key, text] of texts) {
+      if (text === null) continue;
+      const revision = expected.get(key);
+      const data = new TextEncoder().encode(text);
+      const written = revision === undefined ? await this.#kv.put(key, data) : revision === 0 ? await this.#kv.create(key, data) : await this.#kv.update(key, data, revision);
+      revisions.set(key, written);
+    }
     const published: Published = {
       crl: revisions.get('crl') ?? 0, issuingCrl: revisions.get('issuing-crl') ?? null, claimCrl: revisions.get('claim-crl') ?? null, inventory: revisions.get('inventory') ?? 0,
     };
     this.#log.log('info', 'cluster.pki_published', { ...published });
     return published;
+  }
+
+  /** The text of `key` now and its revision (0: never written). */
+  async current(key: ClusterTextKey): Promise<{ text: string | null; revision: number }> {
+    const entry = await this.#kv.get(key);
+    return { text: entry === null ? null : textOf(entry), revision: entry?.revision ?? 0 };
   }
 
   /** A source following `key`. */

@@ -26,6 +26,10 @@ import type { DeviceControl } from '../commands/device-control.js';
 import type { HubConfig } from '../config.js';
 import { openClusterDeviceControl, resolveClusterControlOptions, type ClusterControlOptions } from './cluster-control.js';
 import { ClusterPki, crlKeyOf } from './cluster-crl.js';
+import { ClusterPkiRecords } from './cluster-pki-records.js';
+import type { RenewalCluster } from '../renewal/open-renewal.js';
+import type { SigningCa } from '../../pki/devices.js';
+import type { ProvisioningLedger } from '../../pki/provisioning.js';
 import { DeviceOwnership } from './device-ownership.js';
 import { ClusterSessionOwnership } from './session-ownership.js';
 import { SinkLeases } from './sink-lease.js';
@@ -38,6 +42,8 @@ export interface DeviceListenerCluster {
   readonly crl: (role: CaRole) => TextSource;
   /** The inventory the CLI published to the cluster: device plans come from it once one was published. */
   readonly inventory: TextSource;
+  /** Provisioning records in the cluster (an id is provisioned once across hubs). */
+  readonly provisioning: (parts: { readonly dir: string; readonly signer: SigningCa; readonly days: number }) => ProvisioningLedger;
 }
 
 /** How often the hub looks at the store's health to act on a lost or regained quorum. @defaultValue 500 ms */
@@ -72,6 +78,7 @@ export class ClusterHub {
   readonly leases: SinkLeases;
   readonly #devices: DeviceOwnership;
   readonly #pki: ClusterPki;
+  readonly #records: ClusterPkiRecords;
   readonly #quorumTimer: NodeJS.Timeout;
   readonly #store: JetStreamStore;
   readonly #cluster: ClusterConfig;
@@ -80,8 +87,9 @@ export class ClusterHub {
 
   private constructor(
     ownership: ClusterSessionOwnership, devices: DeviceOwnership, pki: ClusterPki, leases: SinkLeases, quorumTimer: NodeJS.Timeout,
-    at: { store: JetStreamStore; cluster: ClusterConfig; options: ClusterHubOptions },
+    at: { store: JetStreamStore; cluster: ClusterConfig; options: ClusterHubOptions; records: ClusterPkiRecords },
   ) {
+    this.#records = at.records;
     this.#store = at.store;
     this.#cluster = at.cluster;
     this.#options = at.options;
@@ -94,7 +102,15 @@ export class ClusterHub {
 
   /** What the device listener adds in cluster mode: ownership, and the published CRL and inventory. */
   listenerParts(): DeviceListenerCluster {
-    return { ownership: this.ownership, crl: (role) => this.#pki.source(crlKeyOf(role)), inventory: this.#pki.source('inventory') };
+    return {
+      ownership: this.ownership, crl: (role) => this.#pki.source(crlKeyOf(role)), inventory: this.#pki.source('inventory'),
+      provisioning: (parts) => this.#records.provisioning(parts),
+    };
+  }
+
+  /** Renewal records in the cluster, so a device renews on one hub and reconnects on any. */
+  renewalParts(): RenewalCluster {
+    return this.#records.renewal();
   }
 
   /** Commands and desired configuration across the cluster, on the store's connection (closed by the hub, before this). */
@@ -129,6 +145,7 @@ export class ClusterHub {
     });
     ownership.attach(devices);
     const pki = await ClusterPki.open(common);
+    const records = await ClusterPkiRecords.open(common);
     const leases = await SinkLeases.open({ ...common, ...(options.leaseTtlMs === undefined ? {} : { ttlMs: options.leaseTtlMs }) });
     let up = store.health().ok;
     const timer = setInterval(() => {
@@ -139,6 +156,6 @@ export class ClusterHub {
       hooks.onQuorum(ok);
     }, quorumCheckMs);
     timer.unref();
-    return new ClusterHub(ownership, devices, pki, leases, timer, { store, cluster, options });
+    return new ClusterHub(ownership, devices, pki, leases, timer, { store, cluster, options, records });
   }
 }

@@ -6,19 +6,20 @@
  * certificates close to expiry (less than a tenth of their lifetime left,
  * past the latest point the hub asks them to renew).
  *
- * In cluster mode the inventory is this machine's file, which the other hubs
- * do not see: renewal is refused there (`certError` `unavailable`) until the
- * cluster's store keeps the renewal records.
+ * In cluster mode the records live in the cluster (cluster-renewal.ts):
+ * the PKI folder's inventory is this machine's file, which the other hubs
+ * do not see.
  */
 import { readFile } from 'node:fs/promises';
 import { FleethubError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { MetricsRegistry } from '../../metrics.js';
 import { readPassphrase } from '../../pki/ca-passphrase.js';
-import { loadInventory, statusOf } from '../../pki/inventory.js';
+import { loadInventory, statusOf, type InventoryFile, type StoredDevice } from '../../pki/inventory.js';
 import { hasIssuingCa, loadIssuingCa } from '../../pki/loaded-ca.js';
 import { pkiPaths } from '../../pki/paths.js';
-import { FileRenewalLedger } from '../../pki/renewal.js';
+import { FileRenewalLedger, type RenewalLedger, type RenewalPolicy } from '../../pki/renewal.js';
+import type { SigningCa } from '../../pki/devices.js';
 import { closeToExpiry } from '../../pki/renewal-timing.js';
 import type { HubConfig } from '../config.js';
 import { RenewalParticipant } from './renewal-participant.js';
@@ -26,8 +27,13 @@ import { RenewalParticipant } from './renewal-participant.js';
 /** Device ids named in one `renewal.expiring` line (the gauge has the count). */
 export const MAX_EXPIRING_IDS_LOGGED = 10;
 
-/** Why a cluster hub refuses renewal (logged with each refusal). */
-export const CLUSTER_REFUSAL = 'renewal records live in the PKI folder\'s inventory, which a cluster hub does not write: not available in cluster mode yet';
+/** What a cluster ledger is opened with. */
+export interface ClusterLedgerParts {
+  readonly dir: string;
+  readonly signer: SigningCa;
+  readonly days: number;
+  readonly policy: RenewalPolicy;
+}
 
 /** Renewal on a running hub. */
 export interface Renewal {
@@ -38,17 +44,26 @@ export interface Renewal {
   close(): Promise<void>;
 }
 
+/** What cluster mode gives renewal: the records go to the cluster's renewal bucket (cluster-renewal.ts). */
+export interface RenewalCluster {
+  /** Opens the cluster ledger for a hub that signs with `signer`. */
+  readonly ledger: (parts: ClusterLedgerParts) => Promise<RenewalLedger & {
+    /** The inventory decisions are taken from. */
+    inventory(): Promise<InventoryFile>;
+    /** A device's current certificate, the cluster's records applied. */
+    current(listed: StoredDevice): Promise<StoredDevice | undefined>;
+  }>;
+}
+
 /** Renewal, or null when it is off (no issuing CA, or `renewal.enabled` false). FH_ERR_CONFIG when the issuing CA is there but cannot sign. */
-export async function openRenewal(config: HubConfig, metrics: MetricsRegistry, log: Logger): Promise<Renewal | null> {
+export async function openRenewal(config: HubConfig, metrics: MetricsRegistry, log: Logger, cluster: RenewalCluster | null = null): Promise<Renewal | null> {
   const settings = config.renewal;
   const paths = pkiPaths(config.pkiDir);
   if (!settings.enabled || !(await hasIssuingCa(paths.dir))) return null;
-  if (config.cluster !== null) {
-    log.log('warn', 'renewal.unavailable', { reason: CLUSTER_REFUSAL });
-    const participant = new RenewalParticipant({ config: settings, ledger: null, refusal: CLUSTER_REFUSAL, metrics, log });
-    return { participant, check: () => Promise.resolve(), close: () => Promise.resolve() };
-  }
-  let ledger: FileRenewalLedger;
+  let ledger: RenewalLedger;
+  let inventoryOf: () => Promise<InventoryFile> = () => loadInventory(paths.dir);
+  // Cluster mode: a device the cluster renewed has another current certificate than the inventory's.
+  let currentOf: (device: StoredDevice) => Promise<StoredDevice | undefined> = (device) => Promise.resolve(device);
   try {
     const passphrase = await readPassphrase({ file: config.provisioning.issuingPassphraseFile, env: config.provisioning.issuingPassphraseEnv });
     // An encrypted issuing key whose passphrase the hub was not given: the operator signs with the CLI only.
@@ -58,14 +73,18 @@ export async function openRenewal(config: HubConfig, metrics: MetricsRegistry, l
     }
     const issuing = await loadIssuingCa(paths.dir, passphrase);
     if (issuing === null) throw new Error(`no issuing CA in ${paths.dir}`);
-    ledger = new FileRenewalLedger({
-      dir: paths.dir, signer: { ca: issuing, role: 'issuing' }, days: settings.deviceDays,
-      policy: { minIntervalMs: settings.minIntervalMs, allowEarly: settings.allowEarly }, issuingPassphrase: passphrase,
-    });
+    const common = { dir: paths.dir, signer: { ca: issuing, role: 'issuing' as const }, days: settings.deviceDays, policy: { minIntervalMs: settings.minIntervalMs, allowEarly: settings.allowEarly } };
+    if (cluster === null) ledger = new FileRenewalLedger({ ...common, issuingPassphrase: passphrase });
+    else {
+      const clustered = await cluster.ledger(common);
+      ledger = clustered;
+      inventoryOf = () => clustered.inventory();
+      currentOf = (device) => clustered.current(device);
+    }
   } catch (err) {
     throw new FleethubError('FH_ERR_CONFIG', `renewal: the hub cannot sign with the issuing CA: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
-  const participant = new RenewalParticipant({ config: settings, ledger, pending: await ledger.pendingSerials(), metrics, log });
+  const participant = new RenewalParticipant({ config: settings, ledger, pending: await ledger.pendingSerials(), commitAnyHandshake: cluster !== null, metrics, log });
   const expiring = metrics.gauge('fleethub_device_certs_expiring', 'Active device certificates with less than a tenth of their lifetime left (past the latest point the hub asks them to renew)');
   const check = async (): Promise<void> => {
     const revoked = await ledger.expirePending(settings.pendingTtlMs);
@@ -73,7 +92,13 @@ export async function openRenewal(config: HubConfig, metrics: MetricsRegistry, l
     participant.pendingRevoked(revoked);
     participant.setPending(await ledger.pendingSerials());
     const now = Date.now();
-    const close = (await loadInventory(paths.dir)).devices.filter((d) => statusOf(d) === 'active' && closeToExpiry(Date.parse(d.notBefore), Date.parse(d.notAfter), now));
+    const isClose = (d: StoredDevice | undefined): d is StoredDevice => d !== undefined && statusOf(d) === 'active' && closeToExpiry(Date.parse(d.notBefore), Date.parse(d.notAfter), now);
+    const candidates = (await inventoryOf()).devices.filter(isClose);
+    const close: StoredDevice[] = [];
+    for (const d of candidates) {
+      const current = await currentOf(d);
+      if (isClose(current)) close.push(current);
+    }
     expiring.set(close.length);
     if (close.length > 0) log.log('warn', 'renewal.expiring', { count: close.length, ids: close.slice(0, MAX_EXPIRING_IDS_LOGGED).map((d) => d.id).join(' ') });
   };

@@ -66,7 +66,7 @@ export function readRenewalSection(r: ConfigReader): RenewalConfig {
   });
 }
 
-/** Whether a hub with this `renewal` section renews what its issuing CA signs: not when it is off, nor on a cluster hub (not available there yet). */
-export function renewalPolicy(renewal: RenewalConfig, clustered: boolean): DeviceRenewalPolicy {
-  return { renews: renewal.enabled && !clustered, deviceDays: renewal.deviceDays };
+/** Whether a hub with this `renewal` section renews what its issuing CA signs: not when it is off (a cluster hub renews too). */
+export function renewalPolicy(renewal: RenewalConfig): DeviceRenewalPolicy {
+  return { renews: renewal.enabled, deviceDays: renewal.deviceDays };
 }

@@ -8,16 +8,15 @@
  * connection and per hub: the request count of a connection, the hub-wide
  * rate, the metrics and the log lines.
  *
- * A hub whose inventory it may not write (cluster mode) keeps the
- * participant in refusing mode: no `renew` feature, and every request
- * answered `unavailable`.
+ * Without a ledger the participant refuses: no `renew` feature, and every
+ * request answered `unavailable`.
  */
 import type { X509Certificate } from 'node:crypto';
 import { FleethubError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Counter, MetricsRegistry } from '../../metrics.js';
 import { verifyCsr } from '../../pki/csr.js';
-import type { FileRenewalLedger, RenewalOutcome, RenewalRefusal, RenewalRequest } from '../../pki/renewal.js';
+import type { RenewalLedger, RenewalOutcome, RenewalRefusal, RenewalRequest } from '../../pki/renewal.js';
 import { closeToExpiry, renewalDue } from '../../pki/renewal-timing.js';
 import type { DeviceFeature, HelloCert, V2ControlKey } from '../protocol-v2.js';
 import type { DownlinkPort } from '../session-extension.js';
@@ -31,9 +30,15 @@ export const RENEWAL_RETRY_AFTER_FAILURE_MS = 60_000;
 /** What the participant works with. */
 export interface RenewalParticipantOptions {
   readonly config: RenewalConfig;
-  /** Null: renewal refused on this hub (cluster mode), with `refusal` as the reason logged. */
-  readonly ledger: FileRenewalLedger | null;
+  /** Null: renewal refused on this hub, with `refusal` as the reason logged. */
+  readonly ledger: RenewalLedger | null;
   readonly refusal?: string;
+  /**
+   * Cluster mode: a device's pending certificate may have been issued by
+   * another hub, so every handshake is offered to the ledger's commit (which
+   * answers null at once for a serial it knows is not pending).
+   */
+  readonly commitAnyHandshake?: boolean;
   /** Device id → serial of its pending certificate, from the inventory at start. */
   readonly pending?: ReadonlyMap<string, string>;
   readonly metrics: MetricsRegistry;
@@ -94,8 +99,9 @@ export class RenewalParticipant implements V2Participant {
   opened(port: DownlinkPort, peer: V2Peer): void {
     this.#connections.set(port, { peer, requests: 0 });
     if (this.#options.ledger === null) return;
-    if (this.#pending.get(port.device) === port.serial) this.#commit(this.#options.ledger, port.device, port.serial);
-    else if (peer.certificate !== undefined) {
+    const pending = this.#pending.get(port.device) === port.serial;
+    if (pending || this.#options.commitAnyHandshake === true) this.#commit(this.#options.ledger, port.device, port.serial);
+    if (!pending && peer.certificate !== undefined) {
       const { notBefore, notAfter } = validityMs(peer.certificate);
       if (closeToExpiry(notBefore, notAfter, Date.now())) {
         this.#options.log.log('warn', 'device.cert_expiring', { id: port.device, serial: port.serial, notAfter: new Date(notAfter).toISOString() });
@@ -119,7 +125,7 @@ export class RenewalParticipant implements V2Participant {
     for (const [id, serial] of pending) this.#pending.set(id, serial);
   }
 
-  #commit(ledger: FileRenewalLedger, device: string, serial: string): void {
+  #commit(ledger: RenewalLedger, device: string, serial: string): void {
     ledger.commit(device, serial).then(
       (done) => {
         if (this.#pending.get(device) === serial) this.#pending.delete(device);
@@ -184,13 +190,13 @@ export class RenewalParticipant implements V2Participant {
     return null;
   }
 
-  #ledgerOrRefuse(port: DownlinkPort): FileRenewalLedger | null {
+  #ledgerOrRefuse(port: DownlinkPort): RenewalLedger | null {
     const ledger = this.#options.ledger;
     if (ledger === null) this.#refuse(port, 'unavailable', this.#options.refusal ?? 'renewal is off on this hub', this.#options.config.minIntervalMs);
     return ledger;
   }
 
-  #renew(ledger: FileRenewalLedger, port: DownlinkPort, request: RenewalRequest, kind: 'csr' | 'renew'): void {
+  #renew(ledger: RenewalLedger, port: DownlinkPort, request: RenewalRequest, kind: 'csr' | 'renew'): void {
     ledger.renew(request, () => this.#bucket.take()).then(
       (outcome) => this.#answer(port, outcome, kind),
       (err: unknown) => {

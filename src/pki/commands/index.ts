@@ -12,7 +12,6 @@ import { registerDeviceExportCommand } from './device-export-command.js';
 import { registerDeviceListCommand } from './device-list-command.js';
 import { examples } from './pki-options.js';
 import { registerProvisionBatchCommands } from './provision-batch-commands.js';
-import { registerProvisionResetCommand } from './provision-reset-command.js';
 
 export type { HubConfigReader };
 
@@ -36,5 +35,4 @@ export function registerPkiCommands(program: Command, readHubConfig?: HubConfigR
   const provision = program.command('provision').description('zero-touch provisioning by claim: factory batches, their claim certificates, resets');
   examples(provision, ['fleethub provision batch add line-7 --ids-file ids.txt', 'fleethub provision export line-7 --format esp32 --out fleethub_claim.h']);
   registerProvisionBatchCommands(provision);
-  registerProvisionResetCommand(provision, provision.commands.find((c) => c.name() === 'batch') as Command);
 }
