@@ -8,8 +8,6 @@ import type { Command } from 'commander';
 import { action } from './command-action.js';
 import { FleethubError } from './errors.js';
 import { loadHubConfig } from './hub/config-file.js';
-import { resetClusterProvisioned } from './hub/cluster/cluster-provision-reset.js';
-import { publishPkiToCluster } from './hub/cluster/publish-pki.js';
 import { readPassphrase } from './pki/ca-passphrase.js';
 import { resetProvisioned } from './pki/claim-batches.js';
 import { examples, passphraseOption, pkiOption, resolvePkiDir } from './pki/commands/pki-options.js';
@@ -45,6 +43,10 @@ export function registerProvisionResetCommand(program: Command): void {
         if (!(err instanceof FleethubError) || err.code !== 'FH_ERR_DEVICE_UNKNOWN') throw err;
         unknown = err;
       }
+      // Loaded only for a cluster: every command of the CLI, `serve` among them, loads this module.
+      const [{ resetClusterProvisioned }, { publishPkiToCluster }] = await Promise.all([
+        import('./hub/cluster/cluster-provision-reset.js'), import('./hub/cluster/publish-pki.js'),
+      ]);
       const inCluster = await resetClusterProvisioned(cluster, id);
       if (local === null && !inCluster.found) throw unknown;
       const revoked = [...(local?.revokedSerial === null || local === null ? [] : [local.revokedSerial]), ...inCluster.revoked];
