@@ -35,7 +35,7 @@ import type { Counter, MetricsRegistry } from '../../metrics.js';
 import { decodeToken, encodeToken } from '../../store/jetstream/nats-names.js';
 import type { DeviceLimits } from '../config.js';
 import { globMatches } from '../console/device-glob.js';
-import { configGlobError, GlobDocuments } from '../commands/config-globs.js';
+import { configGlobError, effectiveDocument, GlobDocuments, sendDesiredDocument } from '../commands/config-globs.js';
 import { configMessage, parseConfigAck, valueObjectError, type ValueObject } from '../commands/control-messages.js';
 import { isConfigAck, isDesiredDocument, type ConfigAckRecord, type ConfigRefusal, type ConfigView, type DesiredDocument } from '../commands/desired-configs.js';
 import type { ConfigService } from '../commands/device-control.js';
@@ -295,8 +295,7 @@ export class ClusterDesiredConfigs implements V2Participant, ConfigService {
 
   /** The document a device gets: its own, else the most specific matching glob's. */
   #effective(device: string): { readonly doc: DesiredDocument; readonly glob: string | null } | null {
-    const own = this.#docs.get(device);
-    return own !== undefined ? { doc: own, glob: null } : this.#globs.resolve(device);
+    return effectiveDocument(this.#docs, this.#globs, device);
   }
 
   /** Whether this hub's copy has a document for `device` that the device has not acknowledged. */
@@ -310,14 +309,8 @@ export class ClusterDesiredConfigs implements V2Participant, ConfigService {
     const { port } = online;
     const doc = this.#effective(port.device)?.doc;
     if (doc === undefined || doc.version === online.sent || !this.#due(port.device)) return;
-    // A glob's document was checked against the config's limits; a device on a smaller plan may allow fewer fields.
-    if (valueObjectError(doc.desired, port.limits.maxFields) !== null) {
-      this.#o.log.log('warn', 'config.not_sent', { device: port.device, version: doc.version, reason: 'maxFields' });
-      return;
-    }
-    online.sent = doc.version;
-    if (port.sendDownlink(configMessage(doc.version, doc.desired))) this.#sentCount.inc();
-    else this.#o.log.log('warn', 'config.not_sent', { device: port.device, version: doc.version });
+    online.sent = doc.version; // tried once per version and connection, whether or not it fitted the plan
+    if (sendDesiredDocument(port, doc, this.#o.log)) this.#sentCount.inc();
   }
 
   #onEntry(entry: KvWatchEntry): void {

@@ -15,6 +15,9 @@
  * they were loaded in, so every restart picks the same one.
  */
 import { globMatches, isValidGlob, MAX_GLOB_LENGTH } from '../console/device-glob.js';
+import type { Logger } from '../../log.js';
+import type { DownlinkPort } from '../session-extension.js';
+import { configMessage, valueObjectError } from './control-messages.js';
 import type { DesiredDocument } from './desired-configs.js';
 
 /** Why `glob` cannot name a glob document (a sentence for the operator), or null when it can. */
@@ -98,4 +101,31 @@ export class GlobDocuments {
     }
     return best === null ? null : { glob: best.glob, doc: best.doc };
   }
+}
+
+/**
+ * The document a device gets: its own (from `own`, keyed by device id), else
+ * the most specific matching glob's; `glob` says which glob, null for its own.
+ */
+export function effectiveDocument(
+  own: ReadonlyMap<string, DesiredDocument>, globs: GlobDocuments, device: string,
+): { readonly doc: DesiredDocument; readonly glob: string | null } | null {
+  const doc = own.get(device);
+  return doc !== undefined ? { doc, glob: null } : globs.resolve(device);
+}
+
+/**
+ * Sends `doc` to a device (SPEC `{"config"}`), unless it has more fields than
+ * the device's plan allows: a glob's document was checked against the
+ * config's limits, and a device on a smaller plan may allow fewer. Logs
+ * `config.not_sent` when it does not go; true when it went.
+ */
+export function sendDesiredDocument(port: DownlinkPort, doc: DesiredDocument, log: Logger): boolean {
+  if (valueObjectError(doc.desired, port.limits.maxFields) !== null) {
+    log.log('warn', 'config.not_sent', { device: port.device, version: doc.version, reason: 'maxFields' });
+    return false;
+  }
+  if (port.sendDownlink(configMessage(doc.version, doc.desired))) return true;
+  log.log('warn', 'config.not_sent', { device: port.device, version: doc.version });
+  return false;
 }

@@ -17,7 +17,7 @@ import { downlinkBytes, type DeviceFeature, type V2ControlKey } from '../protoco
 import type { DownlinkPort } from '../session-extension.js';
 import type { V2ControlHandler, V2Participant } from '../v2-session.js';
 import { globMatches } from '../console/device-glob.js';
-import { configGlobError, GlobDocuments } from './config-globs.js';
+import { configGlobError, effectiveDocument, GlobDocuments, sendDesiredDocument } from './config-globs.js';
 import { configMessage, parseConfigAck, valueObjectError, type ValueObject } from './control-messages.js';
 import type { KeyedStore } from './keyed-journal.js';
 
@@ -237,8 +237,7 @@ export class DesiredConfigs implements V2Participant {
 
   /** The document a device gets: its own, else the most specific matching glob's. */
   #effective(device: string): { readonly doc: DesiredDocument; readonly glob: string | null } | null {
-    const own = this.#docs.get(device);
-    return own !== undefined ? { doc: own, glob: null } : this.#globs.resolve(device);
+    return effectiveDocument(this.#docs, this.#globs, device);
   }
 
   #sendIfUnacked(port: DownlinkPort): void {
@@ -247,13 +246,7 @@ export class DesiredConfigs implements V2Participant {
   }
 
   #send(port: DownlinkPort, doc: DesiredDocument): void {
-    // A glob's document was checked against the config's limits; a device on a smaller plan may allow fewer fields.
-    if (valueObjectError(doc.desired, port.limits.maxFields) !== null) {
-      this.#o.log.log('warn', 'config.not_sent', { device: port.device, version: doc.version, reason: 'maxFields' });
-      return;
-    }
-    if (port.sendDownlink(configMessage(doc.version, doc.desired))) this.#sent.inc();
-    else this.#o.log.log('warn', 'config.not_sent', { device: port.device, version: doc.version });
+    if (sendDesiredDocument(port, doc, this.#o.log)) this.#sent.inc();
   }
 
   #onAck(port: DownlinkPort, body: unknown): string | null {
