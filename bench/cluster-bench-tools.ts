@@ -25,6 +25,26 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
+/**
+ * Waits until `pids` together use at most `cores` of CPU over a one-second
+ * window (what the last round left behind: a fleet's disconnects, owner
+ * records released, a nats-server's flush, has finished), or `maxMs` passed.
+ * Resolves with the time waited (ms) and the last window's figure, so a round
+ * measured on a busy machine says so.
+ */
+export async function quiesce(pids: readonly number[], cores: number, maxMs: number): Promise<{ waitedMs: number; cores: number }> {
+  const t0 = performance.now();
+  let last = Number.POSITIVE_INFINITY;
+  while (performance.now() - t0 < maxMs) {
+    const before = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+    const at = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    last = (pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - before) / ((performance.now() - at) / 1000);
+    if (last <= cores) break;
+  }
+  return { waitedMs: Math.round(performance.now() - t0), cores: Math.round(last * 1000) / 1000 };
+}
+
 /** Resident memory of a process in MiB; 0 when it is gone. */
 export function rssMiB(pid: number): number {
   try {

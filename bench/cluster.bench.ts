@@ -48,7 +48,7 @@ import { startNatsCluster, type NatsCluster } from '../test/helpers/nats-cluster
 import { REPO_ROOT } from '../test/helpers/paths.js';
 import { freePort } from '../test/helpers/service-process.js';
 import { waitUntil } from '../test/helpers/wait.js';
-import { childProcesses, cpuSeconds, rssMiB, SimWatch, type SimTick } from './cluster-bench-tools.js';
+import { childProcesses, cpuSeconds, quiesce, rssMiB, SimWatch, type SimTick } from './cluster-bench-tools.js';
 import { startHub, stopHub, type HubProcess } from './hub-process.js';
 
 const DEVICES = Number(process.env.CLUSTER_BENCH_DEVICES ?? 1_000);
@@ -59,6 +59,10 @@ const SECONDS = Math.max(8, Number(process.env.CLUSTER_BENCH_SECONDS ?? 30));
 const ROUNDS = Math.max(1, Number(process.env.CLUSTER_BENCH_ROUNDS ?? 2));
 /** Hubs in the cluster (deploy/ has three; two leave a core for NATS and the simulator). */
 const HUBS = Math.min(3, Math.max(2, Number(process.env.CLUSTER_BENCH_HUBS ?? 2)));
+/** Before each CPU round, the bench's processes must be back within this many cores of their idle CPU ... */
+const QUIET_MARGIN_CORES = 0.05;
+/** ... or this long must have passed (ms). */
+const QUIET_MAX_MS = 30_000;
 /** Progress ticks (seconds) of the sending phase left out of the CPU window: the fleet settles first. */
 const WARMUP_TICKS = 3;
 /** The longest a failure scenario waits for the fleet to come back before it gives up. */
@@ -84,6 +88,8 @@ interface HubSetup { readonly name: string; readonly configPath: string; readonl
 interface CpuRound {
   readonly kind: 'single' | 'cluster';
   readonly round: number;
+  /** How long the bench waited before the round for every process to be idle again, and their cores in its last second. */
+  readonly quietBefore?: { readonly waitedMs: number; readonly cores: number };
   readonly connected: number;
   readonly ackedInWindow: number;
   readonly windowS: number;
@@ -365,9 +371,13 @@ async function main(): Promise<void> {
     for (let r = 0; r < ROUNDS; r += 1) {
       const kinds: Array<CpuRound['kind']> = r % 2 === 0 ? ['single', 'cluster'] : ['cluster', 'single'];
       for (const kind of kinds) {
-        rounds.push(kind === 'single'
+        // Every process of both setups back to idle first: what one round leaves behind is not billed to the next.
+        const quiet = await quiesce([...Object.values(singlePids), ...Object.values(clusterPids)], idle.single + idle.cluster + QUIET_MARGIN_CORES, QUIET_MAX_MS);
+        process.stderr.write(`  quiet after ${(quiet.waitedMs / 1000).toFixed(1)} s (${quiet.cores} cores)\n`);
+        const measured = kind === 'single'
           ? await cpuRound('single', r, directUrl(singleSetup), pkiDir, singlePids, idle.single, null)
-          : await cpuRound('cluster', r, haproxy.deviceUrl, pkiDir, clusterPids, idle.cluster, haproxyPid));
+          : await cpuRound('cluster', r, haproxy.deviceUrl, pkiDir, clusterPids, idle.cluster, haproxyPid);
+        rounds.push({ ...measured, quietBefore: quiet });
       }
     }
     const ratiosOf = (figure: (r: CpuRound) => number): number[] => [...Array(ROUNDS).keys()].map((r) => {
