@@ -158,9 +158,9 @@ export class HistoryIndex {
   }
 
   /**
-   * Notes a group commit's readings in one timed loop: reading `i` is
-   * `devices[i]`'s at `ts[i]`, its frame `lengths[i]` bytes, the first at
-   * byte `offset`; `caches[i]` is its device's cache.
+   * Notes a group commit's readings in one timed loop: `readings[i]`'s
+   * frame is `lengths[i]` bytes, the first at byte `offset` of the active
+   * segment and each after the one before; `caches[i]` is its device's.
    */
   noteTimed(readings: readonly { readonly device: string; readonly ts: number }[], lengths: readonly number[], offset: number, caches: readonly SlotCache[]): void {
     const timing = this.#timing as HistoryWriteTiming;
