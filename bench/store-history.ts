@@ -31,7 +31,8 @@ import type { Reading } from '../src/store/types.js';
 
 const DAY_MS = 86_400_000;
 const INTERVAL_MS = 10_000;
-const READINGS_PER_DEVICE = DAY_MS / INTERVAL_MS;
+/** Readings of each device in the day. */
+export const READINGS_PER_DEVICE = DAY_MS / INTERVAL_MS;
 /** Steps of the fleet per append: a minute of readings of every device in one group commit. */
 const STEPS_PER_APPEND = 6;
 const QUERY_DEVICES = 10;
@@ -81,16 +82,17 @@ function cpuSeconds(since: NodeJS.CpuUsage): number {
 }
 
 /** The middle value (of an even count, the mean of the two middle ones: of two rounds, not the larger). */
-function median(values: number[]): number {
+export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   if (sorted.length % 2 === 1) return sorted[mid] ?? 0;
   return ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }
 
-function fillBatch(k: number, devices: number, dayStart: number): Reading[] {
+/** The readings of steps `k` to `k + steps - 1` of the day (one append), every device's at each step. */
+export function fillBatch(k: number, devices: number, dayStart: number, steps = STEPS_PER_APPEND): Reading[] {
   const batch: Reading[] = [];
-  for (let s = k; s < Math.min(k + STEPS_PER_APPEND, READINGS_PER_DEVICE); s += 1) {
+  for (let s = k; s < Math.min(k + steps, READINGS_PER_DEVICE); s += 1) {
     for (let d = 0; d < devices; d += 1) batch.push(sample(d, s, dayStart));
   }
   return batch;

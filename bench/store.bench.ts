@@ -11,13 +11,21 @@
  *   in alternating rounds; CPU and wall time per commit;
  * - history (store-history.ts): a day of 1,000 devices at one reading every
  *   10 s, one device's last 24 h, and the history index's share of the write
- *   CPU (the fill with and without the index, in alternating rounds).
+ *   CPU (the fill with and without the index, in alternating rounds);
+ * - history-share (store-history-share.ts, not in the default set): the
+ *   index's share of the write CPU measured inside one fill, so that the
+ *   machine's drift between rounds does not swamp it: two stores, with and
+ *   without the index, filled in alternating appends, and the index's own
+ *   write work counted as it goes.
  *
  * `STORE_BENCH_SCENARIOS=history,open` runs only those (default: all);
  * `STORE_BENCH_HISTORY_DEVICES=100` scales the history fleet down, and
  * `STORE_BENCH_HISTORY_SEGMENT_BYTES=6710886` its segments with it;
  * `STORE_BENCH_HISTORY_ROUNDS=3` sets the fills with and without the index
- * (default 2 of each).
+ * (default 2 of each); for history-share,
+ * `STORE_BENCH_HISTORY_SHARE_REPEATS=3` (default 3) and
+ * `STORE_BENCH_HISTORY_STEPS_PER_APPEND` (default: 6,000 readings per
+ * append, as the full-size fill).
  *
  * Writes bench/results/store.json. Runs in a temp folder on the machine's
  * disk; fsync cost depends on that disk, so quote the figures with it.
@@ -34,12 +42,15 @@ import { SegmentWriter } from '../src/store/segment-writer.js';
 import type { Reading } from '../src/store/types.js';
 import { REPO_ROOT } from '../test/helpers/paths.js';
 import { historyScenario, type HistoryResult } from './store-history.js';
+import { historyShareScenario, type HistoryShareResult } from './store-history-share.js';
 
 const CONFIG: StoreConfig = DEFAULT_STORE_CONFIG;
 const RUN_MS = Number(process.env.STORE_BENCH_MS ?? 4000);
 const SCENARIOS = new Set((process.env.STORE_BENCH_SCENARIOS ?? 'append,durable,open,history').split(','));
 const HISTORY_DEVICES = Number(process.env.STORE_BENCH_HISTORY_DEVICES ?? 1000);
 const HISTORY_ROUNDS = Number(process.env.STORE_BENCH_HISTORY_ROUNDS ?? 2);
+const SHARE_REPEATS = Number(process.env.STORE_BENCH_HISTORY_SHARE_REPEATS ?? 3);
+const SHARE_STEPS = process.env.STORE_BENCH_HISTORY_STEPS_PER_APPEND === undefined ? undefined : Number(process.env.STORE_BENCH_HISTORY_STEPS_PER_APPEND);
 /** Segment size of the history fills: the default, or smaller for a scaled-down fleet (1000 devices : 64 MiB). */
 const HISTORY_CONFIG: StoreConfig = { ...CONFIG, segmentBytes: Number(process.env.STORE_BENCH_HISTORY_SEGMENT_BYTES ?? CONFIG.segmentBytes) };
 const OPEN_DEVICES = 1000;
@@ -235,11 +246,18 @@ try {
     console.log(`store: history, a day of ${HISTORY_DEVICES} devices at one reading every 10 s${scale} (${cpus().length} cores, Node ${process.version})`);
     console.table([history]);
   }
+  let historyShare: HistoryShareResult | null = null;
+  if (SCENARIOS.has('history-share')) {
+    historyShare = await historyShareScenario(root, HISTORY_DEVICES, HISTORY_CONFIG, SHARE_REPEATS, SHARE_STEPS);
+    const { perRepeat: _, ...summary } = historyShare;
+    console.log(`store: history-share, the index's share of the write CPU in one fill, a day of ${HISTORY_DEVICES} devices (${cpus().length} cores, Node ${process.version})`);
+    console.table([summary]);
+  }
   const resultsDir = resolve(REPO_ROOT, 'bench', 'results');
   await mkdir(resultsDir, { recursive: true });
   await writeFile(
     join(resultsDir, 'store.json'),
-    `${JSON.stringify({ machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version }, runMs: RUN_MS, append, durable, open, history }, null, 2)}\n`,
+    `${JSON.stringify({ machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version }, runMs: RUN_MS, append, durable, open, history, historyShare }, null, 2)}\n`,
   );
 } finally {
   await rm(root, { recursive: true, force: true });

@@ -41,7 +41,7 @@ export async function openStore(dir: string, config: StoreConfig, options: Store
     const resets = await loadSeqResets(dir);
     const scan = new HistoryScan(dir);
     const recovered = await recoverLog(dir, log, resolved.now(), resets, (base) => scan.visitor(base));
-    const historyOptions = { enabled: resolved.historyIndex, writeWindowBytes: resolved.historyWriteWindowBytes };
+    const historyOptions = { enabled: resolved.historyIndex, writeWindowBytes: resolved.historyWriteWindowBytes, timing: resolved.historyTiming };
     const history = await HistoryIndex.open(dir, log, historyOptions, recovered.segments, scan);
     const cursors = await CursorFile.load(dir);
     const active = recovered.segments[recovered.segments.length - 1] as Segment;

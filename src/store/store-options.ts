@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { ConfigReader, MAX_CONFIG_INTEGER } from '../config/config-reader.js';
 import { SILENT_LOGGER, type Logger } from '../log.js';
 import { checkStoreConfig, type StoreConfig } from './store-config.js';
+import type { HistoryWriteTiming } from './history/write-timing.js';
 
 /** Log bytes written between two checkpoints; bounds the replay at open. @defaultValue 16 MiB */
 export const DEFAULT_CHECKPOINT_BYTES = 16 * 1024 * 1024;
@@ -60,6 +61,11 @@ export interface StoreOptions {
   readonly historyIndex?: boolean;
   /** @defaultValue {@link DEFAULT_HISTORY_WRITE_WINDOW_BYTES} */
   readonly historyWriteWindowBytes?: number;
+  /**
+   * Where to add up the history index's own write work (history/write-timing.ts):
+   * for the store benchmark. Null times nothing. @defaultValue null
+   */
+  readonly historyTiming?: HistoryWriteTiming | null;
 }
 
 /** {@link StoreOptions} with every default filled in. */
@@ -83,6 +89,7 @@ export function resolveStoreOptions(config: StoreConfig, options: StoreOptions):
     recoveryCheckMs: r.int('recoveryCheckMs', 1, MAX_CONFIG_INTEGER, DEFAULT_RECOVERY_CHECK_MS),
     historyIndex: r.bool('historyIndex', true),
     historyWriteWindowBytes: r.int('historyWriteWindowBytes', 1, MAX_CONFIG_INTEGER, DEFAULT_HISTORY_WRITE_WINDOW_BYTES),
+    historyTiming: options.historyTiming ?? null,
   };
   return Object.freeze(resolved);
 }

@@ -31,6 +31,7 @@ import { CopyBuffers } from './frame-copy.js';
 import { readPicked } from './history-frames.js';
 import { RowPool } from './segment-columns.js';
 import { IndexDamaged, parseIndexFileName, SegmentHistory, type SlotCache } from './segment-history.js';
+import { elapsed, mark, type HistoryWriteTiming } from './write-timing.js';
 
 /**
  * Builds the index of the newest segment from the frames recovery scans (a
@@ -81,6 +82,8 @@ export interface HistoryIndexOptions {
   readonly enabled: boolean;
   /** Most bytes of an index file held in memory while it is written. */
   readonly writeWindowBytes: number;
+  /** Where the index's write work is added up (write-timing.ts); null: nothing is timed. */
+  readonly timing?: HistoryWriteTiming | null;
 }
 
 /** The history index of one embedded log. */
@@ -97,6 +100,8 @@ export class HistoryIndex {
   /** The rows of segments whose index files are written, for the next segments to fill. */
   readonly #pool: RowPool;
   #active: SegmentHistory;
+  /** Where the write work is added up, when the index is on and the store was given one. */
+  readonly #timing: HistoryWriteTiming | null;
 
   private constructor(dir: string, log: Logger, options: HistoryIndexOptions, segments: readonly Segment[], bySegment: Map<number, SegmentHistory>, pool: RowPool) {
     this.#dir = dir;
@@ -105,6 +110,7 @@ export class HistoryIndex {
     this.#options = options;
     this.#segments = segments;
     this.#bySegment = bySegment;
+    this.#timing = options.enabled ? (options.timing ?? null) : null;
     const active = segments[segments.length - 1] as Segment;
     let history = bySegment.get(active.base);
     if (history === undefined) {
@@ -142,10 +148,46 @@ export class HistoryIndex {
     if (this.#options.enabled) this.#active.note(device, ts, offset, length, cache);
   }
 
+  /**
+   * Whether the store notes each group commit's readings through
+   * {@link noteTimed}, after the rest of the commit's work, rather than
+   * through {@link note} as it goes (the store was given a timing).
+   */
+  get timed(): boolean {
+    return this.#timing !== null;
+  }
+
+  /**
+   * Notes a group commit's readings in one timed loop: `readings[i]`'s
+   * frame is `lengths[i]` bytes, the first at byte `offset` of the active
+   * segment and each after the one before; `caches[i]` is its device's.
+   */
+  noteTimed(readings: readonly { readonly device: string; readonly ts: number }[], lengths: readonly number[], offset: number, caches: readonly SlotCache[]): void {
+    const timing = this.#timing as HistoryWriteTiming;
+    const from = mark();
+    let at = offset;
+    for (let i = 0; i < readings.length; i += 1) {
+      const reading = readings[i] as { readonly device: string; readonly ts: number };
+      const length = lengths[i] as number;
+      this.#active.note(reading.device, reading.ts, at, length, caches[i] as SlotCache);
+      at += length;
+    }
+    const spent = elapsed(from);
+    timing.noteCpuUs += spent.cpuUs;
+    timing.noteWallMs += spent.wallMs;
+    timing.readings += readings.length;
+  }
+
   /** The log rolled over to `segment` (now the active one). */
   rolled(segment: Segment): void {
+    const from = this.#timing === null ? null : mark();
     this.#active = new SegmentHistory(this.#dir, segment.base, this.#pool);
     this.#bySegment.set(segment.base, this.#active);
+    if (from !== null && this.#timing !== null) {
+      const spent = elapsed(from);
+      this.#timing.noteCpuUs += spent.cpuUs;
+      this.#timing.noteWallMs += spent.wallMs;
+    }
   }
 
   /**
@@ -154,6 +196,18 @@ export class HistoryIndex {
    * wrote, so that maintenance can count them against `retentionBytes`.
    */
   async persist(): Promise<number> {
+    const timing = this.#timing;
+    if (timing === null) return this.#persist();
+    const from = mark();
+    const written = await this.#persist();
+    const spent = elapsed(from);
+    timing.persistCpuUs += spent.cpuUs;
+    timing.persistWallMs += spent.wallMs;
+    timing.files += written;
+    return written;
+  }
+
+  async #persist(): Promise<number> {
     if (!this.#options.enabled) return 0;
     const sealed = this.#segments.slice(0, -1);
     let written = 0;
