@@ -39,7 +39,9 @@ export interface ProvisionRequest {
 /** What the device gets. */
 export type ProvisionOutcome =
   | { readonly ok: true; readonly device: string; readonly certPem: string; readonly serial: string; readonly notAfter: Date; readonly repeat: boolean }
-  | { readonly ok: false; readonly error: ProvisionRefusal; readonly detail: string };
+  | { readonly ok: false; readonly error: ProvisionRefusal; readonly detail: string }
+  /** Over a rate the ledger keeps (the cluster-wide rate of a batch): nothing issued; try again after `retryAfterMs`. */
+  | { readonly ok: false; readonly error: 'rate_limited'; readonly detail: string; readonly retryAfterMs: number };
 
 /** Where provisioning decisions are taken and recorded (the inventory file today; the cluster's store later). */
 export interface ProvisioningLedger {

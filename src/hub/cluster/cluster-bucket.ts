@@ -34,6 +34,9 @@ export interface ClusterNames {
   readonly commandBucket: string;
   /** Renewal and provisioning records: `d.<device>` renewals, `q.<device>` the index of pending certificates, `p.<device>` provisionings, `n.<batch>` an open batch's count, `x.<i|r>.<serial>` revocations made in the cluster. */
   readonly renewalBucket: string;
+  /** The stream of cluster-wide rate windows (cluster-rate.ts), and its subjects' prefix (`<prefix>.rates.`). */
+  readonly rateStream: string;
+  readonly rateSubjectPrefix: string;
   /** The subject hub `node` answers takeover requests on. */
   takeoverSubject(node: string): string;
 }
@@ -48,6 +51,8 @@ export function clusterNames(prefix: string = DEFAULT_NATS_PREFIX): ClusterNames
     configBucket: `${prefix}-device-config`,
     commandBucket: `${prefix}-commands`,
     renewalBucket: `${prefix}-renewals`,
+    rateStream: `${prefix}-rates`,
+    rateSubjectPrefix: `${prefix}.rates.`,
     takeoverSubject: (node: string) => `${prefix}.node.${encodeToken(node)}.takeover`,
   });
 }

@@ -26,9 +26,8 @@ import type { DeviceControl } from '../commands/device-control.js';
 import type { HubConfig } from '../config.js';
 import { openClusterDeviceControl, resolveClusterControlOptions, type ClusterControlOptions } from './cluster-control.js';
 import { ClusterPki, crlKeyOf } from './cluster-crl.js';
-import { ClusterPkiRecords } from './cluster-pki-records.js';
+import { ClusterPkiRecords, type ClusterProvisioningParts } from './cluster-pki-records.js';
 import type { RenewalCluster } from '../renewal/open-renewal.js';
-import type { SigningCa } from '../../pki/devices.js';
 import type { ProvisioningLedger } from '../../pki/provisioning.js';
 import { DeviceOwnership } from './device-ownership.js';
 import { ClusterSessionOwnership } from './session-ownership.js';
@@ -43,7 +42,7 @@ export interface DeviceListenerCluster {
   /** The inventory the CLI published to the cluster: device plans come from it once one was published. */
   readonly inventory: TextSource;
   /** Provisioning records in the cluster (an id is provisioned once across hubs). */
-  readonly provisioning: (parts: { readonly dir: string; readonly signer: SigningCa; readonly days: number }) => ProvisioningLedger;
+  readonly provisioning: (parts: ClusterProvisioningParts) => ProvisioningLedger;
 }
 
 /** How often the hub looks at the store's health to act on a lost or regained quorum. @defaultValue 500 ms */
@@ -63,6 +62,8 @@ export interface ClusterHubOptions extends ClusterControlOptions {
   readonly liveBatchMs?: number;
   /** The most bytes of readings in one live message. @defaultValue DEFAULT_CLUSTER_FEED_BATCH_BYTES */
   readonly liveBatchBytes?: number;
+  /** The clock of the cluster-wide rate windows, ms since epoch (a test holds one window still). @defaultValue Date.now */
+  readonly rateClock?: () => number;
 }
 
 /** What {@link openClusterHub} needs from the hub. */
@@ -145,7 +146,7 @@ export class ClusterHub {
     });
     ownership.attach(devices);
     const pki = await ClusterPki.open(common);
-    const records = await ClusterPkiRecords.open(common);
+    const records = await ClusterPkiRecords.open({ ...common, ...(options.rateClock === undefined ? {} : { rateClock: options.rateClock }) });
     const leases = await SinkLeases.open({ ...common, ...(options.leaseTtlMs === undefined ? {} : { ttlMs: options.leaseTtlMs }) });
     let up = store.health().ok;
     const timer = setInterval(() => {

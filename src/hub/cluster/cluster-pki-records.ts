@@ -17,6 +17,7 @@ import type { ProvisioningLedger } from '../../pki/provisioning.js';
 import type { ClusterLedgerParts, RenewalCluster } from '../renewal/open-renewal.js';
 import { clusterNames, DEFAULT_CLUSTER_KV_TIMEOUT_MS, errorText, openClusterBucket } from './cluster-bucket.js';
 import { ClusterProvisioningLedger } from './cluster-provisioning.js';
+import { batchRateKey, ClusterRateCounter, RENEWAL_RATE_KEY } from './cluster-rate.js';
 import { ClusterRenewalLedger } from './cluster-renewal.js';
 import { crlNumberOf, inventoryOf, issuingRevokedSerials, publishHubCrl, recordRevocations, textOfEntry, type ClusterRevocation, type DeviceCaRole } from './cluster-revocations.js';
 
@@ -45,6 +46,15 @@ export function mergeInventories(published: InventoryFile | null, local: Invento
   };
 }
 
+/** What a cluster provisioning ledger is opened with. */
+export interface ClusterProvisioningParts {
+  readonly dir: string;
+  readonly signer: SigningCa;
+  readonly days: number;
+  /** `provisioning.perBatchPerMinute`: held for the whole cluster. */
+  readonly perBatchPerMinute: number;
+}
+
 /** Attempts at writing a hub's revocation records before it gives up (logged `renewal.revocation_not_recorded`). */
 export const MAX_RECORD_ATTEMPTS = 3;
 
@@ -54,11 +64,15 @@ export interface ClusterPkiRecordsOptions {
   readonly replicas: number;
   readonly prefix?: string;
   readonly log: Logger;
+  /** The clock of the rate windows. @defaultValue Date.now */
+  readonly rateClock?: () => number;
 }
 
 /** The buckets, the inventory and revocation for one hub. */
 export class ClusterPkiRecords {
   readonly renewalKv: KV;
+  /** The cluster-wide renewal and batch rates (cluster-rate.ts). */
+  readonly #rates: ClusterRateCounter;
   readonly #pkiKv: KV;
   readonly #log: Logger;
   /** The CRL publish waiting to start, which a new revocation joins. */
@@ -66,20 +80,25 @@ export class ClusterPkiRecords {
   /** The last publish started or queued. */
   #current: Promise<unknown> = Promise.resolve();
 
-  private constructor(renewalKv: KV, pkiKv: KV, log: Logger) {
+  private constructor(renewalKv: KV, pkiKv: KV, rates: ClusterRateCounter, log: Logger) {
     this.renewalKv = renewalKv;
+    this.#rates = rates;
     this.#pkiKv = pkiKv;
     this.#log = log;
   }
 
-  /** Opens (creating them) the renewal and PKI buckets. */
+  /** Opens (creating them) the renewal and PKI buckets and the rates stream. */
   static async open(options: ClusterPkiRecordsOptions): Promise<ClusterPkiRecords> {
     const names = clusterNames(options.prefix);
-    const [renewalKv, pkiKv] = await Promise.all([
+    const [renewalKv, pkiKv, rates] = await Promise.all([
       openClusterBucket(options.connection, names.renewalBucket, options.replicas, DEFAULT_CLUSTER_KV_TIMEOUT_MS),
       openClusterBucket(options.connection, names.pkiBucket, options.replicas, DEFAULT_CLUSTER_KV_TIMEOUT_MS),
+      ClusterRateCounter.open({
+        connection: options.connection, stream: names.rateStream, subjectPrefix: names.rateSubjectPrefix, replicas: options.replicas, timeoutMs: DEFAULT_CLUSTER_KV_TIMEOUT_MS,
+        ...(options.rateClock === undefined ? {} : { now: options.rateClock }),
+      }),
     ]);
-    return new ClusterPkiRecords(renewalKv, pkiKv, options.log);
+    return new ClusterPkiRecords(renewalKv, pkiKv, rates, options.log);
   }
 
   /** The inventory the operator published to the cluster merged with the PKI folder's `dir` ({@link mergeInventories}). */
@@ -157,8 +176,12 @@ export class ClusterPkiRecords {
   }
 
   /** The provisioning ledger open-provisioning.ts takes in cluster mode. */
-  provisioning(parts: { readonly dir: string; readonly signer: SigningCa; readonly days: number }): ProvisioningLedger {
-    return new ClusterProvisioningLedger({ kv: this.renewalKv, inventory: () => this.inventory(parts.dir), ...parts });
+  provisioning(parts: ClusterProvisioningParts): ProvisioningLedger {
+    const { perBatchPerMinute, ...rest } = parts;
+    return new ClusterProvisioningLedger({
+      kv: this.renewalKv, inventory: () => this.inventory(parts.dir), ...rest,
+      clusterRate: (batch) => this.#rates.take(batchRateKey(batch), perBatchPerMinute),
+    });
   }
 
   /** The {@link RenewalCluster} open-renewal.ts takes. */
@@ -168,6 +191,7 @@ export class ClusterPkiRecords {
         const ledger = new ClusterRenewalLedger({
           kv: this.renewalKv, dir: parts.dir, signer: parts.signer, days: parts.days, policy: parts.policy,
           inventory: () => this.inventory(parts.dir),
+          clusterRate: () => this.#rates.take(RENEWAL_RATE_KEY, parts.perMinute),
           reconcile: async () => {
             await this.reconcile(parts.signer.ca, parts.dir);
           },

@@ -59,6 +59,12 @@ export interface ClusterProvisioningLedgerOptions {
   readonly dir: string;
   readonly signer: SigningCa;
   readonly days: number;
+  /**
+   * Counts one issuance against the cluster-wide `provisioning.perBatchPerMinute`
+   * of `batch` (cluster-rate.ts): 0, or the ms until it allows one. Asked
+   * after the hub's own buckets, before signing. Absent: the hub's buckets only.
+   */
+  readonly clusterRate?: (batch: string) => Promise<number>;
 }
 
 /** Provisioning records in the cluster's renewal bucket. */
@@ -91,6 +97,9 @@ export class ClusterProvisioningLedger implements ProvisioningLedger {
       const decision = decideProvision(view, req, hash, now);
       if (decision.kind === 'refuse') return { ok: false, error: decision.error, detail: decision.detail };
       if (decision.kind === 'repeat') return this.#repeat(req.device, done, decision.serial);
+      // A leaked claim certificate mints at the batch's rate for the whole cluster, not once per hub; repeats are not counted.
+      const wait = (await this.#o.clusterRate?.(req.batch)) ?? 0;
+      if (wait > 0) return { ok: false, error: 'rate_limited', detail: `over batch ${req.batch}'s cluster-wide rate`, retryAfterMs: wait };
       // An open batch's maximum holds across hubs: the count is raised before anything is signed.
       if (view.batch?.allow === null && !(await this.#raiseCount(req.batch, counted, countEntry?.revision ?? 0))) continue;
       const { device, files } = signDevice(this.#o.signer, this.#o.dir, { id: req.device, publicKey: csr.publicKey, privateKey: null, keyType: csr.keyType, plan: null, days: this.#o.days }, now);

@@ -77,6 +77,12 @@ export interface ClusterRenewalLedgerOptions {
   readonly reconcile?: () => Promise<void>;
   /** Records revocations and publishes the CRL of their CA; resolves with a CA whose CRL this hub cannot sign (the root's), else null. */
   readonly revoke: (revocations: readonly ClusterRevocation[]) => Promise<DeviceCaRole | null>;
+  /**
+   * Counts one issuance against the cluster-wide `renewal.perMinute`
+   * (cluster-rate.ts): 0, or the ms until it allows one. Asked after the
+   * hub's own bucket, before signing. Absent: the hub's bucket only.
+   */
+  readonly clusterRate?: () => Promise<number>;
 }
 
 /** Pure: the device's current certificate, from the inventory and its record (a record started from another certificate is stale). */
@@ -173,6 +179,9 @@ export class ClusterRenewalLedger implements RenewalLedger {
       }
       const wait = takeToken();
       if (wait > 0) return { ok: false, error: 'rate_limited', detail: 'over the hub-wide renewal rate', retryAfterMs: wait };
+      // The hub's bucket let it through; the cluster's counter holds the rate for every hub together.
+      const clusterWait = (await this.#o.clusterRate?.()) ?? 0;
+      if (clusterWait > 0) return { ok: false, error: 'rate_limited', detail: 'over the cluster-wide renewal rate', retryAfterMs: clusterWait };
       const { device, files } = signDevice(this.#o.signer, this.#o.dir, { id: req.device, publicKey: req.publicKey, privateKey: null, keyType, plan: decision.current.plan, days: this.#o.days }, now);
       const pem = files[files.length - 1]?.data as string;
       const next: ClusterRenewalRecord = {

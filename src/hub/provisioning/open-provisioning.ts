@@ -36,7 +36,7 @@ export async function openProvisioning(config: HubConfig, metrics: HubMetrics, l
     // Cluster mode: the records in the cluster, so an id is provisioned once whichever hub a device reaches.
     const ledger = cluster === null
       ? new FileProvisioningLedger({ dir: paths.dir, signer, days, issuingPassphrase: passphrase })
-      : cluster.provisioning({ dir: paths.dir, signer, days });
+      : cluster.provisioning({ dir: paths.dir, signer, days, perBatchPerMinute: settings.perBatchPerMinute });
     log.log('info', 'provisioning.on', { path: '/v1/provision', deviceDays: days, perBatchPerMinute: settings.perBatchPerMinute, perIpPerMinute: settings.perIpPerMinute });
     return new ProvisionEndpoint({ config: settings, claimCaPem, ledger, metrics, log });
   } catch (err) {

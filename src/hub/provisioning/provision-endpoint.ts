@@ -8,7 +8,9 @@
  * `/v1/device` and a device certificate here (403).
  *
  * Limits, each a config key: requests per batch and per source IP per
- * minute (token buckets; over them `rate_limited` with `retryAfterMs`), the
+ * minute (token buckets; over them `rate_limited` with `retryAfterMs`; in
+ * cluster mode the ledger also holds the batch's rate for every hub
+ * together, and answers `rate_limited` itself past it), the
  * time to send the request, and its size (ws closes with 1009 past it).
  * Every issuance is one audit line (`provision.issued`).
  */
@@ -135,7 +137,7 @@ export class ProvisionEndpoint {
       log.log('error', 'provision.failed', { batch, id: parsed.device, ip, error: err instanceof Error ? err.message : String(err) });
       return this.#refuse(ws, 'rate_limited', batch, parsed.device, ip, 'the hub cannot issue now', this.#options.config.requestTimeoutMs);
     }
-    if (!outcome.ok) return this.#refuse(ws, outcome.error, batch, parsed.device, ip, outcome.detail);
+    if (!outcome.ok) return this.#refuse(ws, outcome.error, batch, parsed.device, ip, outcome.detail, 'retryAfterMs' in outcome ? Math.ceil(outcome.retryAfterMs) : undefined);
     metrics.provisioning.inc({ outcome: outcome.repeat ? 'repeat' : 'issued' });
     // The audit line: who got which certificate through which batch, from where.
     log.log('info', 'provision.issued', { batch, id: outcome.device, serial: outcome.serial, notAfter: outcome.notAfter.toISOString(), ip, repeat: outcome.repeat || undefined });

@@ -14,9 +14,19 @@ import { DEFAULT_DEVICE_DAYS, MAX_DAYS } from '../../pki/validity.js';
 
 /** The resolved `provisioning` section. */
 export interface ProvisioningConfig {
-  /** Certificates issued per batch per minute (a leaked claim certificate mints at most this many a minute). */
+  /**
+   * Certificates issued per batch per minute (a leaked claim certificate mints
+   * at most this many a minute). Each hub counts requests in a token bucket;
+   * in cluster mode the issuances of every hub are also counted together (a
+   * window of a minute in the cluster, cluster-rate.ts), so N hubs do not mint N times faster.
+   */
   readonly perBatchPerMinute: number;
-  /** Provisioning requests per source IP per minute (a factory line behind one NAT provisions at most this many). */
+  /**
+   * Provisioning requests per source IP per minute (a factory line behind one
+   * NAT provisions at most this many). Per hub, in cluster mode too: it
+   * protects the hub it is on, and a cluster-wide count per address would
+   * cost a NATS round trip for every request.
+   */
   readonly perIpPerMinute: number;
   /** Time from the upgrade to the `provision` request; a connection that sends none is closed. */
   readonly requestTimeoutMs: number;

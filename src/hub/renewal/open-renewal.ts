@@ -33,6 +33,8 @@ export interface ClusterLedgerParts {
   readonly signer: SigningCa;
   readonly days: number;
   readonly policy: RenewalPolicy;
+  /** `renewal.perMinute`: held for the whole cluster. */
+  readonly perMinute: number;
 }
 
 /** Renewal on a running hub. */
@@ -76,7 +78,7 @@ export async function openRenewal(config: HubConfig, metrics: MetricsRegistry, l
     const common = { dir: paths.dir, signer: { ca: issuing, role: 'issuing' as const }, days: settings.deviceDays, policy: { minIntervalMs: settings.minIntervalMs, allowEarly: settings.allowEarly } };
     if (cluster === null) ledger = new FileRenewalLedger({ ...common, issuingPassphrase: passphrase });
     else {
-      const clustered = await cluster.ledger(common);
+      const clustered = await cluster.ledger({ ...common, perMinute: settings.perMinute });
       ledger = clustered;
       inventoryOf = () => clustered.inventory();
       currentOf = (device) => clustered.current(device);

@@ -20,7 +20,11 @@ export interface RenewalConfig {
   readonly enabled: boolean;
   /** Lifetime of renewed certificates, in days. */
   readonly deviceDays: number;
-  /** Certificates issued by renewal per minute, hub-wide (a fleet renewing at once is spread out). */
+  /**
+   * Certificates issued by renewal per minute, hub-wide (a fleet renewing at
+   * once is spread out); in cluster mode also for the whole cluster together
+   * (a window of a minute counted in the cluster, cluster-rate.ts).
+   */
   readonly perMinute: number;
   /** Shortest time between two renewals of one device, ms (a device looping on renewal signs once a day). */
   readonly minIntervalMs: number;
