@@ -14,7 +14,9 @@
  *   (bytes and TLS records each way; the handshake cancels out).
  *
  * Writes bench/results/firmware.json. Runs are short and bounded
- * (FIRMWARE_BENCH_COUNT readings, FIRMWARE_BENCH_RUNS runs).
+ * (FIRMWARE_BENCH_COUNT readings, FIRMWARE_BENCH_RUNS runs). With
+ * FLEETHUB_MBEDTLS_DIR (as in test/firmware) it measures the build against
+ * that mbedTLS and writes bench/results/firmware-mbedtls-VERSION.json.
  */
 import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -24,7 +26,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startHub, type TestHub } from '../test/helpers/hub.js';
-import { deviceFiles, FIRMWARE_DIR, makeFirmware, startDevice, type DeviceFiles } from '../test/firmware/device-process.js';
+import { BUILD_DIR, deviceFiles, FIRMWARE_DIR, makeFirmware, MBEDTLS_INCLUDE, startDevice, type DeviceFiles } from '../test/firmware/device-process.js';
 import { REPO_ROOT } from '../test/helpers/paths.js';
 
 const COUNT = Number(process.env.FIRMWARE_BENCH_COUNT ?? 2_000);
@@ -35,7 +37,7 @@ const WIRE_LONG = 1_100;
 interface ObjectSize { readonly object: string; readonly text: number; readonly data: number; readonly bss: number }
 
 function sizes(): ObjectSize[] {
-  const objDir = join(FIRMWARE_DIR, 'build', 'obj');
+  const objDir = join(BUILD_DIR, 'obj');
   const run = spawnSync('sh', ['-c', `size ${objDir}/*.o`], { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(run.stderr);
   return run.stdout.trim().split('\n').slice(1).map((line) => {
@@ -44,19 +46,21 @@ function sizes(): ObjectSize[] {
   });
 }
 
-/** sizeof the client's structures, from a C program built against the same headers and mbedTLS. */
-async function structSizes(): Promise<Record<string, number>> {
+/** sizeof the client's structures, from a C program built against the same headers and mbedTLS (and that mbedTLS's version). */
+async function structSizes(): Promise<{ sizes: Record<string, number>; mbedtls: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'fleethub-sizeof-'));
   try {
     const names = ['fh_client', 'mbedtls_entropy_context', 'mbedtls_ctr_drbg_context', 'mbedtls_ssl_context', 'mbedtls_ssl_config',
       'mbedtls_x509_crt', 'mbedtls_pk_context', 'fh_ws_reader', 'fh_outbox'];
-    const source = ['#include <stdio.h>', '#include "fleethub/fh_client.h"', 'int main(void) {',
+    const source = ['#include <stdio.h>', '#include <mbedtls/version.h>', '#include "fleethub/fh_client.h"', 'int main(void) {',
+      '  printf("mbedtls %s\\n", MBEDTLS_VERSION_STRING);',
       ...names.map((n) => `  printf("${n} %zu\\n", sizeof(${n}));`), '  return 0;', '}'].join('\n');
     await writeFile(join(dir, 'sizeof.c'), source);
-    const build = spawnSync('gcc', ['-std=c99', `-I${join(FIRMWARE_DIR, 'src')}`, join(dir, 'sizeof.c'), '-o', join(dir, 'sizeof')], { encoding: 'utf8' });
+    const build = spawnSync('gcc', ['-std=c99', `-I${join(FIRMWARE_DIR, 'src')}`, ...MBEDTLS_INCLUDE, join(dir, 'sizeof.c'), '-o', join(dir, 'sizeof')], { encoding: 'utf8' });
     if (build.status !== 0) throw new Error(build.stderr);
     const out = spawnSync(join(dir, 'sizeof'), { encoding: 'utf8' }).stdout;
-    return Object.fromEntries(out.trim().split('\n').map((l) => [l.split(' ')[0] ?? '', Number(l.split(' ')[1])]));
+    const [first = '', ...rest] = out.trim().split('\n');
+    return { mbedtls: first.replace(/^mbedtls /, ''), sizes: Object.fromEntries(rest.map((l) => [l.split(' ')[0] ?? '', Number(l.split(' ')[1])])) };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -144,7 +148,8 @@ async function main(): Promise<void> {
     rows.reduce((a, r) => ({ text: a.text + r.text, data: a.data + r.data, bss: a.bss + r.bss }), { text: 0, data: 0, bss: 0 });
   const code = { portable: sum(objects.filter((o) => !posix.has(o.object))), withLinuxPort: sum(objects), objects };
   console.table(objects);
-  const ram = await structSizes();
+  const { sizes: ram, mbedtls } = await structSizes();
+  console.log(`mbedTLS ${mbedtls}`);
   console.table(ram);
 
   const hub = await startHub({ limits: { msgsPerSec: 100_000, burst: 100_000, msgsPerDay: 10_000_000 } });
@@ -171,8 +176,9 @@ async function main(): Promise<void> {
     const onWire = await wire(hub, 'fw-bench-wire');
     console.table(onWire);
     const machine = { loadAverage1m: Math.round((loadavg()[0] ?? 0) * 10) / 10, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', node: process.version };
-    const result = { machine, count: COUNT, runs: RUNS, code, ram, readingsPerSecond: throughput, wire: onWire, at: new Date().toISOString() };
-    await writeFile(join(REPO_ROOT, 'bench/results/firmware.json'), `${JSON.stringify(result, null, 2)}\n`);
+    const result = { machine, mbedtls, count: COUNT, runs: RUNS, code, ram, readingsPerSecond: throughput, wire: onWire, at: new Date().toISOString() };
+    const name = (process.env.FLEETHUB_MBEDTLS_DIR ?? '') === '' ? 'firmware.json' : `firmware-mbedtls-${mbedtls}.json`;
+    await writeFile(join(REPO_ROOT, 'bench/results', name), `${JSON.stringify(result, null, 2)}\n`);
   } finally {
     await hub.stop();
   }

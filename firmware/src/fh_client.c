@@ -75,16 +75,21 @@ uint16_t fh_client_stop_code(const fh_client *c)
     return c->stop_code;
 }
 
+/* The next connect `delay_ms` from now, and the event that says so (what it says is what happens). */
+static void retry_in(fh_client *c, uint32_t delay_ms)
+{
+    fh_event ev = { .type = FH_EV_RETRY, .retry_after_ms = delay_ms };
+    c->next_connect_ms = fh_port_now_ms() + delay_ms;
+    fh_client_emit(c, &ev);
+}
+
 /* Schedules the next connect: full jitter, at least `floor_ms` (4029 asks for a longer wait). */
 static void schedule_retry(fh_client *c, uint32_t floor_ms)
 {
-    fh_event ev = { .type = FH_EV_RETRY };
     uint32_t delay = fh_backoff_delay(c->cfg.backoff_base_ms, c->cfg.backoff_max_ms, c->attempt, fh_conn_random32(c));
     if (c->attempt < 31) c->attempt++;
     if (floor_ms > 0) delay = floor_ms + delay / 2;
-    c->next_connect_ms = fh_port_now_ms() + delay;
-    ev.retry_after_ms = delay;
-    fh_client_emit(c, &ev);
+    retry_in(c, delay);
 }
 
 /* The next endpoint in turn (1013, a failed connect): a cluster's other hubs. */
@@ -93,8 +98,8 @@ static void next_endpoint(fh_client *c)
     if (c->cfg.alternate_count > 0) c->endpoint = (c->endpoint + 1) % (c->cfg.alternate_count + 1);
 }
 
-/* The connection is gone (closed, broken or dropped): decide what comes next from the close code. */
-static void ended(fh_client *c, uint16_t code)
+/* The connection is gone (closed, broken or dropped): its state is dropped and the close reported. */
+static void torn_down(fh_client *c, uint16_t code)
 {
     fh_event ev = { .type = FH_EV_CLOSE, .close_code = code };
     fh_conn_drop(c);
@@ -105,13 +110,19 @@ static void ended(fh_client *c, uint16_t code)
     c->probing = false;
     fh_renew_on_ended(c);
     fh_client_emit(c, &ev);
+}
+
+/* The connection is gone: decide what comes next from the close code. */
+static void ended(fh_client *c, uint16_t code)
+{
+    fh_event ev = { .type = FH_EV_STOPPED, .close_code = code };
+    torn_down(c, code);
     switch (code) {
     case FH_CLOSE_REVOKED:            /* revoked: reconnecting would only be refused again */
     case FH_CLOSE_REPLACED:           /* a newer connection of this device took over: two would fight */
     case FH_CLOSE_PROVISION_REFUSED:
         c->state = FH_STATE_STOPPED;
         c->stop_code = code;
-        ev.type = FH_EV_STOPPED;
         fh_client_emit(c, &ev);
         return;
     case FH_CLOSE_RATE_LIMITED:
@@ -280,9 +291,9 @@ int fh_client_feed(fh_client *c, const uint8_t *data, size_t n)
                 fh_conn_send_close(c, FH_WS_CLOSE_NORMAL);
                 if (rc > 0) {
                     /* A new certificate: a fresh handshake with it now, not after a backoff. */
-                    ended(c, FH_WS_CLOSE_NORMAL);
+                    torn_down(c, FH_WS_CLOSE_NORMAL);
                     c->attempt = 0;
-                    c->next_connect_ms = fh_port_now_ms();
+                    retry_in(c, 0);
                 } else {
                     ended(c, FH_WS_CLOSE_ABNORMAL);
                 }

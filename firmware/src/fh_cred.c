@@ -6,6 +6,9 @@
 #include <mbedtls/pk.h>
 #include <mbedtls/version.h>
 #include <mbedtls/x509_crt.h>
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
+#include <psa/crypto.h>
+#endif
 
 int fh_cred_load_current(const fh_cred_storage *s, char *key_pem, size_t key_cap, char *cert_pem, size_t cert_cap)
 {
@@ -34,6 +37,10 @@ int fh_cred_pair_matches(const char *cert_pem, const char *key_pem, int (*f_rng)
     mbedtls_x509_crt crt;
     mbedtls_pk_context key;
     int rc;
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
+    /* mbedTLS 3.x built with MBEDTLS_USE_PSA_CRYPTO parses and checks keys through PSA; idempotent. */
+    if (psa_crypto_init() != PSA_SUCCESS) return MBEDTLS_ERR_PK_ALLOC_FAILED;
+#endif
     mbedtls_x509_crt_init(&crt);
     mbedtls_pk_init(&key);
     rc = mbedtls_x509_crt_parse(&crt, (const unsigned char *)cert_pem, strlen(cert_pem) + 1);

@@ -13,7 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { startHub } from '../helpers/hub.js';
-import { deviceFiles, FIRMWARE_DIR, highestAck, reapDevice, startDevice } from './device-process.js';
+import { deviceFiles, FIRMWARE_DIR, highestAck, MBEDTLS_INCLUDE, MBEDTLS_LINK, reapDevice, startDevice } from './device-process.js';
 import { assertContiguousOnce, storedSeqs } from './stored-seqs.js';
 
 /** The quoted paths of `set(NAME ...)` in the component's CMakeLists.txt. */
@@ -41,7 +41,7 @@ test('the component lists every portable source, and the Makefile builds that sa
 test('the component\'s portable sources, compiled with gcc from its list, stream to a real hub; none calls the allocator', async (t) => {
   const out = await mkdtemp(join(tmpdir(), 'fleethub-component-'));
   t.after(() => rm(out, { recursive: true, force: true }));
-  const flags = ['-std=c99', '-O2', '-Wall', '-Wextra', '-Wshadow', '-Wno-unused-parameter', '-Werror', '-Isrc', '-Iport/posix'];
+  const flags = ['-std=c99', '-O2', '-Wall', '-Wextra', '-Wshadow', '-Wno-unused-parameter', '-Werror', '-Isrc', '-Iport/posix', ...MBEDTLS_INCLUDE];
   const objects: string[] = [];
   for (const source of cmakeList('FH_PORTABLE_SRCS')) {
     const object = join(out, basename(source).replace(/\.c$/, '.o'));
@@ -55,7 +55,7 @@ test('the component\'s portable sources, compiled with gcc from its list, stream
   }
   const binary = join(out, 'fleethub-device');
   run('gcc', [...flags, 'examples/linux/fleethub-device.c', 'examples/linux/device_files.c', 'port/posix/fh_port_posix.c', 'port/posix/fh_storage_file.c', ...objects,
-    '-lmbedtls', '-lmbedx509', '-lmbedcrypto', '-lm', '-o', binary]);
+    ...MBEDTLS_LINK, '-lm', '-o', binary]);
 
   const hub = await startHub({ limits: { msgsPerSec: 10_000, burst: 10_000 } });
   t.after(() => hub.stop());

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { REPO_ROOT } from '../helpers/paths.js';
-import { FIRMWARE_DIR } from './device-process.js';
+import { FIRMWARE_DIR, MBEDTLS_INCLUDE } from './device-process.js';
 
 const STUBS = join(REPO_ROOT, 'test', 'firmware', 'platform-stubs');
 const WARNINGS = ['-Wall', '-Wextra', '-Wno-unused-parameter', '-Werror'];
@@ -63,7 +63,7 @@ for (const [name, extra] of [
   test(`the ESP-IDF example compiles (C, gnu17): ${name}`, () => {
     compile('gcc', [
       '-std=gnu17', '-fsyntax-only', ...WARNINGS, `-I${join(STUBS, 'esp-idf')}`, '-include', join(STUBS, 'esp-idf', 'newlib_string.h'),
-      '-Isrc', `-I${headers}`, ...SDKCONFIG, ...extra, 'examples/esp-idf-sensor/main/main.c',
+      '-Isrc', ...MBEDTLS_INCLUDE, `-I${headers}`, ...SDKCONFIG, ...extra, 'examples/esp-idf-sensor/main/main.c',
     ]);
   });
 }
@@ -74,7 +74,7 @@ for (const [name, extra] of [['its own pair', []], ['provisioning by claim', ['-
     const sketch = join(headers, `ArduinoSensor-${extra.length}.cpp`);
     await copyFile(join(FIRMWARE_DIR, 'examples', 'ArduinoSensor', 'ArduinoSensor.ino'), sketch);
     compile('g++', [
-      '-std=gnu++17', '-fsyntax-only', ...WARNINGS, `-I${join(STUBS, 'arduino')}`, '-include', 'Arduino.h', '-Isrc', `-I${headers}`, ...extra, sketch,
+      '-std=gnu++17', '-fsyntax-only', ...WARNINGS, `-I${join(STUBS, 'arduino')}`, '-include', 'Arduino.h', '-Isrc', ...MBEDTLS_INCLUDE, `-I${headers}`, ...extra, sketch,
     ]);
   });
 }

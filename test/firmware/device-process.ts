@@ -15,20 +15,36 @@ export const FIRMWARE_DIR = join(REPO_ROOT, 'firmware');
 
 /**
  * Another mbedTLS to build against (a source tree with `include/` and a built
- * `library/`, such as a 3.x release): `FLEETHUB_MBEDTLS_DIR=/path npm test -- test/firmware`.
- * Unset: the system's (Debian's 2.28).
+ * `library/`, such as a 3.x release): `FLEETHUB_MBEDTLS_DIR=/path npm test -- test/firmware`
+ * builds with `make MBEDTLS_DIR=/path` and runs the same tests on it. Unset or
+ * empty: the system's (Debian's 2.28, what CI runs).
  */
-const OTHER_MBEDTLS = process.env.FLEETHUB_MBEDTLS_DIR;
-/** The build folder under firmware/ (another mbedTLS gets its own, so the two never mix objects). */
-const BUILD = OTHER_MBEDTLS === undefined || OTHER_MBEDTLS === '' ? 'build' : 'build-other-mbedtls';
+const OTHER_MBEDTLS = process.env.FLEETHUB_MBEDTLS_DIR ?? '';
+const MAKE_ARGS = OTHER_MBEDTLS === '' ? [] : [`MBEDTLS_DIR=${OTHER_MBEDTLS}`];
+
+/** gcc's include flags for that mbedTLS (none for the system's), for tests that compile without the Makefile. */
+export const MBEDTLS_INCLUDE: readonly string[] = OTHER_MBEDTLS === '' ? [] : [`-I${join(OTHER_MBEDTLS, 'include')}`];
+/** gcc's link arguments for that mbedTLS: its static libraries, or the system's by name. */
+export const MBEDTLS_LINK: readonly string[] =
+  OTHER_MBEDTLS === ''
+    ? ['-lmbedtls', '-lmbedx509', '-lmbedcrypto']
+    : ['tls', 'x509', 'crypto'].map((lib) => join(OTHER_MBEDTLS, 'library', `libmbed${lib}.a`));
+
+/** Runs `make -C firmware [args]`; throws with make's output when it fails. */
+function make(args: readonly string[]): string {
+  const run = spawnSync('make', ['-C', FIRMWARE_DIR, ...MAKE_ARGS, ...args], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`make -C firmware ${[...MAKE_ARGS, ...args].join(' ')} failed:\n${run.stdout}${run.stderr}`);
+  return run.stdout;
+}
+
+/** The build folder under firmware/, as the Makefile names it (another mbedTLS gets its own, so the two never mix objects). */
+const BUILD = OTHER_MBEDTLS === '' ? 'build' : make(['-s', 'print-build-dir']).trim();
 export const BUILD_DIR = join(FIRMWARE_DIR, BUILD);
 export const DEVICE_BINARY = join(BUILD_DIR, 'fleethub-device');
 
-/** Runs `make -C firmware [target]`; throws with make's output when it fails. */
+/** Runs `make -C firmware [target]` (with MBEDTLS_DIR when FLEETHUB_MBEDTLS_DIR is set). */
 export function makeFirmware(target?: string): void {
-  const other = BUILD === 'build' ? [] : [`BUILD=${BUILD}`, `CFLAGS=-O2 -g -I${OTHER_MBEDTLS}/include`, `LDFLAGS=-L${OTHER_MBEDTLS}/library`];
-  const run = spawnSync('make', ['-C', FIRMWARE_DIR, ...other, ...(target === undefined ? [] : [target])], { encoding: 'utf8' });
-  if (run.status !== 0) throw new Error(`make -C firmware ${target ?? ''} failed:\n${run.stdout}${run.stderr}`);
+  make(target === undefined ? [] : [target]);
 }
 
 /** A folder with the device's PEM files and its --state folder. */

@@ -127,6 +127,10 @@ test('a due device renews with a key made by mbedTLS, reconnects with the new ce
   await waitUntil(() => device.lines().filter((l) => l.startsWith('hello cert ')).length >= 2, 'the second hello', 60_000);
   const second = device.lines().filter((l) => l.startsWith('hello cert '))[1] ?? '';
   assert.match(second, new RegExp(`^hello cert serial=${received} notAfter=\\d+ renew=false$`, 'i'), device.output());
+  // What it prints is what it does: the new certificate's connection is made at once, not after a backoff.
+  const sinceCert = device.lines().slice(device.lines().findIndex((l) => l.startsWith('cert_received ')));
+  const untilRenewed = sinceCert.slice(0, sinceCert.findIndex((l) => l.startsWith('renewed ')));
+  assert.deepEqual(untilRenewed.filter((l) => l.startsWith('close ') || l.startsWith('retry in ')), ['close 1000', 'retry in 0 ms'], device.output());
   await ackAfter(device, /^renewed /);
   await assertSuperseded(r.pki, 'fw-renew', oldSerial, received);
   // The state byte: slot 1 current, nothing pending, accepted (no trial bit).
