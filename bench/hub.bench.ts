@@ -15,7 +15,7 @@
  * idle memory per connection; and, when Debian's Mosquitto is installed, the
  * same ingest as MQTT QoS 1 publishes to it with `require_certificate`.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -38,10 +38,13 @@ interface Usage { cpuMs: number; systemMs: number; rss: number; fsyncs: number; 
 const DEVICES = Number(process.env.FLEETHUB_BENCH_DEVICES ?? 1000);
 const IDLE = Number(process.env.FLEETHUB_BENCH_IDLE ?? 5000);
 const HANDSHAKES = Number(process.env.FLEETHUB_BENCH_HANDSHAKES ?? 800);
-/** FLEETHUB_BENCH_ONLY=handshake,ingest,idle,mosquitto runs a subset. */
+/** FLEETHUB_BENCH_ONLY=handshake,ingest,idle,mosquitto runs a subset; `paced` or `windowed` runs one half of `ingest`. */
 const ONLY = new Set((process.env.FLEETHUB_BENCH_ONLY ?? 'handshake,ingest,idle,mosquitto').split(','));
-/** FLEETHUB_BENCH_NODE_FLAGS: extra Node flags for both servers alike (e.g. `--max-semi-space-size=32`, `--perf-basic-prof`). */
+const INGEST_MODES = (['windowed', 'paced'] as const).filter((mode) => ONLY.has('ingest') || ONLY.has(mode));
+/** FLEETHUB_BENCH_NODE_FLAGS: extra Node flags for both servers alike (e.g. `--max-semi-space-size=32`, `--perf-basic-prof-only-functions`). */
 const SERVER_NODE_FLAGS = (process.env.FLEETHUB_BENCH_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
+/** The syscalls FLEETHUB_BENCH_PERF counts per server and window. */
+const PERF_SYSCALLS = ['write', 'writev', 'sendmsg', 'sendto', 'read', 'recvfrom', 'epoll_pwait', 'fsync', 'fdatasync', 'pwrite64', 'futex'];
 /** Each ingest run starts its seqs far above the last one's, so no message is a repeat. */
 let seqBase = 1;
 
@@ -87,8 +90,26 @@ async function runServer(kind: ServerKind, pkiDir: string, dataDir: string): Pro
   }
   const profiler = new Session();
   profiler.connect();
+  let perf: ChildProcess[] = [];
   process.on('message', (message: string) => {
-    if (message === 'profile-start') {
+    if (message.startsWith('perf-start ')) {
+      // CPU samples (perf record, on-CPU time only) and syscall counts (perf stat) of exactly this process over the window.
+      const base = message.slice('perf-start '.length);
+      const pid = String(process.pid);
+      perf = [
+        spawn('perf', ['record', '-q', '-F', '1999', '-g', '-p', pid, '-o', `${base}.perf.data`], { stdio: ['ignore', 'ignore', 'inherit'] }),
+        spawn('perf', ['stat', '-x', ',', '-o', `${base}.syscalls.csv`, '-p', pid, '-e', PERF_SYSCALLS.map((name) => `syscalls:sys_enter_${name}`).join(',')], { stdio: ['ignore', 'ignore', 'inherit'] }),
+      ];
+      for (const child of perf) child.on('error', (err) => process.stderr.write(`bench: cannot run perf: ${err.message}\n`));
+      // perf needs a moment to attach before the window starts.
+      setTimeout(() => process.send?.('perf-started'), 500);
+    } else if (message === 'perf-stop') {
+      // perf writes its files when interrupted; one that failed to start has nothing to stop.
+      void Promise.all(perf.map((child) => child.exitCode !== null || child.pid === undefined ? undefined : new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGINT');
+      }))).then(() => process.send?.('perf-stopped'));
+    } else if (message === 'profile-start') {
       void profiler.post('Profiler.enable').then(() => profiler.post('Profiler.setSamplingInterval', { interval: 100 })).then(() => profiler.post('Profiler.start')).then(() => process.send?.('profiling'));
     } else if (message.startsWith('profile-stop ')) {
       // The profile of exactly the measured window, for "where the time goes".
@@ -137,6 +158,25 @@ class ServerProcess {
     const result = await work();
     await this.#ask(`profile-stop ${join(dir, `${this.kind}-${scenario}.cpuprofile`)}`);
     return result;
+  }
+  /**
+   * FLEETHUB_BENCH_PERF=dir: `perf record -g` (CPU samples; start the
+   * servers with FLEETHUB_BENCH_NODE_FLAGS=--perf-basic-prof-only-functions
+   * to name JS frames) and `perf stat` of the write and read syscalls of this
+   * server over each measured ingest window, written to
+   * `dir/<kind>-<scenario>.perf.data` and `.syscalls.csv`. Needs perf and the
+   * right to trace the process (root, or perf_event_paranoid <= 1).
+   */
+  async perf<T>(scenario: string, work: () => Promise<T>): Promise<T> {
+    const dir = process.env.FLEETHUB_BENCH_PERF;
+    if (dir === undefined) return work();
+    await mkdir(dir, { recursive: true });
+    await this.#ask(`perf-start ${join(dir, `${this.kind}-${scenario}`)}`);
+    try {
+      return await work();
+    } finally {
+      await this.#ask('perf-stop');
+    }
   }
   async usage(): Promise<Usage> {
     return (await this.#ask('usage')) as Usage;
@@ -363,12 +403,12 @@ async function ingest(server: ServerProcess, connections: readonly Connection[],
   await new Promise((r) => setTimeout(r, 1000));
   latencies.length = 0;
   const ackedAtStart = acked;
-  const { before, after, t0 } = await server.profile(`${mode}-${round}`, async () => {
+  const { before, after, t0 } = await server.profile(`${mode}-${round}`, () => server.perf(`${mode}-${round}`, async () => {
     const usageBefore = await server.usage();
     const started = performance.now();
     await new Promise((r) => setTimeout(r, (mode === 'paced' ? PACED_SECONDS : WINDOWED_SECONDS) * 1000));
     return { before: usageBefore, after: await server.usage(), t0: started };
-  });
+  }));
   const seconds = (performance.now() - t0) / 1000;
   const messages = acked - ackedAtStart;
   running = false;
@@ -377,6 +417,8 @@ async function ingest(server: ServerProcess, connections: readonly Connection[],
   await new Promise((r) => setTimeout(r, 500));
   for (const { ws } of connections) ws.removeAllListeners('message');
   void states;
+  // With perf on, each window's own figures, to turn its samples into time per message.
+  if (process.env.FLEETHUB_BENCH_PERF !== undefined) process.stdout.write(`  window ${server.kind}-${mode}-${round}: messages=${messages} cpuMs=${(after.cpuMs - before.cpuMs).toFixed(1)} systemMs=${(after.systemMs - before.systemMs).toFixed(1)} fsyncs=${after.fsyncs - before.fsyncs}\n`);
   return {
     messages,
     seconds,
@@ -425,8 +467,9 @@ async function main(): Promise<void> {
   // Handshake costs depend on the OpenSSL that Node ships (Node 24's 3.5 is much cheaper than Node 20's 3.0): say which ran.
   process.stdout.write(`Node ${process.version}, OpenSSL ${process.versions.openssl}\n`);
   try {
-    const fleetSize = Math.max(DEVICES, IDLE, WINDOWED_CONNECTIONS);
-    const ec = await makePki(root, 'ec', ONLY.has('ingest') || ONLY.has('idle') || ONLY.has('mosquitto') ? fleetSize : 16);
+    // Only as many device certificates as the chosen scenarios use (making 5,000 takes minutes).
+    const fleetSize = Math.max(ONLY.has('paced') || ONLY.has('ingest') || ONLY.has('mosquitto') ? DEVICES : 0, ONLY.has('idle') ? IDLE : 0, INGEST_MODES.includes('windowed') || ONLY.has('mosquitto') ? WINDOWED_CONNECTIONS : 0, 16);
+    const ec = await makePki(root, 'ec', INGEST_MODES.length > 0 || ONLY.has('idle') || ONLY.has('mosquitto') ? fleetSize : 16);
     const rsa = await makePki(root, 'rsa', 8);
     for (const [label, pki] of ONLY.has('handshake') ? ([['P-256', ec], ['RSA-2048', rsa]] as const) : []) {
       const kinds = ['bare', 'hub'] as const;
@@ -456,11 +499,11 @@ async function main(): Promise<void> {
         roundRatios[name] = { median: median(hub.map((ms, round) => ms / bare[round]!)), rounds: hub.length };
       }
     }
-    if (ONLY.has('ingest')) {
+    if (INGEST_MODES.length > 0) {
       // Both servers up with their fleets connected; the measured windows alternate between them, so they see the same machine.
       const kinds = ['bare', 'hub'] as const;
       const servers = await Promise.all(kinds.map((kind) => ServerProcess.start(kind, ec.dir, join(root, `data-ingest-${kind}`))));
-      for (const mode of ['windowed', 'paced'] as const) {
+      for (const mode of INGEST_MODES) {
         const fleet = ec.devices.slice(0, mode === 'windowed' ? WINDOWED_CONNECTIONS : DEVICES);
         const connections = await Promise.all(servers.map((server) => connectMany(server, ec.ca, fleet)));
         const windows: IngestWindow[][] = kinds.map(() => []);
