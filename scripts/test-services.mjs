@@ -1,5 +1,5 @@
 // The programs the tests run for real: Mosquitto, InfluxDB 1.x, Chromium,
-// OpenSSL, gcc with mbedTLS (the C device client in firmware/), and for cluster mode nats-server and HAProxy. A missing one is installed with apt-get when we can (root
+// OpenSSL, gcc with mbedTLS (the C device client in firmware/), iproute2's ss, and for cluster mode nats-server and HAProxy. A missing one is installed with apt-get when we can (root
 // on Debian, as on a fresh development machine or in CI), else the run stops
 // with the command to type. The tests never skip for a missing service.
 import { spawnSync } from 'node:child_process';
@@ -15,6 +15,8 @@ const NEEDED = [
   { binary: '/usr/include/mbedtls/ssl.h', pkg: 'libmbedtls-dev' },
   { binary: '/usr/sbin/nats-server', pkg: 'nats-server' },
   { binary: '/usr/sbin/haproxy', pkg: 'haproxy' },
+  // `ss` reads a listening socket's accept queue from the kernel (test/hub/listen-backlog.test.ts).
+  { binary: '/bin/ss', pkg: 'iproute2' },
 ];
 
 /** Installs what is missing, or exits with the command that would. */

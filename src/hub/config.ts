@@ -51,6 +51,15 @@ export const DEFAULT_LIMITS: DeviceLimits = Object.freeze({
 export interface DeviceListenerConfig {
   readonly host: string;
   readonly port: number;
+  /**
+   * The listen socket's accept queue: connections the kernel has finished the
+   * TCP handshake of and holds until the hub accepts them (`backlog` of
+   * `server.listen`). A restart storm of thousands of devices overflows a
+   * small one while the hub is busy with TLS handshakes; an overflowing SYN
+   * is dropped and the device waits for its TCP retry. Linux caps it at
+   * `net.core.somaxconn`.
+   */
+  readonly backlog: number;
   /** Open device sockets in all, counted from TCP accept. */
   readonly maxConnections: number;
   /** Open sockets from one IP (devices behind a carrier NAT share one). */
@@ -97,6 +106,14 @@ export interface ProxyProtocolConfig {
 
 export const DEFAULT_DEVICE_HOST = '0.0.0.0';
 export const DEFAULT_DEVICE_PORT = 8443;
+/**
+ * Eight times Node's default (511): room for a restart storm's connections
+ * while the hub is busy with full handshakes; the default
+ * `net.core.somaxconn` of Linux 5.4 and later, which caps it.
+ */
+export const DEFAULT_DEVICE_BACKLOG = 4_096;
+/** The largest backlog accepted (the historical `net.core.somaxconn` ceiling). */
+export const MAX_DEVICE_BACKLOG = 65_535;
 export const DEFAULT_MAX_CONNECTIONS = 20_000;
 export const DEFAULT_MAX_CONNECTIONS_PER_IP = 5_000;
 export const DEFAULT_NEW_CONNECTIONS_PER_IP_PER_SEC = 200;
@@ -337,6 +354,7 @@ export function readDeviceSection(d: ConfigReader): DeviceListenerConfig {
   return Object.freeze({
     host: d.string('host', DEFAULT_DEVICE_HOST),
     port: d.int('port', 0, 65_535, DEFAULT_DEVICE_PORT),
+    backlog: d.int('backlog', 1, MAX_DEVICE_BACKLOG, DEFAULT_DEVICE_BACKLOG),
     maxConnections: d.int('maxConnections', 1, MAX, DEFAULT_MAX_CONNECTIONS),
     maxConnectionsPerIp: d.int('maxConnectionsPerIp', 1, MAX, DEFAULT_MAX_CONNECTIONS_PER_IP),
     newConnectionsPerIpPerSec: d.int('newConnectionsPerIpPerSec', 1, MAX, DEFAULT_NEW_CONNECTIONS_PER_IP_PER_SEC),

@@ -204,7 +204,8 @@ export class DeviceListener {
     await new Promise<void>((resolve, reject) => {
       this.#net.once('error', (err: NodeJS.ErrnoException) =>
         reject(new FleethubError('FH_ERR_LISTEN', `device listener: cannot listen on ${this.#config.host}:${this.#config.port} (${err.code ?? err.message})`, { cause: err })));
-      this.#net.listen(this.#config.port, this.#config.host, () => resolve());
+      // The kernel's accept queue for a storm of reconnecting devices (config.ts, DEFAULT_DEVICE_BACKLOG).
+      this.#net.listen({ port: this.#config.port, host: this.#config.host, backlog: this.#config.backlog }, () => resolve());
     });
     // After start, accept errors (EMFILE when out of file descriptors) are logged, never fatal.
     this.#net.on('error', (err: NodeJS.ErrnoException) => this.#log.log('error', 'device.accept_failed', { error: err.code ?? err.message }));

@@ -10,6 +10,7 @@ import {
   DEFAULT_TOKEN_KEY_CHECK_MS,
   DEFAULT_MAX_REFUSALS_PER_MINUTE,
   DEFAULT_MAX_UNREAD_REPLY_BYTES,
+  DEFAULT_DEVICE_BACKLOG,
   resolveHubConfig,
 } from '../../src/hub/config.js';
 import { FleethubError } from '../../src/errors.js';
@@ -144,4 +145,13 @@ test('device.maxUnreadReplyBytes and device.maxRefusalsPerMinute: defaults, over
   assert.deepEqual([set.maxUnreadReplyBytes, set.maxRefusalsPerMinute], [8192, 30]);
   assert.match(configError({ device: { maxUnreadReplyBytes: 100 } }), /device\.maxUnreadReplyBytes must be an integer from 1024 to/);
   assert.match(configError({ device: { maxRefusalsPerMinute: 0 } }), /device\.maxRefusalsPerMinute must be an integer from 1 to/);
+});
+
+test('device.backlog: default, override and bounds', () => {
+  assert.equal(resolveHubConfig({}, ctx).hub.device.backlog, DEFAULT_DEVICE_BACKLOG);
+  assert.equal(resolveHubConfig({ device: { backlog: 1 } }, ctx).hub.device.backlog, 1);
+  assert.equal(resolveHubConfig({ device: { backlog: 65_535 } }, ctx).hub.device.backlog, 65_535);
+  assert.equal(configError({ device: { backlog: 0 } }), 'config: device.backlog must be an integer from 1 to 65535, got 0');
+  assert.equal(configError({ device: { backlog: 65_536 } }), 'config: device.backlog must be an integer from 1 to 65535, got 65536');
+  assert.equal(configError({ device: { backlog: '4096' } }), 'config: device.backlog must be an integer from 1 to 65535, got "4096"');
 });
