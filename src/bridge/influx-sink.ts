@@ -19,6 +19,7 @@
  * Everything else (5xx, 401/403/404, timeouts, no connection) is retried.
  */
 import { readFileSync } from 'node:fs';
+import type { Agent } from 'node:http';
 import { InfluxDB, type IPoolOptions } from 'influx';
 import { FleethubError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -26,6 +27,7 @@ import type { StoredReading } from '../store/types.js';
 import { chunkPoints, escapeMeasurement, parsePartialWrite, POINT_PRECISION, toPoint, type PointShape } from './influx-point.js';
 import type { InfluxSinkConfig } from './influx-config.js';
 import { SinkRefusedError, type Sink } from './sink.js';
+import { sinkAgent } from './sink-agent.js';
 
 /** Times a write is resent after learning that a field is float. */
 const MAX_TYPE_RETRIES = 8;
@@ -43,6 +45,8 @@ export class InfluxSink implements Sink {
   readonly type = 'influx';
   readonly #config: InfluxSinkConfig;
   readonly #client: InfluxDB;
+  /** Its own keep-alive connection, ended by close(). */
+  readonly #agent: Agent;
   readonly #log: Logger;
   readonly #floatFields: Set<string>;
   readonly #measurement: string;
@@ -57,6 +61,7 @@ export class InfluxSink implements Sink {
     this.#measurement = escapeMeasurement(config.measurement);
     this.#databaseReady = !config.createDatabase;
     const pool: IPoolOptions = { maxRetries: 0, requestTimeout: config.requestTimeoutMs, backoff: NO_BACKOFF };
+    this.#agent = sinkAgent(config.protocol === 'https' ? 'https:' : 'http:');
     this.#client = new InfluxDB({
       host: config.host,
       port: config.port,
@@ -64,7 +69,8 @@ export class InfluxSink implements Sink {
       database: config.database,
       username: config.username ?? undefined,
       password: config.password ?? undefined,
-      options: config.ca === null ? undefined : { ca: readCa(config) },
+      // The package passes these on to every request it makes.
+      options: config.ca === null ? { agent: this.#agent } : { agent: this.#agent, ca: readCa(config) },
       pool,
     });
   }
@@ -98,8 +104,9 @@ export class InfluxSink implements Sink {
   }
 
   async close(): Promise<void> {
-    // The package keeps no connection of its own between requests; after close, deliveries are refused.
+    // After close, deliveries are refused; the runner closes a sink after its last delivery, so only idle sockets are left to end.
     this.#closed = true;
+    this.#agent.destroy();
   }
 
   /** One HTTP write; null when it was accepted whole, the refusal when InfluxDB will never take it as it is. */

@@ -18,6 +18,7 @@ import { MqttPublisher, readTlsFiles } from './mqtt-publisher.js';
 import type { ThingSpeakChannel, ThingSpeakSinkConfig } from './thingspeak-config.js';
 import { isSinkRefused, SinkRefusedError, sleep, type Sink, type SinkDrops } from './sink.js';
 import { bulkBody, isAccepted, mqttPayload, toUpdate, type ThingSpeakUpdate } from './thingspeak-entry.js';
+import { sinkAgent } from './sink-agent.js';
 
 /** The updates of one channel within a batch, with the position of each. */
 interface ChannelWork {
@@ -35,6 +36,8 @@ export class ThingSpeakSink implements Sink {
   readonly #config: ThingSpeakSinkConfig;
   readonly #publisher: MqttPublisher | null;
   readonly #ca: Buffer | undefined;
+  /** HTTP transport: its own keep-alive connection, ended by close(). */
+  readonly #agent: http.Agent | null;
   /** When each channel may be updated next (ms since epoch). */
   readonly #nextAllowed = new Map<number, number>();
   /**
@@ -51,6 +54,7 @@ export class ThingSpeakSink implements Sink {
     this.#config = config;
     this.#publisher = config.transport === 'mqtt' ? new MqttPublisher(config.mqtt, config.name, config.path) : null;
     this.#ca = config.transport === 'http' ? readTlsFiles({ ca: config.ca, cert: null, key: null }, config.path).ca : undefined;
+    this.#agent = config.transport === 'http' ? sinkAgent(new URL(config.url).protocol === 'https:' ? 'https:' : 'http:') : null;
   }
 
   async deliver(batch: readonly StoredReading[], signal: AbortSignal): Promise<void> {
@@ -87,6 +91,7 @@ export class ThingSpeakSink implements Sink {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#agent?.destroy();
     await this.#publisher?.close();
   }
 
@@ -130,6 +135,7 @@ export class ThingSpeakSink implements Sink {
           headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
           ca: this.#ca,
           timeout: config.requestTimeoutMs,
+          agent: this.#agent ?? undefined,
         },
         (res) => {
           let text = '';
