@@ -182,9 +182,10 @@ function pidAlive(pid: number): boolean {
 /**
  * Runs `fn` holding `<dir>/.lock` (created exclusively, holding our pid). A
  * lock left by a dead process is taken over; a live holder is waited for up
- * to {@link LOCK_WAIT_MS}, then FH_ERR_PKI_BUSY.
+ * to {@link LOCK_WAIT_MS}, then FH_ERR_PKI_BUSY, or until `signal` aborts
+ * (a hub closing), then FH_ERR_PKI_BUSY at once.
  */
-export async function withPkiLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+export async function withPkiLock<T>(dir: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
   const lockPath = join(dir, '.lock');
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (let attempt = 0; ; attempt += 1) {
@@ -200,10 +201,11 @@ export async function withPkiLock<T>(dir: string, fn: () => Promise<T>): Promise
         await unlink(lockPath).catch(() => {});
         continue;
       }
-      if (Date.now() > deadline || attempt > 10_000) {
-        throw new FleethubError('FH_ERR_PKI_BUSY', `${dir} is locked by process ${holder || '?'} (remove ${lockPath} if it is gone)`);
-      }
-      await sleep(50);
+      const busy = (): FleethubError => new FleethubError('FH_ERR_PKI_BUSY', `${dir} is locked by process ${holder || '?'} (remove ${lockPath} if it is gone)`);
+      if (Date.now() > deadline || attempt > 10_000 || signal?.aborted === true) throw busy();
+      await sleep(50, undefined, signal === undefined ? undefined : { signal }).catch(() => {
+        throw busy();
+      });
     }
   }
   try {

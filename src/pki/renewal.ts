@@ -100,6 +100,14 @@ export interface FileRenewalLedgerOptions {
   readonly policy: RenewalPolicy;
   /** The passphrase of an encrypted `issuing.key` (its CRL is rewritten). */
   readonly issuingPassphrase: string | null;
+  /**
+   * Aborted when the hub closes: changes still queued run (a commit takes
+   * milliseconds), but none waits for a PKI lock a command holds (FH_ERR_PKI_BUSY
+   * at once), so closing never waits the lock's LOCK_WAIT_MS per queued
+   * change. A commit that gave up is tried again at the device's next
+   * handshake. @defaultValue none
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** What a commit did. */
@@ -210,7 +218,7 @@ export class FileRenewalLedger implements RenewalLedger {
       if (replaced !== null) await writeCaCrlUnlocked(root, replaced, { issuingPassphrase: this.#options.issuingPassphrase }, inventory);
       else await saveInventory(root, inventory);
       return { ok: true, certPem: pem, serial: device.serial, notAfter: new Date(device.notAfter), repeat: false };
-    });
+    }, this.#options.signal);
   }
 
   /** SHA-256 of the public key of `devices/<id>.crt`, or null. */
@@ -251,7 +259,7 @@ export class FileRenewalLedger implements RenewalLedger {
       await unlink(pendingCertPath(root, id)).catch(() => {});
       const crlNotWritten = role === null ? null : await this.#writeCrl(root, role, inventory);
       return { device: id, serial, previousSerial, crlNotWritten };
-    });
+    }, this.#options.signal);
   }
 
   async #expirePending(maxAgeMs: number): Promise<string[]> {
@@ -270,7 +278,7 @@ export class FileRenewalLedger implements RenewalLedger {
       await saveInventory(root, inventory);
       for (const role of roles) await this.#writeCrl(root, role, inventory);
       return old.map((p) => p.id);
-    });
+    }, this.#options.signal);
   }
 
   /** Rewrites a CRL; returns `role` when it could not be (the root's key is off the machine), else null. */

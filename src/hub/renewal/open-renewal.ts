@@ -63,6 +63,8 @@ export async function openRenewal(config: HubConfig, metrics: MetricsRegistry, l
   const paths = pkiPaths(config.pkiDir);
   if (!settings.enabled || !(await hasIssuingCa(paths.dir))) return null;
   let ledger: RenewalLedger;
+  // Aborted by close(): no change waits for a PKI lock a command holds (renewal.ts).
+  const closing = new AbortController();
   let inventoryOf: () => Promise<InventoryFile> = () => loadInventory(paths.dir);
   // Cluster mode: a device the cluster renewed has another current certificate than the inventory's.
   let currentOf: (device: StoredDevice) => Promise<StoredDevice | undefined> = (device) => Promise.resolve(device);
@@ -76,7 +78,7 @@ export async function openRenewal(config: HubConfig, metrics: MetricsRegistry, l
     const issuing = await loadIssuingCa(paths.dir, passphrase);
     if (issuing === null) throw new Error(`no issuing CA in ${paths.dir}`);
     const common = { dir: paths.dir, signer: { ca: issuing, role: 'issuing' as const }, days: settings.deviceDays, policy: { minIntervalMs: settings.minIntervalMs, allowEarly: settings.allowEarly } };
-    if (cluster === null) ledger = new FileRenewalLedger({ ...common, issuingPassphrase: passphrase });
+    if (cluster === null) ledger = new FileRenewalLedger({ ...common, issuingPassphrase: passphrase, signal: closing.signal });
     else {
       const clustered = await cluster.ledger({ ...common, perMinute: settings.perMinute });
       ledger = clustered;
@@ -111,15 +113,16 @@ export async function openRenewal(config: HubConfig, metrics: MetricsRegistry, l
   }, settings.checkIntervalMs);
   timer.unref();
   log.log('info', 'renewal.on', { deviceDays: settings.deviceDays, perMinute: settings.perMinute, minIntervalMs: settings.minIntervalMs, allowEarly: settings.allowEarly || undefined });
-  let closing: Promise<void> | null = null;
+  let closed: Promise<void> | null = null;
   return {
     participant,
     check: () => (running = running.then(check)),
     close() {
       clearInterval(timer);
-      // After the listener closed: renewals and commits still under way finish their writes first.
-      closing ??= running.catch(() => undefined).then(() => ledger.idle());
-      return closing;
+      // After the listener closed: queued renewals and commits still run, but none waits out a held PKI lock.
+      closing.abort();
+      closed ??= running.catch(() => undefined).then(() => ledger.idle());
+      return closed;
     },
   };
 }
