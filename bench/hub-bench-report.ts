@@ -48,7 +48,7 @@ export function reportRatios(kinds: readonly string[], results: Readonly<Record<
   const roundRatiosByKind: Record<string, Record<string, RoundRatios>> = {};
   const todayOverBaseline: Record<string, Record<string, RoundRatios>> = {};
   process.stdout.write(`\nratios to bare, ratio of sums (median of rounds, p25–p75) (the bar: handshake <= 1.1, windowed <= 1.7, paced <= 1.2, memory <= 1.2)\n`);
-  process.stdout.write(`${''.padEnd(32)}${hubs.map((kind) => kind.padEnd(26)).join('')}\n`);
+  process.stdout.write(`${''.padEnd(36)}${hubs.map((kind) => kind.padEnd(26)).join('')}\n`);
   for (const [name, rowName, key] of scenarios(size)) {
     const bare = results[`${rowName} (bare)`]?.[key] ?? NaN;
     const cells = hubs.map((kind) => {
@@ -58,7 +58,7 @@ export function reportRatios(kinds: readonly string[], results: Readonly<Record<
       if (rounds !== undefined) (roundRatiosByKind[kind] ??= {})[name] = roundRatios(rounds[kind]!, rounds.bare!);
       return formatRatio(ratio, roundRatiosByKind[kind]?.[name]).padEnd(26);
     });
-    process.stdout.write(`${name.padEnd(32)}${cells.join('')}\n`);
+    process.stdout.write(`${name.padEnd(36)}${cells.join('')}\n`);
   }
   for (const baseline of hubs.filter((kind) => kind !== 'hub')) {
     process.stdout.write(`\nhub / ${baseline}, per round (median, p25–p75, min–max)\n`);
@@ -66,7 +66,7 @@ export function reportRatios(kinds: readonly string[], results: Readonly<Record<
       const rounds = costRounds[name];
       if (rounds === undefined) continue;
       const r = ((todayOverBaseline[baseline] ??= {})[name] = roundRatios(rounds.hub!, rounds[baseline]!));
-      process.stdout.write(`${name.padEnd(32)}${r.median.toFixed(2)}  ${r.p25.toFixed(2)}–${r.p75.toFixed(2)}  ${r.min.toFixed(2)}–${r.max.toFixed(2)}  (${r.rounds} rounds)\n`);
+      process.stdout.write(`${name.padEnd(36)}${r.median.toFixed(2)}  ${r.p25.toFixed(2)}–${r.p75.toFixed(2)}  ${r.min.toFixed(2)}–${r.max.toFixed(2)}  (${r.rounds} rounds)\n`);
     }
   }
   return { ratios: ratiosByKind.hub ?? {}, roundRatios: roundRatiosByKind.hub ?? {}, ratiosByKind, roundRatiosByKind, todayOverBaseline };
