@@ -8,6 +8,12 @@
  *
  *   npm run bench -- hub
  *   FLEETHUB_BENCH_DEVICES=1000 FLEETHUB_BENCH_IDLE=5000 npm run bench -- hub
+ *   FLEETHUB_BENCH_BASELINE='272003f^,1f58818^' npm run bench -- hub
+ *
+ * With FLEETHUB_BENCH_BASELINE, each named revision's own hub (bench/hub-baseline.ts)
+ * runs as a further server, `hub@<rev>`, in every scenario's alternation, and
+ * the report has each hub's ratios to the bare server of the same rounds and
+ * today's hub over each baseline's (results in bench/results/hub-baseline.json).
  *
  * Scenarios: full mTLS handshake + upgrade (P-256 and RSA-2048 server keys,
  * TLS 1.2 and 1.3) and resumed; windowed ingest (100 connections, up to 32
@@ -15,25 +21,29 @@
  * idle memory per connection; and, when Debian's Mosquitto is installed, the
  * same ingest as MQTT QoS 1 publishes to it with `require_certificate`.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpsServer } from 'node:https';
 import { Session } from 'node:inspector/promises';
+import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect as tlsConnect, type ConnectionOptions, type SecureVersion } from 'node:tls';
-import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
+import { fileURLToPath } from 'node:url';
+import type { SecureVersion } from 'node:tls';
+import { WebSocketServer } from 'ws';
 import { addDevices, initCa, issueServerCert, pkiPaths, type KeyType } from '../src/pki/index.js';
 import { createHub } from '../src/hub/hub.js';
-import { testHubConfig } from '../test/helpers/hub.js';
+import { testHubConfig, type HubOverrides } from '../test/helpers/hub.js';
 import { DEFAULT_CRL_CHECK_MS } from '../src/hub/config.js';
 import { mosquittoIngest, PACED_SECONDS, percentile, WINDOW, WINDOWED_CONNECTIONS, WINDOWED_SECONDS, type Creds } from './mosquitto-ingest.js';
+import { closeAll, connect, connectMany, ServerProcess, type Connection, type ServerSpec } from './hub-server-process.js';
+import { BASELINE_ENV, compareBaselineConfig, parseBaselineRevs, prepareBaseline, removeBaseline, type Baseline } from './hub-baseline.js';
+import { mean } from './round-ratios.js';
+import { reportRatios } from './hub-bench-report.js';
 import { REPO_ROOT } from '../test/helpers/paths.js';
 
 type ServerKind = 'hub' | 'bare';
-interface Usage { cpuMs: number; systemMs: number; rss: number; fsyncs: number; fsyncMs: number }
 
 const DEVICES = Number(process.env.FLEETHUB_BENCH_DEVICES ?? 1000);
 const IDLE = Number(process.env.FLEETHUB_BENCH_IDLE ?? 5000);
@@ -41,7 +51,9 @@ const HANDSHAKES = Number(process.env.FLEETHUB_BENCH_HANDSHAKES ?? 800);
 /** FLEETHUB_BENCH_ONLY=handshake,ingest,idle,mosquitto runs a subset; `paced` or `windowed` runs one half of `ingest`. */
 const ONLY = new Set((process.env.FLEETHUB_BENCH_ONLY ?? 'handshake,ingest,idle,mosquitto').split(','));
 const INGEST_MODES = (['windowed', 'paced'] as const).filter((mode) => ONLY.has('ingest') || ONLY.has(mode));
-/** FLEETHUB_BENCH_NODE_FLAGS: extra Node flags for both servers alike (e.g. `--max-semi-space-size=32`, `--perf-basic-prof-only-functions`). */
+/** FLEETHUB_BENCH_BASELINE=<git rev>[,<git rev>...]: each revision's hub too, as `hub@<rev>` (bench/hub-baseline.ts). */
+const BASELINES = parseBaselineRevs(process.env[BASELINE_ENV]);
+/** FLEETHUB_BENCH_NODE_FLAGS: extra Node flags for every server alike (e.g. `--max-semi-space-size=32`, `--perf-basic-prof-only-functions`). */
 const SERVER_NODE_FLAGS = (process.env.FLEETHUB_BENCH_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
 /** The syscalls FLEETHUB_BENCH_PERF counts per server and window. */
 const PERF_SYSCALLS = ['write', 'writev', 'sendmsg', 'sendto', 'read', 'recvfrom', 'epoll_pwait', 'fsync', 'fdatasync', 'pwrite64', 'futex'];
@@ -50,16 +62,23 @@ let seqBase = 1;
 
 // ---------------------------------------------------------------- server side
 
+/**
+ * The hub's config here: the defaults a user gets, with the limits that
+ * would refuse the bench's own load lifted. A baseline's hub runs with its
+ * own bench's (the same since 272003f^); the run prints how they differ.
+ */
+const HUB_OVERRIDES: HubOverrides = {
+  device: { maxConnectionsPerIp: 100_000, newConnectionsPerIpPerSec: 100_000, maxConnections: 100_000, handshakeTimeoutMs: 60_000, crlCheckMs: DEFAULT_CRL_CHECK_MS },
+  // The windowed scenario sends as fast as acks allow: lift the per-device rate for it.
+  limits: { msgsPerSec: 100_000, burst: 100_000, msgsPerDay: 100_000_000 },
+};
+
 async function runServer(kind: ServerKind, pkiDir: string, dataDir: string): Promise<void> {
   let port: number;
   let close: () => Promise<void>;
   let fsyncs = (): { fsyncs: number; fsyncMs: number } => ({ fsyncs: 0, fsyncMs: 0 });
   if (kind === 'hub') {
-    const config = testHubConfig(pkiDir, dataDir, {
-      device: { maxConnectionsPerIp: 100_000, newConnectionsPerIpPerSec: 100_000, maxConnections: 100_000, handshakeTimeoutMs: 60_000, crlCheckMs: DEFAULT_CRL_CHECK_MS },
-      // The windowed scenario sends as fast as acks allow: lift the per-device rate for it.
-      limits: { msgsPerSec: 100_000, burst: 100_000, msgsPerDay: 100_000_000 },
-    });
+    const config = testHubConfig(pkiDir, dataDir, HUB_OVERRIDES);
     const hub = createHub(config);
     port = (await hub.listen()).devicePort;
     close = () => hub.close();
@@ -131,108 +150,6 @@ async function runServer(kind: ServerKind, pkiDir: string, dataDir: string): Pro
 }
 
 // ---------------------------------------------------------------- client side
-
-class ServerProcess {
-  readonly #child: ChildProcess;
-  readonly port: number;
-  readonly kind: ServerKind;
-  private constructor(child: ChildProcess, port: number, kind: ServerKind) {
-    this.#child = child;
-    this.port = port;
-    this.kind = kind;
-  }
-  static async start(kind: ServerKind, pkiDir: string, dataDir: string): Promise<ServerProcess> {
-    const child = fork(new URL(import.meta.url).pathname, ['server', kind, pkiDir, dataDir], { execArgv: ['--expose-gc', ...SERVER_NODE_FLAGS], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const [message] = (await once(child, 'message')) as [{ port: number }];
-    return new ServerProcess(child, message.port, kind);
-  }
-  /**
-   * FLEETHUB_BENCH_PROFILE=dir: a V8 CPU profile of this server over each
-   * measured ingest window, written to `dir/<kind>-<scenario>.cpuprofile`.
-   */
-  async profile<T>(scenario: string, work: () => Promise<T>): Promise<T> {
-    const dir = process.env.FLEETHUB_BENCH_PROFILE;
-    if (dir === undefined) return work();
-    await mkdir(dir, { recursive: true });
-    await this.#ask('profile-start');
-    const result = await work();
-    await this.#ask(`profile-stop ${join(dir, `${this.kind}-${scenario}.cpuprofile`)}`);
-    return result;
-  }
-  /**
-   * FLEETHUB_BENCH_PERF=dir: `perf record -g` (CPU samples; start the
-   * servers with FLEETHUB_BENCH_NODE_FLAGS=--perf-basic-prof-only-functions
-   * to name JS frames) and `perf stat` of the write and read syscalls of this
-   * server over each measured ingest window, written to
-   * `dir/<kind>-<scenario>.perf.data` and `.syscalls.csv`. Needs perf and the
-   * right to trace the process (root, or perf_event_paranoid <= 1).
-   */
-  async perf<T>(scenario: string, work: () => Promise<T>): Promise<T> {
-    const dir = process.env.FLEETHUB_BENCH_PERF;
-    if (dir === undefined) return work();
-    await mkdir(dir, { recursive: true });
-    await this.#ask(`perf-start ${join(dir, `${this.kind}-${scenario}`)}`);
-    try {
-      return await work();
-    } finally {
-      await this.#ask('perf-stop');
-    }
-  }
-  async usage(): Promise<Usage> {
-    return (await this.#ask('usage')) as Usage;
-  }
-  async gc(): Promise<void> {
-    await this.#ask('gc');
-  }
-  /** One request, one answer; fails (instead of hanging the run) when the server died. */
-  async #ask(request: string): Promise<unknown> {
-    if (this.#child.exitCode !== null) throw new Error(`server exited with ${this.#child.exitCode}`);
-    // The 'exit' listener goes away with the answer (no listener piles up over hundreds of requests).
-    const done = new AbortController();
-    this.#child.send(request);
-    const exited = once(this.#child, 'exit', { signal: done.signal }).then(([code]) => {
-      throw new Error(`server exited with ${String(code)}`);
-    }, () => new Promise<never>(() => {}));
-    try {
-      const [message] = (await Promise.race([once(this.#child, 'message', { signal: done.signal }), exited])) as [unknown];
-      return message;
-    } finally {
-      done.abort();
-    }
-  }
-  async stop(): Promise<void> {
-    this.#child.send('stop');
-    await once(this.#child, 'exit');
-  }
-}
-
-interface Connection { ws: WebSocket; session: () => Buffer | undefined }
-
-function connect(port: number, ca: string, creds: Creds, tls: { maxVersion?: SecureVersion; minVersion?: SecureVersion; session?: Buffer } = {}): Promise<Connection> {
-  let session: Buffer | undefined;
-  const options = {
-    ca, cert: creds.cert, key: creds.key, servername: 'localhost', perMessageDeflate: false, ...tls,
-    createConnection: (opts: ConnectionOptions) => {
-      const socket = tlsConnect(opts);
-      socket.on('session', (s: Buffer) => (session = s));
-      return socket;
-    },
-  };
-  const ws = new WebSocket(`wss://127.0.0.1:${port}/v1/device`, options as ClientOptions);
-  return new Promise((resolve, reject) => {
-    ws.once('open', () => resolve({ ws, session: () => session }));
-    ws.once('error', reject);
-  });
-}
-
-async function closeAll(connections: readonly Connection[]): Promise<void> {
-  await Promise.all(connections.map(async ({ ws }) => {
-    if (ws.readyState === ws.CLOSED) return;
-    const closed = once(ws, 'close');
-    ws.close();
-    await closed;
-  }));
-}
 
 /**
  * Each key type's handshake cases run on this many fresh pairs of server
@@ -317,16 +234,6 @@ async function handshakes(servers: readonly ServerProcess[], label: string, ca: 
     }
   }
   return states.map((state) => ({ cpuMs: state.cpuMs / state.count, rounds: state.rounds }));
-}
-
-function mean(values: readonly number[]): number {
-  return values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length);
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 interface IngestResult { messages: number; cpuUsPerMsg: number; systemUsPerMsg: number; msgsPerSec: number; p50: number; p99: number; fsyncsPerSec: number; fsyncAvgMs: number }
@@ -430,14 +337,6 @@ async function ingest(server: ServerProcess, connections: readonly Connection[],
   };
 }
 
-async function connectMany(server: ServerProcess, ca: string, devices: readonly Creds[], concurrency = 50): Promise<Connection[]> {
-  const out: Connection[] = [];
-  for (let i = 0; i < devices.length; i += concurrency) {
-    out.push(...(await Promise.all(devices.slice(i, i + concurrency).map((d) => connect(server.port, ca, d)))));
-  }
-  return out;
-}
-
 async function makePki(root: string, keyType: KeyType, count: number): Promise<{ dir: string; ca: string; devices: Creds[] }> {
   const dir = join(root, `pki-${keyType}`);
   await initCa(dir, { keyType });
@@ -453,13 +352,33 @@ async function makePki(root: string, keyType: KeyType, count: number): Promise<{
   return { dir, ca: await readFile(paths.caCert, 'utf8'), devices };
 }
 
+/** The servers of a run: the bare server, today's hub, then each baseline's hub. */
+function serverSpecs(baselines: readonly Baseline[]): ServerSpec[] {
+  const here = { script: fileURLToPath(import.meta.url), cwd: REPO_ROOT, nodeFlags: SERVER_NODE_FLAGS };
+  return [
+    { ...here, kind: 'bare', mode: 'bare' },
+    { ...here, kind: 'hub', mode: 'hub' },
+    ...baselines.map((b): ServerSpec => ({ kind: b.kind, script: b.serverScript, mode: 'hub', cwd: b.dir, nodeFlags: SERVER_NODE_FLAGS })),
+  ];
+}
+
 async function main(): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), 'fleethub-bench-hub-'));
+  const baselineDirs = BASELINES.map((_, i) => join(root, `baseline-${i + 1}`));
+  const cleanUp = (): void => {
+    ServerProcess.killAll();
+    for (const dir of baselineDirs) removeBaseline(REPO_ROOT, dir);
+  };
+  // Interrupted, the run still removes its worktrees (a finally block does not run on a signal).
+  const onSignal = (signal: NodeJS.Signals): void => {
+    cleanUp();
+    rmSync(root, { recursive: true, force: true });
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   const results: Record<string, Record<string, number>> = {};
-  /** Each case: the median over rounds of hub / bare and the number of rounds, next to the ratio of the sums (one noisy round weighs less). */
-  const roundRatios: Record<string, { median: number; rounds: number }> = {};
-  /** Handshake cases: server CPU ms per handshake in each round, for the JSON. */
-  const handshakeRounds: Record<string, { bare: number[]; hub: number[] }> = {};
+  /** Each scenario's cost per round for each server (ms per handshake, µs per message), for the per-round ratios and the JSON. */
+  const costRounds: Record<string, Record<string, number[]>> = {};
   const row = (name: string, values: Record<string, number>): void => {
     results[name] = values;
     process.stdout.write(`${name.padEnd(44)} ${Object.entries(values).map(([k, v]) => `${k}=${Number(v.toFixed(3))}`).join('  ')}\n`);
@@ -467,52 +386,57 @@ async function main(): Promise<void> {
   // Handshake costs depend on the OpenSSL that Node ships (Node 24's 3.5 is much cheaper than Node 20's 3.0): say which ran.
   process.stdout.write(`Node ${process.version}, OpenSSL ${process.versions.openssl}\n`);
   try {
+    const baselines: Baseline[] = [];
+    const configs: Record<string, unknown> = {};
+    for (const [i, rev] of BASELINES.entries()) {
+      process.stdout.write(`hub@${rev}: checking out and compiling ...\n`);
+      const baseline = prepareBaseline(rev, REPO_ROOT, baselineDirs[i]!);
+      const config = compareBaselineConfig(baseline, HUB_OVERRIDES, testHubConfig('/pki', '/data', HUB_OVERRIDES));
+      configs[baseline.kind] = config;
+      process.stdout.write(`${baseline.kind} is ${baseline.commit.slice(0, 12)}; its hub config differs from today's in ${config.differ.length === 0 ? 'no key both have' : config.differ.join(', ')}; `
+        + `keys only today: ${config.onlyToday.join(', ') || 'none'}; keys only then: ${config.onlyBaseline.join(', ') || 'none'}\n`);
+      baselines.push(baseline);
+    }
+    const specs = serverSpecs(baselines);
+    const kinds = specs.map((spec) => spec.kind);
     // Only as many device certificates as the chosen scenarios use (making 5,000 takes minutes).
     const fleetSize = Math.max(ONLY.has('paced') || ONLY.has('ingest') || ONLY.has('mosquitto') ? DEVICES : 0, ONLY.has('idle') ? IDLE : 0, INGEST_MODES.includes('windowed') || ONLY.has('mosquitto') ? WINDOWED_CONNECTIONS : 0, 16);
     const ec = await makePki(root, 'ec', INGEST_MODES.length > 0 || ONLY.has('idle') || ONLY.has('mosquitto') ? fleetSize : 16);
     const rsa = await makePki(root, 'rsa', 8);
     for (const [label, pki] of ONLY.has('handshake') ? ([['P-256', ec], ['RSA-2048', rsa]] as const) : []) {
-      const kinds = ['bare', 'hub'] as const;
       const names: string[] = [];
       for (let launch = 1; launch <= HANDSHAKE_LAUNCHES; launch += 1) {
-        const servers = await Promise.all(kinds.map((kind) => ServerProcess.start(kind, pki.dir, join(root, `data-hs-${label}-${launch}-${kind}`))));
-        process.stdout.write(`${label}, launch ${launch} of ${HANDSHAKE_LAUNCHES}: warming up both servers with ${PROCESS_WARMUP} handshakes each ...\n`);
+        const servers = await Promise.all(specs.map((spec, i) => ServerProcess.start(spec, pki.dir, join(root, `data-hs-${label}-${launch}-${i}`))));
+        process.stdout.write(`${label}, launch ${launch} of ${HANDSHAKE_LAUNCHES}: warming up ${kinds.join(', ')} with ${PROCESS_WARMUP} handshakes each ...\n`);
         await warmUp(servers, pki.ca, pki.devices, PROCESS_WARMUP);
         for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
           for (const resumed of [false, true]) {
-            const [bare, hub] = await handshakes(servers, label, pki.ca, pki.devices, version, resumed);
+            const measured = await handshakes(servers, label, pki.ca, pki.devices, version, resumed);
             const name = `handshake ${label} ${version} ${resumed ? 'resumed' : 'full'}`;
             if (launch === 1) names.push(name);
-            const rounds = (handshakeRounds[name] ??= { bare: [], hub: [] });
-            rounds.bare.push(...bare!.rounds);
-            rounds.hub.push(...hub!.rounds);
-            process.stdout.write(`  ${name.padEnd(40)} bare ${bare!.cpuMs.toFixed(3)} ms, hub ${hub!.cpuMs.toFixed(3)} ms\n`);
+            const rounds = (costRounds[name] ??= Object.fromEntries(kinds.map((kind) => [kind, []])));
+            for (const [i, kind] of kinds.entries()) rounds[kind]!.push(...measured[i]!.rounds);
+            process.stdout.write(`  ${name.padEnd(40)} ${kinds.map((kind, i) => `${kind} ${measured[i]!.cpuMs.toFixed(3)} ms`).join(', ')}\n`);
           }
         }
         await Promise.all(servers.map((server) => server.stop()));
       }
       // Every round has the same number of handshakes: the mean of the rounds is the CPU per handshake over all launches.
-      for (const name of names) {
-        const { bare, hub } = handshakeRounds[name]!;
-        row(`${name} (bare)`, { serverCpuMs: mean(bare) });
-        row(`${name} (hub)`, { serverCpuMs: mean(hub) });
-        roundRatios[name] = { median: median(hub.map((ms, round) => ms / bare[round]!)), rounds: hub.length };
-      }
+      for (const name of names) for (const kind of kinds) row(`${name} (${kind})`, { serverCpuMs: mean(costRounds[name]![kind]!) });
     }
     if (INGEST_MODES.length > 0) {
-      // Both servers up with their fleets connected; the measured windows alternate between them, so they see the same machine.
-      const kinds = ['bare', 'hub'] as const;
-      const servers = await Promise.all(kinds.map((kind) => ServerProcess.start(kind, ec.dir, join(root, `data-ingest-${kind}`))));
+      // Every server up with its fleet connected; the measured windows alternate between them, so they see the same machine.
+      const servers = await Promise.all(specs.map((spec, i) => ServerProcess.start(spec, ec.dir, join(root, `data-ingest-${i}`))));
       for (const mode of INGEST_MODES) {
         const fleet = ec.devices.slice(0, mode === 'windowed' ? WINDOWED_CONNECTIONS : DEVICES);
         const connections = await Promise.all(servers.map((server) => connectMany(server, ec.ca, fleet)));
         const windows: IngestWindow[][] = kinds.map(() => []);
         for (let round = 0; round < INGEST_ROUNDS; round += 1) {
           // Who goes first alternates, as for the handshakes.
-          for (const i of round % 2 === 0 ? [0, 1] : [1, 0]) windows[i]!.push(await ingest(servers[i]!, connections[i]!, mode, round));
+          const order = round % 2 === 0 ? [...servers.keys()] : [...servers.keys()].reverse();
+          for (const i of order) windows[i]!.push(await ingest(servers[i]!, connections[i]!, mode, round));
         }
-        const perMessage = (w: IngestWindow): number => w.cpuMs / Math.max(1, w.messages);
-        roundRatios[`${mode} cpu/msg`] = { median: median(windows[1]!.map((w, round) => perMessage(w) / perMessage(windows[0]![round]!))), rounds: INGEST_ROUNDS };
+        costRounds[`${mode} cpu/msg`] = Object.fromEntries(kinds.map((kind, i) => [kind, windows[i]!.map((w) => (w.cpuMs * 1000) / Math.max(1, w.messages))]));
         for (const [i, kind] of kinds.entries()) {
           row(mode === 'windowed' ? `windowed ${WINDOWED_CONNECTIONS}x${WINDOW} (${kind})` : `paced ${DEVICES} devices x 10/s (${kind})`, { ...summarise(windows[i]!) });
           await closeAll(connections[i]!);
@@ -520,38 +444,29 @@ async function main(): Promise<void> {
       }
       await Promise.all(servers.map((server) => server.stop()));
     }
-    for (const kind of ONLY.has('idle') ? (['bare', 'hub'] as const) : []) {
-      const server = await ServerProcess.start(kind, ec.dir, join(root, `data-idle-${kind}`));
+    for (const [i, spec] of ONLY.has('idle') ? specs.entries() : []) {
+      const server = await ServerProcess.start(spec, ec.dir, join(root, `data-idle-${i}`));
       await server.gc();
       const before = await server.usage();
       const connections = await connectMany(server, ec.ca, ec.devices.slice(0, IDLE));
       await new Promise((r) => setTimeout(r, 1000));
       await server.gc();
       const after = await server.usage();
-      row(`idle ${IDLE} connections (${kind})`, { kibPerConnection: (after.rss - before.rss) / 1024 / IDLE });
+      row(`idle ${IDLE} connections (${spec.kind})`, { kibPerConnection: (after.rss - before.rss) / 1024 / IDLE });
       await closeAll(connections);
       await server.stop();
     }
     if (ONLY.has('mosquitto') && existsSync('/usr/sbin/mosquitto')) await mosquittoIngest(ec.dir, ec.devices.slice(0, DEVICES), row);
-    const ratio = (name: string, key: string): number => (results[`${name} (hub)`]?.[key] ?? NaN) / (results[`${name} (bare)`]?.[key] ?? NaN);
-    process.stdout.write('\nratios hub / bare (the bar: handshake <= 1.1, windowed <= 1.7, paced <= 1.2, memory <= 1.2)\n');
-    const ratios: Record<string, number> = {};
-    for (const label of ['P-256', 'RSA-2048']) {
-      for (const version of ['TLSv1.2', 'TLSv1.3']) {
-        for (const how of ['full', 'resumed']) ratios[`handshake ${label} ${version} ${how}`] = ratio(`handshake ${label} ${version} ${how}`, 'serverCpuMs');
-      }
-    }
-    ratios[`windowed cpu/msg`] = ratio(`windowed ${WINDOWED_CONNECTIONS}x${WINDOW}`, 'cpuUsPerMsg');
-    ratios[`paced cpu/msg`] = ratio(`paced ${DEVICES} devices x 10/s`, 'cpuUsPerMsg');
-    ratios[`idle memory/connection`] = ratio(`idle ${IDLE} connections`, 'kibPerConnection');
-    for (const [name, value] of Object.entries(ratios)) {
-      const rounds = roundRatios[name];
-      process.stdout.write(`${name.padEnd(44)} ${value.toFixed(2)}${rounds === undefined ? '' : `  (median of ${rounds.rounds} rounds ${rounds.median.toFixed(2)})`}\n`);
-    }
-    const out = join(REPO_ROOT, 'bench', 'results', 'hub.json');
-    await writeFile(out, `${JSON.stringify({ node: process.version, openssl: process.versions.openssl, devices: DEVICES, idle: IDLE, handshakes: HANDSHAKES, results, ratios, roundRatios, handshakeRounds }, null, 2)}\n`);
+    const report = reportRatios(kinds, results, costRounds, { devices: DEVICES, idle: IDLE });
+    const out = join(REPO_ROOT, 'bench', 'results', baselines.length === 0 ? 'hub.json' : 'hub-baseline.json');
+    const run = { node: process.version, openssl: process.versions.openssl, devices: DEVICES, idle: IDLE, handshakes: HANDSHAKES };
+    const compared = baselines.map(({ rev, commit, kind }) => ({ rev, commit, kind, config: configs[kind] }));
+    await mkdir(join(REPO_ROOT, 'bench', 'results'), { recursive: true });
+    await writeFile(out, `${JSON.stringify({ ...run, baselines: compared, results, ...report, costRounds }, null, 2)}\n`);
     process.stdout.write(`\nwrote ${out}\n`);
   } finally {
+    cleanUp();
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     await rm(root, { recursive: true, force: true });
   }
 }
