@@ -2,6 +2,11 @@
  * Crash-safe file writes: write a temp file in the same folder, fsync it,
  * rename it over the target, fsync the folder. A crash at any point leaves
  * either the old file or the new one, never a half-written one.
+ *
+ * With `durable: false` the fsyncs are skipped (for files that can be
+ * rebuilt from elsewhere and check themselves): the rename still makes
+ * the name appear only once the file is written, but after a crash the
+ * name may be missing, or the file may read as zeros or be cut short.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, fchmodSync, fsyncSync, linkSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
@@ -14,6 +19,12 @@ export interface AtomicWriteOptions {
   mode?: number;
   /** Fail with EEXIST instead of replacing an existing file. @defaultValue false */
   exclusive?: boolean;
+  /**
+   * Fsync the file before the rename and the folder after it. False only for
+   * a file whose reader detects a torn, zero-filled or missing file and
+   * rebuilds it (see the module's comment). @defaultValue true
+   */
+  durable?: boolean;
 }
 
 function tempPath(path: string): string {
@@ -45,7 +56,7 @@ export async function writeAtomically(path: string, options: AtomicWriteOptions,
   try {
     await write(handle);
     await handle.chmod(options.mode ?? 0o644); // the umask may have narrowed or widened it
-    await handle.sync();
+    if (options.durable !== false) await handle.sync();
   } catch (err) {
     await handle.close();
     await unlink(tmp).catch(() => {});
@@ -63,7 +74,7 @@ export async function writeAtomically(path: string, options: AtomicWriteOptions,
     await unlink(tmp).catch(() => {});
     throw err;
   }
-  await fsyncDir(dirname(path));
+  if (options.durable !== false) await fsyncDir(dirname(path));
 }
 
 /** Synchronous {@link writeFileAtomic}, for small state files written on a hot path's edge. */
@@ -73,7 +84,7 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array, opt
   try {
     writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
     fchmodSync(fd, options.mode ?? 0o644);
-    fsyncSync(fd);
+    if (options.durable !== false) fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
@@ -88,6 +99,7 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array, opt
     try { unlinkSync(tmp); } catch { /* already gone */ }
     throw err;
   }
+  if (options.durable === false) return;
   const dirFd = openSync(dirname(path), 'r');
   try {
     fsyncSync(dirFd);

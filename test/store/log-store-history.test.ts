@@ -77,6 +77,28 @@ describe('log store history index', () => {
       await handle.write(Buffer.from([0xde, 0xad]), 0, 2, 24 + header.readUInt32LE(16) + 2);
       await handle.close();
     }],
+    // Index files are not fsynced: a crash may leave the name renamed into place with none, part or none of its bytes.
+    ['empty (a crash after its rename, before any of its bytes reached the disk)', (path: string) => truncate(path, 0)],
+    ['zero-filled (a crash after its rename, before its bytes reached the disk)', async (path: string) => {
+      await writeFile(path, Buffer.alloc((await stat(path)).size));
+    }],
+    ['zero-filled after its header and directory (found by a query)', async (path: string) => {
+      const size = (await stat(path)).size;
+      const handle = await open(path, 'r+');
+      const header = Buffer.alloc(24);
+      await handle.read(header, 0, 24, 0);
+      const from = 24 + header.readUInt32LE(16);
+      await handle.write(Buffer.alloc(size - from), 0, size - from, from);
+      await handle.close();
+    }],
+    ['zero-filled in its frames only (found by a query)', async (path: string) => {
+      const size = (await stat(path)).size;
+      const handle = await open(path, 'r+');
+      const half = Math.floor(size / 2);
+      await handle.write(Buffer.alloc(size - half), 0, size - half, half);
+      await handle.close();
+    }],
+    ['cut short within its frames (found by a query)', async (path: string) => truncate(path, Math.floor((await stat(path)).size * 0.75))],
     ['damaged in a copied frame (found by a query)', async (path: string) => {
       const size = (await stat(path)).size;
       const handle = await open(path, 'r+');
@@ -137,6 +159,21 @@ describe('log store history index', () => {
     const { readings } = await historyAll(store, { device: 'a', ...ALL });
     assert.deepEqual(readings.map((r) => r.seq), Array.from({ length: 100 }, (_, k) => k + 1));
     await waitUntil(async () => (await files('.idx')).length === (await files('.log')).length - 1, 'the index files are written', 30_000);
+  });
+
+  it('deletes at open the temp file of an index file a crash left unrenamed, and answers from the log', async () => {
+    let store = await filled(100);
+    const expected = (await historyAll(store, { device: 'a', ...ALL })).readings;
+    await store.close();
+    const [first] = await files('.idx');
+    assert.ok(first !== undefined);
+    const temp = join(fixture.tmp.dir, `.${first}.0123456789ab.tmp`);
+    await writeFile(temp, Buffer.alloc(1000));
+    await unlink(join(fixture.tmp.dir, first));
+    store = await fixture.open(TINY, { retentionCheckMs: 20 });
+    assert.ok(!(await readdir(fixture.tmp.dir)).includes(`.${first}.0123456789ab.tmp`), 'the temp file is removed');
+    assert.deepEqual((await historyAll(store, { device: 'a', ...ALL, limit: 7 })).readings, expected);
+    await waitUntil(async () => (await files('.idx')).includes(first), 'the index file is written again', 30_000);
   });
 
   it('retention deletes a segment\'s index file with it, and a leftover index of a deleted segment goes at open', async () => {

@@ -27,8 +27,17 @@
  * it is read). Version 1 files (entries pointing into the segment) are
  * rebuilt like damaged ones.
  *
- * The file is written atomically (temp file, fsync, rename), so a crash
- * leaves the old state (no file: rebuilt) or the whole new file.
+ * The file is written to a temp file and renamed, without fsync: the
+ * segment is the truth, and an index file costs as much to write as its
+ * segment, so making it durable too (an fsync of as many bytes, and of the
+ * folder) was a large part of the index's write cost. A crash may then
+ * leave no file, an empty or cut-short one, or one whose bytes read as
+ * zeros, wholly or in part; each is found and the file rebuilt from the
+ * segment: a header without the magic, version, byte order or reading
+ * count, or shorter than its directory, at open ({@link SegmentHistory.load});
+ * a directory, block or frame that fails its CRC (or a frame of another
+ * device, or cut short) at the first query that reads it. A temp file left
+ * by a crash is deleted at open (recovery.ts).
  */
 import { open } from 'node:fs/promises';
 import { endianness } from 'node:os';
@@ -221,8 +230,9 @@ export class SegmentHistory {
   }
 
   /**
-   * Writes the index file (0600, atomically), copying the frames from the
-   * sealed segment at `segmentPath` through a window of at most
+   * Writes the index file (0600, renamed into place whole, not fsynced:
+   * see the module's comment), copying the frames from the sealed segment
+   * at `segmentPath` through a window of at most
    * `windowBytes` (of `buffers`); from then on only the summaries stay in
    * memory.
    */
@@ -291,7 +301,7 @@ export class SegmentHistory {
     file.writeUInt32LE(this.readings, 12);
     file.writeUInt32LE(dirBytes, 16);
     file.writeUInt32LE(crc32Large(file, HEADER_BYTES, HEADER_BYTES + dirBytes), 20);
-    await writeAtomically(this.path, { mode: 0o600 }, async (handle) => {
+    await writeAtomically(this.path, { mode: 0o600, durable: false }, async (handle) => {
       await writeAll(handle, file, 0);
       await copyFrames(handle, segmentPath, columns, { frameStarts, start: blockAt, end: frameAt }, windowBytes, buffers);
     });
