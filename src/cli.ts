@@ -13,6 +13,7 @@ import { registerServeCommand } from './serve-command.js';
 import { registerResetSeqCommand } from './reset-seq-command.js';
 import { registerDeviceRevokeCommand } from './revoke-command.js';
 import { registerProvisionResetCommand } from './provision-reset-command.js';
+import { readHubTarget } from './hub-target.js';
 import { registerSimCommand } from '../firmware-sim/sim-command.js';
 
 /** Builds the program; exported for tests that want to inspect the help. */
@@ -23,10 +24,14 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  // `device add --config`: the hub's PKI folder and whether it renews decide the default lifetime.
-  registerPkiCommands(program, async (path) => {
-    const { hub } = await loadHubConfig(path);
-    return { pkiDir: hub.pkiDir, renewal: renewalPolicy(hub.renewal) };
+  registerPkiCommands(program, {
+    // `device add --config`: the hub's PKI folder and whether it renews decide the default lifetime.
+    readHubConfig: async (path) => {
+      const { hub } = await loadHubConfig(path);
+      return { pkiDir: hub.pkiDir, renewal: renewalPolicy(hub.renewal) };
+    },
+    // `device list` and `provision batch add|revoke --config`: a cluster hub's view, and the publish to its cluster.
+    readHubTarget,
   });
   registerDeviceRevokeCommand(program);
   registerProvisionResetCommand(program);

@@ -2,7 +2,9 @@
  * `fleethub provision batch add|export|list|revoke` (SPEC: Provisioning by
  * claim): factory batches and their claim certificates. `provision export`,
  * `provision list` and `provision revoke` are the same commands one level up,
- * as SPEC writes them.
+ * as SPEC writes them. With a cluster hub's `--config`, `add` and `revoke`
+ * also publish the claim CRL and the inventory to the cluster, so every hub
+ * refuses a revoked batch and provisions with a new one at once.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -13,9 +15,11 @@ import { addBatch, DEFAULT_CLAIM_DAYS, listBatches, MAX_BATCH_IDS, parseIdsFile,
 import { exportEsp32Header } from '../esp32-header.js';
 import { assertDeviceId } from '../device-id.js';
 import { pkiPaths } from '../paths.js';
-import { KEY_MODE, readText, writeFilesAtomic } from '../pki-files.js';
+import { exists, KEY_MODE, readText, writeFilesAtomic } from '../pki-files.js';
 import { assertCaPresent } from '../loaded-ca.js';
-import { day, examples, parseWhole, pkiOption, resolvePkiDir } from './pki-options.js';
+import { readPassphrase } from '../ca-passphrase.js';
+import { hubTargetOption, resolveHubTarget, type HubTarget, type HubTargetReader } from './hub-target.js';
+import { day, examples, parseWhole, passphraseOption, pkiOption, resolvePkiDir } from './pki-options.js';
 
 /** Largest ids file read. */
 const MAX_IDS_FILE_BYTES = 8 * 1024 * 1024;
@@ -30,25 +34,55 @@ async function readIdsFile(path: string): Promise<string[]> {
   }
 }
 
-function registerAdd(parent: Command): void {
+/**
+ * Publishes the folder to the cluster of `target` after `done` changed it
+ * there; a failure says that the folder has the change and the hubs do not
+ * yet (FH_ERR_STORE_IO: NATS unreachable).
+ */
+async function publishChange(target: HubTarget, done: string, flags: { passphraseFile?: string }): Promise<string> {
+  const cluster = target.cluster as NonNullable<HubTarget['cluster']>;
+  try {
+    const published = await cluster.publish(await readPassphrase({ file: flags.passphraseFile ?? null }));
+    return `published the inventory (revision ${published.inventory})${published.claimCrl === null ? '' : ` and the claim CRL (revision ${published.claimCrl})`} to the cluster`;
+  } catch (err) {
+    if (!(err instanceof FleethubError)) throw err;
+    throw new FleethubError(err.code, `${done} in ${target.pkiDir}, but the cluster's hubs do not know it yet: ${err.message}`, { cause: err });
+  }
+}
+
+function registerAdd(parent: Command, reader: HubTargetReader | undefined): void {
   const cmd = parent.command('add <batch>')
     .description('make a batch: its claim certificate (claims/<batch>.crt, .key) and who it may provision')
     .option('--ids-file <file>', 'the allow-list: one device id per line (# comments allowed)')
     .option('--open', 'no allow-list: any id, at most --max of them (a leaked claim certificate then mints up to --max devices)')
     .option('--max <n>', `with --open: how many devices at most (1 to ${MAX_BATCH_IDS})`)
     .option('--days <n>', `validity of the claim certificate in days (default ${DEFAULT_CLAIM_DAYS})`);
+  hubTargetOption(cmd, reader, 'the inventory is also published to the cluster: every hub provisions with the batch at once');
+  passphraseOption(cmd);
   pkiOption(cmd);
-  examples(cmd, ['fleethub provision batch add line-7 --ids-file ids.txt', 'fleethub provision batch add lab --open --max 20']);
-  cmd.action(action(async (batch: string, flags: { pki?: string; idsFile?: string; open?: boolean; max?: string; days?: string }) => {
-    const dir = resolvePkiDir(flags.pki);
+  examples(cmd, [
+    'fleethub provision batch add line-7 --ids-file ids.txt', 'fleethub provision batch add lab --open --max 20',
+    ...(reader === undefined ? [] : ['fleethub provision batch add line-8 --ids-file ids.txt --config hub-a.json']),
+  ]);
+  type AddFlags = { pki?: string; config?: string; idsFile?: string; open?: boolean; max?: string; days?: string; passphraseFile?: string };
+  cmd.action(action(async (batch: string, flags: AddFlags) => {
+    const target = await resolveHubTarget(flags, reader);
+    const dir = target.pkiDir;
     if (flags.idsFile !== undefined && flags.open) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', 'give either --ids-file FILE or --open --max N, not both');
     const ids = flags.idsFile === undefined ? undefined : await readIdsFile(flags.idsFile);
+    const hadClaimCa = await exists(pkiPaths(dir).claimCaCert);
     const made = await addBatch(dir, batch, {
       ...(ids === undefined ? {} : { ids }), open: flags.open ?? false, ...(flags.max === undefined ? {} : { max: parseWhole(flags.max, '--max') as number }),
       days: parseWhole(flags.days, '--days'),
     });
     const who = made.allow === null ? `any id, at most ${made.max ?? 0}` : `${made.allow.length} allowed ids`;
     process.stdout.write(`created batch ${made.name} (${who}; claim certificate ${pkiPaths(dir).claimCert(made.name)}, valid until ${day(made.notAfter)})\n`);
+    if (target.cluster === null) return;
+    const published = await publishChange(target, `batch ${made.name} was made`, flags);
+    // The claim CA is the hubs' trust anchor for /v1/provision, read at start: a cluster does not carry it.
+    const paths = pkiPaths(dir);
+    process.stdout.write(hadClaimCa ? `${published}: every hub may provision with batch ${made.name}\n`
+      : `${published}; the claim CA was made with this batch: copy ${paths.claimCaCert} and ${paths.claimCrl} to every hub's PKI folder and restart the hubs\n`);
   }));
 }
 
@@ -73,13 +107,25 @@ function registerList(parent: Command): void {
   }));
 }
 
-function registerRevoke(parent: Command): void {
+function registerRevoke(parent: Command, reader: HubTargetReader | undefined): void {
   const cmd = parent.command('revoke <batch>').description('revoke a batch: its claim certificate is refused in the TLS handshake; devices it provisioned keep working');
+  hubTargetOption(cmd, reader, 'the claim CRL is also published to the cluster: every hub refuses the batch within 2 s (again for a batch already revoked)');
+  passphraseOption(cmd);
   pkiOption(cmd);
-  examples(cmd, ['fleethub provision revoke line-7']);
-  cmd.action(action(async (batch: string, flags: { pki?: string }) => {
-    const revoked = await revokeBatch(resolvePkiDir(flags.pki), batch);
-    process.stdout.write(`revoked batch ${revoked.name} (claim certificate ${revoked.serial}); claim-crl.pem rewritten\n`);
+  examples(cmd, ['fleethub provision revoke line-7', ...(reader === undefined ? [] : ['fleethub provision revoke line-7 --config hub-a.json'])]);
+  cmd.action(action(async (batch: string, flags: { pki?: string; config?: string; passphraseFile?: string }) => {
+    const target = await resolveHubTarget(flags, reader);
+    let revoked;
+    try {
+      revoked = await revokeBatch(target.pkiDir, batch);
+      process.stdout.write(`revoked batch ${revoked.name} (claim certificate ${revoked.serial}); claim-crl.pem rewritten\n`);
+    } catch (err) {
+      // A revocation the cluster may have missed (its publish failed): publishing again is how it gets there.
+      if (target.cluster === null || !(err instanceof FleethubError) || err.code !== 'FH_ERR_ALREADY_REVOKED') throw err;
+      process.stdout.write(`${err.message}; publishing it to the cluster again\n`);
+    }
+    if (target.cluster === null) return;
+    process.stdout.write(`${await publishChange(target, `batch ${batch} was revoked`, flags)}: every hub refuses its claim certificate within 2 s\n`);
   }));
 }
 
@@ -110,15 +156,19 @@ function registerExport(parent: Command): void {
   }));
 }
 
-/** Registers `provision batch add|export|list|revoke`, and `provision export|list|revoke` as SPEC writes them. */
-export function registerProvisionBatchCommands(provision: Command): void {
+/**
+ * Registers `provision batch add|export|list|revoke`, and `provision
+ * export|list|revoke` as SPEC writes them; `add` and `revoke` take `--config`
+ * when the executable gives a {@link HubTargetReader}.
+ */
+export function registerProvisionBatchCommands(provision: Command, reader?: HubTargetReader): void {
   const batch = provision.command('batch').description('factory batches: one claim certificate each, and the ids it may provision');
   examples(batch, ['fleethub provision batch add line-7 --ids-file ids.txt', 'fleethub provision batch list']);
-  registerAdd(batch);
+  registerAdd(batch, reader);
   registerExport(batch);
   registerList(batch);
-  registerRevoke(batch);
+  registerRevoke(batch, reader);
   registerExport(provision);
   registerList(provision);
-  registerRevoke(provision);
+  registerRevoke(provision, reader);
 }
