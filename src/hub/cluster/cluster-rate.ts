@@ -27,6 +27,7 @@ import {
   DiscardPolicy, JetStreamApiError, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type StreamConfig,
 } from '@nats-io/jetstream';
 import { encodeToken } from '../../store/jetstream/nats-names.js';
+import { findOrAddStream } from '../../store/jetstream/readings-stream.js';
 
 /** The length of a window: the limits are "per minute". */
 export const RATE_WINDOW_MS = 60_000;
@@ -40,10 +41,6 @@ export const MAX_RATE_SLOT_ATTEMPTS = 8;
 /** `retryAfterMs` when every slot tried was taken (hubs counting at the same moment): try again shortly. */
 export const RATE_CONTENDED_RETRY_MS = 1_000;
 
-/** JetStream's code for a stream that does not exist. */
-const STREAM_NOT_FOUND = 10059;
-/** JetStream's code for "stream name already in use": another hub created it first. */
-const STREAM_NAME_IN_USE = 10058;
 /** JetStream's code for a message the store refused: here, a second message on a slot's subject. */
 const STREAM_STORE_FAILED = 10077;
 
@@ -79,25 +76,6 @@ export function rateStreamConfig(name: string, subjectPrefix: string, replicas: 
   };
 }
 
-/** Creates the rates stream unless it exists (another hub made it: same config, same names). */
-async function ensureRateStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
-  for (let pass = 0; ; pass += 1) {
-    try {
-      await jsm.streams.info(config.name);
-      return;
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError) || err.code !== STREAM_NOT_FOUND) throw err;
-    }
-    try {
-      await jsm.streams.add(config);
-      return;
-    } catch (err) {
-      if (pass === 0 && err instanceof JetStreamApiError && err.code === STREAM_NAME_IN_USE) continue;
-      throw err;
-    }
-  }
-}
-
 /** What the counter is opened with. */
 export interface ClusterRateCounterOptions {
   readonly connection: NatsConnection;
@@ -126,7 +104,7 @@ export class ClusterRateCounter {
   /** Opens the counter, creating the rates stream when it does not exist yet. */
   static async open(options: ClusterRateCounterOptions): Promise<ClusterRateCounter> {
     const jsm = await jetstreamManager(options.connection, { timeout: options.timeoutMs });
-    await ensureRateStream(jsm, rateStreamConfig(options.stream, options.subjectPrefix, options.replicas));
+    await findOrAddStream(jsm, rateStreamConfig(options.stream, options.subjectPrefix, options.replicas));
     return new ClusterRateCounter(options, jetstream(options.connection, { timeout: options.timeoutMs }), jsm);
   }
 

@@ -39,33 +39,42 @@ export function readingsStreamConfig(spec: ReadingsStreamSpec): Partial<StreamCo
   };
 }
 
+/**
+ * The stream `wanted.name` as it is, or created from `wanted` when it does not
+ * exist (`created` true). Two passes at most: a hub that lost the race to
+ * create it gets what the winner made.
+ */
+export async function findOrAddStream(
+  jsm: JetStreamManager, wanted: Partial<StreamConfig> & { name: string },
+): Promise<{ readonly info: StreamInfo; readonly created: boolean }> {
+  for (let pass = 0; ; pass += 1) {
+    try {
+      return { info: await jsm.streams.info(wanted.name), created: false };
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError) || err.code !== STREAM_NOT_FOUND) throw err;
+    }
+    try {
+      return { info: await jsm.streams.add(wanted), created: true };
+    } catch (err) {
+      if (pass === 0 && err instanceof JetStreamApiError && err.code === STREAM_NAME_IN_USE) continue;
+      throw err;
+    }
+  }
+}
+
 /** Creates the stream, or updates its limits and replicas when they differ from `spec`. */
 export async function ensureReadingsStream(jsm: JetStreamManager, spec: ReadingsStreamSpec): Promise<StreamInfo> {
   const wanted = readingsStreamConfig(spec);
-  // Two passes at most: a hub that lost the race to create it updates what the winner made.
-  for (let pass = 0; ; pass += 1) {
-    let info: StreamInfo;
-    try {
-      info = await jsm.streams.info(spec.name);
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError) || err.code !== STREAM_NOT_FOUND) throw err;
-      try {
-        return await jsm.streams.add(wanted);
-      } catch (addErr) {
-        if (pass === 0 && addErr instanceof JetStreamApiError && addErr.code === STREAM_NAME_IN_USE) continue;
-        throw addErr;
-      }
-    }
-    const c = info.config;
-    if (c.max_age === wanted.max_age && c.max_bytes === wanted.max_bytes && c.duplicate_window === wanted.duplicate_window && c.num_replicas === wanted.num_replicas) {
-      return info;
-    }
-    return jsm.streams.update(spec.name, {
-      ...c,
-      max_age: wanted.max_age,
-      max_bytes: wanted.max_bytes,
-      duplicate_window: wanted.duplicate_window,
-      num_replicas: wanted.num_replicas,
-    });
+  const { info, created } = await findOrAddStream(jsm, wanted);
+  const c = info.config;
+  if (created || (c.max_age === wanted.max_age && c.max_bytes === wanted.max_bytes && c.duplicate_window === wanted.duplicate_window && c.num_replicas === wanted.num_replicas)) {
+    return info;
   }
+  return jsm.streams.update(spec.name, {
+    ...c,
+    max_age: wanted.max_age,
+    max_bytes: wanted.max_bytes,
+    duplicate_window: wanted.duplicate_window,
+    num_replicas: wanted.num_replicas,
+  });
 }
