@@ -10,7 +10,7 @@ import { FleethubError } from './errors.js';
 import { loadHubConfig } from './hub/config-file.js';
 import { readPassphrase } from './pki/ca-passphrase.js';
 import { resetProvisioned } from './pki/claim-batches.js';
-import { examples, passphraseOption, pkiOption, resolvePkiDir } from './pki/commands/pki-options.js';
+import { examples, passphraseOption, pkiOption, refuseTwoPkiFolders, resolvePkiDir } from './pki/commands/pki-options.js';
 
 /** Registers `provision reset` (and `provision batch reset`) under `provision` (made by the PKI's commands). */
 export function registerProvisionResetCommand(program: Command): void {
@@ -24,7 +24,7 @@ export function registerProvisionResetCommand(program: Command): void {
     pkiOption(cmd);
     examples(cmd, ['fleethub provision reset line7-0042', 'fleethub provision reset line7-0042 --config hub-a.json']);
     cmd.action(action(async (id: string, flags: { pki?: string; passphraseFile?: string; config?: string }) => {
-      if (flags.config !== undefined && flags.pki !== undefined) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', '--pki and --config name the PKI folder twice: give one');
+      refuseTwoPkiFolders(flags);
       const config = flags.config === undefined ? null : (await loadHubConfig(flags.config)).hub;
       const pkiDir = config?.pkiDir ?? resolvePkiDir(flags.pki);
       const passphrase = await readPassphrase({ file: flags.passphraseFile ?? null });

@@ -6,12 +6,11 @@
  */
 import type { Command } from 'commander';
 import { action } from './command-action.js';
-import { FleethubError } from './errors.js';
 import { loadHubConfig } from './hub/config-file.js';
 import { REVOCATION_REASONS, resolveRevocationReason } from './pki/crl.js';
 import { revokeDevice } from './pki/revocation.js';
 import { readPassphrase } from './pki/ca-passphrase.js';
-import { examples, passphraseOption, pkiOption, resolvePkiDir } from './pki/commands/pki-options.js';
+import { examples, passphraseOption, pkiOption, refuseTwoPkiFolders, resolvePkiDir } from './pki/commands/pki-options.js';
 
 /** Registers `device revoke` under `device` (made by the PKI's commands). */
 export function registerDeviceRevokeCommand(program: Command): void {
@@ -24,7 +23,7 @@ export function registerDeviceRevokeCommand(program: Command): void {
   pkiOption(cmd);
   examples(cmd, ['fleethub device revoke greenhouse-01 --reason keyCompromise', 'fleethub device revoke greenhouse-01 --config hub-a.json']);
   cmd.action(action(async (id: string, flags: { pki?: string; reason?: string; config?: string; passphraseFile?: string }) => {
-    if (flags.config !== undefined && flags.pki !== undefined) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', '--pki and --config name the PKI folder twice: give one');
+    refuseTwoPkiFolders(flags);
     const config = flags.config === undefined ? null : (await loadHubConfig(flags.config)).hub;
     const pkiDir = config?.pkiDir ?? resolvePkiDir(flags.pki);
     const reason = resolveRevocationReason(flags.reason);

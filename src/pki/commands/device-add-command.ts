@@ -10,7 +10,7 @@ import { MAX_CSR_BYTES } from '../csr.js';
 import { DEFAULT_DEVICE_DAYS, DEFAULT_RENEWED_DEVICE_DAYS, type DeviceRenewalPolicy } from '../validity.js';
 import { readFile, stat } from 'node:fs/promises';
 import { readPassphrase } from '../ca-passphrase.js';
-import { day, examples, keyOptions, parseWhole, passphraseOption, pkiOption, resolvePkiDir } from './pki-options.js';
+import { day, examples, keyOptions, parseWhole, passphraseOption, pkiOption, refuseTwoPkiFolders, resolvePkiDir } from './pki-options.js';
 
 interface DeviceAddFlags {
   pki?: string; config?: string; plan?: string; days?: string; keyType?: string; keyBits?: string; csr?: string;
@@ -97,7 +97,7 @@ their own connection, so they last ${DEFAULT_RENEWED_DEVICE_DAYS} days by defaul
 or with a hub that does not renew, ${DEFAULT_DEVICE_DAYS} days. --days always wins.
 `);
   cmd.action(action(async (id: string | undefined, flags: DeviceAddFlags) => {
-    if (flags.config !== undefined && flags.pki !== undefined) throw usage('--pki and --config name the PKI folder twice: give one');
+    refuseTwoPkiFolders(flags);
     const hub = flags.config === undefined || readHubConfig === undefined ? null : await readHubConfig(flags.config);
     const dir = hub?.pkiDir ?? resolvePkiDir(flags.pki);
     const renewal = hub?.renewal;

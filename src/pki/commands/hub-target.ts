@@ -6,9 +6,8 @@
  * no hub and no cluster: the executable gives the reader (src/hub-target.ts).
  */
 import type { Command } from 'commander';
-import { FleethubError } from '../../errors.js';
 import type { DeviceRecord } from '../inventory.js';
-import { resolvePkiDir } from './pki-options.js';
+import { refuseTwoPkiFolders, resolvePkiDir } from './pki-options.js';
 
 /** What a publish to the cluster wrote: the revisions of the keys hubs follow. */
 export interface PublishedPki {
@@ -42,7 +41,7 @@ export function hubTargetOption(cmd: Command, reader: HubTargetReader | undefine
 
 /** The PKI folder and, with `--config` naming a cluster hub, its cluster; `--pki` and `--config` together are a usage error. */
 export async function resolveHubTarget(flags: { pki?: string; config?: string }, reader: HubTargetReader | undefined): Promise<HubTarget> {
-  if (flags.config !== undefined && flags.pki !== undefined) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', '--pki and --config name the PKI folder twice: give one');
+  refuseTwoPkiFolders(flags);
   if (flags.config === undefined || reader === undefined) return { pkiDir: resolvePkiDir(flags.pki), cluster: null };
   return reader(flags.config);
 }

@@ -22,6 +22,11 @@ export function resolvePkiDir(pki: string | undefined): string {
   return resolve(dir);
 }
 
+/** `--pki` and `--config` (a hub's config, which names its pkiDir) together name the folder twice: a usage error. */
+export function refuseTwoPkiFolders(flags: { pki?: string; config?: string }): void {
+  if (flags.config !== undefined && flags.pki !== undefined) throw new FleethubError('FH_ERR_INVALID_ARGUMENT', '--pki and --config name the PKI folder twice: give one');
+}
+
 /** Parses a whole-number option (`--days`, `--count`, `--key-bits`); undefined stays undefined. */
 export function parseWhole(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
